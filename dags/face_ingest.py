@@ -1,0 +1,122 @@
+"""
+### face_ingest: one day's photos into the day partitions of facepipe's tables
+
+plan -> process (mapped over shards) -> validate -> load -> index -> publish.
+
+One run per calendar day (UTC). The day comes from the `day` param when given
+(manual runs, re-runs), else from the run's data interval. Re-running a day
+replaces that day's rows; it never adds to them. `source`, `detector` and
+`model` override the deployment's settings for one run.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
+
+FACES = Asset(name="facepipe_faces", uri="facepipe://faces", group="facepipe")
+CORES = os.cpu_count() or 2
+
+
+def _fail_fast(exc: Exception):
+    """Errors a retry cannot fix (bad params, model mismatch, failed validation)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(str(exc))
+
+
+@dag(
+    dag_id="face_ingest",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=3,
+    default_args={
+        "owner": "facepipe",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "execution_timeout": timedelta(hours=2),
+    },
+    params={
+        "day": Param(None, type=["null", "string"], format="date",
+                     description="Day to (re)load, YYYY-MM-DD. Empty: the run's data interval."),
+        "source": Param(None, type=["null", "string"],
+                        description="Photo folder. Empty: FACEPIPE_SOURCE."),
+        "detector": Param(None, type=["null", "string"], enum=[None, "haar", "hog"],
+                          description="Face detector. Empty: FACEPIPE_DETECTOR (default hog)."),
+        "model": Param(None, type=["null", "string"],
+                       enum=[None, "dlib-resnet-128", "imgbeddings-clip-768"],
+                       description="Embedding model. Empty: FACEPIPE_MODEL. Must match the tables."),
+    },
+    tags=["facepipe", "ingest"],
+    doc_md=__doc__,
+)
+def face_ingest():
+    @task(retries=0)
+    def resolve(params=None, data_interval_start=None, run_id=None) -> dict:
+        from facepipe.tasks import options, resolve_day
+
+        try:
+            opts = options(params.get("source"), params.get("detector"), params.get("model"))
+            return {"day": resolve_day(params.get("day"), data_interval_start), "run_id": run_id, **opts}
+        except ValueError as exc:
+            raise _fail_fast(exc) from exc
+
+    @task
+    def plan(run: dict) -> list[dict]:
+        from facepipe.db import ModelMismatch
+        from facepipe.tasks import plan
+
+        try:
+            return plan(run["day"], run["run_id"], _opts(run))
+        except ModelMismatch as exc:
+            raise _fail_fast(exc) from exc
+
+    @task(map_index_template="{{ shard_label }}", max_active_tis_per_dag=CORES)
+    def process(shard: dict) -> dict:
+        from facepipe.tasks import process_shard
+
+        get_current_context()["shard_label"] = f"{shard['day']} shard {shard['shard']} ({shard['files']} files)"
+        return process_shard(shard)
+
+    @task(retries=0)
+    def validate(run: dict, staged: list[dict]) -> dict:
+        from facepipe.tasks import validate
+        from facepipe.validate import ValidationFailed
+
+        try:
+            return validate(run["day"], run["run_id"], _opts(run))
+        except ValidationFailed as exc:
+            raise _fail_fast(exc) from exc
+
+    @task
+    def load(run: dict, shards: list[dict], validated: dict) -> dict:
+        from facepipe.tasks import load
+
+        return load(run["day"], run["run_id"], len(shards), _opts(run))
+
+    @task
+    def index(run: dict, loaded: dict) -> dict:
+        from facepipe.tasks import index
+
+        index(run["day"], _opts(run))
+        return loaded
+
+    @task(outlets=[FACES])
+    def publish(counts: dict, outlet_events=None) -> dict:
+        outlet_events[FACES].extra = counts
+        return counts
+
+    run = resolve()
+    shards = plan(run)
+    staged = process.expand(shard=shards)
+    loaded = load(run, shards, validate(run, staged))
+    publish(index(run, loaded))
+
+
+def _opts(run: dict) -> dict:
+    return {k: run[k] for k in ("source", "detector", "model")}
+
+
+face_ingest()

@@ -1,0 +1,9 @@
+-- Replace step 2: faces of the images that were loaded (not of duplicates).
+INSERT INTO {schema}.{faces_part}
+    (day, image_id, face_no, box_x, box_y, box_w, box_h, detector, det_score, model, embedding)
+SELECT f.day, f.image_id, f.face_no, f.box_x, f.box_y, f.box_w, f.box_h,
+       f.detector, f.det_score, f.model, f.embedding
+FROM {schema}.stage_faces AS f
+JOIN {schema}.{images_part} AS i
+  ON i.image_id = f.image_id AND i.status = 'loaded'
+WHERE f.day = %(day)s AND f.run_id = %(run_id)s;

