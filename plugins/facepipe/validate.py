@@ -7,6 +7,7 @@ image, face size, key, same-day image). A failure stops the run before load.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def face_frame(rows: list[tuple], columns: list[str]):
 
 def run_suite(df, model: ModelSpec, min_face: int) -> dict:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     import great_expectations.expectations as gxe
 

@@ -1,0 +1,50 @@
+# facepipe: `make demo` and `make test` are all a new user needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+export FACEPIPE_HOME ?= $(CURDIR)/.facepipe
+export AIRFLOW_HOME ?= $(FACEPIPE_HOME)/airflow
+export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
+export PYTHONPATH := $(CURDIR)/plugins
+
+.PHONY: install demo test airflow bench lock status stop-db clean
+
+# One virtualenv with every version pinned by constraints.txt.
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/python -m facepipe demo
+
+test: install
+	$(BIN)/python -m pytest
+
+airflow: install
+	$(BIN)/airflow standalone
+
+bench: install
+	$(BIN)/python bench/run.py
+
+status: install
+	$(BIN)/python -m facepipe status
+
+stop-db: install
+	$(BIN)/python -m facepipe stop-db
+
+# Re-pin every transitive version after changing requirements*.txt.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -r requirements-dev.txt
+	.venv-lock/bin/pip freeze > constraints.txt && rm -rf .venv-lock
+
+clean: stop-db
+	rm -rf $(FACEPIPE_HOME)
