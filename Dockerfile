@@ -30,7 +30,8 @@ COPY --chown=airflow:root dags/ /opt/airflow/dags/
 COPY --chown=airflow:root plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:root include/ /opt/airflow/include/
 
-# FACEPIPE_HOME is facepipe's state folder (staging files between tasks); set
+# FACEPIPE_HOME is facepipe's state folder (the embedded database when no
+# facepipe_db connection is set, validation results); set
 # explicitly because the code's default (next to plugins/) is meant for a checkout.
 # Example DAGs are off: they clutter the UI and slow down parsing in production.
 # The directories are created here, owned by airflow, so that a named volume
