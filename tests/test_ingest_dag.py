@@ -159,3 +159,23 @@ def test_external_server_through_the_airflow_connection(airflow_db, schema, pg_u
     with psycopg.connect(pg_uri) as default:
         exists = default.execute("SELECT to_regclass(%s)", (f"{schema}.faces",)).fetchone()[0]
     assert exists is None
+
+
+def test_haar_detector_selected_by_param(airflow_db, schema, db, photos, sample_days):
+    day = sample_days[1]
+    assert run_day("face_ingest", day.isoformat(), source=str(photos), detector="haar") == "success"
+    rows = q(db, schema, "SELECT detector, count(*) FROM {s}.faces WHERE day = %s GROUP BY 1", day)
+    assert len(rows) == 1 and rows[0][0] == "haar" and rows[0][1] > 0
+
+
+def test_stale_staging_of_abandoned_runs_is_purged(airflow_db, schema, db, photos, sample_days):
+    from facepipe.tasks import options, plan, process_shard
+
+    day = sample_days[0]
+    opts = options(str(photos), "hog", "dlib-resnet-128")
+    for shard in plan(day.isoformat(), "abandoned", opts):
+        process_shard(shard)
+    q(db, schema, "UPDATE {s}.stage_manifest SET planned_at = now() - interval '2 days' RETURNING 1")
+    assert run_day("face_ingest", day.isoformat(), source=str(photos)) == "success"
+    assert q(db, schema, "SELECT count(*) FROM {s}.stage_faces") == [(0,)]
+    assert q(db, schema, "SELECT count(*) FROM {s}.stage_manifest") == [(0,)]

@@ -73,8 +73,11 @@ CREATE TABLE IF NOT EXISTS {schema}.stage_manifest (
     uri        text        NOT NULL,
     bytes      bigint,
     arrived_at timestamptz NOT NULL,
+    planned_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (day, run_id, uri)
 );
+
+ALTER TABLE {schema}.stage_manifest ADD COLUMN IF NOT EXISTS planned_at timestamptz NOT NULL DEFAULT now();
 
 CREATE TABLE IF NOT EXISTS {schema}.stage_shards (
     day     date    NOT NULL,

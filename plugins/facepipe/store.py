@@ -36,9 +36,10 @@ def write_manifest(conn: psycopg.Connection, schema: str, day: dt.date, run_id: 
     """Record what arrived, cut into shards; returns the image count per shard."""
     counts: list[int] = []
     with conn.transaction():
-        for table in ("stage_manifest", *_STAGE_TABLES):
-            conn.execute(sql.SQL("DELETE FROM {} WHERE day = %s AND run_id = %s").format(_t(schema, table)),
-                         (day, run_id))
+        stale = [r[0] for r in conn.execute(load_sql("purge_stale_staging.sql", schema=schema),
+                                            {"day": day, "run_id": run_id})]
+        for run in [run_id, *stale]:
+            _delete_staging(conn, schema, day, run)
         with conn.cursor().copy(
             sql.SQL("COPY {} (day, run_id, shard, uri, bytes, arrived_at) FROM STDIN (FORMAT BINARY)")
             .format(_t(schema, "stage_manifest"))
@@ -155,10 +156,14 @@ def load_day(conn: psycopg.Connection, schema: str, *, day: dt.date, run_id: str
                     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)").format(_t(schema, "load_runs")),
             (day, run_id, source, detector, model.name, counts["images"], counts["duplicates"],
              counts["faces"], counts["rejects"]))
-        for table in ("stage_manifest", *_STAGE_TABLES):
-            conn.execute(sql.SQL("DELETE FROM {} WHERE day = %s AND run_id = %s").format(_t(schema, table)),
-                         (day, run_id))
+        _delete_staging(conn, schema, day, run_id)
     return counts
+
+
+def _delete_staging(conn: psycopg.Connection, schema: str, day: dt.date, run_id: str) -> None:
+    for table in ("stage_manifest", *_STAGE_TABLES):
+        conn.execute(sql.SQL("DELETE FROM {} WHERE day = %s AND run_id = %s").format(_t(schema, table)),
+                     (day, run_id))
 
 
 def day_counts(conn: psycopg.Connection, schema: str, day: dt.date) -> dict:
