@@ -255,9 +255,6 @@ def test_exif_orientations_put_the_band_where_a_viewer_sees_it(orientation, whit
             assert pixels.mean() < 15, edge
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "imaging.decode swaps width/height for EXIF orientation 5-8, but Pillow's TIFF plugin "
-    "already reports TIFF sizes upright, so a rotated TIFF gets width/height swapped twice"))
 def test_exif_orientation_6_tiff_reports_upright_size():
     data = save(Image.fromarray(left_band_image()), "TIFF", exif=orientation_exif(6))
     d = decode(data, max_side=1024)
@@ -323,11 +320,19 @@ def test_bad_exif_date_is_ignored_not_fatal():
     assert (d.width, d.height) == (W, H)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "imaging.decode treats any JPEG without FF D9 in its last 4096 bytes as truncated, so a "
-    "complete JPEG followed by more than 4 KB of trailer (e.g. a Google/Samsung motion photo's "
-    "embedded MP4) is rejected as 'truncated'"))
 def test_complete_jpeg_with_long_trailer_is_not_truncated():
     data = save(Image.fromarray(two_colour()), "JPEG") + b"\x00\x00\x00\x18ftypmp42" + bytes(8000)
     d = decode(data)
     assert_two_colour(d.rgb)
+
+
+def test_png_with_corrupt_pixel_data_is_rejected():
+    data = bytearray(save(Image.fromarray(noise(300, 200)), "PNG"))
+    middle = len(data) // 2
+    data[middle:middle + 200] = bytes(200)
+    assert reason_of(bytes(data)) == "corrupt"
+
+
+def test_truncated_png_is_rejected():
+    data = save(Image.fromarray(noise(300, 200)), "PNG")
+    assert reason_of(data[: len(data) // 2]) in ("corrupt", "truncated")

@@ -145,18 +145,12 @@ def test_hidden_files_are_skipped(tmp_path):
     assert rel(tmp_path, FolderSource(tmp_path)) == {"2026-11-20/a.jpg", "loose/b.jpg"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sources.FolderSource.list_day: a hidden file directly in the root (e.g. root/.DS_Store) is "
-    "not passed through _walk's dot-file filter (`[top]` branch), so it is listed"))
 def test_hidden_file_directly_in_root_is_skipped(tmp_path):
     put(tmp_path / ".DS_Store", mtime=START + dt.timedelta(hours=2))
     put(tmp_path / "a.jpg", mtime=START + dt.timedelta(hours=2))
     assert rel(tmp_path, FolderSource(tmp_path)) == {"a.jpg"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sources._walk filters hidden file names but descends into hidden folders "
-    "(root/.Trash/, root/2026-11-20/.thumbnails/), so the files in them are listed"))
 def test_files_in_hidden_folders_are_skipped(tmp_path):
     inside = START + dt.timedelta(hours=2)
     put(tmp_path / ".Trash" / "deleted.jpg", mtime=inside)

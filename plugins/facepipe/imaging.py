@@ -48,12 +48,17 @@ def decode(data: bytes, max_side: int = 1024) -> Decoded:
     orientation = exif.get("orientation", 1)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
-    if header.format == "JPEG" and b"\xff\xd9" not in data[-4096:]:
+    # Entropy-coded data cannot contain FF D9, so the main image is complete
+    # when an end-of-image marker follows its start-of-scan (trailers such as
+    # motion photos' video come after it).
+    if header.format == "JPEG" and data.rfind(b"\xff\xd9") < data.find(b"\xff\xda"):
         raise Unreadable("truncated", "JPEG data ends before its end-of-image marker")
 
     rgb = _decode_cv2(data, header.format, max(width, height), max_side)
     if rgb is None:
         rgb = _decode_pil(header, max_side)
+    if width != height and (rgb.shape[1] > rgb.shape[0]) != (width > height):
+        width, height = height, width  # some readers (TIFF) report the size upright already
     long_side = max(rgb.shape[:2])
     if long_side > max_side:
         f = max_side / long_side
@@ -102,7 +107,15 @@ def _decode_pil(header: Image.Image, max_side: int) -> np.ndarray:
 def _exif(img: Image.Image) -> dict:
     out: dict = {}
     try:
-        exif = img.getexif()
+        if img.format in ("JPEG", "TIFF", "WEBP", "MPO"):
+            exif = img.getexif()
+        else:
+            # Pillow's getexif() decodes a whole PNG to find a trailing eXIf
+            # chunk (and would hide a decoding error): only read what the
+            # header already holds.
+            exif = Image.Exif()
+            if img.info.get("exif"):
+                exif.load(img.info["exif"])
     except Exception:
         return out
     if exif.get(_TAG_ORIENTATION) in range(1, 9):

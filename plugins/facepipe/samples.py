@@ -17,8 +17,9 @@ data.)
   web.  Use them only for tests and demos, never as real people's data.  Each
   index stands for an unnamed "visitor".
 * Backgrounds and no-face scenes: ``coffee()``: "No copyright restrictions.
-  CC0 by the photographer (Rachel Michetti)."  ``rocket()``: SpaceX, "released in the public domain".
-  ``hubble_deep_field()``: NASA, "may be freely used in the public domain".
+  CC0 by the photographer (Rachel Michetti)."  ``rocket()``: SpaceX,
+  "released in the public domain".  ``hubble_deep_field()``: NASA, "may be
+  freely used in the public domain".
   ``grass()``, ``brick()``: "licensed under the Creative Commons CC0 License".
 
 :func:`lay_out_demo_photos` writes ``dest/YYYY-MM-DD/*.jpg`` (the dated folder
@@ -89,7 +90,7 @@ ASTRONAUT_FACE = (179, 83, 266, 170)  # left, top, right, bottom
 # and mirroring), which would make the photo's face count flaky.
 ASTRONAUT_ROWS = 300
 SCENE_WIDTH = 800  # no-face scenes at this width: 0 dlib and 0 Haar detections
-N_RECURRING_OTHERS = 3  # besides the visitor, these recur on alternate days
+N_RECURRING_OTHERS = 3  # besides the visitor; each is on two days out of every three
 
 # Blurred crops of these gave 0 dlib and 0 Haar detections in 20 random tries
 # each; gravel was dropped (its blurred texture gave Haar hits).
@@ -125,7 +126,7 @@ class PhotoPlan:
     name: str
     kind: Kind
     camera: int
-    taken: datetime.datetime  # naive local time, written with offset +00:00
+    taken: datetime.datetime  # naive; written as UTC (OffsetTimeOriginal +00:00)
     scene: str
     noise_seed: int
     faces: tuple[FacePlacement, ...] = ()
@@ -277,7 +278,8 @@ def plan_demo_photos(days: Sequence[datetime.date], *, seed: int = 7,
                     brightness=round(float(rng.uniform(0.85, 1.15)), 3))))
         scene = NO_FACE_SCENES[n % len(NO_FACE_SCENES)]
         photos.append(PhotoPlan(name=f"{scene} {ymd}.jpg", kind="scene", camera=2,
-                                taken=next(times), scene=scene, noise_seed=int(rng.integers(2**31))))
+                                taken=next(times), scene=scene,
+                                noise_seed=int(rng.integers(2**31))))
         if corrupt:
             photos.append(PhotoPlan(
                 name=CORRUPT_NAME, kind="corrupt", camera=1, taken=next(times),

@@ -2,7 +2,7 @@
 
 Folder source: a day's photos are the files under ``<root>/YYYY-MM-DD/`` (any
 depth), plus the files anywhere else under root (outside any dated folder)
-whose modification time falls in [day, day+1) UTC.
+whose modification time falls in [day, day+1) UTC. Hidden files and folders (a leading dot) are skipped.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class FolderSource:
             for path in _walk(dated):
                 yield self._arrival(path, fallback=start)
         for top in sorted(self.root.iterdir(), key=lambda p: p.name):
-            if top.is_dir() and _DATED.match(top.name):
+            if top.name.startswith(".") or (top.is_dir() and _DATED.match(top.name)):
                 continue
             for path in _walk(top) if top.is_dir() else [top]:
                 mtime = _mtime(path)
@@ -89,7 +89,7 @@ class FolderSource:
 
 def _walk(folder: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if not name.startswith("."):
                 yield Path(dirpath) / name
