@@ -179,3 +179,31 @@ def test_stale_staging_of_abandoned_runs_is_purged(airflow_db, schema, db, photo
     assert run_day("face_ingest", day.isoformat(), source=str(photos)) == "success"
     assert q(db, schema, "SELECT count(*) FROM {s}.stage_faces") == [(0,)]
     assert q(db, schema, "SELECT count(*) FROM {s}.stage_manifest") == [(0,)]
+
+
+def test_clip_model_end_to_end_and_failed_validation_loads_nothing(airflow_db, schema, db, photos,
+                                                                   sample_days, tmp_path, monkeypatch):
+    """The imgbeddings contract on a tiny graph; then a broken model fails validation."""
+    from helpers.tiny_clip import build_tiny_clip
+
+    day = sample_days[0]
+    monkeypatch.setenv("FACEPIPE_CLIP_MODEL_PATH", str(build_tiny_clip(tmp_path / "clip.onnx")))
+    assert run_day("face_ingest", day.isoformat(), source=str(photos), model="imgbeddings-clip-768") == "success"
+    before = snapshot(db, schema, day)
+    assert before["faces"] and all(f[9] == "imgbeddings-clip-768" for f in before["faces"])
+    coltype = q(db, schema, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                            " WHERE attrelid = %s::regclass AND attname = 'embedding'", f"{schema}.faces")
+    assert coltype == [("halfvec(768)",)]
+
+    monkeypatch.setenv("FACEPIPE_CLIP_MODEL_PATH", str(build_tiny_clip(tmp_path / "broken.onnx", broken=True)))
+    assert run_day("face_ingest", day.isoformat(), source=str(photos), model="imgbeddings-clip-768") == "failed"
+    assert snapshot(db, schema, day) == before
+    from facepipe.config import settings
+
+    files = sorted((settings().reports_dir / "validation").glob(f"{day}_*.json"))
+    verdicts = [json.loads(f.read_text()) for f in files]
+    failed = [v for v in verdicts if not v["success"]]
+    assert failed, "the failed validation left no result to read"
+    kinds = {(e["expectation_type"], e["kwargs"].get("column")) for e in failed[-1]["expectations"]
+             if not e["success"]}
+    assert ("expect_column_values_to_be_between", "norm") in kinds
