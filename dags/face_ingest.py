@@ -42,7 +42,7 @@ def _fail_fast(exc: Exception):
         "day": Param(None, type=["null", "string"], format="date",
                      description="Day to (re)load, YYYY-MM-DD. Empty: the run's data interval."),
         "source": Param(None, type=["null", "string"],
-                        description="Photo folder. Empty: FACEPIPE_SOURCE."),
+                        description="Photo folder, or s3://bucket/prefix (see README). Empty: FACEPIPE_SOURCE."),
         "detector": Param(None, type=["null", "string"], enum=[None, "haar", "hog"],
                           description="Face detector. Empty: FACEPIPE_DETECTOR (default hog)."),
         "model": Param(None, type=["null", "string"],

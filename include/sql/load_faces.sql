@@ -1,7 +1,7 @@
 -- Replace step 2: faces of the images that were loaded (not of duplicates).
 INSERT INTO {schema}.{faces_part}
-    (day, image_id, face_no, box_x, box_y, box_w, box_h, detector, det_score, model, embedding)
-SELECT f.day, f.image_id, f.face_no, f.box_x, f.box_y, f.box_w, f.box_h,
+    (day, image_id, face_no, box_x, box_y, box_w, box_h, source, detector, det_score, model, embedding)
+SELECT f.day, f.image_id, f.face_no, f.box_x, f.box_y, f.box_w, f.box_h, f.source,
        f.detector, f.det_score, f.model, f.embedding
 FROM {schema}.stage_faces AS f
 JOIN {schema}.{images_part} AS i

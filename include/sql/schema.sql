@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS {schema}.faces (
     box_y      integer  NOT NULL,
     box_w      integer  NOT NULL,
     box_h      integer  NOT NULL,
+    source     text     NOT NULL,   -- the image's source, kept here for filtered similarity queries
     detector   text     NOT NULL,
     det_score  real     NOT NULL,
     model      text     NOT NULL,
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS {schema}.rejects (
     detail     text        NOT NULL,
     bytes      bigint,
     arrived_at timestamptz,
+    source     text,
     PRIMARY KEY (day, uri)
 );
 
@@ -110,4 +112,81 @@ CREATE TABLE IF NOT EXISTS {schema}.stage_rejects (
     run_id text    NOT NULL,
     shard  integer NOT NULL,
     PRIMARY KEY (day, run_id, uri)
+);
+
+-- Enrolled people and their reference embeddings (facepipe.enrol), same model
+-- as the faces. Keys are derived from the name and the photo's content, so
+-- enrolling the same folder again changes nothing.
+CREATE TABLE IF NOT EXISTS {schema}.people (
+    person_id   uuid        PRIMARY KEY,   -- uuid5 of the name
+    name        text        NOT NULL UNIQUE,
+    enrolled_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS {schema}.person_refs (
+    person_id      uuid    NOT NULL REFERENCES {schema}.people ON DELETE CASCADE,
+    content_sha256 text    NOT NULL,
+    uri            text    NOT NULL,
+    box_x          integer NOT NULL,
+    box_y          integer NOT NULL,
+    box_w          integer NOT NULL,
+    box_h          integer NOT NULL,
+    model          text    NOT NULL,
+    embedding      {vector_type} NOT NULL,
+    enrolled_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (person_id, content_sha256)
+);
+
+-- Report tables, keyed by the report's day and rewritten whole for that day.
+CREATE TABLE IF NOT EXISTS {schema}.report_daily_summary (
+    day             date    NOT NULL,
+    source          text    NOT NULL,
+    camera          text    NOT NULL,   -- '' when the photos carry no EXIF model
+    images          integer NOT NULL,
+    duplicates      integer NOT NULL,
+    faces           integer NOT NULL,
+    rejects         integer NOT NULL,
+    faces_per_image numeric(6, 2),
+    PRIMARY KEY (day, source, camera)
+);
+
+CREATE TABLE IF NOT EXISTS {schema}.report_sightings (
+    day         date     NOT NULL,
+    image_id    uuid     NOT NULL,
+    face_no     smallint NOT NULL,
+    person_id   uuid     NOT NULL,
+    person_name text     NOT NULL,
+    distance    real     NOT NULL,
+    uri         text     NOT NULL,
+    source      text     NOT NULL,
+    camera      text,
+    captured_at timestamp,
+    box_x integer NOT NULL, box_y integer NOT NULL, box_w integer NOT NULL, box_h integer NOT NULL,
+    ref_sha256  text     NOT NULL,   -- the person_refs photo that matched best
+    PRIMARY KEY (day, image_id, face_no)
+);
+
+CREATE TABLE IF NOT EXISTS {schema}.report_recurring_unknowns (
+    day         date     NOT NULL,
+    image_id    uuid     NOT NULL,
+    face_no     smallint NOT NULL,
+    neighbours  integer  NOT NULL,   -- close faces in the lookback window (capped)
+    days_seen   integer  NOT NULL,   -- distinct earlier days among them
+    first_seen  date     NOT NULL,
+    uri         text     NOT NULL,
+    source      text     NOT NULL,
+    captured_at timestamp,
+    box_x integer NOT NULL, box_y integer NOT NULL, box_w integer NOT NULL, box_h integer NOT NULL,
+    PRIMARY KEY (day, image_id, face_no)
+);
+
+CREATE TABLE IF NOT EXISTS {schema}.report_person_days (
+    day         date    NOT NULL,   -- the report's day; the range ends here
+    person_id   uuid    NOT NULL,
+    person_name text    NOT NULL,
+    seen_day    date    NOT NULL,
+    source      text    NOT NULL,
+    sightings   integer NOT NULL,
+    best_distance real  NOT NULL,
+    PRIMARY KEY (day, person_id, seen_day, source)
 );

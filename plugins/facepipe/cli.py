@@ -2,6 +2,9 @@
 
   status            per-day counts of what is loaded (images, duplicates, faces, rejects)
   rejects DAY       the day's rejects with their reasons
+  enrol FOLDER      enrol the people in FOLDER (one sub-folder of photos per person)
+  search PHOTO      the faces most like the face in PHOTO (--k, --since, --until, --source)
+  report DAY        build the day's report tables, HTML page and CSV files
   db-uri            the connection string of the embedded database (for psql)
   stop-db           stop the embedded database
   demo              lay out sample photos and run face_ingest for each day
@@ -45,6 +48,45 @@ def _rejects(args) -> int:
     return 0
 
 
+def _enrol(args) -> int:
+    from facepipe.tasks import enrol
+
+    print(enrol(args.folder))
+    return 0
+
+
+def _report(args) -> int:
+    from facepipe.tasks import report
+
+    result = report(args.day)
+    print(result)
+    return 0
+
+
+def _search(args) -> int:
+    import datetime as dt
+
+    from facepipe.config import settings
+    from facepipe.db import connection, ensure_schema
+    from facepipe.models import model_spec
+    from facepipe.search import query_vector, search_faces
+
+    s = settings()
+    spec = model_spec(s.model)
+    until = dt.date.fromisoformat(args.until) if args.until else dt.date.today()
+    since = dt.date.fromisoformat(args.since) if args.since else until - dt.timedelta(days=30)
+    vector = query_vector(args.photo, spec, s.detector, s.min_face, s.detect_max_side)
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, spec)
+        matches = search_faces(conn, s.db_schema, spec, vector, k=args.k, since=since, until=until,
+                               source=args.source)
+    print(f"{len(matches)} nearest faces, {since} to {until}{f', source {args.source}' if args.source else ''}:")
+    print(f"{'distance':>9}  {'day':<10}  {'source':<20}  image")
+    for m in matches:
+        print(f"{m.distance:>9.3f}  {m.day!s:<10}  {m.source[-20:]:<20}  {m.uri}  face {m.face_no}")
+    return 0
+
+
 def _db_uri(args) -> int:
     from facepipe.config import settings
     from facepipe.db import embedded_uri
@@ -75,6 +117,19 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("rejects")
     p.add_argument("day")
     p.set_defaults(func=_rejects)
+    p = sub.add_parser("enrol")
+    p.add_argument("folder")
+    p.set_defaults(func=_enrol)
+    p = sub.add_parser("report")
+    p.add_argument("day")
+    p.set_defaults(func=_report)
+    p = sub.add_parser("search")
+    p.add_argument("photo")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--since", help="first day (default: 30 days before --until)")
+    p.add_argument("--until", help="last day (default: today)")
+    p.add_argument("--source", help="only faces from this source")
+    p.set_defaults(func=_search)
     sub.add_parser("db-uri").set_defaults(func=_db_uri)
     sub.add_parser("stop-db").set_defaults(func=_stop_db)
     p = sub.add_parser("demo")

@@ -19,6 +19,7 @@ class Settings:
     home: Path  # state folder: embedded database, staging
     source: str  # folder path (s3:// later)
     reports_dir: Path
+    enrol_dir: Path | None  # one sub-folder of photos per enrolled person
     detector: str
     model: str
     db_schema: str
@@ -34,6 +35,7 @@ def settings() -> Settings:
         home=home,
         source=os.environ.get("FACEPIPE_SOURCE", str(home / "photos")),
         reports_dir=Path(os.environ.get("FACEPIPE_REPORTS_DIR", home / "reports")),
+        enrol_dir=Path(os.environ["FACEPIPE_ENROL_DIR"]) if os.environ.get("FACEPIPE_ENROL_DIR") else None,
         detector=os.environ.get("FACEPIPE_DETECTOR", "hog"),
         model=os.environ.get("FACEPIPE_MODEL", "dlib-resnet-128"),
         db_schema=os.environ.get("FACEPIPE_DB_SCHEMA", "facepipe"),

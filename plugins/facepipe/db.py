@@ -90,10 +90,18 @@ def connection(autocommit: bool = True) -> Iterator[psycopg.Connection]:
         conn.close()
 
 
-def load_sql(name: str, **identifiers: str) -> sql.Composed:
-    """An include/sql file with ``{name}`` placeholders bound to identifiers."""
+def load_sql(name: str, *, op: str | None = None, **identifiers: str) -> sql.Composed:
+    """An include/sql file with ``{name}`` placeholders bound to identifiers.
+
+    ``{op}`` is the model's distance operator, taken from facepipe.models only.
+    """
     text = (SQL_DIR / name).read_text()
-    return sql.SQL(text).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})
+    parts: dict = {k: sql.Identifier(v) for k, v in identifiers.items()}
+    if op is not None:
+        if op not in ("<->", "<=>", "<#>"):
+            raise ValueError(f"not a pgvector distance operator: {op!r}")
+        parts["op"] = sql.SQL(op)
+    return sql.SQL(text).format(**parts)
 
 
 def ensure_schema(conn: psycopg.Connection, schema: str, model: ModelSpec) -> None:

@@ -94,21 +94,21 @@ def write_shard(conn: psycopg.Connection, schema: str, model: ModelSpec, *, day:
                                 im.status, im.duplicate_of, im.face_count))
         with cur.copy(sql.SQL(
                 "COPY {} (day, run_id, shard, image_id, face_no, box_x, box_y, box_w, box_h,"
-                " img_width, img_height, detector, det_score, model, embedding)"
+                " img_width, img_height, source, detector, det_score, model, embedding)"
                 " FROM STDIN (FORMAT BINARY)").format(_t(schema, "stage_faces"))) as copy:
             copy.set_types(["date", "text", "int4", "uuid", "int2", "int4", "int4", "int4", "int4",
-                            "int4", "int4", "text", "float4", "text", model.vector_type])
+                            "int4", "int4", "text", "text", "float4", "text", model.vector_type])
             for face, vector in zip(result.faces, result.embeddings):
                 b = face.box
                 copy.write_row((day, run_id, shard, face.image_id, face.face_no, b.x, b.y, b.w, b.h,
-                                face.img_width, face.img_height, detector, b.score, model.name,
-                                _vector_value(model, vector)))
+                                face.img_width, face.img_height, source, detector, b.score, model.name,
+                                vector_value(model, vector)))
         with cur.copy(sql.SQL(
-                "COPY {} (day, run_id, shard, uri, reason, detail, bytes, arrived_at)"
+                "COPY {} (day, run_id, shard, uri, reason, detail, bytes, arrived_at, source)"
                 " FROM STDIN (FORMAT BINARY)").format(_t(schema, "stage_rejects"))) as copy:
-            copy.set_types(["date", "text", "int4", "text", "text", "text", "int8", "timestamptz"])
+            copy.set_types(["date", "text", "int4", "text", "text", "text", "int8", "timestamptz", "text"])
             for r in result.rejects:
-                copy.write_row((day, run_id, shard, r.uri, r.reason, r.detail, r.bytes, r.arrived_at))
+                copy.write_row((day, run_id, shard, r.uri, r.reason, r.detail, r.bytes, r.arrived_at, source))
         counts = {"images": len(result.images), "faces": len(result.faces), "rejects": len(result.rejects)}
         conn.execute(
             sql.SQL("INSERT INTO {} (day, run_id, shard, images, faces, rejects)"
@@ -117,7 +117,8 @@ def write_shard(conn: psycopg.Connection, schema: str, model: ModelSpec, *, day:
     return counts
 
 
-def _vector_value(model: ModelSpec, vector):
+def vector_value(model: ModelSpec, vector):
+    """The value to bind or COPY for a vector column of this model."""
     if model.vector_type == "halfvec":
         from pgvector import HalfVector
 

@@ -116,3 +116,54 @@ def index(day: str, opts: dict) -> str:
     spec = model_spec(opts["model"])
     with connection() as conn:
         return index_day(conn, s.db_schema, dt.date.fromisoformat(day), spec)
+
+
+# --- face_report ---------------------------------------------------------------
+
+def report_days(param_day: str | None, event_days: list[str]) -> list[str]:
+    """The days a report run covers: the param, else the days its asset events loaded."""
+    if param_day:
+        return [resolve_day(param_day, None)]
+    days = sorted({resolve_day(d, None) for d in event_days if d})
+    if not days:
+        raise ValueError("no day to report: pass the param day (YYYY-MM-DD), or let face_ingest trigger the run")
+    return days
+
+
+def enrol(enrol_dir: str | None = None) -> dict:
+    """Enrol the people folder (FACEPIPE_ENROL_DIR) if there is one."""
+    from pathlib import Path
+
+    from facepipe.detect import make_detector
+    from facepipe.embed import make_embedder
+    from facepipe.enrol import enrol_folder
+
+    s = settings()
+    folder = Path(enrol_dir) if enrol_dir else s.enrol_dir
+    if folder is None:
+        log.info("no enrolment folder configured (FACEPIPE_ENROL_DIR): nobody new to enrol")
+        return {"people": 0, "added": 0, "kept": 0, "skipped": 0}
+    spec = model_spec(s.model)
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, spec)
+        result = enrol_folder(conn, s.db_schema, folder, spec, make_detector(s.detector, s.min_face),
+                              make_embedder(spec.name), s.detect_max_side)
+    return {"people": result.people, "added": result.added, "kept": result.kept, "skipped": len(result.skipped)}
+
+
+def report(day: str, threshold: float | None = None, min_neighbours: int = 2, lookback_days: int = 7,
+           range_days: int = 30) -> dict:
+    """Build the day's report tables and write its HTML page and CSV files."""
+    from facepipe.report import ReportParams, build_reports, fetch_report, read_uri, write_report
+
+    s = settings()
+    spec = model_spec(s.model)
+    params = ReportParams(threshold=threshold or spec.match_threshold, min_neighbours=min_neighbours,
+                          lookback_days=lookback_days, range_days=range_days)
+    d = dt.date.fromisoformat(day)
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, spec)
+        counts = build_reports(conn, s.db_schema, d, spec, params)
+        rows = fetch_report(conn, s.db_schema, d)
+    path = write_report(rows, d, s.reports_dir, read_uri, params, spec)
+    return {"day": day, **counts, "html": str(path)}

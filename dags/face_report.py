@@ -1,0 +1,76 @@
+"""
+### face_report: what the face index says about a day
+
+Runs after each day that face_ingest loads (scheduled on the `facepipe_faces`
+Asset; the days come from its events) and by hand for any day (`day` param).
+
+enrol (FACEPIPE_ENROL_DIR, if set) -> build the report tables for each day ->
+write the day's HTML page and CSV files under FACEPIPE_REPORTS_DIR/DAY/.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import Asset, Param, dag, task
+
+FACES = Asset(name="facepipe_faces", uri="facepipe://faces", group="facepipe")
+
+
+@dag(
+    dag_id="face_report",
+    schedule=[FACES],
+    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "owner": "facepipe",
+        "retries": 1,
+        "retry_delay": timedelta(seconds=30),
+        "execution_timeout": timedelta(hours=1),
+    },
+    params={
+        "day": Param(None, type=["null", "string"], format="date",
+                     description="Day to report, YYYY-MM-DD. Empty: the days face_ingest just loaded."),
+        "threshold": Param(None, type=["null", "number"], minimum=0,
+                           description="Same person below this distance. Empty: the model's default."),
+        "min_neighbours": Param(2, type="integer", minimum=1,
+                                description="A recurring unknown face has at least this many close faces ..."),
+        "lookback_days": Param(7, type="integer", minimum=1, maximum=366,
+                               description="... in this many days before the report's day."),
+        "range_days": Param(30, type="integer", minimum=1, maximum=366,
+                            description="Days covered by the per-person table."),
+    },
+    tags=["facepipe", "report"],
+    doc_md=__doc__,
+)
+def face_report():
+    @task(retries=0)
+    def resolve(params=None, triggering_asset_events=None) -> list[str]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from facepipe.tasks import report_days
+
+        event_days = [(e.extra or {}).get("day") for events in (triggering_asset_events or {}).values()
+                      for e in events]
+        try:
+            return report_days(params.get("day"), event_days)
+        except ValueError as exc:
+            raise AirflowFailException(str(exc)) from exc
+
+    @task
+    def enrol() -> dict:
+        from facepipe.tasks import enrol
+
+        return enrol()
+
+    @task
+    def build(days: list[str], enrolled: dict, params=None) -> list[dict]:
+        from facepipe.tasks import report
+
+        return [report(day, params.get("threshold"), params["min_neighbours"], params["lookback_days"],
+                       params["range_days"]) for day in days]
+
+    build(resolve(), enrol())
+
+
+face_report()

@@ -1,0 +1,152 @@
+"""face_report: the day's report tables, then an HTML page and CSV files.
+
+The queries live in include/sql/report_*.sql. Every report table is keyed by
+the report's day and rewritten whole, in one transaction, for that day.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from facepipe.config import PROJECT_ROOT
+from facepipe.db import load_sql
+from facepipe.models import ModelSpec
+
+log = logging.getLogger(__name__)
+
+# In the order they are built: person_days reads the day's sightings.
+REPORTS = ("daily_summary", "sightings", "recurring_unknowns", "person_days")
+_SQL = {"daily_summary": "report_summary.sql", "sightings": "report_sightings.sql",
+        "recurring_unknowns": "report_recurring.sql", "person_days": "report_person_days.sql"}
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    threshold: float  # same person below this distance (the model's default)
+    min_neighbours: int = 2  # a recurring unknown has at least this many close faces ...
+    lookback_days: int = 7  # ... in this many days before the report's day
+    max_neighbours: int = 20  # nearest faces examined per face
+    range_days: int = 30  # person_days covers this many days up to the report's day
+
+
+def build_reports(conn: psycopg.Connection, schema: str, day: dt.date, model: ModelSpec,
+                  params: ReportParams) -> dict[str, int]:
+    values = {"day": day, **asdict(params)}
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:report'), %s)",
+                     (int(day.strftime("%Y%m%d")),))
+        conn.execute("SET LOCAL hnsw.ef_search = 100")
+        counts = {}
+        for name in REPORTS:
+            table = sql.Identifier(schema, f"report_{name}")
+            conn.execute(sql.SQL("DELETE FROM {} WHERE day = %s").format(table), (day,))
+            cur = conn.execute(load_sql(_SQL[name], schema=schema, op=model.distance_op), values)
+            counts[name] = cur.rowcount
+    log.info("reports for %s: %s", day, counts)
+    return counts
+
+
+def _rows(conn: psycopg.Connection, query: sql.Composable, params) -> list[dict]:
+    cur = conn.execute(query, params)
+    names = [c.name for c in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def fetch_report(conn: psycopg.Connection, schema: str, day: dt.date) -> dict[str, list[dict]]:
+    out = {}
+    order = {"daily_summary": "source, camera", "sightings": "person_name, distance",
+             "recurring_unknowns": "neighbours DESC, uri, face_no", "person_days": "person_name, seen_day, source"}
+    for name in REPORTS:
+        out[name] = _rows(conn, sql.SQL("SELECT * FROM {} WHERE day = %s ORDER BY " + order[name])
+                          .format(sql.Identifier(schema, f"report_{name}")), (day,))
+    refs = _rows(conn, sql.SQL("SELECT r.person_id, r.content_sha256, r.uri, r.box_x, r.box_y, r.box_w, r.box_h"
+                               " FROM {} r").format(sql.Identifier(schema, "person_refs")), ())
+    out["refs"] = refs
+    return out
+
+
+def write_csv(rows: list[dict], path: Path, columns: list[str]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in columns})
+
+
+CSV_COLUMNS = {
+    "daily_summary": ["day", "source", "camera", "images", "duplicates", "faces", "rejects", "faces_per_image"],
+    "sightings": ["day", "person_name", "person_id", "distance", "uri", "source", "camera", "captured_at",
+                  "image_id", "face_no", "box_x", "box_y", "box_w", "box_h"],
+    "recurring_unknowns": ["day", "neighbours", "days_seen", "first_seen", "uri", "source", "captured_at",
+                           "image_id", "face_no", "box_x", "box_y", "box_w", "box_h"],
+    "person_days": ["day", "person_name", "person_id", "seen_day", "source", "sightings", "best_distance"],
+}
+
+
+def face_thumbnail(data: bytes, box: tuple[int, int, int, int], size: int = 128) -> str:
+    """A JPEG data URI of the box (full-size pixels) with a margin, ``size`` px high."""
+    import cv2
+
+    from facepipe.imaging import decode
+
+    img = decode(data, max_side=2048)
+    x, y, w, h = (round(v / img.scale) for v in box)
+    m = round(0.25 * max(w, h))
+    H, W = img.rgb.shape[:2]
+    crop = img.rgb[max(0, y - m):min(H, y + h + m), max(0, x - m):min(W, x + w + m)]
+    scale = size / max(1, crop.shape[0])
+    crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), size), interpolation=cv2.INTER_AREA)
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode("ascii")
+
+
+def _thumb(read, uri: str, row: dict) -> str | None:
+    try:
+        return face_thumbnail(read(uri), (row["box_x"], row["box_y"], row["box_w"], row["box_h"]))
+    except Exception as exc:  # the photo may have moved since it was loaded
+        log.warning("no thumbnail for a face of %s: %s", row.get("day"), type(exc).__name__)
+        return None
+
+
+def write_report(report: dict[str, list[dict]], day: dt.date, out_dir: Path, read,
+                 params: ReportParams, model: ModelSpec) -> Path:
+    """Write ``out_dir/DAY/report.html`` and one CSV per report table."""
+    import jinja2
+
+    folder = out_dir / day.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in REPORTS:
+        write_csv(report[name], folder / f"{name}.csv", CSV_COLUMNS[name])
+    refs = {(str(r["person_id"]), r["content_sha256"]): r for r in report["refs"]}
+    sightings = []
+    for s in report["sightings"]:
+        ref = refs.get((str(s["person_id"]), s["ref_sha256"]))
+        sightings.append({**s, "face_img": _thumb(read, s["uri"], s),
+                          "ref_img": _thumb(read, ref["uri"], ref) if ref else None})
+    unknowns = [{**u, "face_img": _thumb(read, u["uri"], u)} for u in report["recurring_unknowns"]]
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(PROJECT_ROOT / "include" / "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    html = env.get_template("report.html.j2").render(
+        day=day, summary=report["daily_summary"], sightings=sightings, unknowns=unknowns,
+        person_days=report["person_days"], params=params, model=model,
+        generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    path = folder / "report.html"
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def read_uri(uri: str) -> bytes:
+    """The bytes of a loaded image or a reference photo, wherever it lives."""
+    if uri.startswith("s3://"):
+        from facepipe.sources import open_source
+
+        bucket = uri[len("s3://"):].split("/", 1)[0]
+        return open_source(f"s3://{bucket}").read(uri)
+    return Path(uri).read_bytes()

@@ -1,0 +1,263 @@
+"""Enrolment, the face_report DAG, its HTML report, and filtered face search."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import uuid
+
+import numpy as np
+import pytest
+from psycopg import sql
+
+from facepipe.demo import run_day
+
+
+def q(db, schema: str, query: str, *params):
+    return db.execute(sql.SQL(query).format(s=sql.Identifier(schema)), params).fetchall()
+
+
+@pytest.fixture(scope="module")
+def people(tmp_path_factory):
+    from facepipe.samples import enrolment_photos
+
+    root = tmp_path_factory.mktemp("people")
+    enrolment_photos(root)
+    return root
+
+
+def test_enrolment_is_idempotent_and_additive(schema, db, people, tmp_path):
+    from facepipe.tasks import enrol
+
+    folder = tmp_path / "enrol"
+    shutil.copytree(people / "eileen_collins", folder / "eileen_collins")
+    first = enrol(str(folder))
+    assert first["people"] == 1 and first["added"] >= 2 and first["skipped"] == 0
+    before = q(db, schema, "SELECT person_id, content_sha256, embedding::text FROM {s}.person_refs ORDER BY 1, 2")
+    assert enrol(str(folder))["added"] == 0
+    assert q(db, schema, "SELECT person_id, content_sha256, embedding::text FROM {s}.person_refs ORDER BY 1, 2") \
+        == before
+    shutil.copytree(people / "visitor_066", folder / "visitor_066")
+    third = enrol(str(folder))
+    assert (third["people"], third["added"], third["kept"]) == (2, len(list((folder / "visitor_066").iterdir())),
+                                                               first["added"])
+    assert q(db, schema, "SELECT count(*) FROM {s}.people") == [(2,)]
+
+
+@pytest.fixture(scope="module")
+def reported(photos, people, sample_days, tmp_path_factory, pg_uri, airflow_db):
+    """Three days ingested, only Eileen Collins enrolled, face_report run for each day."""
+    import os
+
+    schema = "rep_" + uuid.uuid4().hex[:8]
+    folder = tmp_path_factory.mktemp("enrol")
+    shutil.copytree(people / "eileen_collins", folder / "eileen_collins")
+    saved = {k: os.environ.get(k) for k in ("FACEPIPE_DB_SCHEMA", "FACEPIPE_ENROL_DIR")}
+    os.environ.update(FACEPIPE_DB_SCHEMA=schema, FACEPIPE_ENROL_DIR=str(folder))
+    try:
+        for day in sample_days:
+            assert run_day("face_ingest", day.isoformat(), source=str(photos)) == "success"
+        for day in sample_days:
+            assert run_day("face_report", day.isoformat()) == "success"
+        yield schema
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def sightings_by_day(db, schema):
+    rows = q(db, schema, "SELECT day, person_name FROM {s}.report_sightings")
+    out: dict = {}
+    for day, name in rows:
+        out.setdefault(day, set()).add(name)
+    return out
+
+
+def test_enrolled_person_is_sighted_on_the_days_she_appears(reported, db, photos, sample_days):
+    seen = sightings_by_day(db, reported)
+    # Eileen is in the photos of the first and last sample day, not the middle one.
+    assert seen.get(sample_days[0]) == {"eileen_collins"}
+    assert seen.get(sample_days[2]) == {"eileen_collins"}
+    assert sample_days[1] not in seen
+    rows = q(db, reported, "SELECT distance, uri, source, captured_at FROM {s}.report_sightings")
+    assert all(d < 0.5 and uri.startswith(str(photos)) and src and at for d, uri, src, at in rows)
+
+
+def test_a_person_who_is_not_enrolled_is_not_sighted_but_recurs(reported, db, sample_days):
+    names = {n for (n,) in q(db, reported, "SELECT DISTINCT person_name FROM {s}.report_sightings")}
+    assert names == {"eileen_collins"}  # visitor_066 is in the photos of every day, but not enrolled
+    recurring = q(db, reported, "SELECT day, neighbours, days_seen, first_seen FROM {s}.report_recurring_unknowns")
+    last = [r for r in recurring if r[0] == sample_days[2]]
+    assert last and all(n >= 2 for _, n, _, _ in last)
+    assert any(days_seen == 2 and first == sample_days[0] for _, _, days_seen, first in last)
+    assert not [r for r in recurring if r[0] == sample_days[0]]  # nothing before the first day
+
+
+def test_person_days_and_summary(reported, db, sample_days):
+    person_days = q(db, reported, "SELECT seen_day, sightings FROM {s}.report_person_days WHERE day = %s"
+                                  " AND person_name = 'eileen_collins' ORDER BY 1", sample_days[2])
+    assert [d for d, _ in person_days] == [sample_days[0], sample_days[2]]
+    summary = q(db, reported, "SELECT sum(images), sum(faces), sum(rejects) FROM {s}.report_daily_summary"
+                              " WHERE day = %s", sample_days[2])
+    counts = q(db, reported, "SELECT images, faces, rejects FROM {s}.load_runs WHERE day = %s"
+                             " ORDER BY run_no DESC LIMIT 1", sample_days[2])
+    assert [tuple(int(v) for v in summary[0])] == counts
+
+
+def test_report_rerun_rewrites_the_same_rows(reported, db, sample_days):
+    from facepipe.report import REPORTS
+    from facepipe.tasks import report
+
+    def rows():
+        return {name: q(db, reported, f"SELECT * FROM {{s}}.report_{name} ORDER BY 1, 2, 3") for name in REPORTS}
+
+    before = rows()
+    import os
+
+    os.environ["FACEPIPE_DB_SCHEMA"] = reported
+    try:
+        report(sample_days[2].isoformat())
+    finally:
+        os.environ.pop("FACEPIPE_DB_SCHEMA")
+    assert rows() == before
+
+
+def test_report_files(reported, sample_days):
+    from facepipe.config import settings
+
+    folder = settings().reports_dir / sample_days[2].isoformat()
+    html = (folder / "report.html").read_text()
+    assert html.count("data:image/jpeg;base64,") >= 3  # seen + enrolled for the sighting, + an unknown
+    assert "eileen_collins" in html
+    for name in ("daily_summary", "sightings", "recurring_unknowns", "person_days"):
+        lines = (folder / f"{name}.csv").read_text().splitlines()
+        assert len(lines) >= 2, name
+
+
+def test_html_report_renders_its_images_in_a_real_browser(reported, sample_days, tmp_path):
+    """Open the report in headless Chromium; every image must have decoded."""
+    from facepipe.config import settings
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    page_path = settings().reports_dir / sample_days[2].isoformat() / "report.html"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900}, bypass_csp=False)
+        page.goto(page_path.as_uri())
+        images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert len(images) >= 3 and all(done and width > 0 for done, width in images)
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_report_dag_integrity(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder="dags")
+    assert bag.import_errors == {}
+    dag = bag.get_dag("face_report")
+    assert [a.name for a in dag.timetable.asset_condition.objects] == ["facepipe_faces"]  # runs after each load
+    assert set(dag.params) == {"day", "threshold", "min_neighbours", "lookback_days", "range_days"}
+    assert all(t.execution_timeout for t in dag.tasks)
+
+
+# --- filtered similarity search on a data set big enough for the index -------
+
+@pytest.fixture(scope="module")
+def search_data(pg_uri):
+    """30,000 synthetic 128-d faces over 3 day partitions, 20 sources, clustered like identities."""
+    import psycopg
+
+    from facepipe.db import ensure_partitions, ensure_schema
+    from facepipe.models import model_spec
+    from facepipe.store import index_day
+
+    schema = "search_" + uuid.uuid4().hex[:8]
+    spec = model_spec("dlib-resnet-128")
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(3000, 128)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    days = [dt.date(2026, 10, 1) + dt.timedelta(days=i) for i in range(3)]
+    rows = []
+    with psycopg.connect(pg_uri, autocommit=True) as conn:
+        ensure_schema(conn, schema, spec)
+        for day in days:
+            ensure_partitions(conn, schema, day)
+            ids = rng.integers(0, len(centres), 10_000)
+            vecs = centres[ids] + rng.normal(scale=0.12, size=(10_000, 128)).astype(np.float32)
+            sources = rng.integers(0, 20, 10_000)
+            with conn.cursor().copy(sql.SQL(
+                    "COPY {} (day, image_id, face_no, box_x, box_y, box_w, box_h, source, detector, det_score,"
+                    " model, embedding) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(schema, "faces"))) as cp:
+                cp.set_types(["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "text", "float4",
+                              "text", "vector"])
+                for v, src in zip(vecs, sources):
+                    iid = uuid.uuid4()
+                    cp.write_row((day, iid, 0, 0, 0, 50, 50, f"cam{src:02d}", "hog", 1.0, spec.name, v))
+                    rows.append((day, str(iid), f"cam{src:02d}", v))
+            with conn.cursor().copy(sql.SQL(
+                    "COPY {} (day, image_id, uri, content_sha256, bytes, source, arrived_at, status)"
+                    " FROM STDIN (FORMAT BINARY)").format(sql.Identifier(schema, "images"))) as cp:
+                cp.set_types(["date", "uuid", "text", "text", "int8", "text", "timestamptz", "text"])
+                for d, iid, src, _ in rows[-10_000:]:
+                    cp.write_row((d, uuid.UUID(iid), f"/x/{iid}.jpg", iid, 1, src,
+                                  dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc), "loaded"))
+            index_day(conn, schema, day, spec)
+    yield schema, spec, rows, centres
+    with psycopg.connect(pg_uri, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def exact(rows, query, k, since, until, source=None):
+    cand = [(float(np.linalg.norm(v - query)), iid) for d, iid, s, v in rows
+            if since <= d <= until and (source is None or s == source)]
+    return [iid for _, iid in sorted(cand)[:k]]
+
+
+def test_filtered_search_is_complete_and_accurate(search_data, pg_uri):
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    from facepipe.search import search_faces
+
+    schema, spec, rows, centres = search_data
+    rng = np.random.default_rng(9)
+    days = sorted({r[0] for r in rows})
+    recalls, k = [], 10
+    with psycopg.connect(pg_uri, autocommit=True) as conn:
+        register_vector(conn)
+        for i in range(30):
+            query = centres[rng.integers(0, len(centres))] + rng.normal(scale=0.12, size=128).astype(np.float32)
+            source = f"cam{i % 20:02d}"  # 1 in 20: a selective filter
+            since, until = days[1], days[2]
+            got = search_faces(conn, schema, spec, query, k=k, since=since, until=until, source=source)
+            assert len(got) == k  # never fewer than k when k exist
+            assert all(m.source == source and since <= m.day <= until for m in got)
+            assert [m.distance for m in got] == sorted(m.distance for m in got)
+            truth = exact(rows, query, k, since, until, source)
+            recalls.append(len({m.image_id for m in got} & set(truth)) / k)
+    assert np.mean(recalls) >= 0.95, recalls
+
+
+def test_search_plan_prunes_partitions_and_uses_each_hnsw_index(search_data, pg_uri):
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    from facepipe.db import load_sql
+
+    schema, spec, rows, centres = search_data
+    days = sorted({r[0] for r in rows})
+    with psycopg.connect(pg_uri, autocommit=True) as conn:
+        register_vector(conn)
+        with conn.transaction():
+            conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+            plan = "\n".join(r[0] for r in conn.execute(
+                sql.SQL("EXPLAIN ") + load_sql("search_faces.sql", schema=schema, op=spec.distance_op),
+                {"query": centres[0], "k": 10, "since": days[1], "until": days[2], "source": "cam03"}))
+    used = {f"faces_p{d:%Y%m%d}_embedding_hnsw" for d in days[1:]}
+    assert all(name in plan for name in used), plan
+    assert f"faces_p{days[0]:%Y%m%d}" not in plan, plan  # pruned: outside the range
