@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -68,7 +69,7 @@ def output_to(path: Path):
 
 def main(days: int = 3) -> int:
     from facepipe.config import settings
-    from facepipe.samples import lay_out_demo_photos
+    from facepipe.samples import enrolment_photos, lay_out_demo_photos
 
     started = time.monotonic()
     home = settings().home
@@ -78,6 +79,13 @@ def main(days: int = 3) -> int:
     day_list = [today - dt.timedelta(days=days - i) for i in range(days)]
     laid_out = lay_out_demo_photos(photos, day_list)
     print(f"sample photos: {sum(len(v) for v in laid_out.values())} files over {days} days in {photos}")
+    # Enrol one person; the other recurring visitor stays unknown on purpose.
+    people = home / "demo-people"
+    enrolment_photos(home / "demo-people-all")
+    shutil.rmtree(people, ignore_errors=True)
+    shutil.copytree(home / "demo-people-all" / "eileen_collins", people / "eileen_collins")
+    os.environ["FACEPIPE_ENROL_DIR"] = str(people)
+    print(f"enrolment folder: {people} (1 person)")
     prepare_airflow(home)
     log = home / "demo.log"
     print(f"running face_ingest through Airflow for each day (task logs: {log})")
@@ -86,6 +94,13 @@ def main(days: int = 3) -> int:
         with output_to(log):
             state = run_day("face_ingest", day.isoformat())
         print(f"  face_ingest {day}: {state}")
+        if state != "success":
+            failed.append(day)
+    print("running face_report for each day")
+    for day in day_list:
+        with output_to(log):
+            state = run_day("face_report", day.isoformat())
+        print(f"  face_report {day}: {state}")
         if state != "success":
             failed.append(day)
 
@@ -99,6 +114,9 @@ demo finished in {time.monotonic() - started:.0f} s{'' if not failed else f'; FA
   tables:      schema {s.db_schema!r} in the embedded PostgreSQL ({home / 'pgdata'})
                psql "$(.venv/bin/python -m facepipe db-uri)" -c 'select * from {s.db_schema}.load_runs'
   rejects:     .venv/bin/python -m facepipe rejects {day_list[-1]}
+  reports:     {s.reports_dir}/DAY/report.html and *.csv
+               sightings of the enrolled person: {s.reports_dir / day_list[-1].isoformat() / 'report.html'}
+  face search: .venv/bin/python -m facepipe search {people / 'eileen_collins'}/<photo> --since {day_list[0]}
   validation:  {s.reports_dir / 'validation'}
   Airflow UI:  make airflow   (runs, logs, backfills)""")
     return 1 if failed else 0

@@ -1,0 +1,301 @@
+"""Section 4: HNSW index and top-10 queries at scale, day-partitioned against one table.
+
+Synthetic 128-d vectors clustered like identities: identity centres on the
+unit sphere around a common direction (different people ~0.85 apart, as in
+dlib's space where "same person" is below 0.6), faces = centre + noise
+(~0.28 from the centre, so two faces of one person are ~0.4 apart), norms
+0.9-1.1. Faces are spread uniformly over the days and over 10 sources.
+
+The partitioned table is facepipe's own: facepipe.db.ensure_schema +
+ensure_partitions, then the bench adds a ``source`` column to faces (facepipe
+keeps ``source`` on images only; the join form of the filter is measured too).
+Per-partition indexes are built with facepipe.store.index_day. The
+unpartitioned table has the same columns and one HNSW index.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import time
+import uuid
+
+import numpy as np
+
+from common import connect, drop_schema, log, pct, write_text
+
+SCHEMA = "bench_ann"
+DAY0 = dt.date(2026, 1, 1)
+DIM = 128
+CENTRE_SPREAD, FACE_NOISE = 0.75, 0.28
+ID_OFFSET = 1 << 64  # image_id = uuid(int=ID_OFFSET + row)
+
+
+def _unit(a: np.ndarray) -> np.ndarray:
+    return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+
+class Data:
+    def __init__(self, n: int, identities: int, days: int, sources: int, seed: int = 5):
+        rng = np.random.default_rng(seed)
+        self.rng = rng
+        self.common = _unit(rng.standard_normal((1, DIM), dtype=np.float32))
+        self.centres = _unit(self.common + CENTRE_SPREAD * _unit(
+            rng.standard_normal((identities, DIM), dtype=np.float32))).astype(np.float32)
+        self.identity = rng.integers(0, identities, n)
+        self.day = rng.integers(0, days, n).astype(np.int16)
+        self.source = rng.integers(0, sources, n).astype(np.int16)
+        order = np.lexsort((self.source, self.day))  # rows go in day order, like nightly loads
+        self.identity, self.day, self.source = self.identity[order], self.day[order], self.source[order]
+        self.vectors = np.empty((n, DIM), np.float32)
+        for i in range(0, n, 100_000):
+            ids = self.identity[i:i + 100_000]
+            self.vectors[i:i + len(ids)] = self.face(ids)
+        self.sq = np.einsum("ij,ij->i", self.vectors, self.vectors)
+
+    def face(self, ids: np.ndarray) -> np.ndarray:
+        noise = _unit(self.rng.standard_normal((len(ids), DIM), dtype=np.float32))
+        v = _unit(self.centres[ids] + FACE_NOISE * noise)
+        return (v * self.rng.uniform(0.9, 1.1, (len(ids), 1))).astype(np.float32)
+
+    def exact(self, q: np.ndarray, lo: int, hi: int, source: int | None, k: int = 10) -> np.ndarray:
+        mask = (self.day >= lo) & (self.day < hi)
+        if source is not None:
+            mask &= self.source == source
+        idx = np.flatnonzero(mask)
+        d = self.sq[idx] - 2 * (self.vectors[idx] @ q)
+        top = np.argpartition(d, k)[:k]
+        return idx[top[np.argsort(d[top])]]
+
+
+def _src(i: int) -> str:
+    return f"source-{i:02d}"
+
+
+def load(uri: str, data: Data, days: int) -> dict:
+    from facepipe.db import ensure_partitions, ensure_schema
+    from facepipe.models import model_spec
+
+    spec = model_spec("dlib-resnet-128")
+    drop_schema(uri, SCHEMA)
+    t_all = time.perf_counter()
+    with connect(uri) as conn:
+        ensure_schema(conn, SCHEMA, spec)
+        conn.execute(f'ALTER TABLE "{SCHEMA}".faces ADD COLUMN IF NOT EXISTS source text')
+        for d in range(days):
+            ensure_partitions(conn, SCHEMA, DAY0 + dt.timedelta(days=d))
+        day_dates = [DAY0 + dt.timedelta(days=d) for d in range(days)]
+        arrived = [dt.datetime.combine(x, dt.time(12), dt.timezone.utc) for x in day_dates]
+        t = time.perf_counter()
+        with conn.transaction():
+            with conn.cursor().copy(
+                    f'COPY "{SCHEMA}".images (day, image_id, uri, content_sha256, bytes, width, height, source,'
+                    f' arrived_at, status, face_count) FROM STDIN (FORMAT BINARY)') as cp:
+                cp.set_types(["date", "uuid", "text", "text", "int8", "int4", "int4", "text", "timestamptz",
+                              "text", "int4"])
+                for i in range(len(data.day)):
+                    d = int(data.day[i])
+                    cp.write_row((day_dates[d], uuid.UUID(int=ID_OFFSET + i), f"s3://bench/{i}.jpg", f"{i:064x}",
+                                  2_000_000, 4032, 3024, _src(int(data.source[i])), arrived[d], "loaded", 1))
+        images_s = time.perf_counter() - t
+        log(f"ann: {len(data.day):,} images rows in {images_s:.0f}s")
+        t = time.perf_counter()
+        with conn.transaction():
+            with conn.cursor().copy(
+                    f'COPY "{SCHEMA}".faces (day, image_id, face_no, box_x, box_y, box_w, box_h, detector,'
+                    f' det_score, model, embedding, source) FROM STDIN (FORMAT BINARY)') as cp:
+                cp.set_types(["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "float4", "text",
+                              "vector", "text"])
+                for i in range(len(data.day)):
+                    cp.write_row((day_dates[int(data.day[i])], uuid.UUID(int=ID_OFFSET + i), 0, 100, 100, 400, 400,
+                                  "haar", 2.0, spec.name, data.vectors[i], _src(int(data.source[i]))))
+        faces_s = time.perf_counter() - t
+        log(f"ann: {len(data.day):,} faces rows in {faces_s:.0f}s ({len(data.day) / faces_s:,.0f} rows/s)")
+        t = time.perf_counter()
+        conn.execute(f'CREATE TABLE "{SCHEMA}".faces_flat (LIKE "{SCHEMA}".faces INCLUDING DEFAULTS,'
+                     f' PRIMARY KEY (day, image_id, face_no))')
+        conn.execute(f'INSERT INTO "{SCHEMA}".faces_flat SELECT * FROM "{SCHEMA}".faces ORDER BY day')
+        flat_s = time.perf_counter() - t
+        conn.execute(f'VACUUM ANALYZE "{SCHEMA}".faces')
+        conn.execute(f'VACUUM ANALYZE "{SCHEMA}".faces_flat')
+        conn.execute(f'VACUUM ANALYZE "{SCHEMA}".images')
+    return {"images_copy_s": round(images_s, 1), "faces_copy_s": round(faces_s, 1),
+            "faces_copy_rows_per_s": round(len(data.day) / faces_s), "flat_copy_s": round(flat_s, 1),
+            "load_total_s": round(time.perf_counter() - t_all, 1)}
+
+
+def build_indexes(uri: str, days: int, flat_mem: str, part_mem: str) -> dict:
+    from facepipe.db import partition_name
+    from facepipe.models import model_spec
+    from facepipe.store import index_day
+
+    spec = model_spec("dlib-resnet-128")
+    notices: list[str] = []
+    per_part = []
+    with connect(uri) as conn:
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+        conn.execute("SET max_parallel_maintenance_workers = 2")
+        t_all = time.perf_counter()
+        for d in range(days):
+            day = DAY0 + dt.timedelta(days=d)
+            t = time.perf_counter()
+            index_day(conn, SCHEMA, day, spec, maintenance_work_mem=part_mem)
+            per_part.append(time.perf_counter() - t)
+        part_total = time.perf_counter() - t_all
+        log(f"ann: {days} partition indexes (index_day) in {part_total:.0f}s,"
+            f" median {statistics.median(per_part):.1f}s each")
+        conn.execute(f"SET maintenance_work_mem = '{flat_mem}'")
+        t = time.perf_counter()
+        conn.execute(f'CREATE INDEX faces_flat_embedding_hnsw ON "{SCHEMA}".faces_flat'
+                     f' USING hnsw (embedding vector_l2_ops) WITH (m = 16, ef_construction = 64)')
+        flat_s = time.perf_counter() - t
+        conn.execute(f'ANALYZE "{SCHEMA}".faces_flat')
+        log(f"ann: one HNSW index over the unpartitioned table in {flat_s:.0f}s")
+        part_rows = conn.execute(f"SELECT count(*) FROM \"{SCHEMA}\".{partition_name('faces', DAY0)}").fetchone()[0]
+        sizes = conn.execute(
+            "SELECT sum(pg_relation_size(i.indexrelid)) FILTER (WHERE c.relname LIKE 'faces_p%%_embedding_hnsw'),"
+            " sum(pg_relation_size(i.indexrelid)) FILTER (WHERE c.relname = 'faces_flat_embedding_hnsw')"
+            " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s", (SCHEMA,)).fetchone()
+        tables = conn.execute(
+            "SELECT sum(pg_total_relation_size(c.oid)) FILTER (WHERE c.relname LIKE 'faces_p%%' AND c.relkind = 'r'),"
+            " sum(pg_total_relation_size(c.oid)) FILTER (WHERE c.relname = 'faces_flat')"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s",
+            (SCHEMA,)).fetchone()
+    return {"partition_index_s": [round(x, 2) for x in per_part], "partition_index_total_s": round(part_total, 1),
+            "partition_index_median_s": round(statistics.median(per_part), 2), "rows_per_partition": part_rows,
+            "flat_index_s": round(flat_s, 1), "maintenance_work_mem": {"partition": part_mem, "flat": flat_mem},
+            "hnsw_bytes_partitioned": int(sizes[0] or 0), "hnsw_bytes_flat": int(sizes[1] or 0),
+            "table_bytes_partitioned": int(tables[0] or 0), "table_bytes_flat": int(tables[1] or 0),
+            "notices": sorted(set(notices))[:20]}
+
+
+QUERIES = {
+    "partitioned": f'SELECT image_id FROM "{SCHEMA}".faces WHERE day >= %(lo)s AND day < %(hi)s'
+                   ' ORDER BY embedding <-> %(q)s LIMIT 10',
+    "partitioned + source": f'SELECT image_id FROM "{SCHEMA}".faces WHERE day >= %(lo)s AND day < %(hi)s'
+                            ' AND source = %(src)s ORDER BY embedding <-> %(q)s LIMIT 10',
+    "partitioned + source via images join":
+        f'SELECT f.image_id FROM "{SCHEMA}".faces f JOIN "{SCHEMA}".images i'
+        ' ON i.day = f.day AND i.image_id = f.image_id WHERE f.day >= %(lo)s AND f.day < %(hi)s'
+        ' AND i.source = %(src)s ORDER BY f.embedding <-> %(q)s LIMIT 10',
+    "unpartitioned": f'SELECT image_id FROM "{SCHEMA}".faces_flat WHERE day >= %(lo)s AND day < %(hi)s'
+                     ' ORDER BY embedding <-> %(q)s LIMIT 10',
+    "unpartitioned + source": f'SELECT image_id FROM "{SCHEMA}".faces_flat WHERE day >= %(lo)s AND day < %(hi)s'
+                              ' AND source = %(src)s ORDER BY embedding <-> %(q)s LIMIT 10',
+}
+
+
+def _ids(rows) -> list[int]:
+    return [r[0].int - ID_OFFSET for r in rows]
+
+
+def query_bench(uri: str, data: Data, days: int, range_days: int, n_queries: int, efs: list[int],
+                exact_queries: int) -> dict:
+    rng = np.random.default_rng(17)
+    ident = rng.choice(np.unique(data.identity), n_queries, replace=False)
+    qv = data.face(ident)
+    srcs = rng.integers(0, int(data.source.max()) + 1, n_queries)
+    lo_i, hi_i = days - range_days, days
+    lo, hi = DAY0 + dt.timedelta(days=lo_i), DAY0 + dt.timedelta(days=hi_i)
+    t = time.perf_counter()
+    truth = {False: [data.exact(q, lo_i, hi_i, None) for q in qv],
+             True: [data.exact(q, lo_i, hi_i, int(s)) for q, s in zip(qv, srcs)]}
+    numpy_ms = (time.perf_counter() - t) / (2 * n_queries) * 1000
+    out = {"queries": n_queries, "range": f"{lo} .. {hi - dt.timedelta(days=1)} ({range_days} days)",
+           "numpy_exact_ms_per_query": round(numpy_ms, 1), "results": [], "exact_sql": {}, "plans": {}}
+
+    def params(i):
+        return {"lo": lo, "hi": hi, "q": qv[i], "src": _src(int(srcs[i]))}
+
+    with connect(uri) as conn:
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+            for (rel,) in conn.execute(
+                    "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = %s AND c.relkind IN ('r', 'i') AND c.relname NOT LIKE 'stage%%'",
+                    (SCHEMA,)).fetchall():
+                conn.execute("SELECT pg_prewarm(%s::regclass)", (rel,))
+            out["prewarm"] = True
+        except Exception as exc:  # contrib not shipped: the warm-up queries below do it
+            out["prewarm"] = f"unavailable: {type(exc).__name__}"
+        conn.execute("SET hnsw.iterative_scan = relaxed_order")
+        for ef in efs:
+            conn.execute(f"SET hnsw.ef_search = {int(ef)}")
+            for name, sql in QUERIES.items():
+                filtered = "source" in name
+                for i in range(min(20, n_queries)):  # warm-up
+                    conn.execute(sql, params(i)).fetchall()
+                lat, recall = [], []
+                for i in range(n_queries):
+                    t = time.perf_counter()
+                    rows = conn.execute(sql, params(i)).fetchall()
+                    lat.append(time.perf_counter() - t)
+                    recall.append(len(set(_ids(rows)) & set(truth[filtered][i].tolist())) / 10)
+                res = {"query": name, "ef_search": ef, "filtered": filtered,
+                       "recall_at_10": round(float(np.mean(recall)), 4),
+                       "recall_min": round(float(np.min(recall)), 2),
+                       "p50_ms": round(pct(lat, 50) * 1000, 2), "p95_ms": round(pct(lat, 95) * 1000, 2)}
+                out["results"].append(res)
+                log(f"ann ef={ef} {name}: recall@10 {res['recall_at_10']:.3f}, p50 {res['p50_ms']} ms,"
+                    f" p95 {res['p95_ms']} ms")
+                if ef == efs[0]:
+                    plan = "\n".join(r[0] for r in conn.execute(
+                        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params(0)))
+                    out["plans"][name] = {
+                        "merge_append": "Merge Append" in plan,
+                        "index_scans": plan.count("Index Scan using") ,
+                        "hnsw_index_scans": plan.count("_embedding_hnsw"),
+                        "seq_scans": plan.count("Seq Scan"),
+                        "file": str(write_text(f"explain_ann_{name.replace(' ', '_').replace('+', 'and')}.txt",
+                                               f"-- SET hnsw.iterative_scan = relaxed_order;"
+                                               f" SET hnsw.ef_search = {ef};\n-- {sql}\n{plan}\n"))}
+        # the exact answer through SQL: same queries with the index scans switched off
+        conn.execute("RESET hnsw.ef_search")
+        conn.execute("SET enable_indexscan = off")
+        for name, sql in QUERIES.items():
+            filtered = "source" in name
+            lat, recall = [], []
+            for i in range(exact_queries):
+                t = time.perf_counter()
+                rows = conn.execute(sql, params(i)).fetchall()
+                lat.append(time.perf_counter() - t)
+                recall.append(len(set(_ids(rows)) & set(truth[filtered][i].tolist())) / 10)
+            out["exact_sql"][name] = {"p50_ms": round(pct(lat, 50) * 1000, 1), "p95_ms": round(pct(lat, 95) * 1000, 1),
+                                      "queries": exact_queries, "agrees_with_numpy": round(float(np.mean(recall)), 4)}
+            log(f"ann exact (enable_indexscan=off) {name}: p50 {out['exact_sql'][name]['p50_ms']} ms,"
+                f" agrees with numpy {out['exact_sql'][name]['agrees_with_numpy']}")
+            if name == "partitioned + source":
+                plan = "\n".join(r[0] for r in conn.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params(0)))
+                write_text("explain_ann_exact_partitioned_and_source.txt", f"-- SET enable_indexscan = off;\n-- {sql}\n{plan}\n")
+        conn.execute("RESET enable_indexscan")
+    for r in out["results"]:
+        ex = out["exact_sql"][r["query"]]["p50_ms"]
+        r["speedup_vs_exact_p50"] = round(ex / r["p50_ms"], 1) if r["p50_ms"] else None
+    return out
+
+
+def run(uri: str, faces: int, days: int, range_days: int, identities: int, sources: int, n_queries: int,
+        efs: list[int], exact_queries: int, reuse: bool = False) -> dict:
+    t_all = time.perf_counter()
+    t = time.perf_counter()
+    data = Data(faces, identities, days, sources)
+    gen_s = time.perf_counter() - t
+    log(f"ann: {faces:,} synthetic faces of {identities:,} identities over {days} days in {gen_s:.0f}s")
+    out = {"faces": faces, "days": days, "identities": identities, "sources": sources, "dim": DIM,
+           "generate_s": round(gen_s, 1)}
+    existing = 0
+    if reuse:
+        try:
+            with connect(uri) as conn:
+                existing = conn.execute(f'SELECT count(*) FROM "{SCHEMA}".faces_flat').fetchone()[0]
+        except Exception:
+            existing = 0
+    if reuse and existing == faces:
+        log("ann: reusing the loaded and indexed tables")
+        out["reused"] = True
+    else:
+        out["load"] = load(uri, data, days)
+        out["index"] = build_indexes(uri, days, flat_mem="2GB", part_mem="1GB")
+    out["query"] = query_bench(uri, data, days, range_days, n_queries, efs, exact_queries)
+    out["total_s"] = round(time.perf_counter() - t_all, 1)
+    return out
