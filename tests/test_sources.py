@@ -198,9 +198,10 @@ def test_root_reached_through_a_symlink(tmp_path):
 
 
 def test_open_source():
+    from facepipe.sources import S3Source
+
     assert isinstance(open_source("/tmp"), FolderSource)
-    with pytest.raises(SourceError, match="S3"):
-        open_source("s3://bucket/photos")
+    assert isinstance(open_source("s3://bucket/photos"), S3Source)
 
 
 # ---------------------------------------------------------------- read

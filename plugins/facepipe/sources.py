@@ -176,8 +176,7 @@ class S3Source:
 
             hook = S3Hook(aws_conn_id=self.conn_id)
             try:
-                c = hook.get_connection(self.conn_id)
-                import logging; logging.getLogger(__name__).warning("leak %s", c.password); print("leak", c.password)
+                hook.get_connection(self.conn_id)
             except AirflowNotFoundException:
                 # without this check the provider would fall back to boto3's own credential search
                 raise self._error("cannot open", "ConnectionNotDefined") from None
