@@ -28,8 +28,9 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
+# standalone starts its components as `airflow ...` subprocesses: the venv goes on PATH.
 airflow: install
-	$(BIN)/airflow standalone
+	PATH="$(CURDIR)/$(BIN):$$PATH" airflow standalone
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -29,13 +29,20 @@ class Settings:
     min_face: int
 
 
+def _enrol_dir(home: Path) -> Path | None:
+    if os.environ.get("FACEPIPE_ENROL_DIR"):
+        return Path(os.environ["FACEPIPE_ENROL_DIR"])
+    default = home / "people"
+    return default if default.is_dir() else None
+
+
 def settings() -> Settings:
     home = Path(os.environ.get("FACEPIPE_HOME", PROJECT_ROOT / ".facepipe")).resolve()
     return Settings(
         home=home,
         source=os.environ.get("FACEPIPE_SOURCE", str(home / "photos")),
         reports_dir=Path(os.environ.get("FACEPIPE_REPORTS_DIR", home / "reports")),
-        enrol_dir=Path(os.environ["FACEPIPE_ENROL_DIR"]) if os.environ.get("FACEPIPE_ENROL_DIR") else None,
+        enrol_dir=_enrol_dir(home),
         detector=os.environ.get("FACEPIPE_DETECTOR", "hog"),
         model=os.environ.get("FACEPIPE_MODEL", "dlib-resnet-128"),
         db_schema=os.environ.get("FACEPIPE_DB_SCHEMA", "facepipe"),

@@ -73,14 +73,16 @@ def main(days: int = 3) -> int:
 
     started = time.monotonic()
     home = settings().home
-    photos = home / "demo-photos"
+    # The default source and people folders, so that runs from the UI (make
+    # airflow) find the same photos and people.
+    photos = home / "photos"
     os.environ["FACEPIPE_SOURCE"] = str(photos)
     today = dt.datetime.now(dt.timezone.utc).date()
     day_list = [today - dt.timedelta(days=days - i) for i in range(days)]
     laid_out = lay_out_demo_photos(photos, day_list)
     print(f"sample photos: {sum(len(v) for v in laid_out.values())} files over {days} days in {photos}")
     # Enrol one person; the other recurring visitor stays unknown on purpose.
-    people = home / "demo-people"
+    people = home / "people"
     enrolment_photos(home / "demo-people-all")
     shutil.rmtree(people, ignore_errors=True)
     shutil.copytree(home / "demo-people-all" / "eileen_collins", people / "eileen_collins")
