@@ -21,19 +21,11 @@ import pytest
 from psycopg import sql
 
 from facepipe import tasks
+from helpers.rows import q, snapshot
 
 
-def q(db, schema: str, query: str, *params):
-    return db.execute(sql.SQL(query).format(s=sql.Identifier(schema)), params).fetchall()
 
 
-def snapshot(db, schema, day):
-    return {
-        "images": q(db, schema, "SELECT * FROM {s}.images WHERE day = %s ORDER BY image_id", day),
-        "faces": q(db, schema, "SELECT day, image_id, face_no, box_x, box_y, box_w, box_h, embedding::text"
-                               " FROM {s}.faces WHERE day = %s ORDER BY image_id, face_no", day),
-        "rejects": q(db, schema, "SELECT * FROM {s}.rejects WHERE day = %s ORDER BY uri", day),
-    }
 
 
 def ingest(day: str, run_id: str, opts: dict) -> dict:

@@ -9,22 +9,13 @@ import pytest
 from psycopg import sql
 
 from facepipe.demo import run_day
+from helpers.rows import q, snapshot
 
 pytestmark = pytest.mark.dag
 
 
-def q(db, schema: str, query: str, *params):
-    return db.execute(sql.SQL(query).format(s=sql.Identifier(schema)), params).fetchall()
 
 
-def snapshot(db, schema: str, day: dt.date) -> dict:
-    return {
-        "images": q(db, schema, "SELECT * FROM {s}.images WHERE day = %s ORDER BY image_id", day),
-        "faces": q(db, schema, "SELECT day, image_id, face_no, box_x, box_y, box_w, box_h, detector,"
-                               " det_score, model, embedding::text FROM {s}.faces WHERE day = %s"
-                               " ORDER BY image_id, face_no", day),
-        "rejects": q(db, schema, "SELECT * FROM {s}.rejects WHERE day = %s ORDER BY uri", day),
-    }
 
 
 def files_of(photos, day: dt.date) -> list:
@@ -190,7 +181,7 @@ def test_clip_model_end_to_end_and_failed_validation_loads_nothing(airflow_db, s
     monkeypatch.setenv("FACEPIPE_CLIP_MODEL_PATH", str(build_tiny_clip(tmp_path / "clip.onnx")))
     assert run_day("face_ingest", day.isoformat(), source=str(photos), model="imgbeddings-clip-768") == "success"
     before = snapshot(db, schema, day)
-    assert before["faces"] and all(f[9] == "imgbeddings-clip-768" for f in before["faces"])
+    assert before["faces"] and all(f[10] == "imgbeddings-clip-768" for f in before["faces"])
     coltype = q(db, schema, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
                             " WHERE attrelid = %s::regclass AND attname = 'embedding'", f"{schema}.faces")
     assert coltype == [("halfvec(768)",)]

@@ -10,10 +10,9 @@ import pytest
 from psycopg import sql
 
 from facepipe.demo import run_day
+from helpers.rows import q
 
 
-def q(db, schema: str, query: str, *params):
-    return db.execute(sql.SQL(query).format(s=sql.Identifier(schema)), params).fetchall()
 
 
 @pytest.fixture(scope="module")

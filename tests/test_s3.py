@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from psycopg import sql
 
 from facepipe.sources import S3Source, SourceError, Unreadable, open_source
+from helpers.rows import q
 
 CONN_ID = "facepipe_s3_test"
 CONN_ENV = f"AIRFLOW_CONN_{CONN_ID.upper()}"
@@ -116,8 +116,6 @@ def demo_objects(photos: Path, day: dt.date, prefix: str) -> dict[str, bytes]:
     return {f"{prefix}/{p.name}": p.read_bytes() for p in sorted((photos / day.isoformat()).iterdir())}
 
 
-def q(db, schema: str, query: str, *params):
-    return db.execute(sql.SQL(query).format(s=sql.Identifier(schema)), params).fetchall()
 
 
 def day_rows(db, schema: str, day: dt.date) -> dict:
@@ -278,7 +276,7 @@ def test_read_gets_one_object_and_rejects_what_it_cannot_read(s3, photos, sample
     with pytest.raises(Unreadable) as info:
         src.read(f"s3://{bucket}/in/with space.jpg")
     assert (info.value.reason, info.value.detail) == ("unreadable", "object no longer exists")
-    for outside in (f"s3://{bucket}/elsewhere/a.jpg", f"s3://other-bucket/in/a.jpg", "/etc/passwd"):
+    for outside in (f"s3://{bucket}/elsewhere/a.jpg", "s3://other-bucket/in/a.jpg", "/etc/passwd"):
         with pytest.raises(Unreadable) as info:
             src.read(outside)
         assert info.value.reason == "outside_source"
