@@ -90,21 +90,15 @@ def main(days: int = 3) -> int:
     print(f"enrolment folder: {people} (1 person)")
     prepare_airflow(home)
     log = home / "demo.log"
-    print(f"running face_ingest through Airflow for each day (task logs: {log})")
+    print(f"running face_ingest, then face_report, through Airflow for each day (task logs: {log})")
     failed = []
-    for day in day_list:
-        with output_to(log):
-            state = run_day("face_ingest", day.isoformat())
-        print(f"  face_ingest {day}: {state}")
-        if state != "success":
-            failed.append(day)
-    print("running face_report for each day")
-    for day in day_list:
-        with output_to(log):
-            state = run_day("face_report", day.isoformat())
-        print(f"  face_report {day}: {state}")
-        if state != "success":
-            failed.append(day)
+    for dag_id in ("face_ingest", "face_report"):
+        for day in day_list:
+            with output_to(log):
+                state = run_day(dag_id, day.isoformat())
+            print(f"  {dag_id} {day}: {state}")
+            if state != "success":
+                failed.append(f"{dag_id} {day}")
 
     from facepipe.cli import main as cli
 
@@ -112,7 +106,7 @@ def main(days: int = 3) -> int:
     cli(["status"])
     s = settings()
     print(f"""
-demo finished in {time.monotonic() - started:.0f} s{'' if not failed else f'; FAILED days: {failed}'}
+demo finished in {time.monotonic() - started:.0f} s{'' if not failed else f'; FAILED: {failed}'}
   tables:      schema {s.db_schema!r} in the embedded PostgreSQL ({home / 'pgdata'})
                psql "$(.venv/bin/python -m facepipe db-uri)" -c 'select * from {s.db_schema}.load_runs'
   rejects:     .venv/bin/python -m facepipe rejects {day_list[-1]}
