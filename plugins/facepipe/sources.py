@@ -76,10 +76,10 @@ class FolderSource:
             size = path.lstat().st_size
         except OSError:
             pass
-        return Arrival(uri=str(path), bytes=size, arrived_at=mtime or fallback)
+        return Arrival(uri=uri_of(path), bytes=size, arrived_at=mtime or fallback)
 
     def read(self, uri: str) -> bytes:
-        path = Path(uri)
+        path = path_of(uri)
         try:
             real = path.resolve(strict=True)
         except (OSError, RuntimeError) as exc:
@@ -92,6 +92,27 @@ class FolderSource:
             return real.read_bytes()
         except OSError as exc:
             raise Unreadable("unreadable", f"cannot read: {exc.strerror}") from None
+
+
+def uri_of(path: Path) -> str:
+    """The path as text the database can hold.
+
+    A file name that is not valid UTF-8 (old cameras, zip files from Windows)
+    has its odd bytes written as ``\\xNN``; ``path_of`` maps them back.
+    """
+    text = str(path)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def path_of(uri: str) -> Path:
+    """The file behind a folder source's URI (see ``uri_of``)."""
+    if "\\x" in uri and not os.path.lexists(uri):
+        return Path(re.sub(r"\\x([0-9a-f]{2})", lambda m: chr(0xDC00 + int(m.group(1), 16)), uri))
+    return Path(uri)
 
 
 def _walk(folder: Path) -> Iterator[Path]:
