@@ -324,3 +324,10 @@ def test_image_id_is_stable_and_per_uri():
     assert image_id("/p/a.jpg") == image_id("/p/a.jpg")
     assert image_id("/p/a.jpg") != image_id("/p/b.jpg")
     assert image_id("/p/a.jpg").version == 5
+
+
+def test_cli_prints_no_terminal_escapes():
+    from facepipe.cli import _shown
+
+    assert _shown("photo\x1b[31mred\x07.jpg") == "photo\\x1b[31mred\\x07.jpg"
+    assert _shown("名前 it's.jpg") == "名前 it's.jpg"
