@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+import uuid
+from pathlib import Path
 
 import pytest
 from psycopg import sql
@@ -12,6 +15,12 @@ from facepipe.demo import run_day
 from helpers.rows import q, snapshot
 
 pytestmark = pytest.mark.dag
+
+
+def settings_reports() -> Path:
+    from facepipe.config import settings
+
+    return settings().reports_dir
 
 
 
@@ -129,8 +138,9 @@ def test_mismatched_model_is_refused_and_changes_nothing(airflow_db, schema, db,
 
 
 def test_external_server_through_the_airflow_connection(airflow_db, schema, pg_uri, photos, sample_days,
-                                                        monkeypatch):
-    """AIRFLOW_CONN_FACEPIPE_DB points at another database: the rows land there."""
+                                                        monkeypatch, capfd, caplog):
+    """AIRFLOW_CONN_FACEPIPE_DB points at another database: the rows land there,
+    and the connection's password shows up in no log."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
@@ -140,7 +150,8 @@ def test_external_server_through_the_airflow_connection(airflow_db, schema, pg_u
     info = conninfo_to_dict(pg_uri)
     monkeypatch.setenv("AIRFLOW_CONN_FACEPIPE_DB", json.dumps(
         {"conn_type": "postgres", "host": info["host"], "login": info.get("user", "postgres"),
-         "schema": "facepipe_ext"}))
+         "password": "pw-" + uuid.uuid4().hex, "schema": "facepipe_ext"}))
+    secret = json.loads(os.environ["AIRFLOW_CONN_FACEPIPE_DB"])["password"]
     day = sample_days[1]
     assert run_day("face_ingest", day.isoformat(), source=str(photos)) == "success"
     ext_uri = pg_uri.replace("/postgres?", "/facepipe_ext?")
@@ -150,6 +161,12 @@ def test_external_server_through_the_airflow_connection(airflow_db, schema, pg_u
     with psycopg.connect(pg_uri) as default:
         exists = default.execute("SELECT to_regclass(%s)", (f"{schema}.faces",)).fetchone()[0]
     assert exists is None
+    out, err = capfd.readouterr()
+    logs = [out, err, caplog.text]
+    airflow_home = Path(os.environ["AIRFLOW_HOME"])
+    logs += [p.read_text(errors="replace") for p in airflow_home.rglob("*.log")]
+    logs += [p.read_text(errors="replace") for p in settings_reports().rglob("*") if p.is_file()]
+    assert not any(secret in text for text in logs)
 
 
 def test_haar_detector_selected_by_param(airflow_db, schema, db, photos, sample_days):
