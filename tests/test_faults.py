@@ -199,15 +199,18 @@ def test_worker_dying_in_a_shard_is_redone_alone(schema, db, photos, sample_days
     assert counts["images"] + counts["duplicates"] + counts["rejects"] == sum(s["files"] for s in shards)
 
 
-def test_backfill_of_seven_days_three_at_once(schema, db, tmp_path):
+def test_backfill_of_seven_days_three_at_once(schema, db, photos, sample_days, tmp_path):
     """Seven days loaded by three worker processes at a time: all complete, no deadlock."""
     import datetime as dt
-
-    from facepipe.samples import lay_out_demo_photos
+    import shutil
 
     days = [dt.date(2026, 10, 1) + dt.timedelta(days=i) for i in range(7)]
     root = tmp_path / "photos"
-    lay_out_demo_photos(root, days, with_corrupt=False)
+    group_photos = sorted((photos / sample_days[1].isoformat()).glob("IMG_*.jpg"))
+    for i, day in enumerate(days):  # two real photos a day: the point here is the DDL, not the models
+        (root / day.isoformat()).mkdir(parents=True)
+        for photo in group_photos[i % 3:i % 3 + 2]:
+            shutil.copy(photo, root / day.isoformat() / photo.name)
     opts = tasks.options(str(root), "haar", "dlib-resnet-128")
     running: list[subprocess.Popen] = []
     todo = list(days)
