@@ -51,7 +51,9 @@ class HaarDetector:
 
     def detect(self, rgb: np.ndarray) -> list[Box]:
         cv2 = self._cv2
-        gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        # No histogram equalisation: on the benchmark's photos it cut recall from
+        # 1.0 to 0.6, added false positives and made detection 5x slower.
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         rects, _levels, weights = self._cascade.detectMultiScale3(
             gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
             minSize=(self.min_face, self.min_face), outputRejectLevels=True)
