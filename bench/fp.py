@@ -53,6 +53,7 @@ def run_day(day: str, env: dict, pool=None, workers: int = 1) -> dict:
     opts = tasks.options()
     stages: dict[str, float] = {}
     t_all = time.perf_counter()
+    cpu0 = time.process_time()
 
     t = time.perf_counter()
     shards = tasks.plan(day, run_id, opts)
@@ -80,7 +81,8 @@ def run_day(day: str, env: dict, pool=None, workers: int = 1) -> dict:
     stages["index"] = time.perf_counter() - t
 
     total = time.perf_counter() - t_all
-    return {"run_id": run_id, "shards": len(shards), "workers": parts, "stages": stages, "total": total,
+    cpu = time.process_time() - cpu0 + (sum(p["cpu"] for p in parts) if pool is not None else 0.0)
+    return {"run_id": run_id, "cpu": cpu, "shards": len(shards), "workers": parts, "stages": stages, "total": total,
             "processing": stages["plan"] + stages["process"], "images": counts["images"],
             "faces": counts["faces"], "rejects": counts["rejects"]}
 

@@ -23,7 +23,7 @@ CONFIGS = [  # name, type, dim, storage
     ("halfvec(768)", "halfvec", 768, None),
     ("vector(768) STORAGE PLAIN", "vector", 768, "PLAIN"),
 ]
-COLUMNS = "day, image_id, face_no, box_x, box_y, box_w, box_h, detector, det_score, model, embedding"
+COLUMNS = "day, image_id, face_no, box_x, box_y, box_w, box_h, source, detector, det_score, model, embedding"
 
 
 def _vectors(n: int, dim: int, seed: int) -> np.ndarray:
@@ -38,14 +38,14 @@ def _rows(vectors: np.ndarray, vtype: str, day: dt.date, start: int):
 
     wrap = HalfVector if vtype == "halfvec" else (lambda a: a)
     for i, v in enumerate(vectors):
-        yield (day, uuid.UUID(int=start + i), 0, 10, 20, 150, 150, "haar", 1.5, "bench", wrap(v))
+        yield (day, uuid.UUID(int=start + i), 0, 10, 20, 150, 150, "/photos", "haar", 1.5, "bench", wrap(v))
 
 
 def _create(conn, table: str, vtype: str, dim: int, storage: str | None) -> None:
     conn.execute(f'DROP TABLE IF EXISTS "{SCHEMA}".{table}')
     conn.execute(f'CREATE TABLE "{SCHEMA}".{table} (day date NOT NULL, image_id uuid NOT NULL,'
                  f' face_no smallint NOT NULL, box_x integer NOT NULL, box_y integer NOT NULL,'
-                 f' box_w integer NOT NULL, box_h integer NOT NULL, detector text NOT NULL,'
+                 f' box_w integer NOT NULL, box_h integer NOT NULL, source text NOT NULL, detector text NOT NULL,'
                  f' det_score real NOT NULL, model text NOT NULL, embedding {vtype}({dim}) NOT NULL,'
                  f' PRIMARY KEY (day, image_id, face_no))')
     if storage:
@@ -61,8 +61,8 @@ def insert_per_row(uri, table, vectors, vtype, day) -> float:
         for i, v in enumerate(vectors):
             text = "[" + ",".join(str(float(x)) for x in v) + "]"
             conn.execute(f'INSERT INTO "{SCHEMA}".{table} ({COLUMNS}) VALUES'
-                         f' (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::{vtype})',
-                         (day, uuid.UUID(int=i), 0, 10, 20, 150, 150, "haar", 1.5, "bench", text))
+                         f' (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::{vtype})',
+                         (day, uuid.UUID(int=i), 0, 10, 20, 150, 150, "/photos", "haar", 1.5, "bench", text))
     return time.perf_counter() - t
 
 
@@ -72,7 +72,7 @@ def executemany(uri, table, vectors, vtype, day) -> float:
     with connect(uri) as conn:
         with conn.transaction():
             conn.cursor().executemany(
-                f'INSERT INTO "{SCHEMA}".{table} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)',
+                f'INSERT INTO "{SCHEMA}".{table} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)',
                 list(_rows(vectors, vtype, day, 0)))
     return time.perf_counter() - t
 
@@ -83,8 +83,8 @@ def copy_binary(uri, table, vectors, vtype, day) -> float:
     with connect(uri) as conn:
         with conn.transaction():
             with conn.cursor().copy(f'COPY "{SCHEMA}".{table} ({COLUMNS}) FROM STDIN (FORMAT BINARY)') as cp:
-                cp.set_types(["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "float4", "text",
-                              vtype])
+                cp.set_types(["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "text", "float4",
+                              "text", vtype])
                 for row in _rows(vectors, vtype, day, 0):
                     cp.write_row(row)
     return time.perf_counter() - t

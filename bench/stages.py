@@ -69,14 +69,36 @@ class _Embedder:
         return out
 
 
-def instrumented_day(day: str, env: dict) -> tuple[dict, dict]:
+class _NoEqualize:
+    """cv2 as HaarDetector sees it, with equalizeHist a no-op (bench what-if only)."""
+
+    def __init__(self, cv2):
+        self._cv2 = cv2
+
+    def __getattr__(self, name):
+        return getattr(self._cv2, name)
+
+    @staticmethod
+    def equalizeHist(gray):
+        return gray
+
+
+def _haar(min_face: int, what_if: bool):
+    from facepipe.detect import HaarDetector
+
+    detector = HaarDetector(min_face)
+    if what_if:
+        detector._cv2 = _NoEqualize(detector._cv2)
+    return detector
+
+
+def instrumented_day(day: str, env: dict, what_if: bool = False) -> tuple[dict, dict]:
     import datetime as dt
 
     import facepipe.process as process
     from facepipe import tasks
     from facepipe.config import settings
-    from facepipe.db import connection, ensure_schema
-    from facepipe.detect import HaarDetector
+    from facepipe.db import connect, ensure_schema
     from facepipe.embed import DlibResnetEmbedder
     from facepipe.models import model_spec
     from facepipe.sources import open_source
@@ -101,12 +123,12 @@ def instrumented_day(day: str, env: dict) -> tuple[dict, dict]:
     try:
         for shard in shards:
             t = time.perf_counter()
-            conn = connection().__enter__()
+            conn = connect()
             ensure_schema(conn, s.db_schema, spec)
             arrivals = shard_arrivals(conn, s.db_schema, d, run_id, shard["shard"])
             clock.s["connect, schema, manifest"] += time.perf_counter() - t
             t = time.perf_counter()
-            detector = HaarDetector(s.min_face)
+            detector = _haar(s.min_face, what_if)
             embedder = DlibResnetEmbedder()
             clock.s["model load"] += time.perf_counter() - t
             t = time.perf_counter()
@@ -135,7 +157,7 @@ def instrumented_day(day: str, env: dict) -> tuple[dict, dict]:
     clock.s["process_images other (sha256, records)"] = clock.s.pop("process_images") - inner
 
     # the two models alone, on the same decoded images and the same chips
-    detector = HaarDetector(s.min_face)
+    detector = _haar(s.min_face, what_if)
     t = time.perf_counter()
     for rgb in images:
         detector.detect(rgb)
@@ -157,6 +179,34 @@ ORDER = ["plan (list, manifest)", "connect, schema, manifest", "model load", "re
          "hash lookup (seen_before)", "decode", "detect", "align_crop", "embed",
          "process_images other (sha256, records)", "COPY to staging (write_shard)", "validate (GX)",
          "load (load_day)", "index (index_day)"]
+
+
+def decode_variants(photo_list: list[dict], max_side: int = 1024, reps: int = 2) -> dict:
+    """ms per photo: facepipe.imaging.decode against plain cv2.imdecode at each JPEG scale."""
+    from pathlib import Path
+
+    import cv2
+    import numpy as np
+
+    from facepipe.imaging import decode
+
+    datas = [Path(p["path"]).read_bytes() for p in photo_list]
+    out = {}
+
+    def timed(fn):
+        t = time.perf_counter()
+        for _ in range(reps):
+            for d in datas:
+                fn(d)
+        return round((time.perf_counter() - t) / (reps * len(datas)) * 1000, 2)
+
+    out["facepipe.imaging.decode(max_side=1024)"] = timed(lambda d: decode(d, max_side))
+    for name, flag in (("full", cv2.IMREAD_COLOR), ("1/2", cv2.IMREAD_REDUCED_COLOR_2),
+                       ("1/4", cv2.IMREAD_REDUCED_COLOR_4), ("1/8", cv2.IMREAD_REDUCED_COLOR_8)):
+        shape = cv2.imdecode(np.frombuffer(datas[0], np.uint8), flag).shape
+        out[f"cv2.imdecode {name} ({shape[1]}x{shape[0]})"] = timed(
+            lambda d, f=flag: cv2.imdecode(np.frombuffer(d, np.uint8), f))
+    return out
 
 
 def run(uri: str, source, counts: dict[str, int], profile: bool = True) -> dict:
@@ -182,6 +232,16 @@ def run(uri: str, source, counts: dict[str, int], profile: bool = True) -> dict:
             res["profile_top"] = _top(prof)
         res["stage_order"] = [k for k in ORDER if k in res["stages_s"]]
         out["kinds"][kind] = res
+        out.setdefault("decode_ms_per_photo", {})[kind] = decode_variants(photo_list)
+        log(f"decode {kind}: {out['decode_ms_per_photo'][kind]}")
+        # what-if (not facepipe today): the same day with HaarDetector's equalizeHist switched off
+        instrumented_day(day, env, what_if=True)
+        alt, _ = instrumented_day(day, env, what_if=True)
+        alt["stage_order"] = res["stage_order"]
+        alt["what_if"] = "HaarDetector without cv2.equalizeHist"
+        log(f"stages {kind} what-if without equalizeHist: total {alt['total_s']}s, {alt['faces']} faces,"
+            f" outside the models {alt['outside_models_share']:.1%}")
+        out["kinds"][f"{kind}, what-if: no equalizeHist"] = alt
     return out
 
 

@@ -32,6 +32,32 @@ def _rates(images: int, faces: int, true_found: int, seconds: float) -> dict:
             "faces_per_s": round(faces / seconds, 3), "true_faces_per_s": round(true_found / seconds, 3)}
 
 
+def haar_variants(photo_list: list[dict], max_side: int = 1024, min_face: int = 40) -> dict:
+    """facepipe's Haar call on facepipe's decoded copy, with three grey-level preparations:
+    equalizeHist (what facepipe.detect.HaarDetector does), none, and CLAHE."""
+    import cv2
+
+    from facepipe.imaging import decode
+
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
+    prep = {"equalizeHist (facepipe today)": cv2.equalizeHist, "none": lambda g: g, "CLAHE 2.0, 8x8": clahe.apply}
+    decoded = [(p["path"], decode(Path(p["path"]).read_bytes(), max_side)) for p in photo_list]
+    out = {}
+    for name, fn in prep.items():
+        found, t = {}, time.perf_counter()
+        for path, img in decoded:
+            g = fn(cv2.cvtColor(img.rgb, cv2.COLOR_RGB2GRAY))
+            # the same call as HaarDetector.detect: only the grey-level preparation differs
+            rects, _levels, _weights = cascade.detectMultiScale3(
+                g, scaleFactor=1.1, minNeighbors=5, minSize=(min_face, min_face), outputRejectLevels=True)
+            s = img.scale
+            found[path] = [(round(x * s), round(y * s), round(w * s), round(h * s)) for x, y, w, h in rects]
+        ms = (time.perf_counter() - t) / len(decoded) * 1000
+        out[name] = {**photos.match(photo_list, found), "ms_per_photo": round(ms, 1)}
+    return out
+
+
 def run(uri: str, source: Path, counts: dict[str, int], rounds: int = 2) -> dict:
     truth = prepare_photos(source, counts)
     ctx = mp.get_context("spawn")
@@ -76,7 +102,12 @@ def run(uri: str, source: Path, counts: dict[str, int], rounds: int = 2) -> dict
             for name, rs in runs.items():
                 total = statistics.mean(r["total"] for r in rs)
                 q = rs[-1]["quality"]
+                cpu = statistics.mean(r["cpu"] for r in rs) if all("cpu" in r for r in rs) else None
                 entry = {"rounds_s": [round(r["total"], 3) for r in rs], "images": rs[-1]["images"],
+                         "cpu_s": round(cpu, 3) if cpu is not None else None,
+                         "cpu_ms_per_photo": round(1000 * cpu / rs[-1]["images"], 1) if cpu is not None else None,
+                         "cpu_ms_per_true_face": round(1000 * cpu / max(1, rs[-1]["quality"]["found_true"]), 1)
+                         if cpu is not None else None,
                          "faces": rs[-1]["faces"], "quality": q,
                          "end_to_end": _rates(rs[-1]["images"], rs[-1]["faces"], q["found_true"], total)}
                 if name == "classic":
@@ -101,7 +132,11 @@ def run(uri: str, source: Path, counts: dict[str, int], rounds: int = 2) -> dict
                     "photos_per_s_processing_only": round(p["photos_per_s"] / c["photos_per_s"], 2),
                 }
             w, h = photos.SIZES[kind]
-            results["kinds"][kind] = {
+            variants = haar_variants(photo_list)
+            for name, v in variants.items():
+                log(f"haar on facepipe's {kind} copy, grey levels {name}: recall {v['recall']},"
+                    f" false positives {v['false_positives']}, {v['ms_per_photo']} ms/photo")
+            results["kinds"][kind] = {"haar_grey_levels": variants,
                 "size": f"{w}x{h}", "photos": len(paths), "true_faces": sum(len(p["faces"]) for p in photo_list),
                 "mean_jpeg_bytes": round(statistics.mean(p["bytes"] for p in photo_list)),
                 "shard_size": shard_size, "rounds": rounds, "systems": summary, "ratio_to_classic": ratios}

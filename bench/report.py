@@ -1,0 +1,264 @@
+"""Markdown tables from bench/results/*.json (used by run.py; also ``python bench/report.py``)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+START, END = "<!-- bench:figures:start -->", "<!-- bench:figures:end -->"
+
+
+def _load(results: Path, name: str) -> dict | None:
+    p = results / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def _f(x, digits=1):
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        if abs(x) >= 1000:
+            return f"{x:,.0f}"
+        return f"{x:.{digits}f}"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return str(x)
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def render(results: Path) -> str:
+    out: list[str] = []
+    secs = {n: _load(results, n) for n in ("throughput", "stages", "load", "ann", "growth")}
+    first = next((s for s in secs.values() if s), None)
+    if first is None:
+        return "(no results yet)\n"
+    m, srv = first["machine"], first["server"]
+    out += ["### Machine and command", "",
+            f"- CPU: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM, no GPU; shared with other users"
+            " (load average at start/end of each section is in its JSON)",
+            f"- Python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v),
+            f"- PostgreSQL {srv['postgres']}, pgvector {srv['pgvector']}, {srv['connection']}; "
+            + ", ".join(f"{k}={v}" for k, v in srv["settings"].items()),
+            f"- OpenCV threads: {m['cv2_threads']}; facepipe commit {m.get('git_commit')}", ""]
+    for name, s in secs.items():
+        if s:
+            out.append(f"- `{name}`: `{s['command']}` finished {s['finished_at']}, {s['wall_s']} s"
+                       f"{' (quick)' if s.get('quick') else ''}")
+    out.append("")
+    targets: list[tuple[str, str, str]] = []
+
+    tp = secs["throughput"]
+    if tp:
+        out += ["### 1. Throughput: facepipe against the classic loop (haar + dlib-resnet-128)", "",
+                "End to end = photos to rows in the database: classic = its loop with per-row INSERTs;"
+                " facepipe = plan, process_shard, validate, load, index (facepipe.tasks). Processing only ="
+                " plan + process_shard. Detection quality against the true faces that were drawn.", "",
+                "| photos | system | photos/s | faces/s | true faces/s | x classic (faces/s) | x classic (true faces/s) | processing only: photos/s | CPU ms/photo | faces stored | recall | false pos. |",
+                "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for kind, k in tp["kinds"].items():
+            for name, e in k["systems"].items():
+                ratio = k["ratio_to_classic"].get(name, {}).get("faces_per_s_end_to_end", 1.0)
+                tratio = k["ratio_to_classic"].get(name, {}).get("true_faces_per_s_end_to_end", 1.0)
+                proc = e.get("processing", {}).get("photos_per_s")
+                q = e["quality"]
+                out.append(f"| {k['photos']} {kind} {k['size']} | {name} | {_f(e['end_to_end']['photos_per_s'], 2)}"
+                           f" | {_f(e['end_to_end']['faces_per_s'], 2)} | {_f(e['end_to_end']['true_faces_per_s'], 2)}"
+                           f" | {_f(ratio, 2)} | {_f(tratio, 2)} | {_f(proc, 2)} | {_f(e.get('cpu_ms_per_photo'), 0)}"
+                           f" | {e['faces']} | {_f(q['recall'], 3)} | {q['false_positives']} |")
+        out.append("")
+        out += ["Ceiling set by the embedding model (the same dlib ResNet, one face at a time or batched, costs the same"
+                " per face): if facepipe did nothing but embed the true faces, on both cores:", "",
+                "| photos | classic s/photo | dlib embed s/face (classic) | true faces/photo | embedding-only s/photo on 2 cores | highest possible x classic |",
+                "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for kind, k in tp["kinds"].items():
+            c = k["systems"]["classic"]
+            per_face = (c["steps_s"]["embed"] + c["steps_s"]["landmarks"]) / max(1, c["faces"])
+            wall = c["end_to_end"]["seconds"] / k["photos"]
+            fpp = k["true_faces"] / k["photos"]
+            floor = per_face * fpp / 2
+            out.append(f"| {kind} | {wall:.3f} | {per_face:.3f} | {fpp:.2f} | {floor:.3f} | {wall / floor:.1f}x |")
+        out.append("")
+        out += ["Haar on facepipe's decoded copy (1024 px, scaleFactor 1.1, minNeighbors 5, detectMultiScale3 as"
+                " in HaarDetector), only the grey-level preparation changed:", "",
+                "| photos | preparation | recall | false positives | ms/photo |", "| --- | --- | ---: | ---: | ---: |"]
+        for kind, k in tp["kinds"].items():
+            for name, v in k.get("haar_grey_levels", {}).items():
+                out.append(f"| {kind} | {name} | {_f(v['recall'], 3)} | {v['false_positives']} | {_f(v['ms_per_photo'], 1)} |")
+        out.append("")
+        out += ["Where each system's seconds went (mean over rounds):", "",
+                "| photos | system | steps (s) |", "| --- | --- | --- |"]
+        for kind, k in tp["kinds"].items():
+            for name, e in k["systems"].items():
+                steps = e.get("steps_s") or e.get("stages_s")
+                out.append(f"| {kind} | {name} | " + ", ".join(f"{a} {_f(b, 2)}" for a, b in steps.items()) + " |")
+        out.append("")
+        for kind, goal in (("phone", 10), ("camera", 3)):
+            if kind in tp["kinds"]:
+                r = tp["kinds"][kind]["ratio_to_classic"]["facepipe_2p"]["faces_per_s_end_to_end"]
+                targets.append((f"faces/s >= {goal}x classic on {kind} photos, 2 cores", f"{r:.2f}x", _met(r >= goal)))
+
+    st = secs["stages"]
+    if st:
+        out += ["### 2. Where facepipe's time goes (1 process, one shard per day)", ""]
+        kinds = list(st["kinds"])
+        out += ["| stage | " + " | ".join(f"{k}: s | {k}: ms/photo | {k}: share" for k in kinds) + " |",
+                "| --- | " + " | ".join("---: | ---: | ---:" for _ in kinds) + " |"]
+        order = st["kinds"][kinds[0]]["stage_order"]
+        for stage in order:
+            cells = []
+            for k in kinds:
+                r = st["kinds"][k]
+                v = r["stages_s"].get(stage, 0.0)
+                cells.append(f"{_f(v, 3)} | {_f(1000 * v / max(1, r['images']), 1)} | {_f(100 * v / r['total_s'], 1)}%")
+            out.append(f"| {stage} | " + " | ".join(cells) + " |")
+        cells = [f"{_f(st['kinds'][k]['total_s'], 2)} | {_f(1000 * st['kinds'][k]['total_s'] / max(1, st['kinds'][k]['images']), 1)} | 100%" for k in kinds]
+        out.append("| **total (plan to index)** | " + " | ".join(cells) + " |")
+        out += ["", "| | " + " | ".join(kinds) + " |", "| --- | " + " | ".join("---:" for _ in kinds) + " |"]
+        for label, key in (("photos / faces", None), ("detection alone (s)", "detect_alone_s"),
+                           ("embedding alone (s)", "embed_alone_s"), ("everything else (s)", "outside_models_s"),
+                           ("share outside the two models", "outside_models_share")):
+            if key is None:
+                out.append(f"| {label} | " + " | ".join(f"{st['kinds'][k]['images']} / {st['kinds'][k]['faces']}" for k in kinds) + " |")
+            elif key.endswith("share"):
+                out.append(f"| {label} | " + " | ".join(f"**{100 * st['kinds'][k][key]:.1f}%**" for k in kinds) + " |")
+            else:
+                out.append(f"| {label} | " + " | ".join(_f(st['kinds'][k][key], 2) for k in kinds) + " |")
+        out.append("")
+        for k in [k for k in kinds if "what-if" not in k]:
+            share = st["kinds"][k]["outside_models_share"]
+            targets.append((f"outside the two models <= 15% ({k} day of {st['kinds'][k]['images']} photos)",
+                            f"{100 * share:.1f}%", _met(share <= 0.15)))
+        if st.get("decode_ms_per_photo"):
+            dk = list(st["decode_ms_per_photo"])
+            out += ["Decoding alone, ms per photo (the same files):", "",
+                    "| decoder | " + " | ".join(dk) + " |", "| --- | " + " | ".join("---:" for _ in dk) + " |"]
+            names = list(st["decode_ms_per_photo"][dk[0]])
+            for i, n in enumerate(names):
+                out.append(f"| {n.split(' (')[0]} | " + " | ".join(
+                    f"{list(st['decode_ms_per_photo'][k].values())[i]} ({list(st['decode_ms_per_photo'][k])[i].split(' (')[-1].rstrip(')')})"
+                    if "(" in list(st['decode_ms_per_photo'][k])[i] and "imdecode" in n else f"{list(st['decode_ms_per_photo'][k].values())[i]}"
+                    for k in dk) + " |")
+            out.append("")
+        for k in [k for k in kinds if "what-if" not in k]:
+            if st["kinds"][k].get("profile_top"):
+                out += [f"cProfile, {k} day, top functions by own time (full listing: `bench/results/profile_stages_{k}.txt`):", "",
+                        "| function | calls | own s | cumulative s |", "| --- | ---: | ---: | ---: |"]
+                for r in st["kinds"][k]["profile_top"][:10]:
+                    out.append(f"| `{r['function']}` | {r['calls']:,} | {r['tottime_s']} | {r['cumtime_s']} |")
+                out.append("")
+
+    ld = secs["load"]
+    if ld:
+        out += ["### 3. Loading vectors: rows/s, bytes per face, TOAST", "",
+                "Tables shaped like facepipe's faces (same columns and primary key). Rows per method: "
+                + ", ".join(f"{k} {v:,}" for k, v in ld["rows"].items()) + ".", "",
+                "| embedding | storage | INSERT per row (text, autocommit) rows/s | executemany rows/s | binary COPY rows/s | COPY / INSERT | bytes/face (total) | heap B/face | TOAST B/face | exact top-10 seq scan, ms |",
+                "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for name, c in ld["configs"].items():
+            r = c["rows_per_s"]
+            ins, many, cp = (r.get("INSERT per row (text, autocommit)"), r.get("executemany (binary, 1 tx)"),
+                             r.get("COPY BINARY (1 tx)"))
+            ratio = f"{cp / ins:.0f}x" if ins else "-"
+            z = c["sizes"]
+            out.append(f"| {name.split(' ')[0]} | {c['storage']} | {_f(ins, 0)} | {_f(many, 0)} | {_f(cp, 0)} | {ratio}"
+                       f" | {_f(z['bytes_per_face'], 0)} | {_f(z['heap_bytes_per_face'], 0)} | {_f(z['toast_bytes_per_face'], 0)}"
+                       f" | {_f(c['exact_scan_ms'], 1)} |")
+        out += ["", f"Exact scan = `ORDER BY embedding <-> q LIMIT 10` over {ld['rows']['COPY BINARY (1 tx)']:,} rows, no index,"
+                " no parallel workers, median of "
+                f"{next(iter(ld['configs'].values()))['scan_queries']} queries; plans with buffer counts in `bench/results/explain_load_seqscan.txt`.", ""]
+        targets.append(("binary COPY >= 30x per-row INSERT (128-d)", f"{ld['copy_vs_insert_128']:.0f}x",
+                        _met(ld["copy_vs_insert_128"] >= 30)))
+
+    an = secs["ann"]
+    if an:
+        q = an.get("query")
+        out += [f"### 4. HNSW at scale: {an['faces']:,} faces, {an['days']} day partitions, {an['sources']} sources", ""]
+        if "index" in an:
+            ix, lo = an["index"], an["load"]
+            out += ["| | partitioned (facepipe) | unpartitioned |", "| --- | ---: | ---: |",
+                    f"| HNSW build (m=16, ef_construction=64, 2 parallel workers) | {ix['partition_index_total_s']} s total,"
+                    f" {ix['partition_index_median_s']} s median per partition of {ix['rows_per_partition']:,} rows"
+                    f" (index_day, incl. ANALYZE) | {ix['flat_index_s']} s |",
+                    f"| maintenance_work_mem | {ix['maintenance_work_mem']['partition']} | {ix['maintenance_work_mem']['flat']} |",
+                    f"| HNSW size | {ix['hnsw_bytes_partitioned'] / 2**20:,.0f} MiB | {ix['hnsw_bytes_flat'] / 2**20:,.0f} MiB |",
+                    f"| table + PK size | {ix['table_bytes_partitioned'] / 2**20:,.0f} MiB | {ix['table_bytes_flat'] / 2**20:,.0f} MiB |",
+                    "", f"Load: {lo['faces_copy_rows_per_s']:,} faces rows/s by binary COPY ({lo['faces_copy_s']} s), images"
+                    f" {lo['images_copy_s']} s; synthetic data generated in {an['generate_s']} s."
+                    + (f" Build notices: {'; '.join(ix['notices'])}." if ix["notices"] else "")
+                    + (f" Tables and indexes built by `{an['built_by']}`; queried again by this section's command."
+                       if an.get("built_by") else ""), ""]
+        if an.get("incremental"):
+            inc = an["incremental"]
+            out += [f"One more day ({inc['rows']:,} rows) INSERTed into the unpartitioned table whose HNSW index already"
+                    f" holds {inc['rows_in_index']:,} rows: {inc['insert_into_indexed_s']} s (what a month-partitioned"
+                    " layout would pay per night instead of a per-day build)"
+                    + (f"; deleting those rows again and VACUUM (what re-running that day would cost): {inc['delete_vacuum_s']} s"
+                       if inc.get("delete_vacuum_s") is not None else "")
+                    + (f" ({inc['delete_vacuum_note']})" if inc.get("delete_vacuum_note") else "") + ".", ""]
+        if not q:
+            return "\n".join(out)
+        out += [f"Top-10 over {q['range']}, {q['queries']} queries (new faces of known identities),"
+                " `hnsw.iterative_scan = relaxed_order`; recall@10 against numpy brute force; exact = same SQL with"
+                f" `enable_indexscan = off` ({next(iter(q['exact_sql'].values()))['queries']} queries).", "",
+                "| query | ef_search | recall@10 | min recall | same-person recall | p50 ms | p95 ms | exact p50 ms | speed-up |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for r in q["results"]:
+            out.append(f"| {r['query']} | {r['ef_search']} | {r['recall_at_10']:.3f} | {r['recall_min']:.1f}"
+                       f" | {_f(r.get('match_recall'), 3)} | {r['p50_ms']}"
+                       f" | {r['p95_ms']} | {q['exact_sql'][r['exact_key']]['p50_ms']}"
+                       f" | {r['speedup_vs_exact_p50']}x |")
+        if q.get("matches_in_exact_top10"):
+            mt = q["matches_in_exact_top10"]
+            out += ["", f"Same-person recall: of the exact top-10 rows closer than the model's 0.6 threshold (on average"
+                    f" {mt['unfiltered']} per query unfiltered, {mt['filtered']} with the source filter), the share returned."]
+        out += ["", "Plans (EXPLAIN ANALYZE at the first ef_search, files in `bench/results/explain_ann_*.txt`): "
+                + "; ".join(f"{k}: {'Merge Append, ' if v['merge_append'] else ''}{v['hnsw_index_scans']} HNSW index scans"
+                            f"{', ' + str(v['seq_scans']) + ' seq scans' if v['seq_scans'] else ''}"
+                            for k, v in q["plans"].items()) + ".", ""]
+        # custom plans: "as called" can run on a generic plan that is an exact scan (see the rows)
+        tq = next((n for n in ("facepipe search_faces + source [custom plans]",
+                               "facepipe search_faces + source [as called]", "partitioned + source")
+                   if any(r["query"] == n for r in q["results"])))
+        ok = [r for r in q["results"] if r["query"] == tq and r["recall_at_10"] >= 0.95 and r["p50_ms"] < 50]
+        best = max((r for r in q["results"] if r["query"] == tq),
+                   key=lambda r: (r["recall_at_10"] >= 0.95, -r["p50_ms"] if r["recall_at_10"] >= 0.95 else r["recall_at_10"]))
+        targets.append((f"filtered top-10 recall >= 0.95 and p50 < 50 ms ({an['faces']:,} faces, {an['days']} partitions, {tq})",
+                        f"recall {best['recall_at_10']:.3f}, p50 {best['p50_ms']} ms (ef_search {best['ef_search']})",
+                        _met(bool(ok)) if an["faces"] >= 1_000_000 else _met(bool(ok)) + " (below 1M: not the target scale)"))
+
+    gr = secs["growth"]
+    if gr:
+        out += [f"### 5. One night ({gr['photos']} camera frames, plan to index) with days already loaded", "",
+                "| days loaded | images in table | faces in table | night, median s | x 1 day | "
+                + " | ".join(gr["schemas"][next(iter(gr["schemas"]))]["median_stages_s"]) + " | seen_before ms/photo |",
+                "| ---: | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in gr["schemas"][next(iter(gr["schemas"]))]["median_stages_s"]) + " | ---: |"]
+        for n, s in gr["schemas"].items():
+            out.append(f"| {n} | {s['prior']['images']:,} | {s['prior']['faces']:,} | {s['median_total_s']} | {s['vs_1_day']}"
+                       f" | " + " | ".join(_f(v, 2) for v in s["median_stages_s"].values()) + f" | {s['seen_before_ms_per_call']} |")
+        out.append("")
+        last = list(gr["schemas"].values())[-1]
+        targets.append((f"one night within 20% with 90 days loaded", f"{last['vs_1_day']:.2f}x", _met(last["vs_1_day"] <= 1.2)))
+
+    if targets:
+        out += ["### Targets", "", "| target | measured | |", "| --- | --- | --- |"]
+        out += [f"| {a} | {b} | {c} |" for a, b, c in targets]
+        out.append("")
+    return "\n".join(out)
+
+
+def update_benchmarks_md(tables: str, path: Path = BENCH.parent / "BENCHMARKS.md") -> None:
+    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+    if START not in text or END not in text:
+        text = text.rstrip() + f"\n\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(f"{head}{START}\n{tables}\n{END}{tail}")
+
+
+if __name__ == "__main__":
+    results = Path(sys.argv[1]) if len(sys.argv) > 1 else BENCH / "results"
+    print(render(results))
