@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta, timezone
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-FACES = Asset(name="facepipe_faces", uri="facepipe://faces", group="facepipe")
+from facepipe.assets import FACES
+
 CORES = os.cpu_count() or 2
 
 

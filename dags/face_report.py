@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
 
-FACES = Asset(name="facepipe_faces", uri="facepipe://faces", group="facepipe")
+from facepipe.assets import FACES
+
 
 
 @dag(

@@ -86,3 +86,19 @@ def photo_copy(photos, tmp_path) -> Path:
     dest = tmp_path / "photos"
     shutil.copytree(photos, dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def hog():
+    """dlib's HOG detector, loaded once."""
+    from facepipe.detect import HogDetector
+
+    return HogDetector()
+
+
+@pytest.fixture(scope="session")
+def dlib_embedder():
+    """dlib's face descriptor, loaded once."""
+    from facepipe.embed import DlibResnetEmbedder
+
+    return DlibResnetEmbedder()

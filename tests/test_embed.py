@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from facepipe.detect import Box, HogDetector
+from facepipe.detect import Box
 from facepipe.embed import (CLIP_MEAN, CLIP_STD, ClipOnnxEmbedder, DlibResnetEmbedder,
                             make_embedder, preprocess_clip, resolve_clip_weights)
 from facepipe.models import model_spec
@@ -25,16 +25,6 @@ from helpers.tiny_clip import build_tiny_clip
 SAME_MAX = 0.30
 DIFFERENT_MIN = 0.70
 LFW_FACES = (0, 1, 2, 3, 5)
-
-
-@pytest.fixture(scope="module")
-def hog():
-    return HogDetector()
-
-
-@pytest.fixture(scope="module")
-def dlib_embedder():
-    return DlibResnetEmbedder()
 
 
 def best_box(hog, rgb) -> Box:

@@ -15,8 +15,6 @@ from PIL import Image
 from skimage import data
 
 from facepipe import process as process_mod
-from facepipe.detect import HogDetector
-from facepipe.embed import DlibResnetEmbedder
 from facepipe.process import image_id, process_images
 from facepipe.sources import Arrival, Unreadable
 from facepipe.tasks import options, resolve_day
@@ -135,16 +133,6 @@ def big_photo() -> np.ndarray:
     astro = Image.fromarray(data.astronaut()).resize((512 * K, 512 * K), Image.BICUBIC)
     canvas[PASTE_Y:PASTE_Y + 512 * K, PASTE_X:PASTE_X + 512 * K] = np.asarray(astro)
     return canvas
-
-
-@pytest.fixture(scope="module")
-def hog():
-    return HogDetector()
-
-
-@pytest.fixture(scope="module")
-def dlib_embedder():
-    return DlibResnetEmbedder()
 
 
 @pytest.fixture(scope="module")

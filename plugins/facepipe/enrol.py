@@ -18,8 +18,8 @@ import psycopg
 from psycopg import sql
 
 from facepipe.db import load_sql
-from facepipe.imaging import decode
 from facepipe.models import ModelSpec
+from facepipe.process import embed_largest_face
 from facepipe.sources import Unreadable
 from facepipe.store import vector_value
 
@@ -57,17 +57,14 @@ def enrol_folder(conn: psycopg.Connection, schema: str, folder: Path, model: Mod
                 result.kept += 1
                 continue
             try:
-                img = decode(data, max_side)
+                found = embed_largest_face(data, detector, embedder, max_side)
             except Unreadable as exc:
                 result.skipped.append((str(photo), exc.detail))
                 continue
-            boxes = detector.detect(img.rgb)
-            if not boxes:
+            if found is None:
                 result.skipped.append((str(photo), "no face found"))
                 continue
-            box = max(boxes, key=lambda b: b.w * b.h)
-            vector = embedder.embed([embedder.prepare(img.rgb, box)])[0]
-            full = box.scaled(img.scale, img.width, img.height)
+            full, vector = found
             conn.execute(
                 sql.SQL("INSERT INTO {} (person_id, content_sha256, uri, box_x, box_y, box_w, box_h, model,"
                         " embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"

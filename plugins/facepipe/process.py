@@ -66,6 +66,20 @@ class ShardResult:
     rejects: list[RejectRecord] = field(default_factory=list)
 
 
+def embed_largest_face(data: bytes, detector, embedder, max_side: int = 1024) -> tuple[Box, np.ndarray] | None:
+    """The largest face of one photo: its box in full-size pixels and its vector (None: no face).
+
+    For photos of one known person (enrolment, a search query), not for a day's photos.
+    """
+    img = decode(data, max_side)
+    boxes = detector.detect(img.rgb)
+    if not boxes:
+        return None
+    box = max(boxes, key=lambda b: b.w * b.h)
+    vector = embedder.embed([embedder.prepare(img.rgb, box)])[0]
+    return box.scaled(img.scale, img.width, img.height), vector
+
+
 def process_images(
     arrivals: Iterable[Arrival],
     read: Callable[[str], bytes],

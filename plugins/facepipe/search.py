@@ -33,16 +33,13 @@ def query_vector(photo: Path, model: ModelSpec, detector_name: str, min_face: in
     """The embedding of the largest face in the photo."""
     from facepipe.detect import make_detector
     from facepipe.embed import make_embedder
-    from facepipe.imaging import decode
+    from facepipe.process import embed_largest_face
 
-    img = decode(Path(photo).read_bytes(), max_side)
-    boxes = make_detector(detector_name, min_face).detect(img.rgb)
-    if not boxes:
+    found = embed_largest_face(Path(photo).read_bytes(), make_detector(detector_name, min_face),
+                               make_embedder(model.name), max_side)
+    if found is None:
         raise ValueError(f"no face found in {photo}")
-    embedder = make_embedder(model.name)
-    box = max(boxes, key=lambda b: b.w * b.h)
-    return embedder.embed([embedder.prepare(img.rgb, box)])[0]
-
+    return found[1]
 
 def search_faces(conn: psycopg.Connection, schema: str, model: ModelSpec, query: np.ndarray, *, k: int = 10,
                  since: dt.date, until: dt.date, source: str | None = None,
