@@ -103,6 +103,40 @@ def test_dlib_batch_equals_one_by_one(dlib_embedder, hog):
         assert np.allclose(dlib_embedder.embed([chip])[0], row, atol=1e-5)
 
 
+def test_onnx_port_gives_dlibs_own_descriptors(dlib_embedder, hog):
+    """The network facepipe runs on onnxruntime is dlib's, weight for weight:
+    dlib's compute_face_descriptor on the same chips gives the same vectors."""
+    import dlib
+    import face_recognition_models as frm
+
+    net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+    images = [data.astronaut(), data.astronaut()[:, ::-1]] + [lfw_canvas(i) for i in LFW_FACES]
+    chips = [dlib_embedder.prepare(np.ascontiguousarray(rgb), best_box(hog, np.ascontiguousarray(rgb)))
+             for rgb in images]
+    ours = dlib_embedder.embed(chips)
+    theirs = np.asarray(net.compute_face_descriptor(chips), np.float32)
+    assert np.abs(ours - theirs).max() < 1e-4
+    # and they are not all the same vector (a constant graph would pass the line above only by accident)
+    assert np.linalg.norm(ours[0] - ours[2]) > DIFFERENT_MIN
+
+
+def test_onnx_port_refuses_what_is_not_dlibs_resnet():
+    import face_recognition_models as frm
+
+    from facepipe.dlib_onnx import build_onnx
+
+    with pytest.raises(ValueError, match="input_rgb_image_sized"):
+        build_onnx(b"not a dlib model")
+    # a dlib file of another kind (the landmark predictor) is not taken for the network
+    with open(frm.pose_predictor_five_point_model_location(), "rb") as f:
+        with pytest.raises(ValueError):
+            build_onnx(f.read())
+    weights = open(frm.face_recognition_model_location(), "rb").read()
+    cut = weights.rindex(b"fc_2")  # the network without its last layer
+    with pytest.raises(ValueError, match="expected fc_2"):
+        build_onnx(weights[:cut - 2])
+
+
 def test_dlib_embed_nothing(dlib_embedder):
     out = dlib_embedder.embed([])
     assert out.shape == (0, 128) and out.dtype == np.float32
