@@ -217,11 +217,12 @@ def exact(rows, query, k, since, until, source=None):
     return [iid for _, iid in sorted(cand)[:k]]
 
 
-def test_filtered_search_is_complete_and_accurate(search_data, pg_uri):
+@pytest.mark.parametrize("path", ["exact", "hnsw"])
+def test_filtered_search_is_complete_and_accurate(search_data, pg_uri, path):
     import psycopg
     from pgvector.psycopg import register_vector
 
-    from facepipe.search import search_faces
+    from facepipe.search import EXACT_MAX_ROWS, search_faces
 
     schema, spec, rows, centres = search_data
     rng = np.random.default_rng(9)
@@ -233,13 +234,14 @@ def test_filtered_search_is_complete_and_accurate(search_data, pg_uri):
             query = centres[rng.integers(0, len(centres))] + rng.normal(scale=0.12, size=128).astype(np.float32)
             source = f"cam{i % 20:02d}"  # 1 in 20: a selective filter
             since, until = days[1], days[2]
-            got = search_faces(conn, schema, spec, query, k=k, since=since, until=until, source=source)
+            got = search_faces(conn, schema, spec, query, k=k, since=since, until=until, source=source,
+                               exact_max_rows=EXACT_MAX_ROWS if path == "exact" else 0)
             assert len(got) == k  # never fewer than k when k exist
             assert all(m.source == source and since <= m.day <= until for m in got)
             assert [m.distance for m in got] == sorted(m.distance for m in got)
             truth = exact(rows, query, k, since, until, source)
             recalls.append(len({m.image_id for m in got} & set(truth)) / k)
-    assert np.mean(recalls) >= 0.95, recalls
+    assert np.mean(recalls) >= (1.0 if path == "exact" else 0.95), recalls
 
 
 def test_search_plan_prunes_partitions_and_uses_each_hnsw_index(search_data, pg_uri):
@@ -260,6 +262,107 @@ def test_search_plan_prunes_partitions_and_uses_each_hnsw_index(search_data, pg_
     used = {f"faces_p{d:%Y%m%d}_embedding_hnsw" for d in days[1:]}
     assert all(name in plan for name in used), plan
     assert f"faces_p{days[0]:%Y%m%d}" not in plan, plan  # pruned: outside the range
+
+
+def test_search_takes_the_exact_path_for_a_selective_source(search_data, pg_uri, monkeypatch):
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    from facepipe import search
+    from facepipe.db import load_sql
+
+    schema, spec, rows, centres = search_data
+    days = sorted({r[0] for r in rows})
+    since, until = days[1], days[2]
+    kept = sum(1 for d, _, s, _ in rows if since <= d <= until and s == "cam03")  # about 1,000 of 20,000
+    in_range = [f"faces_p{d:%Y%m%d}" for d in days[1:]]
+    with psycopg.connect(pg_uri, autocommit=True) as conn:
+        register_vector(conn)
+        estimate = search.filtered_rows(conn, schema, since=since, until=until, source="cam03")
+        assert kept / 2 <= estimate <= kept * 2, (estimate, kept)
+        path, plan = search.explain_search(conn, schema, spec, centres[0], since=since, until=until, source="cam03")
+        assert path == "exact"
+        assert all(f"{p}_source_idx" in plan for p in in_range), plan  # the btree of each day in range
+        assert "hnsw" not in plan and f"faces_p{days[0]:%Y%m%d}" not in plan, plan
+        used = []
+        monkeypatch.setattr(search, "load_sql", lambda name, **ids: used.append(name) or load_sql(name, **ids))
+        assert len(search.search_faces(conn, schema, spec, centres[0], since=since, until=until, source="cam03")) == 10
+        assert "search_faces_exact.sql" in used and "search_faces.sql" not in used, used
+        # No filter, a filter that keeps more rows than the threshold, or the exact path switched off: the
+        # HNSW indexes (at the default ef_search 400 the planner would rather scan and sort if it could).
+        for source, limit in ((None, search.EXACT_MAX_ROWS), ("cam03", estimate - 1), ("cam03", 0)):
+            path, plan = search.explain_search(conn, schema, spec, centres[0], since=since, until=until,
+                                               source=source, exact_max_rows=limit)
+            assert path == "hnsw", (source, limit)
+            assert all(f"{p}_embedding_hnsw" in plan for p in in_range), plan
+            assert "source_idx" not in plan and "Seq Scan on faces" not in plan, plan
+
+
+@pytest.fixture(scope="module")
+def loaded_search_data(pg_uri):
+    """900 faces over 3 days, loaded as a night loads them (write_shard, load_day, index_day), one source per
+    shard: few enough that an HNSW search at ef_search 1000 visits every face of a day."""
+    import psycopg
+
+    from facepipe.db import ensure_schema
+    from facepipe.detect import Box
+    from facepipe.models import model_spec
+    from facepipe.process import FaceRecord, ImageRecord, ShardResult
+    from facepipe.store import index_day, load_day, write_shard
+
+    schema = "search_" + uuid.uuid4().hex[:8]
+    spec = model_spec("dlib-resnet-128")
+    rng = np.random.default_rng(11)
+    centres = rng.normal(size=(60, 128)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    days = [dt.date(2026, 10, 11) + dt.timedelta(days=i) for i in range(3)]
+    with psycopg.connect(pg_uri, autocommit=True) as conn:
+        ensure_schema(conn, schema, spec)
+        for day in days:
+            arrived = dt.datetime.combine(day, dt.time(12), dt.timezone.utc)
+            for shard, source in enumerate(("cam2", "cam0", "cam1")):  # staged out of source order
+                images = [ImageRecord(image_id=uuid.uuid4(), uri=f"/{source}/{day}/{shard}-{i}.jpg",
+                                      content_sha256=uuid.uuid4().hex, bytes=1, width=640, height=480,
+                                      captured_at=None, camera=None, arrived_at=arrived, status="loaded",
+                                      duplicate_of=None, face_count=1) for i in range(100)]
+                vectors = centres[rng.integers(0, len(centres), 100)] + rng.normal(scale=0.12, size=(100, 128))
+                write_shard(conn, schema, spec, day=day, run_id="r1", shard=shard, source=source, detector="hog",
+                            result=ShardResult(images=images, embeddings=vectors.astype(np.float32),
+                                               faces=[FaceRecord(im.image_id, 0, Box(0, 0, 50, 50, 1.0), 640, 480)
+                                                      for im in images]))
+            load_day(conn, schema, day=day, run_id="r1", shards=3, source="cams", detector="hog", model=spec)
+            index_day(conn, schema, day, spec)
+    yield schema, spec, days, centres
+    with psycopg.connect(pg_uri, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def test_load_writes_faces_in_source_order_for_search(loaded_search_data, db):
+    schema, _, days, _ = loaded_search_data
+    for day in days:
+        stored = [r[0] for r in db.execute(sql.SQL("SELECT source FROM {} ORDER BY ctid").format(
+            sql.Identifier(schema, f"faces_p{day:%Y%m%d}")))]
+        assert len(stored) == 300 and stored == sorted(stored)  # one source's faces on adjacent pages
+
+
+def test_search_exact_and_hnsw_paths_return_the_same_faces(loaded_search_data, db):
+    from pgvector.psycopg import register_vector
+
+    from facepipe.search import explain_search, search_faces
+
+    schema, spec, days, centres = loaded_search_data
+    register_vector(db)
+    rng = np.random.default_rng(3)
+    hnsw = {"ef_search": 1000, "exact_max_rows": 0}  # ef_search above a day's 300 faces: every face is visited
+    for i in range(12):
+        query = (centres[rng.integers(0, len(centres))] + rng.normal(scale=0.12, size=128)).astype(np.float32)
+        args = {"k": 10, "since": days[i % 2], "until": days[2], "source": f"cam{i % 3}"}
+        path, plan = explain_search(db, schema, spec, query, **args)
+        assert path == "exact" and "_source_idx" in plan and "hnsw" not in plan, plan
+        path, plan = explain_search(db, schema, spec, query, **args, **hnsw)
+        assert path == "hnsw" and "_embedding_hnsw" in plan and "_source_idx" not in plan, plan
+        found = search_faces(db, schema, spec, query, **args)
+        assert len(found) == 10 and found == search_faces(db, schema, spec, query, **args, **hnsw)
 
 
 def test_report_reads_photos_only_inside_their_source(tmp_path):

@@ -1,4 +1,6 @@
--- Replace step 2: faces of the images that were loaded (not of duplicates).
+-- Replace step 2: faces of the images that were loaded (not of duplicates), in
+-- source order, so that one source's faces sit on contiguous pages of the day's
+-- partition (an exact search filtered by source then reads few pages).
 INSERT INTO {schema}.{faces_part}
     (day, image_id, face_no, box_x, box_y, box_w, box_h, source, detector, det_score, model, embedding)
 SELECT f.day, f.image_id, f.face_no, f.box_x, f.box_y, f.box_w, f.box_h, f.source,
@@ -6,4 +8,5 @@ SELECT f.day, f.image_id, f.face_no, f.box_x, f.box_y, f.box_w, f.box_h, f.sourc
 FROM {schema}.stage_faces AS f
 JOIN {schema}.{images_part} AS i
   ON i.image_id = f.image_id AND i.status = 'loaded'
-WHERE f.day = %(day)s AND f.run_id = %(run_id)s;
+WHERE f.day = %(day)s AND f.run_id = %(run_id)s
+ORDER BY f.source, f.image_id, f.face_no;

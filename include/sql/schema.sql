@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS {schema}.faces (
     embedding  {vector_type} NOT NULL,
     PRIMARY KEY (day, image_id, face_no)
 ) PARTITION BY RANGE (day);
+-- face search with a selective source filter reads the source's rows through this
+-- index and computes every distance (exact), instead of the HNSW indexes
+CREATE INDEX IF NOT EXISTS faces_source ON {schema}.faces (source);
 
 CREATE TABLE IF NOT EXISTS {schema}.rejects (
     day        date        NOT NULL,

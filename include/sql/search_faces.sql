@@ -1,7 +1,9 @@
--- Face search: the k faces nearest to a query vector over a day range, with an
--- optional source filter. Partition pruning keeps only the range's partitions;
--- each is read through its HNSW index (iterative scan, so a selective filter
--- still yields k rows) and the results merged; the outer query restores exact order.
+-- Face search through the HNSW indexes: the k faces nearest to a query vector
+-- over a day range, with an optional source filter (facepipe.search takes this
+-- path without a filter, or when the filter keeps many rows). Partition pruning
+-- keeps only the range's partitions; each is read through its HNSW index
+-- (iterative scan, so a selective filter still yields k rows) and the results
+-- merged; the outer query restores exact order.
 WITH nearest AS MATERIALIZED (
     SELECT f.day, f.image_id, f.face_no, f.source, f.box_x, f.box_y, f.box_w, f.box_h,
            f.embedding {op} %(query)s AS distance
