@@ -69,27 +69,26 @@ class _Embedder:
         return out
 
 
-class _NoEqualize:
-    """cv2 as HaarDetector sees it, with equalizeHist a no-op (bench what-if only)."""
+def _dlib_native():
+    """facepipe's embedder with the network run by dlib itself (compute_face_descriptor),
+    as facepipe did before the onnxruntime port (bench what-if only)."""
+    import dlib
+    import face_recognition_models as frm
+    import numpy as np
 
-    def __init__(self, cv2):
-        self._cv2 = cv2
+    from facepipe.embed import DlibResnetEmbedder
 
-    def __getattr__(self, name):
-        return getattr(self._cv2, name)
+    class DlibNative(DlibResnetEmbedder):
+        def __init__(self):
+            super().__init__()
+            self._net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
 
-    @staticmethod
-    def equalizeHist(gray):
-        return gray
+        def embed(self, chips):
+            if not chips:
+                return np.zeros((0, 128), np.float32)
+            return np.asarray(self._net.compute_face_descriptor(chips), np.float32)
 
-
-def _haar(min_face: int, what_if: bool):
-    from facepipe.detect import HaarDetector
-
-    detector = HaarDetector(min_face)
-    if what_if:
-        detector._cv2 = _NoEqualize(detector._cv2)
-    return detector
+    return DlibNative()
 
 
 def instrumented_day(day: str, env: dict, what_if: bool = False) -> tuple[dict, dict]:
@@ -99,6 +98,7 @@ def instrumented_day(day: str, env: dict, what_if: bool = False) -> tuple[dict, 
     from facepipe import tasks
     from facepipe.config import settings
     from facepipe.db import connect, ensure_schema
+    from facepipe.detect import HaarDetector
     from facepipe.embed import DlibResnetEmbedder
     from facepipe.models import model_spec
     from facepipe.sources import open_source
@@ -128,8 +128,8 @@ def instrumented_day(day: str, env: dict, what_if: bool = False) -> tuple[dict, 
             arrivals = shard_arrivals(conn, s.db_schema, d, run_id, shard["shard"])
             clock.s["connect, schema, manifest"] += time.perf_counter() - t
             t = time.perf_counter()
-            detector = _haar(s.min_face, what_if)
-            embedder = DlibResnetEmbedder()
+            detector = HaarDetector(s.min_face)
+            embedder = _dlib_native() if what_if else DlibResnetEmbedder()
             clock.s["model load"] += time.perf_counter() - t
             t = time.perf_counter()
             result = process.process_images(
@@ -157,12 +157,12 @@ def instrumented_day(day: str, env: dict, what_if: bool = False) -> tuple[dict, 
     clock.s["process_images other (sha256, records)"] = clock.s.pop("process_images") - inner
 
     # the two models alone, on the same decoded images and the same chips
-    detector = _haar(s.min_face, what_if)
+    detector = HaarDetector(s.min_face)
     t = time.perf_counter()
     for rgb in images:
         detector.detect(rgb)
     detect_alone = time.perf_counter() - t
-    embedder = DlibResnetEmbedder()
+    embedder = _dlib_native() if what_if else DlibResnetEmbedder()
     t = time.perf_counter()
     embedder.embed(chips)
     embed_alone = time.perf_counter() - t
@@ -234,14 +234,14 @@ def run(uri: str, source, counts: dict[str, int], profile: bool = True) -> dict:
         out["kinds"][kind] = res
         out.setdefault("decode_ms_per_photo", {})[kind] = decode_variants(photo_list)
         log(f"decode {kind}: {out['decode_ms_per_photo'][kind]}")
-        # what-if (not facepipe today): the same day with HaarDetector's equalizeHist switched off
+        # what-if (facepipe before the onnxruntime port): the network run by dlib itself
         instrumented_day(day, env, what_if=True)
         alt, _ = instrumented_day(day, env, what_if=True)
         alt["stage_order"] = res["stage_order"]
-        alt["what_if"] = "HaarDetector without cv2.equalizeHist"
-        log(f"stages {kind} what-if without equalizeHist: total {alt['total_s']}s, {alt['faces']} faces,"
+        alt["what_if"] = "the dlib ResNet run by dlib (compute_face_descriptor) instead of onnxruntime"
+        log(f"stages {kind} what-if dlib runtime: total {alt['total_s']}s, {alt['faces']} faces,"
             f" outside the models {alt['outside_models_share']:.1%}")
-        out["kinds"][f"{kind}, what-if: no equalizeHist"] = alt
+        out["kinds"][f"{kind}, what-if: dlib runtime"] = alt
     return out
 
 

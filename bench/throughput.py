@@ -32,30 +32,60 @@ def _rates(images: int, faces: int, true_found: int, seconds: float) -> dict:
             "faces_per_s": round(faces / seconds, 3), "true_faces_per_s": round(true_found / seconds, 3)}
 
 
-def haar_variants(photo_list: list[dict], max_side: int = 1024, min_face: int = 40) -> dict:
-    """facepipe's Haar call on facepipe's decoded copy, with three grey-level preparations:
-    equalizeHist (what facepipe.detect.HaarDetector does), none, and CLAHE."""
+def haar_settings(photo_list: list[dict], max_side: int = 1024, min_face: int = 40) -> dict:
+    """facepipe.detect.HaarDetector on facepipe's decoded copy, one OpenCV thread (as in a
+    multi-shard day), at its default scaleFactor 1.1 and coarser ones (what-ifs)."""
     import cv2
 
+    from facepipe.detect import HaarDetector
     from facepipe.imaging import decode
 
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
-    prep = {"equalizeHist (facepipe today)": cv2.equalizeHist, "none": lambda g: g, "CLAHE 2.0, 8x8": clahe.apply}
     decoded = [(p["path"], decode(Path(p["path"]).read_bytes(), max_side)) for p in photo_list]
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
     out = {}
-    for name, fn in prep.items():
-        found, t = {}, time.perf_counter()
-        for path, img in decoded:
-            g = fn(cv2.cvtColor(img.rgb, cv2.COLOR_RGB2GRAY))
-            # the same call as HaarDetector.detect: only the grey-level preparation differs
-            rects, _levels, _weights = cascade.detectMultiScale3(
-                g, scaleFactor=1.1, minNeighbors=5, minSize=(min_face, min_face), outputRejectLevels=True)
-            s = img.scale
-            found[path] = [(round(x * s), round(y * s), round(w * s), round(h * s)) for x, y, w, h in rects]
-        ms = (time.perf_counter() - t) / len(decoded) * 1000
-        out[name] = {**photos.match(photo_list, found), "ms_per_photo": round(ms, 1)}
+    try:
+        for sf in (1.1, 1.2, 1.3):
+            detector = HaarDetector(min_face, scale_factor=sf)
+            found, t = {}, time.perf_counter()
+            for path, img in decoded:
+                found[path] = [(b.x, b.y, b.w, b.h) for b in
+                               (b.scaled(img.scale, img.width, img.height) for b in detector.detect(img.rgb))]
+            ms = (time.perf_counter() - t) / len(decoded) * 1000
+            name = f"scaleFactor {sf}" + (" (facepipe default)" if sf == 1.1 else "")
+            out[name] = {**photos.match(photo_list, found), "ms_per_photo": round(ms, 1),
+                         "size": "x".join(map(str, decoded[0][1].rgb.shape[1::-1]))}
+    finally:
+        cv2.setNumThreads(threads)
     return out
+
+
+def embedding_runtimes(photo_list: list[dict], max_side: int = 1024, min_face: int = 40) -> dict:
+    """The same aligned chips through dlib's own ResNet code (compute_face_descriptor, what
+    the classic loop calls) and through facepipe's embedder (the same weights on onnxruntime)."""
+    import dlib
+    import face_recognition_models as frm
+    import numpy as np
+
+    from facepipe.detect import HaarDetector
+    from facepipe.embed import DlibResnetEmbedder
+    from facepipe.imaging import decode
+
+    detector, embedder = HaarDetector(min_face), DlibResnetEmbedder()
+    chips = []
+    for p in photo_list:
+        img = decode(Path(p["path"]).read_bytes(), max_side)
+        chips += [embedder.prepare(img.rgb, b) for b in detector.detect(img.rgb)]
+    net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+    t = time.perf_counter()
+    theirs = np.asarray([net.compute_face_descriptor(c) for c in chips], np.float32)
+    dlib_s = time.perf_counter() - t
+    t = time.perf_counter()
+    ours = embedder.embed(chips)
+    onnx_s = time.perf_counter() - t
+    return {"chips": len(chips), "dlib_ms_per_face": round(1000 * dlib_s / len(chips), 2),
+            "facepipe_ms_per_face": round(1000 * onnx_s / len(chips), 2),
+            "speedup": round(dlib_s / onnx_s, 1), "max_abs_diff": float(np.abs(ours - theirs).max())}
 
 
 def run(uri: str, source: Path, counts: dict[str, int], rounds: int = 2) -> dict:
@@ -132,11 +162,13 @@ def run(uri: str, source: Path, counts: dict[str, int], rounds: int = 2) -> dict
                     "photos_per_s_processing_only": round(p["photos_per_s"] / c["photos_per_s"], 2),
                 }
             w, h = photos.SIZES[kind]
-            variants = haar_variants(photo_list)
+            variants = haar_settings(photo_list)
             for name, v in variants.items():
-                log(f"haar on facepipe's {kind} copy, grey levels {name}: recall {v['recall']},"
+                log(f"haar on facepipe's {kind} copy, {name}: recall {v['recall']},"
                     f" false positives {v['false_positives']}, {v['ms_per_photo']} ms/photo")
-            results["kinds"][kind] = {"haar_grey_levels": variants,
+            runtimes = embedding_runtimes(photo_list)
+            log(f"embedding {kind}: {runtimes}")
+            results["kinds"][kind] = {"haar_settings": variants, "embedding_runtimes": runtimes,
                 "size": f"{w}x{h}", "photos": len(paths), "true_faces": sum(len(p["faces"]) for p in photo_list),
                 "mean_jpeg_bytes": round(statistics.mean(p["bytes"] for p in photo_list)),
                 "shard_size": shard_size, "rounds": rounds, "systems": summary, "ratio_to_classic": ratios}

@@ -281,6 +281,24 @@ def test_large_jpeg_is_reduced_to_max_side():
     assert d.rgb[:, :x0 - 3].max() < 25 and d.rgb[:, x1 + 3:].max() < 25
 
 
+@pytest.mark.parametrize("size, expected", [
+    ((1920, 1080), (540, 960)),   # libjpeg's 1/2 is within a quarter of max_side: used as it is
+    ((4032, 3024), (756, 1008)),  # 1/4
+    ((3000, 2000), (683, 1024)),  # 1/4 would be 750 (< 768): 1/2 then resized to 1024
+    ((1200, 800), (683, 1024)),   # 1/2 would be 600: full size, resized
+])
+def test_jpeg_reduced_decode_is_used_as_is_when_close_to_max_side(size, expected):
+    arr = np.zeros((size[1], size[0], 3), np.uint8)
+    arr[size[1] // 4:size[1] // 2, size[0] // 2:3 * size[0] // 4] = 255
+    d = decode(save(Image.fromarray(arr), "JPEG", quality=85), max_side=1024)
+    assert_rgb(d, *size)
+    assert d.rgb.shape[:2] == expected
+    assert d.scale == pytest.approx(size[0] / expected[1])
+    # the white square is where full-size coordinates / scale put it
+    y, x = round(size[1] * 3 / 8 / d.scale), round(size[0] * 5 / 8 / d.scale)
+    assert d.rgb[y, x].min() > 230 and d.rgb[2, 2].max() < 25
+
+
 def test_small_image_is_not_upscaled():
     d = decode(save(Image.fromarray(two_colour()), "PNG"), max_side=1024)
     assert d.rgb.shape == (H, W, 3)

@@ -114,6 +114,39 @@ def test_options_rejects_unknown_settings_too(clean_env):
         options()
 
 
+@pytest.mark.parametrize("value", ["1.0", "0.9", "3", "fast", ""])
+def test_haar_scale_factor_setting_is_checked(clean_env, value):
+    from facepipe.config import settings
+
+    clean_env.setenv("FACEPIPE_HAAR_SCALE_FACTOR", value)
+    with pytest.raises(ValueError, match="FACEPIPE_HAAR_SCALE_FACTOR must be a number above 1"):
+        settings()
+
+
+def test_haar_scale_factor_setting_reaches_the_detector(clean_env):
+    from facepipe.config import settings
+    from facepipe.detect import make_detector
+
+    clean_env.delenv("FACEPIPE_HAAR_SCALE_FACTOR", raising=False)
+    assert settings().haar_scale_factor == 1.1
+    clean_env.setenv("FACEPIPE_HAAR_SCALE_FACTOR", "1.25")
+    s = settings()
+    assert make_detector("haar", s.min_face, s.haar_scale_factor).scale_factor == 1.25
+
+
+def test_shards_of_a_multi_shard_day_run_opencv_on_one_thread_then_restore_it():
+    import cv2
+
+    from facepipe.tasks import _one_opencv_thread
+
+    cv2.setNumThreads(2)
+    with _one_opencv_thread(True):
+        assert cv2.getNumThreads() == 1
+    assert cv2.getNumThreads() == 2
+    with _one_opencv_thread(False):
+        assert cv2.getNumThreads() == 2
+
+
 # ---------------------------------------------------------------- process_images
 
 # The astronaut's face in skimage.data.astronaut() (512x512): HOG box (175, 76, 91, 91).

@@ -27,6 +27,7 @@ class Settings:
     shard_size: int
     detect_max_side: int
     min_face: int
+    haar_scale_factor: float  # step between the Haar cascade's scales (> 1)
 
 
 def _enrol_dir(home: Path) -> Path | None:
@@ -50,4 +51,15 @@ def settings() -> Settings:
         shard_size=int(os.environ.get("FACEPIPE_SHARD_SIZE", "200")),
         detect_max_side=int(os.environ.get("FACEPIPE_DETECT_MAX_SIDE", "1024")),
         min_face=int(os.environ.get("FACEPIPE_MIN_FACE", "40")),
+        haar_scale_factor=_scale_factor(os.environ.get("FACEPIPE_HAAR_SCALE_FACTOR", "1.1")),
     )
+
+
+def _scale_factor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 1.0 < value <= 2.0:
+        raise ValueError(f"FACEPIPE_HAAR_SCALE_FACTOR must be a number above 1 and at most 2, got {text!r}")
+    return value

@@ -87,6 +87,6 @@ class HogDetector:
         return boxes
 
 
-def make_detector(name: str, min_face: int = 40):
+def make_detector(name: str, min_face: int = 40, haar_scale_factor: float = 1.1):
     check_detector(name)
-    return HaarDetector(min_face) if name == "haar" else HogDetector(min_face)
+    return HaarDetector(min_face, haar_scale_factor) if name == "haar" else HogDetector(min_face)
