@@ -12,9 +12,9 @@ import uuid
 
 
 def configure(schema: str, source: str, shard_size: int, detector: str = "haar",
-              model: str = "dlib-resnet-128") -> dict:
+              model: str = "dlib-resnet-128", **extra: str) -> dict:
     env = {"FACEPIPE_DB_SCHEMA": schema, "FACEPIPE_SOURCE": source, "FACEPIPE_SHARD_SIZE": str(shard_size),
-           "FACEPIPE_DETECTOR": detector, "FACEPIPE_MODEL": model}
+           "FACEPIPE_DETECTOR": detector, "FACEPIPE_MODEL": model, "FACEPIPE_HAAR_SCALE_FACTOR": "1.1", **extra}
     os.environ.update(env)
     return env
 

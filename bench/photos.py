@@ -86,7 +86,9 @@ def lay_out(dest: Path, day: dt.date, kind: str, count: int, seed: int = 11,
     """Write ``count`` photos of ``kind`` to ``dest/YYYY-MM-DD/``; return their truth.
 
     Files already there with the same name and seed are reused (truth is kept
-    next to them in a JSON sidecar outside the dated folder).
+    next to them in a JSON sidecar outside the dated folder). Any other file in
+    the folder (from a run with another count) is removed: facepipe reads the
+    whole day folder, and the classic loop only the listed photos.
     """
     from facepipe.samples import jpeg_bytes
 
@@ -97,7 +99,9 @@ def lay_out(dest: Path, day: dt.date, kind: str, count: int, seed: int = 11,
     if sidecar.exists():
         truth = json.loads(sidecar.read_text())
         if all(Path(t["path"]).exists() for t in truth):
+            _remove_others(folder, {Path(t["path"]).name for t in truth})
             return truth
+    _remove_others(folder, set())
     out = []
     start = dt.datetime.combine(day, dt.time(8, 0))
     for i in range(count):
@@ -111,6 +115,12 @@ def lay_out(dest: Path, day: dt.date, kind: str, count: int, seed: int = 11,
                     "bytes": path.stat().st_size, "faces": [asdict(b) for b in boxes]})
     sidecar.write_text(json.dumps(out))
     return out
+
+
+def _remove_others(folder: Path, keep: set[str]) -> None:
+    for path in folder.iterdir():
+        if path.is_file() and path.name not in keep:
+            path.unlink()
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:

@@ -210,8 +210,20 @@ def decode_variants(photo_list: list[dict], max_side: int = 1024, reps: int = 2)
 
 
 def run(uri: str, source, counts: dict[str, int], profile: bool = True) -> dict:
+    import cv2
+
+    # One OpenCV thread, as each shard task of a multi-shard day runs (tasks.process_shard).
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        return _run(uri, source, counts, profile)
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def _run(uri: str, source, counts: dict[str, int], profile: bool) -> dict:
     truth = prepare_photos(source, counts)
-    out = {"kinds": {}}
+    out = {"kinds": {}, "opencv_threads": 1}
     for kind, photo_list in truth.items():
         day = DAYS[kind].isoformat()
         schema = f"bench_stages_{kind}"

@@ -15,6 +15,9 @@ import photos
 from common import connect, drop_schema, log
 
 DAYS = {"camera": dt.date(2026, 3, 2), "phone": dt.date(2026, 3, 3)}
+# name -> (worker processes, extra facepipe settings); the last one is a what-if, not the default
+FACEPIPE_SYSTEMS = {"facepipe_1p": (1, {}), "facepipe_2p": (2, {}),
+                    "facepipe_2p_sf1.2": (2, {"FACEPIPE_HAAR_SCALE_FACTOR": "1.2"})}
 
 
 def prepare_photos(source: Path, counts: dict[str, int]) -> dict[str, list[dict]]:
@@ -103,14 +106,14 @@ def run(uri: str, source: Path, counts: dict[str, int], rounds: int = 2) -> dict
             paths = sorted(p["path"] for p in photo_list)
             shard_size = math.ceil(len(paths) / 2)
             envs = {}
-            for procs in (1, 2):
-                schema = f"bench_tp_{kind}_{procs}p"
+            for name in FACEPIPE_SYSTEMS:
+                schema = f"bench_tp_{kind}_{name.split('_', 1)[1].replace('.', '')}"
                 drop_schema(uri, schema)
-                envs[procs] = fp.configure(schema, str(source), shard_size)
+                envs[name] = fp.configure(schema, str(source), shard_size, **FACEPIPE_SYSTEMS[name][1])
             with connect(uri) as conn:
                 classic.create_table(conn, "bench_tp_classic")
-            runs: dict[str, list] = {"classic": [], "facepipe_1p": [], "facepipe_2p": []}
-            order = ["classic", "facepipe_1p", "facepipe_2p"]
+            order = ["classic", *FACEPIPE_SYSTEMS]
+            runs: dict[str, list] = {name: [] for name in order}
             for r in range(rounds):
                 for name in (order if r % 2 == 0 else order[::-1]):
                     if name == "classic":
@@ -119,11 +122,11 @@ def run(uri: str, source: Path, counts: dict[str, int], rounds: int = 2) -> dict
                         res = classic.run(paths, uri, "bench_tp_classic")
                         res["quality"] = photos.match(photo_list, res.pop("found"))
                     else:
-                        procs = 1 if name == "facepipe_1p" else 2
-                        res = fp.run_day(day, envs[procs], pool=pool if procs == 2 else None, workers=procs)
+                        procs = FACEPIPE_SYSTEMS[name][0]
+                        res = fp.run_day(day, envs[name], pool=pool if procs == 2 else None, workers=procs)
                         with connect(uri) as conn:
                             res["quality"] = photos.match(photo_list, fp.stored_boxes(
-                                conn, envs[procs]["FACEPIPE_DB_SCHEMA"], DAYS[kind]))
+                                conn, envs[name]["FACEPIPE_DB_SCHEMA"], DAYS[kind]))
                     runs[name].append(res)
                     log(f"throughput {kind} round {r} {name}: {res['total']:.1f}s, {res['images']} photos,"
                         f" {res['faces']} faces, recall {res['quality']['recall']},"
@@ -152,7 +155,7 @@ def run(uri: str, source: Path, counts: dict[str, int], rounds: int = 2) -> dict
                 summary[name] = entry
             c = summary["classic"]["end_to_end"]
             ratios = {}
-            for name in ("facepipe_1p", "facepipe_2p"):
+            for name in FACEPIPE_SYSTEMS:
                 e, p = summary[name]["end_to_end"], summary[name]["processing"]
                 ratios[name] = {
                     "faces_per_s_end_to_end": round(e["faces_per_s"] / c["faces_per_s"], 2),
