@@ -75,24 +75,26 @@ def fill_prior_days(uri: str, schema: str, n_days: int, images_per_day: int, see
 
 
 def seen_before_cost(uri: str, schema: str, calls: int) -> dict:
-    """facepipe.store.seen_before, the one per-photo query that reads earlier days."""
+    """facepipe.store.seen_before, the one query that reads earlier days: asked once per
+    batch of facepipe.process.LOOKUP_BATCH photos, as process_images does; cost per photo."""
+    from facepipe.db import load_sql
+    from facepipe.process import LOOKUP_BATCH
     from facepipe.store import seen_before
 
     with connect(uri) as conn:
         lookup = seen_before(conn, schema, DAY)
         shas = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(calls)]
-        for s in shas[:20]:
-            lookup(s)
+        batches = [shas[i:i + LOOKUP_BATCH] for i in range(0, calls, LOOKUP_BATCH)]
+        for b in batches[:5]:
+            lookup(b)
         t = time.perf_counter()
-        for s in shas:
-            lookup(s)
-        per_call = (time.perf_counter() - t) / calls
-        from facepipe.db import load_sql
-
+        for b in batches:
+            lookup(b)
+        per_photo = (time.perf_counter() - t) / calls
         q = load_sql("seen_before.sql", schema=schema).as_string(conn)
         plan = "\n".join(r[0] for r in conn.execute("EXPLAIN (ANALYZE, SUMMARY) " + q,
-                                                    {"sha": shas[0], "day": DAY}))
-    return {"ms_per_call": round(per_call * 1000, 3), "plan": plan}
+                                                    {"shas": batches[0], "day": DAY}))
+    return {"ms_per_call": round(per_photo * 1000, 3), "batch": LOOKUP_BATCH, "plan": plan}
 
 
 def run(uri: str, source, photos_n: int, images_per_day: int, rounds: int, prior=(1, 30, 90)) -> dict:

@@ -193,8 +193,8 @@ def arrivals(blobs, uris) -> list[Arrival]:
     return [Arrival(u, len(blobs[u]) if u in blobs else None, ARRIVED) for u in uris]
 
 
-def never_seen(sha: str) -> None:
-    return None
+def never_seen(shas: list[str]) -> dict:
+    return {}
 
 
 @pytest.fixture(scope="module")
@@ -307,7 +307,8 @@ def test_duplicate_is_recorded_and_not_decoded(blobs, hog, dlib_embedder, monkey
     cut_sha = hashlib.sha256(blobs["/p/cut.jpg"]).hexdigest()
     earlier = {astro_sha: "/old/2026-11-19/astronaut.jpg", cut_sha: "/old/cut.jpg"}
     uris = ["/p/astronaut.jpg", "/p/cut.jpg", "/p/coffee.jpg"]
-    result = process_images(arrivals(blobs, uris), reader(blobs), earlier.get, hog, dlib_embedder)
+    result = process_images(arrivals(blobs, uris), reader(blobs), lambda shas: {s: earlier[s] for s in shas if s in earlier},
+                            hog, dlib_embedder)
 
     by_uri = {im.uri: im for im in result.images}
     dup = by_uri["/p/astronaut.jpg"]
@@ -327,12 +328,28 @@ def test_duplicate_is_recorded_and_not_decoded(blobs, hog, dlib_embedder, monkey
 def test_seen_before_is_asked_with_the_content_hash(blobs, hog, dlib_embedder):
     asked = []
 
-    def seen(sha):
-        asked.append(sha)
-        return None
+    def seen(shas):
+        asked.append(list(shas))
+        return {}
 
     process_images(arrivals(blobs, ["/p/coffee.jpg"]), reader(blobs), seen, hog, dlib_embedder)
-    assert asked == [hashlib.sha256(blobs["/p/coffee.jpg"]).hexdigest()]
+    assert asked == [[hashlib.sha256(blobs["/p/coffee.jpg"]).hexdigest()]]
+
+
+def test_seen_before_is_asked_once_per_batch_and_records_keep_their_order(blobs, hog, dlib_embedder):
+    asked = []
+
+    def seen(shas):
+        asked.append(len(shas))
+        return {}
+
+    small = jpeg(data.coffee()[:64, :64])
+    many = {f"/p/{i:03d}.jpg": small + bytes([i]) for i in range(40)}  # 40 contents (a trailer after the image)
+    uris = list(many) + ["/p/vanished.jpg"]
+    result = process_images(arrivals(many, uris), reader(many), seen, hog, dlib_embedder)
+    assert asked == [process_mod.LOOKUP_BATCH, process_mod.LOOKUP_BATCH, 40 - 2 * process_mod.LOOKUP_BATCH]
+    assert [im.uri for im in result.images] == list(many)
+    assert [r.uri for r in result.rejects] == ["/p/vanished.jpg"]
 
 
 def test_empty_shard(hog, dlib_embedder):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -80,46 +80,73 @@ def embed_largest_face(data: bytes, detector, embedder, max_side: int = 1024) ->
     return box.scaled(img.scale, img.width, img.height), vector
 
 
+# Photos read ahead of processing so that their hashes are looked up in one query:
+# at most this many, and at most this many bytes.
+LOOKUP_BATCH = 16
+LOOKUP_BATCH_BYTES = 64 * 1024 * 1024
+
+
 def process_images(
     arrivals: Iterable[Arrival],
     read: Callable[[str], bytes],
-    seen_before: Callable[[str], str | None],
+    seen_before: Callable[[list[str]], dict[str, str]],
     detector,
     embedder,
     max_side: int = 1024,
 ) -> ShardResult:
     """Turn a shard's arrivals into image, face and reject records plus vectors.
 
-    ``seen_before(sha256)`` names the URI of an earlier day's copy of the same
-    content, or None; such an image is recorded as a duplicate and not decoded.
+    ``seen_before(sha256s)`` maps each hash that was loaded on an earlier day to
+    the URI of that copy; such an image is recorded as a duplicate and not
+    decoded. It is asked once per batch of photos read ahead, not per photo.
     """
     result = ShardResult()
     inputs: list[np.ndarray] = []
+    for batch in _read_ahead(arrivals, read, result.rejects):
+        earlier = seen_before([sha for _arrival, _data, sha in batch]) if batch else {}
+        for arrival, data, sha in batch:
+            _process_one(arrival, data, sha, earlier.get(sha), detector, embedder, max_side, result, inputs)
+    result.embeddings = embedder.embed(inputs)
+    return result
+
+
+def _read_ahead(arrivals: Iterable[Arrival], read: Callable[[str], bytes],
+                rejects: list[RejectRecord]) -> Iterator[list[tuple[Arrival, bytes, str]]]:
+    """Batches of (arrival, content, sha256); unreadable files go to rejects."""
+    batch: list[tuple[Arrival, bytes, str]] = []
+    size = 0
     for arrival in arrivals:
         try:
             data = read(arrival.uri)
         except Unreadable as exc:
-            result.rejects.append(RejectRecord(arrival.uri, exc.reason, exc.detail, arrival.bytes, arrival.arrived_at))
+            rejects.append(RejectRecord(arrival.uri, exc.reason, exc.detail, arrival.bytes, arrival.arrived_at))
             continue
-        sha = hashlib.sha256(data).hexdigest()
-        earlier = seen_before(sha)
-        iid = image_id(arrival.uri)
-        if earlier is not None:
-            result.images.append(ImageRecord(iid, arrival.uri, sha, len(data), None, None, None, None,
-                                             arrival.arrived_at, "duplicate", earlier, 0))
-            continue
-        try:
-            img = decode(data, max_side)
-        except Unreadable as exc:
-            result.rejects.append(RejectRecord(arrival.uri, exc.reason, exc.detail, len(data), arrival.arrived_at))
-            continue
-        boxes = detector.detect(img.rgb)
-        for face_no, box in enumerate(boxes):
-            inputs.append(embedder.prepare(img.rgb, box))
-            result.faces.append(FaceRecord(iid, face_no, box.scaled(img.scale, img.width, img.height),
-                                           img.width, img.height))
-        result.images.append(ImageRecord(iid, arrival.uri, sha, len(data), img.width, img.height,
-                                         img.captured_at, img.camera, arrival.arrived_at, "loaded",
-                                         None, len(boxes)))
-    result.embeddings = embedder.embed(inputs)
-    return result
+        batch.append((arrival, data, hashlib.sha256(data).hexdigest()))
+        size += len(data)
+        if len(batch) >= LOOKUP_BATCH or size >= LOOKUP_BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _process_one(arrival: Arrival, data: bytes, sha: str, earlier: str | None, detector, embedder,
+                 max_side: int, result: ShardResult, inputs: list[np.ndarray]) -> None:
+    iid = image_id(arrival.uri)
+    if earlier is not None:
+        result.images.append(ImageRecord(iid, arrival.uri, sha, len(data), None, None, None, None,
+                                         arrival.arrived_at, "duplicate", earlier, 0))
+        return
+    try:
+        img = decode(data, max_side)
+    except Unreadable as exc:
+        result.rejects.append(RejectRecord(arrival.uri, exc.reason, exc.detail, len(data), arrival.arrived_at))
+        return
+    boxes = detector.detect(img.rgb)
+    for face_no, box in enumerate(boxes):
+        inputs.append(embedder.prepare(img.rgb, box))
+        result.faces.append(FaceRecord(iid, face_no, box.scaled(img.scale, img.width, img.height),
+                                       img.width, img.height))
+    result.images.append(ImageRecord(iid, arrival.uri, sha, len(data), img.width, img.height,
+                                     img.captured_at, img.camera, arrival.arrived_at, "loaded",
+                                     None, len(boxes)))

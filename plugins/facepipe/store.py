@@ -64,11 +64,11 @@ def shard_arrivals(conn: psycopg.Connection, schema: str, day: dt.date, run_id: 
 
 
 def seen_before(conn: psycopg.Connection, schema: str, day: dt.date):
+    """lookup(sha256s) -> {sha256: URI of the earliest earlier-day copy that was loaded}."""
     query = load_sql("seen_before.sql", schema=schema)
 
-    def lookup(sha: str) -> str | None:
-        row = conn.execute(query, {"sha": sha, "day": day}).fetchone()
-        return None if row is None else row[0]
+    def lookup(shas: list[str]) -> dict[str, str]:
+        return dict(conn.execute(query, {"shas": list(shas), "day": day}).fetchall())
 
     return lookup
 
