@@ -132,6 +132,29 @@ def test_report_files(reported, sample_days):
         assert len(lines) >= 2, name
 
 
+def test_report_reads_each_reference_photo_once(reported, db, sample_days, tmp_path):
+    """Sightings that matched the same enrolment photo share one thumbnail of it."""
+    from facepipe.models import model_spec
+    from facepipe.report import ReportParams, fetch_report, read_uri, write_report
+
+    report = fetch_report(db, reported, sample_days[2])
+    assert report["sightings"], "the fixture's day 3 has a sighting"
+    report["sightings"] = report["sightings"] * 3
+    ref_uris = {r["uri"] for r in report["refs"]}
+    reads = []
+
+    def counting_read(uri, source=None):
+        reads.append(uri)
+        return read_uri(uri, source)
+
+    spec = model_spec("dlib-resnet-128")
+    path = write_report(report, sample_days[2], tmp_path, counting_read,
+                        ReportParams(threshold=spec.match_threshold), spec)
+    matched_refs = {(str(s["person_id"]), s["ref_sha256"]) for s in report["sightings"]}
+    assert sum(1 for u in reads if u in ref_uris) == len(matched_refs)  # not 3x
+    assert path.read_text().count("data:image/jpeg;base64,") >= 6  # 3 sightings x (face + reference)
+
+
 def test_html_report_renders_its_images_in_a_real_browser(reported, sample_days, tmp_path):
     """Open the report in headless Chromium; every image must have decoded."""
     from facepipe.config import settings

@@ -126,11 +126,12 @@ def write_report(report: dict[str, list[dict]], day: dt.date, out_dir: Path, rea
     for name in REPORTS:
         write_csv(report[name], folder / f"{name}.csv", CSV_COLUMNS[name])
     refs = {(str(r["person_id"]), r["content_sha256"]): r for r in report["refs"]}
-    sightings = []
+    sightings, ref_imgs = [], {}  # one thumbnail per reference photo, however many sightings
     for s in report["sightings"]:
-        ref = refs.get((str(s["person_id"]), s["ref_sha256"]))
-        sightings.append({**s, "face_img": _thumb(read, s["uri"], s),
-                          "ref_img": _thumb(read, ref["uri"], ref) if ref else None})
+        key = (str(s["person_id"]), s["ref_sha256"])
+        if key in refs and key not in ref_imgs:
+            ref_imgs[key] = _thumb(read, refs[key]["uri"], refs[key])
+        sightings.append({**s, "face_img": _thumb(read, s["uri"], s), "ref_img": ref_imgs.get(key)})
     unknowns = [{**u, "face_img": _thumb(read, u["uri"], u)} for u in report["recurring_unknowns"]]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(PROJECT_ROOT / "include" / "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
