@@ -45,10 +45,11 @@ def query_vector(photo: Path, model: ModelSpec, detector_name: str, min_face: in
 
 # A source filter that keeps at most this many faces of the day range is searched
 # exactly: the source's rows are read through the faces_source btree and every
-# distance computed. bench/ann.py at 1,000,000 faces over 30 days: about 29 ms
-# per 100,000 rows (recall 1.0), where the 30 per-day HNSW searches take 90-240 ms
-# for recall 0.87-0.97 (ef_search 100-400); 300,000 rows cost about 80 ms. Above
-# it, HNSW: the exact cost grows with the rows, the HNSW cost with the partitions.
+# distance computed. bench/ann.py, 1,000,000 faces over 30 days on 2 cores: 100,000
+# rows in 30 ms (37 ms without parallel workers), 300,000 in 67 ms (100 ms), where
+# the 30 per-day HNSW searches take 94-228 ms for recall 0.85-0.97 (ef_search
+# 100-400). The exact cost grows with the rows, the HNSW cost with the partitions
+# searched: past this, a range of few, large days is cheaper through HNSW.
 EXACT_MAX_ROWS = 300_000
 
 
