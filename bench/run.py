@@ -30,7 +30,7 @@ from common import RESULTS, log, machine, server_facts, setup_env, start_db, sto
 
 SECTIONS = ("throughput", "stages", "load", "ann", "growth")
 FULL = dict(camera=192, phone=96, rounds=2, faces=1_000_000, days=30, range_days=30, identities=None, sources=10,
-            queries=200, ef="40,100,200", exact_queries=20, n_insert=5000, n_many=20000, n_copy=100_000,
+            queries=200, ef="40,100,200,400", exact_queries=20, n_insert=5000, n_many=20000, n_copy=100_000,
             growth_photos=40, growth_images_per_day=5000, growth_rounds=3)
 QUICK = dict(camera=8, phone=4, rounds=1, faces=20_000, days=30, range_days=30, identities=None, sources=10,
              queries=30, ef="40,200", exact_queries=5, n_insert=300, n_many=2000, n_copy=5000,
