@@ -20,7 +20,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
+# The venv finds the facepipe package in plugins/ (a .pth file), so the commands the
+# demo and the README print (.venv/bin/python -m facepipe ...) work outside make too.
 install: $(VENV)/.installed
+	@echo "$(CURDIR)/plugins" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/facepipe-plugins.pth"
 
 demo: install
 	$(BIN)/python -m facepipe demo

@@ -369,3 +369,17 @@ def test_cli_prints_no_terminal_escapes():
 
     assert _shown("photo\x1b[31mred\x07.jpg") == "photo\\x1b[31mred\\x07.jpg"
     assert _shown("名前 it's.jpg") == "名前 it's.jpg"
+
+
+def test_the_venv_runs_the_cli_without_pythonpath(tmp_path):
+    """The demo and the README print `.venv/bin/python -m facepipe ...`: that must work
+    from a plain shell (no make, no PYTHONPATH), which `make install`'s .pth file ensures."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-m", "facepipe", "--help"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert "search" in done.stdout
