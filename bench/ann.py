@@ -13,7 +13,7 @@ with facepipe.store.index_day, and facepipe.search.search_faces (strict
 order) is measured beside plain SQL with relaxed order: with the source
 filter on both of its paths, exact (through the faces_source btree, what it
 chooses here) and HNSW (forced with exact_max_rows=0). Also the faces_source
-build and what it and the source order add to store.load_day. The
+build and what it adds to store.load_day. The
 unpartitioned table has the same columns and one HNSW index.
 """
 from __future__ import annotations
@@ -471,27 +471,11 @@ def source_index(uri: str) -> dict:
     return {"build_s": round(build_s, 2), "bytes": int(size), "partitions": int(parts)}
 
 
-def _load_sql_unsorted(name: str, **ids):
-    """facepipe.db.load_sql, with load_faces.sql as it was before it wrote a day's faces in source order."""
-    from psycopg import sql
-
-    from facepipe.config import SQL_DIR
-    from facepipe.db import load_sql
-
-    if name != "load_faces.sql":
-        return load_sql(name, **ids)
-    text, n = re.subn(r"\nORDER BY [^;]*;", ";", (SQL_DIR / name).read_text())
-    assert n == 1, "load_faces.sql has no ORDER BY to remove"
-    return sql.SQL(text).format(**{k: sql.Identifier(v) for k, v in ids.items()})
-
-
 def load_day_cost(uri: str, data: Data, rounds: int = 5, shard_size: int = 200) -> dict:
-    """What the faces_source btree and the source order add to a night's load: facepipe.store.load_day of one
+    """What the faces_source btree adds to a night's load: facepipe.store.load_day of one
     day (a median day's faces, one per image, staged by write_shard in shards of ``shard_size`` photos, each
-    shard from one of the sources in turn) as facepipe does it now, without the btree, and without the ORDER BY
-    too (as before both). Variants alternate (A B C, C B A, ...); only load_day is timed."""
-    from unittest import mock
-
+    shard from one of the sources in turn) as facepipe does it, and without the btree. Variants alternate
+    (A B, B A, ...); only load_day is timed."""
     from facepipe import store
     from facepipe.db import ensure_schema
     from facepipe.detect import Box
@@ -503,9 +487,7 @@ def load_day_cost(uri: str, data: Data, rounds: int = 5, shard_size: int = 200) 
     n = int(np.median(np.bincount(data.day)))
     vectors = data.face(np.random.default_rng(7).choice(np.unique(data.identity), n))
     arrived = dt.datetime.combine(day, dt.time(12), dt.timezone.utc)
-    variants = {"facepipe (ORDER BY source, faces_source btree)": (True, True),
-                "ORDER BY source, no btree": (True, False),
-                "no ORDER BY, no btree": (False, False)}
+    variants = {"facepipe (faces_source btree)": True, "no btree": False}
     times: dict[str, list[float]] = {v: [] for v in variants}
     source_runs: dict[str, int] = {}
     drop_schema(uri, schema)
@@ -513,10 +495,10 @@ def load_day_cost(uri: str, data: Data, rounds: int = 5, shard_size: int = 200) 
         ensure_schema(conn, schema, spec)
         for r in range(rounds):
             for name in (list(variants) if r % 2 == 0 else list(reversed(variants))):
-                ordered, btree = variants[name]
+                btree = variants[name]
                 conn.execute(f'CREATE INDEX IF NOT EXISTS faces_source ON "{schema}".faces (source)' if btree
                              else f'DROP INDEX IF EXISTS "{schema}".faces_source')
-                run_id = f"bench-{r}-{len(times[name])}-{btree}-{ordered}"
+                run_id = f"bench-{r}-{len(times[name])}-{btree}"
                 for shard, lo_i in enumerate(range(0, n, shard_size)):
                     hi_i = min(n, lo_i + shard_size)
                     images = [ImageRecord(uuid.UUID(int=ID_OFFSET + i), f"s3://bench/{i}.jpg", f"{i:064x}", 2_000_000,
@@ -524,12 +506,11 @@ def load_day_cost(uri: str, data: Data, rounds: int = 5, shard_size: int = 200) 
                     faces = [FaceRecord(im.image_id, 0, Box(100, 100, 400, 400, 2.0), 4032, 3024) for im in images]
                     store.write_shard(conn, schema, spec, day=day, run_id=run_id, shard=shard, source=_src(shard % 10),
                                       detector="haar", result=ShardResult(images, faces, vectors[lo_i:hi_i]))
-                with mock.patch.object(store, "load_sql", store.load_sql if ordered else _load_sql_unsorted):
-                    t = time.perf_counter()
-                    store.load_day(conn, schema, day=day, run_id=run_id, shards=-(-n // shard_size),
-                                   source="bench", detector="haar", model=spec)
-                    times[name].append(time.perf_counter() - t)
-                # runs of one source in the partition's physical order: 10 when a day's faces are in source order
+                t = time.perf_counter()
+                store.load_day(conn, schema, day=day, run_id=run_id, shards=-(-n // shard_size),
+                               source="bench", detector="haar", model=spec)
+                times[name].append(time.perf_counter() - t)
+                # runs of one source in the partition's physical order
                 source_runs[name] = conn.execute(
                     f'SELECT count(*) FROM (SELECT source, lag(source) OVER (ORDER BY ctid) AS prev'
                     f' FROM "{schema}".faces) s WHERE source IS DISTINCT FROM prev').fetchone()[0]

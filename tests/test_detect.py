@@ -98,7 +98,7 @@ def test_haar_finds_no_face_in_coffee(haar):
 
 
 def test_hog_finds_a_face_in_a_large_image(hog, astronaut):
-    """Images of 800 px and more are not upsampled: the face is found at its own size."""
+    """Images of 720 px and more are not upsampled: the face is found at its own size."""
     import cv2
 
     big = cv2.resize(astronaut, (1024, 1024), interpolation=cv2.INTER_CUBIC)

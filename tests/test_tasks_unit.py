@@ -139,12 +139,16 @@ def test_shards_of_a_multi_shard_day_run_opencv_on_one_thread_then_restore_it():
 
     from facepipe.tasks import _one_opencv_thread
 
+    before = cv2.getNumThreads()
     cv2.setNumThreads(2)
-    with _one_opencv_thread(True):
-        assert cv2.getNumThreads() == 1
-    assert cv2.getNumThreads() == 2
-    with _one_opencv_thread(False):
+    try:
+        with _one_opencv_thread(True):
+            assert cv2.getNumThreads() == 1
         assert cv2.getNumThreads() == 2
+        with _one_opencv_thread(False):
+            assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
 
 
 # ---------------------------------------------------------------- process_images

@@ -1,6 +1,4 @@
--- Replace step 2: faces of the images that were loaded (not of duplicates), in
--- source order, so that one source's faces sit on contiguous pages of the day's
--- partition (an exact search filtered by source then reads few pages). The join
+-- Replace step 2: faces of the images that were loaded (not of duplicates). The join
 -- names the images partition's whole primary key (day, image_id): with stale
 -- staging statistics the planner expects a couple of rows and picks a nested
 -- loop, which then looks each image up by key instead of rescanning the partition
@@ -12,5 +10,4 @@ SELECT f.day, f.image_id, f.face_no, f.box_x, f.box_y, f.box_w, f.box_h, f.sourc
 FROM {schema}.stage_faces AS f
 JOIN {schema}.{images_part} AS i
   ON i.day = f.day AND i.image_id = f.image_id AND i.status = 'loaded'
-WHERE f.day = %(day)s AND f.run_id = %(run_id)s
-ORDER BY f.source, f.image_id, f.face_no;
+WHERE f.day = %(day)s AND f.run_id = %(run_id)s;

@@ -1,8 +1,8 @@
 -- Exact face search over one source's faces in a day range, the path
 -- facepipe.search takes when the planner expects the filter to keep few rows.
 -- Partition pruning keeps only the range's partitions; in each, the source's rows
--- are read through the faces_source btree index (loads write a day's faces in
--- source order, so they sit on few pages), every distance is computed and a
+-- are read through the faces_source btree index (a day holds one run's faces, so
+-- one source: the btree skips other sources' days at once), every distance is computed and a
 -- top-k sort keeps the nearest. "+ 0" makes the sort key an expression that no
 -- HNSW index returns in order, so this is never turned into an approximate scan.
 WITH nearest AS MATERIALIZED (

@@ -65,6 +65,9 @@ class HaarDetector:
         return boxes
 
 
+HOG_UPSAMPLE_BELOW = 720  # px, long side
+
+
 class HogDetector:
     name = "hog"
 
@@ -76,7 +79,9 @@ class HogDetector:
 
     def detect(self, rgb: np.ndarray) -> list[Box]:
         # HOG finds faces from about 80 px; upsample small images once to find smaller ones.
-        upsample = 1 if max(rgb.shape[:2]) < 800 else 0
+        # Not the detection copies of large photos: a reduced JPEG decode can leave
+        # them at 768 px (facepipe.imaging.MIN_SIDE_FRACTION x 1024).
+        upsample = 1 if max(rgb.shape[:2]) < HOG_UPSAMPLE_BELOW else 0
         rects, scores, _ = self._detector.run(rgb, upsample, 0.0)
         boxes = []
         for rect, score in zip(rects, scores):

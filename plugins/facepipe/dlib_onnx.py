@@ -14,6 +14,9 @@ dlib's serialisation, as far as this file needs it: integers are one byte
 strings are a length then bytes; floats are mantissa and base-2 exponent as
 two integers; a tensor is version 2, four dimensions, then little-endian
 float32 values. Layers are written input first, each as its name and fields.
+The file does not record how the residual blocks are wired (dlib's tag and skip
+layers are types, not data): the wiring here is anet_type's, and the layer
+names, their order and every tensor size are checked against it.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import numpy as np
 # input_rgb_image_sized<150>: (pixel - mean) / 256 per channel, RGB order.
 CHIP_SIZE = 150
 LAYER_NAME = re.compile(rb"(con_4|affine_|relu_|max_pool_2|avg_pool_2|add_prev_|fc_2)")
+ANY_NAME = re.compile(rb"[a-z][a-z_]{2,}")  # a layer name's letters (its version digit and the flags after vary)
 
 
 class _Reader:
@@ -65,35 +69,57 @@ class Layer:
 
 
 def read_layers(data: bytes) -> tuple[np.ndarray, list[Layer]]:
-    """The input means and every layer with its parameters, input first."""
+    """The input means and every layer with its parameters, input first.
+
+    Raises ValueError for anything that is not this kind of network: another
+    input, a layer type the face network does not have, sizes that do not add
+    up, or a cut-off file.
+    """
+    try:
+        return _read_layers(data)
+    except (IndexError, OverflowError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not a readable dlib network file ({type(exc).__name__})") from None
+
+
+def _read_layers(data: bytes) -> tuple[np.ndarray, list[Layer]]:
     start = data.find(b"input_rgb_image_sized")
-    if start < 0:
+    if start < 2:
         raise ValueError("not a dlib network with an input_rgb_image_sized layer")
     head = _Reader(data, start - 2)
-    head.str()
+    if head.str() != "input_rgb_image_sized":
+        raise ValueError("not a dlib network with an input_rgb_image_sized layer")
     mean = np.array([head.float(), head.float(), head.float()], np.float32)
     if (head.int(), head.int()) != (CHIP_SIZE, CHIP_SIZE):
         raise ValueError("expected a 150x150 input layer")
     layers = []
-    # A name is preceded by its length; the bookkeeping between layers holds
-    # only empty tensors and flags, so scanning for the next name is safe.
-    for match in LAYER_NAME.finditer(data, head.pos):
-        r = _Reader(data, match.start() - 2)
-        if r.str() != match.group().decode():
-            continue
-        kind = match.group().decode()
+    pos = head.pos
+    # Each layer is its name (length-prefixed) and fields; between two layers
+    # there are only flags and empty tensors, never text. Any other name found
+    # on the way is a layer this network does not have.
+    while (letters := ANY_NAME.search(data, pos)) is not None:
+        found = LAYER_NAME.match(data, letters.start())
+        if found is None:
+            raise ValueError(f"dlib network: unexpected layer {letters.group().decode()!r}")
+        kind = found.group().decode()
+        r = _Reader(data, found.start() - 2)
+        if r.str() != kind:
+            raise ValueError(f"dlib network: malformed layer {kind!r}")
+        params: dict = {}
         if kind == "con_4":
             values = r.tensor()
             filters, nr, nc, sy, sx, py, px = (r.int() for _ in range(7))
-            inputs = (values.size - filters) // (filters * nr * nc)
+            inputs, extra = divmod(values.size - filters, filters * nr * nc)
+            if extra or inputs < 1:
+                raise ValueError("dlib network: convolution weights of the wrong size")
             weight = values[:filters * inputs * nr * nc].reshape(filters, inputs, nr, nc)
             params = dict(weight=weight, bias=values[weight.size:], stride=(sy, sx), pad=(py, px))
         elif kind == "affine_":
             values = r.tensor()
-            half = values.size // 2
-            params = dict(gamma=values[:half], beta=values[half:])
-            r.int(), r.int(), r.int(), r.int(), r.int()  # gamma alias: version + shape
-            r.int(), r.int(), r.int(), r.int(), r.int()  # beta alias
+            if values.size % 2:
+                raise ValueError("dlib network: affine parameters of the wrong size")
+            params = dict(gamma=values[:values.size // 2], beta=values[values.size // 2:])
+            for _ in range(10):  # gamma and beta aliases: version + 4 dimensions each
+                r.int()
             if r.int() != 0:
                 raise ValueError("only convolution-mode affine layers are supported")
         elif kind in ("max_pool_2", "avg_pool_2"):
@@ -102,10 +128,11 @@ def read_layers(data: bytes) -> tuple[np.ndarray, list[Layer]]:
         elif kind == "fc_2":
             outputs, inputs = r.int(), r.int()
             values = r.tensor()
-            params = dict(weight=values[:inputs * outputs].reshape(inputs, outputs))
-        else:
-            params = {}
+            if values.size != inputs * outputs:  # fc_no_bias: weights only
+                raise ValueError("dlib network: a fully connected layer with a bias or of the wrong size")
+            params = dict(weight=values.reshape(inputs, outputs))
         layers.append(Layer(kind, params))
+        pos = r.pos
     return mean, layers
 
 
@@ -144,7 +171,9 @@ class _Graph:
 
     def con(self, x, shape):
         p = self._next("con_4")
-        f, _, kh, kw = p["weight"].shape
+        f, channels, kh, kw = p["weight"].shape
+        if channels != shape[0]:
+            raise ValueError(f"dlib network: a convolution over {channels} channels where there are {shape[0]}")
         (sy, sx), (py, px) = p["stride"], p["pad"]
         y = self.op("Conv", [x, self._const(p["weight"]), self._const(p["bias"])],
                     kernel_shape=[kh, kw], strides=[sy, sx], pads=[py, px, py, px])
@@ -154,6 +183,8 @@ class _Graph:
 
     def affine(self, x, shape):
         p = self._next("affine_")
+        if p["gamma"].size != shape[0]:
+            raise ValueError(f"dlib network: {p['gamma'].size} affine parameters for {shape[0]} channels")
         x = self.op("Mul", [x, self._const(p["gamma"].reshape(-1, 1, 1))])
         return self.op("Add", [x, self._const(p["beta"].reshape(-1, 1, 1))]), shape
 
@@ -221,6 +252,8 @@ def build_onnx(data: bytes) -> bytes:
     x = g.op("GlobalAveragePool", [x])
     x = g.op("Flatten", [x])
     fc = g._next("fc_2")
+    if fc["weight"].shape != (shape[0], 128):
+        raise ValueError(f"dlib network: a {fc['weight'].shape} output layer, expected ({shape[0]}, 128)")
     g.nodes.append(helper.make_node("MatMul", [x, g._const(fc["weight"])], ["descriptors"]))
     if next(g.layers, None) is not None:
         raise ValueError("dlib network: more layers than anet_type has")

@@ -66,6 +66,10 @@ def _search_statement(conn: psycopg.Connection, schema: str, model: ModelSpec, q
     """Choose the path, apply its settings (SET LOCAL: call it in a transaction), return its query."""
     from facepipe.store import vector_value
 
+    if not conn.autocommit:
+        # Inside a caller's transaction the SET LOCALs below would outlive the search.
+        raise ValueError("face search needs an autocommit connection (its planner settings are local"
+                         " to its own transaction)")
     if k < 1 or k > 1000:
         raise ValueError("k must be between 1 and 1000")
     params = {"query": vector_value(model, np.asarray(query, np.float32)), "k": k,
@@ -114,7 +118,11 @@ def search_faces(conn: psycopg.Connection, schema: str, model: ModelSpec, query:
 def explain_search(conn: psycopg.Connection, schema: str, model: ModelSpec, query: np.ndarray, *, k: int = 10,
                    since: dt.date, until: dt.date, source: str | None = None, ef_search: int | None = None,
                    exact_max_rows: int = EXACT_MAX_ROWS, analyze: bool = False) -> tuple[str, str]:
-    """The path search_faces takes for these arguments ("exact" or "hnsw") and its query's plan."""
+    """The path search_faces takes for these arguments ("exact" or "hnsw") and its query's plan.
+
+    The plan text holds the query vector as a literal: it is biometric data, keep it
+    out of logs (facepipe only calls this from tests and bench/, on synthetic vectors).
+    """
     with conn.transaction():
         path, statement, params = _search_statement(conn, schema, model, query, k=k, since=since, until=until,
                                                     source=source, ef_search=ef_search,
