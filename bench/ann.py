@@ -26,7 +26,7 @@ import uuid
 
 import numpy as np
 
-from common import connect, drop_schema, log, pct, write_text
+from common import connect, copy_images, drop_schema, log, pct, write_text
 
 SCHEMA = "bench_ann"
 DAY0 = dt.date(2026, 1, 1)
@@ -93,15 +93,10 @@ def load(uri: str, data: Data, days: int) -> dict:
         arrived = [dt.datetime.combine(x, dt.time(12), dt.timezone.utc) for x in day_dates]
         t = time.perf_counter()
         with conn.transaction():
-            with conn.cursor().copy(
-                    f'COPY "{SCHEMA}".images (day, image_id, uri, content_sha256, bytes, width, height, source,'
-                    f' arrived_at, status, face_count) FROM STDIN (FORMAT BINARY)') as cp:
-                cp.set_types(["date", "uuid", "text", "text", "int8", "int4", "int4", "text", "timestamptz",
-                              "text", "int4"])
-                for i in range(len(data.day)):
-                    d = int(data.day[i])
-                    cp.write_row((day_dates[d], uuid.UUID(int=ID_OFFSET + i), f"s3://bench/{i}.jpg", f"{i:064x}",
-                                  2_000_000, 4032, 3024, _src(int(data.source[i])), arrived[d], "loaded", 1))
+            copy_images(conn, SCHEMA, ((day_dates[d], uuid.UUID(int=ID_OFFSET + i), f"s3://bench/{i}.jpg",
+                                        f"{i:064x}", 2_000_000, 4032, 3024, _src(int(data.source[i])), arrived[d],
+                                        "loaded", 1)
+                                       for i, d in enumerate(data.day.astype(int).tolist())))
         images_s = time.perf_counter() - t
         log(f"ann: {len(data.day):,} images rows in {images_s:.0f}s")
         t = time.perf_counter()
@@ -225,6 +220,28 @@ def _search_faces(conn, qv, srcs, lo, hi, filtered, truth, matches, warm, **opti
     return lat, recall, found
 
 
+def _stats(lat: list[float], recall: list[float], found: int, match_sets) -> dict:
+    """A results row's figures from per-query latencies and recalls."""
+    return {"match_recall": round(found / max(1, sum(map(len, match_sets))), 4),
+            "recall_at_10": round(float(np.mean(recall)), 4), "recall_min": round(float(np.min(recall)), 2),
+            "p50_ms": round(pct(lat, 50) * 1000, 2), "p95_ms": round(pct(lat, 95) * 1000, 2)}
+
+
+def _time_sql(conn, sql, params, n_queries: int, truth_ids, match_sets) -> dict:
+    """Run a raw top-10 query for each test face (after a warm-up) and score it."""
+    for i in range(min(20, n_queries)):
+        conn.execute(sql, params(i)).fetchall()
+    lat, recall, found = [], [], 0
+    for i in range(n_queries):
+        t = time.perf_counter()
+        rows = conn.execute(sql, params(i)).fetchall()
+        lat.append(time.perf_counter() - t)
+        got = set(_ids(rows))
+        recall.append(len(got & set(truth_ids[i].tolist())) / 10)
+        found += len(got & match_sets[i])
+    return _stats(lat, recall, found, match_sets)
+
+
 def _search_row(conn, name, qv, srcs, lo, hi, filtered, truth, matches, **options) -> dict:
     """One results row for facepipe.search.search_faces called with ``options``."""
     from facepipe.models import model_spec
@@ -236,10 +253,8 @@ def _search_row(conn, name, qv, srcs, lo, hi, filtered, truth, matches, **option
     lat, recall, found = _search_faces(conn, qv, srcs, lo, hi, filtered, truth[filtered], matches[filtered],
                                        warm=min(20, len(qv)), **options)
     res = {"query": name, "ef_search": options.get("ef_search"), "filtered": filtered, "path": path,
-           "match_recall": round(found / max(1, sum(map(len, matches[filtered]))), 4),
            "exact_key": "partitioned" + (" + source" if filtered else ""),
-           "recall_at_10": round(float(np.mean(recall)), 4), "recall_min": round(float(np.min(recall)), 2),
-           "p50_ms": round(pct(lat, 50) * 1000, 2), "p95_ms": round(pct(lat, 95) * 1000, 2)}
+           **_stats(lat, recall, found, matches[filtered])}
     log(f"ann ef={res['ef_search']} {name} ({path} path): recall@10 {res['recall_at_10']:.3f},"
         f" p50 {res['p50_ms']} ms, p95 {res['p95_ms']} ms")
     return res
@@ -361,21 +376,8 @@ def query_bench(uri: str, data: Data, days: int, range_days: int, n_queries: int
                 filtered = "source" in name
                 if "join" in name and ef != efs[0]:
                     continue  # slow and not facepipe's form any more: first ef_search only
-                for i in range(min(20, n_queries)):  # warm-up
-                    conn.execute(sql, params(i)).fetchall()
-                lat, recall, found = [], [], 0
-                for i in range(n_queries):
-                    t = time.perf_counter()
-                    rows = conn.execute(sql, params(i)).fetchall()
-                    lat.append(time.perf_counter() - t)
-                    got = set(_ids(rows))
-                    recall.append(len(got & set(truth[filtered][i].tolist())) / 10)
-                    found += len(got & matches[filtered][i])
                 res = {"query": name, "ef_search": ef, "filtered": filtered, "exact_key": name,
-                       "match_recall": round(found / max(1, sum(map(len, matches[filtered]))), 4),
-                       "recall_at_10": round(float(np.mean(recall)), 4),
-                       "recall_min": round(float(np.min(recall)), 2),
-                       "p50_ms": round(pct(lat, 50) * 1000, 2), "p95_ms": round(pct(lat, 95) * 1000, 2)}
+                       **_time_sql(conn, sql, params, n_queries, truth[filtered], matches[filtered])}
                 out["results"].append(res)
                 log(f"ann ef={ef} {name}: recall@10 {res['recall_at_10']:.3f}, p50 {res['p50_ms']} ms,"
                     f" p95 {res['p95_ms']} ms")
@@ -393,20 +395,8 @@ def query_bench(uri: str, data: Data, days: int, range_days: int, n_queries: int
             # the raw filtered query once more under the default plan cache (psycopg prepares it)
             conn.execute("SET plan_cache_mode = auto")
             name, sql = "partitioned + source [plan cache auto]", QUERIES["partitioned + source"]
-            for i in range(min(20, n_queries)):
-                conn.execute(sql, params(i)).fetchall()
-            lat, recall, found = [], [], 0
-            for i in range(n_queries):
-                t = time.perf_counter()
-                rows = conn.execute(sql, params(i)).fetchall()
-                lat.append(time.perf_counter() - t)
-                got = set(_ids(rows))
-                recall.append(len(got & set(truth[True][i].tolist())) / 10)
-                found += len(got & matches[True][i])
             res = {"query": name, "ef_search": ef, "filtered": True, "exact_key": "partitioned + source",
-                   "match_recall": round(found / max(1, sum(map(len, matches[True]))), 4),
-                   "recall_at_10": round(float(np.mean(recall)), 4), "recall_min": round(float(np.min(recall)), 2),
-                   "p50_ms": round(pct(lat, 50) * 1000, 2), "p95_ms": round(pct(lat, 95) * 1000, 2)}
+                   **_time_sql(conn, sql, params, n_queries, truth[True], matches[True])}
             out["results"].append(res)
             log(f"ann ef={ef} {name}: recall@10 {res['recall_at_10']:.3f}, p50 {res['p50_ms']} ms")
             # facepipe's own function (its own settings: strict order, custom plans): without a filter, and with

@@ -98,6 +98,18 @@ def drop_schema(uri: str, schema: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+IMAGE_COLUMNS = ("day", "image_id", "uri", "content_sha256", "bytes", "width", "height", "source", "arrived_at",
+                 "status", "face_count")
+
+
+def copy_images(conn, schema: str, rows) -> None:
+    """Binary COPY of synthetic rows (tuples in IMAGE_COLUMNS order) into facepipe's images table."""
+    with conn.cursor().copy(f'COPY "{schema}".images ({", ".join(IMAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)') as cp:
+        cp.set_types(["date", "uuid", "text", "text", "int8", "int4", "int4", "text", "timestamptz", "text", "int4"])
+        for row in rows:
+            cp.write_row(row)
+
+
 def server_facts(uri: str) -> dict:
     with connect(uri) as conn:
         version = conn.execute("SHOW server_version").fetchone()[0]

@@ -18,7 +18,7 @@ import numpy as np
 
 import fp
 import photos
-from common import connect, drop_schema, log, write_text
+from common import connect, copy_images, drop_schema, log, write_text
 
 DAY = dt.date(2026, 6, 1)
 
@@ -41,15 +41,10 @@ def fill_prior_days(uri: str, schema: str, n_days: int, images_per_day: int, see
             per_image = rng.integers(1, 3, images_per_day)  # 1 or 2 faces, 1.5 on average
             ids = [uuid.uuid5(uuid.NAMESPACE_URL, f"{schema}/{day}/{i}") for i in range(images_per_day)]
             with conn.transaction():
-                with conn.cursor().copy(
-                        f'COPY "{schema}".images (day, image_id, uri, content_sha256, bytes, width, height,'
-                        f' source, arrived_at, status, face_count) FROM STDIN (FORMAT BINARY)') as cp:
-                    cp.set_types(["date", "uuid", "text", "text", "int8", "int4", "int4", "text", "timestamptz",
-                                  "text", "int4"])
-                    for i, iid in enumerate(ids):
-                        sha = hashlib.sha256(iid.bytes).hexdigest()
-                        cp.write_row((day, iid, f"/photos/{day}/IMG_{i:05d}.jpg", sha, 2_000_000, 1920, 1080,
-                                      "/photos", arrived, "loaded", int(per_image[i])))
+                copy_images(conn, schema, ((day, iid, f"/photos/{day}/IMG_{i:05d}.jpg",
+                                            hashlib.sha256(iid.bytes).hexdigest(), 2_000_000, 1920, 1080,
+                                            "/photos", arrived, "loaded", int(per_image[i]))
+                                           for i, iid in enumerate(ids)))
                 nf = int(per_image.sum())
                 vec = rng.standard_normal((nf, 128)).astype(np.float32)
                 vec /= np.linalg.norm(vec, axis=1, keepdims=True)

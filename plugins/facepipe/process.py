@@ -103,7 +103,7 @@ def process_images(
     result = ShardResult()
     inputs: list[np.ndarray] = []
     for batch in _read_ahead(arrivals, read, result.rejects):
-        earlier = seen_before([sha for _arrival, _data, sha in batch]) if batch else {}
+        earlier = seen_before([sha for _arrival, _data, sha in batch])
         for arrival, data, sha in batch:
             _process_one(arrival, data, sha, earlier.get(sha), detector, embedder, max_side, result, inputs)
     result.embeddings = embedder.embed(inputs)
