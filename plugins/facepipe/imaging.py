@@ -15,8 +15,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from PIL import Image, ImageOps
+from pillow_heif import register_heif_opener
 
 from facepipe.sources import Unreadable
+
+# HEIC/HEIF (the iPhone's default) through libheif. libheif applies the file's own
+# rotation (irot/imir) while decoding and pillow-heif then reports EXIF orientation
+# 1, so such photos are upright without being turned twice.
+register_heif_opener()
 
 MAX_PIXELS = 120_000_000  # refuse larger images before allocating them
 # libjpeg's reduced decode is taken down to this fraction of max_side: the
@@ -47,6 +53,10 @@ def decode(data: bytes, max_side: int = 1024) -> Decoded:
     except Image.DecompressionBombError as exc:
         raise Unreadable("too_large", str(exc)) from None
     except Exception as exc:
+        if _isobmff_cut_short(data):
+            raise Unreadable("truncated", "HEIF/AVIF data ends inside one of its boxes") from None
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            _refuse_truncated(data, "WEBP")
         raise Unreadable("not_an_image", f"not a readable image: {type(exc).__name__}") from None
     width, height = header.size
     if width * height > MAX_PIXELS:
@@ -55,11 +65,7 @@ def decode(data: bytes, max_side: int = 1024) -> Decoded:
     orientation = exif.get("orientation", 1)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
-    # Entropy-coded data cannot contain FF D9, so the main image is complete
-    # when an end-of-image marker follows its start-of-scan (trailers such as
-    # motion photos' video come after it).
-    if header.format == "JPEG" and data.rfind(b"\xff\xd9") < data.find(b"\xff\xda"):
-        raise Unreadable("truncated", "JPEG data ends before its end-of-image marker")
+    _refuse_truncated(data, header.format)
 
     rgb = _decode_cv2(data, header.format, max(width, height), max_side)
     if rgb is None:
@@ -74,6 +80,60 @@ def decode(data: bytes, max_side: int = 1024) -> Decoded:
     scale = max(width, height) / max(rgb.shape[:2])
     return Decoded(np.ascontiguousarray(rgb), width, height, scale,
                    exif.get("captured_at"), exif.get("camera"))
+
+
+def _refuse_truncated(data: bytes, fmt: str | None) -> None:
+    """A file cut short in transfer is ``truncated``, told apart from damaged data."""
+    if fmt in ("JPEG", "MPO"):
+        # Entropy-coded data cannot contain FF D9, so the main image is complete when
+        # an end-of-image marker follows its first scan (trailers such as motion
+        # photos' video come after it). The scan is found by walking the segments:
+        # the EXIF thumbnail inside APP1 has a scan and an end marker of its own.
+        scan = _jpeg_first_scan(data)
+        if scan is None or data.rfind(b"\xff\xd9") < scan:
+            raise Unreadable("truncated", "JPEG data ends before its end-of-image marker")
+    elif fmt == "WEBP":
+        declared = int.from_bytes(data[4:8], "little") + 8 if len(data) >= 8 else 0
+        if len(data) < declared:
+            raise Unreadable("truncated", f"WebP data ends at byte {len(data)} of {declared}")
+    elif fmt == "PNG" and data.rfind(b"IEND") < 0:
+        raise Unreadable("truncated", "PNG data ends before its IEND chunk")
+
+
+def _isobmff_cut_short(data: bytes) -> bool:
+    """A HEIF/AVIF file (ISO base media boxes) whose last box runs past the end of the data."""
+    if data[4:8] != b"ftyp":
+        return False
+    pos = 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos:pos + 4], "big")
+        if size == 1 and pos + 16 <= len(data):  # 64-bit size
+            size = int.from_bytes(data[pos + 8:pos + 16], "big")
+        if size == 0:  # runs to the end of the file
+            return False
+        if size < 8:
+            return False
+        pos += size
+    return pos > len(data) or 0 < len(data) - pos < 8
+
+
+def _jpeg_first_scan(data: bytes) -> int | None:
+    """Offset of the main image's first start-of-scan marker, None if the data stops before it."""
+    pos = 2  # after SOI
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA:
+            return pos
+        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            pos += 2
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+    return None
 
 
 def _decode_cv2(data: bytes, fmt: str | None, long_side: int, max_side: int) -> np.ndarray | None:
@@ -111,7 +171,7 @@ def _decode_pil(header: Image.Image, max_side: int) -> np.ndarray:
 def _exif(img: Image.Image) -> dict:
     out: dict = {}
     try:
-        if img.format in ("JPEG", "TIFF", "WEBP", "MPO"):
+        if img.format in ("JPEG", "TIFF", "WEBP", "MPO", "HEIF", "AVIF"):
             exif = img.getexif()
         else:
             # Pillow's getexif() decodes a whole PNG to find a trailing eXIf

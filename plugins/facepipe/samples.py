@@ -434,3 +434,89 @@ def enrolment_photos(dest: Path) -> dict[str, list[Path]]:
             paths.append(path)
         out[person] = paths
     return out
+
+
+# --------------------------------------------------------------------------
+# group photos at phone sizes, with their true face boxes
+
+
+# Real, unblurred textures from scikit-image (CC0 / public domain, see the
+# module docstring and skimage.data): a group photo's background is a mosaic of
+# them at 1-2.5x their native resolution, so detectors see real edges and clutter.
+TEXTURE_SCENES = ("brick", "grass", "gravel", "coffee", "rocket", "hubble_deep_field", "coins",
+                  "moon", "clock", "page", "text", "immunohistochemistry", "retina")
+
+
+@dataclass(frozen=True)
+class TrueFace:
+    """Where a face was put in a generated photo: a square of ``size`` px at (x, y)."""
+    x: int
+    y: int
+    size: int
+    face: str  # "lfw:<index>" or "astronaut"
+
+
+def _texture_mosaic(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    canvas = np.empty((height, width, 3), np.float32)
+    y = 0
+    while y < height:
+        row_h = int(rng.integers(300, 900))
+        x = 0
+        while x < width:
+            tile = _scene(str(rng.choice(TEXTURE_SCENES)))
+            scale = float(rng.uniform(1.0, 2.5))
+            tile = cv2.resize(tile, (round(tile.shape[1] * scale), round(tile.shape[0] * scale)),
+                              interpolation=cv2.INTER_LINEAR)
+            w = int(min(width - x, rng.integers(300, 1000), tile.shape[1]))
+            h = min(height - y, row_h)
+            part = tile[:h, :w]
+            if part.shape[0] < h:  # a short tile repeats downwards
+                part = np.concatenate([part] * (h // part.shape[0] + 1))[:h]
+            canvas[y:y + h, x:x + w] = part.astype(np.float32) * float(rng.uniform(0.6, 1.1))
+            x += w
+        y += row_h
+    return canvas
+
+
+def _astronaut_face(size: int) -> np.ndarray:
+    left, top, right, bottom = ASTRONAUT_FACE
+    face = _scene("astronaut")[top:bottom, left:right]
+    return cv2.resize(face, (size, size), interpolation=cv2.INTER_CUBIC)
+
+
+def group_photo(width: int, height: int, n_faces: int, face_px: tuple[int, int], *,
+                seed: int) -> tuple[np.ndarray, list[TrueFace]]:
+    """A photo of ``n_faces`` real faces of ``face_px`` (min, max) pixels on real textures.
+
+    Sizes are drawn log-uniformly; faces do not overlap (a gap of a quarter face).
+    The faces are the LFW faces that dlib finds at 150-260 px
+    (DETECTABLE_LFW_FACES) and the astronaut's: frontal faces, upscaled from 25 px
+    (LFW) or 87 px (astronaut), so they are softer than a phone's. Each is
+    blended into the background over a few pixels, not pasted with hard edges.
+    """
+    rng = np.random.default_rng(seed)
+    canvas = _texture_mosaic(width, height, rng)
+    pool = [f"lfw:{i}" for i in DETECTABLE_LFW_FACES] + ["astronaut"]
+    lo, hi = np.log(face_px[0]), np.log(face_px[1])
+    placed: list[TrueFace] = []
+    for _ in range(n_faces):
+        for _try in range(2000):
+            s = int(round(np.exp(rng.uniform(lo, hi))))
+            x, y = int(rng.integers(0, width - s)), int(rng.integers(0, height - s))
+            gap = s // 4
+            if all(x + s + gap <= p.x or p.x + p.size + gap <= x or y + s + gap <= p.y
+                   or p.y + p.size + gap <= y for p in placed):
+                break
+        else:
+            raise ValueError(f"{n_faces} faces of {face_px} px do not fit in {width}x{height}")
+        name = str(rng.choice(pool))
+        face = (_astronaut_face(s) if name == "astronaut"
+                else lfw_face(int(name.split(":")[1]), s)).astype(np.float32)
+        face *= rng.uniform(0.9, 1.1, 3).astype(np.float32)
+        ramp = np.minimum(np.arange(s) + 1, np.arange(s)[::-1] + 1) / max(2.0, s * 0.04)
+        alpha = np.clip(np.minimum.outer(ramp, ramp), 0, 1)[..., None].astype(np.float32)
+        region = canvas[y:y + s, x:x + s]
+        canvas[y:y + s, x:x + s] = alpha * face + (1 - alpha) * region
+        placed.append(TrueFace(x, y, s, name))
+    canvas += rng.normal(0, 2.5, canvas.shape).astype(np.float32)
+    return np.clip(np.rint(canvas), 0, 255).astype(np.uint8), placed
