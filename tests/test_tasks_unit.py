@@ -80,7 +80,7 @@ def clean_env(monkeypatch):
 
 def test_options_defaults(clean_env):
     opts = options()
-    assert opts["detector"] == "hog"
+    assert opts["detector"] == "mtcnn"
     assert opts["model"] == "dlib-resnet-128"
     assert opts["source"].endswith("photos")
     assert json.loads(json.dumps(opts)) == opts
@@ -95,8 +95,8 @@ def test_options_params_win_over_settings(clean_env):
 
 
 def test_options_rejects_unknown_detector(clean_env):
-    with pytest.raises(ValueError, match="unknown detector 'mtcnn'"):
-        options(detector="mtcnn")
+    with pytest.raises(ValueError, match="unknown detector 'retinaface'"):
+        options(detector="retinaface")
 
 
 def test_options_rejects_unknown_model(clean_env):
@@ -302,9 +302,9 @@ def test_duplicate_is_recorded_and_not_decoded(blobs, hog, dlib_embedder, monkey
     decoded = []
     real_decode = process_mod.decode
 
-    def spy(data, max_side=1024):
+    def spy(data, max_side=1024, **kw):
         decoded.append(hashlib.sha256(data).hexdigest())
-        return real_decode(data, max_side)
+        return real_decode(data, max_side, **kw)
 
     monkeypatch.setattr(process_mod, "decode", spy)
     astro_sha = hashlib.sha256(blobs["/p/astronaut.jpg"]).hexdigest()

@@ -79,7 +79,7 @@ def _search(args) -> int:
     spec = model_spec(s.model)
     until = dt.date.fromisoformat(args.until) if args.until else dt.date.today()
     since = dt.date.fromisoformat(args.since) if args.since else until - dt.timedelta(days=30)
-    vector = query_vector(args.photo, spec, s.detector, s.min_face, s.detect_max_side)
+    vector = query_vector(args.photo, spec, s.detector, s.min_face)
     with connection() as conn:
         ensure_schema(conn, s.db_schema, spec)
         matches = search_faces(conn, s.db_schema, spec, vector, k=args.k, since=since, until=until,

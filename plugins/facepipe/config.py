@@ -25,8 +25,7 @@ class Settings:
     db_schema: str
     clip_model_path: str | None
     shard_size: int
-    detect_max_side: int
-    min_face: int
+    min_face: int  # smallest face to find, in pixels of the original photo
     haar_scale_factor: float  # step between the Haar cascade's scales (> 1)
 
 
@@ -44,15 +43,24 @@ def settings() -> Settings:
         source=os.environ.get("FACEPIPE_SOURCE", str(home / "photos")),
         reports_dir=Path(os.environ.get("FACEPIPE_REPORTS_DIR", home / "reports")),
         enrol_dir=_enrol_dir(home),
-        detector=os.environ.get("FACEPIPE_DETECTOR", "hog"),
+        detector=os.environ.get("FACEPIPE_DETECTOR", "mtcnn"),
         model=os.environ.get("FACEPIPE_MODEL", "dlib-resnet-128"),
         db_schema=os.environ.get("FACEPIPE_DB_SCHEMA", "facepipe"),
         clip_model_path=os.environ.get("FACEPIPE_CLIP_MODEL_PATH") or None,
         shard_size=int(os.environ.get("FACEPIPE_SHARD_SIZE", "200")),
-        detect_max_side=int(os.environ.get("FACEPIPE_DETECT_MAX_SIDE", "1024")),
-        min_face=int(os.environ.get("FACEPIPE_MIN_FACE", "40")),
+        min_face=_min_face(os.environ.get("FACEPIPE_MIN_FACE", "64")),
         haar_scale_factor=_scale_factor(os.environ.get("FACEPIPE_HAAR_SCALE_FACTOR", "1.1")),
     )
+
+
+def _min_face(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 12 <= value <= 4096:
+        raise ValueError(f"FACEPIPE_MIN_FACE must be a whole number of pixels from 12 to 4096, got {text!r}")
+    return value
 
 
 def _scale_factor(text: str) -> float:

@@ -1,15 +1,50 @@
-"""Face detectors: OpenCV's Haar cascade and dlib's HOG detector.
+"""Face detectors: MTCNN (the default), OpenCV's Haar cascade and dlib's HOG detector.
 
-Both take the reduced upright RGB copy from facepipe.imaging and return boxes
-in its pixels, clipped to the image.
+Each takes the reduced upright RGB copy from facepipe.imaging and returns boxes
+in its pixels, clipped to the image. How far a photo is reduced depends on the
+smallest face wanted (FaceSizing): each detector has a smallest face it finds
+reliably, in pixels of the image it runs on, and the copy is made large enough
+for the smallest wanted face to reach it.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from facepipe.models import check_detector
+
+# The smallest face each detector finds reliably, in pixels of the image it runs on
+# (bench/recall.py on 4032x3024 group photos): HOG's window is 80 px and it found
+# none of the faces under 80 px and all from 90 px; the Haar cascade's window is
+# 24 px, reliable from about 32. MTCNN's window is 12 px; 32 px is kept so that the
+# face chips the embedder aligns are not upscaled from a few pixels.
+SMALLEST_FACE = {"mtcnn": 32, "haar": 32, "hog": 90}
+
+
+@dataclass(frozen=True)
+class FaceSizing:
+    """How large a copy of a photo the detector needs to see its smallest wanted face.
+
+    ``min_face`` is the smallest face to find, in pixels of the original photo;
+    photos under 2048 px on their long side are searched down to a 32nd of it
+    (at least 20 px), so a small webcam frame is not searched only for faces
+    that fill a third of it. The copy is never larger than the photo.
+    """
+    min_face: int = 64
+    detector_face: int = SMALLEST_FACE["mtcnn"]
+
+    def min_face_for(self, long_side: int) -> float:
+        return float(min(self.min_face, max(20, long_side / 32)))
+
+    def scale_for(self, long_side: int) -> float:
+        """Copy pixels per original pixel (at most 1)."""
+        return min(1.0, self.detector_face / self.min_face_for(long_side))
+
+    @classmethod
+    def of(cls, detector: str, min_face: int) -> "FaceSizing":
+        return cls(min_face, SMALLEST_FACE[detector])
 
 
 @dataclass(frozen=True)
@@ -49,17 +84,19 @@ class HaarDetector:
         self._cv2 = cv2
         self.min_face, self.scale_factor, self.min_neighbors = min_face, scale_factor, min_neighbors
 
-    def detect(self, rgb: np.ndarray) -> list[Box]:
+    def detect(self, rgb: np.ndarray, min_face: float | None = None) -> list[Box]:
+        """Faces of at least ``min_face`` px (default: the detector's own floor)."""
         cv2 = self._cv2
+        floor = self.min_face if min_face is None else max(24, math.floor(0.8 * min_face))
         # No histogram equalisation: on the benchmark's photos it cut recall from
         # 1.0 to 0.6, added false positives and made detection 5x slower.
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         rects, _levels, weights = self._cascade.detectMultiScale3(
             gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-            minSize=(self.min_face, self.min_face), outputRejectLevels=True)
+            minSize=(floor, floor), outputRejectLevels=True)
         boxes = []
         for (x, y, w, h), weight in zip(rects, np.ravel(weights) if len(rects) else []):
-            box = _clip(x, y, x + w, y + h, float(weight), rgb.shape, self.min_face)
+            box = _clip(x, y, x + w, y + h, float(weight), rgb.shape, floor)
             if box:
                 boxes.append(box)
         return boxes
@@ -77,7 +114,8 @@ class HogDetector:
         self._detector = dlib.get_frontal_face_detector()
         self.min_face = min_face
 
-    def detect(self, rgb: np.ndarray) -> list[Box]:
+    def detect(self, rgb: np.ndarray, min_face: float | None = None) -> list[Box]:
+        floor = self.min_face if min_face is None else math.floor(0.5 * min_face)
         # HOG finds faces from about 80 px; upsample small images once to find smaller ones.
         # Not the detection copies of large photos: a reduced JPEG decode can leave
         # them at 768 px (facepipe.imaging.MIN_SIDE_FRACTION x 1024).
@@ -86,7 +124,29 @@ class HogDetector:
         boxes = []
         for rect, score in zip(rects, scores):
             box = _clip(rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1, score,
-                        rgb.shape, self.min_face)
+                        rgb.shape, floor)
+            if box:
+                boxes.append(box)
+        return boxes
+
+
+class MtcnnDetector:
+    """MTCNN's three-network cascade on onnxruntime (facepipe.mtcnn_onnx); finds faces from 12 px."""
+
+    name = "mtcnn"
+
+    def __init__(self, min_face: int = 40, threads: int | None = None):
+        from facepipe.mtcnn_onnx import Mtcnn
+
+        self._mtcnn = Mtcnn(threads)
+        self.min_face = min_face
+
+    def detect(self, rgb: np.ndarray, min_face: float | None = None) -> list[Box]:
+        wanted = self.min_face if min_face is None else min_face
+        boxes = []
+        for x0, y0, x1, y1, score in self._mtcnn.detect(rgb, wanted):
+            box = _clip(round(x0), round(y0), round(x1), round(y1), float(score), rgb.shape,
+                        math.floor(0.5 * wanted))
             if box:
                 boxes.append(box)
         return boxes
@@ -94,4 +154,6 @@ class HogDetector:
 
 def make_detector(name: str, min_face: int = 40, haar_scale_factor: float = 1.1):
     check_detector(name)
-    return HaarDetector(min_face, haar_scale_factor) if name == "haar" else HogDetector(min_face)
+    if name == "haar":
+        return HaarDetector(min_face, haar_scale_factor)
+    return HogDetector(min_face) if name == "hog" else MtcnnDetector(min_face)

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from facepipe.db import load_sql
+from facepipe.detect import FaceSizing
 from facepipe.models import ModelSpec
 from facepipe.process import embed_largest_face
 from facepipe.sources import Unreadable
@@ -40,7 +41,8 @@ class EnrolResult:
 
 
 def enrol_folder(conn: psycopg.Connection, schema: str, folder: Path, model: ModelSpec,
-                 detector, embedder, max_side: int = 1024) -> EnrolResult:
+                 detector, embedder, sizing: FaceSizing | None = None) -> EnrolResult:
+    sizing = sizing or FaceSizing.of(detector.name, FaceSizing.min_face)
     result = EnrolResult()
     if not folder.is_dir():
         raise FileNotFoundError(f"enrolment folder {folder} does not exist")
@@ -57,7 +59,7 @@ def enrol_folder(conn: psycopg.Connection, schema: str, folder: Path, model: Mod
                 result.kept += 1
                 continue
             try:
-                found = embed_largest_face(data, detector, embedder, max_side)
+                found = embed_largest_face(data, detector, embedder, sizing)
             except Unreadable as exc:
                 result.skipped.append((str(photo), exc.detail))
                 continue

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps
 from pillow_heif import register_heif_opener
 
+from facepipe.detect import FaceSizing
 from facepipe.sources import Unreadable
 
 # HEIC/HEIF (the iPhone's default) through libheif. libheif applies the file's own
@@ -43,9 +44,13 @@ class Decoded:
     scale: float  # full-size pixels per pixel of rgb
     captured_at: dt.datetime | None
     camera: str | None
+    min_face: float | None = None  # smallest face wanted, in pixels of rgb (with a FaceSizing)
 
 
-def decode(data: bytes, max_side: int = 1024) -> Decoded:
+def decode(data: bytes, max_side: int = 1024, *, sizing: FaceSizing | None = None) -> Decoded:
+    """The photo upright and reduced: to ``max_side`` on its long side, or, with
+    ``sizing``, to the size at which its smallest wanted face is as large as the
+    detector needs (a 4032x3024 photo is detected at 2016x1512 by default)."""
     if not data:
         raise Unreadable("empty", "zero-byte file")
     try:
@@ -67,19 +72,25 @@ def decode(data: bytes, max_side: int = 1024) -> Decoded:
         width, height = height, width
     _refuse_truncated(data, header.format)
 
-    rgb = _decode_cv2(data, header.format, max(width, height), max_side)
+    full_long = max(width, height)
+    fraction = MIN_SIDE_FRACTION
+    if sizing is not None:
+        # Not below the size the detector needs; a little above is cheaper than a resize.
+        max_side, fraction = max(1, round(full_long * sizing.scale_for(full_long))), 1.0
+    rgb = _decode_cv2(data, header.format, full_long, max_side, fraction)
     if rgb is None:
         rgb = _decode_pil(header, max_side)
     if width != height and (rgb.shape[1] > rgb.shape[0]) != (width > height):
         width, height = height, width  # some readers (TIFF) report the size upright already
     long_side = max(rgb.shape[:2])
-    if long_side > max_side:
+    if long_side > max_side * (1.15 if sizing is not None else 1.0):
         f = max_side / long_side
         rgb = cv2.resize(rgb, (max(1, round(rgb.shape[1] * f)), max(1, round(rgb.shape[0] * f))),
                          interpolation=cv2.INTER_AREA)
     scale = max(width, height) / max(rgb.shape[:2])
+    min_face = sizing.min_face_for(max(width, height)) / scale if sizing is not None else None
     return Decoded(np.ascontiguousarray(rgb), width, height, scale,
-                   exif.get("captured_at"), exif.get("camera"))
+                   exif.get("captured_at"), exif.get("camera"), min_face)
 
 
 def _refuse_truncated(data: bytes, fmt: str | None) -> None:
@@ -136,13 +147,14 @@ def _jpeg_first_scan(data: bytes) -> int | None:
     return None
 
 
-def _decode_cv2(data: bytes, fmt: str | None, long_side: int, max_side: int) -> np.ndarray | None:
+def _decode_cv2(data: bytes, fmt: str | None, long_side: int, max_side: int,
+                fraction: float = MIN_SIDE_FRACTION) -> np.ndarray | None:
     if fmt not in ("JPEG", "PNG", "WEBP", "BMP", "TIFF"):
         return None
     factor = 1
     if fmt == "JPEG":
         for f in (8, 4, 2):
-            if long_side / f >= MIN_SIDE_FRACTION * max_side:
+            if long_side / f >= fraction * max_side:
                 factor = f
                 break
     return cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED[factor])

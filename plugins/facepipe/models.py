@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DETECTORS = ("haar", "hog")
+DETECTORS = ("mtcnn", "haar", "hog")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facepipe.detect import Box
+from facepipe.detect import Box, FaceSizing
 from facepipe.imaging import decode
 from facepipe.sources import Arrival, Unreadable
 
@@ -66,13 +66,13 @@ class ShardResult:
     rejects: list[RejectRecord] = field(default_factory=list)
 
 
-def embed_largest_face(data: bytes, detector, embedder, max_side: int = 1024) -> tuple[Box, np.ndarray] | None:
+def embed_largest_face(data: bytes, detector, embedder, sizing: FaceSizing) -> tuple[Box, np.ndarray] | None:
     """The largest face of one photo: its box in full-size pixels and its vector (None: no face).
 
     For photos of one known person (enrolment, a search query), not for a day's photos.
     """
-    img = decode(data, max_side)
-    boxes = detector.detect(img.rgb)
+    img = decode(data, sizing=sizing)
+    boxes = detector.detect(img.rgb, img.min_face)
     if not boxes:
         return None
     box = max(boxes, key=lambda b: b.w * b.h)
@@ -92,20 +92,23 @@ def process_images(
     seen_before: Callable[[list[str]], dict[str, str]],
     detector,
     embedder,
-    max_side: int = 1024,
+    sizing: FaceSizing | None = None,
 ) -> ShardResult:
     """Turn a shard's arrivals into image, face and reject records plus vectors.
 
     ``seen_before(sha256s)`` maps each hash that was loaded on an earlier day to
     the URI of that copy; such an image is recorded as a duplicate and not
     decoded. It is asked once per batch of photos read ahead, not per photo.
+    ``sizing`` decides how large a copy each photo is detected on (default: the
+    detector's own smallest face and FaceSizing's default smallest face).
     """
+    sizing = sizing or FaceSizing.of(detector.name, FaceSizing.min_face)
     result = ShardResult()
     inputs: list[np.ndarray] = []
     for batch in _read_ahead(arrivals, read, result.rejects):
         earlier = seen_before([sha for _arrival, _data, sha in batch])
         for arrival, data, sha in batch:
-            _process_one(arrival, data, sha, earlier.get(sha), detector, embedder, max_side, result, inputs)
+            _process_one(arrival, data, sha, earlier.get(sha), detector, embedder, sizing, result, inputs)
     result.embeddings = embedder.embed(inputs)
     return result
 
@@ -131,18 +134,18 @@ def _read_ahead(arrivals: Iterable[Arrival], read: Callable[[str], bytes],
 
 
 def _process_one(arrival: Arrival, data: bytes, sha: str, earlier: str | None, detector, embedder,
-                 max_side: int, result: ShardResult, inputs: list[np.ndarray]) -> None:
+                 sizing: FaceSizing, result: ShardResult, inputs: list[np.ndarray]) -> None:
     iid = image_id(arrival.uri)
     if earlier is not None:
         result.images.append(ImageRecord(iid, arrival.uri, sha, len(data), None, None, None, None,
                                          arrival.arrived_at, "duplicate", earlier, 0))
         return
     try:
-        img = decode(data, max_side)
+        img = decode(data, sizing=sizing)
     except Unreadable as exc:
         result.rejects.append(RejectRecord(arrival.uri, exc.reason, exc.detail, len(data), arrival.arrived_at))
         return
-    boxes = detector.detect(img.rgb)
+    boxes = detector.detect(img.rgb, img.min_face)
     for face_no, box in enumerate(boxes):
         inputs.append(embedder.prepare(img.rgb, box))
         result.faces.append(FaceRecord(iid, face_no, box.scaled(img.scale, img.width, img.height),

@@ -29,15 +29,14 @@ class Match:
     distance: float
 
 
-def query_vector(photo: Path, model: ModelSpec, detector_name: str, min_face: int = 40,
-                 max_side: int = 1024) -> np.ndarray:
-    """The embedding of the largest face in the photo."""
-    from facepipe.detect import make_detector
+def query_vector(photo: Path, model: ModelSpec, detector_name: str, min_face: int = 64) -> np.ndarray:
+    """The embedding of the largest face in the photo (faces from ``min_face`` px of the photo)."""
+    from facepipe.detect import FaceSizing, make_detector
     from facepipe.embed import make_embedder
     from facepipe.process import embed_largest_face
 
-    found = embed_largest_face(Path(photo).read_bytes(), make_detector(detector_name, min_face),
-                               make_embedder(model.name), max_side)
+    found = embed_largest_face(Path(photo).read_bytes(), make_detector(detector_name),
+                               make_embedder(model.name), FaceSizing.of(detector_name, min_face))
     if found is None:
         raise ValueError(f"no face found in {photo}")
     return found[1]

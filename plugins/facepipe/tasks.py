@@ -14,6 +14,9 @@ from facepipe.db import connection, ensure_schema
 from facepipe.models import check_detector, model_spec
 
 log = logging.getLogger(__name__)
+# Validation's floor for a face box, full-size pixels: a sanity check on what the
+# detectors return (their smallest window is 12 px), not the smallest face wanted.
+VALID_MIN_FACE = 8
 
 
 def resolve_day(param_day: str | None, data_interval_start: dt.datetime | None) -> str:
@@ -54,7 +57,7 @@ def plan(day: str, run_id: str, opts: dict) -> list[dict]:
 
 
 def process_shard(shard: dict) -> dict:
-    from facepipe.detect import make_detector
+    from facepipe.detect import FaceSizing, make_detector
     from facepipe.embed import make_embedder
     from facepipe.process import process_images
     from facepipe.sources import open_source
@@ -67,9 +70,9 @@ def process_shard(shard: dict) -> dict:
     with _one_opencv_thread(shard.get("of", 1) > 1), connection() as conn:
         ensure_schema(conn, s.db_schema, spec)
         arrivals = shard_arrivals(conn, s.db_schema, d, shard["run_id"], shard["shard"])
-        detector = make_detector(shard["detector"], s.min_face, s.haar_scale_factor)
+        detector = make_detector(shard["detector"], haar_scale_factor=s.haar_scale_factor)
         result = process_images(arrivals, source.read, seen_before(conn, s.db_schema, d),
-                                detector, make_embedder(spec.name), s.detect_max_side)
+                                detector, make_embedder(spec.name), FaceSizing.of(shard["detector"], s.min_face))
         counts = write_shard(conn, s.db_schema, spec, day=d, run_id=shard["run_id"], shard=shard["shard"],
                              source=source.name, detector=shard["detector"], result=result)
     log.info("day %s shard %d: %s", shard["day"], shard["shard"], counts)
@@ -105,7 +108,7 @@ def validate(day: str, run_id: str, opts: dict) -> dict:
                            {"day": dt.date.fromisoformat(day), "run_id": run_id})
         columns = [c.name for c in cur.description]
         df = face_frame(cur.fetchall(), columns)
-    result = run_suite(df, spec, s.min_face)
+    result = run_suite(df, spec, VALID_MIN_FACE)
     path = write_result(result, s.reports_dir / "validation", day, run_id)
     ok, failed = summarise(result)
     if not ok:
@@ -153,7 +156,7 @@ def enrol(enrol_dir: str | None = None) -> dict:
     """Enrol the people folder (FACEPIPE_ENROL_DIR) if there is one."""
     from pathlib import Path
 
-    from facepipe.detect import make_detector
+    from facepipe.detect import FaceSizing, make_detector
     from facepipe.embed import make_embedder
     from facepipe.enrol import enrol_folder
 
@@ -165,8 +168,9 @@ def enrol(enrol_dir: str | None = None) -> dict:
     spec = model_spec(s.model)
     with connection() as conn:
         ensure_schema(conn, s.db_schema, spec)
-        result = enrol_folder(conn, s.db_schema, folder, spec, make_detector(s.detector, s.min_face, s.haar_scale_factor),
-                              make_embedder(spec.name), s.detect_max_side)
+        result = enrol_folder(conn, s.db_schema, folder, spec,
+                              make_detector(s.detector, haar_scale_factor=s.haar_scale_factor),
+                              make_embedder(spec.name), FaceSizing.of(s.detector, s.min_face))
     return {"people": result.people, "added": result.added, "kept": result.kept, "skipped": len(result.skipped)}
 
 
