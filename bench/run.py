@@ -6,7 +6,8 @@ bench/results/quick/), and with --update-md (the default for full runs without
 --only) replaces the generated part of BENCHMARKS.md.
 Nothing is asserted: targets are reported as met or missed.
 
-Sections: throughput (facepipe against the classic loop), stages (where the
+Sections: groups (recall by face size on 12 and 24 MP group photos, and facepipe
+against the classic loop on them), throughput (facepipe against the classic loop), stages (where the
 time goes), load (COPY / INSERT / executemany, storage and TOAST), ann
 (HNSW at scale, partitioned and not), growth (one night with 1/30/90 days loaded).
 
@@ -28,11 +29,11 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "plugins"))
 
 from common import RESULTS, log, machine, server_facts, setup_env, start_db, stop_db, write_result  # noqa: E402
 
-SECTIONS = ("throughput", "stages", "load", "ann", "growth")
-FULL = dict(camera=192, phone=96, rounds=2, faces=1_000_000, days=30, range_days=30, identities=None, sources=10,
+SECTIONS = ("groups", "throughput", "stages", "load", "ann", "growth")
+FULL = dict(groups_12mp=24, groups_24mp=12, groups_tp=48, camera=192, phone=96, rounds=2, faces=1_000_000, days=30, range_days=30, identities=None, sources=10,
             queries=200, ef="40,100,200,400", exact_queries=20, n_insert=5000, n_many=20000, n_copy=100_000,
             growth_photos=40, growth_images_per_day=5000, growth_rounds=3)
-QUICK = dict(camera=8, phone=4, rounds=1, faces=20_000, days=30, range_days=30, identities=None, sources=10,
+QUICK = dict(groups_12mp=3, groups_24mp=2, groups_tp=4, camera=8, phone=4, rounds=1, faces=20_000, days=30, range_days=30, identities=None, sources=10,
              queries=30, ef="40,200", exact_queries=5, n_insert=300, n_many=2000, n_copy=5000,
              growth_photos=6, growth_images_per_day=100, growth_rounds=1)
 
@@ -93,7 +94,12 @@ def main(argv=None) -> int:
         for name in sections:
             t = time.perf_counter()
             log(f"== {name}")
-            if name == "throughput":
+            if name == "groups":
+                import groups
+
+                res = groups.run(uri, source, {"phone_12mp": args.groups_12mp, "phone_24mp": args.groups_24mp},
+                                 args.groups_tp, rounds=args.rounds)
+            elif name == "throughput":
                 import throughput
 
                 res = throughput.run(uri, source, {"camera": args.camera, "phone": args.phone}, rounds=args.rounds)

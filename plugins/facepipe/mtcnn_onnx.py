@@ -260,9 +260,12 @@ class Mtcnn:
         h, w = rgb.shape[:2]
         scale = WINDOW / min_face
         found = []
+        level = rgb
         while min(h, w) * scale >= WINDOW:
             sw, sh = max(WINDOW, round(w * scale)), max(WINDOW, round(h * scale))
-            level = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+            # The first level from the photo (area average), each next one from the level
+            # before (bilinear, a 0.709 step): a third of the cost of resizing the photo each time.
+            level = cv2.resize(level, (sw, sh), interpolation=cv2.INTER_AREA if level is rgb else cv2.INTER_LINEAR)
             reg, prob = self._pnet.run(["boxes", "prob"], {"image": _normalise(level)})
             ys, xs = np.nonzero(prob[0, 1] > self.thresholds[0])
             if len(ys):
