@@ -147,3 +147,112 @@ def test_heic_photos_load_through_the_dag_and_enrol(airflow_db, schema, db, scen
     result = enrol(str(tmp_path / "people"))
     assert (result["added"], result["skipped"]) == (1, 0)
     assert q(db, schema, "SELECT count(*) FROM {s}.person_refs") == [(1,)]
+
+
+# ---------------------------------------------------------------- small faces in big photos
+
+
+def test_face_sizing_follows_the_smallest_face():
+    from facepipe.detect import FaceSizing
+
+    default = FaceSizing.of("mtcnn", 64)
+    assert default.scale_for(4032) == 0.5  # a 12 MP phone photo is detected at 2016 px
+    assert default.scale_for(6000) == 0.5  # 24 MP at 3000 px
+    assert FaceSizing.of("mtcnn", 128).scale_for(4032) == 32 / 126  # a 32nd of 4032 is smaller than 128
+    assert FaceSizing.of("hog", 64).scale_for(4032) == 1.0  # HOG needs 90 px faces: the full photo
+    assert default.min_face_for(640) == 20  # a small frame is searched for proportionally small faces
+    assert default.min_face_for(1920) == 60 and default.min_face_for(2048) == 64
+    assert default.scale_for(640) == 1.0
+
+
+def test_decode_sizes_the_copy_for_the_smallest_face():
+    from facepipe.detect import FaceSizing
+
+    rgb, _ = samples.group_photo(4032, 3024, 0, (64, 65), seed=1)
+    data = samples.jpeg_bytes(rgb)
+    img = decode(data, sizing=FaceSizing.of("mtcnn", 64))
+    assert img.rgb.shape[:2] == (1512, 2016) and img.scale == 2.0
+    assert img.min_face == 32
+    hog = decode(data, sizing=FaceSizing.of("hog", 64))
+    assert hog.rgb.shape[:2] == (3024, 4032) and hog.min_face == 64
+
+
+BANDS = ((64, 100), (100, 401))
+
+
+def recall_by_band(truth, boxes):
+    from photos import iou
+
+    found = {b: [0, 0] for b in BANDS}
+    boxes = list(boxes)
+    for t in truth:
+        band = next(b for b in BANDS if b[0] <= t.size < b[1])
+        found[band][1] += 1
+        tb = (t.x, t.y, t.size, t.size)
+        best = max(range(len(boxes)), key=lambda k: iou(tb, boxes[k]), default=None)
+        if best is not None and iou(tb, boxes[best]) >= 0.3:
+            found[band][0] += 1
+            boxes.pop(best)
+    return {b: f / n for b, (f, n) in found.items() if n}, len(boxes)
+
+
+@pytest.fixture(scope="module")
+def mtcnn():
+    from facepipe.detect import make_detector
+
+    return make_detector("mtcnn")
+
+
+@pytest.mark.parametrize("size", [(4032, 3024), (6000, 4000)])
+def test_mtcnn_finds_the_faces_of_a_group_photo_at_the_default_setting(mtcnn, size):
+    """Faces of 64-400 px on real textures: the targets of the default setting."""
+    import sys
+    from pathlib import Path
+
+    from facepipe.detect import FaceSizing
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    rgb, truth = samples.group_photo(*size, 30, (64, 400), seed=size[0])
+    img = decode(samples.jpeg_bytes(rgb), sizing=FaceSizing.of("mtcnn", 64))
+    boxes = [b.scaled(img.scale, img.width, img.height) for b in mtcnn.detect(img.rgb, img.min_face)]
+    recall, false_positives = recall_by_band(truth, [(b.x, b.y, b.w, b.h) for b in boxes])
+    assert recall[(100, 401)] >= 0.95, recall
+    assert recall[(64, 100)] >= 0.8, recall
+    assert false_positives <= 1
+
+
+def test_mtcnn_finds_nothing_in_textures_and_a_blank_image(mtcnn):
+    rgb, _ = samples.group_photo(2016, 1512, 0, (64, 65), seed=8)
+    assert mtcnn.detect(rgb, 32) == []
+    assert mtcnn.detect(np.full((300, 400, 3), 128, np.uint8), 20) == []
+
+
+def test_mtcnn_refuses_weights_that_are_not_its_networks():
+    from facepipe.mtcnn_onnx import build_onnx, load_weights
+
+    pnet = load_weights("pnet")
+    build_onnx("pnet", pnet)
+    with pytest.raises(ValueError, match="fewer weight arrays"):
+        build_onnx("pnet", pnet[:-2])
+    with pytest.raises(ValueError, match="more weight arrays"):
+        build_onnx("pnet", pnet + [pnet[-1]])
+    with pytest.raises(ValueError, match="filters"):
+        build_onnx("rnet", pnet)
+
+
+@pytest.mark.dag
+def test_a_phone_group_photo_loads_every_face_through_the_dag(airflow_db, schema, db, tmp_path):
+    """4032x3024, 20 faces of 100-250 px: all 20 are in the faces table."""
+    from facepipe.demo import run_day
+
+    day = dt.date(2026, 11, 4)
+    folder = tmp_path / "photos" / day.isoformat()
+    folder.mkdir(parents=True)
+    rgb, truth = samples.group_photo(4032, 3024, 20, (100, 250), seed=20)
+    (folder / "PXL_20261104_group.jpg").write_bytes(samples.jpeg_bytes(rgb, camera=1))
+    assert run_day("face_ingest", day.isoformat(), source=str(tmp_path / "photos")) == "success"
+    assert q(db, schema, "SELECT face_count, width, height FROM {s}.images WHERE day = %s", day) == [(20, 4032, 3024)]
+    boxes = q(db, schema, "SELECT box_x, box_y, box_w, box_h FROM {s}.faces WHERE day = %s", day)
+    recall, false_positives = recall_by_band(truth, boxes)
+    assert recall == {(100, 401): 1.0} and false_positives == 0
+    assert q(db, schema, "SELECT DISTINCT detector FROM {s}.faces WHERE day = %s", day) == [("mtcnn",)]

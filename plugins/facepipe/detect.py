@@ -27,10 +27,10 @@ SMALLEST_FACE = {"mtcnn": 32, "haar": 32, "hog": 90}
 class FaceSizing:
     """How large a copy of a photo the detector needs to see its smallest wanted face.
 
-    ``min_face`` is the smallest face to find, in pixels of the original photo;
-    photos under 2048 px on their long side are searched down to a 32nd of it
-    (at least 20 px), so a small webcam frame is not searched only for faces
-    that fill a third of it. The copy is never larger than the photo.
+    ``min_face`` is the smallest face to find, in pixels of the original photo,
+    or a 32nd of the photo's long side where that is smaller (but not under
+    20 px): a 640 px webcam frame is searched for faces from 20 px, not only
+    for faces that fill a tenth of it. The copy is never larger than the photo.
     """
     min_face: int = 64
     detector_face: int = SMALLEST_FACE["mtcnn"]
