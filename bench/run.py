@@ -64,7 +64,7 @@ def parse(argv=None):
     if args.identities is None:
         args.identities = max(100, args.faces // 20)
     if args.update_md is None:
-        args.update_md = not args.quick and not args.only
+        args.update_md = not args.quick and (not args.only or args.only == ["groups"])
     return args
 
 
@@ -138,12 +138,21 @@ def main(argv=None) -> int:
             stop_db(state)
     import report
 
-    tables = report.render(common.RESULTS)
-    (common.RESULTS / "tables.md").write_text(tables)
-    print(tables)
-    if args.update_md:
-        report.update_benchmarks_md(tables)
-        log("BENCHMARKS.md updated")
+    if "groups" in sections:
+        groups_md = report.render_groups(common.RESULTS)
+        (common.RESULTS / "groups.md").write_text(groups_md)
+        print(groups_md)
+        if args.update_md:
+            report.update_benchmarks_md(groups_md, start=report.GROUPS_START, end=report.GROUPS_END)
+            log("BENCHMARKS.md section 0 updated")
+    others = [s for s in sections if s != "groups"]
+    if others:
+        tables = report.render(common.RESULTS)
+        (common.RESULTS / "tables.md").write_text(tables)
+        print(tables)
+        if args.update_md and set(others) == set(SECTIONS) - {"groups"}:
+            report.update_benchmarks_md(tables)
+            log("BENCHMARKS.md updated")
     return 0
 
 

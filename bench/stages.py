@@ -43,10 +43,10 @@ class _Detector:
     def __init__(self, inner, clock, keep):
         self.inner, self.clock, self.keep, self.name = inner, clock, keep, inner.name
 
-    def detect(self, rgb):
-        self.keep.append(rgb)
+    def detect(self, rgb, min_face=None):
+        self.keep.append((rgb, min_face))
         t = time.perf_counter()
-        boxes = self.inner.detect(rgb)
+        boxes = self.inner.detect(rgb, min_face)
         self.clock.s["detect"] += time.perf_counter() - t
         return boxes
 
@@ -98,7 +98,7 @@ def instrumented_day(day: str, env: dict, what_if: bool = False) -> tuple[dict, 
     from facepipe import tasks
     from facepipe.config import settings
     from facepipe.db import connect, ensure_schema
-    from facepipe.detect import HaarDetector
+    from facepipe.detect import FaceSizing, HaarDetector
     from facepipe.embed import DlibResnetEmbedder
     from facepipe.models import model_spec
     from facepipe.sources import open_source
@@ -128,14 +128,15 @@ def instrumented_day(day: str, env: dict, what_if: bool = False) -> tuple[dict, 
             arrivals = shard_arrivals(conn, s.db_schema, d, run_id, shard["shard"])
             clock.s["connect, schema, manifest"] += time.perf_counter() - t
             t = time.perf_counter()
-            detector = HaarDetector(s.min_face)
+            detector = HaarDetector()
             embedder = _dlib_native() if what_if else DlibResnetEmbedder()
             clock.s["model load"] += time.perf_counter() - t
             t = time.perf_counter()
             result = process.process_images(
                 arrivals, clock.wrap("read file", source.read),
                 clock.wrap("hash lookup (seen_before)", seen_before(conn, s.db_schema, d)),
-                _Detector(detector, clock, images), _Embedder(embedder, clock, chips), s.detect_max_side)
+                _Detector(detector, clock, images), _Embedder(embedder, clock, chips),
+                FaceSizing.of("haar", s.min_face))
             clock.s["process_images"] += time.perf_counter() - t
             faces += len(result.faces)
             t = time.perf_counter()
@@ -157,10 +158,10 @@ def instrumented_day(day: str, env: dict, what_if: bool = False) -> tuple[dict, 
     clock.s["process_images other (sha256, records)"] = clock.s.pop("process_images") - inner
 
     # the two models alone, on the same decoded images and the same chips
-    detector = HaarDetector(s.min_face)
+    detector = HaarDetector()
     t = time.perf_counter()
-    for rgb in images:
-        detector.detect(rgb)
+    for rgb, min_face in images:
+        detector.detect(rgb, min_face)
     detect_alone = time.perf_counter() - t
     embedder = _dlib_native() if what_if else DlibResnetEmbedder()
     t = time.perf_counter()

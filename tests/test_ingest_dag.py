@@ -70,7 +70,7 @@ def test_one_day_loads_images_faces_rejects_and_index(airflow_db, schema, db, ph
     assert sum(r[4] for r in images) == len(faces)
     for x, y, w, h, width, height, dims, model, detector in faces:
         assert 0 <= x and 0 <= y and x + w <= width and y + h <= height
-        assert (dims, model, detector) == (128, "dlib-resnet-128", "hog")
+        assert (dims, model, detector) == (128, "dlib-resnet-128", "mtcnn")
 
     part = f"faces_p{day:%Y%m%d}"
     indexes = q(db, schema, "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
