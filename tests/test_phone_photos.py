@@ -255,3 +255,14 @@ def test_a_phone_group_photo_loads_every_face_through_the_dag(airflow_db, schema
     recall, false_positives = recall_by_band(truth, boxes)
     assert recall == {(100, 401): 1.0} and false_positives == 0
     assert q(db, schema, "SELECT DISTINCT detector FROM {s}.faces WHERE day = %s", day) == [("mtcnn",)]
+
+
+def test_jpeg_with_bytes_between_segments_is_not_called_truncated(scene):
+    """Some writers pad between segments: the segment walk gives up and searches instead."""
+    data = phone_jpeg(scene)
+    app1_len = int.from_bytes(data[4:6], "big")
+    padded = data[:4 + app1_len] + b"\x00\x00" + data[4 + app1_len:]
+    try:
+        decode(padded)
+    except Unreadable as exc:
+        assert exc.reason != "truncated"

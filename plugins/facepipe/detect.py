@@ -16,7 +16,7 @@ import numpy as np
 from facepipe.models import check_detector
 
 # The smallest face each detector finds reliably, in pixels of the image it runs on
-# (bench/recall.py on 4032x3024 group photos): HOG's window is 80 px and it found
+# (bench/groups.py on 4032x3024 group photos): HOG's window is 80 px and it found
 # none of the faces under 80 px and all from 90 px; the Haar cascade's window is
 # 24 px, reliable from about 32. MTCNN's window is 12 px; 32 px is kept so that the
 # face chips the embedder aligns are not upscaled from a few pixels.

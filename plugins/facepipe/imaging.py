@@ -132,8 +132,9 @@ def _jpeg_first_scan(data: bytes) -> int | None:
     """Offset of the main image's first start-of-scan marker, None if the data stops before it."""
     pos = 2  # after SOI
     while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return None
+        if data[pos] != 0xFF:  # not a segment where one should start: fall back to a search
+            found = data.find(b"\xff\xda", pos)
+            return found if found >= 0 else None
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
