@@ -354,3 +354,61 @@ def test_png_with_corrupt_pixel_data_is_rejected():
 def test_truncated_png_is_rejected():
     data = save(Image.fromarray(noise(300, 200)), "PNG")
     assert reason_of(data[: len(data) // 2]) in ("corrupt", "truncated")
+
+
+# ---------------------------------------------------------------- issue 12: one bad file is a reject
+
+
+def test_camera_model_with_nul_and_control_bytes_is_cleaned():
+    from helpers.hostile import jpeg_with_camera
+
+    from facepipe.imaging import decode
+
+    rgb = np.full((120, 160, 3), 128, np.uint8)
+    img = decode(jpeg_with_camera(rgb, "Canon\x00EOS\x1b[31m R5\x7f"))
+    assert img.camera == "CanonEOS[31m R5"
+    assert decode(jpeg_with_camera(rgb, "\x00\x00\x00")).camera is None
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda h: h.progressive_jpeg_with_scans(20_000), "too_complex"),
+    (lambda h: h.gif_declaring(9_000, 9_000), "too_large"),
+    (lambda h: h.avif_declaring(10_900, 10_900), "too_large"),
+], ids=["jpeg_20000_scans", "gif_81_megapixels", "heif_10900_square"])
+def test_hostile_files_are_refused_before_decoding(make, reason):
+    import time
+    import tracemalloc
+
+    from helpers import hostile
+
+    from facepipe.imaging import decode
+    from facepipe.sources import Unreadable
+
+    data = make(hostile)
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(Unreadable) as info:
+            decode(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.value.reason == reason, info.value.detail
+    assert time.monotonic() - started < 1.0
+    assert peak < 16 * 2**20 + 2 * len(data)
+
+
+def test_an_ordinary_progressive_jpeg_and_a_motion_photo_trailer_still_decode():
+    from facepipe.imaging import MAX_JPEG_SCANS, _jpeg_first_scan, _jpeg_scan_count, decode
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(5).integers(0, 255, (300, 400, 3), np.uint8)).save(
+        buf, "JPEG", progressive=True)
+    data = buf.getvalue()
+    scans = _jpeg_scan_count(data, _jpeg_first_scan(data))
+    assert 2 <= scans <= 12
+    trailer = bytes(np.random.default_rng(6).integers(0, 256, 200_000, np.uint8))  # a video after EOI
+    assert trailer.count(b"\xff\xda") > 0
+    assert _jpeg_scan_count(data + trailer, _jpeg_first_scan(data)) == scans
+    assert decode(data + trailer).width == 400
+    assert MAX_JPEG_SCANS >= 50

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass
 
 import cv2
@@ -19,13 +20,28 @@ from pillow_heif import register_heif_opener
 
 from facepipe.detect import FaceSizing
 from facepipe.sources import Unreadable
+from facepipe.text import clean_text
 
 # HEIC/HEIF (the iPhone's default) through libheif. libheif applies the file's own
 # rotation (irot/imir) while decoding and pillow-heif then reports EXIF orientation
 # 1, so such photos are upright without being turned twice.
 register_heif_opener()
 
-MAX_PIXELS = 120_000_000  # refuse larger images before allocating them
+# Decoding bounds, checked from the header before any pixel is decoded, so that one
+# hostile file costs a shard (one per core on a 2-core, 4 GB worker) at most about
+# 500 MB and a few seconds. JPEGs are decoded by libjpeg at 1/2-1/8 size, so their
+# limit is high; the other formats are decoded at full size (about 3-4 bytes a
+# pixel, GIF and palette images about 16 through their RGBA conversion, HEIF/AVIF
+# about 11 with the decoder's planes). 50 MP keeps a 48 MP iPhone HEIC.
+MAX_PIXELS = 120_000_000  # JPEG/MPO
+PIXEL_LIMITS = {"JPEG": MAX_PIXELS, "MPO": MAX_PIXELS,
+                "PNG": 64_000_000, "WEBP": 64_000_000, "BMP": 64_000_000, "TIFF": 64_000_000,
+                "HEIF": 50_000_000, "AVIF": 50_000_000}
+OTHER_PIXEL_LIMIT = 25_000_000  # GIF and anything else Pillow reads
+# A progressive JPEG may hold any number of scans, each a pass over the whole image
+# (20,000 tiny repeated scans took 92 s to decode). Encoders write about 10;
+# libjpeg-turbo's own guard (TJPARAM_SCANLIMIT, djpeg -maxscans) suggests 500.
+MAX_JPEG_SCANS = 100
 # libjpeg's reduced decode is taken down to this fraction of max_side: the
 # bench measured 11.5 -> 3.8 ms a camera frame, 30 -> 19 ms a phone photo.
 MIN_SIDE_FRACTION = 0.75
@@ -64,8 +80,9 @@ def decode(data: bytes, max_side: int = 1024, *, sizing: FaceSizing | None = Non
             _refuse_truncated(data, "WEBP")
         raise Unreadable("not_an_image", f"not a readable image: {type(exc).__name__}") from None
     width, height = header.size
-    if width * height > MAX_PIXELS:
-        raise Unreadable("too_large", f"{width}x{height} pixels is more than {MAX_PIXELS}")
+    limit = PIXEL_LIMITS.get(header.format, OTHER_PIXEL_LIMIT)
+    if width * height > limit:
+        raise Unreadable("too_large", f"{width}x{height} pixels is more than {limit:,} for {header.format}")
     exif = _exif(header)
     orientation = exif.get("orientation", 1)
     if orientation in (5, 6, 7, 8):
@@ -103,6 +120,9 @@ def _refuse_truncated(data: bytes, fmt: str | None) -> None:
         scan = _jpeg_first_scan(data)
         if scan is None or data.rfind(b"\xff\xd9") < scan:
             raise Unreadable("truncated", "JPEG data ends before its end-of-image marker")
+        scans = _jpeg_scan_count(data, scan)
+        if scans > MAX_JPEG_SCANS:
+            raise Unreadable("too_complex", f"progressive JPEG with {scans} scans (more than {MAX_JPEG_SCANS})")
     elif fmt == "WEBP":
         declared = int.from_bytes(data[4:8], "little") + 8 if len(data) >= 8 else 0
         if len(data) < declared:
@@ -146,6 +166,31 @@ def _jpeg_first_scan(data: bytes) -> int | None:
             continue
         pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
     return None
+
+
+# A marker inside entropy-coded data: 0xFF followed by anything but a stuffed zero,
+# a restart marker (D0-D7) or a fill byte.
+_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def _jpeg_scan_count(data: bytes, first_scan: int) -> int:
+    """Start-of-scan markers of the main image, from its first scan to its end-of-image
+    marker (stops counting past MAX_JPEG_SCANS)."""
+    scans, pos = 0, first_scan
+    while scans <= MAX_JPEG_SCANS:
+        m = _JPEG_MARKER.search(data, pos)
+        if m is None:
+            break
+        at, marker = m.start(), data[m.start() + 1]
+        if marker == 0xD9:  # end of image: a trailer (a motion photo's video) may follow
+            break
+        if marker == 0xDA:
+            scans += 1
+        if marker in (0x01, *range(0xD0, 0xD8)):
+            pos = at + 2
+        else:  # a segment with a length: skip its header (for SOS, then its data is searched)
+            pos = at + 2 + int.from_bytes(data[at + 2:at + 4], "big")
+    return scans
 
 
 def _decode_cv2(data: bytes, fmt: str | None, long_side: int, max_side: int,
@@ -198,8 +243,8 @@ def _exif(img: Image.Image) -> dict:
     if exif.get(_TAG_ORIENTATION) in range(1, 9):
         out["orientation"] = exif[_TAG_ORIENTATION]
     model = exif.get(_TAG_MODEL)
-    if isinstance(model, str) and model.strip():
-        out["camera"] = model.strip().strip("\x00")[:200]
+    if isinstance(model, str) and clean_text(model):
+        out["camera"] = clean_text(model)  # no NUL or other control characters reach the database
     try:
         taken = exif.get_ifd(_IFD_EXIF).get(_TAG_TAKEN)
         if isinstance(taken, str):

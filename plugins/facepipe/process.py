@@ -16,6 +16,7 @@ import numpy as np
 from facepipe.detect import Box, FaceSizing
 from facepipe.imaging import decode
 from facepipe.sources import Arrival, Unreadable
+from facepipe.text import clean_text
 
 _IMAGE_NS = uuid.UUID("6f1c2a4e-5d2b-4f61-9a51-2b7c1f0e9d11")
 
@@ -122,7 +123,7 @@ def _read_ahead(arrivals: Iterable[Arrival], read: Callable[[str], bytes],
         try:
             data = read(arrival.uri)
         except Unreadable as exc:
-            rejects.append(RejectRecord(arrival.uri, exc.reason, exc.detail, arrival.bytes, arrival.arrived_at))
+            rejects.append(RejectRecord(arrival.uri, exc.reason, clean_text(exc.detail, 300), arrival.bytes, arrival.arrived_at))
             continue
         batch.append((arrival, data, hashlib.sha256(data).hexdigest()))
         size += len(data)
@@ -143,7 +144,7 @@ def _process_one(arrival: Arrival, data: bytes, sha: str, earlier: str | None, d
     try:
         img = decode(data, sizing=sizing)
     except Unreadable as exc:
-        result.rejects.append(RejectRecord(arrival.uri, exc.reason, exc.detail, len(data), arrival.arrived_at))
+        result.rejects.append(RejectRecord(arrival.uri, exc.reason, clean_text(exc.detail, 300), len(data), arrival.arrived_at))
         return
     boxes = detector.detect(img.rgb, img.min_face)
     for face_no, box in enumerate(boxes):
