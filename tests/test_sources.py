@@ -214,7 +214,7 @@ def test_read_returns_the_bytes(tmp_path):
 
 @pytest.mark.parametrize("name", [
     "with space.jpg", "it's \"quoted\".jpg", "Åsa på stranden ✈ 日本.jpg", "semi;colon & dollar$.jpg",
-    "tab\there.jpg", "back\\slash.jpg", "new\nline.jpg",
+    "tab\there.jpg", "new\nline.jpg",
 ])
 def test_odd_file_names_list_and_read(tmp_path, name):
     p = put(tmp_path / "2026-11-20" / name, name.encode())
@@ -222,6 +222,15 @@ def test_odd_file_names_list_and_read(tmp_path, name):
     (a,) = src.list_day(DAY)
     assert a.uri == str(p)
     assert src.read(a.uri) == name.encode()
+
+
+def test_a_backslash_in_a_name_is_written_x5c(tmp_path):
+    """So that no file's URI is the \\xNN form of another's (see the next tests)."""
+    p = put(tmp_path / "2026-11-20" / "back\\slash.jpg", b"abc")
+    src = FolderSource(tmp_path)
+    (a,) = src.list_day(DAY)
+    assert a.uri == str(tmp_path / "2026-11-20" / "back\\x5cslash.jpg")
+    assert src.read(a.uri) == b"abc" and p.exists()
 
 
 def test_symlink_to_outside_the_root_is_refused(tmp_path):
@@ -282,10 +291,10 @@ def test_read_error_is_unreadable(tmp_path, monkeypatch):
     """An OSError while reading (permissions, I/O error) rejects the file, it does not fail the shard."""
     p = put(tmp_path / "a.jpg", b"abc")
 
-    def denied(self):
+    def denied(self, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(Path, "open", denied)
     with pytest.raises(Unreadable) as info:
         FolderSource(tmp_path).read(str(p))
     assert info.value.reason == "unreadable"
@@ -306,3 +315,146 @@ def test_a_name_that_is_not_utf8_round_trips_through_its_uri(tmp_path):
     assert uri.endswith("caf\\xe9.jpg")
     assert FolderSource(tmp_path).read(uri) == b"\xff\xd8x"
     assert path_of(str(tmp_path / "plain.jpg")) == tmp_path / "plain.jpg"
+
+
+# ---------------------------------------------------------------- issue 12: every file counted, none too costly
+
+
+def _reason(src: FolderSource, uri: str) -> str:
+    with pytest.raises(Unreadable) as info:
+        src.read(uri)
+    assert info.value.detail.isprintable()
+    return info.value.reason
+
+
+def test_a_latin1_name_and_its_literal_escape_get_two_uris(tmp_path):
+    folder = tmp_path / "2026-11-20"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.jpg"), "wb") as f:
+        f.write(b"latin-1 bytes")
+    (folder / "caf\\xe9.jpg").write_bytes(b"literal backslash")
+    src = FolderSource(tmp_path)
+    got = {a.uri: src.read(a.uri) for a in src.list_day(DAY)}
+    assert len(got) == 2
+    assert sorted(got.values()) == [b"latin-1 bytes", b"literal backslash"]
+
+
+def test_a_file_over_the_size_limit_is_refused_from_its_size_without_reading(tmp_path, monkeypatch):
+    from facepipe import sources
+
+    video = tmp_path / "2026-11-20" / "clip.mp4"
+    video.parent.mkdir()
+    with open(video, "wb") as f:
+        f.truncate(8 * 2**30)  # 8 GiB, sparse: nothing is written
+    (a,) = FolderSource(tmp_path).list_day(DAY)
+    assert a.bytes == 8 * 2**30
+    assert _reason(FolderSource(tmp_path), a.uri) == "too_large"
+    monkeypatch.setattr(sources, "MAX_OBJECT_BYTES", 10)
+    small = put(tmp_path / "2026-11-20" / "eleven.jpg", b"x" * 11)
+    assert _reason(FolderSource(tmp_path), str(small)) == "too_large"
+
+
+def test_links_to_folders_are_listed_and_rejected(tmp_path):
+    inside = put(tmp_path / "elsewhere" / "a.jpg", mtime=LONG_AGO).parent
+    outside = put(tmp_path.parent / (tmp_path.name + "-out") / "b.jpg").parent
+    day = tmp_path / "2026-11-20"
+    day.mkdir()
+    (day / "inside").symlink_to(inside, target_is_directory=True)
+    (day / "outside").symlink_to(outside, target_is_directory=True)
+    src = FolderSource(tmp_path)
+    got = {os.path.basename(u): _reason(src, u) for u in uris(src)}
+    assert got == {"inside": "directory_link", "outside": "outside_source"}
+
+
+def test_a_folder_that_cannot_be_listed_is_one_entry(tmp_path, monkeypatch):
+    put(tmp_path / "2026-11-20" / "ok.jpg")
+    locked = tmp_path / "2026-11-20" / "locked"
+    put(locked / "hidden from us.jpg")
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    src = FolderSource(tmp_path)
+    assert rel(tmp_path, src) == {"2026-11-20/ok.jpg", "2026-11-20/locked"}
+    with pytest.raises(Unreadable) as info:
+        src.read(str(locked))
+    assert info.value.reason == "unreadable" and "Permission denied" in info.value.detail
+
+
+def test_paths_too_long_are_rejected_under_a_short_unique_uri(tmp_path):
+    from facepipe.sources import MAX_URI_BYTES, uri_of
+
+    from helpers.hostile import deep_file
+
+    deep = tmp_path / "2026-11-20"
+    # 24 x 200 bytes: past PATH_MAX (4096)
+    assert len(deep_file(tmp_path, ["2026-11-20", *["d" * 199] * 24, "a.jpg"], b"x")) > 4096
+    put(deep / "short.jpg")
+    src = FolderSource(tmp_path)
+    got = uris(src)
+    assert len(got) == 2 and str(deep / "short.jpg") in got
+    (long_uri,) = [u for u in got if u != str(deep / "short.jpg")]
+    assert MAX_URI_BYTES < len(long_uri.encode()) < MAX_URI_BYTES + 100
+    assert _reason(src, long_uri) == "path_too_long"
+    a, b = tmp_path / ("x" * 2100), tmp_path / ("x" * 2099 + "y")
+    assert uri_of(a) != uri_of(b)
+
+
+def test_files_in_a_folder_named_like_an_impossible_date_are_rejected(tmp_path):
+    put(tmp_path / "2026-02-30" / "a.jpg", mtime=START + dt.timedelta(hours=2))
+    put(tmp_path / "2026-11-20" / "b.jpg", mtime=LONG_AGO)
+    src = FolderSource(tmp_path)
+    assert rel(tmp_path, src) == {"2026-02-30/a.jpg", "2026-11-20/b.jpg"}
+    assert _reason(src, str(tmp_path / "2026-02-30" / "a.jpg")) == "not_a_date"
+
+
+class _Memory:
+    """facepipe.first_seen.FirstSeenStore's rule, kept in a dict."""
+
+    def __init__(self, horizon, now):
+        from facepipe.first_seen import FirstSeenStore
+
+        self.store = FirstSeenStore.__new__(FirstSeenStore)
+        self.store.horizon, self.store.now = horizon, now
+        self.kept = {}
+
+    def arrivals(self, entries):
+        for uri, m, c in entries:
+            self.kept.setdefault(uri, self.store.decide(m, c)[0])
+        return {uri: self.kept[uri] for uri, _, _ in entries}
+
+
+def test_an_old_mtime_first_seen_after_its_day_ran_arrives_at_its_ctime(tmp_path):
+    """cp -p / rsync -a into archive/2026-10-07/ or 2026/10/07/: the copy's ctime is today."""
+    today = dt.datetime.now(dt.timezone.utc)
+    for where in ("archive/2026-10-07", "2026/10/07"):
+        put(tmp_path / where / "old.jpg", mtime=dt.datetime(2026, 10, 7, 9, tzinfo=dt.timezone.utc))
+    put(tmp_path / "new.jpg", mtime=today)
+    src = FolderSource(tmp_path)
+    seen = _Memory(horizon=today.date() - dt.timedelta(days=1), now=today)
+    assert rel(tmp_path, src, today.date()) == {"new.jpg"}  # without first_seen: the old mtime day
+    got = {os.path.relpath(a.uri, tmp_path) for a in src.list_day(today.date(), seen)}
+    assert got == {"archive/2026-10-07/old.jpg", "2026/10/07/old.jpg", "new.jpg"}
+    # a re-run of 2026-10-07 does not take them, nor does any other day
+    assert list(src.list_day(dt.date(2026, 10, 7), seen)) == []
+    assert list(src.list_day(today.date() - dt.timedelta(days=1), seen)) == []
+
+
+def test_before_any_day_is_planned_and_after_the_horizon_a_file_arrives_at_its_mtime():
+    from facepipe.first_seen import FirstSeenStore
+
+    store = FirstSeenStore.__new__(FirstSeenStore)
+    now = dt.datetime(2026, 11, 29, 12, tzinfo=dt.timezone.utc)
+    m, c = dt.datetime(2026, 10, 7, tzinfo=dt.timezone.utc), dt.datetime(2026, 11, 28, 5, tzinfo=dt.timezone.utc)
+    store.horizon, store.now = None, now
+    assert store.decide(m, c) == (m, "mtime")
+    store.horizon = dt.date(2026, 10, 6)
+    assert store.decide(m, c) == (m, "mtime")
+    store.horizon = dt.date(2026, 11, 27)
+    assert store.decide(m, c) == (c, "ctime")
+    store.horizon = dt.date(2026, 11, 28)  # the copy's day ran too: the time it was first seen
+    assert store.decide(m, c) == (now, "first_seen")

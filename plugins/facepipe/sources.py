@@ -13,12 +13,16 @@ when an S3 source is used.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import functools
+import hashlib
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 _DATED = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -48,93 +52,240 @@ def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=1)
 
 
+# Larger files and objects are rejected as too_large from their size, never read.
+MAX_OBJECT_BYTES = 512 * 1024 * 1024
+# URIs longer than this (UTF-8 bytes) are rejected as path_too_long under a shortened
+# URI: PostgreSQL's btree keys (rejects, staging) hold at most about 2,700 bytes.
+MAX_URI_BYTES = 2000
+
+
+class FirstSeen(Protocol):
+    """Where a folder source remembers when it first saw each loose file (facepipe.first_seen)."""
+
+    def arrivals(self, entries: list[tuple[str, dt.datetime, dt.datetime]]) -> dict[str, dt.datetime]:
+        """(uri, mtime, ctime) of files -> their arrival time, decided once and kept."""
+
+
 class FolderSource:
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser().absolute()
         self.name = str(self.root)
 
-    def list_day(self, day: dt.date) -> Iterator[Arrival]:
+    def list_day(self, day: dt.date, first_seen: FirstSeen | None = None) -> Iterator[Arrival]:
+        """The day's files: its dated folder, and the loose files that arrived that day.
+
+        Everything the walk meets is listed, also what cannot be loaded (links to
+        folders, folders that cannot be listed, paths too long, folders named like
+        an impossible date): ``read`` then rejects it with the reason. A loose
+        file's arrival is its mtime, or with ``first_seen`` the time kept for it
+        when facepipe first saw it (see README, "Which day a photo belongs to").
+        """
         if not self.root.is_dir():
             raise SourceError(f"photo folder {self.root} does not exist")
         start, end = day_bounds(day)
         dated = self.root / day.isoformat()
         if dated.is_dir():
-            for path in _walk(dated):
-                yield self._arrival(path, fallback=start)
-        for top in sorted(self.root.iterdir(), key=lambda p: p.name):
-            if top.name.startswith(".") or (top.is_dir() and _DATED.match(top.name)):
-                continue
-            for path in _walk(top) if top.is_dir() else [top]:
-                mtime = _mtime(path)
+            for path, st in _walk(dated):
+                yield Arrival(uri=uri_of(path), bytes=_size(st), arrived_at=_time(st, "st_mtime") or start)
+        loose = self._loose()
+        if first_seen is None:
+            for path, st in loose:
+                mtime = _time(st, "st_mtime")
                 if mtime is not None and start <= mtime < end:
-                    yield self._arrival(path, fallback=mtime)
+                    yield Arrival(uri=uri_of(path), bytes=_size(st), arrived_at=mtime)
+            return
+        for batch in _batched(((uri_of(p), st) for p, st in loose if st is not None), 1000):
+            arrived = first_seen.arrivals([(uri, _time(st, "st_mtime"), _time(st, "st_ctime"))
+                                           for uri, st in batch])
+            for uri, st in batch:
+                if start <= arrived[uri] < end:
+                    yield Arrival(uri=uri, bytes=_size(st), arrived_at=arrived[uri])
 
-    def _arrival(self, path: Path, fallback: dt.datetime) -> Arrival:
-        mtime = _mtime(path)
-        size = None
+    def _loose(self) -> Iterator[tuple[Path, os.stat_result | None]]:
+        """Entries outside the dated folders (folders named like an impossible date included)."""
         try:
-            size = path.lstat().st_size
-        except OSError:
-            pass
-        return Arrival(uri=uri_of(path), bytes=size, arrived_at=mtime or fallback)
+            tops = sorted(os.scandir(self.root), key=lambda e: e.name)
+        except OSError as exc:
+            raise SourceError(f"cannot list photo folder {self.root}: {exc.strerror}") from None
+        for top in tops:
+            if top.name.startswith(".") or (_DATED.match(top.name) and _is_date(top.name) and top.is_dir()):
+                continue
+            yield from _walk(Path(top.path), top_is_entry=True)
 
     def read(self, uri: str) -> bytes:
+        """The file's bytes; anything that cannot be loaded raises Unreadable with the reason."""
+        if len(uri.encode("utf-8", "surrogatepass")) > MAX_URI_BYTES:
+            raise Unreadable("path_too_long", f"path longer than {MAX_URI_BYTES} bytes: not listed or read")
         path = path_of(uri)
+        self._refuse_undated(path)
+        try:
+            st = path.lstat()
+        except OSError as exc:
+            raise _os_unreadable("cannot open", exc) from None
+        if stat.S_ISDIR(st.st_mode):
+            raise _folder_unreadable(path)
         try:
             real = path.resolve(strict=True)
         except (OSError, RuntimeError) as exc:
-            raise Unreadable("unreadable", f"cannot open: {exc.strerror or exc}") from None
+            raise Unreadable("unreadable", f"cannot open: {getattr(exc, 'strerror', None) or exc}") from None
         if not real.is_relative_to(self.root.resolve()):
             raise Unreadable("outside_source", "link points outside the source folder")
+        if real.is_dir():
+            raise Unreadable("directory_link", "a link to a folder: links to folders are not followed"
+                                               " (copy or move the folder into the source instead)")
         if not real.is_file():
             raise Unreadable("unreadable", "not a regular file")
         try:
-            return real.read_bytes()
+            with real.open("rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size > MAX_OBJECT_BYTES:
+                    raise Unreadable("too_large", f"{size} bytes is more than {MAX_OBJECT_BYTES}")
+                data = f.read(MAX_OBJECT_BYTES + 1)  # never more, should the file grow meanwhile
         except OSError as exc:
-            raise Unreadable("unreadable", f"cannot read: {exc.strerror}") from None
+            raise _os_unreadable("cannot read", exc) from None
+        if len(data) > MAX_OBJECT_BYTES:
+            raise Unreadable("too_large", f"more than {MAX_OBJECT_BYTES} bytes")
+        return data
+
+    def _refuse_undated(self, path: Path) -> None:
+        """Files in a top folder named like a date that is no date (2026-02-30) belong to no day."""
+        try:
+            top = path.relative_to(self.root).parts[0]
+        except (ValueError, IndexError):
+            return
+        if _DATED.match(top) and not _is_date(top):
+            raise Unreadable("not_a_date", f"folder {top} is named like a date but is none:"
+                                           " rename it to the day its photos belong to")
+
+
+def _os_unreadable(action: str, exc: OSError) -> Unreadable:
+    if exc.errno == errno.ENAMETOOLONG:
+        return Unreadable("path_too_long", f"{action}: path longer than the system allows")
+    return Unreadable("unreadable", f"{action}: {exc.strerror or exc}")
+
+
+def _folder_unreadable(path: Path) -> Unreadable:
+    """A folder listed as an entry: the walk could not list it."""
+    try:
+        with os.scandir(path):
+            pass
+    except OSError as exc:
+        return _os_unreadable("cannot list the folder", exc)
+    return Unreadable("unreadable", "the folder could not be listed when the day was planned;"
+                                    " run the day again to load its photos")
 
 
 def uri_of(path: Path) -> str:
-    """The path as text the database can hold.
+    """The path as text the database can hold, one URI per path.
 
-    A file name that is not valid UTF-8 (old cameras, zip files from Windows)
-    has its odd bytes written as ``\\xNN``; ``path_of`` maps them back.
+    A path that is valid UTF-8 and holds no backslash is its own URI. Any other
+    path (a file name that is not UTF-8: old cameras, zip files from Windows) has
+    its odd bytes and its backslashes written as ``\\xNN``, so that no two paths
+    share a URI; ``path_of`` maps them back. A URI longer than MAX_URI_BYTES is
+    shortened, made unique by the path's SHA-256 (and longer than any URI that is
+    not shortened); such files are rejected as path_too_long.
     """
     text = str(path)
     try:
-        text.encode("utf-8")
-        return text
+        raw = text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raw = None
+    if raw is None or "\\" in text:
+        raw = text.encode("utf-8", "surrogateescape")
+        text = raw.replace(b"\\", b"\\x5c").decode("utf-8", "backslashreplace")
+    if len(text.encode("utf-8")) > MAX_URI_BYTES:
+        digest = hashlib.sha256(raw).hexdigest()[:16]
+        head = text.encode("utf-8")[:MAX_URI_BYTES].decode("utf-8", "ignore")
+        text = f"{head}...[{len(raw)} bytes, sha256 {digest}]"
+    return text
 
 
 def path_of(uri: str) -> Path:
     """The file behind a folder source's URI (see ``uri_of``)."""
-    if "\\x" in uri and not os.path.lexists(uri):
-        return Path(re.sub(r"\\x([0-9a-f]{2})", lambda m: chr(0xDC00 + int(m.group(1), 16)), uri))
-    return Path(uri)
+    if "\\" not in uri:
+        return Path(uri)
+    return Path(os.fsdecode(re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m.group(1), 16)]),
+                                   uri.encode("utf-8"))))
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
+def _walk(folder: Path, top_is_entry: bool = False) -> Iterator[tuple[Path, os.stat_result | None]]:
+    """Every non-hidden entry under ``folder`` with its lstat, in name order, that is
+    not a folder the walk went into: files, links (to folders too), other specials,
+    and folders it could not list or whose path is too long (as entries)."""
+    if top_is_entry:
+        try:
+            st = folder.lstat()
+        except OSError:
+            yield folder, None
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            yield folder, st
+            return
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        if len(str(current).encode("utf-8", "surrogateescape")) > MAX_URI_BYTES:
+            yield current, _lstat(current)
+            continue
+        try:
+            with os.scandir(current) as it:
+                entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+        except OSError:
+            yield current, _lstat(current)
+            continue
+        subfolders = []
+        for e in entries:
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                st = None
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                subfolders.append(Path(e.path))
+            else:
+                yield Path(e.path), st
+        stack.extend(reversed(subfolders))
 
 
-def _mtime(path: Path) -> dt.datetime | None:
+def _lstat(path: Path) -> os.stat_result | None:
     try:
-        return dt.datetime.fromtimestamp(path.lstat().st_mtime, tz=dt.timezone.utc)
+        return path.lstat()
     except OSError:
         return None
+
+
+def _size(st: os.stat_result | None) -> int | None:
+    return None if st is None or stat.S_ISDIR(st.st_mode) else st.st_size
+
+
+def _time(st: os.stat_result | None, field: str) -> dt.datetime | None:
+    if st is None:
+        return None
+    return dt.datetime.fromtimestamp(getattr(st, field), tz=dt.timezone.utc)
+
+
+def _is_date(name: str) -> bool:
+    try:
+        dt.date.fromisoformat(name)
+        return True
+    except ValueError:
+        return False
+
+
+def _batched(items, n: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 # ---------------------------------------------------------------- S3
 
 S3_CONN_ID_ENV = "FACEPIPE_S3_CONN_ID"
 S3_DEFAULT_CONN_ID = "aws_default"
-MAX_OBJECT_BYTES = 512 * 1024 * 1024  # larger objects are rejected as too_large, never downloaded
 # AWS's rules are stricter; S3-compatible stores accept some more (capitals, underscores).
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$")
 
@@ -213,8 +364,11 @@ class S3Source:
         except BotoCoreError as exc:
             raise self._error("cannot open", type(exc).__name__) from None
 
-    def list_day(self, day: dt.date) -> Iterator[Arrival]:
-        """Arrivals of the day, one listing page (at most 1,000 keys) in memory at a time."""
+    def list_day(self, day: dt.date, first_seen: FirstSeen | None = None) -> Iterator[Arrival]:
+        """Arrivals of the day, one listing page (at most 1,000 keys) in memory at a time.
+
+        An object's LastModified is its upload and no copy keeps an old one, so
+        ``first_seen`` (for folder sources) is not needed here."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         start, end = day_bounds(day)

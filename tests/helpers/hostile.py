@@ -60,3 +60,26 @@ def avif_declaring(width: int, height: int) -> bytes:
     # ispe: size, 'ispe', version/flags (4 bytes), width (4), height (4)
     data[at + 8:at + 16] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
     return bytes(data)
+
+
+def deep_file(parent, names: list[str], content: bytes) -> bytes:
+    """Write ``content`` at parent/names[0]/.../names[-1] (the last name is the file), even
+    past PATH_MAX, by walking folder descriptors; returns the file's whole path as bytes."""
+    import os
+
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+        for name in names[:-1]:
+            try:
+                os.mkdir(name, dir_fd=fd)
+            except FileExistsError:
+                pass
+            inner = os.open(name, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        out = os.open(names[-1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=fd)
+        with os.fdopen(out, "wb") as f:
+            f.write(content)
+    finally:
+        os.close(fd)
+    return os.path.join(os.fsencode(parent), *(os.fsencode(n) for n in names))
