@@ -68,6 +68,24 @@ CREATE TABLE IF NOT EXISTS {schema}.load_runs (
 );
 CREATE INDEX IF NOT EXISTS load_runs_day ON {schema}.load_runs (day);
 
+-- Folder sources: when each loose file (outside the dated folders) was first seen
+-- and the arrival time decided then, which fixes its day (facepipe.first_seen).
+CREATE TABLE IF NOT EXISTS {schema}.first_seen (
+    uri        text        PRIMARY KEY,
+    arrived_at timestamptz NOT NULL,   -- the file belongs to this time's UTC day
+    why        text        NOT NULL CHECK (why IN ('mtime', 'ctime', 'first_seen')),
+    seen_at    timestamptz NOT NULL
+);
+
+-- The days a plan has listed, per source: a loose file first seen after its mtime's
+-- day was planned came late and goes to a later day.
+CREATE TABLE IF NOT EXISTS {schema}.planned_days (
+    source     text        NOT NULL,
+    day        date        NOT NULL,
+    planned_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (source, day)
+);
+
 -- Staging, written by process(shard) and consumed by load(day). Rows are keyed
 -- by run so that two runs never see each other's work. Which run loaded a day
 -- is in load_runs, not in the rows, so a re-run leaves identical rows.

@@ -1,0 +1,1 @@
+SELECT uri, arrived_at FROM {schema}.first_seen WHERE uri = ANY(%(uris)s);
