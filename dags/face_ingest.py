@@ -66,12 +66,13 @@ def face_ingest():
 
     @task
     def plan(run: dict) -> list[dict]:
+        from facepipe.config import ConfigError
         from facepipe.db import ModelMismatch
         from facepipe.tasks import plan
 
         try:
             return plan(run["day"], run["run_id"], _opts(run))
-        except ModelMismatch as exc:
+        except (ModelMismatch, ConfigError) as exc:
             raise _fail_fast(exc) from exc
 
     @task(map_index_template="{{ shard_label }}", max_active_tis_per_dag=CORES)

@@ -5,13 +5,20 @@ overrides it for one run); the code only names the Airflow connection id.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SQL_DIR = PROJECT_ROOT / "include" / "sql"
 DB_CONN_ID = "facepipe_db"
+DB_CONN_ENV = f"AIRFLOW_CONN_{DB_CONN_ID.upper()}"
+
+
+class ConfigError(ValueError):
+    """A setting or a param that a retry cannot fix; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,7 @@ def settings() -> Settings:
         model=os.environ.get("FACEPIPE_MODEL", "dlib-resnet-128"),
         db_schema=os.environ.get("FACEPIPE_DB_SCHEMA", "facepipe"),
         clip_model_path=os.environ.get("FACEPIPE_CLIP_MODEL_PATH") or None,
-        shard_size=int(os.environ.get("FACEPIPE_SHARD_SIZE", "200")),
+        shard_size=_whole("FACEPIPE_SHARD_SIZE", 200, 1, 100_000),
         min_face=_min_face(os.environ.get("FACEPIPE_MIN_FACE", "64")),
         haar_scale_factor=_scale_factor(os.environ.get("FACEPIPE_HAAR_SCALE_FACTOR", "1.1")),
     )
@@ -59,7 +66,29 @@ def _min_face(text: str) -> int:
     except ValueError:
         value = 0
     if not 12 <= value <= 4096:
-        raise ValueError(f"FACEPIPE_MIN_FACE must be a whole number of pixels from 12 to 4096, got {text!r}")
+        raise ConfigError(f"FACEPIPE_MIN_FACE must be a whole number of pixels from 12 to 4096, got {text!r}")
+    return value
+
+
+def check_settings() -> Settings:
+    """All settings, each checked, and the database connection's form: a ConfigError
+    naming the setting, before a run starts any work."""
+    s = settings()
+    name = s.db_schema
+    if not name or len(name.encode("utf-8")) > 63 or "\x00" in name:
+        raise ConfigError("FACEPIPE_DB_SCHEMA must be a schema name of 1 to 63 bytes")
+    check_connection_setting()
+    return s
+
+
+def _whole(name: str, default: int, low: int, high: int) -> int:
+    text = os.environ.get(name, "").strip() or str(default)
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {text[:40]!r}")
     return value
 
 
@@ -69,5 +98,34 @@ def _scale_factor(text: str) -> float:
     except ValueError:
         value = 0.0
     if not 1.0 < value <= 2.0:
-        raise ValueError(f"FACEPIPE_HAAR_SCALE_FACTOR must be a number above 1 and at most 2, got {text!r}")
+        raise ConfigError(f"FACEPIPE_HAAR_SCALE_FACTOR must be a number above 1 and at most 2, got {text!r}")
     return value
+
+
+def check_connection_setting() -> None:
+    """AIRFLOW_CONN_FACEPIPE_DB, if set, must parse: Airflow reports a URI it cannot
+    parse as a connection that "isn't defined". The value is never echoed (it holds
+    the password)."""
+    value = os.environ.get(DB_CONN_ENV, "").strip()
+    if not value:
+        return
+    if value.startswith("{"):
+        try:
+            if not isinstance(json.loads(value), dict):
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"{DB_CONN_ENV} is not valid JSON (expected an object such as"
+                              ' {"conn_type": "postgres", "host": ..., "login": ..., "password": ...})') from None
+        return
+    hint = (f"{DB_CONN_ENV} is not a valid connection URI: percent-encode the characters / # ? @ : in"
+            " the login and password (urllib.parse.quote(password, safe='')), or give the"
+            " connection as JSON")
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError(f"{DB_CONN_ENV} must start with postgres:// or postgresql://")
+    try:
+        parts.port
+    except ValueError:
+        raise ConfigError(hint) from None
+    if "@" in parts.path + parts.query + parts.fragment or parts.fragment:
+        raise ConfigError(hint)

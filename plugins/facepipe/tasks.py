@@ -9,7 +9,7 @@ import contextlib
 import datetime as dt
 import logging
 
-from facepipe.config import settings
+from facepipe.config import ConfigError, check_settings, settings
 from facepipe.db import connection, ensure_schema
 from facepipe.models import check_detector, model_spec
 
@@ -19,38 +19,70 @@ log = logging.getLogger(__name__)
 VALID_MIN_FACE = 8
 
 
+FIRST_DAY = dt.date(1970, 1, 1)
+
+
 def resolve_day(param_day: str | None, data_interval_start: dt.datetime | None) -> str:
-    """The run's partition key: the explicit param first, then the data interval."""
+    """The run's partition key: the explicit param first, then the data interval.
+
+    Days run from 1970-01-01 to tomorrow (UTC): a later day has no arrivals yet
+    (and 9999-12-31 has no next day to end it)."""
     if param_day:
         try:
-            return dt.date.fromisoformat(str(param_day).strip()).isoformat()
+            day = dt.date.fromisoformat(str(param_day).strip())
         except ValueError:
-            raise ValueError(f"param day must be a date like 2026-11-24, got {param_day!r}") from None
-    if data_interval_start is not None:
-        return data_interval_start.date().isoformat()
-    raise ValueError("no day to process: pass the param day (YYYY-MM-DD) or run on a schedule")
+            raise ConfigError(f"param day must be a date like 2026-11-24, got {str(param_day)[:40]!r}") from None
+    elif data_interval_start is not None:
+        day = data_interval_start.date()
+    else:
+        raise ConfigError("no day to process: pass the param day (YYYY-MM-DD) or run on a schedule")
+    last = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)
+    if not FIRST_DAY <= day <= last:
+        raise ConfigError(f"day {day} is out of range: days run from {FIRST_DAY} to tomorrow ({last})")
+    return day.isoformat()
 
 
 def options(source: str | None = None, detector: str | None = None, model: str | None = None) -> dict:
     """A run's options: its params where given, else the deployment's settings."""
-    s = settings()
+    s = check_settings()
     opts = {"source": source or s.source, "detector": detector or s.detector, "model": model or s.model}
     check_detector(opts["detector"])
     model_spec(opts["model"])
     return opts
 
 
+def max_map_length() -> int:
+    """Airflow's limit on a mapped task's instances ([core] max_map_length)."""
+    try:
+        from airflow.configuration import conf
+
+        return conf.getint("core", "max_map_length", fallback=1024)
+    except ImportError:
+        return 1024
+
+
 def plan(day: str, run_id: str, opts: dict) -> list[dict]:
-    from facepipe.sources import open_source
+    from facepipe.first_seen import FirstSeenStore
+    from facepipe.sources import FolderSource, open_source
     from facepipe.store import write_manifest
 
     s = settings()
     d = dt.date.fromisoformat(day)
     spec = model_spec(opts["model"])
+    source = open_source(opts["source"])
     with connection() as conn:
         ensure_schema(conn, s.db_schema, spec)  # refuses a model the tables do not hold
-        counts = write_manifest(conn, s.db_schema, d, run_id, open_source(opts["source"]).list_day(d),
-                                s.shard_size)
+        seen = FirstSeenStore(conn, s.db_schema, source.name) if isinstance(source, FolderSource) else None
+        arrivals = source.list_day(d) if seen is None else list(source.list_day(d, seen))
+        counts = write_manifest(conn, s.db_schema, d, run_id, arrivals, s.shard_size)
+        if len(counts) > max_map_length():
+            raise ConfigError(
+                f"day {day} has {sum(counts)} files: {len(counts)} shards of FACEPIPE_SHARD_SIZE={s.shard_size}"
+                f" are more than Airflow's [core] max_map_length of {max_map_length()}. Raise"
+                f" FACEPIPE_SHARD_SIZE to at least {-(-sum(counts) // max_map_length())} (or"
+                " AIRFLOW__CORE__MAX_MAP_LENGTH), then run the day again.")
+        if seen is not None:
+            seen.close_day(d)
     log.info("day %s: %d files in %d shards", day, sum(counts), len(counts))
     return [{"day": day, "run_id": run_id, "shard": i, "of": len(counts), "files": n, **opts}
             for i, n in enumerate(counts)]
@@ -181,7 +213,7 @@ def report(day: str, threshold: float | None = None, min_neighbours: int = 2, lo
 
     s = settings()
     spec = model_spec(s.model)
-    params = ReportParams(threshold=threshold or spec.match_threshold, min_neighbours=min_neighbours,
+    params = ReportParams(threshold=spec.match_threshold if threshold is None else threshold, min_neighbours=min_neighbours,
                           lookback_days=lookback_days, range_days=range_days)
     d = dt.date.fromisoformat(day)
     with connection() as conn:
