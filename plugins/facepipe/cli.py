@@ -8,10 +8,15 @@
   db-uri            the connection string of the embedded database (for psql)
   stop-db           stop the embedded database
   demo              lay out sample photos and run face_ingest for each day
+
+Errors are one line on stderr: exit code 2 for what the user can fix (arguments,
+settings, photos), 1 for anything else; --debug shows the traceback.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import sys
 
 from psycopg import sql
 
@@ -55,21 +60,25 @@ def _rejects(args) -> int:
 def _enrol(args) -> int:
     from facepipe.tasks import enrol
 
-    print(enrol(args.folder))
+    r = enrol(args.folder)
+    print(f"{r['people']} people: {r['added']} reference photos added, {r['kept']} already enrolled,"
+          f" {r['skipped']} skipped")
+    for path, why in r["skipped_photos"]:
+        print(f"  skipped {_shown(path)}: {_shown(why)}")
+    for name in r["no_reference"]:
+        print(f"  {_shown(name)} has no reference photo: add a photo of them with one clear face")
     return 0
 
 
 def _report(args) -> int:
     from facepipe.tasks import report
 
-    result = report(args.day)
+    result = report(args.day.isoformat())
     print(result)
     return 0
 
 
 def _search(args) -> int:
-    import datetime as dt
-
     from facepipe.config import settings
     from facepipe.db import connection, ensure_schema
     from facepipe.models import model_spec
@@ -77,9 +86,16 @@ def _search(args) -> int:
 
     s = settings()
     spec = model_spec(s.model)
-    until = dt.date.fromisoformat(args.until) if args.until else dt.date.today()
-    since = dt.date.fromisoformat(args.since) if args.since else until - dt.timedelta(days=30)
-    vector = query_vector(args.photo, spec, s.detector, s.min_face)
+    until = args.until or dt.date.today()
+    since = args.since or until - dt.timedelta(days=30)
+    if since > until:
+        raise UserError(f"--since {since} is after --until {until}")
+    from facepipe.sources import Unreadable
+
+    try:
+        vector = query_vector(args.photo, spec, s.detector, s.min_face)
+    except Unreadable as exc:
+        raise UserError(f"photo {args.photo}: {exc.reason}: {exc.detail}") from None
     with connection() as conn:
         ensure_schema(conn, s.db_schema, spec)
         matches = search_faces(conn, s.db_schema, spec, vector, k=args.k, since=since, until=until,
@@ -113,25 +129,60 @@ def _demo(args) -> int:
     return main(days=args.days)
 
 
+class UserError(ValueError):
+    """Something the user can fix; printed as one line, exit code 2."""
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date like 2026-11-24: {_shown(text[:40])!r}") from None
+
+
+def _k(text: str) -> int:
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if not 1 <= k <= 1000:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 1000, got {_shown(text[:40])!r}")
+    return k
+
+
+def _message(exc: BaseException) -> tuple[str, int]:
+    """One line for the user, and the exit code."""
+    from facepipe.sources import SourceError, Unreadable
+
+    if isinstance(exc, Unreadable):
+        return f"{exc.reason}: {exc.detail}", 2
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.strerror or exc}: {exc.filename}", 2
+    if isinstance(exc, (ValueError, SourceError, OSError)):  # ConfigError and UserError are ValueErrors
+        return str(exc), 2
+    return f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m facepipe", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("status").set_defaults(func=_status)
     p = sub.add_parser("rejects")
-    p.add_argument("day")
+    p.add_argument("day", type=_day)
     p.set_defaults(func=_rejects)
     p = sub.add_parser("enrol")
     p.add_argument("folder")
     p.set_defaults(func=_enrol)
     p = sub.add_parser("report")
-    p.add_argument("day")
+    p.add_argument("day", type=_day)
     p.set_defaults(func=_report)
     p = sub.add_parser("search")
     p.add_argument("photo")
-    p.add_argument("--k", type=int, default=10)
-    p.add_argument("--since", help="first day (default: 30 days before --until)")
-    p.add_argument("--until", help="last day (default: today)")
+    p.add_argument("--k", type=_k, default=10, help="how many faces (1-1000)")
+    p.add_argument("--since", type=_day, help="first day (default: 30 days before --until)")
+    p.add_argument("--until", type=_day, help="last day (default: today)")
     p.add_argument("--source", help="only faces from this source")
     p.set_defaults(func=_search)
     sub.add_parser("db-uri").set_defaults(func=_db_uri)
@@ -139,6 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo")
     p.add_argument("--days", type=int, default=3)
     p.set_defaults(func=_demo)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    args = parser.parse_args(argv)  # bad arguments: argparse's one-line error, exit code 2
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        message, code = _message(exc)
+        print(f"error: {_shown(message)}", file=sys.stderr)
+        return code
 

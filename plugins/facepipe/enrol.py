@@ -5,6 +5,13 @@ person, one face each (the largest face is taken). Keys come from the name and
 the photo's content, so enrolling the same folder again changes nothing, and a
 new photo or person adds just that. Photos are never copied: person_refs keeps
 the path, the box and the embedding.
+
+Nothing is skipped in silence: every photo that is not enrolled is listed with
+the reason (unreadable, not an image, no face, too large, or the same photo
+already enrolled under another name: one photo never stands for two people,
+which would leave one of them unreachable), and so is every person left with no
+reference photo. A folder name that is not UTF-8 is kept with its odd bytes
+written ``\\xNN``, as file URIs are.
 """
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ from facepipe.db import load_sql
 from facepipe.detect import FaceSizing
 from facepipe.models import ModelSpec
 from facepipe.process import embed_largest_face
-from facepipe.sources import Unreadable
+from facepipe.sources import FolderSource, Unreadable, uri_of
 from facepipe.store import vector_value
 
 log = logging.getLogger(__name__)
@@ -38,6 +45,7 @@ class EnrolResult:
     added: int = 0  # reference photos added now
     kept: int = 0  # already enrolled
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    no_reference: list[str] = field(default_factory=list)  # people of the folder with no reference photo
 
 
 def enrol_folder(conn: psycopg.Connection, schema: str, folder: Path, model: ModelSpec,
@@ -46,35 +54,65 @@ def enrol_folder(conn: psycopg.Connection, schema: str, folder: Path, model: Mod
     result = EnrolResult()
     if not folder.is_dir():
         raise FileNotFoundError(f"enrolment folder {folder} does not exist")
-    known = {(str(p), s) for p, s in conn.execute(load_sql("known_refs.sql", schema=schema))}
-    for person_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        name = person_dir.name
+    source = FolderSource(folder)
+    known: set[tuple[str, str]] = set()
+    owner: dict[str, str] = {}  # content sha256 -> the name it is enrolled under
+    for pid, sha, name in conn.execute(load_sql("enrolled_refs.sql", schema=schema)):
+        known.add((str(pid), sha))
+        owner.setdefault(sha, name)
+    names = []
+    for entry in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
+        if not entry.is_dir():
+            result.skipped.append((uri_of(entry), "not in a person's folder (<folder>/<name>/photo.jpg)"))
+            continue
+        name = uri_of(Path(entry.name))  # printable, storable text even when the name is not UTF-8
         pid = person_id(name)
+        names.append(name)
         result.people += 1
         conn.execute(load_sql("enrol_person.sql", schema=schema), {"person_id": pid, "name": name})
-        for photo in sorted(p for p in person_dir.iterdir() if p.is_file() and not p.name.startswith(".")):
-            data = photo.read_bytes()
-            sha = hashlib.sha256(data).hexdigest()
-            if (str(pid), sha) in known:
-                result.kept += 1
-                continue
-            try:
-                found = embed_largest_face(data, detector, embedder, sizing)
-            except Unreadable as exc:
-                result.skipped.append((str(photo), exc.detail))
-                continue
-            if found is None:
-                result.skipped.append((str(photo), "no face found"))
-                continue
-            full, vector = found
-            conn.execute(
-                sql.SQL("INSERT INTO {} (person_id, content_sha256, uri, box_x, box_y, box_w, box_h, model,"
-                        " embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                        " ON CONFLICT DO NOTHING").format(sql.Identifier(schema, "person_refs")),
-                (pid, sha, str(photo), full.x, full.y, full.w, full.h, model.name, vector_value(model, vector)))
-            known.add((str(pid), sha))
-            result.added += 1
+        for photo in sorted(p for p in entry.iterdir() if not p.name.startswith(".")):
+            uri = uri_of(photo)
+            why = _enrol_photo(conn, schema, source, uri, name, pid, known, owner, model, detector, embedder,
+                               sizing, result)
+            if why:
+                result.skipped.append((uri, why))
+                log.warning("not enrolled: %s: %s", uri, why)
+    if names:
+        result.no_reference = [n for (n,) in conn.execute(load_sql("people_without_refs.sql", schema=schema),
+                                                          {"names": names})]
+    for name in result.no_reference:
+        log.warning("%s has no reference photo: add a photo of them with one clear face", name)
     log.info("enrolment: %d people, %d reference photos added, %d already enrolled, %d skipped",
              result.people, result.added, result.kept, len(result.skipped))
     return result
 
+
+def _enrol_photo(conn, schema, source, uri, name, pid, known, owner, model, detector, embedder,
+                 sizing: FaceSizing | None, result: EnrolResult) -> str | None:
+    """Enrol one photo; returns why it was not enrolled (None: enrolled or already there)."""
+    try:
+        data = source.read(uri)
+    except Unreadable as exc:
+        return f"{exc.reason}: {exc.detail}"
+    sha = hashlib.sha256(data).hexdigest()
+    if owner.get(sha, name) != name:
+        return f"the same photo is already enrolled as {owner[sha]}: one photo cannot stand for two people"
+    if (str(pid), sha) in known:
+        result.kept += 1
+        return None
+    try:
+        found = embed_largest_face(data, detector, embedder, sizing)
+    except Unreadable as exc:
+        return f"{exc.reason}: {exc.detail}"
+    if found is None:
+        return "no face found"
+    full, vector = found
+    conn.execute(
+        sql.SQL("INSERT INTO {} (person_id, content_sha256, uri, box_x, box_y, box_w, box_h, model,"
+                " embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT DO NOTHING").format(sql.Identifier(schema, "person_refs")),
+        (pid, sha, uri, full.x, full.y, full.w, full.h, model.name, vector_value(model, vector)))
+    known.add((str(pid), sha))
+    owner[sha] = name
+    result.added += 1
+    return None

@@ -34,8 +34,9 @@ def query_vector(photo: Path, model: ModelSpec, detector_name: str, min_face: in
     from facepipe.detect import FaceSizing, make_detector
     from facepipe.embed import make_embedder
     from facepipe.process import embed_largest_face
+    from facepipe.sources import read_limited
 
-    found = embed_largest_face(Path(photo).read_bytes(), make_detector(detector_name),
+    found = embed_largest_face(read_limited(Path(photo)), make_detector(detector_name),
                                make_embedder(model.name), FaceSizing.of(detector_name, min_face))
     if found is None:
         raise ValueError(f"no face found in {photo}")

@@ -135,17 +135,7 @@ class FolderSource:
                                                " (copy or move the folder into the source instead)")
         if not real.is_file():
             raise Unreadable("unreadable", "not a regular file")
-        try:
-            with real.open("rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size > MAX_OBJECT_BYTES:
-                    raise Unreadable("too_large", f"{size} bytes is more than {MAX_OBJECT_BYTES}")
-                data = f.read(MAX_OBJECT_BYTES + 1)  # never more, should the file grow meanwhile
-        except OSError as exc:
-            raise _os_unreadable("cannot read", exc) from None
-        if len(data) > MAX_OBJECT_BYTES:
-            raise Unreadable("too_large", f"more than {MAX_OBJECT_BYTES} bytes")
-        return data
+        return read_limited(real)
 
     def _refuse_undated(self, path: Path) -> None:
         """Files in a top folder named like a date that is no date (2026-02-30) belong to no day."""
@@ -156,6 +146,22 @@ class FolderSource:
         if _DATED.match(top) and not _is_date(top):
             raise Unreadable("not_a_date", f"folder {top} is named like a date but is none:"
                                            " rename it to the day its photos belong to")
+
+
+def read_limited(path: Path) -> bytes:
+    """A file's bytes, refused as too_large from its size past MAX_OBJECT_BYTES (never
+    reading more than that); OSError becomes Unreadable."""
+    try:
+        with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_OBJECT_BYTES:
+                raise Unreadable("too_large", f"{size} bytes is more than {MAX_OBJECT_BYTES}")
+            data = f.read(MAX_OBJECT_BYTES + 1)  # never more, should the file grow meanwhile
+    except OSError as exc:
+        raise _os_unreadable("cannot read", exc) from None
+    if len(data) > MAX_OBJECT_BYTES:
+        raise Unreadable("too_large", f"more than {MAX_OBJECT_BYTES} bytes")
+    return data
 
 
 def _os_unreadable(action: str, exc: OSError) -> Unreadable:

@@ -196,14 +196,15 @@ def enrol(enrol_dir: str | None = None) -> dict:
     folder = Path(enrol_dir) if enrol_dir else s.enrol_dir
     if folder is None:
         log.info("no enrolment folder configured (FACEPIPE_ENROL_DIR): nobody new to enrol")
-        return {"people": 0, "added": 0, "kept": 0, "skipped": 0}
+        return {"people": 0, "added": 0, "kept": 0, "skipped": 0, "skipped_photos": [], "no_reference": []}
     spec = model_spec(s.model)
     with connection() as conn:
         ensure_schema(conn, s.db_schema, spec)
         result = enrol_folder(conn, s.db_schema, folder, spec,
                               make_detector(s.detector, haar_scale_factor=s.haar_scale_factor),
                               make_embedder(spec.name), FaceSizing.of(s.detector, s.min_face))
-    return {"people": result.people, "added": result.added, "kept": result.kept, "skipped": len(result.skipped)}
+    return {"people": result.people, "added": result.added, "kept": result.kept, "skipped": len(result.skipped),
+            "skipped_photos": [list(s) for s in result.skipped], "no_reference": result.no_reference}
 
 
 def report(day: str, threshold: float | None = None, min_neighbours: int = 2, lookback_days: int = 7,
