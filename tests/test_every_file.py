@@ -240,3 +240,90 @@ def test_old_mtime_copies_are_not_taken_by_a_rerun_of_their_old_day(day_run, db,
     why = dict(q(db, day_run.schema, "SELECT uri, why FROM {s}.first_seen"))
     assert why[str(day_run.root / "archive" / "2026-10-07" / "old.jpg")] == "ctime"
     assert why[str(day_run.root / "elsewhere" / "inside.jpg")] == "mtime"
+
+
+# ---------------------------------------------------------------- enrolment and face_report
+
+
+def test_face_report_runs_with_a_non_utf8_person_and_enrolment_says_what_it_skipped(
+        day_run, db, tmp_path, monkeypatch, capsys):
+    from facepipe.cli import main
+    from facepipe.demo import run_day
+    from facepipe.samples import jpeg_bytes
+    from helpers.bad_inputs import no_face_photo
+
+    folder = tmp_path / "people"
+    jose = os.path.join(os.fsencode(folder), b"Jos\xe9")  # a name from a Windows zip: not UTF-8
+    os.makedirs(jose)
+    same = _photo(80)
+    with open(os.path.join(jose, b"ref.jpg"), "wb") as f:
+        f.write(same)
+    (folder / "twin").mkdir()
+    (folder / "twin" / "same photo.jpg").write_bytes(same)  # the same photo under a second name
+    (folder / "nobody").mkdir()
+    (folder / "nobody" / "scenery.jpg").write_bytes(jpeg_bytes(no_face_photo(81)))
+    (folder / "nobody" / "notes.jpg").write_text("not a photo")
+    (folder / "readme.txt").write_text("one folder per person")
+    monkeypatch.setenv("FACEPIPE_DB_SCHEMA", day_run.schema)
+    monkeypatch.setenv("FACEPIPE_ENROL_DIR", str(folder))
+    assert run_day("face_report", day_run.day.isoformat()) == "success"
+
+    assert q(db, day_run.schema, "SELECT name FROM {s}.people ORDER BY 1") == \
+        [("Jos\\xe9",), ("nobody",), ("twin",)]
+    sightings = q(db, day_run.schema, "SELECT person_name, count(*) FROM {s}.report_sightings WHERE day = %s"
+                                      " GROUP BY 1", day_run.day)
+    assert sightings and sightings[0][0] == "Jos\\xe9" and len(sightings) == 1
+
+    assert main(["enrol", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "3 people: 0 reference photos added, 1 already enrolled, 4 skipped" in out
+    assert f"skipped {folder}/twin/same photo.jpg: the same photo is already enrolled as Jos\\xe9" in out
+    assert f"skipped {folder}/nobody/scenery.jpg: no face found" in out
+    assert f"skipped {folder}/nobody/notes.jpg: not_an_image" in out
+    assert f"skipped {folder}/readme.txt: not in a person's folder" in out
+    assert "nobody has no reference photo" in out and "twin has no reference photo" in out
+
+
+def test_threshold_zero_means_zero(day_run, db, monkeypatch):
+    from facepipe.tasks import report
+
+    monkeypatch.setenv("FACEPIPE_DB_SCHEMA", day_run.schema)
+    monkeypatch.delenv("FACEPIPE_ENROL_DIR", raising=False)
+    if not q(db, day_run.schema, "SELECT count(*) FROM {s}.person_refs")[0][0]:
+        pytest.skip("needs the enrolment of the test before")
+    assert report(day_run.day.isoformat())["sightings"] > 0
+    assert report(day_run.day.isoformat(), threshold=0)["sightings"] == 0
+
+
+# ---------------------------------------------------------------- errors a retry cannot fix
+
+
+@pytest.mark.parametrize("setting, day", [
+    ({}, "9999-12-31"),
+    ({"FACEPIPE_SHARD_SIZE": "0"}, None),
+    ({"AIRFLOW_CONN_FACEPIPE_DB": "postgres://user:pa/ss#wo?rd@db.example:5432/faces"}, None),
+    ({"FACEPIPE_SHARD_SIZE": "1", "AIRFLOW__CORE__MAX_MAP_LENGTH": "3"}, None),
+], ids=["day_9999_12_31", "shard_size_0", "connection_uri_unencoded", "more_shards_than_map_length"])
+def test_what_a_retry_cannot_fix_fails_the_run_at_once(day_run, db, monkeypatch, setting, day):
+    from facepipe.demo import run_day
+
+    monkeypatch.setenv("FACEPIPE_DB_SCHEMA", day_run.schema)
+    for key, value in setting.items():
+        monkeypatch.setenv(key, value)
+    before = q(db, day_run.schema, "SELECT count(*) FROM {s}.load_runs")
+    started = time.monotonic()
+    assert run_day("face_ingest", day or day_run.day.isoformat(), source=str(day_run.root)) == "failed"
+    assert time.monotonic() - started < 30  # the first retry would wait 30 s
+    assert q(db, day_run.schema, "SELECT count(*) FROM {s}.load_runs") == before
+
+
+def test_too_many_shards_names_the_setting_to_raise(day_run, monkeypatch):
+    from facepipe.config import ConfigError
+    from facepipe.tasks import options, plan
+
+    monkeypatch.setenv("FACEPIPE_DB_SCHEMA", day_run.schema)
+    monkeypatch.setenv("FACEPIPE_SHARD_SIZE", "1")
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "3")
+    with pytest.raises(ConfigError, match=r"shards of FACEPIPE_SHARD_SIZE=1 are more than Airflow's"
+                                          r" \[core\] max_map_length of 3\. Raise FACEPIPE_SHARD_SIZE to at least"):
+        plan(day_run.day.isoformat(), "too_many", options(str(day_run.root), "hog", "dlib-resnet-128"))

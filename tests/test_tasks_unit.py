@@ -387,3 +387,73 @@ def test_the_venv_runs_the_cli_without_pythonpath(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-500:]
     assert "search" in done.stdout
+
+
+# ---------------------------------------------------------------- issue 12: messages that name the setting
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "1969-12-31", "2999-01-01"])
+def test_days_out_of_range_are_refused_by_name(day):
+    from facepipe.config import ConfigError
+
+    with pytest.raises(ConfigError, match=f"day {day} is out of range"):
+        resolve_day(day, None)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("FACEPIPE_SHARD_SIZE", "0"), ("FACEPIPE_SHARD_SIZE", "-5"), ("FACEPIPE_SHARD_SIZE", "ten"),
+    ("FACEPIPE_DETECT_MAX_SIDE", "0"), ("FACEPIPE_MIN_FACE", "1.5"),
+])
+def test_bad_settings_are_refused_when_read_naming_the_setting(monkeypatch, name, value):
+    from facepipe.config import ConfigError, settings
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        settings()
+
+
+@pytest.mark.parametrize("uri", [
+    "postgres://facepipe:pa/ss@db.example:5432/faces",
+    "postgres://facepipe:pa#ss@db.example:5432/faces",
+    "postgres://facepipe:pa?ss@db.example:5432/faces",
+    "mysql://facepipe:secret@db.example/faces",
+    '{"conn_type": "postgres", "password": ',
+])
+def test_a_malformed_connection_is_refused_without_echoing_it(monkeypatch, uri):
+    from facepipe.config import ConfigError, check_settings
+
+    monkeypatch.setenv("AIRFLOW_CONN_FACEPIPE_DB", uri)
+    with pytest.raises(ConfigError, match="AIRFLOW_CONN_FACEPIPE_DB") as info:
+        check_settings()
+    assert "db.example" not in str(info.value) and "pa/ss" not in str(info.value)  # nothing of the value
+
+
+def test_a_well_formed_connection_passes(monkeypatch):
+    from facepipe.config import check_settings
+
+    for ok in ("postgres://facepipe:pa%2Fss%23@db.example:5432/faces", "postgresql://u@/faces?host=/run/pg",
+               '{"conn_type": "postgres", "host": "db", "password": "a/b#c?d"}'):
+        monkeypatch.setenv("AIRFLOW_CONN_FACEPIPE_DB", ok)
+        check_settings()
+
+
+def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys, monkeypatch):
+    from facepipe.cli import main
+
+    assert main(["search", str(tmp_path / "missing.jpg")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.jpg" in err and "Traceback" not in err
+    (tmp_path / "notes.jpg").write_text("not a photo")
+    assert main(["search", str(tmp_path / "notes.jpg")]) == 2
+    assert "not_an_image" in capsys.readouterr().err
+    for argv in (["search", "x.jpg", "--k", "0"], ["search", "x.jpg", "--since", "2026-02-30"],
+                 ["rejects", "yesterday"], ["report", "2026-13-01"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        assert "Traceback" not in capsys.readouterr().err
+    monkeypatch.setenv("FACEPIPE_SHARD_SIZE", "0")
+    assert main(["status"]) == 2
+    assert capsys.readouterr().err.startswith("error: FACEPIPE_SHARD_SIZE must be")
+    with pytest.raises(Exception):
+        main(["--debug", "status"])
