@@ -402,7 +402,7 @@ def test_days_out_of_range_are_refused_by_name(day):
 
 @pytest.mark.parametrize("name, value", [
     ("FACEPIPE_SHARD_SIZE", "0"), ("FACEPIPE_SHARD_SIZE", "-5"), ("FACEPIPE_SHARD_SIZE", "ten"),
-    ("FACEPIPE_DETECT_MAX_SIDE", "0"), ("FACEPIPE_MIN_FACE", "1.5"),
+    ("FACEPIPE_MIN_FACE", "0"), ("FACEPIPE_MIN_FACE", "1.5"),
 ])
 def test_bad_settings_are_refused_when_read_naming_the_setting(monkeypatch, name, value):
     from facepipe.config import ConfigError, settings
