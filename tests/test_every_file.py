@@ -69,7 +69,10 @@ def _worker_env(pg_uri: str, tmp_path_factory) -> dict:
     from psycopg.conninfo import conninfo_to_dict
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent),
-                                                        os.environ.get("PYTHONPATH", "")])}
+                                                        os.environ.get("PYTHONPATH", "")]),
+           # a 2-core worker's threads and malloc arenas, whatever this machine has: many
+           # cores reserve address space (64 MiB an arena) that a 2-core worker never would
+           "MALLOC_ARENA_MAX": "2", "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}
     if os.geteuid() != 0:
         return env
     info = conninfo_to_dict(pg_uri)
