@@ -294,17 +294,18 @@ def render_groups(results: Path) -> str:
     m = g["machine"]
     out = [f"`{g['command']}`, finished {g['finished_at']}, {g['wall_s']} s; {m['cpu']}, {m['cores']} cores;"
            f" load average at the end {', '.join(f'{x:.1f}' for x in m.get('loadavg_end', []))}"
-           " (other work ran on the machine: ms figures are upper bounds, ratios are side by side).", ""]
+           " (other work ran on the machine; the recall tables give CPU time, which it does not inflate).", ""]
     targets = []
     for kind, k in g["recall"].items():
         bands = list(next(iter(k["settings"].values()))["recall"])
         out += [f"**{k['photos']} photos {k['size']}, {k['true_faces']} true faces** (faces per band:"
                 f" {', '.join(f'{b} px: {n}' for b, (_, n) in next(iter(k['settings'].values()))['counts'].items())})",
-                "", "| detector, setting | ms/photo (decode + detect, 1 thread) | false pos./photo | "
+                "", "| detector, setting | CPU ms/photo (decode + detect, 1 thread) | false pos./photo | "
                 + " | ".join(f"recall {b} px" for b in bands) + " |",
                 "| --- | ---: | ---: | " + " | ".join("---:" for _ in bands) + " |"]
         for name, s in k["settings"].items():
-            out.append(f"| {name} | {_f(s['ms_per_photo'], 0)} | {_f(s['false_positives_per_photo'], 3)} | "
+            out.append(f"| {name} | {_f(s.get('cpu_ms_per_photo', s['ms_per_photo']), 0)}"
+                       f" | {_f(s['false_positives_per_photo'], 3)} | "
                        + " | ".join(_f(s["recall"][b], 3) for b in bands) + " |")
         out.append("")
         d = k["settings"].get("mtcnn, min face 64 (default)")
@@ -321,7 +322,9 @@ def render_groups(results: Path) -> str:
     if tp:
         out += [f"**facepipe at its defaults (mtcnn, min face 64, 2 processes) against the classic loop**, on"
                 f" {tp['photos']} other 4032x3024 group photos ({tp['true_faces']} true faces), end to end"
-                f" (photos to rows), {tp['rounds']} round(s), alternating order:", "",
+                f" (photos to rows, wall time), {tp['rounds']} round(s), alternating order"
+                + (f"; measured by the run that finished {tp['carried_over_from']}" if tp.get("carried_over_from")
+                   else "") + ":", "",
                 "| system | seconds | faces stored | faces/s | true faces/s | recall | false positives |",
                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for name, s in tp["systems"].items():

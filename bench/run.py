@@ -97,8 +97,10 @@ def main(argv=None) -> int:
             if name == "groups":
                 import groups
 
+                old = common.RESULTS / "groups.json"
                 res = groups.run(uri, source, {"phone_12mp": args.groups_12mp, "phone_24mp": args.groups_24mp},
-                                 args.groups_tp, rounds=args.rounds)
+                                 args.groups_tp, rounds=args.rounds,
+                                 previous=json.loads(old.read_text()) if old.exists() else None)
             elif name == "throughput":
                 import throughput
 
