@@ -463,14 +463,15 @@ def source_index(uri: str) -> dict:
 
 def load_day_cost(uri: str, data: Data, rounds: int = 5, shard_size: int = 200) -> dict:
     """What the faces_source btree adds to a night's load: facepipe.store.load_day of one
-    day (a median day's faces, one per image, staged by write_shard in shards of ``shard_size`` photos, each
-    shard from one of the sources in turn) as facepipe does it, and without the btree. Variants alternate
+    day (a median day's faces, one per image, planned by write_manifest and staged by write_shard in shards of
+    ``shard_size`` photos; a run loads one source) as facepipe does it, and without the btree. Variants alternate
     (A B, B A, ...); only load_day is timed."""
     from facepipe import store
     from facepipe.db import ensure_schema
     from facepipe.detect import Box
     from facepipe.models import model_spec
     from facepipe.process import FaceRecord, ImageRecord, ShardResult
+    from facepipe.sources import Arrival
 
     spec = model_spec("dlib-resnet-128")
     schema, day = SCHEMA + "_load", DAY0
@@ -489,16 +490,17 @@ def load_day_cost(uri: str, data: Data, rounds: int = 5, shard_size: int = 200) 
                 conn.execute(f'CREATE INDEX IF NOT EXISTS faces_source ON "{schema}".faces (source)' if btree
                              else f'DROP INDEX IF EXISTS "{schema}".faces_source')
                 run_id = f"bench-{r}-{len(times[name])}-{btree}"
+                store.write_manifest(conn, schema, day, run_id, "bench",
+                                     [Arrival(f"s3://bench/{i}.jpg", 2_000_000, arrived) for i in range(n)], shard_size)
                 for shard, lo_i in enumerate(range(0, n, shard_size)):
                     hi_i = min(n, lo_i + shard_size)
                     images = [ImageRecord(uuid.UUID(int=ID_OFFSET + i), f"s3://bench/{i}.jpg", f"{i:064x}", 2_000_000,
                                           4032, 3024, None, None, arrived, "loaded", None, 1) for i in range(lo_i, hi_i)]
                     faces = [FaceRecord(im.image_id, 0, Box(100, 100, 400, 400, 2.0), 4032, 3024) for im in images]
-                    store.write_shard(conn, schema, spec, day=day, run_id=run_id, shard=shard, source=_src(shard % 10),
+                    store.write_shard(conn, schema, spec, day=day, run_id=run_id, shard=shard, source="bench",
                                       detector="haar", result=ShardResult(images, faces, vectors[lo_i:hi_i]))
                 t = time.perf_counter()
-                store.load_day(conn, schema, day=day, run_id=run_id, shards=-(-n // shard_size),
-                               source="bench", detector="haar", model=spec)
+                store.load_day(conn, schema, day=day, run_id=run_id, detector="haar", model=spec)
                 times[name].append(time.perf_counter() - t)
                 # runs of one source in the partition's physical order
                 source_runs[name] = conn.execute(

@@ -73,7 +73,7 @@ def run_day(day: str, env: dict, pool=None, workers: int = 1) -> dict:
     stages["validate"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    counts = tasks.load(day, run_id, len(shards), opts)
+    counts = tasks.load(day, run_id, opts)
     stages["load"] = time.perf_counter() - t
 
     t = time.perf_counter()

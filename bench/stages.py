@@ -147,7 +147,7 @@ def instrumented_day(day: str, env: dict, what_if: bool = False) -> tuple[dict, 
     finally:
         process.decode = original_decode
     for name, fn in (("validate (GX)", lambda: tasks.validate(day, run_id, opts)),
-                     ("load (load_day)", lambda: tasks.load(day, run_id, len(shards), opts)),
+                     ("load (load_day)", lambda: tasks.load(day, run_id, opts)),
                      ("index (index_day)", lambda: tasks.index(day, opts))):
         t = time.perf_counter()
         fn()

@@ -4,9 +4,10 @@
 plan -> process (mapped over shards) -> validate -> load -> index -> publish.
 
 One run per calendar day (UTC). The day comes from the `day` param when given
-(manual runs, re-runs), else from the run's data interval. Re-running a day
-replaces that day's rows; it never adds to them. `source`, `detector` and
-`model` override the deployment's settings for one run.
+(manual runs, re-runs), else from the run's data interval. A run replaces the
+rows of its (day, source), never another source's, and never adds to them.
+`source`, `detector` and `model` override the deployment's settings for one run;
+`allow_shrink` lets it remove most of what its (day, source) holds.
 """
 from __future__ import annotations
 
@@ -49,6 +50,10 @@ def _fail_fast(exc: Exception):
         "model": Param(None, type=["null", "string"],
                        enum=[None, "dlib-resnet-128", "imgbeddings-clip-768"],
                        description="Embedding model. Empty: FACEPIPE_MODEL. Must match the tables."),
+        "allow_shrink": Param(False, type="boolean",
+                              description="Let this run remove most or all of the images the day holds from"
+                                          " its source (the photos really are gone). Off: such a load fails"
+                                          " and changes nothing."),
     },
     tags=["facepipe", "ingest"],
     doc_md=__doc__,
@@ -77,10 +82,14 @@ def face_ingest():
 
     @task(map_index_template="{{ shard_label }}", max_active_tis_per_dag=CORES)
     def process(shard: dict) -> dict:
+        from facepipe.store import PlanGone
         from facepipe.tasks import process_shard
 
         get_current_context()["shard_label"] = f"{shard['day']} shard {shard['shard']} ({shard['files']} files)"
-        return process_shard(shard)
+        try:
+            return process_shard(shard)
+        except PlanGone as exc:
+            raise _fail_fast(exc) from exc
 
     @task(retries=0)
     def validate(run: dict, staged: list[dict]) -> dict:
@@ -93,10 +102,14 @@ def face_ingest():
             raise _fail_fast(exc) from exc
 
     @task
-    def load(run: dict, shards: list[dict], validated: dict) -> dict:
+    def load(run: dict, validated: dict, params=None) -> dict:
+        from facepipe.store import IncompleteStaging, OverlappingSources, PlanGone, ShrinkRefused
         from facepipe.tasks import load
 
-        return load(run["day"], run["run_id"], len(shards), _opts(run))
+        try:
+            return load(run["day"], run["run_id"], _opts(run), allow_shrink=bool(params.get("allow_shrink")))
+        except (IncompleteStaging, OverlappingSources, PlanGone, ShrinkRefused) as exc:
+            raise _fail_fast(exc) from exc
 
     @task
     def index(run: dict, loaded: dict) -> dict:
@@ -111,9 +124,8 @@ def face_ingest():
         return counts
 
     run = resolve()
-    shards = plan(run)
-    staged = process.expand(shard=shards)
-    loaded = load(run, shards, validate(run, staged))
+    staged = process.expand(shard=plan(run))
+    loaded = load(run, validate(run, staged))
     publish(index(run, loaded))
 
 

@@ -239,7 +239,7 @@ def _ingest_without_airflow(day: dt.date, root: Path) -> dict:
     for shard in shards:
         process_shard(shard)
     validate(day.isoformat(), run_id, opts)
-    counts = load(day.isoformat(), run_id, len(shards), opts)
+    counts = load(day.isoformat(), run_id, opts)
     index(day.isoformat(), opts)
     return counts
 

@@ -33,7 +33,7 @@ def ingest(day: str, run_id: str, opts: dict) -> dict:
     for shard in shards:
         tasks.process_shard(shard)
     tasks.validate(day, run_id, opts)
-    counts = tasks.load(day, run_id, len(shards), opts)
+    counts = tasks.load(day, run_id, opts)
     tasks.index(day, opts)
     return counts
 
@@ -46,22 +46,32 @@ def stage(day: str, run_id: str, opts: dict) -> int:
 
 
 def inflate_staging(db, schema, day, run_id, images: int = 40_000, faces_per_image: int = 4):
-    """Add synthetic staged rows so that the load's INSERT runs long enough to be hit."""
+    """Add synthetic staged rows so that the load's INSERT runs long enough to be hit. They are added
+    to the run's plan too (manifest and file count), or load would refuse them as unplanned."""
+    params = {"day": day, "run": run_id, "n": images, "fpi": faces_per_image}
     db.execute(sql.SQL(textwrap.dedent("""
         INSERT INTO {s}.stage_images (day, image_id, uri, content_sha256, bytes, width, height, source,
                                       arrived_at, status, face_count, run_id, shard)
         SELECT %(day)s, gen_random_uuid(), '/synthetic/' || g, md5(g::text) || md5((g + 1)::text), 1,
-               1000, 1000, 'synthetic', now(), 'loaded', %(fpi)s, %(run)s, 0
-        FROM generate_series(1, %(n)s) AS g""")).format(s=sql.Identifier(schema)),
-        {"day": day, "run": run_id, "n": images, "fpi": faces_per_image})
+               1000, 1000, p.source, now(), 'loaded', %(fpi)s, %(run)s, 0
+        FROM generate_series(1, %(n)s) AS g
+        JOIN {s}.stage_plans AS p ON p.day = %(day)s AND p.run_id = %(run)s""")).format(s=sql.Identifier(schema)),
+        params)
+    db.execute(sql.SQL(textwrap.dedent("""
+        INSERT INTO {s}.stage_manifest (day, run_id, shard, uri, bytes, arrived_at)
+        SELECT day, run_id, shard, uri, bytes, arrived_at FROM {s}.stage_images
+        WHERE day = %(day)s AND run_id = %(run)s AND uri LIKE '/synthetic/%%'""")).format(s=sql.Identifier(schema)),
+        params)
+    db.execute(sql.SQL("UPDATE {s}.stage_plans SET files = files + %(n)s WHERE day = %(day)s AND run_id = %(run)s")
+               .format(s=sql.Identifier(schema)), params)
     db.execute(sql.SQL(textwrap.dedent("""
         INSERT INTO {s}.stage_faces (day, image_id, face_no, box_x, box_y, box_w, box_h, source, detector,
                                      det_score, model, embedding, run_id, shard, img_width, img_height)
-        SELECT i.day, i.image_id, f, 10, 10, 100, 100, 'synthetic', 'hog', 1, 'dlib-resnet-128',
+        SELECT i.day, i.image_id, f, 10, 10, 100, 100, i.source, 'hog', 1, 'dlib-resnet-128',
                (SELECT array_agg(0.088)::vector(128) FROM generate_series(1, 128)), i.run_id, 0, 1000, 1000
         FROM {s}.stage_images i CROSS JOIN generate_series(0, %(fpi)s - 1) AS f
-        WHERE i.day = %(day)s AND i.run_id = %(run)s AND i.source = 'synthetic'""")).format(
-        s=sql.Identifier(schema)), {"day": day, "run": run_id, "fpi": faces_per_image})
+        WHERE i.day = %(day)s AND i.run_id = %(run)s AND i.uri LIKE '/synthetic/%%'""")).format(
+        s=sql.Identifier(schema)), params)
 
 
 def start_task(code: str, app: str) -> subprocess.Popen:
@@ -108,14 +118,14 @@ def test_load_killed_in_the_middle_then_retried(schema, db, opts, sample_days):
     app = "victim-" + uuid.uuid4().hex[:6]
     proc = start_task(f"""
         from facepipe import tasks
-        tasks.load({day!r}, "new", {shards}, {opts!r})
+        tasks.load({day!r}, "new", {opts!r})
     """, app)
     wait_for_query(db, app, "%INSERT INTO%faces_p%", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     wait_gone(db, app)
     assert snapshot(db, schema, sample_days[0]) == old  # the old day, untouched
-    counts = tasks.load(day, "new", shards, opts)  # Airflow's retry
+    counts = tasks.load(day, "new", opts)  # Airflow's retry
     assert counts["images"] == len(old["images"]) + 40_000
     assert counts["faces"] == len(old["faces"]) + 160_000
     assert q(db, schema, "SELECT count(*) FROM {s}.faces WHERE day = %s", sample_days[0]) == [(counts["faces"],)]
@@ -132,7 +142,7 @@ def test_database_restarted_during_load_then_retried(schema, db, pg_uri, opts, s
     app = "restart-" + uuid.uuid4().hex[:6]
     proc = start_task(f"""
         from facepipe import tasks
-        tasks.load({day!r}, "new", {shards}, {opts!r})
+        tasks.load({day!r}, "new", {opts!r})
     """, app)
     wait_for_query(db, app, "%INSERT INTO%faces_p%", proc)
     db.close()
@@ -145,7 +155,7 @@ def test_database_restarted_during_load_then_retried(schema, db, pg_uri, opts, s
     with psycopg.connect(pg_uri, autocommit=True) as conn:
         # staging survived the restart (it is logged), the day is still the old one
         assert q(conn, schema, "SELECT count(*) FROM {s}.images WHERE day = %s", sample_days[1])[0][0] < 30_000
-        counts = tasks.load(day, "new", shards, opts)  # the retry
+        counts = tasks.load(day, "new", opts)  # the retry
         assert q(conn, schema, "SELECT count(*) FROM {s}.images WHERE day = %s", sample_days[1]) \
             == [(counts["images"] + counts["duplicates"],)]
         assert counts["images"] >= 30_000
@@ -158,7 +168,7 @@ def test_two_runs_of_the_same_day_at_once_do_not_duplicate(schema, db, opts, sam
 
     def load(run):
         barrier.wait()
-        return tasks.load(day, run, shards[run], opts)
+        return tasks.load(day, run, opts)
 
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(load, ["backfill", "manual"]))
@@ -195,7 +205,7 @@ def test_worker_dying_in_a_shard_is_redone_alone(schema, db, photos, sample_days
     assert [r for r in after if r[0] != 1] == [r for r in other if r[0] != 1]  # other shards untouched
     assert sorted(r[1] for r in after if r[0] == 1) == sorted(r[1] for r in other if r[0] == 1)
     tasks.validate(day, "run", opts)
-    counts = tasks.load(day, "run", len(shards), opts)
+    counts = tasks.load(day, "run", opts)
     assert counts["images"] + counts["duplicates"] + counts["rejects"] == sum(s["files"] for s in shards)
 
 
@@ -223,7 +233,7 @@ def test_backfill_of_seven_days_three_at_once(schema, db, photos, sample_days, t
                 for shard in shards:
                     tasks.process_shard(shard)
                 tasks.validate({d!r}, "backfill", {opts!r})
-                tasks.load({d!r}, "backfill", len(shards), {opts!r})
+                tasks.load({d!r}, "backfill", {opts!r})
                 tasks.index({d!r}, {opts!r})
             """, "backfill"))
         for proc in list(running):

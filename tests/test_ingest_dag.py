@@ -39,7 +39,7 @@ def test_dag_integrity(airflow_db):
     assert bag.import_errors == {}
     dag = bag.get_dag("face_ingest")
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
-    assert set(dag.params) == {"day", "source", "detector", "model"}
+    assert set(dag.params) == {"day", "source", "detector", "model", "allow_shrink"}
     assert "facepipe" in dag.tags
     for task in dag.tasks:
         assert task.execution_timeout is not None, task.task_id
@@ -76,10 +76,12 @@ def test_one_day_loads_images_faces_rejects_and_index(airflow_db, schema, db, ph
     indexes = q(db, schema, "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
                 schema, part)
     assert any("hnsw" in d and "vector_l2_ops" in d for (d,) in indexes)
-    runs = q(db, schema, "SELECT images, faces, rejects, model FROM {s}.load_runs WHERE day = %s", day)
-    assert runs == [(len(images), len(faces), 1, "dlib-resnet-128")]
-    staged = q(db, schema, "SELECT count(*) FROM {s}.stage_faces")
-    assert staged == [(0,)]
+    runs = q(db, schema, "SELECT images, faces, rejects, model, source FROM {s}.load_runs WHERE day = %s", day)
+    assert runs == [(len(images), len(faces), 1, "dlib-resnet-128", str(photos))]
+    # the run's plan and staging stay for a Clear: they account for every file that arrived
+    plans = q(db, schema, "SELECT source, files FROM {s}.stage_plans WHERE day = %s", day)
+    assert plans == [(str(photos), len(arrived))]
+    assert q(db, schema, "SELECT count(*) FROM {s}.stage_faces WHERE day = %s", day) == [(len(faces),)]
 
 
 def test_published_asset_event_carries_counts(airflow_db, schema, photos, sample_days):
@@ -183,10 +185,13 @@ def test_stale_staging_of_abandoned_runs_is_purged(airflow_db, schema, db, photo
     opts = options(str(photos), "hog", "dlib-resnet-128")
     for shard in plan(day.isoformat(), "abandoned", opts):
         process_shard(shard)
-    q(db, schema, "UPDATE {s}.stage_manifest SET planned_at = now() - interval '2 days' RETURNING 1")
+    q(db, schema, "UPDATE {s}.stage_manifest SET planned_at = now() - interval '8 days' RETURNING 1")
+    q(db, schema, "UPDATE {s}.stage_plans SET planned_at = now() - interval '8 days' RETURNING 1")
     assert run_day("face_ingest", day.isoformat(), source=str(photos)) == "success"
-    assert q(db, schema, "SELECT count(*) FROM {s}.stage_faces") == [(0,)]
-    assert q(db, schema, "SELECT count(*) FROM {s}.stage_manifest") == [(0,)]
+    # only the run that loaded keeps its staging (for a Clear)
+    assert q(db, schema, "SELECT DISTINCT run_id <> 'abandoned' FROM {s}.stage_faces") == [(True,)]
+    assert q(db, schema, "SELECT DISTINCT run_id <> 'abandoned' FROM {s}.stage_manifest") == [(True,)]
+    assert q(db, schema, "SELECT count(*) FROM {s}.stage_plans WHERE run_id = 'abandoned'") == [(0,)]
 
 
 def test_clip_model_end_to_end_and_failed_validation_loads_nothing(airflow_db, schema, db, photos,

@@ -323,15 +323,17 @@ def test_search_takes_the_exact_path_for_a_selective_source(search_data, pg_uri,
 
 @pytest.fixture(scope="module")
 def loaded_search_data(pg_uri):
-    """900 faces over 3 days, loaded as a night loads them (write_shard, load_day, index_day), one source per
-    shard: few enough that an HNSW search at ef_search 1000 visits every face of a day."""
+    """900 faces over 3 days, loaded as a night loads them (write_manifest, write_shard, load_day, index_day):
+    three sources a day, each loaded by a run of its own (out of source order), few enough that an HNSW search
+    at ef_search 1000 visits every face of a day."""
     import psycopg
 
     from facepipe.db import ensure_schema
     from facepipe.detect import Box
     from facepipe.models import model_spec
     from facepipe.process import FaceRecord, ImageRecord, ShardResult
-    from facepipe.store import index_day, load_day, write_shard
+    from facepipe.sources import Arrival
+    from facepipe.store import index_day, load_day, write_manifest, write_shard
 
     schema = "search_" + uuid.uuid4().hex[:8]
     spec = model_spec("dlib-resnet-128")
@@ -343,17 +345,20 @@ def loaded_search_data(pg_uri):
         ensure_schema(conn, schema, spec)
         for day in days:
             arrived = dt.datetime.combine(day, dt.time(12), dt.timezone.utc)
-            for shard, source in enumerate(("cam2", "cam0", "cam1")):  # staged out of source order
+            for shard, source in enumerate(("cam2", "cam0", "cam1")):  # loaded out of source order
+                run_id = f"r-{source}"
                 images = [ImageRecord(image_id=uuid.uuid4(), uri=f"/{source}/{day}/{shard}-{i}.jpg",
                                       content_sha256=uuid.uuid4().hex, bytes=1, width=640, height=480,
                                       captured_at=None, camera=None, arrived_at=arrived, status="loaded",
                                       duplicate_of=None, face_count=1) for i in range(100)]
+                write_manifest(conn, schema, day, run_id, source, [Arrival(im.uri, 1, arrived) for im in images],
+                               shard_size=100)
                 vectors = centres[rng.integers(0, len(centres), 100)] + rng.normal(scale=0.12, size=(100, 128))
-                write_shard(conn, schema, spec, day=day, run_id="r1", shard=shard, source=source, detector="hog",
+                write_shard(conn, schema, spec, day=day, run_id=run_id, shard=0, source=source, detector="hog",
                             result=ShardResult(images=images, embeddings=vectors.astype(np.float32),
                                                faces=[FaceRecord(im.image_id, 0, Box(0, 0, 50, 50, 1.0), 640, 480)
                                                       for im in images]))
-            load_day(conn, schema, day=day, run_id="r1", shards=3, source="cams", detector="hog", model=spec)
+                load_day(conn, schema, day=day, run_id=run_id, detector="hog", model=spec)
             index_day(conn, schema, day, spec)
     yield schema, spec, days, centres
     with psycopg.connect(pg_uri, autocommit=True) as conn:

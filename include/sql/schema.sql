@@ -86,9 +86,9 @@ CREATE TABLE IF NOT EXISTS {schema}.planned_days (
     PRIMARY KEY (source, day)
 );
 
--- Staging, written by process(shard) and consumed by load(day). Rows are keyed
--- by run so that two runs never see each other's work. Which run loaded a day
--- is in load_runs, not in the rows, so a re-run leaves identical rows.
+-- Staging, written by plan and process(shard) and read by validate and load. Rows
+-- are keyed by run so that two runs never see each other's work. Which run loaded
+-- a (day, source) is in load_runs, not in the rows, so a re-run leaves identical rows.
 CREATE TABLE IF NOT EXISTS {schema}.stage_manifest (
     day        date        NOT NULL,
     run_id     text        NOT NULL,
@@ -101,6 +101,22 @@ CREATE TABLE IF NOT EXISTS {schema}.stage_manifest (
 );
 
 ALTER TABLE {schema}.stage_manifest ADD COLUMN IF NOT EXISTS planned_at timestamptz NOT NULL DEFAULT now();
+
+-- One row per planned run of a day: the source it lists and how many files and
+-- shards its manifest holds. load checks the staged rows against it, so a run
+-- never publishes less than its plan listed; a run without a plan row (its
+-- staging was purged) cannot load. Staging is kept after a load so that a Clear
+-- of any task can redo just that task (see README, "Re-running a day").
+CREATE TABLE IF NOT EXISTS {schema}.stage_plans (
+    day        date        NOT NULL,
+    run_id     text        NOT NULL,
+    source     text        NOT NULL,   -- the source's name, as in images.source
+    files      integer     NOT NULL,
+    shards     integer     NOT NULL,
+    planned_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (day, run_id)
+);
+CREATE INDEX IF NOT EXISTS load_runs_day_source ON {schema}.load_runs (day, source);
 
 CREATE TABLE IF NOT EXISTS {schema}.stage_shards (
     day     date    NOT NULL,

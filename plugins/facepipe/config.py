@@ -34,6 +34,7 @@ class Settings:
     shard_size: int
     min_face: int  # smallest face to find, in pixels of the original photo
     haar_scale_factor: float  # step between the Haar cascade's scales (> 1)
+    staging_keep_days: int  # a run's plan and staged rows are kept this long for a Clear
 
 
 def _enrol_dir(home: Path) -> Path | None:
@@ -57,6 +58,7 @@ def settings() -> Settings:
         shard_size=_whole("FACEPIPE_SHARD_SIZE", 200, 1, 100_000),
         min_face=_min_face(os.environ.get("FACEPIPE_MIN_FACE", "64")),
         haar_scale_factor=_scale_factor(os.environ.get("FACEPIPE_HAAR_SCALE_FACTOR", "1.1")),
+        staging_keep_days=_whole("FACEPIPE_STAGING_KEEP_DAYS", 7, 1, 3650),
     )
 
 

@@ -74,7 +74,8 @@ def plan(day: str, run_id: str, opts: dict) -> list[dict]:
         ensure_schema(conn, s.db_schema, spec)  # refuses a model the tables do not hold
         seen = FirstSeenStore(conn, s.db_schema, source.name) if isinstance(source, FolderSource) else None
         arrivals = source.list_day(d) if seen is None else list(source.list_day(d, seen))
-        counts = write_manifest(conn, s.db_schema, d, run_id, arrivals, s.shard_size)
+        counts = write_manifest(conn, s.db_schema, d, run_id, source.name, arrivals, s.shard_size,
+                                s.staging_keep_days)
         if len(counts) > max_map_length():
             raise ConfigError(
                 f"day {day} has {sum(counts)} files: {len(counts)} shards of FACEPIPE_SHARD_SIZE={s.shard_size}"
@@ -150,16 +151,17 @@ def validate(day: str, run_id: str, opts: dict) -> dict:
     return {"faces": len(df), "result": str(path)}
 
 
-def load(day: str, run_id: str, shards: int, opts: dict) -> dict:
+def load(day: str, run_id: str, opts: dict, allow_shrink: bool = False) -> dict:
+    """Publish the run's staged rows as its source's rows of the day (see store.load_day)."""
     from facepipe.store import load_day
 
     s = settings()
     spec = model_spec(opts["model"])
     with connection() as conn:
         ensure_schema(conn, s.db_schema, spec)
-        counts = load_day(conn, s.db_schema, day=dt.date.fromisoformat(day), run_id=run_id, shards=shards,
-                          source=opts["source"], detector=opts["detector"], model=spec)
-    log.info("day %s loaded: %s", day, counts)
+        counts = load_day(conn, s.db_schema, day=dt.date.fromisoformat(day), run_id=run_id,
+                          detector=opts["detector"], model=spec, allow_shrink=allow_shrink)
+    log.info("day %s loaded: %s", day, {k: v for k, v in counts.items() if k != "source"})
     return {"day": day, **counts}
 
 

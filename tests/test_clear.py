@@ -1,0 +1,132 @@
+"""What load does with a run's plan and staging after a Clear, and who owns a day's rows.
+
+Each test drives facepipe's task functions in the order Airflow runs them after a
+Clear (a shard again, load again, plan again...), and compares the tables with a
+fresh run of the same inputs. The same scenarios run under the real scheduler in
+tests/test_scheduler.py.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import pytest
+
+from facepipe import tasks
+from facepipe.store import IncompleteStaging, OverlappingSources, PlanGone, ShrinkRefused
+from helpers.rows import q, snapshot
+
+
+def ingest(day: str, run_id: str, opts: dict, **load_kw) -> list[dict]:
+    shards = tasks.plan(day, run_id, opts)
+    for shard in shards:
+        tasks.process_shard(shard)
+    tasks.validate(day, run_id, opts)
+    tasks.load(day, run_id, opts, **load_kw)
+    tasks.index(day, opts)
+    return shards
+
+
+@pytest.fixture
+def multi_shard(monkeypatch, schema, photos, sample_days):
+    monkeypatch.setenv("FACEPIPE_SHARD_SIZE", "2")
+    return sample_days[1].isoformat(), tasks.options(str(photos), "haar", "dlib-resnet-128")
+
+
+def test_a_cleared_shard_redoes_only_that_shard(multi_shard, db, schema, sample_days):
+    day, opts = multi_shard
+    shards = ingest(day, "run", opts)
+    assert len(shards) >= 3
+    fresh = snapshot(db, schema, sample_days[1])
+    kept = q(db, schema, "SELECT shard, image_id, xmin::text FROM {s}.stage_images WHERE shard <> 1 ORDER BY 1, 2")
+    tasks.process_shard(shards[1])  # Clear: one shard with its downstream tasks
+    tasks.validate(day, "run", opts)
+    tasks.load(day, "run", opts)
+    tasks.index(day, opts)
+    assert snapshot(db, schema, sample_days[1]) == fresh
+    assert q(db, schema, "SELECT shard, image_id, xmin::text FROM {s}.stage_images WHERE shard <> 1"
+                         " ORDER BY 1, 2") == kept
+    tasks.load(day, "run", opts)  # Clear: load alone
+    assert snapshot(db, schema, sample_days[1]) == fresh
+
+
+def test_load_refuses_a_plan_its_staging_does_not_cover(multi_shard, db, schema, sample_days):
+    day, opts = multi_shard
+    ingest(day, "run", opts)
+    fresh = snapshot(db, schema, sample_days[1])
+    shards = tasks.plan(day, "run", opts)  # Clear: plan alone re-plans and drops the run's staging
+    with pytest.raises(IncompleteStaging, match=r"shards \[0, 1, 2.*Clear the `process` tasks"):
+        tasks.load(day, "run", opts)
+    tasks.process_shard(shards[0])
+    with pytest.raises(IncompleteStaging, match=r"shards \[1, 2"):
+        tasks.load(day, "run", opts)
+    assert snapshot(db, schema, sample_days[1]) == fresh
+    for shard in shards[1:]:
+        tasks.process_shard(shard)
+    tasks.load(day, "run", opts)
+    tasks.index(day, opts)
+    assert snapshot(db, schema, sample_days[1]) == fresh
+
+
+def test_a_superseded_run_fails_with_what_to_do(multi_shard, db, schema, sample_days):
+    day, opts = multi_shard
+    shards = ingest(day, "first", opts)
+    ingest(day, "second", opts)
+    fresh = snapshot(db, schema, sample_days[1])
+    with pytest.raises(PlanGone, match="run second loaded .* clear this run's `plan` task"):
+        tasks.process_shard(shards[0])
+    with pytest.raises(PlanGone):
+        tasks.load(day, "first", opts)
+    assert snapshot(db, schema, sample_days[1]) == fresh
+    ingest(day, "first", opts)  # Clear of the whole run: plans again
+    assert snapshot(db, schema, sample_days[1]) == fresh
+
+
+def test_two_sources_share_a_day(schema, db, photos, sample_days, tmp_path):
+    day = sample_days[0]
+    second = tmp_path / "camera2"
+    shutil.copytree(photos / sample_days[1].isoformat(), second / day.isoformat())
+    cam1 = tasks.options(str(photos), "haar", "dlib-resnet-128")
+    cam2 = tasks.options(str(second), "haar", "dlib-resnet-128")
+    ingest(day.isoformat(), "cam1", cam1)
+    only_cam1 = snapshot(db, schema, day)
+    ingest(day.isoformat(), "cam2", cam2)
+    ingest(day.isoformat(), "cam1-again", cam1)  # re-running one source leaves the other's rows
+    by_source = q(db, schema, "SELECT source, count(*) FROM {s}.images WHERE day = %s GROUP BY 1 ORDER BY 1", day)
+    assert [s for s, _ in by_source] == sorted([str(photos), str(second)])
+    both = snapshot(db, schema, day)
+    assert [r for r in both["images"] if r[9] == str(photos)] == only_cam1["images"]
+    runs = q(db, schema, "SELECT DISTINCT ON (source) source, images + duplicates FROM {s}.load_runs"
+                         " WHERE day = %s ORDER BY source, run_no DESC", day)
+    assert dict(runs) == dict(by_source)
+
+
+def test_a_run_that_would_empty_its_source_is_refused_unless_allowed(schema, db, photo_copy, sample_days):
+    day = sample_days[0]
+    opts = tasks.options(str(photo_copy), "haar", "dlib-resnet-128")
+    ingest(day.isoformat(), "good", opts)
+    before = snapshot(db, schema, day)
+    moved = photo_copy.parent / "moved"
+    shutil.move(photo_copy / day.isoformat(), moved)  # the day's folder is gone (unmounted, moved...)
+    with pytest.raises(ShrinkRefused, match=r"would remove \d+ of the \d+ images .* allow_shrink"):
+        ingest(day.isoformat(), "empty", opts)
+    assert snapshot(db, schema, day) == before
+    tasks.load(day.isoformat(), "empty", opts, allow_shrink=True)  # the operator says it is meant
+    assert q(db, schema, "SELECT count(*) FROM {s}.images WHERE day = %s", day) == [(0,)]
+
+
+def test_a_source_inside_another_is_refused(schema, db, photos, sample_days, tmp_path):
+    """A folder whose dated sub-folder is given as a source lists the same files: refused, rows kept."""
+    day = sample_days[0]
+    root = tmp_path / "photos"
+    shutil.copytree(photos / day.isoformat(), root / "inbox")
+    stamp = dt.datetime.combine(day, dt.time(12), dt.timezone.utc).timestamp()
+    import os
+
+    for path in (root / "inbox").iterdir():
+        os.utime(path, (stamp, stamp))
+    ingest(day.isoformat(), "root", tasks.options(str(root), "haar", "dlib-resnet-128"))
+    before = snapshot(db, schema, day)
+    with pytest.raises(OverlappingSources, match="already loaded for the day from another source"):
+        ingest(day.isoformat(), "inbox", tasks.options(str(root / "inbox"), "haar", "dlib-resnet-128"))
+    assert snapshot(db, schema, day) == before
