@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from facepipe.assets import FACES
+from facepipe.config import start_date
 
 CORES = os.cpu_count() or 2
 
@@ -31,8 +32,10 @@ def _fail_fast(exc: Exception):
 @dag(
     dag_id="face_ingest",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
-    catchup=False,
+    # Every day from FACEPIPE_START_DATE runs: after downtime the missed nights run
+    # too, oldest first, three at a time (a new deployment: every day since the start).
+    start_date=datetime.combine(start_date(), datetime.min.time(), tzinfo=timezone.utc),
+    catchup=True,
     max_active_runs=3,
     default_args={
         "owner": "facepipe",

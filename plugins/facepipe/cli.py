@@ -1,6 +1,7 @@
 """facepipe's command line: ``python -m facepipe COMMAND``.
 
-  status            per-day counts of what is loaded (images, duplicates, faces, rejects)
+  status            per (day, source) counts of what is loaded, and the days never loaded
+  airflow           Airflow's UI, scheduler and workers on this machine (make airflow)
   rejects DAY       the day's rejects with their reasons
   enrol FOLDER      enrol the people in FOLDER (one sub-folder of photos per person)
   search PHOTO      the faces most like the face in PHOTO (--k, --since, --until, --source)
@@ -27,22 +28,52 @@ def _shown(text: str) -> str:
 
 
 def _status(args) -> int:
-    from facepipe.config import settings
+    import datetime as dt
+
+    from facepipe.config import settings, start_date
     from facepipe.db import connection
 
     schema = settings().db_schema
     with connection() as conn:
         exists = conn.execute("SELECT to_regclass(%s)", (f"{schema}.load_runs",)).fetchone()[0]
-        if exists is None:
-            print(f"nothing loaded yet (schema {schema!r} is empty)")
-            return 0
-        rows = conn.execute(sql.SQL(
-            "SELECT DISTINCT ON (day) day, images, duplicates, faces, rejects, model, detector, loaded_at"
-            " FROM {} ORDER BY day, run_no DESC").format(sql.Identifier(schema, "load_runs"))).fetchall()
-    print(f"{'day':<12}{'images':>8}{'dupes':>7}{'faces':>7}{'rejects':>9}  model / detector, loaded at")
-    for day, images, dupes, faces, rejects, model, detector, at in rows:
-        print(f"{day!s:<12}{images:>8}{dupes:>7}{faces:>7}{rejects:>9}  {model} / {detector}, {at:%Y-%m-%d %H:%M}")
+        rows = [] if exists is None else conn.execute(sql.SQL(
+            "SELECT DISTINCT ON (day, source) day, images, duplicates, faces, rejects, model, detector, loaded_at,"
+            " source FROM {} ORDER BY day, source, run_no DESC").format(sql.Identifier(schema, "load_runs"))).fetchall()
+    if not rows:
+        print(f"nothing loaded yet (schema {schema!r} is empty)")
+    else:
+        print(f"{'day':<12}{'images':>8}{'dupes':>7}{'faces':>7}{'rejects':>9}  model / detector, loaded at; source")
+    for day, images, dupes, faces, rejects, model, detector, at, source in rows:
+        print(f"{day!s:<12}{images:>8}{dupes:>7}{faces:>7}{rejects:>9}  {model} / {detector},"
+              f" {at:%Y-%m-%d %H:%M}; {_shown(source)}")
+    first, last = start_date(), dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    missing = missing_days(first, last, {r[0] for r in rows})
+    if missing:
+        print(f"\nnever loaded, {sum(n for _, _, n in missing)} of the days {first} .. {last}"
+              " (FACEPIPE_START_DATE to yesterday, UTC):")
+        for lo, hi, n in missing:
+            print(f"  {lo}" if n == 1 else f"  {lo} .. {hi}  ({n} days)")
+        print("  unpaused, face_ingest runs them (catchup); or Trigger -> Backfill over them in the UI")
+    else:
+        print(f"\nevery day from {first} to {last} has been loaded")
     return 0
+
+
+def missing_days(first, last, loaded: set) -> list[tuple]:
+    """Runs of consecutive days in [first, last] that are not in ``loaded``: (from, to, count)."""
+    import datetime as dt
+
+    runs: list[list] = []
+    day = first
+    while day <= last:
+        if day not in loaded:
+            if runs and runs[-1][1] == day - dt.timedelta(days=1):
+                runs[-1][1] = day
+                runs[-1][2] += 1
+            else:
+                runs.append([day, day, 1])
+        day += dt.timedelta(days=1)
+    return [tuple(r) for r in runs]
 
 
 def _rejects(args) -> int:
@@ -123,6 +154,12 @@ def _stop_db(args) -> int:
     return 0
 
 
+def _airflow(args) -> int:
+    from facepipe.local_airflow import main as run
+
+    return run()
+
+
 def _demo(args) -> int:
     from facepipe.demo import main
 
@@ -186,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source", help="only faces from this source")
     p.set_defaults(func=_search)
     sub.add_parser("db-uri").set_defaults(func=_db_uri)
+    sub.add_parser("airflow").set_defaults(func=_airflow)
     sub.add_parser("stop-db").set_defaults(func=_stop_db)
     p = sub.add_parser("demo")
     p.add_argument("--days", type=int, default=3)

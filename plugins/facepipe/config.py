@@ -5,6 +5,7 @@ overrides it for one run); the code only names the Airflow connection id.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from dataclasses import dataclass
@@ -19,6 +20,19 @@ DB_CONN_ENV = f"AIRFLOW_CONN_{DB_CONN_ID.upper()}"
 
 class ConfigError(ValueError):
     """A setting or a param that a retry cannot fix; the message names it."""
+
+
+DEFAULT_START_DATE = "2026-11-01"
+
+
+def start_date() -> dt.date:
+    """The first day face_ingest covers (FACEPIPE_START_DATE): the schedule runs every day
+    from it (catchup), and ``facepipe status`` reports the days since it that never loaded."""
+    text = os.environ.get("FACEPIPE_START_DATE") or DEFAULT_START_DATE
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"FACEPIPE_START_DATE must be a date like 2026-11-01, got {text!r}") from None
 
 
 @dataclass(frozen=True)
