@@ -31,9 +31,10 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
-# standalone starts its components as `airflow ...` subprocesses: the venv goes on PATH.
+# Airflow's api-server, scheduler, dag-processor and triggerer on 127.0.0.1:8080
+# (FACEPIPE_AIRFLOW_HOST / FACEPIPE_AIRFLOW_PORT); Ctrl+C stops all of them.
 airflow: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" airflow standalone
+	$(BIN)/python -m facepipe airflow
 
 bench: install
 	$(BIN)/python bench/run.py
