@@ -2,7 +2,8 @@
 ### face_report: what the face index says about a day
 
 Runs after each day that face_ingest loads (scheduled on the `facepipe_faces`
-Asset; the days come from its events) and by hand for any day (`day` param).
+Asset; the days come from its events, plus any day loaded since its report was
+built, whose event Airflow may have dropped) and by hand for any day (`day` param).
 
 enrol (FACEPIPE_ENROL_DIR, if set) -> build the report tables for each day ->
 write the day's HTML page and CSV files under FACEPIPE_REPORTS_DIR/DAY/.
@@ -49,12 +50,12 @@ def face_report():
     def resolve(params=None, triggering_asset_events=None) -> list[str]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from facepipe.tasks import report_days
+        from facepipe.tasks import report_days, stale_report_days
 
         event_days = [(e.extra or {}).get("day") for events in (triggering_asset_events or {}).values()
                       for e in events]
         try:
-            return report_days(params.get("day"), event_days)
+            return report_days(params.get("day"), event_days, [] if params.get("day") else stale_report_days())
         except ValueError as exc:
             raise AirflowFailException(str(exc)) from exc
 

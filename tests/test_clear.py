@@ -130,3 +130,34 @@ def test_a_source_inside_another_is_refused(schema, db, photos, sample_days, tmp
     with pytest.raises(OverlappingSources, match="already loaded for the day from another source"):
         ingest(day.isoformat(), "inbox", tasks.options(str(root / "inbox"), "haar", "dlib-resnet-128"))
     assert snapshot(db, schema, day) == before
+
+
+def test_status_lists_each_source_and_the_days_never_loaded(schema, photos, sample_days, monkeypatch, capsys):
+    from facepipe.cli import main, missing_days
+
+    day = sample_days[1]
+    ingest(day.isoformat(), "run", tasks.options(str(photos), "haar", "dlib-resnet-128"))
+    monkeypatch.setenv("FACEPIPE_START_DATE", (day - dt.timedelta(days=3)).isoformat())
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert f"{day}" in out and str(photos) in out
+    gap_before = f"{day - dt.timedelta(days=3)} .. {day - dt.timedelta(days=1)}  (3 days)"
+    assert "never loaded" in out and gap_before in out
+    assert f"{day + dt.timedelta(days=1)} .. " in out  # and every day after it, up to yesterday
+    d = dt.date(2026, 1, 1)
+    assert missing_days(d, d + dt.timedelta(days=4), {d + dt.timedelta(days=2)}) == [
+        (d, d + dt.timedelta(days=1), 2), (d + dt.timedelta(days=3), d + dt.timedelta(days=4), 2)]
+
+
+def test_a_day_loaded_since_its_report_is_reported_by_the_next_report_run(schema, photos, sample_days):
+    """Airflow can drop an Asset event that lands while it creates the report run; the day is not lost."""
+    day = sample_days[1].isoformat()
+    opts = tasks.options(str(photos), "haar", "dlib-resnet-128")
+    ingest(day, "first", opts)
+    assert tasks.stale_report_days() == [day]
+    assert tasks.report_days(None, [], tasks.stale_report_days()) == [day]
+    tasks.report(day)
+    assert tasks.stale_report_days() == []
+    ingest(day, "again", opts)  # loaded again, its event lost: the next report run picks it up
+    assert tasks.report_days(None, [sample_days[0].isoformat()], tasks.stale_report_days()) == \
+        [sample_days[0].isoformat(), day]

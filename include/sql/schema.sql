@@ -217,6 +217,15 @@ CREATE TABLE IF NOT EXISTS {schema}.report_recurring_unknowns (
     PRIMARY KEY (day, image_id, face_no)
 );
 
+-- Which load each day's reports saw (the newest load_runs.run_no of the day when they
+-- were built): a day loaded again since, or never reported, is reported by the next
+-- face_report run even when Airflow dropped its Asset event (two events at once).
+CREATE TABLE IF NOT EXISTS {schema}.report_runs (
+    day         date        PRIMARY KEY,
+    load_run_no bigint      NOT NULL,
+    built_at    timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE IF NOT EXISTS {schema}.report_person_days (
     day         date    NOT NULL,   -- the report's day; the range ends here
     person_id   uuid    NOT NULL,

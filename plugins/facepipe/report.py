@@ -49,6 +49,11 @@ def build_reports(conn: psycopg.Connection, schema: str, day: dt.date, model: Mo
             conn.execute(sql.SQL("DELETE FROM {} WHERE day = %s").format(table), (day,))
             cur = conn.execute(load_sql(_SQL[name], schema=schema, op=model.distance_op), values)
             counts[name] = cur.rowcount
+        conn.execute(sql.SQL("INSERT INTO {runs} (day, load_run_no)"
+                             " SELECT %(day)s, coalesce(max(run_no), 0) FROM {loads} WHERE day = %(day)s"
+                             " ON CONFLICT (day) DO UPDATE SET load_run_no = EXCLUDED.load_run_no, built_at = now()")
+                     .format(runs=sql.Identifier(schema, "report_runs"), loads=sql.Identifier(schema, "load_runs")),
+                     {"day": day})
     log.info("reports for %s: %s", day, counts)
     return counts
 

@@ -176,14 +176,27 @@ def index(day: str, opts: dict) -> str:
 
 # --- face_report ---------------------------------------------------------------
 
-def report_days(param_day: str | None, event_days: list[str]) -> list[str]:
-    """The days a report run covers: the param, else the days its asset events loaded."""
+def report_days(param_day: str | None, event_days: list[str], stale_days: list[str] = ()) -> list[str]:
+    """The days a report run covers: the param, else the days its asset events loaded and the
+    days whose reports are older than their newest load (see stale_report_days)."""
     if param_day:
         return [resolve_day(param_day, None)]
-    days = sorted({resolve_day(d, None) for d in event_days if d})
+    days = sorted({resolve_day(d, None) for d in [*event_days, *stale_days] if d})
     if not days:
         raise ValueError("no day to report: pass the param day (YYYY-MM-DD), or let face_ingest trigger the run")
     return days
+
+
+def stale_report_days() -> list[str]:
+    """Days loaded in the last 7 days whose reports did not see their newest load. Airflow
+    can drop an Asset event that lands as it creates the report run (two loads finishing at
+    once); the next report run builds that day too."""
+    from facepipe.db import load_sql
+
+    s = settings()
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, model_spec(s.model))
+        return [d.isoformat() for (d,) in conn.execute(load_sql("stale_report_days.sql", schema=s.db_schema))]
 
 
 def enrol(enrol_dir: str | None = None) -> dict:
