@@ -114,5 +114,5 @@ demo finished in {time.monotonic() - started:.0f} s{'' if not failed else f'; FA
                sightings of the enrolled person: {s.reports_dir / day_list[-1].isoformat() / 'report.html'}
   face search: .venv/bin/python -m facepipe search {people / 'eileen_collins'}/<photo> --since {day_list[0]}
   validation:  {s.reports_dir / 'validation'}
-  Airflow UI:  make airflow   (runs, logs, backfills)""")
+  Airflow UI:  make airflow   (the schedule, backfills, re-runs; on 127.0.0.1:8080)""")
     return 1 if failed else 0

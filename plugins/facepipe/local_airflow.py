@@ -15,6 +15,12 @@ password only the first time. This starts the same components itself:
 each in a process group of its own, with its output in
 ``$AIRFLOW_HOME/logs/components/NAME.log``. Ctrl+C (or SIGTERM, or any component
 dying) stops every group it started: SIGTERM, then SIGKILL after a bounded wait.
+
+Airflow's metadata database is a database ``airflow`` in facepipe's embedded
+PostgreSQL (unless AIRFLOW__DATABASE__SQL_ALCHEMY_CONN says otherwise): with
+SQLite, the scheduler, the task processes and the api-server take turns on one
+file lock, and a request such as creating a backfill while tasks run fails with
+"database is locked" (seen in the real-scheduler tests).
 """
 from __future__ import annotations
 
@@ -33,6 +39,23 @@ COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 _ARGS = {"scheduler": ["--skip-serve-logs"], "triggerer": ["--skip-serve-logs"]}
 
 
+def embedded_metadata_url(home: Path, database: str = "airflow") -> str:
+    """A SQLAlchemy URL for Airflow's metadata in database ``database`` of the embedded
+    PostgreSQL in ``home`` (created if missing; reached over its Unix socket only)."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
+
+    from facepipe.db import embedded_uri
+
+    uri = embedded_uri(home)
+    with psycopg.connect(uri, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    info = conninfo_to_dict(uri)
+    return f"postgresql+psycopg://{info.get('user') or 'postgres'}:@/{database}?host={info['host']}"
+
+
 def password_file(airflow_home: Path) -> Path:
     """Where the simple auth manager keeps the generated passwords (Airflow's default)."""
     configured = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
@@ -47,6 +70,7 @@ class Stack:
     host: str = "127.0.0.1"
     port: int = 8080
     components: tuple[str, ...] = COMPONENTS
+    metadata_url: str | None = None  # Airflow's metadata database; None: Airflow's setting
     env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -66,6 +90,8 @@ class Stack:
             # task processes report to the api-server: on this machine, over loopback
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
         })
+        if self.metadata_url:
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = self.metadata_url
         return env
 
     def migrate(self) -> None:
@@ -113,18 +139,24 @@ class Stack:
                            f" {self.log_of('api-server').parent}")
 
     def stop(self, timeout: float = 30) -> None:
-        """SIGTERM every process group, SIGKILL what is left after ``timeout`` seconds."""
-        for p in self.procs.values():
-            _signal_group(p, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        for p in self.procs.values():
-            _signal_group(p, signal.SIGKILL)  # the group: workers a component left behind too
-            p.wait()
+        """SIGTERM every process group, SIGKILL what is left after ``timeout`` seconds.
+
+        The api-server goes last: task processes still finishing report to it.
+        """
+        order = sorted(self.procs, key=lambda name: name == "api-server")
+        for batch in ([n for n in order if n != "api-server"], [n for n in order if n == "api-server"]):
+            procs = [self.procs[n] for n in batch]
+            for p in procs:
+                _signal_group(p, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            for p in procs:
+                try:
+                    p.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+            for p in procs:
+                _signal_group(p, signal.SIGKILL)  # the group: workers a component left behind too
+                p.wait()
         self.procs.clear()
 
 
@@ -137,9 +169,12 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 
 def main() -> int:
     """``make airflow``: start everything, print where to look, stop everything on Ctrl+C."""
+    from facepipe.config import settings
+
     home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
+    metadata = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or embedded_metadata_url(settings().home)
     stack = Stack(airflow_home=home, host=os.environ.get("FACEPIPE_AIRFLOW_HOST", "127.0.0.1"),
-                  port=int(os.environ.get("FACEPIPE_AIRFLOW_PORT", "8080")))
+                  port=int(os.environ.get("FACEPIPE_AIRFLOW_PORT", "8080")), metadata_url=metadata)
     stopping = False
 
     def on_signal(signum, frame):
@@ -159,6 +194,8 @@ Airflow is up: {stack.url}  (listening on {stack.host}:{stack.port} only; FACEPI
   log in as:   admin, password in {where}
                ({_password(where) or 'not generated yet'})
   components:  {', '.join(stack.components)}; their output in {stack.log_of('scheduler').parent}
+  metadata:    {'database airflow of the embedded PostgreSQL' if 'AIRFLOW__DATABASE__SQL_ALCHEMY_CONN' not in os.environ
+                else 'AIRFLOW__DATABASE__SQL_ALCHEMY_CONN'} (make stop-db stops it)
   Ctrl+C stops all of them.""", flush=True)
         while not stopping and not stack.dead():
             time.sleep(0.5)
