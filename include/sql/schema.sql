@@ -100,7 +100,6 @@ CREATE TABLE IF NOT EXISTS {schema}.stage_manifest (
     PRIMARY KEY (day, run_id, uri)
 );
 
-ALTER TABLE {schema}.stage_manifest ADD COLUMN IF NOT EXISTS planned_at timestamptz NOT NULL DEFAULT now();
 
 -- One row per planned run of a day: the source it lists and how many files and
 -- shards its manifest holds. load checks the staged rows against it, so a run

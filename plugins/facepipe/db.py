@@ -155,6 +155,13 @@ def ensure_schema(conn: psycopg.Connection, schema: str, model: ModelSpec) -> No
                 schema=sql.Identifier(schema), vector_type=sql.SQL(model.column_type)
             )
         )
+        # stage_manifest gained planned_at after its first release. Only when it is missing:
+        # ALTER TABLE takes an exclusive lock even when the column exists.
+        if conn.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s"
+                        " AND table_name = 'stage_manifest' AND column_name = 'planned_at'",
+                        (schema,)).fetchone() is None:
+            conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN planned_at timestamptz NOT NULL DEFAULT now()")
+                         .format(sql.Identifier(schema, "stage_manifest")))
     register_vector(conn)
 
 
