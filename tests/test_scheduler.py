@@ -229,8 +229,11 @@ def test_unpause_runs_every_day_since_the_start_and_the_reports_follow(api, db, 
     api.call("PATCH", "/dags/face_report", json={"is_paused": False})
     api.call("PATCH", "/dags/face_ingest", json={"is_paused": False})
     runs = api.wait_all("face_ingest", 2)
-    assert sorted((r["data_interval_start"][:10], r["run_type"], r["state"]) for r in runs) == [
+    # (past midnight UTC since this module was imported, the scheduler also runs the day that just ended)
+    assert sorted((r["data_interval_start"][:10], r["run_type"], r["state"]) for r in runs
+                  if r["data_interval_start"][:10] <= DAYS[3].isoformat()) == [
         (DAYS[2].isoformat(), "scheduled", "success"), (DAYS[3].isoformat(), "scheduled", "success")]
+    assert all(r["state"] == "success" for r in runs)
     for day in DAYS[2:]:
         same_as_reference(db, schemas, day)
     # face_report follows through the Asset. Two loads that finish at the same instant can lose one
@@ -244,7 +247,7 @@ def test_manual_run_with_params(api, db, schemas, photos_root):
     run = api.trigger("face_ingest", {"day": DAYS[1].isoformat(), "source": str(photos_root), "detector": "haar"})
     assert api.wait("face_ingest", run) == "success"
     same_as_reference(db, schemas, DAYS[1])
-    wait_until("face_report reported every loaded day", lambda: reported_days(db, schemas) == DAYS[1:])
+    wait_until("face_report reported every loaded day", lambda: set(DAYS[1:]) <= set(reported_days(db, schemas)))
     assert all(r["state"] == "success" for r in api.wait_all("face_report", 1))
 
 
