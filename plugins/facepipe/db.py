@@ -162,7 +162,42 @@ def ensure_schema(conn: psycopg.Connection, schema: str, model: ModelSpec) -> No
                         (schema,)).fetchone() is None:
             conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN planned_at timestamptz NOT NULL DEFAULT now()")
                          .format(sql.Identifier(schema, "stage_manifest")))
+        _ensure_people_schema(conn, schema, model)
     register_vector(conn)
+
+
+# Columns added to report tables after their first release (facepipe.people): added
+# only when missing, since ALTER TABLE takes an exclusive lock even when they exist.
+_ADDED_COLUMNS = {
+    "report_sightings": (("identity_id", "bigint"), ("matched_by", "text")),
+    "report_recurring_unknowns": (("identity_id", "bigint"), ("identity_faces", "integer"),
+                                  ("identity_days", "integer")),
+}
+
+
+_PEOPLE_RELATIONS = ("identities", "identities_centroid_hnsw", "face_identity", "face_identity_identity",
+                     "identity_pool", "identity_pool_embedding_hnsw", "people_ops", "people_ops_identity")
+
+
+def _ensure_people_schema(conn: psycopg.Connection, schema: str, model: ModelSpec) -> None:
+    """identities, face_identity, identity_pool, people_ops, and the report columns
+    that name identities. Runs inside ensure_schema's transaction and DDL lock."""
+    # Only when something is missing: CREATE INDEX IF NOT EXISTS locks its table first, and
+    # would wait for a night's assignment (facepipe.people) that holds these tables.
+    present = conn.execute("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                           " WHERE n.nspname = %s AND c.relname = ANY(%s)", (schema, list(_PEOPLE_RELATIONS))).fetchone()[0]
+    if present < len(_PEOPLE_RELATIONS):
+        text = (SQL_DIR / "people_schema.sql").read_text()
+        conn.execute(sql.SQL(text).format(schema=sql.Identifier(schema), vector_type=sql.SQL(model.column_type),
+                                          opclass=sql.SQL(model.opclass)))
+    have = {(t, c) for t, c in conn.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s"
+        " AND table_name = ANY(%s)", (schema, list(_ADDED_COLUMNS)))}
+    for table, columns in _ADDED_COLUMNS.items():
+        for column, kind in columns:
+            if (table, column) not in have:
+                conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                    sql.Identifier(schema, table), sql.Identifier(column), sql.SQL(kind)))
 
 
 def partition_name(table: str, day: dt.date) -> str:
