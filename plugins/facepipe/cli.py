@@ -6,6 +6,8 @@
   enrol FOLDER      enrol the people in FOLDER (one sub-folder of photos per person)
   search PHOTO      the faces most like the face in PHOTO (--k, --since, --until, --source)
   report DAY        build the day's report tables, HTML page and CSV files
+  people ...        identities: list, show ID, name ID NAME, merge INTO OTHER,
+                    move DAY IMAGE_ID FACE_NO [--to ID], ops (what was done, by whom)
   db-uri            the connection string of the embedded database (for psql)
   stop-db           stop the embedded database
   demo              lay out sample photos and run face_ingest for each day
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 
 from psycopg import sql
@@ -138,6 +141,68 @@ def _search(args) -> int:
     return 0
 
 
+def _people(args) -> int:
+    from facepipe import people
+    from facepipe.config import settings
+    from facepipe.db import connection, ensure_schema
+    from facepipe.models import model_spec
+
+    s = settings()
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, model_spec(s.model))
+        schema = s.db_schema
+        if args.people_command == "list":
+            named = True if args.named else False if args.unnamed else None
+            rows = people.list_identities(conn, schema, named=named, min_faces=args.min_faces, limit=args.limit)
+            print(f"{'id':>6}  {'name':<24}{'faces':>6}{'days':>6}  {'first seen':<11} {'last seen':<11} sources")
+            for r in rows:
+                print(f"{r['identity_id']:>6}  {_shown(r['name'] or '(unnamed)')[:24]:<24}{r['faces']:>6}{r['days']:>6}"
+                      f"  {r['first_seen'] or '-'!s:<11} {r['last_seen'] or '-'!s:<11}"
+                      f" {_shown(', '.join(r['sources']))}")
+            return 0
+        if args.people_command == "show":
+            (r,) = people.list_identities(conn, schema, identity_id=args.id, min_faces=0) or [None]
+            if r is None:
+                raise people.PeopleError(f"no identity {args.id}")
+            print(f"identity {r['identity_id']}: {_shown(r['name'] or '(unnamed)')}, {r['faces']} faces on"
+                  f" {r['days']} days")
+            print(f"{'day':<11} {'image_id':<36} {'face':>4}  {'how':<9} {'distance':>8}  photo")
+            for f in people.identity_faces(conn, schema, args.id, limit=args.limit):
+                dist = "-" if f["distance"] is None else f"{f['distance']:.3f}"
+                print(f"{f['day']!s:<11} {f['image_id']!s:<36} {f['face_no']:>4}  {f['how']:<9} {dist:>8}"
+                      f"  {_shown(f['uri'])}")
+            return 0
+        if args.people_command == "name":
+            r = people.name(conn, schema, args.id, args.name)
+            print(f"identity {r['identity_id']} is {_shown(r['name'])}"
+                  + (f" (merged identity {args.id} into it)" if r.get("merged_into") else "")
+                  + ("" if r["changed"] else " already"))
+            return 0
+        if args.people_command == "merge":
+            r = people.merge(conn, schema, args.into, args.other)
+            print(f"identity {args.other} merged into {args.into}: {r['faces_moved']} faces moved")
+            return 0
+        if args.people_command == "move":
+            r = people.move(conn, schema, args.day, args.image_id, args.face_no, to=args.to)
+            print(f"face {args.face_no} of {args.image_id} ({args.day}) moved from identity {r['from']}"
+                  f" to {r['identity_id']}")
+            return 0
+        for r in people.ops(conn, schema, limit=args.limit):
+            print(f"{r['op_no']:>6}  {r['at']:%Y-%m-%d %H:%M:%S}  {_shown(r['who'])[:40]:<40} {r['op']:<7}"
+                  f" {r['identity_id'] if r['identity_id'] is not None else '-'!s:>6}"
+                  f" {r['other_id'] if r['other_id'] is not None else '-'!s:>6}  {_shown(json.dumps(r['detail']))}")
+        return 0
+
+
+def _uuid(text: str):
+    import uuid
+
+    try:
+        return uuid.UUID(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an image id (a UUID): {_shown(text[:40])!r}") from None
+
+
 def _db_uri(args) -> int:
     from facepipe.config import settings
     from facepipe.db import embedded_uri
@@ -222,6 +287,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--until", type=_day, help="last day (default: today)")
     p.add_argument("--source", help="only faces from this source")
     p.set_defaults(func=_search)
+    p = sub.add_parser("people", help="identities: list, show, name, merge, move, ops")
+    people = p.add_subparsers(dest="people_command", required=True)
+    p = people.add_parser("list", help="identities with faces, days seen, first and last seen, sources")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--named", action="store_true", help="only people (named identities)")
+    group.add_argument("--unnamed", action="store_true", help="only unnamed identities")
+    p.add_argument("--min-faces", type=int, default=1)
+    p.add_argument("--limit", type=int, default=1000)
+    p = people.add_parser("show", help="the faces of one identity")
+    p.add_argument("id", type=int)
+    p.add_argument("--limit", type=int, default=1000)
+    p = people.add_parser("name", help="name an identity: it becomes a person, its faces sightings")
+    p.add_argument("id", type=int)
+    p.add_argument("name")
+    p = people.add_parser("merge", help="move every face of OTHER into INTO")
+    p.add_argument("into", type=int)
+    p.add_argument("other", type=int)
+    p = people.add_parser("move", help="move one face out of its identity (into --to, else a new one)")
+    p.add_argument("day", type=_day)
+    p.add_argument("image_id", type=_uuid)
+    p.add_argument("face_no", type=int)
+    p.add_argument("--to", type=int, help="the identity to move it into (default: a new identity)")
+    p = people.add_parser("ops", help="the people operations done, newest first")
+    p.add_argument("--limit", type=int, default=50)
+    for p in people.choices.values():
+        p.set_defaults(func=_people)
     sub.add_parser("db-uri").set_defaults(func=_db_uri)
     sub.add_parser("airflow").set_defaults(func=_airflow)
     sub.add_parser("stop-db").set_defaults(func=_stop_db)

@@ -1,0 +1,234 @@
+"""People: identities built night by night, kept across re-runs, and the people operations.
+
+The first part loads synthetic faces the way a night loads them (write_shard,
+load_day, index_day) and runs facepipe.people on them: fast, and every vector is
+known. The second part runs face_ingest and face_report through Airflow on the
+sample photos.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+
+import numpy as np
+import pytest
+
+from helpers.rows import q
+
+DAYS = [dt.date(2026, 9, 1) + dt.timedelta(days=i) for i in range(4)]
+
+
+def _load(conn, schema, day, photos, run_id="r1"):
+    """photos: [(image_id, [(box, vector), ...])] -> one loaded day."""
+    from facepipe.detect import Box
+    from facepipe.models import model_spec
+    from facepipe.process import FaceRecord, ImageRecord, ShardResult
+    from facepipe.sources import Arrival
+    from facepipe.store import index_day, load_day, write_manifest, write_shard
+
+    spec = model_spec("dlib-resnet-128")
+    arrived = dt.datetime.combine(day, dt.time(12), dt.timezone.utc)
+    images = [ImageRecord(image_id=image_id, uri=f"/cam/{day}/{image_id}.jpg", content_sha256=image_id.hex,
+                          bytes=1, width=4000, height=3000, captured_at=None, camera=None, arrived_at=arrived,
+                          status="loaded", duplicate_of=None, face_count=len(faces))
+              for image_id, faces in photos]
+    faces = [FaceRecord(image_id, n, Box(*box, 1.0), 4000, 3000)
+             for image_id, fs in photos for n, (box, _) in enumerate(fs)]
+    vectors = np.array([v for _, fs in photos for _, v in fs], dtype=np.float32).reshape(-1, 128)
+    write_manifest(conn, schema, day, run_id, "cam", [Arrival(im.uri, 1, arrived) for im in images],
+                   shard_size=len(images))
+    write_shard(conn, schema, spec, day=day, run_id=run_id, shard=0, source="cam", detector="mtcnn",
+                result=ShardResult(images=images, faces=faces, embeddings=vectors))
+    load_day(conn, schema, day=day, run_id=run_id, detector="mtcnn", model=spec)
+    index_day(conn, schema, day, spec)
+
+
+def _person(rng, n=1):
+    """Centres of identities: random directions of norm 1 (dlib's vectors are about that long)."""
+    c = rng.normal(size=(n, 128))
+    return c / np.linalg.norm(c, axis=1, keepdims=True)
+
+
+def _face(rng, centre, spread=0.02):
+    return centre + rng.normal(scale=spread, size=128)
+
+
+@pytest.fixture
+def pdb(schema, db):
+    from pgvector.psycopg import register_vector
+
+    from facepipe.db import ensure_schema
+    from facepipe.models import model_spec
+
+    spec = model_spec("dlib-resnet-128")
+    ensure_schema(db, schema, spec)
+    register_vector(db)
+    return db, schema, spec
+
+
+def _assign(pdb, day, min_faces=3):
+    from facepipe.people import PeopleSettings, assign_day
+
+    db, schema, spec = pdb
+    return assign_day(db, schema, day, spec, spec.match_threshold, PeopleSettings(min_faces, 30, 20))
+
+
+def _identity_of(db, schema, day, image_id):
+    return [r[0] for r in q(db, schema, "SELECT identity_id FROM {s}.face_identity WHERE day = %s AND image_id = %s"
+                                        " ORDER BY box_x", day, image_id)]
+
+
+def test_a_person_seen_on_three_days_becomes_one_identity_and_later_faces_join_it(pdb):
+    db, schema, _ = pdb
+    rng = np.random.default_rng(1)
+    x, y = _person(rng, 2)
+    ids = {}
+    for n, day in enumerate(DAYS):
+        ids[day] = [uuid.uuid4(), uuid.uuid4()]
+        _load(db, schema, day, [(ids[day][0], [((100, 100, 80, 80), _face(rng, x))]),
+                                (ids[day][1], [((300, 100, 80, 80), _face(rng, _person(rng)[0]))])])
+        counts = _assign(pdb, day)
+        if n < 2:
+            assert counts["new_identities"] == 0 and counts["pooled"] == 2  # one face a day: not dense yet
+    assert counts["joined"] == 1  # the 4th day's face joins the identity made on the 3rd
+    (identity,) = {_identity_of(db, schema, d, ids[d][0])[0] for d in DAYS}
+    assert q(db, schema, "SELECT faces FROM {s}.identities WHERE identity_id = %s", identity) == [(4,)]
+    assert all(_identity_of(db, schema, d, ids[d][1]) == [] for d in DAYS)  # strangers once each: no identity
+    assert q(db, schema, "SELECT count(*) FROM {s}.identity_pool") == [(4,)]
+
+
+def test_two_faces_of_one_photo_never_join_one_identity(pdb):
+    """Twins: within the threshold of each other, in the same photos every day."""
+    db, schema, _ = pdb
+    rng = np.random.default_rng(2)
+    twin = _person(rng)[0]
+    photos = {}
+    for day in DAYS:
+        photos[day] = uuid.uuid4()
+        _load(db, schema, day, [(photos[day], [((100, 100, 80, 80), _face(rng, twin)),
+                                               ((400, 100, 80, 80), _face(rng, twin))])])
+        _assign(pdb, day)
+    for day in DAYS:
+        a, b = _identity_of(db, schema, day, photos[day]) + [None] * (2 - len(_identity_of(db, schema, day, photos[day])))
+        assert a != b or a is None
+    same_photo = q(db, schema, "SELECT day, image_id, identity_id, count(*) FROM {s}.face_identity"
+                               " GROUP BY 1, 2, 3 HAVING count(*) > 1")
+    assert same_photo == []
+    assert q(db, schema, "SELECT count(*) FROM {s}.face_identity") != [(0,)]  # they do get identities
+
+
+def test_a_rerun_with_shifted_boxes_keeps_identities_and_names(pdb):
+    from facepipe import people
+
+    db, schema, _ = pdb
+    rng = np.random.default_rng(3)
+    x = _person(rng)[0]
+    image = {}
+    for day in DAYS[:3]:
+        image[day] = uuid.uuid4()
+        _load(db, schema, day, [(image[day], [((100, 100, 80, 80), _face(rng, x))])])
+        _assign(pdb, day)
+    (identity,) = _identity_of(db, schema, DAYS[1], image[DAYS[1]])
+    people.name(db, schema, identity, "Ada Example", actor="test")
+    # Day 2 loaded again: the detector draws the box a few pixels off and finds a second face.
+    _load(db, schema, DAYS[1], [(image[DAYS[1]], [((104, 97, 82, 80), _face(rng, x)),
+                                                  ((600, 100, 80, 80), _face(rng, _person(rng)[0]))])], run_id="r2")
+    counts = _assign(pdb, DAYS[1])
+    assert counts["kept_by_overlap"] == 1 and counts["dropped"] == 0
+    assert q(db, schema, "SELECT identity_id, box_x, how FROM {s}.face_identity WHERE day = %s", DAYS[1]) \
+        == [(identity, 104, "cluster")]
+    assert q(db, schema, "SELECT p.name, i.faces FROM {s}.identities i JOIN {s}.people p USING (person_id)") \
+        == [("Ada Example", 3)]
+    # The same load again changes nothing.
+    _load(db, schema, DAYS[1], [(image[DAYS[1]], [((104, 97, 82, 80), _face(rng, x))])], run_id="r3")
+    assert _assign(pdb, DAYS[1])["kept_by_overlap"] == 0
+    assert _identity_of(db, schema, DAYS[1], image[DAYS[1]]) == [identity]
+
+
+def test_merge_move_and_name_are_recorded(pdb):
+    from facepipe import people
+
+    db, schema, _ = pdb
+    rng = np.random.default_rng(4)
+    x, y = _person(rng, 2)
+    imgs = []
+    for day in DAYS[:3]:
+        imgs.append((day, uuid.uuid4(), uuid.uuid4()))
+        _load(db, schema, day, [(imgs[-1][1], [((100, 100, 80, 80), _face(rng, x))]),
+                                (imgs[-1][2], [((100, 100, 80, 80), _face(rng, y))])])
+        _assign(pdb, day)
+    a = _identity_of(db, schema, DAYS[0], imgs[0][1])[0]
+    b = _identity_of(db, schema, DAYS[0], imgs[0][2])[0]
+    assert a != b
+    people.name(db, schema, a, "Grace", actor="alice")
+    merged = people.merge(db, schema, a, b, actor="alice")
+    assert merged["faces_moved"] == 3
+    assert q(db, schema, "SELECT count(*) FROM {s}.identities WHERE identity_id = %s", b) == [(0,)]
+    assert q(db, schema, "SELECT faces FROM {s}.identities WHERE identity_id = %s", a) == [(6,)]
+    moved = people.move(db, schema, DAYS[2], imgs[2][2], 0, actor="bob")
+    new = moved["identity_id"]
+    assert new not in (a, b) and moved["from"] == a
+    assert _identity_of(db, schema, DAYS[2], imgs[2][2]) == [new]
+    assert q(db, schema, "SELECT faces FROM {s}.identities WHERE identity_id = %s", a) == [(5,)]
+    # The nightly assignment leaves a manual decision alone.
+    _assign(pdb, DAYS[2])
+    assert q(db, schema, "SELECT identity_id, how FROM {s}.face_identity WHERE day = %s AND image_id = %s",
+             DAYS[2], imgs[2][2]) == [(new, "manual")]
+    ops = q(db, schema, "SELECT who, op, identity_id, other_id FROM {s}.people_ops WHERE op <> 'assign' ORDER BY op_no")
+    assert ops == [("alice", "name", a, None), ("alice", "merge", a, b), ("bob", "move", new, a)]
+    # Refused, and nothing changes: merging two people, a move into an identity that has the photo.
+    people.name(db, schema, new, "Linus", actor="bob")
+    with pytest.raises(people.PeopleError, match="lose a person"):
+        people.merge(db, schema, a, new)
+    with pytest.raises(people.PeopleError, match="already in identity"):
+        people.move(db, schema, DAYS[2], imgs[2][1], 0, to=a)
+    listed = {r["name"]: r for r in people.list_identities(db, schema)}
+    assert listed["Grace"]["faces"] == 5 and listed["Grace"]["days"] == 3 and listed["Grace"]["sources"] == ["cam"]
+    assert listed["Linus"]["faces"] == 1
+
+
+def test_naming_with_an_existing_persons_name_merges_into_their_identity(pdb):
+    from facepipe import people
+
+    db, schema, _ = pdb
+    rng = np.random.default_rng(5)
+    x = _person(rng)[0]
+    imgs = {}
+    for day in DAYS:
+        imgs[day] = uuid.uuid4()
+        _load(db, schema, day, [(imgs[day], [((100, 100, 80, 80), _face(rng, x))])])
+        _assign(pdb, day)
+    a = _identity_of(db, schema, DAYS[0], imgs[DAYS[0]])[0]
+    people.name(db, schema, a, "Ann")
+    split = people.move(db, schema, DAYS[3], imgs[DAYS[3]], 0)["identity_id"]
+    result = people.name(db, schema, split, "Ann")
+    assert result["merged_into"] == a
+    assert q(db, schema, "SELECT faces FROM {s}.identities WHERE identity_id = %s", a) == [(4,)]
+
+
+def test_people_command_line(pdb, capsys, monkeypatch):
+    from facepipe.cli import main
+
+    db, schema, _ = pdb
+    rng = np.random.default_rng(6)
+    x = _person(rng)[0]
+    imgs = {}
+    for day in DAYS[:3]:
+        imgs[day] = uuid.uuid4()
+        _load(db, schema, day, [(imgs[day], [((100, 100, 80, 80), _face(rng, x))])])
+        _assign(pdb, day)
+    a = _identity_of(db, schema, DAYS[0], imgs[DAYS[0]])[0]
+    monkeypatch.setenv("FACEPIPE_DB_SCHEMA", schema)
+    assert main(["people", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"{a:>6}" in out and "(unnamed)" in out and "2026-09-01" in out
+    assert main(["people", "name", str(a), "Zoe Q"]) == 0
+    assert main(["people", "show", str(a)]) == 0
+    assert str(imgs[DAYS[1]]) in capsys.readouterr().out
+    assert main(["people", "move", DAYS[1].isoformat(), str(imgs[DAYS[1]]), "0"]) == 0
+    assert main(["people", "merge", str(a), "999999"]) == 2
+    assert "no identity 999999" in capsys.readouterr().err
+    assert main(["people", "ops"]) == 0
+    out = capsys.readouterr().out
+    assert "name" in out and "move" in out
