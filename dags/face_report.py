@@ -5,8 +5,10 @@ Runs after each day that face_ingest loads (scheduled on the `facepipe_faces`
 Asset; the days come from its events, plus any day loaded since its report was
 built, whose event Airflow may have dropped) and by hand for any day (`day` param).
 
-enrol (FACEPIPE_ENROL_DIR, if set) -> build the report tables for each day ->
-write the day's HTML page and CSV files under FACEPIPE_REPORTS_DIR/DAY/.
+enrol (FACEPIPE_ENROL_DIR, if set) -> assign each day's new faces to identities
+(facepipe.people: the nearest identity, or a new one from a dense group of
+unassigned faces) -> build the report tables for each day -> write the day's
+HTML page and CSV files under FACEPIPE_REPORTS_DIR/DAY/.
 """
 from __future__ import annotations
 
@@ -35,10 +37,10 @@ from facepipe.assets import FACES
                      description="Day to report, YYYY-MM-DD. Empty: the days face_ingest just loaded."),
         "threshold": Param(None, type=["null", "number"], minimum=0,
                            description="Same person below this distance. Empty: the model's default."),
-        "min_neighbours": Param(2, type="integer", minimum=1,
-                                description="A recurring unknown face has at least this many close faces ..."),
+        "min_days": Param(2, type="integer", minimum=1, maximum=3660,
+                          description="A recurring unknown is an unnamed identity seen on at least this many days."),
         "lookback_days": Param(7, type="integer", minimum=1, maximum=366,
-                               description="... in this many days before the report's day."),
+                               description="Its faces and days before the report's day are counted over this many days."),
         "range_days": Param(30, type="integer", minimum=1, maximum=366,
                             description="Days covered by the per-person table."),
     },
@@ -66,13 +68,20 @@ def face_report():
         return enrol()
 
     @task
-    def build(days: list[str], enrolled: dict, params=None) -> list[dict]:
+    def assign(days: list[str], enrolled: dict, params=None) -> list[dict]:
+        from facepipe.tasks import assign_people
+
+        return assign_people(days, params.get("threshold"))
+
+    @task
+    def build(days: list[str], assigned: list[dict], params=None) -> list[dict]:
         from facepipe.tasks import report
 
-        return [report(day, params.get("threshold"), params["min_neighbours"], params["lookback_days"],
+        return [report(day, params.get("threshold"), params["min_days"], params["lookback_days"],
                        params["range_days"]) for day in days]
 
-    build(resolve(), enrol())
+    days = resolve()
+    build(days, assign(days, enrol()))
 
 
 face_report()

@@ -183,7 +183,7 @@ def test_report_dag_integrity(airflow_db):
     assert bag.import_errors == {}
     dag = bag.get_dag("face_report")
     assert [a.name for a in dag.timetable.asset_condition.objects] == ["facepipe_faces"]  # runs after each load
-    assert set(dag.params) == {"day", "threshold", "min_neighbours", "lookback_days", "range_days"}
+    assert set(dag.params) == {"day", "threshold", "min_days", "lookback_days", "range_days"}
     assert all(t.execution_timeout for t in dag.tasks)
 
 

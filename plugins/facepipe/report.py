@@ -30,9 +30,9 @@ _SQL = {"daily_summary": "report_summary.sql", "sightings": "report_sightings.sq
 @dataclass(frozen=True)
 class ReportParams:
     threshold: float  # same person below this distance (the model's default)
-    min_neighbours: int = 2  # a recurring unknown has at least this many close faces ...
-    lookback_days: int = 7  # ... in this many days before the report's day
-    max_neighbours: int = 20  # nearest faces examined per face
+    min_days: int = 2  # a recurring unknown's identity has been seen on at least this many days
+    lookback_days: int = 7  # neighbours and days_seen count the identity's faces in these days before
+    best_crops: int = 3  # crops of each recurring unknown identity shown in the HTML report
     range_days: int = 30  # person_days covers this many days up to the report's day
 
 
@@ -64,7 +64,8 @@ def _rows(conn: psycopg.Connection, query: sql.Composable, params) -> list[dict]
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
-def fetch_report(conn: psycopg.Connection, schema: str, day: dt.date) -> dict[str, list[dict]]:
+def fetch_report(conn: psycopg.Connection, schema: str, day: dt.date,
+                 best_crops: int = ReportParams.best_crops) -> dict[str, list[dict]]:
     out = {}
     order = {"daily_summary": "source, camera", "sightings": "person_name, distance",
              "recurring_unknowns": "neighbours DESC, uri, face_no", "person_days": "person_name, seen_day, source"}
@@ -74,6 +75,8 @@ def fetch_report(conn: psycopg.Connection, schema: str, day: dt.date) -> dict[st
     refs = _rows(conn, sql.SQL("SELECT r.person_id, r.content_sha256, r.uri, r.box_x, r.box_y, r.box_w, r.box_h"
                                " FROM {} r").format(sql.Identifier(schema, "person_refs")), ())
     out["refs"] = refs
+    out["identity_crops"] = _rows(conn, load_sql("report_identity_crops.sql", schema=schema),
+                                  {"day": day, "best_crops": best_crops})
     return out
 
 
@@ -88,9 +91,10 @@ def write_csv(rows: list[dict], path: Path, columns: list[str]) -> None:
 CSV_COLUMNS = {
     "daily_summary": ["day", "source", "camera", "images", "duplicates", "faces", "rejects", "faces_per_image"],
     "sightings": ["day", "person_name", "person_id", "distance", "uri", "source", "camera", "captured_at",
-                  "image_id", "face_no", "box_x", "box_y", "box_w", "box_h"],
+                  "image_id", "face_no", "box_x", "box_y", "box_w", "box_h", "identity_id", "matched_by"],
     "recurring_unknowns": ["day", "neighbours", "days_seen", "first_seen", "uri", "source", "captured_at",
-                           "image_id", "face_no", "box_x", "box_y", "box_w", "box_h"],
+                           "image_id", "face_no", "box_x", "box_y", "box_w", "box_h", "identity_id",
+                           "identity_faces", "identity_days"],
     "person_days": ["day", "person_name", "person_id", "seen_day", "source", "sightings", "best_distance"],
 }
 
@@ -137,7 +141,16 @@ def write_report(report: dict[str, list[dict]], day: dt.date, out_dir: Path, rea
         if key in refs and key not in ref_imgs:
             ref_imgs[key] = _thumb(read, refs[key]["uri"], refs[key])
         sightings.append({**s, "face_img": _thumb(read, s["uri"], s), "ref_img": ref_imgs.get(key)})
-    unknowns = [{**u, "face_img": _thumb(read, u["uri"], u)} for u in report["recurring_unknowns"]]
+    crops: dict = {}  # identity -> its best faces (largest, most confident), the day's face excluded
+    for c in report.get("identity_crops", []):
+        crops.setdefault(c["identity_id"], []).append(c)
+    unknowns = []
+    for u in report["recurring_unknowns"]:
+        others = [c for c in crops.get(u.get("identity_id"), [])
+                  if (c["day"], c["image_id"], c["box_x"], c["box_y"]) != (u["day"], u["image_id"], u["box_x"], u["box_y"])]
+        unknowns.append({**u, "face_img": _thumb(read, u["uri"], u),
+                         "best_imgs": [img for c in others[:params.best_crops - 1]
+                                       if (img := _thumb(read, c["uri"], c))]})
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(PROJECT_ROOT / "include" / "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
     html = env.get_template("report.html.j2").render(

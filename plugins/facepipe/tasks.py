@@ -222,19 +222,33 @@ def enrol(enrol_dir: str | None = None) -> dict:
             "skipped_photos": [list(s) for s in result.skipped], "no_reference": result.no_reference}
 
 
-def report(day: str, threshold: float | None = None, min_neighbours: int = 2, lookback_days: int = 7,
+def assign_people(days: list[str], threshold: float | None = None) -> list[dict]:
+    """Give each day's new faces their identities (facepipe.people), days in order."""
+    from facepipe.people import PeopleSettings, assign_day
+
+    s = settings()
+    spec = model_spec(s.model)
+    ps = PeopleSettings.from_env()
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, spec)
+        return [assign_day(conn, s.db_schema, dt.date.fromisoformat(day), spec,
+                           spec.match_threshold if threshold is None else threshold, ps)
+                for day in sorted(days)]
+
+
+def report(day: str, threshold: float | None = None, min_days: int = 2, lookback_days: int = 7,
            range_days: int = 30) -> dict:
     """Build the day's report tables and write its HTML page and CSV files."""
     from facepipe.report import ReportParams, build_reports, fetch_report, read_uri, write_report
 
     s = settings()
     spec = model_spec(s.model)
-    params = ReportParams(threshold=spec.match_threshold if threshold is None else threshold, min_neighbours=min_neighbours,
+    params = ReportParams(threshold=spec.match_threshold if threshold is None else threshold, min_days=min_days,
                           lookback_days=lookback_days, range_days=range_days)
     d = dt.date.fromisoformat(day)
     with connection() as conn:
         ensure_schema(conn, s.db_schema, spec)
         counts = build_reports(conn, s.db_schema, d, spec, params)
-        rows = fetch_report(conn, s.db_schema, d)
+        rows = fetch_report(conn, s.db_schema, d, params.best_crops)
     path = write_report(rows, d, s.reports_dir, read_uri, params, spec)
     return {"day": day, **counts, "html": str(path)}
