@@ -232,3 +232,84 @@ def test_people_command_line(pdb, capsys, monkeypatch):
     assert main(["people", "ops"]) == 0
     out = capsys.readouterr().out
     assert "name" in out and "move" in out
+
+
+# --- through the DAGs, on the sample photos -------------------------------------
+
+@pytest.fixture(scope="module")
+def nights(photos, sample_days, tmp_path_factory, pg_uri, airflow_db):
+    """Three days ingested and reported through Airflow, Eileen Collins enrolled, the visitor
+    (in one photo a day, never enrolled) not."""
+    import shutil
+
+    from facepipe.demo import run_day
+    from facepipe.samples import enrolment_photos
+
+    schema = "ppl_" + uuid.uuid4().hex[:8]
+    people_dir = tmp_path_factory.mktemp("people")
+    enrolment_photos(people_dir)
+    folder = tmp_path_factory.mktemp("enrol")
+    shutil.copytree(people_dir / "eileen_collins", folder / "eileen_collins")
+    saved = {k: os.environ.get(k) for k in ("FACEPIPE_DB_SCHEMA", "FACEPIPE_ENROL_DIR")}
+    os.environ.update(FACEPIPE_DB_SCHEMA=schema, FACEPIPE_ENROL_DIR=str(folder))
+    try:
+        for day in sample_days:
+            assert run_day("face_ingest", day.isoformat(), source=str(photos)) == "success"
+        for day in sample_days:
+            assert run_day("face_report", day.isoformat()) == "success"
+        yield schema
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def _visitor(db, schema, day):
+    """The unnamed identity the last day's report lists as recurring on every day."""
+    rows = q(db, schema, "SELECT DISTINCT identity_id FROM {s}.report_recurring_unknowns"
+                         " WHERE day = %s AND identity_days = 3", day)
+    assert len(rows) == 1, rows
+    return rows[0][0]
+
+
+def test_people_through_the_dags(nights, db, photos, sample_days):
+    """One identity for a person seen on 3 days; naming it makes sightings on all 3 days once the
+    reports run again; a re-run of a day keeps identity and name; two faces of a photo stay apart."""
+    from facepipe import people
+    from facepipe.demo import run_day
+
+    schema = nights
+    visitor = _visitor(db, schema, sample_days[2])
+    days_of = q(db, schema, "SELECT day, count(*) FROM {s}.face_identity WHERE identity_id = %s GROUP BY 1 ORDER BY 1",
+                visitor)
+    assert days_of == [(d, 1) for d in sample_days]
+    eileen = q(db, schema, "SELECT DISTINCT a.day FROM {s}.face_identity a JOIN {s}.identities i USING (identity_id)"
+                           " JOIN {s}.people p USING (person_id) WHERE p.name = 'eileen_collins' ORDER BY 1")
+    assert eileen == [(sample_days[0],), (sample_days[2],)]
+    assert q(db, schema, "SELECT day, image_id, identity_id FROM {s}.face_identity GROUP BY 1, 2, 3"
+                         " HAVING count(*) > 1") == []
+
+    assert people.name(db, schema, visitor, "visitor_066", actor="test")["changed"]
+    for day in sample_days:
+        assert run_day("face_report", day.isoformat()) == "success"
+    seen = q(db, schema, "SELECT day, identity_id, matched_by FROM {s}.report_sightings"
+                         " WHERE person_name = 'visitor_066' ORDER BY 1")
+    assert [(d, i) for d, i, _ in seen] == [(d, visitor) for d in sample_days]
+    assert {m for _, _, m in seen} == {"identity"}  # named, no reference photo
+    person_days = q(db, schema, "SELECT seen_day FROM {s}.report_person_days WHERE day = %s"
+                                " AND person_name = 'visitor_066' ORDER BY 1", sample_days[2])
+    assert [d for (d,) in person_days] == sample_days
+    assert q(db, schema, "SELECT count(*) FROM {s}.report_recurring_unknowns WHERE identity_id = %s", visitor) \
+        == [(0,)]  # named: no longer an unknown
+
+    before = q(db, schema, "SELECT day, image_id, box_x, box_y, box_w, box_h, identity_id FROM {s}.face_identity"
+                           " ORDER BY 1, 2, 3, 4")
+    assert run_day("face_ingest", sample_days[1].isoformat(), source=str(photos)) == "success"
+    assert run_day("face_report", sample_days[1].isoformat()) == "success"
+    after = q(db, schema, "SELECT day, image_id, box_x, box_y, box_w, box_h, identity_id FROM {s}.face_identity"
+                          " ORDER BY 1, 2, 3, 4")
+    assert after == before
+    assert q(db, schema, "SELECT identity_id FROM {s}.report_sightings WHERE day = %s AND person_name = 'visitor_066'",
+             sample_days[1]) == [(visitor,)]
+    assigned = q(db, schema, "SELECT op, who FROM {s}.people_ops ORDER BY op_no")
+    assert ("name", "test") in assigned and sum(1 for op, _ in assigned if op == "assign") == 7
+    assert all(who.startswith("airflow:face_report/") for op, who in assigned if op == "assign")
