@@ -1,7 +1,7 @@
 -- Identities with their faces, days and sources (python -m facepipe people list).
 SELECT i.identity_id, p.name, p.person_id, count(a.identity_id) AS faces,
        count(DISTINCT a.day) AS days, min(a.day) AS first_seen, max(a.day) AS last_seen,
-       coalesce(array_agg(DISTINCT f.source) FILTER (WHERE f.source IS NOT NULL), '{{}}') AS sources,
+       coalesce(array_agg(DISTINCT f.source) FILTER (WHERE f.source IS NOT NULL), ARRAY[]::text[]) AS sources,
        i.created_at, i.updated_at
 FROM {schema}.identities AS i
 LEFT JOIN {schema}.people AS p USING (person_id)

@@ -56,6 +56,6 @@ CREATE TABLE IF NOT EXISTS {schema}.people_ops (
     op          text        NOT NULL,   -- assign, name, merge, move, link
     identity_id bigint,                 -- the identity acted on (kept after a merge deleted it)
     other_id    bigint,                 -- merge: the identity merged in; move: the one the face left
-    detail      jsonb       NOT NULL DEFAULT '{{}}'
+    detail      jsonb       NOT NULL DEFAULT jsonb_build_object()
 );
 CREATE INDEX IF NOT EXISTS people_ops_identity ON {schema}.people_ops (identity_id);
