@@ -26,6 +26,7 @@ import getpass
 import json
 import logging
 import os
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -313,6 +314,14 @@ def assign_day(conn: psycopg.Connection, schema: str, day: dt.date, model: Model
                ps: PeopleSettings | None = None) -> dict:
     """Give the day's faces their identities, in one transaction (see the module's doc)."""
     ps = ps or PeopleSettings.from_env()
+    seconds: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(step: str) -> None:
+        now = time.perf_counter()
+        seconds[step] = round(now - clock[0], 2)
+        clock[0] = now
+
     with conn.transaction():
         _lock(conn)
         conn.execute("SET LOCAL hnsw.ef_search = 100")
@@ -320,12 +329,16 @@ def assign_day(conn: psycopg.Connection, schema: str, day: dt.date, model: Model
         re = _rekey(conn, schema, day)
         linked = _link_people(conn, schema, model, threshold)
         taken = _taken_by_image(conn, schema, day)
+        lap("rekey")
         joined = _join_nearest(conn, schema, day, model, threshold, taken)
+        lap("join")
+        _add_to_centroids(conn, schema, model, joined)
+        lap("centroids")
         made, clustered = _cluster_pool(conn, schema, day, model, threshold, ps, taken)
+        lap("cluster")
         # Faces that joined a cluster left the pool; the rest of the day's faces are in it.
         conn.execute(sql.SQL("DELETE FROM {} WHERE day < %s").format(_t(schema, "identity_pool")),
                      (day - dt.timedelta(days=ps.pool_days),))
-        _add_to_centroids(conn, schema, model, joined)
         _recompute(conn, schema, re["touched"])
         emptied = conn.execute(sql.SQL(
             "DELETE FROM {i} AS i WHERE i.person_id IS NULL AND i.identity_id = ANY(%s)"
@@ -336,6 +349,8 @@ def assign_day(conn: psycopg.Connection, schema: str, day: dt.date, model: Model
         counts = {"day": day.isoformat(), "kept_by_overlap": re["kept_by_overlap"], "dropped": re["dropped"],
                   "joined": len(joined), "new_identities": made, "clustered": clustered, "pooled": pooled,
                   "people_linked": linked, "empty_identities_removed": emptied}
+        lap("finish")
+        counts["seconds"] = seconds
         _record(conn, schema, "assign", None, detail=counts)
     log.info("identities for %s: %s", day, counts)
     return counts
