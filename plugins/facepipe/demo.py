@@ -112,6 +112,7 @@ demo finished in {time.monotonic() - started:.0f} s{'' if not failed else f'; FA
   rejects:     .venv/bin/python -m facepipe rejects {day_list[-1]}
   reports:     {s.reports_dir}/DAY/report.html and *.csv
                sightings of the enrolled person: {s.reports_dir / day_list[-1].isoformat() / 'report.html'}
+  people:      .venv/bin/python -m facepipe people list   (then people name ID NAME, merge, move)
   face search: .venv/bin/python -m facepipe search {people / 'eileen_collins'}/<photo> --since {day_list[0]}
   validation:  {s.reports_dir / 'validation'}
   Airflow UI:  make airflow   (the schedule, backfills, re-runs; on 127.0.0.1:8080)""")
