@@ -9,7 +9,9 @@ Nothing is asserted: targets are reported as met or missed.
 Sections: groups (recall by face size on 12 and 24 MP group photos, and facepipe
 against the classic loop on them), throughput (facepipe against the classic loop), stages (where the
 time goes), load (COPY / INSERT / executemany, storage and TOAST), ann
-(HNSW at scale, partitioned and not), growth (one night with 1/30/90 days loaded).
+(HNSW at scale, partitioned and not), growth (one night with 1/30/90 days loaded), people
+(a night's identity assignment and reports with --faces loaded, and clustering quality:
+bench/identities.py).
 
     bench/run.py --quick                 # ~2 minute smoke run of every section
     bench/run.py                         # the full run (1M faces; about an hour on 2 cores)
@@ -29,13 +31,13 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "plugins"))
 
 from common import RESULTS, log, machine, server_facts, setup_env, start_db, stop_db, write_result  # noqa: E402
 
-SECTIONS = ("groups", "throughput", "stages", "load", "ann", "growth")
+SECTIONS = ("groups", "throughput", "stages", "load", "ann", "growth", "people")
 FULL = dict(groups_12mp=24, groups_24mp=12, groups_tp=48, camera=192, phone=96, rounds=2, faces=1_000_000, days=30, range_days=30, identities=None, sources=10,
             queries=200, ef="40,100,200,400", exact_queries=20, n_insert=5000, n_many=20000, n_copy=100_000,
-            growth_photos=40, growth_images_per_day=5000, growth_rounds=3)
+            growth_photos=40, growth_images_per_day=5000, growth_rounds=3, people_quality_faces=4000)
 QUICK = dict(groups_12mp=3, groups_24mp=2, groups_tp=4, camera=8, phone=4, rounds=1, faces=20_000, days=30, range_days=30, identities=None, sources=10,
              queries=30, ef="40,200", exact_queries=5, n_insert=300, n_many=2000, n_copy=5000,
-             growth_photos=6, growth_images_per_day=100, growth_rounds=1)
+             growth_photos=6, growth_images_per_day=100, growth_rounds=1, people_quality_faces=1000)
 
 
 def parse(argv=None):
@@ -119,6 +121,11 @@ def main(argv=None) -> int:
                 res = ann.run(uri, args.faces, args.days, args.range_days, args.identities, args.sources,
                               args.queries, [int(x) for x in args.ef.split(",")], args.exact_queries,
                               reuse=args.reuse_ann)
+            elif name == "people":
+                import identities
+
+                res = identities.run(uri, args.faces, args.days, None, args.people_quality_faces,
+                                     [0.75, 0.5, 0.45, 0.4, 0.35, 0.3])
             else:
                 import growth
 
