@@ -273,7 +273,8 @@ def _visitor(db, schema, day):
 
 def test_people_through_the_dags(nights, db, photos, sample_days):
     """One identity for a person seen on 3 days; naming it makes sightings on all 3 days once the
-    reports run again; a re-run of a day keeps identity and name; two faces of a photo stay apart."""
+    reports run again; a re-run of a day keeps identity and name, also when another detector draws
+    the boxes differently; two faces of a photo stay apart."""
     from facepipe import people
     from facepipe.demo import run_day
 
@@ -310,6 +311,18 @@ def test_people_through_the_dags(nights, db, photos, sample_days):
     assert after == before
     assert q(db, schema, "SELECT identity_id FROM {s}.report_sightings WHERE day = %s AND person_name = 'visitor_066'",
              sample_days[1]) == [(visitor,)]
+    # Once more with another detector: it draws the visitor's box differently; the box overlap keeps them.
+    box = q(db, schema, "SELECT box_x, box_y, box_w, box_h FROM {s}.face_identity WHERE day = %s AND identity_id = %s",
+            sample_days[1], visitor)
+    assert run_day("face_ingest", sample_days[1].isoformat(), source=str(photos), detector="hog") == "success"
+    assert run_day("face_report", sample_days[1].isoformat()) == "success"
+    (detail,) = q(db, schema, "SELECT detail FROM {s}.people_ops WHERE op = 'assign' ORDER BY op_no DESC LIMIT 1")[0]
+    assert detail["kept_by_overlap"] >= 1, detail
+    moved = q(db, schema, "SELECT box_x, box_y, box_w, box_h FROM {s}.face_identity WHERE day = %s AND identity_id = %s",
+              sample_days[1], visitor)
+    assert len(moved) == 1 and moved != box
+    assert q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE day = %s AND person_name = 'visitor_066'",
+             sample_days[1]) == [(1,)]
     assigned = q(db, schema, "SELECT op, who FROM {s}.people_ops ORDER BY op_no")
-    assert ("name", "test") in assigned and sum(1 for op, _ in assigned if op == "assign") == 7
+    assert ("name", "test") in assigned and sum(1 for op, _ in assigned if op == "assign") == 8
     assert all(who.startswith("airflow:face_report/") for op, who in assigned if op == "assign")
