@@ -8,6 +8,7 @@
   report DAY        build the day's report tables, HTML page and CSV files
   people ...        identities: list, show ID, name ID NAME, merge INTO OTHER,
                     move DAY IMAGE_ID FACE_NO [--to ID], ops (what was done, by whom)
+  grant-reader ROLE let an existing database role read the tables, never a vector column
   db-uri            the connection string of the embedded database (for psql)
   stop-db           stop the embedded database
   demo              lay out sample photos and run face_ingest for each day
@@ -203,6 +204,22 @@ def _uuid(text: str):
         raise argparse.ArgumentTypeError(f"not an image id (a UUID): {_shown(text[:40])!r}") from None
 
 
+def _grant_reader(args) -> int:
+    from facepipe.config import settings
+    from facepipe.db import connection, ensure_schema
+    from facepipe.models import model_spec
+    from facepipe.privacy import grant_reader
+
+    s = settings()
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, model_spec(s.model))
+        columns = grant_reader(conn, s.db_schema, args.role)
+    print(f"{_shown(args.role)} may read {len(columns)} tables of schema {s.db_schema}, no vector column:")
+    for table, cols in columns.items():
+        print(f"  {table}: {', '.join(cols)}")
+    return 0
+
+
 def _db_uri(args) -> int:
     from facepipe.config import settings
     from facepipe.db import embedded_uri
@@ -313,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=50)
     for p in people.choices.values():
         p.set_defaults(func=_people)
+    p = sub.add_parser("grant-reader", help="let an existing role read the tables and reports, never a vector")
+    p.add_argument("role")
+    p.set_defaults(func=_grant_reader)
     sub.add_parser("db-uri").set_defaults(func=_db_uri)
     sub.add_parser("airflow").set_defaults(func=_airflow)
     sub.add_parser("stop-db").set_defaults(func=_stop_db)
