@@ -11,7 +11,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: install demo test airflow bench lock status stop-db clean
+.PHONY: install demo test airflow cluster cluster-stop bench lock status stop-db clean
 
 # One virtualenv with every version pinned by constraints.txt.
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
@@ -35,6 +35,15 @@ test: install
 # (FACEPIPE_AIRFLOW_HOST / FACEPIPE_AIRFLOW_PORT); Ctrl+C stops all of them.
 airflow: install
 	$(BIN)/python -m facepipe airflow
+
+# CeleryExecutor on this machine, shaped as several: redis, PostgreSQL over TCP with
+# passwords, api-server, scheduler, dag-processor, triggerer and two Celery workers with
+# folders of their own, all on 127.0.0.1 (README "Several machines"). Needs redis-server.
+cluster: install
+	$(BIN)/python -m cluster start
+
+cluster-stop: install
+	$(BIN)/python -m cluster stop
 
 bench: install
 	$(BIN)/python bench/run.py
