@@ -1,0 +1,211 @@
+"""facepipe on Celery workers, as on several machines: real processes, driven through the REST API.
+
+One cluster for the module (cluster.local.Cluster, what ``make cluster`` runs): redis, PostgreSQL
+over TCP with passwords (facepipe's tables reached by a role that is not a superuser), api-server,
+scheduler, dag-processor, triggerer and two Celery workers, each worker in its own folder with its
+own FACEPIPE_HOME, sharing only the photo folder. Two photos a shard, so every day has several.
+Every day's rows are compared with a ``dag.test()`` load of the same photos (one shard a day) into
+a reference schema. The tests run in file order: the second re-runs a day of the first.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from cluster.local import Cluster, _tagged
+from helpers.rows import q, snapshot
+
+pytestmark = pytest.mark.cluster
+
+WORKERS = ("worker-a", "worker-b")
+SCHEMA, REFERENCE = "cluster_rows", "reference_rows"
+RUN_TIMEOUT = 600
+
+
+@pytest.fixture(scope="module")
+def cluster(photos):
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is missing: .ci/run installs it (apt-get install redis-server)")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    # not under pytest's basetemp: another pytest run on the machine resets its mode to 0700,
+    # and PostgreSQL (run as its own user) then loses its data directory
+    c = Cluster(Path(tempfile.mkdtemp(prefix="fp-cluster-")), photos, workers=WORKERS, concurrency=1,
+                settings={"FACEPIPE_SHARD_SIZE": "2", "FACEPIPE_DB_SCHEMA": SCHEMA},
+                # a lost worker's running task is failed (then retried) after 30 s without
+                # heartbeats instead of Airflow's default 300
+                airflow={"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30"})
+    try:
+        c.start(timeout=400)
+        yield c
+    finally:
+        c.stop()
+        left = [(p.pid, p.name()) for p in _tagged(c.root)]
+        shutil.rmtree(c.root, ignore_errors=True)
+        assert left == [], f"processes left after stop: {left}"
+
+
+@pytest.fixture(scope="module")
+def db(cluster):
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    with psycopg.connect(cluster.facepipe_uri(), autocommit=True) as conn:
+        register_vector(conn)
+        yield conn
+
+
+@pytest.fixture(scope="module")
+def reference(cluster, airflow_db, photos, sample_days):
+    """The same photos loaded by dag.test() in this process, into another schema of the same server."""
+    from facepipe.demo import run_day
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AIRFLOW_CONN_FACEPIPE_DB", cluster.facepipe_uri())
+    mp.setenv("FACEPIPE_DB_SCHEMA", REFERENCE)
+    try:
+        for day in sample_days:
+            assert run_day("face_ingest", day.isoformat(), source=str(photos)) == "success"
+    finally:
+        mp.undo()
+    return REFERENCE
+
+
+def wait_for(check, timeout: float, what: str, every: float = 2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def test_compose_celery_profile_sets_what_the_cluster_sets(tmp_path):
+    """docker-compose.yml's workers get every variable the tested cluster's workers get,
+    except what compose fixes otherwise (paths in the image, service names, hostnames)."""
+    import yaml
+
+    from cluster.local import PROJECT_ROOT
+
+    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    c = Cluster(tmp_path / "cluster", tmp_path / "photos", settings={"FACEPIPE_SHARD_SIZE": "2"})
+    c.state = {"ports": {"redis": 1, "postgres": 2, "api": 3},
+               "secrets": dict.fromkeys(("postgres", "airflow", "facepipe", "redis", "admin", "jwt", "api",
+                                         "fernet"), "x")}
+    local = set(c.worker_env("worker-a")) - set(c._base_env())
+    compose_only = {"AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__PLUGINS_FOLDER",
+                    "AIRFLOW__API__HOST", "AIRFLOW__API__PORT", "AIRFLOW__API__BASE_URL",
+                    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "FACEPIPE_WORKER_NAME"}
+    worker = compose["services"]["airflow-worker"]
+    assert worker["profiles"] == ["celery"] and worker["command"] == "celery worker"
+    assert local - compose_only <= set(worker["environment"]), local - compose_only - set(worker["environment"])
+    assert "redis" in compose["services"] and compose["services"]["redis"]["profiles"] == ["celery"]
+    assert "facepipe-state:/opt/airflow/facepipe-state" not in worker["volumes"]  # no shared state
+
+
+def test_cluster_is_loopback_only_and_facepipe_is_no_superuser(cluster, db):
+    import psutil
+
+    listening = set()
+    for proc in _tagged(cluster.root):
+        try:
+            listening |= {(c.laddr.ip, proc.name()) for c in proc.net_connections("inet")
+                          if c.status == psutil.CONN_LISTEN}
+        except psutil.Error:
+            continue
+    assert listening and {ip for ip, _ in listening} == {"127.0.0.1"}, listening
+    assert db.execute("SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user"
+                      ).fetchone() == (False, False, False)
+    # password authentication over TCP, nothing else
+    assert db.info.host == "127.0.0.1" and db.info.user == "facepipe"
+
+
+def test_backfill_through_the_rest_api_runs_shards_on_both_workers(cluster, db, reference, sample_days):
+    api = cluster.api()
+    # the scheduler runs no backfill of a paused DAG; unpausing also starts the newest
+    # scheduled run (catchup=False), a day without photos here, which the checks leave out
+    for dag_id in ("face_report", "face_ingest"):
+        api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+    api.call("POST", "/backfills", json={
+        "dag_id": "face_ingest", "from_date": f"{sample_days[0]}T00:00:00Z",
+        "to_date": f"{sample_days[-1]}T00:00:00Z", "max_active_runs": 3})
+    runs = api.wait_runs("face_ingest", len(sample_days), RUN_TIMEOUT, run_type="backfill")
+    assert [r["state"] for r in runs] == ["success"] * len(sample_days), runs
+    assert sorted(r["logical_date"][:10] for r in runs) == [d.isoformat() for d in sample_days]
+
+    shards_per_run, hosts = [], set()
+    for run in runs:
+        tis = api.task_instances("face_ingest", run["dag_run_id"])
+        process = [ti for ti in tis if ti["task_id"] == "process"]
+        shards_per_run.append(len(process))
+        hosts |= {ti["hostname"] for ti in process}
+        assert {ti["hostname"] for ti in tis} <= set(WORKERS)
+    assert max(shards_per_run) > 1, shards_per_run
+    assert hosts == set(WORKERS), f"process shards ran on {hosts}"
+
+    for day in sample_days:  # every row as dag.test() wrote it in one process
+        got, want = snapshot(db, SCHEMA, day), snapshot(db, reference, day)
+        assert got == want, day
+        assert got["faces"] and got["images"]
+
+    # face_report ran after each day, triggered by the Asset event that day's run published
+    run_of_day = {r["logical_date"][:10]: r["dag_run_id"] for r in runs}
+
+    def reported():
+        reports = api.runs("face_report")
+        if not reports or any(r["state"] not in ("success", "failed") for r in reports):
+            return None
+        seen = {}
+        for r in reports:
+            events = api.call("GET", f"/dags/face_report/dagRuns/{r['dag_run_id']}/upstreamAssetEvents")
+            for e in events["asset_events"]:
+                if e["extra"].get("day") in run_of_day:
+                    seen.setdefault(e["extra"]["day"], (r, e))
+        return seen if set(seen) == set(run_of_day) else None
+
+    for day, (report, event) in wait_for(reported, 300, "a face_report run for each day").items():
+        assert event["source_run_id"] == run_of_day[day] and event["source_task_id"] == "publish", event
+        assert report["run_type"] == "asset_triggered" and report["state"] == "success", report
+        assert report["start_date"] >= event["timestamp"], (day, report, event)
+    summary = q(db, SCHEMA, "SELECT DISTINCT day FROM {s}.report_daily_summary WHERE day = ANY(%s) ORDER BY 1",
+                sample_days)
+    assert [d for (d,) in summary] == sample_days
+
+    # nothing of a worker's own: each has its own FACEPIPE_HOME, and no embedded database in it
+    for name in WORKERS:
+        assert not (cluster.root / name / "state" / "pgdata").exists()
+
+
+def test_a_killed_worker_shard_is_retried_on_the_other(cluster, db, reference, sample_days):
+    api = cluster.api()
+    day = sample_days[0]
+    api.call("PATCH", "/dags/face_ingest", json={"is_paused": False})
+    # a re-run of the day, as Trigger with the param day does it in the UI
+    run_id = api.call("POST", "/dags/face_ingest/dagRuns",
+                      json={"logical_date": None, "conf": {"day": day.isoformat()}})["dag_run_id"]
+
+    def shard_on_b():
+        tis = api.task_instances("face_ingest", run_id)
+        process = [ti for ti in tis if ti["task_id"] == "process"]
+        if process and all(ti["state"] == "success" for ti in process):
+            raise AssertionError(f"every shard finished before one ran on worker-b: {process}")
+        return next((ti for ti in process if ti["state"] == "running" and ti["hostname"] == "worker-b"), None)
+
+    victim = wait_for(shard_on_b, 300, "a shard running on worker-b", every=0.3)
+    cluster.kill_worker("worker-b")  # the worker and its task processes, as if the machine died
+
+    runs = wait_for(lambda: [r for r in api.runs("face_ingest") if r["dag_run_id"] == run_id
+                             and r["state"] in ("success", "failed")], RUN_TIMEOUT, "the re-run to finish")
+    assert runs[0]["state"] == "success", runs
+    tries = api.tries("face_ingest", run_id, "process", victim["map_index"])
+    assert [t["hostname"] for t in tries][:1] == ["worker-b"] and tries[0]["state"] != "success", tries
+    assert tries[-1]["hostname"] == "worker-a" and tries[-1]["state"] == "success", tries
+    assert len(tries) >= 2
+    assert snapshot(db, SCHEMA, day) == snapshot(db, reference, day)
+    assert q(db, SCHEMA, "SELECT count(*) FROM {s}.stage_faces WHERE day = %s", day) == [(0,)]
