@@ -41,6 +41,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONTROL = ("api-server", "scheduler", "dag-processor", "triggerer")
 STATE_FILE = "cluster.json"
+# facepipe settings the DAG files read when parsed: the dag-processor needs them too
+PARSE_SETTINGS = ("FACEPIPE_START_DATE",)
 ADMIN_USER = "admin"
 
 # The one step that needs a superuser: roles, databases, grants, the extension. facepipe's
@@ -182,7 +184,9 @@ class Cluster:
         }
 
     def control_env(self) -> dict[str, str]:
-        return {**self._base_env(), **self.airflow_env(), "AIRFLOW_HOME": str(self.root / "control" / "airflow")}
+        parsed = {k: v for k, v in self.settings.items() if k in PARSE_SETTINGS}
+        return {**self._base_env(), **self.airflow_env(), **parsed,
+                "AIRFLOW_HOME": str(self.root / "control" / "airflow")}
 
     def worker_env(self, name: str) -> dict[str, str]:
         home = self.root / name

@@ -9,6 +9,7 @@ a reference schema. The tests run in file order: the second re-runs a day of the
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import tempfile
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.cluster
 WORKERS = ("worker-a", "worker-b")
 SCHEMA, REFERENCE = "cluster_rows", "reference_rows"
 RUN_TIMEOUT = 600
+YESTERDAY = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,9 @@ def cluster(photos):
     # not under pytest's basetemp: another pytest run on the machine resets its mode to 0700,
     # and PostgreSQL (run as its own user) then loses its data directory
     c = Cluster(Path(tempfile.mkdtemp(prefix="fp-cluster-")), photos, workers=WORKERS, concurrency=1,
-                settings={"FACEPIPE_SHARD_SIZE": "2", "FACEPIPE_DB_SCHEMA": SCHEMA},
+                # the schedule starts yesterday: unpausing face_ingest runs one day (no photos)
+                settings={"FACEPIPE_SHARD_SIZE": "2", "FACEPIPE_DB_SCHEMA": SCHEMA,
+                          "FACEPIPE_START_DATE": YESTERDAY},
                 # a lost worker's running task is failed (then retried) after 30 s without
                 # heartbeats instead of Airflow's default 300
                 airflow={"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30"})
@@ -128,8 +132,8 @@ def test_cluster_is_loopback_only_and_facepipe_is_no_superuser(cluster, db):
 
 def test_backfill_through_the_rest_api_runs_shards_on_both_workers(cluster, db, reference, sample_days):
     api = cluster.api()
-    # the scheduler runs no backfill of a paused DAG; unpausing also starts the newest
-    # scheduled run (catchup=False), a day without photos here, which the checks leave out
+    # the scheduler runs no backfill of a paused DAG; unpausing also starts the scheduled
+    # run of yesterday (FACEPIPE_START_DATE), a day without photos, which the checks leave out
     for dag_id in ("face_report", "face_ingest"):
         api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
     api.call("POST", "/backfills", json={

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import time
 
 from facepipe.config import ConfigError, check_settings, settings
 from facepipe.db import connection, ensure_schema
@@ -96,6 +97,7 @@ def process_shard(shard: dict) -> dict:
     from facepipe.sources import open_source
     from facepipe.store import seen_before, shard_arrivals, write_shard
 
+    started = time.monotonic()
     s = settings()
     d = dt.date.fromisoformat(shard["day"])
     spec = model_spec(shard["model"])
@@ -104,12 +106,17 @@ def process_shard(shard: dict) -> dict:
         ensure_schema(conn, s.db_schema, spec)
         arrivals = shard_arrivals(conn, s.db_schema, d, shard["run_id"], shard["shard"])
         detector = make_detector(shard["detector"], haar_scale_factor=s.haar_scale_factor)
+        embedder = make_embedder(spec.name)
+        ready = time.monotonic()
         result = process_images(arrivals, source.read, seen_before(conn, s.db_schema, d),
-                                detector, make_embedder(spec.name), FaceSizing.of(shard["detector"], s.min_face))
+                                detector, embedder, FaceSizing.of(shard["detector"], s.min_face))
         counts = write_shard(conn, s.db_schema, spec, day=d, run_id=shard["run_id"], shard=shard["shard"],
                              source=source.name, detector=shard["detector"], result=result)
-    log.info("day %s shard %d: %s", shard["day"], shard["shard"], counts)
-    return {**counts, "shard": shard["shard"]}
+    # what a shard's task spends before its first photo (connect, schema check, models)
+    # and on its photos: sizes shards against the task's fixed cost (README "Several machines")
+    seconds = {"setup": round(ready - started, 2), "photos": round(time.monotonic() - ready, 2)}
+    log.info("day %s shard %d: %s in %s s", shard["day"], shard["shard"], counts, seconds)
+    return {**counts, "shard": shard["shard"], "seconds": seconds}
 
 
 @contextlib.contextmanager
