@@ -11,7 +11,7 @@ from cluster.local import PROJECT_ROOT, Cluster
 # what the workers take from the caller's environment (the rest is the cluster's own)
 PASSED = ("FACEPIPE_DETECTOR", "FACEPIPE_MODEL", "FACEPIPE_SHARD_SIZE", "FACEPIPE_MIN_FACE", "FACEPIPE_DB_SCHEMA",
           "FACEPIPE_CLIP_MODEL_PATH", "FACEPIPE_MODEL_THREADS", "FACEPIPE_HAAR_SCALE_FACTOR", "FACEPIPE_ENROL_DIR",
-          "FACEPIPE_START_DATE")
+          "FACEPIPE_START_DATE", "FACEPIPE_MAX_ACTIVE_SHARDS")
 
 
 def main(argv=None) -> int:

@@ -42,7 +42,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONTROL = ("api-server", "scheduler", "dag-processor", "triggerer")
 STATE_FILE = "cluster.json"
 # facepipe settings the DAG files read when parsed: the dag-processor needs them too
-PARSE_SETTINGS = ("FACEPIPE_START_DATE",)
+PARSE_SETTINGS = ("FACEPIPE_START_DATE", "FACEPIPE_MAX_ACTIVE_SHARDS")
 ADMIN_USER = "admin"
 
 # The one step that needs a superuser: roles, databases, grants, the extension. facepipe's

@@ -11,15 +11,15 @@ rows of its (day, source), never another source's, and never adds to them.
 """
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from facepipe.assets import FACES
-from facepipe.config import start_date
+from facepipe.config import max_active_shards, start_date
 
-CORES = os.cpu_count() or 2
+# shards of one day running at once: the cores (LocalExecutor), or all workers' slots
+MAX_SHARDS = max_active_shards()
 
 
 def _fail_fast(exc: Exception):
@@ -83,7 +83,7 @@ def face_ingest():
         except (ModelMismatch, ConfigError) as exc:
             raise _fail_fast(exc) from exc
 
-    @task(map_index_template="{{ shard_label }}", max_active_tis_per_dag=CORES)
+    @task(map_index_template="{{ shard_label }}", max_active_tis_per_dag=MAX_SHARDS)
     def process(shard: dict) -> dict:
         from facepipe.store import PlanGone
         from facepipe.tasks import process_shard

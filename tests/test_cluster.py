@@ -40,7 +40,7 @@ def cluster(photos):
     c = Cluster(Path(tempfile.mkdtemp(prefix="fp-cluster-")), photos, workers=WORKERS, concurrency=1,
                 # the schedule starts yesterday: unpausing face_ingest runs one day (no photos)
                 settings={"FACEPIPE_SHARD_SIZE": "2", "FACEPIPE_DB_SCHEMA": SCHEMA,
-                          "FACEPIPE_START_DATE": YESTERDAY},
+                          "FACEPIPE_START_DATE": YESTERDAY, "FACEPIPE_MAX_ACTIVE_SHARDS": str(len(WORKERS))},
                 # a lost worker's running task is failed (then retried) after 30 s without
                 # heartbeats instead of Airflow's default 300
                 airflow={"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30"})
@@ -98,7 +98,9 @@ def test_compose_celery_profile_sets_what_the_cluster_sets(tmp_path):
     from cluster.local import PROJECT_ROOT
 
     compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
-    c = Cluster(tmp_path / "cluster", tmp_path / "photos", settings={"FACEPIPE_SHARD_SIZE": "2"})
+    c = Cluster(tmp_path / "cluster", tmp_path / "photos",
+                settings={"FACEPIPE_SHARD_SIZE": "2", "FACEPIPE_START_DATE": "2026-11-01",
+                          "FACEPIPE_MAX_ACTIVE_SHARDS": "2"})
     c.state = {"ports": {"redis": 1, "postgres": 2, "api": 3},
                "secrets": dict.fromkeys(("postgres", "airflow", "facepipe", "redis", "admin", "jwt", "api",
                                          "fernet"), "x")}
@@ -111,6 +113,20 @@ def test_compose_celery_profile_sets_what_the_cluster_sets(tmp_path):
     assert local - compose_only <= set(worker["environment"]), local - compose_only - set(worker["environment"])
     assert "redis" in compose["services"] and compose["services"]["redis"]["profiles"] == ["celery"]
     assert "facepipe-state:/opt/airflow/facepipe-state" not in worker["volumes"]  # no shared state
+    parsed = set(c.control_env()) - set(c._base_env()) - compose_only
+    assert parsed <= set(compose["services"]["airflow-dag-processor"]["environment"])
+
+
+def test_max_active_shards_is_a_checked_setting(monkeypatch):
+    from facepipe.config import ConfigError, max_active_shards
+
+    monkeypatch.setenv("FACEPIPE_MAX_ACTIVE_SHARDS", "8")
+    assert max_active_shards() == 8
+    monkeypatch.setenv("FACEPIPE_MAX_ACTIVE_SHARDS", "0")
+    with pytest.raises(ConfigError, match="FACEPIPE_MAX_ACTIVE_SHARDS"):
+        max_active_shards()
+    monkeypatch.delenv("FACEPIPE_MAX_ACTIVE_SHARDS")
+    assert max_active_shards() == (os.cpu_count() or 2)
 
 
 def test_cluster_is_loopback_only_and_facepipe_is_no_superuser(cluster, db):
@@ -212,4 +228,3 @@ def test_a_killed_worker_shard_is_retried_on_the_other(cluster, db, reference, s
     assert tries[-1]["hostname"] == "worker-a" and tries[-1]["state"] == "success", tries
     assert len(tries) >= 2
     assert snapshot(db, SCHEMA, day) == snapshot(db, reference, day)
-    assert q(db, SCHEMA, "SELECT count(*) FROM {s}.stage_faces WHERE day = %s", day) == [(0,)]

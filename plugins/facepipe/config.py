@@ -35,6 +35,13 @@ def start_date() -> dt.date:
         raise ConfigError(f"FACEPIPE_START_DATE must be a date like 2026-11-01, got {text!r}") from None
 
 
+def max_active_shards() -> int:
+    """How many process shards of face_ingest may run at once (FACEPIPE_MAX_ACTIVE_SHARDS,
+    read when the DAG file is parsed): by default the parsing machine's cores, which fits
+    LocalExecutor; with Celery workers, the task slots of all the workers."""
+    return _whole("FACEPIPE_MAX_ACTIVE_SHARDS", os.cpu_count() or 2, 1, 1024)
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path  # state folder: embedded database, staging
