@@ -34,7 +34,8 @@ def main(argv=None) -> int:
   workers                  {', '.join(names)} ({args.concurrency} task slot(s) each), photos from {cluster.photos}
   facepipe's tables        {cluster.facepipe_uri()}
   stop it with             make cluster-stop
-The DAGs start paused: unpause face_ingest and face_report in the UI, then Trigger or Backfill.""")
+The DAGs start paused: unpause face_report, and face_ingest (it then runs every day from
+FACEPIPE_START_DATE), then Trigger or Backfill.""")
     elif args.command == "stop":
         late = cluster.stop()
         print(f"stopped{f' (and {len(late)} orphaned task processes)' if late else ''}; nothing of the cluster runs")

@@ -461,6 +461,9 @@ class Cluster:
             for pid in live:
                 _kill_group(pid, signal.SIGKILL)
         self._reap()
+        end = time.monotonic() + 10  # members of the signalled groups still exiting
+        while _tagged(self.root) and time.monotonic() < end:
+            time.sleep(0.2)
         late = []
         for proc in _tagged(self.root):  # task processes in groups of their own
             late.append(proc.pid)
