@@ -146,6 +146,26 @@ def test_cluster_is_loopback_only_and_facepipe_is_no_superuser(cluster, db):
     assert db.info.host == "127.0.0.1" and db.info.user == "facepipe"
 
 
+def test_without_the_extension_the_role_is_told_what_the_admin_runs(cluster):
+    import psycopg
+
+    from facepipe.config import ConfigError
+    from facepipe.db import ensure_schema
+    from facepipe.models import model_spec
+
+    with psycopg.connect(cluster.admin_uri(), autocommit=True) as admin:
+        admin.execute("CREATE DATABASE no_vector")
+        admin.execute("GRANT CONNECT, CREATE ON DATABASE no_vector TO facepipe")
+    try:
+        with psycopg.connect(cluster.facepipe_uri().replace("/facepipe?", "/no_vector?"), autocommit=True) as conn:
+            with pytest.raises(ConfigError, match="a superuser runs CREATE EXTENSION vector"):
+                ensure_schema(conn, "facepipe", model_spec("dlib-resnet-128"))
+            assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'facepipe'").fetchone() == (0,)
+    finally:
+        with psycopg.connect(cluster.admin_uri(), autocommit=True) as admin:
+            admin.execute("DROP DATABASE no_vector")
+
+
 def test_backfill_through_the_rest_api_runs_shards_on_both_workers(cluster, db, reference, sample_days):
     api = cluster.api()
     # the scheduler runs no backfill of a paused DAG; unpausing also starts the scheduled

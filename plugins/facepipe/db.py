@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from facepipe.config import DB_CONN_ID, SQL_DIR, settings
+from facepipe.config import DB_CONN_ID, SQL_DIR, ConfigError, settings
 from facepipe.models import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -116,13 +116,28 @@ def load_sql(name: str, *, op: str | None = None, **identifiers: str) -> sql.Com
     return sql.SQL(text).format(**parts)
 
 
+def _ensure_vector_extension(conn: psycopg.Connection) -> None:
+    """pgvector in this database. The embedded server's role creates it; on an external
+    server a superuser creates it once, and facepipe's role (no superuser) only uses it."""
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone():
+        return
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    except psycopg.errors.InsufficientPrivilege:
+        raise ConfigError(
+            f"database {conn.info.dbname!r} has no extension vector, and role {conn.info.user!r} may not"
+            " create it: a superuser runs CREATE EXTENSION vector in that database once"
+            " (README: Several machines, The database role)") from None
+
+
 def ensure_schema(conn: psycopg.Connection, schema: str, model: ModelSpec) -> None:
     """Create the schema for ``model``, or check that the existing one holds it."""
     from pgvector.psycopg import register_vector
 
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:ddl'))")
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        _ensure_vector_extension(conn)
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         conn.execute(
             sql.SQL(
