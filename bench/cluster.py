@@ -14,7 +14,7 @@ reads every process task instance back. Per task:
 - setup: facepipe's code before the first photo (connection, schema check, models);
 - photos: decoding, detection, embedding and the staging COPY.
 
-Prints a table and writes bench/results/cluster.json. Nothing is asserted.
+Prints a table and writes bench/results/cluster-shards-of-N.json. Nothing is asserted.
 """
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
                         f" {r['task_start_finish_s']} | {r['task_setup_s']} | {r['task_work_s']} |" for r in rows]
     table = "\n".join(lines)
     print(table)
-    path = write_result("cluster", {"machine": machine(), "photos": args.photos, "shard_size": args.shard_size,
+    path = write_result(f"cluster-shards-of-{args.shard_size}", {"machine": machine(), "photos": args.photos, "shard_size": args.shard_size,
                                     "day": DAY.isoformat(), "summary": rows, "runs": results, "table": table})
     log(f"written {path}")
     return 0
