@@ -294,8 +294,13 @@ def test_threshold_zero_means_zero(day_run, db, monkeypatch):
     monkeypatch.delenv("FACEPIPE_ENROL_DIR", raising=False)
     if not q(db, day_run.schema, "SELECT count(*) FROM {s}.person_refs")[0][0]:
         pytest.skip("needs the enrolment of the test before")
+    matched = "SELECT DISTINCT matched_by FROM {s}.report_sightings WHERE day = %s"
     assert report(day_run.day.isoformat())["sightings"] > 0
-    assert report(day_run.day.isoformat(), threshold=0)["sightings"] == 0
+    assert ("reference",) in q(db, day_run.schema, matched, day_run.day)
+    # Sightings are the faces of a person's identity (facepipe.people); the threshold
+    # decides which reference photo lies close enough: at 0, none does (0 was "the default").
+    report(day_run.day.isoformat(), threshold=0)
+    assert q(db, day_run.schema, matched, day_run.day) == [("identity",)]
 
 
 # ---------------------------------------------------------------- errors a retry cannot fix

@@ -125,9 +125,10 @@ def _ensure_vector_extension(conn: psycopg.Connection) -> None:
         with conn.transaction():
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     except psycopg.errors.InsufficientPrivilege:
+        admin_step = "CREATE EXTENSION vector"  # a message, not SQL facepipe runs
         raise ConfigError(
             f"database {conn.info.dbname!r} has no extension vector, and role {conn.info.user!r} may not"
-            " create it: a superuser runs CREATE EXTENSION vector in that database once"
+            f" create it: a superuser runs {admin_step} in that database once"
             " (README: Several machines, The database role)") from None
 
 
