@@ -8,12 +8,12 @@ sample photos.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 
 import numpy as np
 import pytest
 
+from helpers.nights import reported_days
 from helpers.rows import q
 
 DAYS = [dt.date(2026, 9, 1) + dt.timedelta(days=i) for i in range(4)]
@@ -240,27 +240,12 @@ def test_people_command_line(pdb, capsys, monkeypatch):
 def nights(photos, sample_days, tmp_path_factory, pg_uri, airflow_db):
     """Three days ingested and reported through Airflow, Eileen Collins enrolled, the visitor
     (in one photo a day, never enrolled) not."""
-    import shutil
-
-    from facepipe.demo import run_day
     from facepipe.samples import enrolment_photos
 
-    schema = "ppl_" + uuid.uuid4().hex[:8]
     people_dir = tmp_path_factory.mktemp("people")
     enrolment_photos(people_dir)
-    folder = tmp_path_factory.mktemp("enrol")
-    shutil.copytree(people_dir / "eileen_collins", folder / "eileen_collins")
-    saved = {k: os.environ.get(k) for k in ("FACEPIPE_DB_SCHEMA", "FACEPIPE_ENROL_DIR")}
-    os.environ.update(FACEPIPE_DB_SCHEMA=schema, FACEPIPE_ENROL_DIR=str(folder))
-    try:
-        for day in sample_days:
-            assert run_day("face_ingest", day.isoformat(), source=str(photos)) == "success"
-        for day in sample_days:
-            assert run_day("face_report", day.isoformat()) == "success"
+    with reported_days("ppl_", photos, people_dir, tmp_path_factory.mktemp("enrol"), sample_days) as schema:
         yield schema
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
 def _visitor(db, schema, day):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from psycopg import sql
 
-from facepipe.demo import run_day
+from helpers.nights import reported_days
 from helpers.rows import q
 
 
@@ -45,22 +45,8 @@ def test_enrolment_is_idempotent_and_additive(schema, db, people, tmp_path):
 @pytest.fixture(scope="module")
 def reported(photos, people, sample_days, tmp_path_factory, pg_uri, airflow_db):
     """Three days ingested, only Eileen Collins enrolled, face_report run for each day."""
-    import os
-
-    schema = "rep_" + uuid.uuid4().hex[:8]
-    folder = tmp_path_factory.mktemp("enrol")
-    shutil.copytree(people / "eileen_collins", folder / "eileen_collins")
-    saved = {k: os.environ.get(k) for k in ("FACEPIPE_DB_SCHEMA", "FACEPIPE_ENROL_DIR")}
-    os.environ.update(FACEPIPE_DB_SCHEMA=schema, FACEPIPE_ENROL_DIR=str(folder))
-    try:
-        for day in sample_days:
-            assert run_day("face_ingest", day.isoformat(), source=str(photos)) == "success"
-        for day in sample_days:
-            assert run_day("face_report", day.isoformat()) == "success"
+    with reported_days("rep_", photos, people, tmp_path_factory.mktemp("enrol"), sample_days) as schema:
         yield schema
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
 def sightings_by_day(db, schema):
