@@ -175,7 +175,7 @@ def test_merge_move_and_name_are_recorded(pdb):
     _assign(pdb, DAYS[2])
     assert q(db, schema, "SELECT identity_id, how FROM {s}.face_identity WHERE day = %s AND image_id = %s",
              DAYS[2], imgs[2][2]) == [(new, "manual")]
-    ops = q(db, schema, "SELECT who, op, identity_id, other_id FROM {s}.people_ops WHERE op <> 'assign' ORDER BY op_no")
+    ops = q(db, schema, "SELECT who, op, identity_id, other_id FROM {s}.audit WHERE op <> 'assign' ORDER BY op_no")
     assert ops == [("alice", "name", a, None), ("alice", "merge", a, b), ("bob", "move", new, a)]
     # Refused, and nothing changes: merging two people, a move into an identity that has the photo.
     people.name(db, schema, new, "Linus", actor="bob")
@@ -301,13 +301,13 @@ def test_people_through_the_dags(nights, db, photos, sample_days):
             sample_days[1], visitor)
     assert run_day("face_ingest", sample_days[1].isoformat(), source=str(photos), detector="hog") == "success"
     assert run_day("face_report", sample_days[1].isoformat()) == "success"
-    (detail,) = q(db, schema, "SELECT detail FROM {s}.people_ops WHERE op = 'assign' ORDER BY op_no DESC LIMIT 1")[0]
+    (detail,) = q(db, schema, "SELECT detail FROM {s}.audit WHERE op = 'assign' ORDER BY op_no DESC LIMIT 1")[0]
     assert detail["kept_by_overlap"] >= 1, detail
     moved = q(db, schema, "SELECT box_x, box_y, box_w, box_h FROM {s}.face_identity WHERE day = %s AND identity_id = %s",
               sample_days[1], visitor)
     assert len(moved) == 1 and moved != box
     assert q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE day = %s AND person_name = 'visitor_066'",
              sample_days[1]) == [(1,)]
-    assigned = q(db, schema, "SELECT op, who FROM {s}.people_ops ORDER BY op_no")
+    assigned = q(db, schema, "SELECT op, who FROM {s}.audit ORDER BY op_no")
     assert ("name", "test") in assigned and sum(1 for op, _ in assigned if op == "assign") == 8
     assert all(who.startswith("airflow:face_report/") for op, who in assigned if op == "assign")

@@ -48,14 +48,17 @@ CREATE TABLE IF NOT EXISTS {schema}.identity_pool (
 CREATE INDEX IF NOT EXISTS identity_pool_embedding_hnsw ON {schema}.identity_pool
     USING hnsw (embedding {opclass}) WITH (m = 16, ef_construction = 64);
 
--- Every people operation, manual or nightly, one row per transaction.
-CREATE TABLE IF NOT EXISTS {schema}.people_ops (
+-- The audit trail: every people operation (manual or nightly), every forget and every
+-- retention run, one row per transaction (facepipe.audit). It holds no vector, no
+-- name of a forgotten person and no photo's URI: counts, identity numbers, days.
+CREATE TABLE IF NOT EXISTS {schema}.audit (
     op_no       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     at          timestamptz NOT NULL DEFAULT now(),
     who         text        NOT NULL,   -- OS user, or airflow:<dag_id>/<run_id>
-    op          text        NOT NULL,   -- assign, name, merge, move, link
+    op          text        NOT NULL,   -- assign, name, merge, move, link, forget_person, forget_photo, retention
     identity_id bigint,                 -- the identity acted on (kept after a merge deleted it)
     other_id    bigint,                 -- merge: the identity merged in; move: the one the face left
+    rows        jsonb       NOT NULL DEFAULT jsonb_build_object(),   -- rows removed or changed, per table
     detail      jsonb       NOT NULL DEFAULT jsonb_build_object()
 );
-CREATE INDEX IF NOT EXISTS people_ops_identity ON {schema}.people_ops (identity_id);
+CREATE INDEX IF NOT EXISTS audit_identity ON {schema}.audit (identity_id);

@@ -189,7 +189,7 @@ def _people(args) -> int:
                   f" to {r['identity_id']}")
             return 0
         for r in people.ops(conn, schema, limit=args.limit):
-            print(f"{r['op_no']:>6}  {r['at']:%Y-%m-%d %H:%M:%S}  {_shown(r['who'])[:40]:<40} {r['op']:<7}"
+            print(f"{r['op_no']:>6}  {r['at']:%Y-%m-%d %H:%M:%S}  {_shown(r['who'])[:40]:<40} {r['op']:<13}"
                   f" {r['identity_id'] if r['identity_id'] is not None else '-'!s:>6}"
                   f" {r['other_id'] if r['other_id'] is not None else '-'!s:>6}  {_shown(json.dumps(r['detail']))}")
         return 0

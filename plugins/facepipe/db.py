@@ -192,11 +192,11 @@ _ADDED_COLUMNS = {
 
 
 _PEOPLE_RELATIONS = ("identities", "identities_centroid_hnsw", "face_identity", "face_identity_identity",
-                     "identity_pool", "identity_pool_embedding_hnsw", "people_ops", "people_ops_identity")
+                     "identity_pool", "identity_pool_embedding_hnsw", "audit", "audit_identity")
 
 
 def _ensure_people_schema(conn: psycopg.Connection, schema: str, model: ModelSpec) -> None:
-    """identities, face_identity, identity_pool, people_ops, and the report columns
+    """identities, face_identity, identity_pool, audit, and the report columns
     that name identities. Runs inside ensure_schema's transaction and DDL lock."""
     # Only when something is missing: CREATE INDEX IF NOT EXISTS locks its table first, and
     # would wait for a night's assignment (facepipe.people) that holds these tables.
@@ -206,6 +206,7 @@ def _ensure_people_schema(conn: psycopg.Connection, schema: str, model: ModelSpe
         text = (SQL_DIR / "people_schema.sql").read_text()
         conn.execute(sql.SQL(text).format(schema=sql.Identifier(schema), vector_type=sql.SQL(model.column_type),
                                           opclass=sql.SQL(model.opclass)))
+        _migrate_people_ops(conn, schema)
     have = {(t, c) for t, c in conn.execute(
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s"
         " AND table_name = ANY(%s)", (schema, list(_ADDED_COLUMNS)))}
@@ -214,6 +215,19 @@ def _ensure_people_schema(conn: psycopg.Connection, schema: str, model: ModelSpe
             if (table, column) not in have:
                 conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
                     sql.Identifier(schema, table), sql.Identifier(column), sql.SQL(kind)))
+
+
+def _migrate_people_ops(conn: psycopg.Connection, schema: str) -> None:
+    """The audit table was called people_ops before it held forgets and retention:
+    an older schema's rows move into audit, in their order, and people_ops goes."""
+    if conn.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'people_ops'",
+                    (schema,)).fetchone() is None:
+        return
+    conn.execute(sql.SQL("INSERT INTO {audit} (at, who, op, identity_id, other_id, detail)"
+                         " SELECT at, who, op, identity_id, other_id, detail FROM {old} ORDER BY op_no")
+                 .format(audit=sql.Identifier(schema, "audit"), old=sql.Identifier(schema, "people_ops")))
+    conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(schema, "people_ops")))
+    log.info("schema %s: people_ops moved into audit", schema)
 
 
 def partition_name(table: str, day: dt.date) -> str:

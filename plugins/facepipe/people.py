@@ -17,26 +17,23 @@ Two faces of one photo never join one identity. A night does a bounded number
 of index searches per new face, so it costs in proportion to the day's faces.
 
 The people operations (name, merge, move) are one transaction each, take the
-same lock as the nightly assignment and are recorded in ``people_ops``.
+same lock as the nightly assignment and are recorded in ``audit``.
 """
 from __future__ import annotations
 
 import datetime as dt
-import getpass
-import json
 import logging
-import os
 import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
 import psycopg
-from psycopg import sql
-
+from facepipe import audit
 from facepipe.config import _whole
 from facepipe.db import load_sql
 from facepipe.models import ModelSpec
+from psycopg import sql
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +60,6 @@ class PeopleSettings:
                    neighbours=_whole("FACEPIPE_PEOPLE_NEIGHBOURS", 20, 2, 1000))
 
 
-def who() -> str:
-    """Who acts: the Airflow run when inside a task, else the OS user."""
-    run_id = os.environ.get("AIRFLOW_CTX_DAG_RUN_ID")
-    if run_id:
-        return f"airflow:{os.environ.get('AIRFLOW_CTX_DAG_ID', '?')}/{run_id}"
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in this environment (a container without passwd entry)
-        return f"uid:{os.getuid()}"
-
-
 def _t(schema: str, table: str) -> sql.Identifier:
     return sql.Identifier(schema, table)
 
@@ -84,9 +70,7 @@ def _lock(conn: psycopg.Connection) -> None:
 
 def _record(conn, schema: str, op: str, identity_id: int | None, other_id: int | None = None,
             detail: dict | None = None, actor: str | None = None) -> None:
-    conn.execute(sql.SQL("INSERT INTO {} (who, op, identity_id, other_id, detail) VALUES (%s, %s, %s, %s, %s)")
-                 .format(_t(schema, "people_ops")),
-                 (actor or who(), op, identity_id, other_id, json.dumps(detail or {}, default=str)))
+    audit.record(conn, schema, op, identity_id=identity_id, other_id=other_id, detail=detail, actor=actor)
 
 
 def iou(a: Box, b: Box) -> float:
@@ -517,7 +501,5 @@ def move(conn: psycopg.Connection, schema: str, day: dt.date, image_id: uuid.UUI
 
 
 def ops(conn: psycopg.Connection, schema: str, limit: int = 50) -> list[dict]:
-    cur = conn.execute(sql.SQL("SELECT op_no, at, who, op, identity_id, other_id, detail FROM {}"
-                               " ORDER BY op_no DESC LIMIT %s").format(_t(schema, "people_ops")), (limit,))
-    names = [c.name for c in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    """The newest audit rows (people operations, forgets, retention)."""
+    return audit.entries(conn, schema, limit)
