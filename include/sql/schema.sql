@@ -235,3 +235,27 @@ CREATE TABLE IF NOT EXISTS {schema}.report_person_days (
     best_distance real  NOT NULL,
     PRIMARY KEY (day, person_id, seen_day, source)
 );
+
+-- Forgotten photos and faces (facepipe.privacy): what no later run may index again.
+-- A photo is known by its content's SHA-256 only, a face by that and its box in
+-- the photo's full-size upright pixels: no vector, name or URI is kept. A run's
+-- shard drops a suppressed photo (it becomes a reject, reason forgotten) or face
+-- before it reaches staging; enrolment skips a suppressed reference photo.
+CREATE TABLE IF NOT EXISTS {schema}.suppressions (
+    content_sha256 text        NOT NULL,
+    box_x integer, box_y integer, box_w integer, box_h integer,   -- all NULL: the whole photo
+    op_no          bigint      NOT NULL,   -- the forget's row in audit
+    suppressed_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK ((box_x IS NULL) = (box_w IS NULL) AND (box_y IS NULL) = (box_h IS NULL) AND (box_x IS NULL) = (box_y IS NULL))
+);
+CREATE INDEX IF NOT EXISTS suppressions_sha ON {schema}.suppressions (content_sha256);
+
+-- Intersection over union of two boxes (x, y, w, h): 1 for the same box, 0 apart.
+CREATE OR REPLACE FUNCTION {schema}.box_iou(x1 integer, y1 integer, w1 integer, h1 integer,
+                                            x2 integer, y2 integer, w2 integer, h2 integer)
+RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN iw <= 0 OR ih <= 0 THEN 0.0
+                ELSE iw::float8 * ih / (w1::float8 * h1 + w2::float8 * h2 - iw::float8 * ih) END
+    FROM (SELECT least(x1 + w1, x2 + w2) - greatest(x1, x2) AS iw,
+                 least(y1 + h1, y2 + h2) - greatest(y1, y2) AS ih) AS overlap
+$$;

@@ -9,6 +9,8 @@
   people ...        identities: list, show ID, name ID NAME, merge INTO OTHER,
                     move DAY IMAGE_ID FACE_NO [--to ID], ops (what was done, by whom)
   grant-reader ROLE let an existing database role read the tables, never a vector column
+  forget person NAME|ID, forget photo URI|SHA256
+                    remove a person or a photo from every table and report; never indexed again
   db-uri            the connection string of the embedded database (for psql)
   stop-db           stop the embedded database
   demo              lay out sample photos and run face_ingest for each day
@@ -220,6 +222,23 @@ def _grant_reader(args) -> int:
     return 0
 
 
+def _forget(args) -> int:
+    from facepipe.tasks import forget
+
+    if args.what == "person":
+        r = forget(person=args.which, threshold=args.threshold, dry_run=args.dry_run)
+    else:
+        r = forget(photo=args.which, dry_run=args.dry_run)
+    head = "would remove (dry run, nothing changed)" if args.dry_run else f"forgotten (audit op {r['op_no']}); removed"
+    print(f"{head}: " + ", ".join(f"{n} {table}" for table, n in r["rows"].items() if n))
+    if r["report_days"]:
+        print(f"reports rebuilt for {len(r['report_days'])} days: {', '.join(r['report_days'])}")
+    if r["files"]:
+        print(f"report folder: {r['files'].get('rewritten', 0)} days' files rewritten,"
+              f" {r['files'].get('deleted', 0)} other files deleted")
+    return 0
+
+
 def _db_uri(args) -> int:
     from facepipe.config import settings
     from facepipe.db import embedded_uri
@@ -333,6 +352,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("grant-reader", help="let an existing role read the tables and reports, never a vector")
     p.add_argument("role")
     p.set_defaults(func=_grant_reader)
+    p = sub.add_parser("forget", help="forget a person or a photo everywhere; never indexed again")
+    p.add_argument("what", choices=("person", "photo"))
+    p.add_argument("which", help="person: a name or an identity number; photo: a URI or a SHA-256")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="person: faces this close to a reference photo go too (default: the model's)")
+    p.add_argument("--dry-run", action="store_true", help="count what would go; change nothing")
+    p.set_defaults(func=_forget)
     sub.add_parser("db-uri").set_defaults(func=_db_uri)
     sub.add_parser("airflow").set_defaults(func=_airflow)
     sub.add_parser("stop-db").set_defaults(func=_stop_db)

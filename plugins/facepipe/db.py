@@ -188,6 +188,8 @@ _ADDED_COLUMNS = {
     "report_sightings": (("identity_id", "bigint"), ("matched_by", "text")),
     "report_recurring_unknowns": (("identity_id", "bigint"), ("identity_faces", "integer"),
                                   ("identity_days", "integer")),
+    # the parameters the day's reports were built with, so a forget rebuilds them alike
+    "report_runs": (("params", "jsonb"),),
 }
 
 

@@ -27,11 +27,14 @@ from psycopg import sql
 from facepipe.db import load_sql
 from facepipe.detect import FaceSizing
 from facepipe.models import ModelSpec
+from facepipe.people import iou
+from facepipe.privacy import SAME_FACE_IOU, suppressed_lookup
 from facepipe.process import embed_largest_face
 from facepipe.sources import FolderSource, Unreadable, uri_of
 from facepipe.store import vector_value
 
 log = logging.getLogger(__name__)
+FORGOTTEN = "forgotten: the photo or its face was forgotten (facepipe forget)"
 _PERSON_NS = uuid.UUID("0c9b7f7e-37b4-4d7e-9d3c-8a1f6f1f2b10")
 
 
@@ -46,6 +49,7 @@ class EnrolResult:
     kept: int = 0  # already enrolled
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     no_reference: list[str] = field(default_factory=list)  # people of the folder with no reference photo
+    forgotten: int = 0  # person folders whose every photo was forgotten (facepipe.privacy): not enrolled
 
 
 def enrol_folder(conn: psycopg.Connection, schema: str, folder: Path, model: ModelSpec,
@@ -55,6 +59,7 @@ def enrol_folder(conn: psycopg.Connection, schema: str, folder: Path, model: Mod
     if not folder.is_dir():
         raise FileNotFoundError(f"enrolment folder {folder} does not exist")
     source = FolderSource(folder)
+    suppressed = suppressed_lookup(conn, schema)
     known: set[tuple[str, str]] = set()
     owner: dict[str, str] = {}  # content sha256 -> the name it is enrolled under
     for pid, sha, name in conn.execute(load_sql("enrolled_refs.sql", schema=schema)):
@@ -67,34 +72,46 @@ def enrol_folder(conn: psycopg.Connection, schema: str, folder: Path, model: Mod
             continue
         name = uri_of(Path(entry.name))  # printable, storable text even when the name is not UTF-8
         pid = person_id(name)
-        names.append(name)
         result.people += 1
-        conn.execute(load_sql("enrol_person.sql", schema=schema), {"person_id": pid, "name": name})
+        only_forgotten = True
         for photo in sorted(p for p in entry.iterdir() if not p.name.startswith(".")):
             uri = uri_of(photo)
             why = _enrol_photo(conn, schema, source, uri, name, pid, known, owner, model, detector, embedder,
-                               sizing, result)
+                               sizing, result, suppressed)
+            only_forgotten = only_forgotten and why == FORGOTTEN
             if why:
                 result.skipped.append((uri, why))
-                log.warning("not enrolled: %s: %s", uri, why)
+                log.warning("not enrolled: a photo: %s", why)
+        if only_forgotten and any(entry.iterdir()):  # a forgotten person: their name is not stored again
+            result.forgotten += 1
+            continue
+        names.append(name)
+        conn.execute(load_sql("enrol_person.sql", schema=schema), {"person_id": pid, "name": name})
     if names:
         result.no_reference = [n for (n,) in conn.execute(load_sql("people_without_refs.sql", schema=schema),
                                                           {"names": names})]
-    for name in result.no_reference:
-        log.warning("%s has no reference photo: add a photo of them with one clear face", name)
+    if result.no_reference:
+        log.warning("%d people have no reference photo: add a photo of each with one clear face",
+                    len(result.no_reference))
+    if result.forgotten:
+        log.warning("%d person folders hold only forgotten photos (facepipe forget): they are not enrolled;"
+                    " remove the folders", result.forgotten)
     log.info("enrolment: %d people, %d reference photos added, %d already enrolled, %d skipped",
              result.people, result.added, result.kept, len(result.skipped))
     return result
 
 
 def _enrol_photo(conn, schema, source, uri, name, pid, known, owner, model, detector, embedder,
-                 sizing: FaceSizing | None, result: EnrolResult) -> str | None:
+                 sizing: FaceSizing | None, result: EnrolResult, suppressed) -> str | None:
     """Enrol one photo; returns why it was not enrolled (None: enrolled or already there)."""
     try:
         data = source.read(uri)
     except Unreadable as exc:
         return f"{exc.reason}: {exc.detail}"
     sha = hashlib.sha256(data).hexdigest()
+    forgotten = suppressed([sha]).get(sha)
+    if forgotten and None in forgotten:
+        return FORGOTTEN
     if owner.get(sha, name) != name:
         return f"the same photo is already enrolled as {owner[sha]}: one photo cannot stand for two people"
     if (str(pid), sha) in known:
@@ -107,6 +124,9 @@ def _enrol_photo(conn, schema, source, uri, name, pid, known, owner, model, dete
     if found is None:
         return "no face found"
     full, vector = found
+    if forgotten and any(iou((full.x, full.y, full.w, full.h), box) >= SAME_FACE_IOU for box in forgotten):
+        return FORGOTTEN
+    conn.execute(load_sql("enrol_person.sql", schema=schema), {"person_id": pid, "name": name})
     conn.execute(
         sql.SQL("INSERT INTO {} (person_id, content_sha256, uri, box_x, box_y, box_w, box_h, model,"
                 " embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"

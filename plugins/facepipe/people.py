@@ -189,6 +189,18 @@ def _recompute(conn, schema: str, ids) -> None:
         conn.execute(load_sql("people_recompute.sql", schema=schema), {"ids": ids})
 
 
+def recompute_identities(conn, schema: str, ids) -> int:
+    """Face counts and centroids of identities that lost faces (a forget, retention);
+    the unnamed ones left without a face are deleted. Returns how many were deleted."""
+    ids = sorted(i for i in ids if i is not None)
+    if not ids:
+        return 0
+    _recompute(conn, schema, ids)
+    return conn.execute(sql.SQL("DELETE FROM {i} AS i WHERE i.identity_id = ANY(%s) AND i.person_id IS NULL"
+                                " AND NOT EXISTS (SELECT 1 FROM {fi} AS a WHERE a.identity_id = i.identity_id)")
+                        .format(i=_t(schema, "identities"), fi=_t(schema, "face_identity")), (ids,)).rowcount
+
+
 def _join_nearest(conn, schema: str, day: dt.date, model: ModelSpec, threshold: float,
                   taken: dict[uuid.UUID, set[int]]) -> list[tuple]:
     """Step 2: new faces join the nearest identity, never one that already holds a

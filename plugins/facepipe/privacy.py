@@ -10,10 +10,19 @@ day's partition directly is refused (no grant on partitions).
 """
 from __future__ import annotations
 
+import datetime as dt
+import html
+import json
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
 import psycopg
 from psycopg import sql
 
+from facepipe import audit
 from facepipe.db import load_sql
+from facepipe.models import ModelSpec
 
 NO_READER_TABLES = ("identity_pool",)  # besides stage_*: vectors only, for the nightly assignment
 
@@ -43,3 +52,277 @@ def grant_reader(conn: psycopg.Connection, schema: str, role: str) -> dict[str, 
                 sql.SQL(", ").join(map(sql.Identifier, cols)), sql.Identifier(schema, table),
                 sql.Identifier(role)))
     return columns
+
+
+# --- forgetting a person or a photo ------------------------------------------------
+
+# A re-run's box is the suppressed face when it overlaps the forgotten box this much.
+# The same detector at the same settings draws the same box again (IoU 1); another
+# detector or face size setting draws the same face 0.5-0.9 apart (tests/test_forget.py),
+# while two faces of one photo overlap far less.
+SAME_FACE_IOU = 0.4
+FORGOTTEN = "forgotten"  # the reject reason of a forgotten photo that arrives again
+
+Box = tuple[int, int, int, int]
+
+
+class PrivacyError(ValueError):
+    """A forget that cannot be done as asked; nothing was changed."""
+
+
+@dataclass
+class Forgotten:
+    """What a forget removed (or, for a dry run, would remove)."""
+
+    op_no: int | None  # its audit row; None for a dry run
+    rows: dict[str, int] = field(default_factory=dict)  # per table
+    days: list[dt.date] = field(default_factory=list)  # days whose reports were rebuilt
+    files: dict[str, int] = field(default_factory=dict)  # report and validation files rewritten or deleted
+    identifiers: set[str] = field(default_factory=set, repr=False)  # image ids, URIs, hashes, names gone
+
+
+def suppressed_lookup(conn: psycopg.Connection, schema: str):
+    """lookup(sha256s) -> {sha256: [box, or None for the whole photo]} for the suppressed ones."""
+    query = load_sql("suppressed_boxes.sql", schema=schema)
+
+    def lookup(shas: list[str]) -> dict[str, list[Box | None]]:
+        out: dict[str, list[Box | None]] = {}
+        for sha, *box in conn.execute(query, {"shas": list(shas)}):
+            out.setdefault(sha, []).append(None if box[0] is None else tuple(box))
+        return out
+
+    return lookup
+
+
+def drop_suppressed(result, suppressed: dict[str, list[Box | None]]):
+    """The shard's result without forgotten photos (they become rejects, reason
+    ``forgotten``) and without faces whose box overlaps a forgotten one."""
+    from facepipe.people import iou
+    from facepipe.process import RejectRecord, ShardResult
+
+    if not suppressed:
+        return result
+    whole = {im.image_id for im in result.images if None in suppressed.get(im.content_sha256, ())}
+    boxes = {im.image_id: [b for b in suppressed.get(im.content_sha256, ()) if b is not None]
+             for im in result.images}
+    keep = [i for i, f in enumerate(result.faces)
+            if f.image_id not in whole
+            and not any(iou((f.box.x, f.box.y, f.box.w, f.box.h), b) >= SAME_FACE_IOU for b in boxes[f.image_id])]
+    kept_per_image: dict = {}
+    for i in keep:
+        kept_per_image[result.faces[i].image_id] = kept_per_image.get(result.faces[i].image_id, 0) + 1
+    out = ShardResult(rejects=list(result.rejects))
+    for im in result.images:
+        if im.image_id in whole:
+            out.rejects.append(RejectRecord(im.uri, FORGOTTEN, "this photo was forgotten (facepipe forget photo):"
+                                            " it is not indexed again", im.bytes, im.arrived_at))
+        elif im.status == "loaded" and kept_per_image.get(im.image_id, 0) != im.face_count:
+            out.images.append(replace(im, face_count=kept_per_image.get(im.image_id, 0)))
+        else:
+            out.images.append(im)
+    out.faces = [result.faces[i] for i in keep]
+    out.embeddings = result.embeddings[keep] if result.embeddings is not None and len(result.faces) else result.embeddings
+    return out
+
+
+def _locks(conn: psycopg.Connection) -> None:
+    """A forget waits for loads, staged shards and the people assignment, and they for it."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:ddl'))")
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:people'))")
+
+
+def _resolve_person(conn, schema: str, person: str) -> tuple[uuid.UUID | None, int | None, str | None]:
+    """(person_id, identity_id, name) of a name or an identity number."""
+    text = person.strip()
+    if text.isdigit():
+        row = conn.execute(sql.SQL("SELECT i.person_id, i.identity_id, p.name FROM {i} AS i"
+                                   " LEFT JOIN {p} AS p USING (person_id) WHERE i.identity_id = %s")
+                           .format(i=_t(schema, "identities"), p=_t(schema, "people")), (int(text),)).fetchone()
+        if row is None:
+            raise PrivacyError(f"no identity {text} (python -m facepipe people list shows them)")
+        return row
+    row = conn.execute(sql.SQL("SELECT p.person_id, i.identity_id, p.name FROM {p} AS p"
+                               " LEFT JOIN {i} AS i USING (person_id) WHERE p.name = %s")
+                       .format(i=_t(schema, "identities"), p=_t(schema, "people")), (text,)).fetchone()
+    if row is None:
+        raise PrivacyError("no enrolled or named person has this name: give their identity number"
+                           " (python -m facepipe people list)")
+    return row
+
+
+def _t(schema: str, table: str) -> sql.Identifier:
+    return sql.Identifier(schema, table)
+
+
+def _start(conn) -> None:
+    conn.execute("CREATE TEMP TABLE forget_faces (day date, image_id uuid, face_no smallint, content_sha256 text,"
+                 " box_x integer, box_y integer, box_w integer, box_h integer) ON COMMIT DROP")
+
+
+def forget_person(conn: psycopg.Connection, schema: str, person: str, model: ModelSpec, threshold: float | None = None,
+                  *, reports_dir: Path | None = None, read=None, dry_run: bool = False,
+                  actor: str | None = None) -> Forgotten:
+    """Forget one person (a name, or an identity number) everywhere; see README "Privacy"."""
+    threshold = model.match_threshold if threshold is None else threshold
+    out = Forgotten(op_no=None)
+    with conn.transaction() as tx:
+        _locks(conn)
+        person_id, identity_id, name = _resolve_person(conn, schema, person)
+        _start(conn)
+        conn.execute(load_sql("forget_person_faces.sql", schema=schema, op=model.distance_op),
+                     {"person_id": person_id, "identity_id": identity_id, "threshold": threshold})
+        out.op_no = audit.record(conn, schema, "forget_person", identity_id=identity_id,
+                                 detail={"threshold": threshold}, actor=actor)
+        conn.execute(load_sql("forget_person_suppress.sql", schema=schema),
+                     {"op_no": out.op_no, "person_id": person_id})
+        if name:
+            out.identifiers.add(name)
+        _remove(conn, schema, out, model, person_id=person_id, identity_id=identity_id, shas=[], name=name)
+        if dry_run:
+            out.op_no = None
+            raise psycopg.Rollback(tx)
+    if not dry_run:
+        _rewrite_files(conn, schema, out, model, reports_dir, read)
+    return out
+
+
+def forget_photo(conn: psycopg.Connection, schema: str, photo: str, model: ModelSpec, *,
+                 reports_dir: Path | None = None, read=None, dry_run: bool = False,
+                 actor: str | None = None) -> Forgotten:
+    """Forget a photo (its URI, or its content's SHA-256) everywhere; every copy of the
+    same content goes, and the content is never indexed again."""
+    text = photo.strip()
+    out = Forgotten(op_no=None)
+    with conn.transaction() as tx:
+        _locks(conn)
+        if len(text) == 64 and all(c in "0123456789abcdef" for c in text.lower()):
+            shas = [text.lower()]
+        else:
+            shas = [s for (s,) in conn.execute(load_sql("forget_photo_shas.sql", schema=schema), {"uri": text})]
+            if not shas:
+                raise PrivacyError("no loaded, staged or enrolled photo has this URI: give the content's SHA-256"
+                                   " (sha256sum FILE) to forget a photo that is not loaded, or before it arrives")
+        _start(conn)
+        conn.execute(load_sql("forget_photo_faces.sql", schema=schema), {"shas": shas})
+        out.op_no = audit.record(conn, schema, "forget_photo", detail={"photos": len(shas)}, actor=actor)
+        conn.execute(sql.SQL("INSERT INTO {} (content_sha256, op_no) SELECT unnest(%s::text[]), %s")
+                     .format(_t(schema, "suppressions")), (shas, out.op_no))
+        out.identifiers.update(shas)
+        _remove(conn, schema, out, model, person_id=None, identity_id=None, shas=shas, name=None)
+        if dry_run:
+            out.op_no = None
+            raise psycopg.Rollback(tx)
+    if not dry_run:
+        _rewrite_files(conn, schema, out, model, reports_dir, read)
+    return out
+
+
+def _remove(conn, schema: str, out: Forgotten, model: ModelSpec, *, person_id, identity_id, shas: list[str],
+            name: str | None) -> None:
+    """Remove what the forget's suppressions and forget_faces name from every table, and
+    rebuild the report tables of the days it touched. Counts go to ``out.rows``."""
+    from facepipe.people import recompute_identities
+
+    rows = out.rows
+    p = {"op_no": out.op_no, "min_iou": SAME_FACE_IOU, "shas": shas, "person_id": person_id,
+         "identity_id": identity_id, "name": name, "detail": f"forgotten (audit op {out.op_no}): not indexed again"}
+    t = {n: _t(schema, n) for n in (
+        "faces", "images", "face_identity", "identity_pool", "identities", "people", "person_refs",
+        "report_sightings", "report_recurring_unknowns", "report_person_days", "audit", "suppressions")}
+    in_forget = sql.SQL("(a.day, a.image_id, a.box_x, a.box_y, a.box_w, a.box_h) IN"
+                        " (SELECT day, image_id, box_x, box_y, box_w, box_h FROM forget_faces)")
+
+    def run(query: sql.Composable) -> int:
+        return conn.execute(query, p).rowcount
+
+    rows["suppressions"] = conn.execute(sql.SQL("SELECT count(*) FROM {suppressions} WHERE op_no = %(op_no)s")
+                                        .format(**t), p).fetchone()[0]
+    # what is affected, before it goes: image ids and URIs (to find files), days, identities
+    image_ids = []
+    for image_id, uri in conn.execute(load_sql("forget_images.sql", schema=schema), p):
+        if image_id is not None:
+            image_ids.append(str(image_id))
+            out.identifiers.add(str(image_id))
+        out.identifiers.add(uri)
+    p["image_ids"] = image_ids
+    days = {d for (d,) in conn.execute(load_sql("forget_days.sql", schema=schema), p)}
+    assigned = conn.execute(sql.SQL("DELETE FROM {face_identity} AS a WHERE ").format(**t) + in_forget
+                            + sql.SQL(" OR a.identity_id = %(identity_id)s RETURNING a.identity_id"), p).fetchall()
+    rows["face_identity"], lost = len(assigned), {i for (i,) in assigned}
+    rows["identity_pool"] = run(sql.SQL("DELETE FROM {identity_pool} AS a WHERE ").format(**t) + in_forget)
+    rows["faces"] = run(sql.SQL("DELETE FROM {faces} AS a WHERE ").format(**t) + in_forget)
+    rows["images"] = run(sql.SQL("DELETE FROM {images} WHERE content_sha256 = ANY(%(shas)s)").format(**t))
+    run(load_sql("forget_face_counts.sql", schema=schema))
+    rows["stage_faces"] = run(load_sql("forget_stage_faces.sql", schema=schema))
+    run(load_sql("forget_stage_face_counts.sql", schema=schema))
+    rows["stage_images"] = run(load_sql("forget_stage_photos.sql", schema=schema))
+    for table, where in (
+            ("report_sightings", "person_id = %(person_id)s OR identity_id = %(identity_id)s"
+                                 " OR (day, image_id, face_no) IN (SELECT day, image_id, face_no FROM forget_faces)"),
+            ("report_recurring_unknowns", "identity_id = %(identity_id)s"
+                                          " OR (day, image_id, face_no) IN (SELECT day, image_id, face_no FROM forget_faces)"),
+            ("report_person_days", "person_id = %(person_id)s")):
+        rows[table] = run(sql.SQL("DELETE FROM {} WHERE " + where).format(t[table]))
+    rows["identities"] = run(sql.SQL("DELETE FROM {identities} WHERE identity_id = %(identity_id)s").format(**t))
+    rows["identities"] += recompute_identities(conn, schema, lost - {identity_id})
+    rows["person_refs"] = run(sql.SQL("DELETE FROM {person_refs} WHERE person_id = %(person_id)s"
+                                      " OR content_sha256 = ANY(%(shas)s)").format(**t))
+    rows["people"] = run(sql.SQL("DELETE FROM {people} WHERE person_id = %(person_id)s").format(**t))
+    # earlier audit rows that name the person, or a face or photo of theirs, keep their op and counts only
+    rows["audit"] = run(load_sql("forget_audit_scrub.sql", schema=schema))
+    for day in sorted(days):
+        if _rebuild_report_tables(conn, schema, day, model):
+            out.days.append(day)
+    conn.execute(sql.SQL("UPDATE {audit} SET rows = %(rows)s WHERE op_no = %(op_no)s").format(**t),
+                 {**p, "rows": json.dumps(rows)})
+
+
+def _rebuild_report_tables(conn, schema: str, day: dt.date, model: ModelSpec) -> bool:
+    """Rebuild a day's report tables with the parameters they were built with (False:
+    the day has no reports)."""
+    from facepipe.report import build_reports, built_with
+
+    params = built_with(conn, schema, day, model)
+    if params is None:
+        return False
+    build_reports(conn, schema, day, model, params)
+    return True
+
+
+def _mentions(text: str, identifiers: set[str]) -> bool:
+    """Whether a file's text names one of the identifiers, as written, HTML-escaped or CSV-quoted."""
+    for ident in identifiers:
+        if ident and any(form in text for form in {ident, html.escape(ident), ident.replace('"', '""')}):
+            return True
+    return False
+
+
+def _rewrite_files(conn, schema: str, out: Forgotten, model: ModelSpec, reports_dir: Path | None, read) -> None:
+    """After the forget's commit: rewrite the HTML and CSV files of the days whose reports
+    were rebuilt, then delete any other file under the report folder (validation results,
+    reports of days without report tables) that names a touched photo (its id or URI), a
+    forgotten photo's hash or the person's name."""
+    from facepipe.report import built_with, fetch_report, read_uri, write_report
+
+    out.files = {"rewritten": 0, "deleted": 0}
+    if reports_dir is None or not reports_dir.is_dir():
+        return
+    for day in out.days:
+        params = built_with(conn, schema, day, model)
+        write_report(fetch_report(conn, schema, day, params.best_crops), day, reports_dir, read or read_uri,
+                     params, model)
+        out.files["rewritten"] += 1
+    rewritten = {reports_dir / day.isoformat() for day in out.days}  # written from tables that no longer hold them
+    for path in sorted(reports_dir.rglob("*")):
+        if path.parent in rewritten or path.is_symlink() or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if _mentions(text, out.identifiers):
+            path.unlink()
+            out.files["deleted"] += 1
+    with conn.transaction():
+        conn.execute(sql.SQL("UPDATE {} SET detail = detail || jsonb_build_object('files', %s::jsonb)"
+                             " WHERE op_no = %s").format(_t(schema, "audit")), (json.dumps(out.files), out.op_no))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import json
 import datetime as dt
 import logging
 from dataclasses import asdict, dataclass
@@ -49,13 +50,25 @@ def build_reports(conn: psycopg.Connection, schema: str, day: dt.date, model: Mo
             conn.execute(sql.SQL("DELETE FROM {} WHERE day = %s").format(table), (day,))
             cur = conn.execute(load_sql(_SQL[name], schema=schema, op=model.distance_op), values)
             counts[name] = cur.rowcount
-        conn.execute(sql.SQL("INSERT INTO {runs} (day, load_run_no)"
-                             " SELECT %(day)s, coalesce(max(run_no), 0) FROM {loads} WHERE day = %(day)s"
-                             " ON CONFLICT (day) DO UPDATE SET load_run_no = EXCLUDED.load_run_no, built_at = now()")
+        conn.execute(sql.SQL("INSERT INTO {runs} (day, load_run_no, params)"
+                             " SELECT %(day)s, coalesce(max(run_no), 0), %(params)s FROM {loads} WHERE day = %(day)s"
+                             " ON CONFLICT (day) DO UPDATE SET load_run_no = EXCLUDED.load_run_no,"
+                             " params = EXCLUDED.params, built_at = now()")
                      .format(runs=sql.Identifier(schema, "report_runs"), loads=sql.Identifier(schema, "load_runs")),
-                     {"day": day})
+                     {"day": day, "params": json.dumps(asdict(params))})
     log.info("reports for %s: %s", day, counts)
     return counts
+
+
+def built_with(conn: psycopg.Connection, schema: str, day: dt.date, model: ModelSpec) -> ReportParams | None:
+    """The parameters the day's reports were last built with (None: never built); the
+    model's defaults for reports built before they were recorded."""
+    row = conn.execute(sql.SQL("SELECT params FROM {} WHERE day = %s").format(sql.Identifier(schema, "report_runs")),
+                       (day,)).fetchone()
+    if row is None:
+        return None
+    known = {k: v for k, v in (row[0] or {}).items() if k in ReportParams.__dataclass_fields__}
+    return ReportParams(**{"threshold": model.match_threshold, **known})
 
 
 def _rows(conn: psycopg.Connection, query: sql.Composable, params) -> list[dict]:

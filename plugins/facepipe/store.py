@@ -125,8 +125,19 @@ def seen_before(conn: psycopg.Connection, schema: str, day: dt.date):
 
 def write_shard(conn: psycopg.Connection, schema: str, model: ModelSpec, *, day: dt.date, run_id: str,
                 shard: int, source: str, detector: str, result: ShardResult) -> dict:
-    """Binary-COPY a shard's results into staging, replacing an earlier attempt."""
+    """Binary-COPY a shard's results into staging, replacing an earlier attempt.
+
+    Forgotten photos and faces (facepipe.privacy) are dropped here, under the lock a
+    forget takes exclusively, so no forgotten vector reaches staging: a forget either
+    ran before (and its suppressions are seen) or waits for this shard (and removes
+    what it staged).
+    """
+    from facepipe.privacy import drop_suppressed, suppressed_lookup
+
     with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('facepipe:ddl'))")
+        result = drop_suppressed(result, suppressed_lookup(conn, schema)(
+            sorted({im.content_sha256 for im in result.images})))
         for table in _STAGE_TABLES:
             conn.execute(
                 sql.SQL("DELETE FROM {} WHERE day = %s AND run_id = %s AND shard = %s").format(_t(schema, table)),

@@ -218,7 +218,8 @@ def enrol(enrol_dir: str | None = None) -> dict:
     folder = Path(enrol_dir) if enrol_dir else s.enrol_dir
     if folder is None:
         log.info("no enrolment folder configured (FACEPIPE_ENROL_DIR): nobody new to enrol")
-        return {"people": 0, "added": 0, "kept": 0, "skipped": 0, "skipped_photos": [], "no_reference": []}
+        return {"people": 0, "added": 0, "kept": 0, "skipped": 0, "skipped_photos": [], "no_reference": [],
+                "forgotten": 0}
     spec = model_spec(s.model)
     with connection() as conn:
         ensure_schema(conn, s.db_schema, spec)
@@ -226,7 +227,8 @@ def enrol(enrol_dir: str | None = None) -> dict:
                               make_detector(s.detector, haar_scale_factor=s.haar_scale_factor),
                               make_embedder(spec.name), FaceSizing.of(s.detector, s.min_face))
     return {"people": result.people, "added": result.added, "kept": result.kept, "skipped": len(result.skipped),
-            "skipped_photos": [list(s) for s in result.skipped], "no_reference": result.no_reference}
+            "skipped_photos": [list(s) for s in result.skipped], "no_reference": result.no_reference,
+            "forgotten": result.forgotten}
 
 
 def assign_people(days: list[str], threshold: float | None = None) -> list[dict]:
@@ -259,3 +261,31 @@ def report(day: str, threshold: float | None = None, min_days: int = 2, lookback
         rows = fetch_report(conn, s.db_schema, d, params.best_crops)
     path = write_report(rows, d, s.reports_dir, read_uri, params, spec)
     return {"day": day, **counts, "html": str(path)}
+
+
+# --- face_forget ----------------------------------------------------------------
+
+def forget(person: str | None = None, photo: str | None = None, threshold: float | None = None,
+           dry_run: bool = False) -> dict:
+    """Forget one person (a name or an identity number) or one photo (a URI or a SHA-256)
+    everywhere (facepipe.privacy); returns the counts, never the name or the URI."""
+    from facepipe.privacy import PrivacyError, forget_person, forget_photo
+    from facepipe.report import read_uri
+
+    if bool(person and person.strip()) == bool(photo and photo.strip()):
+        raise PrivacyError("give either a person (a name or an identity number) or a photo (a URI or a SHA-256)")
+    s = settings()
+    spec = model_spec(s.model)
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, spec)
+        if person and person.strip():
+            out = forget_person(conn, s.db_schema, person, spec, threshold, reports_dir=s.reports_dir,
+                                read=read_uri, dry_run=dry_run)
+        else:
+            out = forget_photo(conn, s.db_schema, photo, spec, reports_dir=s.reports_dir, read=read_uri,
+                               dry_run=dry_run)
+    result = {"op_no": out.op_no, "dry_run": dry_run, "rows": out.rows,
+              "report_days": [d.isoformat() for d in out.days], "files": out.files}
+    log.info("forget%s: audit op %s, rows %s, reports rebuilt for %d days, files %s",
+             " (dry run, nothing changed)" if dry_run else "", out.op_no, out.rows, len(out.days), out.files)
+    return result

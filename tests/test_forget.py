@@ -1,0 +1,223 @@
+"""Forgetting a person or a photo: gone from every table, staging and report file, and
+not brought back by a re-run of their days, a copy of the photo, or the next night.
+
+The days are ingested and reported through Airflow (dag.test) on the sample photos,
+Eileen Collins enrolled from a people folder that stays in place (as it would).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers.nights import reported_days
+from helpers.rows import q
+
+pytestmark = pytest.mark.dag
+
+EILEEN = "eileen_collins"
+
+
+@pytest.fixture
+def nights(photos, sample_days, tmp_path_factory, tmp_path, pg_uri, airflow_db, monkeypatch):
+    """Three days ingested and reported, reports in a folder of this test's own; yields
+    (schema, reports folder, photo folder). The photo folder is a copy the test may change."""
+    from facepipe.samples import enrolment_photos
+
+    reports = tmp_path / "reports"
+    monkeypatch.setenv("FACEPIPE_REPORTS_DIR", str(reports))
+    source = tmp_path / "photos"
+    shutil.copytree(photos, source, symlinks=True)
+    people_dir = tmp_path_factory.mktemp("people")
+    enrolment_photos(people_dir)
+    enrol_dir = tmp_path / "enrol"
+    with reported_days("fgt_", source, people_dir, enrol_dir, sample_days) as schema:
+        monkeypatch.setenv("FACEPIPE_DB_SCHEMA", schema)
+        monkeypatch.setenv("FACEPIPE_ENROL_DIR", str(enrol_dir))
+        yield schema, reports, source
+
+
+def _vector_tables(db, schema: str) -> list[str]:
+    """Every table of the schema (partitions included) with a vector column."""
+    return [t for (t,) in db.execute(
+        "SELECT DISTINCT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type ty ON ty.oid = a.atttypid"
+        " WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND ty.typname IN ('vector', 'halfvec')"
+        " AND a.attnum > 0 AND NOT a.attisdropped", (schema,))]
+
+
+def _array(v) -> np.ndarray:
+    return np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v, dtype=np.float64)
+
+
+def _eileen_refs(db, schema):
+    from pgvector.psycopg import register_vector
+
+    register_vector(db)
+    return [_array(v) for (v,) in q(
+        db, schema, "SELECT r.embedding FROM {s}.person_refs r JOIN {s}.people p USING (person_id) WHERE p.name = %s",
+        EILEEN)]
+
+
+def _near(db, schema: str, refs, threshold: float) -> dict[str, int]:
+    """Rows, per table, whose vector is within ``threshold`` (L2, dlib's distance) of one of ``refs``."""
+    from psycopg import sql
+
+    out = {}
+    for table in _vector_tables(db, schema):
+        column = "centroid" if table == "identities" else "embedding"
+        vectors = [_array(v) for (v,) in db.execute(
+            sql.SQL("SELECT {} FROM {} WHERE {} IS NOT NULL").format(
+                sql.Identifier(column), sql.Identifier(schema, table), sql.Identifier(column))).fetchall()]
+        out[table] = sum(1 for v in vectors if min(float(np.linalg.norm(v - r)) for r in refs) < threshold)
+    return out
+
+
+def _files_naming(folder: Path, *needles: str) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
+                  and any(n in p.read_text(errors="replace") for n in needles))
+
+
+def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capsys):
+    from facepipe.cli import main
+    from facepipe.demo import run_day
+    from facepipe.models import model_spec
+
+    schema, reports, source = nights
+    threshold = model_spec("dlib-resnet-128").match_threshold
+    refs = _eileen_refs(db, schema)
+    assert len(refs) >= 2
+    near = _near(db, schema, refs, threshold)
+    assert near["faces"] >= 2 and near["person_refs"] >= 2, near  # her faces are there to forget
+    (identity,) = q(db, schema, "SELECT i.identity_id FROM {s}.identities i JOIN {s}.people p USING (person_id)"
+                                " WHERE p.name = %s", EILEEN)[0]
+    assert q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE person_name = %s", EILEEN)[0][0] >= 2
+    assert _files_naming(reports, EILEEN)
+    others_before = q(db, schema, "SELECT count(*) FROM {s}.faces")[0][0] - near["faces"]
+    visitor_before = q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE person_name <> %s", EILEEN)
+
+    # a dry run counts and changes nothing
+    assert main(["forget", "person", str(identity), "--dry-run"]) == 0
+    assert "would remove" in capsys.readouterr().out
+    assert _near(db, schema, refs, threshold) == near
+
+    assert main(["forget", "person", EILEEN]) == 0
+    out = capsys.readouterr().out
+    assert "forgotten (audit op" in out and EILEEN not in out
+
+    def gone():
+        left = _near(db, schema, refs, threshold)
+        assert set(near) <= set(left) and not any(left.values()), f"a vector of hers is left: {left}"
+        for table, column in q(db, schema, "SELECT table_name, column_name FROM information_schema.columns"
+                                           " WHERE table_schema = %s AND data_type IN ('text', 'jsonb')", schema):
+            hits = q(db, schema, f'SELECT count(*) FROM {{s}}."{table}" WHERE "{column}"::text LIKE %s', f"%{EILEEN}%")
+            assert hits == [(0,)], f"{table}.{column} still names her"
+        assert q(db, schema, "SELECT count(*) FROM {s}.identities WHERE identity_id = %s", identity) == [(0,)]
+        assert q(db, schema, "SELECT count(*) FROM {s}.face_identity WHERE identity_id = %s", identity) == [(0,)]
+        assert _files_naming(reports, EILEEN) == [], "a report or validation file names her"
+        assert q(db, schema, "SELECT sum(face_count) FROM {s}.images")[0][0] == q(
+            db, schema, "SELECT count(*) FROM {s}.faces")[0][0]
+
+    gone()
+    assert q(db, schema, "SELECT count(*) FROM {s}.faces")[0][0] == others_before  # nobody else's face went
+    assert q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE person_name <> %s", EILEEN) == visitor_before
+    (op, rows, detail), = q(db, schema, "SELECT op, rows, detail FROM {s}.audit WHERE op = 'forget_person'")
+    assert rows["faces"] == near["faces"] and rows["people"] == 1 and rows["person_refs"] == len(refs)
+    assert detail["files"]["rewritten"] == len(sample_days)
+    assert (reports / sample_days[0].isoformat() / "report.html").exists()  # rewritten, not just deleted
+
+    # re-running her days (the people folder still holds her photos), then the next night
+    for day in sample_days:
+        assert run_day("face_ingest", day.isoformat(), source=str(source)) == "success"
+        assert run_day("face_report", day.isoformat()) == "success"
+    next_night = sample_days[-1] + dt.timedelta(days=1)
+    day_dir = source / next_night.isoformat()
+    day_dir.mkdir()
+    for photo in sorted((source / sample_days[0].isoformat()).iterdir()):  # the same photos, copied again
+        shutil.copy(photo, day_dir / ("copy_" + photo.name))
+    assert run_day("face_ingest", next_night.isoformat(), source=str(source)) == "success"
+    assert run_day("face_report", next_night.isoformat()) == "success"
+    gone()
+    # her folder is still in the people folder: enrolment skipped every photo, her name is not stored again
+    assert any((Path(os.environ["FACEPIPE_ENROL_DIR"]) / EILEEN).iterdir())
+    assert q(db, schema, "SELECT count(*) FROM {s}.people") == [(0,)]
+    assert q(db, schema, "SELECT count(*) FROM {s}.faces")[0][0] == others_before  # everyone else is back
+
+
+def test_forget_a_photo_by_uri_and_its_copies(nights, db, sample_days, capsys):
+    from facepipe.cli import main
+    from facepipe.demo import run_day
+
+    schema, reports, source = nights
+    # a photo the reports show (a recurring unknown's)
+    day, uri, sha, image_id = q(db, schema, "SELECT i.day, i.uri, i.content_sha256, i.image_id FROM {s}.images i"
+                                            " JOIN {s}.report_recurring_unknowns r USING (day, image_id)"
+                                            " ORDER BY i.day DESC, i.uri LIMIT 1")[0]
+    assert _files_naming(reports, uri)
+    total = q(db, schema, "SELECT count(*) FROM {s}.images WHERE day = %s", day)[0][0]
+
+    assert main(["forget", "photo", uri]) == 0
+    assert "forgotten" in capsys.readouterr().out
+
+    def gone():
+        assert q(db, schema, "SELECT count(*) FROM {s}.images WHERE content_sha256 = %s", sha) == [(0,)]
+        assert q(db, schema, "SELECT count(*) FROM {s}.faces WHERE image_id = %s", image_id) == [(0,)]
+        assert q(db, schema, "SELECT count(*) FROM {s}.stage_images WHERE content_sha256 = %s", sha) == [(0,)]
+        assert q(db, schema, "SELECT count(*) FROM {s}.stage_faces WHERE image_id = %s", image_id) == [(0,)]
+        assert q(db, schema, "SELECT count(*) FROM {s}.face_identity WHERE image_id = %s", image_id) == [(0,)]
+        assert q(db, schema, "SELECT count(*) FROM {s}.identity_pool WHERE image_id = %s", image_id) == [(0,)]
+        for table in ("report_sightings", "report_recurring_unknowns"):
+            assert q(db, schema, f"SELECT count(*) FROM {{s}}.{table} WHERE image_id = %s", image_id) == [(0,)]
+        assert _files_naming(reports, uri, str(image_id)) == []
+
+    gone()
+    assert q(db, schema, "SELECT count(*) FROM {s}.images WHERE day = %s", day) == [(total - 1,)]
+    # the day again, and a copy of the photo under another name the next night
+    assert run_day("face_ingest", day.isoformat(), source=str(source)) == "success"
+    assert run_day("face_report", day.isoformat()) == "success"
+    next_night = sample_days[-1] + dt.timedelta(days=1)
+    (source / next_night.isoformat()).mkdir()
+    shutil.copy(uri.removeprefix("file://") if uri.startswith("file://") else uri,
+                source / next_night.isoformat() / "renamed.jpg")
+    assert run_day("face_ingest", next_night.isoformat(), source=str(source)) == "success"
+    gone()
+    reasons = q(db, schema, "SELECT day, reason FROM {s}.rejects WHERE reason = 'forgotten' ORDER BY day")
+    assert reasons == [(day, "forgotten"), (next_night, "forgotten")]  # accounted for, not indexed
+
+
+def test_forget_needs_a_known_person_or_photo(schema, capsys):
+    from facepipe.cli import main
+
+    assert main(["forget", "person", "nobody at all"]) == 2
+    assert "no enrolled or named person" in capsys.readouterr().err
+    assert main(["forget", "photo", "/no/such/photo.jpg"]) == 2
+    assert "SHA-256" in capsys.readouterr().err
+    # a content hash can be forgotten before it ever arrives
+    assert main(["forget", "photo", "ab" * 32]) == 0
+
+
+def test_drop_suppressed_keeps_other_faces_and_accounts_for_the_photo():
+    from facepipe.detect import Box
+    from facepipe.privacy import FORGOTTEN, drop_suppressed
+    from facepipe.process import FaceRecord, ImageRecord, ShardResult
+
+    now = dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc)
+    a, b = uuid.uuid4(), uuid.uuid4()
+    images = [ImageRecord(a, "/p/a.jpg", "sha_a", 10, 4000, 3000, None, None, now, "loaded", None, 2),
+              ImageRecord(b, "/p/b.jpg", "sha_b", 10, 4000, 3000, None, None, now, "loaded", None, 1)]
+    faces = [FaceRecord(a, 0, Box(100, 100, 200, 200, 1.0), 4000, 3000),
+             FaceRecord(a, 1, Box(1000, 100, 200, 200, 1.0), 4000, 3000),
+             FaceRecord(b, 0, Box(50, 50, 80, 80, 1.0), 4000, 3000)]
+    result = ShardResult(images=images, faces=faces, embeddings=np.arange(3 * 4, dtype=np.float32).reshape(3, 4))
+    # a's first face drawn a little differently by another detector; b forgotten whole
+    out = drop_suppressed(result, {"sha_a": [(110, 95, 190, 215)], "sha_b": [None]})
+    assert [(f.image_id, f.face_no) for f in out.faces] == [(a, 1)]
+    assert out.embeddings.tolist() == [[4, 5, 6, 7]]
+    assert [(im.uri, im.face_count) for im in out.images] == [("/p/a.jpg", 1)]
+    assert [(r.uri, r.reason) for r in out.rejects] == [("/p/b.jpg", FORGOTTEN)]
+    assert drop_suppressed(result, {}) is result
