@@ -131,9 +131,11 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capsys
     assert detail["files"]["rewritten"] == len(sample_days)
     assert (reports / sample_days[0].isoformat() / "report.html").exists()  # rewritten, not just deleted
 
-    # re-running her days (the people folder still holds her photos), then the next night
+    # re-running her days (the people folder still holds her photos), one of them with another
+    # detector, whose boxes differ (IoU 0.63-0.85 with MTCNN's on these photos), then the next night
     for day in sample_days:
-        assert run_day("face_ingest", day.isoformat(), source=str(source)) == "success"
+        detector = {"detector": "hog"} if day == sample_days[1] else {}
+        assert run_day("face_ingest", day.isoformat(), source=str(source), **detector) == "success"
         assert run_day("face_report", day.isoformat()) == "success"
     next_night = sample_days[-1] + dt.timedelta(days=1)
     day_dir = source / next_night.isoformat()
@@ -146,6 +148,7 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capsys
     # her folder is still in the people folder: enrolment skipped every photo, her name is not stored again
     assert any((Path(os.environ["FACEPIPE_ENROL_DIR"]) / EILEEN).iterdir())
     assert q(db, schema, "SELECT count(*) FROM {s}.people") == [(0,)]
+    assert run_day("face_ingest", sample_days[1].isoformat(), source=str(source)) == "success"  # MTCNN again
     assert q(db, schema, "SELECT count(*) FROM {s}.faces")[0][0] == others_before  # everyone else is back
 
 
@@ -221,3 +224,32 @@ def test_drop_suppressed_keeps_other_faces_and_accounts_for_the_photo():
     assert [(im.uri, im.face_count) for im in out.images] == [("/p/a.jpg", 1)]
     assert [(r.uri, r.reason) for r in out.rejects] == [("/p/b.jpg", FORGOTTEN)]
     assert drop_suppressed(result, {}) is result
+
+
+def test_face_forget_dag_is_a_dry_run_by_default_and_forgets_an_unnamed_identity(nights, db, sample_days):
+    """The UI's Trigger with its defaults changes nothing; unticking dry_run forgets. The
+    recurring visitor, never enrolled or named, is forgotten by identity number."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from facepipe.config import PROJECT_ROOT
+
+    schema, reports, _source = nights
+    (visitor, faces), = q(db, schema, "SELECT identity_id, faces FROM {s}.identities WHERE person_id IS NULL"
+                                      " ORDER BY faces DESC LIMIT 1")
+    assert faces >= len(sample_days)
+    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("face_forget")
+    before = q(db, schema, "SELECT count(*) FROM {s}.faces")
+    assert str(dag.test(run_conf={"person": str(visitor)}).state) == "success"
+    assert q(db, schema, "SELECT count(*) FROM {s}.faces") == before
+    assert q(db, schema, "SELECT count(*) FROM {s}.audit WHERE op = 'forget_person'") == [(0,)]
+
+    assert str(dag.test(run_conf={"person": str(visitor), "dry_run": False}).state) == "success"
+    assert q(db, schema, "SELECT count(*) FROM {s}.faces") == [(before[0][0] - faces,)]
+    assert q(db, schema, "SELECT count(*) FROM {s}.identities WHERE identity_id = %s", visitor) == [(0,)]
+    assert q(db, schema, "SELECT count(*) FROM {s}.report_recurring_unknowns WHERE identity_id = %s", visitor) \
+        == [(0,)]
+    (who, rows), = q(db, schema, "SELECT who, rows FROM {s}.audit WHERE op = 'forget_person'")
+    assert who.startswith("airflow:face_forget/") and rows["faces"] == faces
+    # neither given, or both: the run fails at once, nothing changes
+    assert str(dag.test(run_conf={"dry_run": False}).state) == "failed"
+    assert str(dag.test(run_conf={"person": "1", "photo": "ab" * 32, "dry_run": False}).state) == "failed"

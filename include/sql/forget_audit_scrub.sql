@@ -4,5 +4,5 @@ UPDATE {schema}.audit
 SET detail = jsonb_build_object('scrubbed_by', %(op_no)s)
 WHERE op_no <> %(op_no)s
   AND (identity_id = %(identity_id)s OR other_id = %(identity_id)s
-       OR detail ->> 'name' = %(name)s OR detail ->> 'was' = %(name)s
-       OR detail ->> 'image_id' = ANY(%(image_ids)s::text[]));
+       OR %(name)s IN (detail ->> 'name', detail ->> 'was')
+       OR (detail ->> 'image_id') = ANY(%(image_ids)s::text[]));
