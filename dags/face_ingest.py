@@ -106,12 +106,13 @@ def face_ingest():
 
     @task
     def load(run: dict, validated: dict, params=None) -> dict:
+        from facepipe.config import ConfigError
         from facepipe.store import IncompleteStaging, OverlappingSources, PlanGone, ShrinkRefused
         from facepipe.tasks import load
 
         try:
             return load(run["day"], run["run_id"], _opts(run), allow_shrink=bool(params.get("allow_shrink")))
-        except (IncompleteStaging, OverlappingSources, PlanGone, ShrinkRefused) as exc:
+        except (ConfigError, IncompleteStaging, OverlappingSources, PlanGone, ShrinkRefused) as exc:
             raise _fail_fast(exc) from exc
 
     @task

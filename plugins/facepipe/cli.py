@@ -11,6 +11,7 @@
   grant-reader ROLE let an existing database role read the tables, never a vector column
   forget person NAME|ID, forget photo URI|SHA256
                     remove a person or a photo from every table and report; never indexed again
+  retention         drop the days past FACEPIPE_RETENTION_DAYS now (--dry-run: only list them)
   db-uri            the connection string of the embedded database (for psql)
   stop-db           stop the embedded database
   demo              lay out sample photos and run face_ingest for each day
@@ -53,10 +54,16 @@ def _status(args) -> int:
         print(f"{day!s:<12}{images:>8}{dupes:>7}{faces:>7}{rejects:>9}  {model} / {detector},"
               f" {at:%Y-%m-%d %H:%M}; {_shown(source)}")
     first, last = start_date(), dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    since = "FACEPIPE_START_DATE"
+    from facepipe.config import retention_horizon
+
+    horizon = retention_horizon()
+    if horizon is not None and horizon > first:  # earlier days are expired, not missing
+        first, since = horizon, "the retention horizon"
     missing = missing_days(first, last, {r[0] for r in rows})
     if missing:
         print(f"\nnever loaded, {sum(n for _, _, n in missing)} of the days {first} .. {last}"
-              " (FACEPIPE_START_DATE to yesterday, UTC):")
+              f" ({since} to yesterday, UTC):")
         for lo, hi, n in missing:
             print(f"  {lo}" if n == 1 else f"  {lo} .. {hi}  ({n} days)")
         print("  unpaused, face_ingest runs them (catchup); or Trigger -> Backfill over them in the UI")
@@ -80,6 +87,24 @@ def missing_days(first, last, loaded: set) -> list[tuple]:
                 runs.append([day, day, 1])
         day += dt.timedelta(days=1)
     return [tuple(r) for r in runs]
+
+
+def _retention(args) -> int:
+    from facepipe.tasks import retention
+
+    r = retention(dry_run=args.dry_run)
+    if r["keep_days"] == 0:
+        print("FACEPIPE_RETENTION_DAYS is 0: every day is kept, nothing is expired")
+        return 0
+    verb = "would go (dry run, nothing changed)" if args.dry_run else "removed"
+    print(f"retention {r['keep_days']} days: the days before {r['before']} are expired;"
+          f" {len(r['days'])} days {verb}")
+    for day in r["days"]:
+        print(f"  {day}")
+    for table, n in sorted(r["rows"].items()):
+        print(f"  {table:<28}{n:>8} rows")
+    print(f"  {r['partitions']} partitions, {r['files']} report folders and validation files")
+    return 0
 
 
 def _rejects(args) -> int:
@@ -359,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="person: faces this close to a reference photo go too (default: the model's)")
     p.add_argument("--dry-run", action="store_true", help="count what would go; change nothing")
     p.set_defaults(func=_forget)
+    p = sub.add_parser("retention", help="drop the days past FACEPIPE_RETENTION_DAYS (README: Privacy)")
+    p.add_argument("--dry-run", action="store_true", help="list what would go, change nothing")
+    p.set_defaults(func=_retention)
     sub.add_parser("db-uri").set_defaults(func=_db_uri)
     sub.add_parser("airflow").set_defaults(func=_airflow)
     sub.add_parser("stop-db").set_defaults(func=_stop_db)

@@ -35,6 +35,22 @@ def start_date() -> dt.date:
         raise ConfigError(f"FACEPIPE_START_DATE must be a date like 2026-11-01, got {text!r}") from None
 
 
+def retention_days() -> int:
+    """FACEPIPE_RETENTION_DAYS: how many days back from a run's day are kept (0: keep forever).
+    See retention_horizon and facepipe.retention."""
+    return _whole("FACEPIPE_RETENTION_DAYS", 0, 0, 36500)
+
+
+def retention_horizon(today: dt.date | None = None, keep_days: int | None = None) -> dt.date | None:
+    """The first day retention keeps on ``today`` (default: today, UTC): ``today - keep_days``.
+    Every day before it is expired; None when retention is off (0 days)."""
+    keep = retention_days() if keep_days is None else keep_days
+    if keep <= 0:
+        return None
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    return today - dt.timedelta(days=keep)
+
+
 def max_active_shards() -> int:
     """How many process shards of face_ingest may run at once (FACEPIPE_MAX_ACTIVE_SHARDS,
     read when the DAG file is parsed): by default the parsing machine's cores, which fits
@@ -100,6 +116,7 @@ def check_settings() -> Settings:
     name = s.db_schema
     if not name or len(name.encode("utf-8")) > 63 or "\x00" in name:
         raise ConfigError("FACEPIPE_DB_SCHEMA must be a schema name of 1 to 63 bytes")
+    retention_days()
     check_connection_setting()
     return s
 

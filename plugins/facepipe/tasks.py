@@ -52,6 +52,26 @@ def options(source: str | None = None, detector: str | None = None, model: str |
     return opts
 
 
+def expired(day: dt.date) -> bool:
+    """Whether retention (FACEPIPE_RETENTION_DAYS) has expired ``day`` today (UTC)."""
+    from facepipe.config import retention_horizon
+
+    horizon = retention_horizon()
+    return horizon is not None and day < horizon
+
+
+def refuse_expired(day: dt.date) -> None:
+    """A ConfigError when retention has expired the day: loading it would index again the
+    photos still in the folder, which the next retention run drops."""
+    from facepipe.config import retention_days, retention_horizon
+
+    if expired(day):
+        raise ConfigError(
+            f"day {day} is past retention: FACEPIPE_RETENTION_DAYS={retention_days()} keeps the days from"
+            f" {retention_horizon()} on, and retention drops older ones. Nothing was loaded. To load this day,"
+            " raise FACEPIPE_RETENTION_DAYS first (its faces are then kept that long).")
+
+
 def max_map_length() -> int:
     """Airflow's limit on a mapped task's instances ([core] max_map_length)."""
     try:
@@ -69,6 +89,7 @@ def plan(day: str, run_id: str, opts: dict) -> list[dict]:
 
     s = settings()
     d = dt.date.fromisoformat(day)
+    refuse_expired(d)
     spec = model_spec(opts["model"])
     source = open_source(opts["source"])
     with connection() as conn:
@@ -164,6 +185,7 @@ def load(day: str, run_id: str, opts: dict, allow_shrink: bool = False) -> dict:
 
     s = settings()
     spec = model_spec(opts["model"])
+    refuse_expired(dt.date.fromisoformat(day))  # retention ran since this run's plan
     with connection() as conn:
         ensure_schema(conn, s.db_schema, spec)
         counts = load_day(conn, s.db_schema, day=dt.date.fromisoformat(day), run_id=run_id,
@@ -238,11 +260,14 @@ def assign_people(days: list[str], threshold: float | None = None) -> list[dict]
     s = settings()
     spec = model_spec(s.model)
     ps = PeopleSettings.from_env()
+    kept = [day for day in sorted(days) if not expired(dt.date.fromisoformat(day))]
+    if len(kept) < len(days):
+        log.info("%d days are past retention: no identities assigned for them", len(days) - len(kept))
     with connection() as conn:
         ensure_schema(conn, s.db_schema, spec)
         return [assign_day(conn, s.db_schema, dt.date.fromisoformat(day), spec,
                            spec.match_threshold if threshold is None else threshold, ps)
-                for day in sorted(days)]
+                for day in kept]
 
 
 def report(day: str, threshold: float | None = None, min_days: int = 2, lookback_days: int = 7,
@@ -255,6 +280,9 @@ def report(day: str, threshold: float | None = None, min_days: int = 2, lookback
     params = ReportParams(threshold=spec.match_threshold if threshold is None else threshold, min_days=min_days,
                           lookback_days=lookback_days, range_days=range_days)
     d = dt.date.fromisoformat(day)
+    if expired(d):  # its rows and files are gone: build nothing, write nothing
+        log.info("day %s is past retention (FACEPIPE_RETENTION_DAYS): no report", day)
+        return {"day": day, "expired": True}
     with connection() as conn:
         ensure_schema(conn, s.db_schema, spec)
         counts = build_reports(conn, s.db_schema, d, spec, params)
@@ -288,4 +316,29 @@ def forget(person: str | None = None, photo: str | None = None, threshold: float
               "report_days": [d.isoformat() for d in out.days], "files": out.files}
     log.info("forget%s: audit op %s, rows %s, reports rebuilt for %d days, files %s",
              " (dry run, nothing changed)" if dry_run else "", out.op_no, out.rows, len(out.days), out.files)
+    return result
+
+
+# --- face_retention --------------------------------------------------------------
+
+def retention(today: str | None = None, dry_run: bool = False) -> dict:
+    """Drop the days past FACEPIPE_RETENTION_DAYS, counted back from ``today`` (default and
+    latest: today, UTC), with their report files (facepipe.retention)."""
+    from facepipe.config import retention_days
+    from facepipe.retention import expire
+
+    s = check_settings()
+    keep = retention_days()
+    now = dt.datetime.now(dt.timezone.utc).date()
+    ref = min(dt.date.fromisoformat(today), now) if today else now  # a future date never expires more
+    if keep == 0:
+        log.info("FACEPIPE_RETENTION_DAYS is 0: every day is kept, nothing is expired")
+        return {"keep_days": 0, "before": None, "days": [], "rows": {}, "partitions": 0, "files": 0,
+                "dry_run": dry_run}
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, model_spec(s.model))
+        result = expire(conn, s.db_schema, ref, keep, s.reports_dir, dry_run=dry_run)
+    log.info("retention%s: %d days before %s expired (%s); rows %s; %d partitions, %d report files",
+             " (dry run)" if dry_run else "", len(result["days"]), result["before"], ", ".join(result["days"]),
+             result["rows"], result["partitions"], result["files"])
     return result

@@ -1,0 +1,50 @@
+"""
+### face_retention: the days past FACEPIPE_RETENTION_DAYS leave the database and the reports
+
+Daily. With `FACEPIPE_RETENTION_DAYS=N` (N > 0) a run on day D keeps D - N and every
+later day, and removes every earlier one: the day partitions of `images` and `faces`
+(dropped, with their indexes), the days' rows of every other table keyed by day
+(rejects, load runs, reports, staging, identity assignments and pool), and the
+days' report folders and validation files. Identities that lost faces are counted
+again; unnamed ones left without a face go. Enrolled people stay until forgotten.
+One `audit` row per run (op `retention`) holds the counts and the days.
+
+With 0 (the default) every day is kept and the run does nothing. There is no param:
+only the setting decides what goes. face_ingest refuses to load an expired day.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import dag, task
+
+
+@dag(
+    dag_id="face_retention",
+    schedule="@daily",
+    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "owner": "facepipe",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=5),
+        "execution_timeout": timedelta(hours=1),
+    },
+    tags=["facepipe", "privacy"],
+    doc_md=__doc__,
+)
+def face_retention():
+    @task
+    def expire(logical_date=None, dag_run=None) -> dict:
+        from facepipe.tasks import retention
+
+        # the run's day: its logical date (a manual run without one: when it was queued);
+        # facepipe.tasks.retention never counts back from a day after today
+        when = logical_date or getattr(dag_run, "run_after", None)
+        return retention(when.date().isoformat() if when else None)
+
+    expire()
+
+
+face_retention()
