@@ -230,6 +230,31 @@ def test_an_expired_day_is_refused_and_loads_nothing(nights, db, photos, sample_
     assert f"images_p{old:%Y%m%d}" not in partitions(db, schema)
 
 
+def test_retention_waits_for_a_load_in_progress(nights, pg_uri, db, keep_from_middle_day):
+    """A load holds the DDL lock shared for its transaction: retention (exclusive) waits for it to end."""
+    import threading
+
+    from facepipe.retention import expire
+
+    schema, reports = nights
+
+    def retention():  # expire itself, past the schema check (which takes the lock too)
+        with psycopg.connect(pg_uri, autocommit=True) as conn:
+            expire(conn, schema, _today(), keep_from_middle_day, reports)
+
+    audits = len(retention_audit(db, schema))
+    with psycopg.connect(pg_uri) as load:  # a transaction, as load_day's
+        load.execute("SELECT pg_advisory_xact_lock_shared(hashtext('facepipe:ddl'))")
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (retention(), done.set()), daemon=True)
+        worker.start()
+        assert not done.wait(2.0), "retention ran while a load held the DDL lock"
+        assert len(retention_audit(db, schema)) == audits
+        load.rollback()
+    assert done.wait(30.0)
+    assert len(retention_audit(db, schema)) == audits + 1
+
+
 def test_status_starts_its_gaps_at_the_horizon(nights, sample_days, keep_from_middle_day, capsys):
     from facepipe.cli import main
 
