@@ -122,8 +122,10 @@ def expire(conn: psycopg.Connection, schema: str, today: dt.date, keep_days: int
     """Drop everything of the days before ``today - keep_days`` (see the module's doc).
 
     ``dry_run``: the same work in a transaction that is rolled back, and no file deleted;
-    the result says what a real run would remove. Returns {keep_days, before, days, rows,
-    partitions, files, identities_removed, dry_run}.
+    the result says what a real run would remove. Returns {keep_days, before, days, rows (per
+    table, "identities" for those deleted), partitions, files, identities_recomputed, dry_run}
+    and, after a real run, files_deleted. Files are deleted after the commit: a run that dies
+    between the two leaves them to the next run, which finds them by their names again.
     """
     before = retention_horizon(today, keep_days)
     if before is None:
@@ -132,57 +134,53 @@ def expire(conn: psycopg.Connection, schema: str, today: dt.date, keep_days: int
     days: set[dt.date] = set()
     files: list[tuple[dt.date, Path]] = []
     result: dict = {}
-    try:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:ddl'))")
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:people'))")
-            partitions = expired_partitions(conn, schema, before)
-            for parent, part_schema, part, first in partitions:
-                (n,) = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(part_schema, part))
-                                    ).fetchone()
-                rows[parent] = rows.get(parent, 0) + n
-                days.add(first)
-            # faces first: nothing references a partition, but dropping faces before images keeps
-            # every moment's tables consistent for a reader of the same transaction
-            for parent, part_schema, part, _ in sorted(partitions, key=lambda p: p[0] != "faces"):
-                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(part_schema, part)))
-            touched: set[int] = set()
-            gone = conn.execute(sql.SQL("WITH gone AS (DELETE FROM {} WHERE day < %(before)s"
-                                        " RETURNING day, identity_id)"
-                                        " SELECT day, identity_id, count(*) FROM gone GROUP BY 1, 2")
-                                .format(_t(schema, "face_identity")), {"before": before}).fetchall()
-            for day, identity_id, n in gone:
-                rows["face_identity"] = rows.get("face_identity", 0) + n
-                days.add(day)
-                touched.add(identity_id)
-            for table in DAY_TABLES:
-                per_day = _delete_rows(conn, schema, table, before)
-                if per_day:
-                    rows[table] = sum(per_day.values())
-                    days |= {d for d in per_day if d < before}
-            planned = dict(conn.execute(load_sql("retention_planned_days.sql", schema=schema),
-                                        {"before": before}).fetchall())
-            if planned:
-                rows["planned_days"] = sum(planned.values())
-            if touched:
-                conn.execute(load_sql("people_recompute.sql", schema=schema), {"ids": sorted(touched)})
-                removed = conn.execute(load_sql("retention_empty_identities.sql", schema=schema),
-                                       {"ids": sorted(touched)}).rowcount
-                if removed:
-                    rows["identities"] = removed
-            files = expired_files(reports_dir, before)
-            days |= {d for d, _ in files}
-            result = {"keep_days": keep_days, "before": before.isoformat(),
-                      "days": sorted(d.isoformat() for d in days), "rows": rows,
-                      "partitions": len(partitions), "files": len(files),
-                      "identities_recomputed": len(touched), "dry_run": dry_run}
-            audit.record(conn, schema, "retention", rows=rows,
-                         detail={k: result[k] for k in ("before", "keep_days", "days", "partitions", "files",
-                                                        "identities_recomputed")})
-            if dry_run:
-                raise psycopg.Rollback()
-    except psycopg.Rollback:  # psycopg swallows it inside the block; kept here for clarity
-        pass
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:ddl'))")
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:people'))")
+        conn.execute("SET LOCAL DateStyle = 'ISO, YMD'")  # the partition bounds as 2026-11-20
+        partitions = expired_partitions(conn, schema, before)
+        for parent, part_schema, part, first in partitions:
+            (n,) = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(part_schema, part))
+                                ).fetchone()
+            rows[parent] = rows.get(parent, 0) + n
+            days.add(first)
+        for parent, part_schema, part, _ in partitions:
+            conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(part_schema, part)))
+        touched: set[int] = set()
+        gone = conn.execute(sql.SQL("WITH gone AS (DELETE FROM {} WHERE day < %(before)s"
+                                    " RETURNING day, identity_id)"
+                                    " SELECT day, identity_id, count(*) FROM gone GROUP BY 1, 2")
+                            .format(_t(schema, "face_identity")), {"before": before}).fetchall()
+        for day, identity_id, n in gone:
+            rows["face_identity"] = rows.get("face_identity", 0) + n
+            days.add(day)
+            touched.add(identity_id)
+        for table in DAY_TABLES:
+            per_day = _delete_rows(conn, schema, table, before)
+            if per_day:
+                rows[table] = sum(per_day.values())
+                days |= {d for d in per_day if d < before}
+        planned = dict(conn.execute(load_sql("retention_planned_days.sql", schema=schema),
+                                    {"before": before}).fetchall())
+        if planned:
+            rows["planned_days"] = sum(planned.values())
+        if touched:
+            conn.execute(load_sql("people_recompute.sql", schema=schema), {"ids": sorted(touched)})
+            removed = conn.execute(load_sql("retention_empty_identities.sql", schema=schema),
+                                   {"ids": sorted(touched)}).rowcount
+            if removed:
+                rows["identities"] = removed
+        files = expired_files(reports_dir, before)
+        days |= {d for d, _ in files}
+        result = {"keep_days": keep_days, "before": before.isoformat(),
+                  "days": sorted(d.isoformat() for d in days), "rows": rows,
+                  "partitions": len(partitions), "files": len(files),
+                  "identities_recomputed": len(touched), "dry_run": dry_run}
+        audit.record(conn, schema, "retention", rows=rows,
+                     detail={k: result[k] for k in ("before", "keep_days", "days", "partitions", "files",
+                                                    "identities_recomputed")})
+        if dry_run:
+            raise psycopg.Rollback()  # the transaction's block ends here, rolled back
     if dry_run:
         return result
     deleted = 0
