@@ -37,12 +37,19 @@ from airflow.sdk import dag, task
 def face_retention():
     @task
     def expire(logical_date=None, dag_run=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from facepipe.config import ConfigError
+        from facepipe.db import ModelMismatch
         from facepipe.tasks import retention
 
         # the run's day: its logical date (a manual run without one: when it was queued);
         # facepipe.tasks.retention never counts back from a day after today
         when = logical_date or getattr(dag_run, "run_after", None)
-        return retention(when.date().isoformat() if when else None)
+        try:
+            return retention(when.date().isoformat() if when else None)
+        except (ConfigError, ModelMismatch) as exc:  # a setting a retry cannot fix
+            raise AirflowFailException(str(exc)) from exc
 
     expire()
 
