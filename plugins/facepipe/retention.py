@@ -18,7 +18,8 @@ operation runs meanwhile):
   they keep; unnamed ones left without a face are deleted;
 - one audit row records the counts, the horizon and the days.
 
-Kept: enrolled people and their reference photos (until forgotten), first_seen
+Kept: enrolled people and their reference photos (until forgotten), suppressions
+(what a forget keeps so that a forgotten photo never comes back), first_seen
 (file names and arrival times, no faces: it stops an old loose file still in the
 folder from being dated again and re-indexed), the audit trail.
 
