@@ -12,8 +12,10 @@ It removes the person's enrolment, their identity, every face assigned to them o
 within the threshold of their reference photos, on every day and in staging, their
 rows in every report table, and rewrites the affected days' HTML and CSV files. The
 photos and boxes it removed are kept as suppressions (a hash and a box, no vector,
-no name), so a re-run of any day, a copy of the photo or a later night does not index
-them again. One row of the `audit` table records the counts (README "Privacy").
+no name), so a re-run of any day or a copy of the photo does not index them again.
+Their faces in *new* photos are indexed again unless `block_future` is ticked, which
+keeps one vector of theirs to recognise them by (README "Privacy"). One row of the
+`audit` table records the counts.
 
 Prefer the identity number to the name here: a run's params stay in Airflow's
 metadata database.
@@ -39,6 +41,9 @@ from airflow.sdk import Param, dag, task
                        description="A photo's URI (as in the tables) or its SHA-256. Leave empty to forget a person."),
         "threshold": Param(None, type=["null", "number"], minimum=0,
                            description="Person: faces this close to a reference photo go too. Empty: the model's."),
+        "block_future": Param(False, type="boolean",
+                              description="Person: keep one vector of theirs so that their faces in later photos"
+                                          " are not indexed either (README: Privacy)."),
         "dry_run": Param(True, type="boolean",
                          description="Count what would go and change nothing. Untick to forget (cannot be undone)."),
     },
@@ -54,7 +59,8 @@ def face_forget():
 
         try:
             return forget(person=params.get("person"), photo=params.get("photo"),
-                          threshold=params.get("threshold"), dry_run=bool(params.get("dry_run", True)))
+                          threshold=params.get("threshold"), dry_run=bool(params.get("dry_run", True)),
+                          block_future=bool(params.get("block_future", False)))
         except ValueError as exc:  # no such person or photo, or neither given: a retry cannot help
             raise AirflowFailException(str(exc)) from exc
 

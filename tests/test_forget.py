@@ -64,13 +64,15 @@ def _eileen_refs(db, schema):
         EILEEN)]
 
 
-def _near(db, schema: str, refs, threshold: float) -> dict[str, int]:
+def _near(db, schema: str, refs, threshold: float, exclude: tuple[str, ...] = ()) -> dict[str, int]:
     """Rows, per table, whose vector is within ``threshold`` (L2, dlib's distance) of one of ``refs``."""
     from psycopg import sql
 
     out = {}
     for table in _vector_tables(db, schema):
-        column = "centroid" if table == "identities" else "embedding"
+        if table in exclude:
+            continue
+        column = {"identities": "centroid", "forget_templates": "template"}.get(table, "embedding")
         vectors = [_array(v) for (v,) in db.execute(
             sql.SQL("SELECT {} FROM {} WHERE {} IS NOT NULL").format(
                 sql.Identifier(column), sql.Identifier(schema, table), sql.Identifier(column))).fetchall()]
@@ -253,3 +255,69 @@ def test_face_forget_dag_is_a_dry_run_by_default_and_forgets_an_unnamed_identity
     # neither given, or both: the run fails at once, nothing changes
     assert str(dag.test(run_conf={"dry_run": False}).state) == "failed"
     assert str(dag.test(run_conf={"person": "1", "photo": "ab" * 32, "dry_run": False}).state) == "failed"
+
+
+def test_block_future_keeps_one_vector_and_drops_her_new_photos(nights, db, sample_days, capsys):
+    """Without block_future a new photo of a forgotten person is indexed again (as an
+    unknown); with it, the night drops her face before staging and keeps everyone else's."""
+    import cv2
+
+    from facepipe.cli import main
+    from facepipe.demo import run_day
+    from facepipe.models import model_spec
+    from facepipe.samples import group_photo
+
+    schema, _reports, source = nights
+    threshold = model_spec("dlib-resnet-128").match_threshold
+    refs = _eileen_refs(db, schema)
+    assert main(["forget", "photo", "ab" * 32, "--block-future"]) == 2  # for a person only
+    assert main(["forget", "person", EILEEN, "--block-future"]) == 0
+    capsys.readouterr()
+    assert q(db, schema, "SELECT count(*) FROM {s}.forget_templates") == [(1,)]
+    # the one vector kept: not one of her faces', their mean; nothing else of hers is left
+    assert not any(_near(db, schema, refs, 1e-6).values())
+    assert not any(_near(db, schema, refs, threshold, exclude=("forget_templates",)).values())
+
+    night = sample_days[-1] + dt.timedelta(days=1)
+    (source / night.isoformat()).mkdir()
+    # a new group photo, never seen, with her among strangers (faces of 150-260 px)
+    seed = next(s for s in range(100) if _with_her(group_photo(2400, 1600, 5, (150, 260), seed=s)[1]))
+    rgb, placed = group_photo(2400, 1600, 5, (150, 260), seed=seed)
+    cv2.imwrite(str(source / night.isoformat() / "group.jpg"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert run_day("face_ingest", night.isoformat(), source=str(source)) == "success"
+    near = _near(db, schema, refs, threshold, exclude=("forget_templates",))
+    assert not any(near.values()), near
+    strangers = sum(1 for f in placed if f.face != "astronaut")
+    assert q(db, schema, "SELECT count(*) FROM {s}.faces WHERE day = %s", night) == [(strangers,)]
+
+    # the same night without the block: her new faces are indexed (what a forget alone promises)
+    db.execute(sql_text(schema, "DELETE FROM {s}.forget_templates"))
+    assert run_day("face_ingest", night.isoformat(), source=str(source)) == "success"
+    assert _near(db, schema, refs, threshold)["faces"] >= 1
+    assert q(db, schema, "SELECT count(*) FROM {s}.faces WHERE day = %s", night) == [(len(placed),)]
+
+
+def _with_her(placed) -> bool:
+    return sum(f.face == "astronaut" for f in placed) == 1 and len(placed) == 5
+
+
+def sql_text(schema: str, query: str):
+    from psycopg import sql
+
+    return sql.SQL(query).format(s=sql.Identifier(schema))
+
+
+@pytest.mark.parametrize("op", ["<->", "<=>", "<#>"])
+def test_block_future_distances_are_pgvectors(db, op):
+    """The night compares faces with a template in numpy: the same numbers pgvector gives."""
+    from pgvector.psycopg import register_vector
+    from psycopg import sql
+
+    from facepipe.privacy import distances
+
+    register_vector(db)
+    rng = np.random.default_rng(5)
+    vectors, template = rng.normal(size=(6, 16)).astype(np.float32), rng.normal(size=16).astype(np.float32)
+    expected = [db.execute(sql.SQL("SELECT %s::vector {} %s::vector").format(sql.SQL(op)), (v, template)).fetchone()[0]
+                for v in vectors]
+    assert np.allclose(distances(op, vectors, template), expected, atol=1e-5)

@@ -259,3 +259,14 @@ RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     FROM (SELECT least(x1 + w1, x2 + w2) - greatest(x1, x2) AS iw,
                  least(y1 + h1, y2 + h2) - greatest(y1, y2) AS ih) AS overlap
 $$;
+
+-- Only for a forget with block_future (opt-in, facepipe.privacy): one vector per
+-- forgotten person (the mean of their reference photos, or their identity's centroid),
+-- against which each later night's faces are compared before staging. It is the one
+-- biometric datum a forget keeps, and only when asked; deleting the row lifts the block.
+CREATE TABLE IF NOT EXISTS {schema}.forget_templates (
+    op_no      bigint      PRIMARY KEY,   -- the forget's row in audit
+    template   {vector_type} NOT NULL,
+    threshold  real        NOT NULL,      -- a face this close (the model's distance) is not indexed
+    created_at timestamptz NOT NULL DEFAULT now()
+);

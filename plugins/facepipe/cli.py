@@ -250,8 +250,10 @@ def _grant_reader(args) -> int:
 def _forget(args) -> int:
     from facepipe.tasks import forget
 
+    if args.block_future and args.what != "person":
+        raise ValueError("--block-future is for a person: a forgotten photo is never indexed again anyway")
     if args.what == "person":
-        r = forget(person=args.which, threshold=args.threshold, dry_run=args.dry_run)
+        r = forget(person=args.which, threshold=args.threshold, dry_run=args.dry_run, block_future=args.block_future)
     else:
         r = forget(photo=args.which, dry_run=args.dry_run)
     head = "would remove (dry run, nothing changed)" if args.dry_run else f"forgotten (audit op {r['op_no']}); removed"
@@ -383,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threshold", type=float, default=None,
                    help="person: faces this close to a reference photo go too (default: the model's)")
     p.add_argument("--dry-run", action="store_true", help="count what would go; change nothing")
+    p.add_argument("--block-future", action="store_true",
+                   help="person: keep one vector of theirs so that their faces in later photos are not indexed"
+                        " either (README: Privacy)")
     p.set_defaults(func=_forget)
     p = sub.add_parser("retention", help="drop the days past FACEPIPE_RETENTION_DAYS (README: Privacy)")
     p.add_argument("--dry-run", action="store_true", help="list what would go, change nothing")

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import psycopg
 from psycopg import sql
 
@@ -95,19 +96,37 @@ def suppressed_lookup(conn: psycopg.Connection, schema: str):
     return lookup
 
 
-def drop_suppressed(result, suppressed: dict[str, list[Box | None]]):
+def distances(op: str, vectors: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """pgvector's distance ``op`` from each row of ``vectors`` to ``template``."""
+    v, t = np.asarray(vectors, np.float64), np.asarray(template, np.float64)
+    if op == "<->":
+        return np.linalg.norm(v - t, axis=1)
+    if op == "<=>":
+        return 1 - v @ t / np.maximum(np.linalg.norm(v, axis=1) * np.linalg.norm(t), 1e-12)
+    if op == "<#>":
+        return -(v @ t)
+    raise ValueError(f"not a pgvector distance operator: {op!r}")
+
+
+def drop_suppressed(result, suppressed: dict[str, list[Box | None]],
+                    templates: list[tuple[np.ndarray, float]] = (), op: str = "<->"):
     """The shard's result without forgotten photos (they become rejects, reason
-    ``forgotten``) and without faces whose box overlaps a forgotten one."""
+    ``forgotten``), without faces whose box overlaps a forgotten one, and without faces
+    within a blocked person's threshold of their template (block_future)."""
     from facepipe.people import iou
     from facepipe.process import RejectRecord, ShardResult
 
-    if not suppressed:
+    if not suppressed and not templates:
         return result
     whole = {im.image_id for im in result.images if None in suppressed.get(im.content_sha256, ())}
     boxes = {im.image_id: [b for b in suppressed.get(im.content_sha256, ()) if b is not None]
              for im in result.images}
+    blocked = np.zeros(len(result.faces), dtype=bool)
+    if len(result.faces):
+        for template, threshold in templates:
+            blocked |= distances(op, result.embeddings, template) < threshold
     keep = [i for i, f in enumerate(result.faces)
-            if f.image_id not in whole
+            if f.image_id not in whole and not blocked[i]
             and not any(iou((f.box.x, f.box.y, f.box.w, f.box.h), b) >= SAME_FACE_IOU for b in boxes[f.image_id])]
     kept_per_image: dict = {}
     for i in keep:
@@ -124,6 +143,12 @@ def drop_suppressed(result, suppressed: dict[str, list[Box | None]]):
     out.faces = [result.faces[i] for i in keep]
     out.embeddings = result.embeddings[keep] if result.embeddings is not None and len(result.faces) else result.embeddings
     return out
+
+
+def blocked_templates(conn: psycopg.Connection, schema: str) -> list[tuple[np.ndarray, float]]:
+    """The templates of the people forgotten with block_future, with their thresholds."""
+    return [(np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v, np.float64), th) for v, th in conn.execute(
+        sql.SQL("SELECT template, threshold FROM {}").format(_t(schema, "forget_templates")))]
 
 
 def _locks(conn: psycopg.Connection) -> None:
@@ -162,8 +187,11 @@ def _start(conn) -> None:
 
 def forget_person(conn: psycopg.Connection, schema: str, person: str, model: ModelSpec, threshold: float | None = None,
                   *, reports_dir: Path | None = None, read=None, dry_run: bool = False,
-                  actor: str | None = None) -> Forgotten:
-    """Forget one person (a name, or an identity number) everywhere; see README "Privacy"."""
+                  block_future: bool = False, actor: str | None = None) -> Forgotten:
+    """Forget one person (a name, or an identity number) everywhere; see README "Privacy".
+
+    With ``block_future`` one vector is kept (the mean of their reference photos, else
+    their identity's centroid) and later nights drop faces within ``threshold`` of it."""
     threshold = model.match_threshold if threshold is None else threshold
     out = Forgotten(op_no=None)
     with conn.transaction() as tx:
@@ -173,7 +201,15 @@ def forget_person(conn: psycopg.Connection, schema: str, person: str, model: Mod
         conn.execute(load_sql("forget_person_faces.sql", schema=schema, op=model.distance_op),
                      {"person_id": person_id, "identity_id": identity_id, "threshold": threshold})
         out.op_no = audit.record(conn, schema, "forget_person", identity_id=identity_id,
-                                 detail={"threshold": threshold}, actor=actor)
+                                 detail={"threshold": threshold, "block_future": block_future}, actor=actor)
+        if block_future:
+            blocked = conn.execute(load_sql("forget_template.sql", schema=schema),
+                                   {"op_no": out.op_no, "person_id": person_id, "identity_id": identity_id,
+                                    "threshold": threshold}).rowcount
+            if not blocked:
+                raise PrivacyError("block_future needs a reference photo or an identity with faces to recognise"
+                                   " the person by; nothing was changed")
+            out.rows["forget_templates"] = blocked
         conn.execute(load_sql("forget_person_suppress.sql", schema=schema),
                      {"op_no": out.op_no, "person_id": person_id})
         if name:

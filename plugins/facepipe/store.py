@@ -132,12 +132,12 @@ def write_shard(conn: psycopg.Connection, schema: str, model: ModelSpec, *, day:
     ran before (and its suppressions are seen) or waits for this shard (and removes
     what it staged).
     """
-    from facepipe.privacy import drop_suppressed, suppressed_lookup
+    from facepipe.privacy import blocked_templates, drop_suppressed, suppressed_lookup
 
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('facepipe:ddl'))")
         result = drop_suppressed(result, suppressed_lookup(conn, schema)(
-            sorted({im.content_sha256 for im in result.images})))
+            sorted({im.content_sha256 for im in result.images})), blocked_templates(conn, schema), model.distance_op)
         for table in _STAGE_TABLES:
             conn.execute(
                 sql.SQL("DELETE FROM {} WHERE day = %s AND run_id = %s AND shard = %s").format(_t(schema, table)),

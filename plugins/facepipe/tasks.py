@@ -294,7 +294,7 @@ def report(day: str, threshold: float | None = None, min_days: int = 2, lookback
 # --- face_forget ----------------------------------------------------------------
 
 def forget(person: str | None = None, photo: str | None = None, threshold: float | None = None,
-           dry_run: bool = False) -> dict:
+           dry_run: bool = False, block_future: bool = False) -> dict:
     """Forget one person (a name or an identity number) or one photo (a URI or a SHA-256)
     everywhere (facepipe.privacy); returns the counts, never the name or the URI."""
     from facepipe.privacy import PrivacyError, forget_person, forget_photo
@@ -308,8 +308,10 @@ def forget(person: str | None = None, photo: str | None = None, threshold: float
         ensure_schema(conn, s.db_schema, spec)
         if person and person.strip():
             out = forget_person(conn, s.db_schema, person, spec, threshold, reports_dir=s.reports_dir,
-                                read=read_uri, dry_run=dry_run)
+                                read=read_uri, dry_run=dry_run, block_future=block_future)
         else:
+            if block_future:
+                raise PrivacyError("block_future is for a person: a forgotten photo is never indexed again anyway")
             out = forget_photo(conn, s.db_schema, photo, spec, reports_dir=s.reports_dir, read=read_uri,
                                dry_run=dry_run)
     result = {"op_no": out.op_no, "dry_run": dry_run, "rows": out.rows,
