@@ -315,6 +315,7 @@ def test_block_future_distances_are_pgvectors(db, op):
 
     from facepipe.privacy import distances
 
+    db.execute("CREATE EXTENSION IF NOT EXISTS vector")
     register_vector(db)
     rng = np.random.default_rng(5)
     vectors, template = rng.normal(size=(6, 16)).astype(np.float32), rng.normal(size=16).astype(np.float32)
