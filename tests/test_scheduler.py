@@ -336,6 +336,41 @@ def test_a_wrong_source_leaves_the_day_and_a_second_camera_adds_to_it(api, db, s
     assert len(api.wait_all("face_report", reports_before + 1)) > reports_before
 
 
+def test_forget_from_the_ui_is_a_dry_run_until_unticked_and_a_clear_does_not_bring_it_back(api, db, schemas,
+                                                                                            photos_root):
+    """face_forget as the UI triggers it: the form's defaults with the photo filled in only count;
+    with dry_run unticked the photo goes, and a Clear of the day's whole face_ingest run (which
+    reads the photo again) makes it a reject, reason forgotten, not an image."""
+    s, day = schemas["airflow"], DAYS[3]
+    uri, image_id = q(db, s, "SELECT uri, image_id FROM {s}.images WHERE day = %s AND face_count > 0"
+                             " AND source = %s ORDER BY uri LIMIT 1", day, str(photos_root))[0]
+    faces_before = q(db, s, "SELECT count(*) FROM {s}.faces WHERE day = %s", day)[0][0]
+    api.call("PATCH", "/dags/face_forget", json={"is_paused": False})
+    dry = api.trigger("face_forget", {"person": "", "photo": uri, "threshold": None, "dry_run": True,
+                                      "block_future": False})  # what the form sends with its defaults
+    assert api.wait("face_forget", dry) == "success"
+    assert q(db, s, "SELECT count(*) FROM {s}.faces WHERE day = %s", day) == [(faces_before,)]
+    assert q(db, s, "SELECT count(*) FROM {s}.audit WHERE op = 'forget_photo'") == [(0,)]
+
+    run = api.trigger("face_forget", {"photo": uri, "dry_run": False})
+    assert api.wait("face_forget", run) == "success"
+    assert q(db, s, "SELECT count(*) FROM {s}.images WHERE image_id = %s", image_id) == [(0,)]
+    faces_after = q(db, s, "SELECT count(*) FROM {s}.faces WHERE day = %s", day)[0][0]
+    assert faces_after < faces_before
+    (who,), = q(db, s, "SELECT who FROM {s}.audit WHERE op = 'forget_photo'")
+    assert who == f"airflow:face_forget/{run}"
+    assert uri not in api.log("face_forget", run, "forget")  # counts only in the task log
+
+    # the day's newest run from the main source (the previous test added a second camera's run)
+    main_run = [r["dag_run_id"] for r in api.runs("face_ingest") if r["state"] == "success"
+                and (r.get("conf") or {}).get("source") in (None, "", str(photos_root))
+                and ((r.get("conf") or {}).get("day") or (r["data_interval_start"] or "")[:10]) == day.isoformat()][-1]
+    assert api.clear("face_ingest", main_run, None, False) == "success"
+    assert q(db, s, "SELECT count(*) FROM {s}.images WHERE uri = %s", uri) == [(0,)]
+    assert q(db, s, "SELECT reason FROM {s}.rejects WHERE day = %s AND uri = %s", day, uri) == [("forgotten",)]
+    assert q(db, s, "SELECT count(*) FROM {s}.faces WHERE day = %s", day) == [(faces_after,)]
+
+
 def test_make_airflow_prints_the_password_and_ctrl_c_stops_everything(tmp_path):
     """`make airflow`'s command: up on 127.0.0.1, the password's place printed, Ctrl+C (SIGINT) stops it all."""
     import signal
