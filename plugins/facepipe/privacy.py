@@ -14,6 +14,8 @@ import datetime as dt
 import html
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -180,9 +182,22 @@ def _t(schema: str, table: str) -> sql.Identifier:
     return sql.Identifier(schema, table)
 
 
-def _start(conn) -> None:
-    conn.execute("CREATE TEMP TABLE forget_faces (day date, image_id uuid, face_no smallint, content_sha256 text,"
-                 " box_x integer, box_y integer, box_w integer, box_h integer) ON COMMIT DROP")
+@contextmanager
+def _forgetting(conn, schema: str, model: ModelSpec, reports_dir: Path | None, read,
+                dry_run: bool) -> Iterator[Forgotten]:
+    """A forget's transaction: its locks and its table of faces to remove; rolled back for a
+    dry run; the report files written again after the commit."""
+    out = Forgotten(op_no=None)
+    with conn.transaction() as tx:
+        _locks(conn)
+        conn.execute("CREATE TEMP TABLE forget_faces (day date, image_id uuid, face_no smallint, content_sha256 text,"
+                     " box_x integer, box_y integer, box_w integer, box_h integer) ON COMMIT DROP")
+        yield out
+        if dry_run:
+            out.op_no = None
+            raise psycopg.Rollback(tx)
+    if not dry_run:
+        _rewrite_files(conn, schema, out, model, reports_dir, read)
 
 
 def forget_person(conn: psycopg.Connection, schema: str, person: str, model: ModelSpec, threshold: float | None = None,
@@ -193,11 +208,8 @@ def forget_person(conn: psycopg.Connection, schema: str, person: str, model: Mod
     With ``block_future`` one vector is kept (the mean of their reference photos, else
     their identity's centroid) and later nights drop faces within ``threshold`` of it."""
     threshold = model.match_threshold if threshold is None else threshold
-    out = Forgotten(op_no=None)
-    with conn.transaction() as tx:
-        _locks(conn)
+    with _forgetting(conn, schema, model, reports_dir, read, dry_run) as out:
         person_id, identity_id, name = _resolve_person(conn, schema, person)
-        _start(conn)
         conn.execute(load_sql("forget_person_faces.sql", schema=schema, op=model.distance_op),
                      {"person_id": person_id, "identity_id": identity_id, "threshold": threshold})
         out.op_no = audit.record(conn, schema, "forget_person", identity_id=identity_id,
@@ -215,11 +227,6 @@ def forget_person(conn: psycopg.Connection, schema: str, person: str, model: Mod
         if name:
             out.identifiers.add(name)
         _remove(conn, schema, out, model, person_id=person_id, identity_id=identity_id, shas=[], name=name)
-        if dry_run:
-            out.op_no = None
-            raise psycopg.Rollback(tx)
-    if not dry_run:
-        _rewrite_files(conn, schema, out, model, reports_dir, read)
     return out
 
 
@@ -229,9 +236,7 @@ def forget_photo(conn: psycopg.Connection, schema: str, photo: str, model: Model
     """Forget a photo (its URI, or its content's SHA-256) everywhere; every copy of the
     same content goes, and the content is never indexed again."""
     text = photo.strip()
-    out = Forgotten(op_no=None)
-    with conn.transaction() as tx:
-        _locks(conn)
+    with _forgetting(conn, schema, model, reports_dir, read, dry_run) as out:
         if len(text) == 64 and all(c in "0123456789abcdef" for c in text.lower()):
             shas = [text.lower()]
         else:
@@ -239,18 +244,12 @@ def forget_photo(conn: psycopg.Connection, schema: str, photo: str, model: Model
             if not shas:
                 raise PrivacyError("no loaded, staged or enrolled photo has this URI: give the content's SHA-256"
                                    " (sha256sum FILE) to forget a photo that is not loaded, or before it arrives")
-        _start(conn)
         conn.execute(load_sql("forget_photo_faces.sql", schema=schema), {"shas": shas})
         out.op_no = audit.record(conn, schema, "forget_photo", detail={"photos": len(shas)}, actor=actor)
         conn.execute(sql.SQL("INSERT INTO {} (content_sha256, op_no) SELECT unnest(%s::text[]), %s")
                      .format(_t(schema, "suppressions")), (shas, out.op_no))
         out.identifiers.update(shas)
         _remove(conn, schema, out, model, person_id=None, identity_id=None, shas=shas, name=None)
-        if dry_run:
-            out.op_no = None
-            raise psycopg.Rollback(tx)
-    if not dry_run:
-        _rewrite_files(conn, schema, out, model, reports_dir, read)
     return out
 
 
