@@ -40,7 +40,8 @@ from airflow.sdk import Param, dag, task
         "photo": Param("", type=["null", "string"], maxLength=4096,
                        description="A photo's URI (as in the tables) or its SHA-256. Leave empty to forget a person."),
         "threshold": Param(None, type=["null", "number"], minimum=0,
-                           description="Person: faces this close to a reference photo go too. Empty: the model's."),
+                           description="Person: faces this close to a reference photo go too (at most 1.5 times the"
+                                       " model's). Empty: the model's."),
         "block_future": Param(False, type="boolean",
                               description="Person: keep one vector of theirs so that their faces in later photos"
                                           " are not indexed either (README: Privacy)."),

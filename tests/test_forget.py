@@ -80,12 +80,48 @@ def _near(db, schema: str, refs, threshold: float, exclude: tuple[str, ...] = ()
     return out
 
 
+def _her_faces(db, schema: str, refs, threshold: float) -> list[np.ndarray]:
+    from pgvector.psycopg import register_vector
+
+    register_vector(db)
+    vectors = [_array(v) for (v,) in q(db, schema, "SELECT embedding FROM {s}.faces")]
+    return [v for v in vectors if min(float(np.linalg.norm(v - r)) for r in refs) < threshold]
+
+
+def _in_statistics(db, schema: str, vectors) -> bool:
+    """Whether pg_stats (what ANALYZE sampled) holds one of the vectors."""
+    texts = [t for (t,) in db.execute("SELECT coalesce(histogram_bounds::text, '') || coalesce(most_common_vals::text, '')"
+                                      " FROM pg_stats WHERE schemaname = %s AND attname = 'embedding'", (schema,))]
+    stats = [np.array(x.split(","), dtype=np.float64) for text in texts
+             for x in text.replace('"', "").strip("{}").replace("],[", "]|[").split("|") if x.startswith("[")
+             for x in [x.strip("[]")]]
+    return any(len(s) == len(v) and np.allclose(s, v, atol=1e-5) for s in stats for v in vectors)
+
+
+def _in_relation_files(db, schema: str, vectors, *texts: str) -> bool:
+    """Whether the bytes of one of the vectors (float32, as pgvector stores them) or texts are
+    in a file of the schema's tables or indexes (dead rows and free space included), after a
+    checkpoint."""
+    db.execute("CHECKPOINT")
+    data_dir = Path(db.execute("SHOW data_directory").fetchone()[0])
+    needles = [np.asarray(v, dtype=np.float32).tobytes()[:64] for v in vectors]  # 16 floats: unique enough
+    needles += [text.encode() for text in texts]
+    for (path,) in db.execute("SELECT pg_relation_filepath(c.oid) FROM pg_class c JOIN pg_namespace n"
+                              " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'i', 't')",
+                              (schema,)):
+        for segment in sorted(data_dir.glob(path + "*")):
+            blob = segment.read_bytes()
+            if any(n in blob for n in needles):
+                return True
+    return False
+
+
 def _files_naming(folder: Path, *needles: str) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
                   and any(n in p.read_text(errors="replace") for n in needles))
 
 
-def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capsys):
+def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capfd):
     from facepipe.cli import main
     from facepipe.demo import run_day
     from facepipe.models import model_spec
@@ -101,15 +137,19 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capsys
     assert q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE person_name = %s", EILEEN)[0][0] >= 2
     assert _files_naming(reports, EILEEN)
     others_before = q(db, schema, "SELECT count(*) FROM {s}.faces")[0][0] - near["faces"]
+    her_vectors = _her_faces(db, schema, refs, threshold)
+    assert _in_statistics(db, schema, her_vectors)  # ANALYZE sampled her faces: the checks below can fail
+    assert _in_relation_files(db, schema, her_vectors)
+    assert _in_relation_files(db, schema, [], EILEEN)
     visitor_before = q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE person_name <> %s", EILEEN)
 
     # a dry run counts and changes nothing
     assert main(["forget", "person", str(identity), "--dry-run"]) == 0
-    assert "would remove" in capsys.readouterr().out
+    assert "would remove" in capfd.readouterr().out
     assert _near(db, schema, refs, threshold) == near
 
     assert main(["forget", "person", EILEEN]) == 0
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert "forgotten (audit op" in out and EILEEN not in out
 
     def gone():
@@ -126,6 +166,9 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capsys
             db, schema, "SELECT count(*) FROM {s}.faces")[0][0]
 
     gone()
+    # nor in a column statistic, nor in the bytes of a table or index file (dead rows, HNSW pages)
+    assert not _in_statistics(db, schema, her_vectors)
+    assert not _in_relation_files(db, schema, her_vectors, EILEEN)
     assert q(db, schema, "SELECT count(*) FROM {s}.faces")[0][0] == others_before  # nobody else's face went
     assert q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE person_name <> %s", EILEEN) == visitor_before
     (op, rows, detail), = q(db, schema, "SELECT op, rows, detail FROM {s}.audit WHERE op = 'forget_person'")
@@ -135,10 +178,15 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capsys
 
     # re-running her days (the people folder still holds her photos), one of them with another
     # detector, whose boxes differ (IoU 0.63-0.85 with MTCNN's on these photos), then the next night
+    enrol_dir = Path(os.environ["FACEPIPE_ENROL_DIR"])
+    (enrol_dir / EILEEN / "notes.txt").write_text("a stray file in her folder")  # not a photo, not forgotten
+    capfd.readouterr()
     for day in sample_days:
         detector = {"detector": "hog"} if day == sample_days[1] else {}
         assert run_day("face_ingest", day.isoformat(), source=str(source), **detector) == "success"
         assert run_day("face_report", day.isoformat()) == "success"
+    logged = capfd.readouterr()
+    assert EILEEN not in logged.out + logged.err  # task logs and return values (XCom): counts, no name or path
     next_night = sample_days[-1] + dt.timedelta(days=1)
     day_dir = source / next_night.isoformat()
     day_dir.mkdir()
@@ -148,7 +196,7 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capsys
     assert run_day("face_report", next_night.isoformat()) == "success"
     gone()
     # her folder is still in the people folder: enrolment skipped every photo, her name is not stored again
-    assert any((Path(os.environ["FACEPIPE_ENROL_DIR"]) / EILEEN).iterdir())
+    assert any((enrol_dir / EILEEN).iterdir())
     assert q(db, schema, "SELECT count(*) FROM {s}.people") == [(0,)]
     assert run_day("face_ingest", sample_days[1].isoformat(), source=str(source)) == "success"  # MTCNN again
     assert q(db, schema, "SELECT count(*) FROM {s}.faces")[0][0] == others_before  # everyone else is back

@@ -257,7 +257,10 @@ def _forget(args) -> int:
     else:
         r = forget(photo=args.which, dry_run=args.dry_run)
     head = "would remove (dry run, nothing changed)" if args.dry_run else f"forgotten (audit op {r['op_no']}); removed"
-    print(f"{head}: " + ", ".join(f"{n} {table}" for table, n in r["rows"].items() if n))
+    removed = {table: n for table, n in r["rows"].items() if n and table not in ("suppressions", "forget_templates")}
+    print(f"{head}: " + (", ".join(f"{n} {table}" for table, n in removed.items()) or "no row"))
+    print(f"kept so that it does not come back: {r['rows'].get('suppressions', 0)} suppressions (photo hash and box)"
+          + (", 1 template vector (--block-future)" if r["rows"].get("forget_templates") else ""))
     if r["report_days"]:
         print(f"reports rebuilt for {len(r['report_days'])} days: {', '.join(r['report_days'])}")
     if r["files"]:
@@ -325,6 +328,8 @@ def _message(exc: BaseException) -> tuple[str, int]:
         return f"{exc.strerror or exc}: {exc.filename}", 2
     if isinstance(exc, (ValueError, SourceError, OSError)):  # ConfigError and UserError are ValueErrors
         return str(exc), 2
+    if type(exc).__name__ == "FilesLeft":  # facepipe.privacy: done in the database, some files left
+        return str(exc), 1
     return f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1
 
 

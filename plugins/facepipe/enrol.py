@@ -49,7 +49,7 @@ class EnrolResult:
     kept: int = 0  # already enrolled
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     no_reference: list[str] = field(default_factory=list)  # people of the folder with no reference photo
-    forgotten: int = 0  # person folders whose every photo was forgotten (facepipe.privacy): not enrolled
+    forgotten: int = 0  # person folders with forgotten photos and no other reference (facepipe.privacy)
 
 
 def enrol_folder(conn: psycopg.Connection, schema: str, folder: Path, model: ModelSpec,
@@ -65,7 +65,6 @@ def enrol_folder(conn: psycopg.Connection, schema: str, folder: Path, model: Mod
     for pid, sha, name in conn.execute(load_sql("enrolled_refs.sql", schema=schema)):
         known.add((str(pid), sha))
         owner.setdefault(sha, name)
-    names = []
     for entry in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
         if not entry.is_dir():
             result.skipped.append((uri_of(entry), "not in a person's folder (<folder>/<name>/photo.jpg)"))
@@ -73,29 +72,29 @@ def enrol_folder(conn: psycopg.Connection, schema: str, folder: Path, model: Mod
         name = uri_of(Path(entry.name))  # printable, storable text even when the name is not UTF-8
         pid = person_id(name)
         result.people += 1
-        only_forgotten = True
+        forgotten = 0
         for photo in sorted(p for p in entry.iterdir() if not p.name.startswith(".")):
             uri = uri_of(photo)
             why = _enrol_photo(conn, schema, source, uri, name, pid, known, owner, model, detector, embedder,
                                sizing, result, suppressed)
-            only_forgotten = only_forgotten and why == FORGOTTEN
+            forgotten += why == FORGOTTEN
             if why:
                 result.skipped.append((uri, why))
-                log.warning("not enrolled: a photo: %s", why)
-        if only_forgotten and any(entry.iterdir()):  # a forgotten person: their name is not stored again
-            result.forgotten += 1
+        # A person is stored (people) with their first reference photo, never without one: a
+        # folder of no usable photo, or of a forgotten person's photos, stores no name.
+        if any(p == str(pid) for p, _sha in known):
             continue
-        names.append(name)
-        conn.execute(load_sql("enrol_person.sql", schema=schema), {"person_id": pid, "name": name})
-    if names:
-        result.no_reference = [n for (n,) in conn.execute(load_sql("people_without_refs.sql", schema=schema),
-                                                          {"names": names})]
+        if forgotten:
+            result.forgotten += 1
+        else:
+            result.no_reference.append(name)
+    # Logs carry counts only (no name, no path); the command line lists them (python -m facepipe enrol).
     if result.no_reference:
         log.warning("%d people have no reference photo: add a photo of each with one clear face",
                     len(result.no_reference))
     if result.forgotten:
-        log.warning("%d person folders hold only forgotten photos (facepipe forget): they are not enrolled;"
-                    " remove the folders", result.forgotten)
+        log.warning("%d person folders hold forgotten photos (facepipe forget) and no other reference: they"
+                    " are not enrolled; remove the folders", result.forgotten)
     log.info("enrolment: %d people, %d reference photos added, %d already enrolled, %d skipped",
              result.people, result.added, result.kept, len(result.skipped))
     return result

@@ -429,6 +429,8 @@ def name(conn: psycopg.Connection, schema: str, identity_id: int, new_name: str,
     new_name = new_name.strip()
     if not new_name or len(new_name) > 200 or not new_name.isprintable():
         raise PeopleError("a name is 1 to 200 printable characters")
+    if new_name.isdigit():
+        raise PeopleError("a name cannot be a number: commands read a number as an identity number")
     with conn.transaction():
         _lock(conn)
         _, person, old_name = _identity(conn, schema, identity_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import math
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,6 +82,7 @@ class Forgotten:
     op_no: int | None  # its audit row; None for a dry run
     rows: dict[str, int] = field(default_factory=dict)  # per table
     days: list[dt.date] = field(default_factory=list)  # days whose reports were rebuilt
+    touched: set[dt.date] = field(default_factory=set, repr=False)  # days whose faces or images changed
     files: dict[str, int] = field(default_factory=dict)  # report and validation files rewritten or deleted
     identifiers: set[str] = field(default_factory=set, repr=False)  # image ids, URIs, hashes, names gone
 
@@ -154,15 +156,47 @@ def blocked_templates(conn: psycopg.Connection, schema: str) -> list[tuple[np.nd
 
 
 def _locks(conn: psycopg.Connection) -> None:
-    """A forget waits for loads, staged shards and the people assignment, and they for it."""
+    """A forget waits for loads, staged shards, the people assignment and report runs (until
+    they have written their files), and they for it."""
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:ddl'))")
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:people'))")
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:reports'))")
+
+
+# A forget's threshold may be up to this many times the model's same-person threshold:
+# far beyond it, faces of other people are within it (a typo of 50 for 0.5 would
+# forget everyone, and with block_future block everyone's future faces).
+MAX_THRESHOLD_FACTOR = 1.5
+
+
+def check_threshold(model: ModelSpec, threshold: float | None) -> float:
+    """The forget's threshold: the model's by default; refused when not a number from 0 up
+    to MAX_THRESHOLD_FACTOR times the model's."""
+    if threshold is None:
+        return model.match_threshold
+    limit = round(MAX_THRESHOLD_FACTOR * model.match_threshold, 4)
+    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and 0 <= threshold <= limit):
+        raise PrivacyError(f"threshold must be from 0 to {limit} for {model.name} (its same-person threshold is"
+                           f" {model.match_threshold}; further out are other people's faces), got {threshold!r}")
+    return float(threshold)
 
 
 def _resolve_person(conn, schema: str, person: str) -> tuple[uuid.UUID | None, int | None, str | None]:
-    """(person_id, identity_id, name) of a name or an identity number."""
+    """(person_id, identity_id, name) of an identity number (ASCII digits, or ``identity:N``)
+    or a name (``name:...`` forces a name); a number that is also someone's name is refused."""
     text = person.strip()
-    if text.isdigit():
+    kind, _, rest = text.partition(":")
+    if kind in ("identity", "name") and rest.strip():
+        text = rest.strip()
+    else:
+        kind = "identity" if text.isascii() and text.isdigit() else "name"
+    if kind == "identity" and not (text.isascii() and text.isdigit()):
+        raise PrivacyError("an identity number is a whole number (python -m facepipe people list)")
+    if kind == "identity" and not person.strip().startswith("identity:") and conn.execute(
+            sql.SQL("SELECT 1 FROM {} WHERE name = %s").format(_t(schema, "people")), (text,)).fetchone():
+        raise PrivacyError(f"{text} is both an identity number and a person's name: say identity:{text} or"
+                           f" name:{text}")
+    if kind == "identity":
         row = conn.execute(sql.SQL("SELECT i.person_id, i.identity_id, p.name FROM {i} AS i"
                                    " LEFT JOIN {p} AS p USING (person_id) WHERE i.identity_id = %s")
                            .format(i=_t(schema, "identities"), p=_t(schema, "people")), (int(text),)).fetchone()
@@ -197,7 +231,7 @@ def _forgetting(conn, schema: str, model: ModelSpec, reports_dir: Path | None, r
             out.op_no = None
             raise psycopg.Rollback(tx)
     if not dry_run:
-        _rewrite_files(conn, schema, out, model, reports_dir, read)
+        _after_commit(conn, schema, out, model, reports_dir, read)
 
 
 def forget_person(conn: psycopg.Connection, schema: str, person: str, model: ModelSpec, threshold: float | None = None,
@@ -207,7 +241,7 @@ def forget_person(conn: psycopg.Connection, schema: str, person: str, model: Mod
 
     With ``block_future`` one vector is kept (the mean of their reference photos, else
     their identity's centroid) and later nights drop faces within ``threshold`` of it."""
-    threshold = model.match_threshold if threshold is None else threshold
+    threshold = check_threshold(model, threshold)
     with _forgetting(conn, schema, model, reports_dir, read, dry_run) as out:
         person_id, identity_id, name = _resolve_person(conn, schema, person)
         conn.execute(load_sql("forget_person_faces.sql", schema=schema, op=model.distance_op),
@@ -281,10 +315,16 @@ def _remove(conn, schema: str, out: Forgotten, model: ModelSpec, *, person_id, i
             out.identifiers.add(str(image_id))
         out.identifiers.add(uri)
     p["image_ids"] = image_ids
+    # identities that lose a face: every report day showing one of them (its crops may be the
+    # face) is rebuilt, as is every day whose sightings matched a forgotten reference photo
+    lost = {i for (i,) in conn.execute(sql.SQL("SELECT DISTINCT a.identity_id FROM {face_identity} AS a WHERE ")
+                                       .format(**t) + in_forget + sql.SQL(" OR a.identity_id = %(identity_id)s"), p)}
+    p["lost"] = sorted(lost)
     days = {d for (d,) in conn.execute(load_sql("forget_days.sql", schema=schema), p)}
-    assigned = conn.execute(sql.SQL("DELETE FROM {face_identity} AS a WHERE ").format(**t) + in_forget
-                            + sql.SQL(" OR a.identity_id = %(identity_id)s RETURNING a.identity_id"), p).fetchall()
-    rows["face_identity"], lost = len(assigned), {i for (i,) in assigned}
+    out.touched = {d for (d,) in conn.execute(sql.SQL("SELECT day FROM forget_faces UNION SELECT day FROM {images}"
+                                                      " WHERE content_sha256 = ANY(%(shas)s)").format(**t), p)}
+    rows["face_identity"] = run(sql.SQL("DELETE FROM {face_identity} AS a WHERE ").format(**t) + in_forget
+                                + sql.SQL(" OR a.identity_id = %(identity_id)s"))
     rows["identity_pool"] = run(sql.SQL("DELETE FROM {identity_pool} AS a WHERE ").format(**t) + in_forget)
     rows["faces"] = run(sql.SQL("DELETE FROM {faces} AS a WHERE ").format(**t) + in_forget)
     rows["images"] = run(sql.SQL("DELETE FROM {images} WHERE content_sha256 = ANY(%(shas)s)").format(**t))
@@ -320,40 +360,84 @@ def _rebuild_report_tables(conn, schema: str, day: dt.date, model: ModelSpec) ->
     return True
 
 
+def _forms(ident: str) -> set[str]:
+    """How a file may write ``ident``: as is, HTML-escaped (Python's and Jinja's forms),
+    CSV-quoted, and inside a JSON string."""
+    import markupsafe
+
+    return {ident, html.escape(ident), str(markupsafe.escape(ident)), ident.replace('"', '""'),
+            json.dumps(ident)[1:-1]}
+
+
 def _mentions(text: str, identifiers: set[str]) -> bool:
-    """Whether a file's text names one of the identifiers, as written, HTML-escaped or CSV-quoted."""
-    for ident in identifiers:
-        if ident and any(form in text for form in {ident, html.escape(ident), ident.replace('"', '""')}):
-            return True
-    return False
+    """Whether a file's text names one of the identifiers in any of its forms."""
+    return any(form in text for ident in identifiers if ident for form in _forms(ident))
+
+
+class FilesLeft(RuntimeError):
+    """The forget is done in the database, but report files could not all be written again or deleted."""
+
+
+def _after_commit(conn, schema: str, out: Forgotten, model: ModelSpec, reports_dir: Path | None, read) -> None:
+    """What a forget does once its transaction committed: rewrite (VACUUM FULL) and analyze
+    every table it changed, so that no dead row, free page space, index entry or column
+    statistic of facepipe's keeps a vector or a name (a plain VACUUM frees the space but
+    leaves the bytes), then the report files. The touched days' partitions are rewritten
+    with their HNSW index, and are locked while that runs: a forget is not free on a
+    large day (README: Privacy)."""
+    from facepipe.db import partition_name
+
+    tables = ["stage_faces", "stage_images", "stage_rejects", "identity_pool", "identities", "face_identity",
+              "person_refs", "people", "report_sightings", "report_recurring_unknowns", "report_person_days",
+              "report_daily_summary", "audit"]
+    for day in sorted(out.touched):
+        tables += [partition_name("faces", day), partition_name("images", day)]
+    present = {n for (n,) in conn.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                                          " WHERE n.nspname = %s AND c.relname = ANY(%s)", (schema, tables))}
+    for table in tables:
+        if table in present:
+            conn.execute(sql.SQL("VACUUM (FULL, ANALYZE) {}").format(_t(schema, table)))
+    _rewrite_files(conn, schema, out, model, reports_dir, read)
 
 
 def _rewrite_files(conn, schema: str, out: Forgotten, model: ModelSpec, reports_dir: Path | None, read) -> None:
-    """After the forget's commit: rewrite the HTML and CSV files of the days whose reports
-    were rebuilt, then delete any other file under the report folder (validation results,
-    reports of days without report tables) that names a touched photo (its id or URI), a
-    forgotten photo's hash or the person's name."""
+    """Rewrite the HTML and CSV files of the days whose reports were rebuilt, then delete any
+    other file under the report folder (validation results, a report of a day without report
+    tables, a copy) that names a touched photo (its id or URI), a forgotten photo's hash or
+    the person's name. A day whose files cannot be written again loses them instead; what is
+    left is recorded and raised as FilesLeft, with what to do."""
     from facepipe.report import built_with, fetch_report, read_uri, write_report
 
     out.files = {"rewritten": 0, "deleted": 0}
+    problems: list[str] = []
     if reports_dir is None or not reports_dir.is_dir():
         return
     for day in out.days:
-        params = built_with(conn, schema, day, model)
-        write_report(fetch_report(conn, schema, day, params.best_crops), day, reports_dir, read or read_uri,
-                     params, model)
-        out.files["rewritten"] += 1
+        try:
+            params = built_with(conn, schema, day, model)
+            write_report(fetch_report(conn, schema, day, params.best_crops), day, reports_dir, read or read_uri,
+                         params, model)
+            out.files["rewritten"] += 1
+        except Exception as exc:  # noqa: BLE001  (any failure: the day's files must not stay as they were)
+            problems.append(f"{day}: not written again ({type(exc).__name__}); run python -m facepipe report {day}")
+            for path in (reports_dir / day.isoformat()).glob("*"):
+                if path.is_file() and not path.is_symlink():
+                    path.unlink(missing_ok=True)
     rewritten = {reports_dir / day.isoformat() for day in out.days}  # written from tables that no longer hold them
     for path in sorted(reports_dir.rglob("*")):
         if path.parent in rewritten or path.is_symlink() or not path.is_file():
             continue
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        if _mentions(text, out.identifiers):
-            path.unlink()
-            out.files["deleted"] += 1
+            if _mentions(path.read_text(encoding="utf-8", errors="replace"), out.identifiers):
+                path.unlink()
+                out.files["deleted"] += 1
+        except OSError as exc:
+            problems.append(f"{path}: could not be read or deleted ({exc.strerror or type(exc).__name__});"
+                            " delete it by hand")
+    out.files["problems"] = len(problems)
     with conn.transaction():
         conn.execute(sql.SQL("UPDATE {} SET detail = detail || jsonb_build_object('files', %s::jsonb)"
                              " WHERE op_no = %s").format(_t(schema, "audit")), (json.dumps(out.files), out.op_no))
+    if problems:
+        raise FilesLeft(f"the forget is done in the database (audit op {out.op_no}), but {len(problems)} report"
+                        " files are left: " + "; ".join(problems))

@@ -138,6 +138,7 @@ def expire(conn: psycopg.Connection, schema: str, today: dt.date, keep_days: int
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:ddl'))")
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:people'))")
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:reports'))")  # report runs write no file meanwhile
         conn.execute("SET LOCAL DateStyle = 'ISO, YMD'")  # the partition bounds as 2026-11-20
         partitions = expired_partitions(conn, schema, before)
         for parent, part_schema, part, first in partitions:

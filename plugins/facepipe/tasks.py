@@ -228,8 +228,9 @@ def stale_report_days() -> list[str]:
         return [d.isoformat() for (d,) in conn.execute(load_sql("stale_report_days.sql", schema=s.db_schema))]
 
 
-def enrol(enrol_dir: str | None = None) -> dict:
-    """Enrol the people folder (FACEPIPE_ENROL_DIR) if there is one."""
+def enrol(enrol_dir: str | None = None, counts_only: bool = False) -> dict:
+    """Enrol the people folder (FACEPIPE_ENROL_DIR) if there is one. ``counts_only``: no
+    name or path in the result (a task's return value is stored and logged by Airflow)."""
     from pathlib import Path
 
     from facepipe.detect import FaceSizing, make_detector
@@ -248,9 +249,11 @@ def enrol(enrol_dir: str | None = None) -> dict:
         result = enrol_folder(conn, s.db_schema, folder, spec,
                               make_detector(s.detector, haar_scale_factor=s.haar_scale_factor),
                               make_embedder(spec.name), FaceSizing.of(s.detector, s.min_face))
-    return {"people": result.people, "added": result.added, "kept": result.kept, "skipped": len(result.skipped),
-            "skipped_photos": [list(s) for s in result.skipped], "no_reference": result.no_reference,
-            "forgotten": result.forgotten}
+    counts = {"people": result.people, "added": result.added, "kept": result.kept, "skipped": len(result.skipped),
+              "forgotten": result.forgotten}
+    if counts_only:
+        return {**counts, "no_reference": len(result.no_reference)}
+    return {**counts, "skipped_photos": [list(s) for s in result.skipped], "no_reference": result.no_reference}
 
 
 def assign_people(days: list[str], threshold: float | None = None) -> list[dict]:
@@ -285,9 +288,15 @@ def report(day: str, threshold: float | None = None, min_days: int = 2, lookback
         return {"day": day, "expired": True}
     with connection() as conn:
         ensure_schema(conn, s.db_schema, spec)
-        counts = build_reports(conn, s.db_schema, d, spec, params)
-        rows = fetch_report(conn, s.db_schema, d, params.best_crops)
-    path = write_report(rows, d, s.reports_dir, read_uri, params, spec)
+        # Held until the files are written: a forget or retention (which take facepipe:reports
+        # exclusively) never lands between reading the rows and writing them out.
+        conn.execute("SELECT pg_advisory_lock_shared(hashtext('facepipe:reports'))")
+        try:
+            counts = build_reports(conn, s.db_schema, d, spec, params)
+            rows = fetch_report(conn, s.db_schema, d, params.best_crops)
+            path = write_report(rows, d, s.reports_dir, read_uri, params, spec)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock_shared(hashtext('facepipe:reports'))")
     return {"day": day, **counts, "html": str(path)}
 
 
