@@ -207,15 +207,21 @@ def test_forget_a_photo_by_uri_and_its_copies(nights, db, sample_days, capsys):
     from facepipe.demo import run_day
 
     schema, reports, source = nights
-    # a photo the reports show (a recurring unknown's)
+    # a photo of a recurring unknown that a later day's report shows (its best crops may be this face)
     day, uri, sha, image_id = q(db, schema, "SELECT i.day, i.uri, i.content_sha256, i.image_id FROM {s}.images i"
-                                            " JOIN {s}.report_recurring_unknowns r USING (day, image_id)"
-                                            " ORDER BY i.day DESC, i.uri LIMIT 1")[0]
-    assert _files_naming(reports, uri)
+                                            " JOIN {s}.face_identity a USING (day, image_id)"
+                                            " JOIN {s}.report_recurring_unknowns r ON r.identity_id = a.identity_id"
+                                            " WHERE r.day > i.day ORDER BY i.day, i.uri LIMIT 1")[0]
     total = q(db, schema, "SELECT count(*) FROM {s}.images WHERE day = %s", day)[0][0]
+    shown = {d.isoformat() for (d,) in q(db, schema, "SELECT DISTINCT r.day FROM {s}.report_recurring_unknowns r"
+                                                     " JOIN {s}.face_identity a ON a.identity_id = r.identity_id"
+                                                     " WHERE a.image_id = %s", image_id)} | {day.isoformat()}
+    assert len(shown) >= 2, shown
 
     assert main(["forget", "photo", uri]) == 0
-    assert "forgotten" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "forgotten" in out and shown <= set(out.split("reports rebuilt for")[1].split("\n")[0].split(": ")[1]
+                                               .split(", "))
 
     def gone():
         assert q(db, schema, "SELECT count(*) FROM {s}.images WHERE content_sha256 = %s", sha) == [(0,)]
@@ -242,6 +248,25 @@ def test_forget_a_photo_by_uri_and_its_copies(nights, db, sample_days, capsys):
     reasons = q(db, schema, "SELECT day, reason FROM {s}.rejects WHERE reason = 'forgotten' ORDER BY day")
     assert reasons == [(day, "forgotten"), (next_night, "forgotten")]  # accounted for, not indexed
 
+    # one of Eileen's enrolment photos: the reference goes, and the sightings that showed it
+    ref_uri, ref_sha = q(db, schema, "SELECT uri, content_sha256 FROM {s}.person_refs ORDER BY uri LIMIT 1")[0]
+    showed = {d for (d,) in q(db, schema, "SELECT day FROM {s}.report_sightings WHERE ref_sha256 = %s", ref_sha)}
+    assert showed
+    # a day whose files cannot be written again (a folder where a CSV should be) loses them instead
+    blocked = sorted(showed)[0].isoformat()
+    (reports / blocked / "sightings.csv").unlink()
+    (reports / blocked / "sightings.csv").mkdir()
+    assert main(["forget", "photo", ref_uri]) == 1
+    err = capsys.readouterr().err
+    assert "the forget is done in the database" in err and f"python -m facepipe report {blocked}" in err
+    assert [f for f in (reports / blocked).iterdir() if f.is_file()] == []
+    assert q(db, schema, "SELECT count(*) FROM {s}.person_refs WHERE content_sha256 = %s", ref_sha) == [(0,)]
+    assert q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE ref_sha256 = %s", ref_sha) == [(0,)]
+    assert _files_naming(reports, ref_uri) == []
+    (files,), = q(db, schema, "SELECT detail -> 'files' FROM {s}.audit WHERE op = 'forget_photo' ORDER BY op_no DESC"
+                              " LIMIT 1")
+    assert files["problems"] == 1
+
 
 def test_forget_needs_a_known_person_or_photo(schema, capsys):
     from facepipe.cli import main
@@ -252,6 +277,41 @@ def test_forget_needs_a_known_person_or_photo(schema, capsys):
     assert "SHA-256" in capsys.readouterr().err
     # a content hash can be forgotten before it ever arrives
     assert main(["forget", "photo", "ab" * 32]) == 0
+    capsys.readouterr()
+    # a threshold far beyond the model's would forget other people's faces
+    for threshold in ("100", "-1", "nan"):
+        assert main(["forget", "person", "1", "--threshold", threshold]) == 2
+        assert "threshold must be from 0 to 0.75" in capsys.readouterr().err
+    assert main(["forget", "person", "identity:x"]) == 2
+    assert "whole number" in capsys.readouterr().err
+
+
+def test_a_number_is_an_identity_and_never_a_name(nights, db, capsys):
+    from facepipe.cli import main
+
+    schema = nights[0]
+    unnamed = q(db, schema, "SELECT identity_id FROM {s}.identities WHERE person_id IS NULL ORDER BY 1")
+    assert unnamed
+    assert main(["people", "name", str(unnamed[0][0]), "17"]) == 2
+    assert "cannot be a number" in capsys.readouterr().err
+    # a name set before numbers were refused, equal to another identity's number: ambiguous
+    (eileen,), = q(db, schema, "SELECT identity_id FROM {s}.identities WHERE person_id IS NOT NULL")
+    db.execute(sql_text(schema, "UPDATE {s}.people SET name = %s"), (str(unnamed[0][0]),))
+    assert main(["forget", "person", str(unnamed[0][0]), "--dry-run"]) == 2
+    assert f"identity:{unnamed[0][0]} or name:{unnamed[0][0]}" in capsys.readouterr().err
+    assert main(["forget", "person", f"name:{unnamed[0][0]}"]) == 0
+    assert q(db, schema, "SELECT count(*) FROM {s}.identities WHERE identity_id = %s", eileen) == [(0,)]
+    assert q(db, schema, "SELECT count(*) FROM {s}.identities WHERE identity_id = %s", unnamed[0][0]) == [(1,)]
+
+
+def test_names_are_found_in_every_form_a_file_writes_them():
+    from facepipe.privacy import _mentions
+
+    for text in ("Conan O&#39;Brien", "Conan O&#x27;Brien", '"Conan O\'Brien"', "Conan O'Brien"):
+        assert _mentions(text, {"Conan O'Brien"}), text
+    assert _mentions('{"name": "Jos\\u00e9 \\"Pep\\""}', {'José "Pep"'})
+    assert _mentions('"Zoë ""Z"""', {'Zoë "Z"'})
+    assert not _mentions("Conan OBrien", {"Conan O'Brien"})
 
 
 def test_drop_suppressed_keeps_other_faces_and_accounts_for_the_photo():

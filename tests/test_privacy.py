@@ -49,6 +49,9 @@ def test_reader_reads_reports_and_boxes_but_no_vector(airflow_db, schema, pg_uri
             f"SELECT * FROM {s}.identity_pool",
             f"SELECT centroid FROM {s}.identities",
             f"SELECT template FROM {s}.forget_templates",  # a forget's block_future vector
+            f"SELECT op_no FROM {s}.forget_templates",
+            f"SELECT content_sha256 FROM {s}.suppressions",  # hashes and boxes of forgotten faces
+            f"SELECT who, op FROM {s}.audit",  # who did what: not for report readers
             f'SELECT * FROM {s}."faces_p{day:%Y%m%d}"',  # a day's partition, named directly
         ]
         for query in refused:

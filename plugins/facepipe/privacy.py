@@ -2,8 +2,9 @@
 
 ``grant_reader`` gives an existing role read access to facepipe's schema with every
 column whose type is a pgvector type (vector, halfvec, sparsevec) left out, and no
-access at all to the staging tables (``stage_*``) or the pool of unassigned faces,
-which hold vectors and nothing a reader needs. It reads the columns from the
+access at all to the staging tables (``stage_*``), the pool of unassigned faces, the
+forget records (suppressions, forget_templates) or the audit table: nothing a report
+reader needs. It reads the columns from the
 catalog, so it stays right as tables gain columns: run it again after an upgrade.
 Column privileges are granted on the partitioned parents; a reader who names a
 day's partition directly is refused (no grant on partitions).
@@ -28,7 +29,10 @@ from facepipe import audit
 from facepipe.db import load_sql
 from facepipe.models import ModelSpec
 
-NO_READER_TABLES = ("identity_pool",)  # besides stage_*: vectors only, for the nightly assignment
+# Besides stage_*: the pool (vectors only, for the nightly assignment), and what forgets and
+# operators leave (hashes and boxes of forgotten faces, a forgotten person's template, who did
+# what): nothing a report reader needs.
+NO_READER_TABLES = ("identity_pool", "suppressions", "forget_templates", "audit")
 
 
 def readable_columns(conn: psycopg.Connection, schema: str) -> dict[str, list[str]]:
