@@ -1,13 +1,21 @@
-"""Least privilege for report readers: every facepipe table but no vector.
+"""Faces are biometric data: least privilege for report readers, and forgetting.
 
 ``grant_reader`` gives an existing role read access to facepipe's schema with every
 column whose type is a pgvector type (vector, halfvec, sparsevec) left out, and no
 access at all to the staging tables (``stage_*``), the pool of unassigned faces, the
 forget records (suppressions, forget_templates) or the audit table: nothing a report
-reader needs. It reads the columns from the
-catalog, so it stays right as tables gain columns: run it again after an upgrade.
-Column privileges are granted on the partitioned parents; a reader who names a
-day's partition directly is refused (no grant on partitions).
+reader needs. It reads the columns from the catalog, so it stays right as tables gain
+columns: run it again after an upgrade. Column privileges are granted on the
+partitioned parents; a reader who names a day's partition directly is refused.
+
+``forget_person`` and ``forget_photo`` remove a person's faces (or a photo) from every
+table, staging included, in one transaction; rebuild the report tables of the days
+they touched; then rewrite the tables they changed (so no dead row keeps a vector or a
+name) and the report files. What they keep so that nothing comes back is a
+suppression per face or photo, a photo's SHA-256 and a box, no vector
+(``suppressions``), which each shard applies before staging (``drop_suppressed``,
+called by facepipe.store.write_shard); and, only with ``block_future``, one template
+vector per person (``forget_templates``). README "Privacy" says what and why.
 """
 from __future__ import annotations
 
