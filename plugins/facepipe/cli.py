@@ -262,7 +262,8 @@ def _forget(args) -> int:
     print(f"kept so that it does not come back: {r['rows'].get('suppressions', 0)} suppressions (photo hash and box)"
           + (", 1 template vector (--block-future)" if r["rows"].get("forget_templates") else ""))
     if r["report_days"]:
-        print(f"reports rebuilt for {len(r['report_days'])} days: {', '.join(r['report_days'])}")
+        print(f"reports {'would be ' if args.dry_run else ''}rebuilt for {len(r['report_days'])} days:"
+              f" {', '.join(r['report_days'])}")
     if r["files"]:
         print(f"report folder: {r['files'].get('rewritten', 0)} days' files rewritten,"
               f" {r['files'].get('deleted', 0)} other files deleted")

@@ -115,5 +115,7 @@ demo finished in {time.monotonic() - started:.0f} s{'' if not failed else f'; FA
   people:      .venv/bin/python -m facepipe people list   (then people name ID NAME, merge, move)
   face search: .venv/bin/python -m facepipe search {people / 'eileen_collins'}/<photo> --since {day_list[0]}
   validation:  {s.reports_dir / 'validation'}
+  privacy:     .venv/bin/python -m facepipe forget person ID --dry-run   (then without --dry-run; README: Privacy,
+               which also covers forgetting a photo, retention and a read-only role for report readers)
   Airflow UI:  make airflow   (the schedule, backfills, re-runs; on 127.0.0.1:8080)""")
     return 1 if failed else 0
