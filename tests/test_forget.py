@@ -7,6 +7,7 @@ Eileen Collins enrolled from a people folder that stays in place (as it would).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import shutil
 import uuid
@@ -268,15 +269,22 @@ def test_forget_a_photo_by_uri_and_its_copies(nights, db, sample_days, capsys):
     assert files["problems"] == 1
 
 
-def test_forget_needs_a_known_person_or_photo(schema, capsys):
+def test_forget_needs_a_known_person_or_photo(schema, db, capsys, tmp_path):
     from facepipe.cli import main
 
     assert main(["forget", "person", "nobody at all"]) == 2
     assert "no enrolled or named person" in capsys.readouterr().err
     assert main(["forget", "photo", "/no/such/photo.jpg"]) == 2
     assert "SHA-256" in capsys.readouterr().err
-    # a content hash can be forgotten before it ever arrives
+    # a content hash can be forgotten before it ever arrives, and so can a file (by its content)
     assert main(["forget", "photo", "ab" * 32]) == 0
+    odd = tmp_path / "caf\udce9 photo.jpg"  # a name that is not UTF-8, as old cameras write them
+    odd.write_bytes(b"not even a photo")
+    assert main(["forget", "photo", str(odd)]) == 0
+    assert main(["forget", "photo", "file://" + str(odd)]) == 0
+    assert q(db, schema, "SELECT content_sha256 FROM {s}.suppressions WHERE box_x IS NULL ORDER BY op_no") == \
+        [("ab" * 32,), (hashlib.sha256(b"not even a photo").hexdigest(),),
+         (hashlib.sha256(b"not even a photo").hexdigest(),)]
     capsys.readouterr()
     # a threshold far beyond the model's would forget other people's faces
     for threshold in ("100", "-1", "nan"):

@@ -20,6 +20,7 @@ vector per person (``forget_templates``). README "Privacy" says what and why.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import html
 import json
 import math
@@ -286,10 +287,7 @@ def forget_photo(conn: psycopg.Connection, schema: str, photo: str, model: Model
         if len(text) == 64 and all(c in "0123456789abcdef" for c in text.lower()):
             shas = [text.lower()]
         else:
-            shas = [s for (s,) in conn.execute(load_sql("forget_photo_shas.sql", schema=schema), {"uri": text})]
-            if not shas:
-                raise PrivacyError("no loaded, staged or enrolled photo has this URI: give the content's SHA-256"
-                                   " (sha256sum FILE) to forget a photo that is not loaded, or before it arrives")
+            shas = _photo_shas(conn, schema, text)
         conn.execute(load_sql("forget_photo_faces.sql", schema=schema), {"shas": shas})
         out.op_no = audit.record(conn, schema, "forget_photo", detail={"photos": len(shas)}, actor=actor)
         conn.execute(sql.SQL("INSERT INTO {} (content_sha256, op_no) SELECT unnest(%s::text[]), %s")
@@ -297,6 +295,27 @@ def forget_photo(conn: psycopg.Connection, schema: str, photo: str, model: Model
         out.identifiers.update(shas)
         _remove(conn, schema, out, model, person_id=None, identity_id=None, shas=shas, name=None)
     return out
+
+
+def _photo_shas(conn, schema: str, text: str) -> list[str]:
+    """The contents a photo given by URI or by path stands for: those loaded, staged or
+    enrolled at that URI (the path written as the tables write it), else the content of
+    the file at that path (a photo not loaded yet)."""
+    from facepipe.sources import uri_of
+
+    local = Path(text.removeprefix("file://"))
+    if "://" in text and not text.startswith("file://"):  # a bucket's URI, as the tables write it
+        uris = [text]
+    else:  # a path: as given and absolute, bytes that are not UTF-8 written as the tables write them
+        uris = [uri_of(local), uri_of(local.absolute())]
+    for uri in dict.fromkeys(uris):
+        shas = [s for (s,) in conn.execute(load_sql("forget_photo_shas.sql", schema=schema), {"uri": uri})]
+        if shas:
+            return shas
+    if local.is_file():
+        return [hashlib.sha256(local.read_bytes()).hexdigest()]
+    raise PrivacyError("no loaded, staged or enrolled photo has this URI, and it is not a file here: give the"
+                       " content's SHA-256 (sha256sum FILE) to forget a photo that is not loaded, or before it arrives")
 
 
 def _remove(conn, schema: str, out: Forgotten, model: ModelSpec, *, person_id, identity_id, shas: list[str],
