@@ -99,6 +99,11 @@ def _in_statistics(db, schema: str, vectors) -> bool:
     return any(len(s) == len(v) and np.allclose(s, v, atol=1e-5) for s in stats for v in vectors)
 
 
+def _name_in_statistics(db, schema: str, name: str) -> bool:
+    return db.execute("SELECT count(*) FROM pg_stats WHERE schemaname = %s AND (most_common_vals::text LIKE %s"
+                      " OR histogram_bounds::text LIKE %s)", (schema, f"%{name}%", f"%{name}%")).fetchone()[0] > 0
+
+
 def _in_relation_files(db, schema: str, vectors, *texts: str) -> bool:
     """Whether the bytes of one of the vectors (float32, as pgvector stores them) or texts are
     in a file of the schema's tables or indexes (dead rows and free space included), after a
@@ -144,6 +149,12 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capfd)
     assert _in_relation_files(db, schema, [], EILEEN)
     visitor_before = q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE person_name <> %s", EILEEN)
 
+    # a copy someone made next to a day's page, and column statistics that sampled her name
+    shutil.copy(reports / sample_days[-1].isoformat() / "report.html",
+                reports / sample_days[-1].isoformat() / "report (copy).html")
+    db.execute(sql_text(schema, "ANALYZE {s}.report_sightings, {s}.report_person_days"))
+    assert _name_in_statistics(db, schema, EILEEN)
+
     # a dry run counts and changes nothing
     assert main(["forget", "person", str(identity), "--dry-run"]) == 0
     assert "would remove" in capfd.readouterr().out
@@ -169,6 +180,7 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capfd)
     gone()
     # nor in a column statistic, nor in the bytes of a table or index file (dead rows, HNSW pages)
     assert not _in_statistics(db, schema, her_vectors)
+    assert not _name_in_statistics(db, schema, EILEEN)  # report_sightings is empty now: its statistics cleared
     assert not _in_relation_files(db, schema, her_vectors, EILEEN)
     assert q(db, schema, "SELECT count(*) FROM {s}.faces")[0][0] == others_before  # nobody else's face went
     assert q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE person_name <> %s", EILEEN) == visitor_before
@@ -249,8 +261,23 @@ def test_forget_a_photo_by_uri_and_its_copies(nights, db, sample_days, capsys):
     reasons = q(db, schema, "SELECT day, reason FROM {s}.rejects WHERE reason = 'forgotten' ORDER BY day")
     assert reasons == [(day, "forgotten"), (next_night, "forgotten")]  # accounted for, not indexed
 
+    # a photo with her only sighting of a day: the later days' per-person tables stop counting it
+    seen, s_uri = q(db, schema, "SELECT s.day, s.uri FROM {s}.report_sightings s WHERE s.person_name = %s"
+                                " AND (SELECT count(*) FROM {s}.report_sightings o WHERE o.day = s.day"
+                                " AND o.person_name = s.person_name) = 1 ORDER BY s.day LIMIT 1", EILEEN)[0]
+    later = q(db, schema, "SELECT DISTINCT day FROM {s}.report_person_days WHERE seen_day = %s AND day > %s",
+              seen, seen)
+    assert later
+    assert main(["forget", "photo", s_uri]) == 0
+    capsys.readouterr()
+    assert q(db, schema, "SELECT count(*) FROM {s}.report_person_days WHERE seen_day = %s AND person_name = %s",
+             seen, EILEEN) == [(0,)]
+    assert _files_naming(reports, s_uri) == []
+
     # one of Eileen's enrolment photos: the reference goes, and the sightings that showed it
-    ref_uri, ref_sha = q(db, schema, "SELECT uri, content_sha256 FROM {s}.person_refs ORDER BY uri LIMIT 1")[0]
+    ref_uri, ref_sha = q(db, schema, "SELECT r.uri, r.content_sha256 FROM {s}.person_refs r WHERE EXISTS (SELECT 1"
+                                     " FROM {s}.report_sightings s WHERE s.ref_sha256 = r.content_sha256)"
+                                     " ORDER BY r.uri LIMIT 1")[0]
     showed = {d for (d,) in q(db, schema, "SELECT day FROM {s}.report_sightings WHERE ref_sha256 = %s", ref_sha)}
     assert showed
     # a day whose files cannot be written again (a folder where a CSV should be) loses them instead
@@ -294,7 +321,9 @@ def test_forget_needs_a_known_person_or_photo(schema, db, capsys, tmp_path):
     assert "whole number" in capsys.readouterr().err
 
 
-def test_a_number_is_an_identity_and_never_a_name(nights, db, capsys):
+def test_a_number_is_an_identity_and_never_a_name(nights, db, capsys, monkeypatch, pg_uri):
+    import psycopg
+
     from facepipe.cli import main
 
     schema = nights[0]
@@ -302,13 +331,22 @@ def test_a_number_is_an_identity_and_never_a_name(nights, db, capsys):
     assert unnamed
     assert main(["people", "name", str(unnamed[0][0]), "17"]) == 2
     assert "cannot be a number" in capsys.readouterr().err
+    assert main(["people", "name", str(unnamed[0][0]), "identity:1"]) == 2
+    assert "cannot begin with identity:" in capsys.readouterr().err
     # a name set before numbers were refused, equal to another identity's number: ambiguous
     (eileen,), = q(db, schema, "SELECT identity_id FROM {s}.identities WHERE person_id IS NOT NULL")
     db.execute(sql_text(schema, "UPDATE {s}.people SET name = %s"), (str(unnamed[0][0]),))
     assert main(["forget", "person", str(unnamed[0][0]), "--dry-run"]) == 2
     assert f"identity:{unnamed[0][0]} or name:{unnamed[0][0]}" in capsys.readouterr().err
-    assert main(["forget", "person", f"name:{unnamed[0][0]}"]) == 0
+    # a reader holds report_person_days: the forget is done, the table cannot be rewritten now
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=2000")
+    with psycopg.connect(pg_uri) as reader:
+        reader.execute(sql_text(schema, "SELECT count(*) FROM {s}.report_person_days")).fetchone()
+        assert main(["forget", "person", f"name:{unnamed[0][0]}"]) == 1
+    err = capsys.readouterr().err
+    assert "the forget is done in the database" in err and "VACUUM (FULL, ANALYZE)" in err
     assert q(db, schema, "SELECT count(*) FROM {s}.identities WHERE identity_id = %s", eileen) == [(0,)]
+    assert _files_naming(nights[1], EILEEN) == []  # the report files were written again all the same
     assert q(db, schema, "SELECT count(*) FROM {s}.identities WHERE identity_id = %s", unnamed[0][0]) == [(1,)]
 
 
@@ -438,3 +476,54 @@ def test_block_future_distances_are_pgvectors(db, op):
     expected = [db.execute(sql.SQL("SELECT %s::vector {} %s::vector").format(sql.SQL(op)), (v, template)).fetchone()[0]
                 for v in vectors]
     assert np.allclose(distances(op, vectors, template), expected, atol=1e-5)
+
+
+def test_a_forget_that_lands_while_a_photo_is_enrolled_wins(schema, db, tmp_path, monkeypatch):
+    """Enrolment checks a photo's suppressions, embeds it (slow), then stores it: a forget of
+    that photo committed in between is seen before the store."""
+    import facepipe.enrol as enrol_module
+    from facepipe.db import connection
+    from facepipe.models import model_spec
+    from facepipe.privacy import forget_photo
+    from facepipe.samples import enrolment_photos
+    from facepipe.tasks import enrol
+
+    people = tmp_path / "people"
+    enrolment_photos(people)
+    photo = sorted((people / EILEEN).iterdir())[0]
+    sha = hashlib.sha256(photo.read_bytes()).hexdigest()
+    real = enrol_module.embed_largest_face
+
+    def embed_then_forget(data, *args, **kwargs):
+        found = real(data, *args, **kwargs)
+        if hashlib.sha256(data).hexdigest() == sha:
+            with connection() as other:
+                forget_photo(other, schema, sha, model_spec("dlib-resnet-128"))
+        return found
+
+    monkeypatch.setattr(enrol_module, "embed_largest_face", embed_then_forget)
+    result = enrol(str(people))
+    assert [why for path, why in result["skipped_photos"] if path == str(photo)] == [enrol_module.FORGOTTEN]
+    assert q(db, schema, "SELECT count(*) FROM {s}.person_refs WHERE content_sha256 = %s", sha) == [(0,)]
+
+
+def test_an_enrolment_folder_named_like_a_number_is_not_enrolled(schema, db, tmp_path):
+    from facepipe.samples import enrolment_photos
+    from facepipe.tasks import enrol
+
+    people = tmp_path / "people"
+    enrolment_photos(people)
+    (people / EILEEN).rename(people / "17")
+    result = enrol(str(people))
+    assert any("cannot be a number" in why for _path, why in result["skipped_photos"])
+    assert q(db, schema, "SELECT count(*) FROM {s}.people WHERE name = %s", "17") == [(0,)]
+
+
+def test_a_forget_needs_an_autocommit_connection(schema, pg_uri):
+    import psycopg
+
+    from facepipe.models import model_spec
+    from facepipe.privacy import PrivacyError, forget_photo
+
+    with psycopg.connect(pg_uri) as conn, pytest.raises(PrivacyError, match="autocommit"):
+        forget_photo(conn, schema, "ab" * 32, model_spec("dlib-resnet-128"))

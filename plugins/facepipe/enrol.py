@@ -38,6 +38,21 @@ FORGOTTEN = "forgotten: the photo or its face was forgotten (facepipe forget)"
 _PERSON_NS = uuid.UUID("0c9b7f7e-37b4-4d7e-9d3c-8a1f6f1f2b10")
 
 
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a person's name (None: it can): commands read a number as an
+    identity number, and ``identity:`` or ``name:`` as a choice between the two."""
+    text = name.strip()
+    if not text or len(text) > 200 or not text.isprintable():
+        return "a name is 1 to 200 printable characters"
+    if text != name:
+        return "a name does not begin or end with a space"
+    if text.isdigit():
+        return "a name cannot be a number: commands read a number as an identity number"
+    if text.lower().startswith(("identity:", "name:")):
+        return "a name cannot begin with identity: or name: (commands read them as a choice)"
+    return None
+
+
 def person_id(name: str) -> uuid.UUID:
     return uuid.uuid5(_PERSON_NS, name)
 
@@ -70,6 +85,9 @@ def enrol_folder(conn: psycopg.Connection, schema: str, folder: Path, model: Mod
             result.skipped.append((uri_of(entry), "not in a person's folder (<folder>/<name>/photo.jpg)"))
             continue
         name = uri_of(Path(entry.name))  # printable, storable text even when the name is not UTF-8
+        if (why := name_problem(name)) is not None:
+            result.skipped.append((uri_of(entry), f"not enrolled: {why}; rename the folder"))
+            continue
         pid = person_id(name)
         result.people += 1
         forgotten = 0
@@ -123,14 +141,20 @@ def _enrol_photo(conn, schema, source, uri, name, pid, known, owner, model, dete
     if found is None:
         return "no face found"
     full, vector = found
-    if forgotten and any(iou((full.x, full.y, full.w, full.h), box) >= SAME_FACE_IOU for box in forgotten):
-        return FORGOTTEN
-    conn.execute(load_sql("enrol_person.sql", schema=schema), {"person_id": pid, "name": name})
-    conn.execute(
-        sql.SQL("INSERT INTO {} (person_id, content_sha256, uri, box_x, box_y, box_w, box_h, model,"
-                " embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT DO NOTHING").format(sql.Identifier(schema, "person_refs")),
-        (pid, sha, uri, full.x, full.y, full.w, full.h, model.name, vector_value(model, vector)))
+    with conn.transaction():
+        # Checked again under the lock a forget takes exclusively: a forget that committed
+        # while this photo was embedded is seen here, one that starts now waits for this insert.
+        conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('facepipe:ddl'))")
+        forgotten = suppressed([sha]).get(sha)
+        if forgotten and (None in forgotten or any(
+                iou((full.x, full.y, full.w, full.h), box) >= SAME_FACE_IOU for box in forgotten)):
+            return FORGOTTEN
+        conn.execute(load_sql("enrol_person.sql", schema=schema), {"person_id": pid, "name": name})
+        conn.execute(
+            sql.SQL("INSERT INTO {} (person_id, content_sha256, uri, box_x, box_y, box_w, box_h, model,"
+                    " embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT DO NOTHING").format(sql.Identifier(schema, "person_refs")),
+            (pid, sha, uri, full.x, full.y, full.w, full.h, model.name, vector_value(model, vector)))
     known.add((str(pid), sha))
     owner[sha] = name
     result.added += 1

@@ -426,11 +426,11 @@ def name(conn: psycopg.Connection, schema: str, identity_id: int, new_name: str,
     that is already a person's: the identity is merged into that person's."""
     from facepipe.enrol import person_id as person_id_of
 
+    from facepipe.enrol import name_problem
+
     new_name = new_name.strip()
-    if not new_name or len(new_name) > 200 or not new_name.isprintable():
-        raise PeopleError("a name is 1 to 200 printable characters")
-    if new_name.isdigit():
-        raise PeopleError("a name cannot be a number: commands read a number as an identity number")
+    if (why := name_problem(new_name)) is not None:
+        raise PeopleError(why)
     with conn.transaction():
         _lock(conn)
         _, person, old_name = _identity(conn, schema, identity_id)

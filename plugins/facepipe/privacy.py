@@ -23,6 +23,7 @@ import datetime as dt
 import hashlib
 import html
 import json
+import logging
 import math
 import uuid
 from collections.abc import Iterator
@@ -37,6 +38,8 @@ from psycopg import sql
 from facepipe import audit
 from facepipe.db import load_sql
 from facepipe.models import ModelSpec
+
+log = logging.getLogger(__name__)
 
 # Besides stage_*: the pool (vectors only, for the nightly assignment), and what forgets and
 # operators leave (hashes and boxes of forgotten faces, a forgotten person's template, who did
@@ -205,8 +208,12 @@ def _resolve_person(conn, schema: str, person: str) -> tuple[uuid.UUID | None, i
         kind = "identity" if text.isascii() and text.isdigit() else "name"
     if kind == "identity" and not (text.isascii() and text.isdigit()):
         raise PrivacyError("an identity number is a whole number (python -m facepipe people list)")
-    if kind == "identity" and not person.strip().startswith("identity:") and conn.execute(
-            sql.SQL("SELECT 1 FROM {} WHERE name = %s").format(_t(schema, "people")), (text,)).fetchone():
+    whole = person.strip()
+    named = sql.SQL("SELECT 1 FROM {} WHERE name = %s").format(_t(schema, "people"))
+    if whole != text:  # identity:N or name:X, and someone is named that very text (before such names were refused)
+        if conn.execute(named, (whole,)).fetchone():
+            raise PrivacyError(f"a person is named {whole!r}: forget them by their identity number (people list)")
+    elif kind == "identity" and conn.execute(named, (text,)).fetchone():
         raise PrivacyError(f"{text} is both an identity number and a person's name: say identity:{text} or"
                            f" name:{text}")
     if kind == "identity":
@@ -233,7 +240,10 @@ def _t(schema: str, table: str) -> sql.Identifier:
 def _forgetting(conn, schema: str, model: ModelSpec, reports_dir: Path | None, read,
                 dry_run: bool) -> Iterator[Forgotten]:
     """A forget's transaction: its locks and its table of faces to remove; rolled back for a
-    dry run; the report files written again after the commit."""
+    dry run; the report files written again and the tables rewritten after the commit."""
+    if not conn.autocommit:
+        raise PrivacyError("a forget needs a connection in autocommit mode (facepipe.db.connection()): it runs"
+                           " its own transaction, then VACUUM, which cannot run inside one")
     out = Forgotten(op_no=None)
     with conn.transaction() as tx:
         _locks(conn)
@@ -351,9 +361,10 @@ def _remove(conn, schema: str, out: Forgotten, model: ModelSpec, *, person_id, i
     lost = {i for (i,) in conn.execute(sql.SQL("SELECT DISTINCT a.identity_id FROM {face_identity} AS a WHERE ")
                                        .format(**t) + in_forget + sql.SQL(" OR a.identity_id = %(identity_id)s"), p)}
     p["lost"] = sorted(lost)
-    days = {d for (d,) in conn.execute(load_sql("forget_days.sql", schema=schema), p)}
     out.touched = {d for (d,) in conn.execute(sql.SQL("SELECT day FROM forget_faces UNION SELECT day FROM {images}"
                                                       " WHERE content_sha256 = ANY(%(shas)s)").format(**t), p)}
+    p["touched"] = sorted(out.touched)
+    days = {d for (d,) in conn.execute(load_sql("forget_days.sql", schema=schema), p)}
     rows["face_identity"] = run(sql.SQL("DELETE FROM {face_identity} AS a WHERE ").format(**t) + in_forget
                                 + sql.SQL(" OR a.identity_id = %(identity_id)s"))
     rows["identity_pool"] = run(sql.SQL("DELETE FROM {identity_pool} AS a WHERE ").format(**t) + in_forget)
@@ -406,18 +417,25 @@ def _mentions(text: str, identifiers: set[str]) -> bool:
 
 
 class FilesLeft(RuntimeError):
-    """The forget is done in the database, but report files could not all be written again or deleted."""
+    """The forget is done in the database, but a step after its commit (rewriting a table,
+    clearing statistics, writing or deleting report files) did not finish."""
+
+
+REPORT_FILES = ("report.html", "daily_summary.csv", "sightings.csv", "recurring_unknowns.csv", "person_days.csv")
 
 
 def _after_commit(conn, schema: str, out: Forgotten, model: ModelSpec, reports_dir: Path | None, read) -> None:
-    """What a forget does once its transaction committed: rewrite (VACUUM FULL) and analyze
-    every table it changed, so that no dead row, free page space, index entry or column
-    statistic of facepipe's keeps a vector or a name (a plain VACUUM frees the space but
-    leaves the bytes), then the report files. The touched days' partitions are rewritten
-    with their HNSW index, and are locked while that runs: a forget is not free on a
-    large day (README: Privacy)."""
+    """What a forget does once its transaction committed: the report files, then every table
+    it changed is rewritten (VACUUM FULL) and analyzed, so that no dead row, free page space,
+    index entry or column statistic of facepipe's keeps a vector or a name (a plain VACUUM
+    frees the space but leaves the bytes; ANALYZE of a table left empty keeps its old
+    statistics, which are cleared). The touched days' partitions are rewritten with their
+    HNSW index, and are locked while that runs: a forget costs about a re-index of each day
+    it touches (BENCHMARKS.md section 8). A step that fails does not stop the others; what
+    is left is recorded in the audit row and raised as FilesLeft, saying what to run."""
     from facepipe.db import partition_name
 
+    problems = _rewrite_files(conn, schema, out, model, reports_dir, read)
     tables = ["stage_faces", "stage_images", "stage_rejects", "identity_pool", "identities", "face_identity",
               "person_refs", "people", "report_sightings", "report_recurring_unknowns", "report_person_days",
               "report_daily_summary", "audit"]
@@ -425,25 +443,56 @@ def _after_commit(conn, schema: str, out: Forgotten, model: ModelSpec, reports_d
         tables += [partition_name("faces", day), partition_name("images", day)]
     present = {n for (n,) in conn.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                                           " WHERE n.nspname = %s AND c.relname = ANY(%s)", (schema, tables))}
-    for table in tables:
-        if table in present:
+    clear = conn.execute("SELECT to_regproc('pg_catalog.pg_clear_attribute_stats') IS NOT NULL").fetchone()[0]
+    for table in (t for t in tables if t in present):
+        try:
             conn.execute(sql.SQL("VACUUM (FULL, ANALYZE) {}").format(_t(schema, table)))
-    _rewrite_files(conn, schema, out, model, reports_dir, read)
+            if clear and conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(_t(schema, table))).fetchone()[0]:
+                conn.execute(load_sql("clear_column_stats.sql"), {"schema": schema, "table": table})
+        except psycopg.Error as exc:
+            problems.append(f"table {table} was not rewritten ({type(exc).__name__}): run VACUUM (FULL, ANALYZE)"
+                            f" {schema}.{table} when nothing holds it")
+    if not clear:
+        log.warning("this PostgreSQL has no pg_clear_attribute_stats (before 18): the statistics of a table a forget"
+                    " left empty keep their old values until rows come back and ANALYZE runs")
+    out.files["problems"] = len(problems)
+    with conn.transaction():
+        conn.execute(sql.SQL("UPDATE {} SET detail = detail || jsonb_build_object('files', %s::jsonb)"
+                             " WHERE op_no = %s").format(_t(schema, "audit")), (json.dumps(out.files), out.op_no))
+    if problems:
+        raise FilesLeft(f"the forget is done in the database (audit op {out.op_no}), but {len(problems)} steps after"
+                        " it are left: " + "; ".join(problems))
 
 
-def _rewrite_files(conn, schema: str, out: Forgotten, model: ModelSpec, reports_dir: Path | None, read) -> None:
-    """Rewrite the HTML and CSV files of the days whose reports were rebuilt, then delete any
-    other file under the report folder (validation results, a report of a day without report
-    tables, a copy) that names a touched photo (its id or URI), a forgotten photo's hash or
-    the person's name. A day whose files cannot be written again loses them instead; what is
-    left is recorded and raised as FilesLeft, with what to do."""
+def _rewrite_files(conn, schema: str, out: Forgotten, model: ModelSpec, reports_dir: Path | None, read) -> list[str]:
+    """The report folder after a forget: the report files of every day whose tables were
+    rebuilt are written again, and so are those of any report day with a file that names a
+    touched photo (its id or URI), a forgotten photo's hash or the person's name (a page
+    written before, say, retention removed a day it showed); any other file that names
+    one (validation results, copies, a day without report tables) is deleted. A day whose
+    files cannot be written again loses them. Returns what is left to do."""
     from facepipe.report import built_with, fetch_report, read_uri, write_report
 
     out.files = {"rewritten": 0, "deleted": 0}
     problems: list[str] = []
     if reports_dir is None or not reports_dir.is_dir():
-        return
-    for day in out.days:
+        return problems
+    days, named = set(out.days), []
+    for path in sorted(reports_dir.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            if not _mentions(path.read_text(encoding="utf-8", errors="replace"), out.identifiers):
+                continue
+        except OSError as exc:
+            problems.append(f"{path} could not be read ({exc.strerror or type(exc).__name__}): check it by hand")
+            continue
+        day = _report_day(reports_dir, path)
+        if day is not None and built_with(conn, schema, day, model) is not None:
+            days.add(day)  # its tables no longer name them: written again below
+        else:
+            named.append(path)
+    for day in sorted(days):
         try:
             params = built_with(conn, schema, day, model)
             write_report(fetch_report(conn, schema, day, params.best_crops), day, reports_dir, read or read_uri,
@@ -451,24 +500,22 @@ def _rewrite_files(conn, schema: str, out: Forgotten, model: ModelSpec, reports_
             out.files["rewritten"] += 1
         except Exception as exc:  # noqa: BLE001  (any failure: the day's files must not stay as they were)
             problems.append(f"{day}: not written again ({type(exc).__name__}); run python -m facepipe report {day}")
-            for path in (reports_dir / day.isoformat()).glob("*"):
-                if path.is_file() and not path.is_symlink():
-                    path.unlink(missing_ok=True)
-    rewritten = {reports_dir / day.isoformat() for day in out.days}  # written from tables that no longer hold them
-    for path in sorted(reports_dir.rglob("*")):
-        if path.parent in rewritten or path.is_symlink() or not path.is_file():
-            continue
+            named += [reports_dir / day.isoformat() / name for name in REPORT_FILES]
+    for path in named:
         try:
-            if _mentions(path.read_text(encoding="utf-8", errors="replace"), out.identifiers):
+            if path.is_file() and not path.is_symlink():
                 path.unlink()
                 out.files["deleted"] += 1
         except OSError as exc:
-            problems.append(f"{path}: could not be read or deleted ({exc.strerror or type(exc).__name__});"
-                            " delete it by hand")
-    out.files["problems"] = len(problems)
-    with conn.transaction():
-        conn.execute(sql.SQL("UPDATE {} SET detail = detail || jsonb_build_object('files', %s::jsonb)"
-                             " WHERE op_no = %s").format(_t(schema, "audit")), (json.dumps(out.files), out.op_no))
-    if problems:
-        raise FilesLeft(f"the forget is done in the database (audit op {out.op_no}), but {len(problems)} report"
-                        " files are left: " + "; ".join(problems))
+            problems.append(f"{path} could not be deleted ({exc.strerror or type(exc).__name__}): delete it by hand")
+    return problems
+
+
+def _report_day(reports_dir: Path, path: Path) -> dt.date | None:
+    """The day of a report file facepipe writes (REPORTS/YYYY-MM-DD/report.html and its CSVs)."""
+    if path.parent.parent != reports_dir or path.name not in REPORT_FILES:
+        return None
+    try:
+        return dt.date.fromisoformat(path.parent.name)
+    except ValueError:
+        return None
