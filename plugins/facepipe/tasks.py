@@ -325,8 +325,9 @@ def forget(person: str | None = None, photo: str | None = None, threshold: float
                                dry_run=dry_run)
     result = {"op_no": out.op_no, "dry_run": dry_run, "rows": out.rows,
               "report_days": [d.isoformat() for d in out.days], "files": out.files}
-    log.info("forget%s: audit op %s, rows %s, reports rebuilt for %d days, files %s",
-             " (dry run, nothing changed)" if dry_run else "", out.op_no, out.rows, len(out.days), out.files)
+    log.info("forget%s: audit op %s, rows %s, reports %srebuilt for %d days, files %s",
+             " (dry run, nothing changed)" if dry_run else "", out.op_no, out.rows,
+             "would be " if dry_run else "", len(out.days), out.files)
     return result
 
 
