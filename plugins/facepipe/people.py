@@ -504,11 +504,7 @@ def move(conn: psycopg.Connection, schema: str, day: dt.date, image_id: uuid.UUI
         conn.execute(sql.SQL("DELETE FROM {} WHERE day = %s AND image_id = %s AND (box_x, box_y, box_w, box_h)"
                              " = (%s, %s, %s, %s)").format(_t(schema, "identity_pool")), key)
         _insert_assignments(conn, schema, [(day, image_id, box, to, "manual", None)])
-        _recompute(conn, schema, [i for i in (old, to) if i is not None])
-        if old is not None:
-            conn.execute(sql.SQL("DELETE FROM {i} AS i WHERE i.identity_id = %s AND i.person_id IS NULL"
-                                 " AND NOT EXISTS (SELECT 1 FROM {fi} AS a WHERE a.identity_id = i.identity_id)")
-                         .format(i=_t(schema, "identities"), fi=_t(schema, "face_identity")), (old,))
+        recompute_identities(conn, schema, [old, to])  # the face's old identity goes if that left it empty
         detail = {"day": day, "image_id": str(image_id), "face_no": face_no, "box": list(box)}
         _record(conn, schema, "move", to, old, detail, actor)
     return {"identity_id": to, "from": old, **detail}

@@ -411,9 +411,9 @@ def _forms(ident: str) -> set[str]:
             json.dumps(ident)[1:-1]}
 
 
-def _mentions(text: str, identifiers: set[str]) -> bool:
-    """Whether a file's text names one of the identifiers in any of its forms."""
-    return any(form in text for ident in identifiers if ident for form in _forms(ident))
+def _mentions(text: str, forms: set[str]) -> bool:
+    """Whether a file's text holds one of the forms (``_forms``) of the identifiers."""
+    return any(form in text for form in forms)
 
 
 class FilesLeft(RuntimeError):
@@ -478,11 +478,12 @@ def _rewrite_files(conn, schema: str, out: Forgotten, model: ModelSpec, reports_
     if reports_dir is None or not reports_dir.is_dir():
         return problems
     days, named = set(out.days), []
+    forms = {form for ident in out.identifiers if ident for form in _forms(ident)}
     for path in sorted(reports_dir.rglob("*")):
         if path.is_symlink() or not path.is_file():
             continue
         try:
-            if not _mentions(path.read_text(encoding="utf-8", errors="replace"), out.identifiers):
+            if not _mentions(path.read_text(encoding="utf-8", errors="replace"), forms):
                 continue
         except OSError as exc:
             problems.append(f"{path} could not be read ({exc.strerror or type(exc).__name__}): check it by hand")

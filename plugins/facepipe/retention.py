@@ -43,6 +43,7 @@ from psycopg import sql
 from facepipe import audit
 from facepipe.config import retention_horizon
 from facepipe.db import load_sql
+from facepipe.people import recompute_identities
 
 log = logging.getLogger(__name__)
 
@@ -166,12 +167,10 @@ def expire(conn: psycopg.Connection, schema: str, today: dt.date, keep_days: int
                                     {"before": before}).fetchall())
         if planned:
             rows["planned_days"] = sum(planned.values())
-        if touched:
-            conn.execute(load_sql("people_recompute.sql", schema=schema), {"ids": sorted(touched)})
-            removed = conn.execute(load_sql("retention_empty_identities.sql", schema=schema),
-                                   {"ids": sorted(touched)}).rowcount
-            if removed:
-                rows["identities"] = removed
+        # named identities stay (people are kept until forgotten); unnamed ones left empty go
+        removed = recompute_identities(conn, schema, touched)
+        if removed:
+            rows["identities"] = removed
         files = expired_files(reports_dir, before)
         days |= {d for d, _ in files}
         result = {"keep_days": keep_days, "before": before.isoformat(),
