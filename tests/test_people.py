@@ -311,3 +311,27 @@ def test_people_through_the_dags(nights, db, photos, sample_days):
     assigned = q(db, schema, "SELECT op, who FROM {s}.audit ORDER BY op_no")
     assert ("name", "test") in assigned and sum(1 for op, _ in assigned if op == "assign") == 8
     assert all(who.startswith("airflow:face_report/") for op, who in assigned if op == "assign")
+
+
+def test_an_older_schemas_people_ops_rows_move_into_audit(schema, db):
+    """Before forgets and retention, the audit table was people_ops: an upgrade keeps its rows."""
+    from facepipe.db import ensure_schema
+    from facepipe.models import model_spec
+
+    spec = model_spec("dlib-resnet-128")
+    ensure_schema(db, schema, spec)
+    db.execute(sql_of(schema, "ALTER TABLE {s}.audit RENAME TO people_ops"))
+    db.execute(sql_of(schema, "ALTER INDEX {s}.audit_identity RENAME TO people_ops_identity"))
+    db.execute(sql_of(schema, "ALTER TABLE {s}.people_ops DROP COLUMN rows"))
+    db.execute(sql_of(schema, "INSERT INTO {s}.people_ops (who, op, identity_id, detail) VALUES"
+                              " ('ada', 'name', 7, '{{\"name\": \"Zoe\"}}'), ('bob', 'merge', 7, '{{}}')"))
+    ensure_schema(db, schema, spec)
+    assert q(db, schema, "SELECT who, op, identity_id, detail, rows FROM {s}.audit ORDER BY op_no") == [
+        ("ada", "name", 7, {"name": "Zoe"}, {}), ("bob", "merge", 7, {}, {})]
+    assert db.execute("SELECT to_regclass(%s)", (f'"{schema}".people_ops',)).fetchone() == (None,)
+
+
+def sql_of(schema: str, query: str):
+    from psycopg import sql
+
+    return sql.SQL(query).format(s=sql.Identifier(schema))
