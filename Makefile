@@ -11,7 +11,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: install demo test airflow cluster cluster-stop bench lock status stop-db clean
+.PHONY: install lint demo test airflow cluster cluster-stop bench lock status stop-db clean
 
 # One virtualenv with every version pinned by constraints.txt.
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
@@ -20,15 +20,26 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
-# The venv finds the facepipe package in plugins/ (a .pth file), so the commands the
-# demo and the README print (.venv/bin/python -m facepipe ...) work outside make too.
-install: $(VENV)/.installed
-	@echo "$(CURDIR)/plugins" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/facepipe-plugins.pth"
+# facepipe itself is installed editable from plugins/ (pyproject.toml): the console
+# script `facepipe`, `python -m facepipe`, and the Airflow plugin entry point all
+# work outside make, and an edit needs no reinstall.
+install: $(VENV)/.installed $(VENV)/.facepipe
+
+$(VENV)/.facepipe: pyproject.toml | $(VENV)/.installed
+	@rm -f "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/facepipe-plugins.pth"
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
 
 demo: install
 	$(BIN)/python -m facepipe demo
 
-test: install
+# ruff (lint and format) and import-linter's layer contracts (pyproject.toml).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	cd plugins && ../$(BIN)/lint-imports --config ../pyproject.toml --no-cache
+
+test: lint
 	$(BIN)/python -m pytest
 
 # Airflow's api-server, scheduler, dag-processor and triggerer on 127.0.0.1:8080

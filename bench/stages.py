@@ -5,10 +5,11 @@ tasks.process_shard does (store.shard_arrivals, process.process_images with
 detect.HaarDetector and embed.DlibResnetEmbedder, store.write_shard), then
 tasks.validate, tasks.load, tasks.index. Timing wrappers sit around the
 callables process_images is given (read, seen_before, detector, embedder) and
-around facepipe.process.decode; nothing of facepipe is copied. The detector
+around facepipe.ingest.process.decode; nothing of facepipe is copied. The detector
 and the embedder are then timed again alone, on the same decoded images and
 the same aligned chips.
 """
+
 from __future__ import annotations
 
 import cProfile
@@ -36,6 +37,7 @@ class _Clock:
             finally:
                 self.s[name] += time.perf_counter() - t
                 self.n[name] += 1
+
         return timed
 
 
@@ -76,7 +78,7 @@ def _dlib_native():
     import face_recognition_models as frm
     import numpy as np
 
-    from facepipe.embed import DlibResnetEmbedder
+    from facepipe.models.embed import DlibResnetEmbedder
 
     class DlibNative(DlibResnetEmbedder):
         def __init__(self):
@@ -94,15 +96,15 @@ def _dlib_native():
 def instrumented_day(day: str, env: dict, what_if: bool = False) -> tuple[dict, dict]:
     import datetime as dt
 
-    import facepipe.process as process
-    from facepipe import tasks
-    from facepipe.config import settings
-    from facepipe.db import connect, ensure_schema
-    from facepipe.detect import FaceSizing, HaarDetector
-    from facepipe.embed import DlibResnetEmbedder
-    from facepipe.models import model_spec
-    from facepipe.sources import open_source
-    from facepipe.store import seen_before, shard_arrivals, write_shard
+    import facepipe.ingest.process as process
+    from facepipe.core.config import settings
+    from facepipe.core.db import connect, ensure_schema
+    from facepipe.core.sources import open_source
+    from facepipe.core.specs import model_spec
+    from facepipe.ingest import tasks
+    from facepipe.ingest.store import seen_before, shard_arrivals, write_shard
+    from facepipe.models.detect import FaceSizing, HaarDetector
+    from facepipe.models.embed import DlibResnetEmbedder
 
     os.environ.update(env)
     clock = _Clock()
@@ -133,28 +135,43 @@ def instrumented_day(day: str, env: dict, what_if: bool = False) -> tuple[dict, 
             clock.s["model load"] += time.perf_counter() - t
             t = time.perf_counter()
             result = process.process_images(
-                arrivals, clock.wrap("read file", source.read),
+                arrivals,
+                clock.wrap("read file", source.read),
                 clock.wrap("hash lookup (seen_before)", seen_before(conn, s.db_schema, d)),
-                _Detector(detector, clock, images), _Embedder(embedder, clock, chips),
-                FaceSizing.of("haar", s.min_face))
+                _Detector(detector, clock, images),
+                _Embedder(embedder, clock, chips),
+                FaceSizing.of("haar", s.min_face),
+            )
             clock.s["process_images"] += time.perf_counter() - t
             faces += len(result.faces)
             t = time.perf_counter()
-            write_shard(conn, s.db_schema, spec, day=d, run_id=run_id, shard=shard["shard"], source=source.name,
-                        detector="haar", result=result)
+            write_shard(
+                conn,
+                s.db_schema,
+                spec,
+                day=d,
+                run_id=run_id,
+                shard=shard["shard"],
+                source=source.name,
+                detector="haar",
+                result=result,
+            )
             clock.s["COPY to staging (write_shard)"] += time.perf_counter() - t
             conn.close()
     finally:
         process.decode = original_decode
-    for name, fn in (("validate (GX)", lambda: tasks.validate(day, run_id, opts)),
-                     ("load (load_day)", lambda: tasks.load(day, run_id, opts)),
-                     ("index (index_day)", lambda: tasks.index(day, opts))):
+    for name, fn in (
+        ("validate (GX)", lambda: tasks.validate(day, run_id, opts)),
+        ("load (load_day)", lambda: tasks.load(day, run_id, opts)),
+        ("index (index_day)", lambda: tasks.index(day, opts)),
+    ):
         t = time.perf_counter()
         fn()
         clock.s[name] = time.perf_counter() - t
     total = time.perf_counter() - t_all
-    inner = sum(clock.s[k] for k in ("read file", "hash lookup (seen_before)", "decode", "detect",
-                                     "align_crop", "embed"))
+    inner = sum(
+        clock.s[k] for k in ("read file", "hash lookup (seen_before)", "decode", "detect", "align_crop", "embed")
+    )
     clock.s["process_images other (sha256, records)"] = clock.s.pop("process_images") - inner
 
     # the two models alone, on the same decoded images and the same chips
@@ -168,28 +185,45 @@ def instrumented_day(day: str, env: dict, what_if: bool = False) -> tuple[dict, 
     embedder.embed(chips)
     embed_alone = time.perf_counter() - t
     stages = {k: round(v, 4) for k, v in clock.s.items()}
-    return {"stages_s": stages, "total_s": round(total, 3), "images": len(images), "faces": faces,
-            "detect_alone_s": round(detect_alone, 3), "embed_alone_s": round(embed_alone, 3),
-            "outside_models_s": round(total - detect_alone - embed_alone, 3),
-            "outside_models_share": round(1 - (detect_alone + embed_alone) / total, 4),
-            "outside_models_share_in_run": round(1 - (clock.s["detect"] + clock.s["embed"]) / total, 4)}, \
-        {"chips": len(chips)}
+    return {
+        "stages_s": stages,
+        "total_s": round(total, 3),
+        "images": len(images),
+        "faces": faces,
+        "detect_alone_s": round(detect_alone, 3),
+        "embed_alone_s": round(embed_alone, 3),
+        "outside_models_s": round(total - detect_alone - embed_alone, 3),
+        "outside_models_share": round(1 - (detect_alone + embed_alone) / total, 4),
+        "outside_models_share_in_run": round(1 - (clock.s["detect"] + clock.s["embed"]) / total, 4),
+    }, {"chips": len(chips)}
 
 
-ORDER = ["plan (list, manifest)", "connect, schema, manifest", "model load", "read file",
-         "hash lookup (seen_before)", "decode", "detect", "align_crop", "embed",
-         "process_images other (sha256, records)", "COPY to staging (write_shard)", "validate (GX)",
-         "load (load_day)", "index (index_day)"]
+ORDER = [
+    "plan (list, manifest)",
+    "connect, schema, manifest",
+    "model load",
+    "read file",
+    "hash lookup (seen_before)",
+    "decode",
+    "detect",
+    "align_crop",
+    "embed",
+    "process_images other (sha256, records)",
+    "COPY to staging (write_shard)",
+    "validate (GX)",
+    "load (load_day)",
+    "index (index_day)",
+]
 
 
 def decode_variants(photo_list: list[dict], max_side: int = 1024, reps: int = 2) -> dict:
-    """ms per photo: facepipe.imaging.decode against plain cv2.imdecode at each JPEG scale."""
+    """ms per photo: facepipe.models.imaging.decode against plain cv2.imdecode at each JPEG scale."""
     from pathlib import Path
 
     import cv2
     import numpy as np
 
-    from facepipe.imaging import decode
+    from facepipe.models.imaging import decode
 
     datas = [Path(p["path"]).read_bytes() for p in photo_list]
     out = {}
@@ -201,12 +235,17 @@ def decode_variants(photo_list: list[dict], max_side: int = 1024, reps: int = 2)
                 fn(d)
         return round((time.perf_counter() - t) / (reps * len(datas)) * 1000, 2)
 
-    out["facepipe.imaging.decode(max_side=1024)"] = timed(lambda d: decode(d, max_side))
-    for name, flag in (("full", cv2.IMREAD_COLOR), ("1/2", cv2.IMREAD_REDUCED_COLOR_2),
-                       ("1/4", cv2.IMREAD_REDUCED_COLOR_4), ("1/8", cv2.IMREAD_REDUCED_COLOR_8)):
+    out["facepipe.models.imaging.decode(max_side=1024)"] = timed(lambda d: decode(d, max_side))
+    for name, flag in (
+        ("full", cv2.IMREAD_COLOR),
+        ("1/2", cv2.IMREAD_REDUCED_COLOR_2),
+        ("1/4", cv2.IMREAD_REDUCED_COLOR_4),
+        ("1/8", cv2.IMREAD_REDUCED_COLOR_8),
+    ):
         shape = cv2.imdecode(np.frombuffer(datas[0], np.uint8), flag).shape
         out[f"cv2.imdecode {name} ({shape[1]}x{shape[0]})"] = timed(
-            lambda d, f=flag: cv2.imdecode(np.frombuffer(d, np.uint8), f))
+            lambda d, f=flag: cv2.imdecode(np.frombuffer(d, np.uint8), f)
+        )
     return out
 
 
@@ -238,9 +277,13 @@ def _run(uri: str, source, counts: dict[str, int], profile: bool) -> dict:
             prof.enable()
             instrumented_day(day, env)
             prof.disable()
-            path = write_text(f"profile_stages_{kind}.txt",
-                              "# sorted by tottime\n" + profile_summary(prof, 30, "tottime")
-                              + "\n# sorted by cumulative\n" + profile_summary(prof, 45, "cumulative"))
+            path = write_text(
+                f"profile_stages_{kind}.txt",
+                "# sorted by tottime\n"
+                + profile_summary(prof, 30, "tottime")
+                + "\n# sorted by cumulative\n"
+                + profile_summary(prof, 45, "cumulative"),
+            )
             res["profile"] = str(path)
             res["profile_top"] = _top(prof)
         res["stage_order"] = [k for k in ORDER if k in res["stages_s"]]
@@ -252,8 +295,10 @@ def _run(uri: str, source, counts: dict[str, int], profile: bool) -> dict:
         alt, _ = instrumented_day(day, env, what_if=True)
         alt["stage_order"] = res["stage_order"]
         alt["what_if"] = "the dlib ResNet run by dlib (compute_face_descriptor) instead of onnxruntime"
-        log(f"stages {kind} what-if dlib runtime: total {alt['total_s']}s, {alt['faces']} faces,"
-            f" outside the models {alt['outside_models_share']:.1%}")
+        log(
+            f"stages {kind} what-if dlib runtime: total {alt['total_s']}s, {alt['faces']} faces,"
+            f" outside the models {alt['outside_models_share']:.1%}"
+        )
         out["kinds"][f"{kind}, what-if: dlib runtime"] = alt
     return out
 
@@ -264,7 +309,13 @@ def _top(prof: cProfile.Profile, n: int = 12) -> list[dict]:
     st = pstats.Stats(prof)
     rows = []
     for (file, line, func), (cc, nc, tt, ct, _callers) in st.stats.items():
-        rows.append({"function": f"{file.split('site-packages/')[-1].split('/work/main/')[-1]}:{line}({func})",
-                     "calls": nc, "tottime_s": round(tt, 3), "cumtime_s": round(ct, 3)})
+        rows.append(
+            {
+                "function": f"{file.split('site-packages/')[-1].split('/work/main/')[-1]}:{line}({func})",
+                "calls": nc,
+                "tottime_s": round(tt, 3),
+                "cumtime_s": round(ct, 3),
+            }
+        )
     rows.sort(key=lambda r: -r["tottime_s"])
     return rows[:n]

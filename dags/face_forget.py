@@ -20,9 +20,10 @@ keeps one vector of theirs to recognise them by (README "Privacy"). One row of t
 Prefer the identity number to the name here: a run's params stay in Airflow's
 metadata database.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
@@ -30,23 +31,41 @@ from airflow.sdk import Param, dag, task
 @dag(
     dag_id="face_forget",
     schedule=None,
-    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 11, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     default_args={"owner": "facepipe", "retries": 0, "execution_timeout": timedelta(hours=2)},
     params={
-        "person": Param("", type=["null", "string"], maxLength=200,
-                        description="An identity number (people list), or a name. Leave empty to forget a photo."),
-        "photo": Param("", type=["null", "string"], maxLength=4096,
-                       description="A photo's URI (as in the tables) or its SHA-256. Leave empty to forget a person."),
-        "threshold": Param(None, type=["null", "number"], minimum=0,
-                           description="Person: faces this close to a reference photo go too (at most 1.5 times the"
-                                       " model's). Empty: the model's."),
-        "block_future": Param(False, type="boolean",
-                              description="Person: keep one vector of theirs so that their faces in later photos"
-                                          " are not indexed either (README: Privacy)."),
-        "dry_run": Param(True, type="boolean",
-                         description="Count what would go and change nothing. Untick to forget (cannot be undone)."),
+        "person": Param(
+            "",
+            type=["null", "string"],
+            maxLength=200,
+            description="An identity number (people list), or a name. Leave empty to forget a photo.",
+        ),
+        "photo": Param(
+            "",
+            type=["null", "string"],
+            maxLength=4096,
+            description="A photo's URI (as in the tables) or its SHA-256. Leave empty to forget a person.",
+        ),
+        "threshold": Param(
+            None,
+            type=["null", "number"],
+            minimum=0,
+            description="Person: faces this close to a reference photo go too (at most 1.5 times the"
+            " model's). Empty: the model's.",
+        ),
+        "block_future": Param(
+            False,
+            type="boolean",
+            description="Person: keep one vector of theirs so that their faces in later photos"
+            " are not indexed either (README: Privacy).",
+        ),
+        "dry_run": Param(
+            True,
+            type="boolean",
+            description="Count what would go and change nothing. Untick to forget (cannot be undone).",
+        ),
     },
     tags=["facepipe", "privacy"],
     doc_md=__doc__,
@@ -56,12 +75,16 @@ def face_forget():
     def forget(params=None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from facepipe.tasks import forget
+        from facepipe.privacy.tasks import forget
 
         try:
-            return forget(person=params.get("person"), photo=params.get("photo"),
-                          threshold=params.get("threshold"), dry_run=bool(params.get("dry_run", True)),
-                          block_future=bool(params.get("block_future", False)))
+            return forget(
+                person=params.get("person"),
+                photo=params.get("photo"),
+                threshold=params.get("threshold"),
+                dry_run=bool(params.get("dry_run", True)),
+                block_future=bool(params.get("block_future", False)),
+            )
         except ValueError as exc:  # no such person or photo, or neither given: a retry cannot help
             raise AirflowFailException(str(exc)) from exc
 

@@ -9,14 +9,15 @@ rows of its (day, source), never another source's, and never adds to them.
 `source`, `detector` and `model` override the deployment's settings for one run;
 `allow_shrink` lets it remove most of what its (day, source) holds.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-from facepipe.assets import FACES
-from facepipe.config import max_active_shards, start_date
+from facepipe.core.assets import FACES
+from facepipe.core.config import max_active_shards, start_date
 
 # shards of one day running at once: the cores (LocalExecutor), or all workers' slots
 MAX_SHARDS = max_active_shards()
@@ -34,7 +35,7 @@ def _fail_fast(exc: Exception):
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     # Every day from FACEPIPE_START_DATE runs: after downtime the missed nights run
     # too, oldest first, three at a time (a new deployment: every day since the start).
-    start_date=datetime.combine(start_date(), datetime.min.time(), tzinfo=timezone.utc),
+    start_date=datetime.combine(start_date(), datetime.min.time(), tzinfo=UTC),
     catchup=True,
     max_active_runs=3,
     default_args={
@@ -44,19 +45,36 @@ def _fail_fast(exc: Exception):
         "execution_timeout": timedelta(hours=2),
     },
     params={
-        "day": Param(None, type=["null", "string"], format="date",
-                     description="Day to (re)load, YYYY-MM-DD. Empty: the run's data interval."),
-        "source": Param(None, type=["null", "string"],
-                        description="Photo folder, or s3://bucket/prefix (see README). Empty: FACEPIPE_SOURCE."),
-        "detector": Param(None, type=["null", "string"], enum=[None, "mtcnn", "haar", "hog"],
-                          description="Face detector. Empty: FACEPIPE_DETECTOR (default mtcnn)."),
-        "model": Param(None, type=["null", "string"],
-                       enum=[None, "dlib-resnet-128", "imgbeddings-clip-768"],
-                       description="Embedding model. Empty: FACEPIPE_MODEL. Must match the tables."),
-        "allow_shrink": Param(False, type="boolean",
-                              description="Let this run remove most or all of the images the day holds from"
-                                          " its source (the photos really are gone). Off: such a load fails"
-                                          " and changes nothing."),
+        "day": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Day to (re)load, YYYY-MM-DD. Empty: the run's data interval.",
+        ),
+        "source": Param(
+            None,
+            type=["null", "string"],
+            description="Photo folder, or s3://bucket/prefix (see README). Empty: FACEPIPE_SOURCE.",
+        ),
+        "detector": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "mtcnn", "haar", "hog"],
+            description="Face detector. Empty: FACEPIPE_DETECTOR (default mtcnn).",
+        ),
+        "model": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "dlib-resnet-128", "imgbeddings-clip-768"],
+            description="Embedding model. Empty: FACEPIPE_MODEL. Must match the tables.",
+        ),
+        "allow_shrink": Param(
+            False,
+            type="boolean",
+            description="Let this run remove most or all of the images the day holds from"
+            " its source (the photos really are gone). Off: such a load fails"
+            " and changes nothing.",
+        ),
     },
     tags=["facepipe", "ingest"],
     doc_md=__doc__,
@@ -64,7 +82,8 @@ def _fail_fast(exc: Exception):
 def face_ingest():
     @task(retries=0)
     def resolve(params=None, data_interval_start=None, run_id=None) -> dict:
-        from facepipe.tasks import options, resolve_day
+        from facepipe.core.days import resolve_day
+        from facepipe.ingest.tasks import options
 
         try:
             opts = options(params.get("source"), params.get("detector"), params.get("model"))
@@ -74,9 +93,9 @@ def face_ingest():
 
     @task
     def plan(run: dict) -> list[dict]:
-        from facepipe.config import ConfigError
-        from facepipe.db import ModelMismatch
-        from facepipe.tasks import plan
+        from facepipe.core.config import ConfigError
+        from facepipe.core.db import ModelMismatch
+        from facepipe.ingest.tasks import plan
 
         try:
             return plan(run["day"], run["run_id"], _opts(run))
@@ -85,8 +104,8 @@ def face_ingest():
 
     @task(map_index_template="{{ shard_label }}", max_active_tis_per_dag=MAX_SHARDS)
     def process(shard: dict) -> dict:
-        from facepipe.store import PlanGone
-        from facepipe.tasks import process_shard
+        from facepipe.ingest.store import PlanGone
+        from facepipe.ingest.tasks import process_shard
 
         get_current_context()["shard_label"] = f"{shard['day']} shard {shard['shard']} ({shard['files']} files)"
         try:
@@ -96,8 +115,8 @@ def face_ingest():
 
     @task(retries=0)
     def validate(run: dict, staged: list[dict]) -> dict:
-        from facepipe.tasks import validate
-        from facepipe.validate import ValidationFailed
+        from facepipe.ingest.tasks import validate
+        from facepipe.ingest.validate import ValidationFailed
 
         try:
             return validate(run["day"], run["run_id"], _opts(run))
@@ -106,9 +125,9 @@ def face_ingest():
 
     @task
     def load(run: dict, validated: dict, params=None) -> dict:
-        from facepipe.config import ConfigError
-        from facepipe.store import IncompleteStaging, OverlappingSources, PlanGone, ShrinkRefused
-        from facepipe.tasks import load
+        from facepipe.core.config import ConfigError
+        from facepipe.ingest.store import IncompleteStaging, OverlappingSources, PlanGone, ShrinkRefused
+        from facepipe.ingest.tasks import load
 
         try:
             return load(run["day"], run["run_id"], _opts(run), allow_shrink=bool(params.get("allow_shrink")))
@@ -117,7 +136,7 @@ def face_ingest():
 
     @task
     def index(run: dict, loaded: dict) -> dict:
-        from facepipe.tasks import index
+        from facepipe.ingest.tasks import index
 
         index(run["day"], _opts(run))
         return loaded

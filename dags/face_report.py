@@ -6,24 +6,24 @@ Asset; the days come from its events, plus any day loaded since its report was
 built, whose event Airflow may have dropped) and by hand for any day (`day` param).
 
 enrol (FACEPIPE_ENROL_DIR, if set) -> assign each day's new faces to identities
-(facepipe.people: the nearest identity, or a new one from a dense group of
+(facepipe.people.identities: the nearest identity, or a new one from a dense group of
 unassigned faces) -> build the report tables for each day -> write the day's
 HTML page and CSV files under FACEPIPE_REPORTS_DIR/DAY/.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-from facepipe.assets import FACES
-
+from facepipe.core.assets import FACES
 
 
 @dag(
     dag_id="face_report",
     schedule=[FACES],
-    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 11, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     default_args={
@@ -33,16 +33,35 @@ from facepipe.assets import FACES
         "execution_timeout": timedelta(hours=1),
     },
     params={
-        "day": Param(None, type=["null", "string"], format="date",
-                     description="Day to report, YYYY-MM-DD. Empty: the days face_ingest just loaded."),
-        "threshold": Param(None, type=["null", "number"], minimum=0,
-                           description="Same person below this distance. Empty: the model's default."),
-        "min_days": Param(2, type="integer", minimum=1, maximum=3660,
-                          description="A recurring unknown is an unnamed identity seen on at least this many days."),
-        "lookback_days": Param(7, type="integer", minimum=1, maximum=366,
-                               description="Its faces and days before the report's day are counted over this many days."),
-        "range_days": Param(30, type="integer", minimum=1, maximum=366,
-                            description="Days covered by the per-person table."),
+        "day": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Day to report, YYYY-MM-DD. Empty: the days face_ingest just loaded.",
+        ),
+        "threshold": Param(
+            None,
+            type=["null", "number"],
+            minimum=0,
+            description="Same person below this distance. Empty: the model's default.",
+        ),
+        "min_days": Param(
+            2,
+            type="integer",
+            minimum=1,
+            maximum=3660,
+            description="A recurring unknown is an unnamed identity seen on at least this many days.",
+        ),
+        "lookback_days": Param(
+            7,
+            type="integer",
+            minimum=1,
+            maximum=366,
+            description="Its faces and days before the report's day are counted over this many days.",
+        ),
+        "range_days": Param(
+            30, type="integer", minimum=1, maximum=366, description="Days covered by the per-person table."
+        ),
     },
     tags=["facepipe", "report"],
     doc_md=__doc__,
@@ -52,10 +71,9 @@ def face_report():
     def resolve(params=None, triggering_asset_events=None) -> list[str]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from facepipe.tasks import report_days, stale_report_days
+        from facepipe.reports.tasks import report_days, stale_report_days
 
-        event_days = [(e.extra or {}).get("day") for events in (triggering_asset_events or {}).values()
-                      for e in events]
+        event_days = [(e.extra or {}).get("day") for events in (triggering_asset_events or {}).values() for e in events]
         try:
             return report_days(params.get("day"), event_days, [] if params.get("day") else stale_report_days())
         except ValueError as exc:
@@ -63,22 +81,24 @@ def face_report():
 
     @task
     def enrol() -> dict:
-        from facepipe.tasks import enrol
+        from facepipe.people.tasks import enrol
 
         return enrol(counts_only=True)  # Airflow stores and logs the return value: no names, no paths
 
     @task
     def assign(days: list[str], enrolled: dict, params=None) -> list[dict]:
-        from facepipe.tasks import assign_people
+        from facepipe.people.tasks import assign_people
 
         return assign_people(days, params.get("threshold"))
 
     @task
     def build(days: list[str], assigned: list[dict], params=None) -> list[dict]:
-        from facepipe.tasks import report
+        from facepipe.reports.tasks import report
 
-        return [report(day, params.get("threshold"), params["min_days"], params["lookback_days"],
-                       params["range_days"]) for day in days]
+        return [
+            report(day, params.get("threshold"), params["min_days"], params["lookback_days"], params["range_days"])
+            for day in days
+        ]
 
     days = resolve()
     build(days, assign(days, enrol()))

@@ -12,9 +12,10 @@ One `audit` row per run (op `retention`) holds the counts and the days.
 With 0 (the default) every day is kept and the run does nothing. There is no param:
 only the setting decides what goes. face_ingest refuses to load an expired day.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import dag, task
 
@@ -22,7 +23,7 @@ from airflow.sdk import dag, task
 @dag(
     dag_id="face_retention",
     schedule="@daily",
-    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 11, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     default_args={
@@ -39,12 +40,12 @@ def face_retention():
     def expire(logical_date=None, dag_run=None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from facepipe.config import ConfigError
-        from facepipe.db import ModelMismatch
-        from facepipe.tasks import retention
+        from facepipe.core.config import ConfigError
+        from facepipe.core.db import ModelMismatch
+        from facepipe.privacy.tasks import retention
 
         # the run's day: its logical date (a manual run without one: when it was queued);
-        # facepipe.tasks.retention never counts back from a day after today
+        # facepipe.privacy.tasks.retention never counts back from a day after today
         when = logical_date or getattr(dag_run, "run_after", None)
         try:
             return retention(when.date().isoformat() if when else None)

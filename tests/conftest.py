@@ -3,6 +3,7 @@
 The environment is set here, before anything imports Airflow, so every test
 and every dag.test() run uses a throwaway state folder.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,14 +23,14 @@ os.environ.pop("AIRFLOW_CONN_FACEPIPE_DB", None)
 os.environ.pop("FACEPIPE_SOURCE", None)
 os.environ.pop("FACEPIPE_MODEL", None)
 os.environ.pop("FACEPIPE_DETECTOR", None)
-from facepipe.demo import airflow_env  # noqa: E402  (no Airflow import)
+from facepipe.ops.demo import airflow_env  # noqa: E402  (no Airflow import)
 
 os.environ.update(airflow_env(_STATE))
 
 
 @pytest.fixture(scope="session")
 def pg_uri():
-    from facepipe.db import embedded_uri, stop_embedded
+    from facepipe.core.db import embedded_uri, stop_embedded
 
     uri = embedded_uri(_STATE)
     yield uri
@@ -39,8 +40,12 @@ def pg_uri():
 
 @pytest.fixture(scope="session")
 def airflow_db(pg_uri):
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
 
 
 @pytest.fixture
@@ -73,7 +78,7 @@ def sample_days():
 @pytest.fixture(scope="session")
 def photos(sample_days, tmp_path_factory) -> Path:
     """Real faces from scikit-image laid out over three days, one corrupt upload."""
-    from facepipe.samples import lay_out_demo_photos
+    from facepipe.ops.samples import lay_out_demo_photos
 
     root = tmp_path_factory.mktemp("photos")
     lay_out_demo_photos(root, sample_days)
@@ -91,7 +96,7 @@ def photo_copy(photos, tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def hog():
     """dlib's HOG detector, loaded once."""
-    from facepipe.detect import HogDetector
+    from facepipe.models.detect import HogDetector
 
     return HogDetector()
 
@@ -99,6 +104,6 @@ def hog():
 @pytest.fixture(scope="session")
 def dlib_embedder():
     """dlib's face descriptor, loaded once."""
-    from facepipe.embed import DlibResnetEmbedder
+    from facepipe.models.embed import DlibResnetEmbedder
 
     return DlibResnetEmbedder()

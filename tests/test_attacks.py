@@ -6,6 +6,7 @@
   Chromium, with and without its Content-Security-Policy).
 * The embedded database listens on a Unix socket only.
 """
+
 from __future__ import annotations
 
 import ast
@@ -20,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers.bad_inputs import astronaut_photo
+from helpers.rows import q
 from PIL import Image
 from psycopg import sql
 
-from facepipe.config import PROJECT_ROOT
-from facepipe.demo import run_day
-from helpers.bad_inputs import astronaut_photo
-from helpers.rows import q
+from facepipe.core.config import PROJECT_ROOT
+from facepipe.ops.demo import run_day
 
 pytestmark = pytest.mark.dag
 
@@ -62,17 +63,19 @@ def loaded(tmp_path_factory, pg_uri, airflow_db):
     Eileen enrolled under a hostile name; face_ingest and face_report run for the day."""
     import psycopg
 
-    from facepipe.config import settings
-    from facepipe.samples import enrolment_images
+    from facepipe.core.config import settings
+    from facepipe.ops.samples import enrolment_images
 
     base = tmp_path_factory.mktemp("attack")
     root = base / SOURCE_DIR
     day_dir = root / DAY.isoformat()
     day_dir.mkdir(parents=True)
-    (day_dir / IMG_NAME).write_bytes(jpeg_with_model(astronaut_photo(61, width=1600, height=1000,
-                                                                     face_width=820)[0], "plain-cam"))
-    (day_dir / SVG_NAME).write_bytes(jpeg_with_model(astronaut_photo(62, width=1600, height=1000,
-                                                                     face_width=820)[0], CAMERA))
+    (day_dir / IMG_NAME).write_bytes(
+        jpeg_with_model(astronaut_photo(61, width=1600, height=1000, face_width=820)[0], "plain-cam")
+    )
+    (day_dir / SVG_NAME).write_bytes(
+        jpeg_with_model(astronaut_photo(62, width=1600, height=1000, face_width=820)[0], CAMERA)
+    )
     people = base / "people"
     (people / PERSON).mkdir(parents=True)
     for name, rgb in enrolment_images()["eileen_collins"].items():
@@ -94,11 +97,14 @@ def loaded(tmp_path_factory, pg_uri, airflow_db):
 
 def table_counts(db, schema: str) -> dict[str, int]:
     names = [r[0] for r in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))]
-    return {t: db.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, t))).fetchone()[0]
-            for t in sorted(names)}
+    return {
+        t: db.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, t))).fetchone()[0]
+        for t in sorted(names)
+    }
 
 
 # ----------------------------------------------------------------- SQL injection
+
 
 def test_hostile_names_are_stored_exactly(loaded, db):
     uris = {u for (u,) in q(db, loaded.schema, "SELECT uri FROM {s}.images WHERE day = %s", DAY)}
@@ -109,7 +115,7 @@ def test_hostile_names_are_stored_exactly(loaded, db):
 
 
 def test_injection_through_the_day_param_is_refused_and_changes_nothing(loaded, db):
-    from facepipe.tasks import resolve_day
+    from facepipe.core.days import resolve_day
 
     db.execute("CREATE TABLE IF NOT EXISTS public.x (id int)")
     try:
@@ -131,8 +137,8 @@ def test_injection_through_the_day_param_is_refused_and_changes_nothing(loaded, 
 def test_injection_through_the_search_filter_returns_nothing(loaded, db):
     from pgvector.psycopg import register_vector
 
-    from facepipe.models import model_spec
-    from facepipe.search import query_vector, search_faces
+    from facepipe.core.specs import model_spec
+    from facepipe.search.query import query_vector, search_faces
 
     spec = model_spec("dlib-resnet-128")
     vector = query_vector(loaded.people / PERSON / "closeup.jpg", spec, "hog")
@@ -146,13 +152,34 @@ def test_injection_through_the_search_filter_returns_nothing(loaded, db):
 
 def test_injection_through_the_search_command_returns_nothing(loaded):
     photo = loaded.people / PERSON / "closeup.jpg"
-    env = {**os.environ, "FACEPIPE_DB_SCHEMA": loaded.schema,
-           "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "plugins"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "FACEPIPE_DB_SCHEMA": loaded.schema,
+        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "plugins"), os.environ.get("PYTHONPATH", "")]),
+    }
 
     def search(source: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "facepipe", "search", str(photo), "--since", DAY.isoformat(),
-                               "--until", DAY.isoformat(), "--source", source],
-                              cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "facepipe",
+                "search",
+                str(photo),
+                "--since",
+                DAY.isoformat(),
+                "--until",
+                DAY.isoformat(),
+                "--source",
+                source,
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     def summary(run: subprocess.CompletedProcess) -> str:  # the "N nearest faces, ..." line
         assert run.returncode == 0, run.stderr[-2000:]
@@ -168,8 +195,10 @@ def test_injection_through_the_search_command_returns_nothing(loaded):
 # Reviewed: the ORDER BY is picked from a dict literal in the same function, keyed by the
 # module constant REPORTS; nothing from outside reaches it.
 _ALLOWED = {("report.py", "SELECT * FROM {} WHERE day = %s ORDER BY ")}
-_SQLISH = re.compile(r"\b(SELECT|INSERT\s+INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM|DROP|CREATE|ALTER|TRUNCATE"
-                     r"|COPY|WHERE|ORDER\s+BY|SET\s+(LOCAL\s+)?\w+\s*(=|TO))\b")
+_SQLISH = re.compile(
+    r"\b(SELECT|INSERT\s+INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM|DROP|CREATE|ALTER|TRUNCATE"
+    r"|COPY|WHERE|ORDER\s+BY|SET\s+(LOCAL\s+)?\w+\s*(=|TO))\b"
+)
 
 
 def _string_building(tree: ast.AST):
@@ -177,11 +206,20 @@ def _string_building(tree: ast.AST):
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):
             yield node.lineno, "f-string", "".join(v.value for v in node.values if isinstance(v, ast.Constant))
-        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) \
-                and isinstance(node.left, ast.Constant) and isinstance(node.left.value, str):
+        elif (
+            isinstance(node, ast.BinOp)
+            and isinstance(node.op, ast.Mod)
+            and isinstance(node.left, ast.Constant)
+            and isinstance(node.left.value, str)
+        ):
             yield node.lineno, "%", node.left.value
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format" \
-                and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "format"
+            and isinstance(node.func.value, ast.Constant)
+            and isinstance(node.func.value.value, str)
+        ):
             yield node.lineno, ".format", node.func.value.value
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             sides = (node.left, node.right)
@@ -193,8 +231,10 @@ def _string_building(tree: ast.AST):
 def test_no_sql_is_built_by_string_formatting():
     """Scan plugins/facepipe/*.py and dags/*.py: no f-string, %, .format() or + builds text that looks like SQL;
     queries are composed with psycopg.sql and take values as parameters."""
-    control = ast.parse('conn.execute(f"SELECT * FROM {table}")\nq = "DELETE FROM %s" % t\n'
-                        'q = "UPDATE {} SET a = 1".format(t)\nq = "SELECT * FROM t WHERE u = \'" + uri')
+    control = ast.parse(
+        'conn.execute(f"SELECT * FROM {table}")\nq = "DELETE FROM %s" % t\n'
+        'q = "UPDATE {} SET a = 1".format(t)\nq = "SELECT * FROM t WHERE u = \'" + uri'
+    )
     assert sorted(how for _, how, _ in _string_building(control)) == ["%", "+", ".format", "f-string"]
     found = []
     files = sorted((PROJECT_ROOT / "plugins" / "facepipe").glob("*.py")) + sorted((PROJECT_ROOT / "dags").glob("*.py"))
@@ -205,7 +245,7 @@ def test_no_sql_is_built_by_string_formatting():
                 found.append(f"{path.name}:{line}: {how} {text[:70]!r}")
         plain = path.read_text()
         for m in re.finditer(r"\.(execute|executemany|copy)\(\s*f[\"']", plain):
-            found.append(f"{path.name}:{plain[:m.start()].count(chr(10)) + 1}: execute(f\"...\")")
+            found.append(f'{path.name}:{plain[: m.start()].count(chr(10)) + 1}: execute(f"...")')
     assert found == [], "SQL built from strings:\n" + "\n".join(found)
 
 
@@ -213,7 +253,7 @@ def test_sql_files_take_values_only_as_parameters(pg_uri):
     """include/sql/*.sql: placeholders are identifiers bound by psycopg.sql, values are %(name)s, never quoted."""
     import psycopg
 
-    from facepipe.db import load_sql
+    from facepipe.core.db import load_sql
 
     identifiers = {"schema", "images_part", "faces_part"}
     hostile = 'x"; DROP TABLE faces; --'
@@ -226,16 +266,18 @@ def test_sql_files_take_values_only_as_parameters(pg_uri):
             assert names <= identifiers | {"op", "vector_type", "opclass"}, (path.name, names)
             assert not re.search(r"'[^'\n]*%(\(\w+\))?s[^'\n]*'", code), f"{path.name}: a parameter inside quotes"
             assert not re.search(r"\bEXECUTE\b|\bformat\s*\(", code, re.IGNORECASE), f"{path.name}: dynamic SQL"
-            if names & {"vector_type", "opclass"}:  # schema files: bound by ensure_schema from facepipe.models only
+            if names & {"vector_type", "opclass"}:  # schema files: bound by ensure_schema from facepipe.core.specs only
                 continue
-            text = load_sql(path.name, op="<->" if "op" in names else None,
-                            **{k: hostile for k in names - {"op"}}).as_string(conn)
+            text = load_sql(
+                path.name, op="<->" if "op" in names else None, **{k: hostile for k in names - {"op"}}
+            ).as_string(conn)
             assert hostile not in text.replace('"x""; DROP TABLE faces; --"', ""), path.name
     with pytest.raises(ValueError):
         load_sql("search_faces.sql", schema="s", op="<->; DROP TABLE faces")
 
 
 # ----------------------------------------------------------------- the HTML report
+
 
 def _open_report(path: Path, bypass_csp: bool) -> dict:
     from playwright.sync_api import sync_playwright
@@ -255,7 +297,8 @@ def _open_report(path: Path, bypass_csp: bool) -> dict:
             out["img_src"] = page.eval_on_selector_all("img", "els => els.map(e => e.getAttribute('src'))")
             out["on_attrs"] = page.evaluate(
                 "() => [...document.querySelectorAll('*')].flatMap(e => [...e.attributes].map(a => a.name))"
-                ".filter(n => n.startsWith('on'))")
+                ".filter(n => n.startsWith('on'))"
+            )
         finally:
             browser.close()
     return out
@@ -270,8 +313,9 @@ def test_the_report_escapes_names_from_outside(loaded, bypass_csp):
     page = _open_report(loaded.report, bypass_csp)
     assert page["dialogs"] == []
     assert (page["svg"], page["marquee"], page["script"], page["on_attrs"]) == (0, 0, 0, [])
-    assert page["img_src"] and all(src.startswith("data:image/jpeg;base64,") for src in page["img_src"]), \
-        page["img_src"]
+    assert page["img_src"] and all(src.startswith("data:image/jpeg;base64,") for src in page["img_src"]), page[
+        "img_src"
+    ]
     for literal in (IMG_NAME, SVG_NAME, CAMERA, SOURCE_DIR, PERSON):
         assert literal in page["text"], f"{literal!r} is not shown as text"
 
@@ -306,12 +350,13 @@ def test_the_csv_files_hold_the_names_unchanged(loaded):
 
 # ----------------------------------------------------------------- the database's door
 
+
 def test_the_embedded_database_listens_on_a_unix_socket_only(pg_uri):
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
-    from facepipe.config import settings
-    from facepipe.db import embedded_uri
+    from facepipe.core.config import settings
+    from facepipe.core.db import embedded_uri
 
     uri = embedded_uri(settings().home)
     info = conninfo_to_dict(uri)

@@ -5,6 +5,7 @@ boxes in the upright image) or as a reject with a reason code and readable
 detail; nothing may go missing, and nothing a file holds or is called may
 change the database beyond its own rows.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from psycopg import sql
-
-from facepipe.demo import run_day
 from helpers.bad_inputs import EILEEN, FILE_NAMES, ODD_NAMES, Expect, astronaut_photo, make_bad_inputs
 from helpers.rows import q
+from psycopg import sql
+
+from facepipe.ops.demo import run_day
 
 pytestmark = pytest.mark.dag
 
@@ -71,21 +72,27 @@ def ingested(tmp_path_factory, pg_uri, airflow_db):
 
             def name(uri: str) -> str:
                 assert uri.startswith(prefix), uri
-                return uri[len(prefix):]
+                return uri[len(prefix) :]
 
             images = {name(r["uri"]): r for r in _rows(db, schema, "SELECT * FROM {s}.images WHERE day = %s", DAY)}
             faces: dict = {}
-            for r in _rows(db, schema, "SELECT i.uri, i.width, i.height, f.face_no, f.box_x, f.box_y, f.box_w,"
-                                       " f.box_h, f.embedding::text AS embedding FROM {s}.faces f"
-                                       " JOIN {s}.images i USING (day, image_id) WHERE f.day = %s"
-                                       " ORDER BY i.uri, f.face_no", DAY):
+            for r in _rows(
+                db,
+                schema,
+                "SELECT i.uri, i.width, i.height, f.face_no, f.box_x, f.box_y, f.box_w,"
+                " f.box_h, f.embedding::text AS embedding FROM {s}.faces f"
+                " JOIN {s}.images i USING (day, image_id) WHERE f.day = %s"
+                " ORDER BY i.uri, f.face_no",
+                DAY,
+            ):
                 r["embedding"] = np.asarray([float(v) for v in r["embedding"].strip("[]").split(",")])
                 faces.setdefault(name(r["uri"]), []).append(r)
             rejects = {name(r["uri"]): r for r in _rows(db, schema, "SELECT * FROM {s}.rejects WHERE day = %s", DAY)}
         yield Ingest(schema, root, day_dir, expect, state, seconds, images, faces, rejects)
     finally:
         os.environ.pop("FACEPIPE_DB_SCHEMA", None) if saved is None else os.environ.__setitem__(
-            "FACEPIPE_DB_SCHEMA", saved)
+            "FACEPIPE_DB_SCHEMA", saved
+        )
         with psycopg.connect(pg_uri, autocommit=True) as db:
             db.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
@@ -124,8 +131,7 @@ def test_every_file_that_arrived_is_an_image_or_a_reject(ingested, db):
     assert sorted(ingested.expect) == arrived
     assert not set(ingested.images) & set(ingested.rejects)
     assert sorted([*ingested.images, *ingested.rejects]) == arrived  # nothing missing, nothing extra
-    runs = q(db, ingested.schema, "SELECT images, duplicates, faces, rejects FROM {s}.load_runs WHERE day = %s",
-             DAY)
+    runs = q(db, ingested.schema, "SELECT images, duplicates, faces, rejects FROM {s}.load_runs WHERE day = %s", DAY)
     n_faces = sum(len(v) for v in ingested.faces.values())
     assert runs == [(len(ingested.images), 0, n_faces, len(ingested.rejects))]
     assert len(ingested.images) + len(ingested.rejects) == len(arrived)
@@ -140,8 +146,11 @@ def test_every_face_box_is_inside_its_upright_image(ingested):
         assert 0 <= f["box_y"] and f["box_y"] + f["box_h"] <= f["height"], f
 
 
-@pytest.mark.parametrize("name", [n for n in FILE_NAMES if n.startswith("rotated_")]
-                         + ["twenty_megapixel.jpg", "cmyk.jpg", "animated.gif", ODD_NAMES[2]])
+@pytest.mark.parametrize(
+    "name",
+    [n for n in FILE_NAMES if n.startswith("rotated_")]
+    + ["twenty_megapixel.jpg", "cmyk.jpg", "animated.gif", ODD_NAMES[2]],
+)
 def test_the_box_is_where_the_face_is_in_the_upright_image(ingested, name):
     want = ingested.expect[name]
     (face,) = ingested.faces[name]
@@ -155,11 +164,14 @@ def test_the_box_is_where_the_face_is_in_the_upright_image(ingested, name):
 
 def test_every_photo_of_eileen_embeds_as_the_same_person(ingested):
     """Formats and colour models decode to the right colours: each face is Eileen's, not a stranger's."""
-    from facepipe.models import model_spec
+    from facepipe.core.specs import model_spec
 
     threshold = model_spec("dlib-resnet-128").match_threshold
-    hers = {n: ingested.faces[n][0]["embedding"] for n, e in ingested.expect.items()
-            if e.who == EILEEN and len(ingested.faces.get(n, [])) == 1}
+    hers = {
+        n: ingested.faces[n][0]["embedding"]
+        for n, e in ingested.expect.items()
+        if e.who == EILEEN and len(ingested.faces.get(n, [])) == 1
+    }
     assert len(hers) >= 12
     centre = np.mean(list(hers.values()), axis=0)
     far = {n: round(float(np.linalg.norm(v - centre)), 3) for n, v in hers.items()}
@@ -184,11 +196,12 @@ def test_rejects_say_why_in_readable_text(ingested):
 
 
 def test_names_with_quotes_sql_and_unicode_are_stored_exactly(ingested, db):
-    from facepipe.process import image_id
+    from facepipe.ingest.process import image_id
 
     assert q(db, ingested.schema, "SELECT to_regclass(%s) IS NOT NULL", f"{ingested.schema}.faces") == [(True,)]
-    assert q(db, ingested.schema, "SELECT count(*) FROM {s}.faces WHERE day = %s", DAY)[0][0] == \
-        sum(len(v) for v in ingested.faces.values())
+    assert q(db, ingested.schema, "SELECT count(*) FROM {s}.faces WHERE day = %s", DAY)[0][0] == sum(
+        len(v) for v in ingested.faces.values()
+    )
     for name in ODD_NAMES:
         row = ingested.images[name]
         assert row["uri"] == str(ingested.day_dir / name)
@@ -198,8 +211,8 @@ def test_names_with_quotes_sql_and_unicode_are_stored_exactly(ingested, db):
 
 
 def test_the_decompression_bomb_is_refused_without_allocating_it(ingested):
-    from facepipe.imaging import decode
-    from facepipe.sources import Unreadable
+    from facepipe.core.sources import Unreadable
+    from facepipe.models.imaging import decode
 
     data = (ingested.day_dir / "bomb.png").read_bytes()
     tracemalloc.start()
@@ -211,8 +224,10 @@ def test_the_decompression_bomb_is_refused_without_allocating_it(ingested):
         tracemalloc.stop()
     assert info.value.reason == "too_large"
     assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MiB allocated to refuse a {len(data)}-byte file"
-    assert "50000" in ingested.rejects["bomb.png"]["detail"].replace(",", "") or \
-        "2500000000" in ingested.rejects["bomb.png"]["detail"]
+    assert (
+        "50000" in ingested.rejects["bomb.png"]["detail"].replace(",", "")
+        or "2500000000" in ingested.rejects["bomb.png"]["detail"]
+    )
 
 
 def test_an_empty_day_succeeds_with_zero_rows(in_schema, db):
@@ -220,18 +235,20 @@ def test_an_empty_day_succeeds_with_zero_rows(in_schema, db):
     assert run_day("face_ingest", EMPTY_DAY.isoformat(), source=str(in_schema.root)) == "success"
     s = in_schema.schema
     for table in ("images", "faces", "rejects"):
-        count = db.execute(sql.SQL("SELECT count(*) FROM {} WHERE day = %s").format(sql.Identifier(s, table)),
-                           (EMPTY_DAY,)).fetchone()
+        count = db.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE day = %s").format(sql.Identifier(s, table)), (EMPTY_DAY,)
+        ).fetchone()
         assert count == (0,), table
-    assert q(db, s, "SELECT images, duplicates, faces, rejects FROM {s}.load_runs WHERE day = %s",
-             EMPTY_DAY) == [(0, 0, 0, 0)]
+    assert q(db, s, "SELECT images, duplicates, faces, rejects FROM {s}.load_runs WHERE day = %s", EMPTY_DAY) == [
+        (0, 0, 0, 0)
+    ]
     # the day before is untouched
     assert q(db, s, "SELECT count(*) FROM {s}.images WHERE day = %s", DAY) == [(len(in_schema.images),)]
 
 
 def _ingest_without_airflow(day: dt.date, root: Path) -> dict:
     """The ingest's steps as the DAG's tasks call them, in this process (no retries to wait for)."""
-    from facepipe.tasks import index, load, options, plan, process_shard, validate
+    from facepipe.ingest.tasks import index, load, options, plan, process_shard, validate
 
     opts = options(str(root), "hog", "dlib-resnet-128")
     run_id = f"manual__{uuid.uuid4().hex[:8]}"
@@ -245,7 +262,7 @@ def _ingest_without_airflow(day: dt.date, root: Path) -> dict:
 
 
 def test_a_newline_in_a_file_name_is_stored_exactly(in_schema, db):
-    from facepipe.samples import jpeg_bytes
+    from facepipe.ops.samples import jpeg_bytes
 
     day = ODD_BYTES_DAY
     folder = in_schema.root / day.isoformat()
@@ -253,13 +270,14 @@ def test_a_newline_in_a_file_name_is_stored_exactly(in_schema, db):
     (folder / "two\nlines.jpg").write_bytes(jpeg_bytes(astronaut_photo(51)[0]))
     counts = _ingest_without_airflow(day, in_schema.root)
     assert (counts["images"], counts["rejects"], counts["faces"]) == (1, 0, 1)
-    assert q(db, in_schema.schema, "SELECT uri FROM {s}.images WHERE day = %s", day) == \
-        [(str(folder / "two\nlines.jpg"),)]
+    assert q(db, in_schema.schema, "SELECT uri FROM {s}.images WHERE day = %s", day) == [
+        (str(folder / "two\nlines.jpg"),)
+    ]
 
 
 def test_a_file_name_that_is_not_utf8_does_not_sink_the_day(in_schema, db):
     """A Latin-1 name (old cameras, zip files from Windows): the other photos of the day must still load."""
-    from facepipe.samples import jpeg_bytes
+    from facepipe.ops.samples import jpeg_bytes
 
     day = ODD_BYTES_DAY + dt.timedelta(days=1)
     folder = in_schema.root / day.isoformat()
@@ -276,6 +294,6 @@ def test_a_file_name_that_is_not_utf8_does_not_sink_the_day(in_schema, db):
     assert images[str(folder / "fine.jpg")] == 1
     assert images[str(folder / "caf\\xe9 cr\\xe8me.jpg")] == 1  # loaded, its odd bytes written as \xNN
     rejects = q(db, in_schema.schema, "SELECT uri, reason, detail FROM {s}.rejects WHERE day = %s", day)
-    for uri, reason, detail in rejects:  # if it is rejected, the row must still be readable text
+    for uri, _reason, detail in rejects:  # if it is rejected, the row must still be readable text
         uri.encode("utf-8")
         assert detail.isprintable()

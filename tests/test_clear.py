@@ -5,16 +5,17 @@ Clear (a shard again, load again, plan again...), and compares the tables with a
 fresh run of the same inputs. The same scenarios run under the real scheduler in
 tests/test_scheduler.py.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import shutil
 
 import pytest
-
-from facepipe import tasks
-from facepipe.store import IncompleteStaging, OverlappingSources, PlanGone, ShrinkRefused
 from helpers.rows import q, snapshot
+
+from facepipe.ingest import tasks
+from facepipe.ingest.store import IncompleteStaging, OverlappingSources, PlanGone, ShrinkRefused
 
 
 def ingest(day: str, run_id: str, opts: dict, **load_kw) -> list[dict]:
@@ -44,8 +45,9 @@ def test_a_cleared_shard_redoes_only_that_shard(multi_shard, db, schema, sample_
     tasks.load(day, "run", opts)
     tasks.index(day, opts)
     assert snapshot(db, schema, sample_days[1]) == fresh
-    assert q(db, schema, "SELECT shard, image_id, xmin::text FROM {s}.stage_images WHERE shard <> 1"
-                         " ORDER BY 1, 2") == kept
+    assert (
+        q(db, schema, "SELECT shard, image_id, xmin::text FROM {s}.stage_images WHERE shard <> 1 ORDER BY 1, 2") == kept
+    )
     tasks.load(day, "run", opts)  # Clear: load alone
     assert snapshot(db, schema, sample_days[1]) == fresh
 
@@ -96,8 +98,13 @@ def test_two_sources_share_a_day(schema, db, photos, sample_days, tmp_path):
     assert [s for s, _ in by_source] == sorted([str(photos), str(second)])
     both = snapshot(db, schema, day)
     assert [r for r in both["images"] if r[9] == str(photos)] == only_cam1["images"]
-    runs = q(db, schema, "SELECT DISTINCT ON (source) source, images + duplicates FROM {s}.load_runs"
-                         " WHERE day = %s ORDER BY source, run_no DESC", day)
+    runs = q(
+        db,
+        schema,
+        "SELECT DISTINCT ON (source) source, images + duplicates FROM {s}.load_runs"
+        " WHERE day = %s ORDER BY source, run_no DESC",
+        day,
+    )
     assert dict(runs) == dict(by_source)
 
 
@@ -120,7 +127,7 @@ def test_a_source_inside_another_is_refused(schema, db, photos, sample_days, tmp
     day = sample_days[0]
     root = tmp_path / "photos"
     shutil.copytree(photos / day.isoformat(), root / "inbox")
-    stamp = dt.datetime.combine(day, dt.time(12), dt.timezone.utc).timestamp()
+    stamp = dt.datetime.combine(day, dt.time(12), dt.UTC).timestamp()
     import os
 
     for path in (root / "inbox").iterdir():
@@ -133,7 +140,8 @@ def test_a_source_inside_another_is_refused(schema, db, photos, sample_days, tmp
 
 
 def test_status_lists_each_source_and_the_days_never_loaded(schema, photos, sample_days, monkeypatch, capsys):
-    from facepipe.cli import main, missing_days
+    from facepipe.ops.cli import main
+    from facepipe.ops.status import missing_days
 
     day = sample_days[1]
     ingest(day.isoformat(), "run", tasks.options(str(photos), "haar", "dlib-resnet-128"))
@@ -146,18 +154,24 @@ def test_status_lists_each_source_and_the_days_never_loaded(schema, photos, samp
     assert f"{day + dt.timedelta(days=1)} .. " in out  # and every day after it, up to yesterday
     d = dt.date(2026, 1, 1)
     assert missing_days(d, d + dt.timedelta(days=4), {d + dt.timedelta(days=2)}) == [
-        (d, d + dt.timedelta(days=1), 2), (d + dt.timedelta(days=3), d + dt.timedelta(days=4), 2)]
+        (d, d + dt.timedelta(days=1), 2),
+        (d + dt.timedelta(days=3), d + dt.timedelta(days=4), 2),
+    ]
 
 
 def test_a_day_loaded_since_its_report_is_reported_by_the_next_report_run(schema, photos, sample_days):
     """Airflow can drop an Asset event that lands while it creates the report run; the day is not lost."""
+    from facepipe.reports import tasks as reports
+
     day = sample_days[1].isoformat()
     opts = tasks.options(str(photos), "haar", "dlib-resnet-128")
     ingest(day, "first", opts)
-    assert tasks.stale_report_days() == [day]
-    assert tasks.report_days(None, [], tasks.stale_report_days()) == [day]
-    tasks.report(day)
-    assert tasks.stale_report_days() == []
+    assert reports.stale_report_days() == [day]
+    assert reports.report_days(None, [], reports.stale_report_days()) == [day]
+    reports.report(day)
+    assert reports.stale_report_days() == []
     ingest(day, "again", opts)  # loaded again, its event lost: the next report run picks it up
-    assert tasks.report_days(None, [sample_days[0].isoformat()], tasks.stale_report_days()) == \
-        [sample_days[0].isoformat(), day]
+    assert reports.report_days(None, [sample_days[0].isoformat()], reports.stale_report_days()) == [
+        sample_days[0].isoformat(),
+        day,
+    ]

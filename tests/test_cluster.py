@@ -7,6 +7,7 @@ own FACEPIPE_HOME, sharing only the photo folder. Two photos a shard, so every d
 Every day's rows are compared with a ``dag.test()`` load of the same photos (one shard a day) into
 a reference schema. The tests run in file order: the second re-runs a day of the first.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,16 +18,16 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.rows import q, snapshot
 
 from cluster.local import Cluster, _tagged
-from helpers.rows import q, snapshot
 
 pytestmark = pytest.mark.cluster
 
 WORKERS = ("worker-a", "worker-b")
 SCHEMA, REFERENCE = "cluster_rows", "reference_rows"
 RUN_TIMEOUT = 600
-YESTERDAY = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
+YESTERDAY = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +38,22 @@ def cluster(photos):
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     # not under pytest's basetemp: another pytest run on the machine resets its mode to 0700,
     # and PostgreSQL (run as its own user) then loses its data directory
-    c = Cluster(Path(tempfile.mkdtemp(prefix="fp-cluster-")), photos, workers=WORKERS, concurrency=1,
-                # the schedule starts yesterday: unpausing face_ingest runs one day (no photos)
-                settings={"FACEPIPE_SHARD_SIZE": "2", "FACEPIPE_DB_SCHEMA": SCHEMA,
-                          "FACEPIPE_START_DATE": YESTERDAY, "FACEPIPE_MAX_ACTIVE_SHARDS": str(len(WORKERS))},
-                # a lost worker's running task is failed (then retried) after 30 s without
-                # heartbeats instead of Airflow's default 300
-                airflow={"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30"})
+    c = Cluster(
+        Path(tempfile.mkdtemp(prefix="fp-cluster-")),
+        photos,
+        workers=WORKERS,
+        concurrency=1,
+        # the schedule starts yesterday: unpausing face_ingest runs one day (no photos)
+        settings={
+            "FACEPIPE_SHARD_SIZE": "2",
+            "FACEPIPE_DB_SCHEMA": SCHEMA,
+            "FACEPIPE_START_DATE": YESTERDAY,
+            "FACEPIPE_MAX_ACTIVE_SHARDS": str(len(WORKERS)),
+        },
+        # a lost worker's running task is failed (then retried) after 30 s without
+        # heartbeats instead of Airflow's default 300
+        airflow={"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30"},
+    )
     try:
         c.start(timeout=400)
         yield c
@@ -67,7 +77,7 @@ def db(cluster):
 @pytest.fixture(scope="module")
 def reference(cluster, airflow_db, photos, sample_days):
     """The same photos loaded by dag.test() in this process, into another schema of the same server."""
-    from facepipe.demo import run_day
+    from facepipe.ops.demo import run_day
 
     mp = pytest.MonkeyPatch()
     mp.setenv("AIRFLOW_CONN_FACEPIPE_DB", cluster.facepipe_uri())
@@ -98,16 +108,26 @@ def test_compose_celery_profile_sets_what_the_cluster_sets(tmp_path):
     from cluster.local import PROJECT_ROOT
 
     compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
-    c = Cluster(tmp_path / "cluster", tmp_path / "photos",
-                settings={"FACEPIPE_SHARD_SIZE": "2", "FACEPIPE_START_DATE": "2026-11-01",
-                          "FACEPIPE_MAX_ACTIVE_SHARDS": "2"})
-    c.state = {"ports": {"redis": 1, "postgres": 2, "api": 3},
-               "secrets": dict.fromkeys(("postgres", "airflow", "facepipe", "redis", "admin", "jwt", "api",
-                                         "fernet"), "x")}
+    c = Cluster(
+        tmp_path / "cluster",
+        tmp_path / "photos",
+        settings={"FACEPIPE_SHARD_SIZE": "2", "FACEPIPE_START_DATE": "2026-11-01", "FACEPIPE_MAX_ACTIVE_SHARDS": "2"},
+    )
+    c.state = {
+        "ports": {"redis": 1, "postgres": 2, "api": 3},
+        "secrets": dict.fromkeys(("postgres", "airflow", "facepipe", "redis", "admin", "jwt", "api", "fernet"), "x"),
+    }
     local = set(c.worker_env("worker-a")) - set(c._base_env())
-    compose_only = {"AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__PLUGINS_FOLDER",
-                    "AIRFLOW__API__HOST", "AIRFLOW__API__PORT", "AIRFLOW__API__BASE_URL",
-                    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "FACEPIPE_WORKER_NAME"}
+    compose_only = {
+        "AIRFLOW_HOME",
+        "AIRFLOW__CORE__DAGS_FOLDER",
+        "AIRFLOW__CORE__PLUGINS_FOLDER",
+        "AIRFLOW__API__HOST",
+        "AIRFLOW__API__PORT",
+        "AIRFLOW__API__BASE_URL",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS",
+        "FACEPIPE_WORKER_NAME",
+    }
     worker = compose["services"]["airflow-worker"]
     assert worker["profiles"] == ["celery"] and worker["command"] == "celery worker"
     assert local - compose_only <= set(worker["environment"]), local - compose_only - set(worker["environment"])
@@ -118,7 +138,7 @@ def test_compose_celery_profile_sets_what_the_cluster_sets(tmp_path):
 
 
 def test_max_active_shards_is_a_checked_setting(monkeypatch):
-    from facepipe.config import ConfigError, max_active_shards
+    from facepipe.core.config import ConfigError, max_active_shards
 
     monkeypatch.setenv("FACEPIPE_MAX_ACTIVE_SHARDS", "8")
     assert max_active_shards() == 8
@@ -135,13 +155,15 @@ def test_cluster_is_loopback_only_and_facepipe_is_no_superuser(cluster, db):
     listening = set()
     for proc in _tagged(cluster.root):
         try:
-            listening |= {(c.laddr.ip, proc.name()) for c in proc.net_connections("inet")
-                          if c.status == psutil.CONN_LISTEN}
+            listening |= {
+                (c.laddr.ip, proc.name()) for c in proc.net_connections("inet") if c.status == psutil.CONN_LISTEN
+            }
         except psutil.Error:
             continue
     assert listening and {ip for ip, _ in listening} == {"127.0.0.1"}, listening
-    assert db.execute("SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user"
-                      ).fetchone() == (False, False, False)
+    assert db.execute(
+        "SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user"
+    ).fetchone() == (False, False, False)
     # password authentication over TCP, nothing else
     assert db.info.host == "127.0.0.1" and db.info.user == "facepipe"
 
@@ -149,9 +171,9 @@ def test_cluster_is_loopback_only_and_facepipe_is_no_superuser(cluster, db):
 def test_without_the_extension_the_role_is_told_what_the_admin_runs(cluster):
     import psycopg
 
-    from facepipe.config import ConfigError
-    from facepipe.db import ensure_schema
-    from facepipe.models import model_spec
+    from facepipe.core.config import ConfigError
+    from facepipe.core.db import ensure_schema
+    from facepipe.core.specs import model_spec
 
     with psycopg.connect(cluster.admin_uri(), autocommit=True) as admin:
         admin.execute("CREATE DATABASE no_vector")
@@ -172,9 +194,16 @@ def test_backfill_through_the_rest_api_runs_shards_on_both_workers(cluster, db, 
     # run of yesterday (FACEPIPE_START_DATE), a day without photos, which the checks leave out
     for dag_id in ("face_report", "face_ingest"):
         api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
-    api.call("POST", "/backfills", json={
-        "dag_id": "face_ingest", "from_date": f"{sample_days[0]}T00:00:00Z",
-        "to_date": f"{sample_days[-1]}T00:00:00Z", "max_active_runs": 3})
+    api.call(
+        "POST",
+        "/backfills",
+        json={
+            "dag_id": "face_ingest",
+            "from_date": f"{sample_days[0]}T00:00:00Z",
+            "to_date": f"{sample_days[-1]}T00:00:00Z",
+            "max_active_runs": 3,
+        },
+    )
     runs = api.wait_runs("face_ingest", len(sample_days), RUN_TIMEOUT, run_type="backfill")
     assert [r["state"] for r in runs] == ["success"] * len(sample_days), runs
     assert sorted(r["logical_date"][:10] for r in runs) == [d.isoformat() for d in sample_days]
@@ -211,15 +240,18 @@ def test_backfill_through_the_rest_api_runs_shards_on_both_workers(cluster, db, 
     reports = wait_for(reported, 300, "every day reported by face_report")
     events = []
     for report in reports:
-        for e in api.call("GET", f"/dags/face_report/dagRuns/{report['dag_run_id']}/upstreamAssetEvents")["asset_events"]:
+        for e in api.call("GET", f"/dags/face_report/dagRuns/{report['dag_run_id']}/upstreamAssetEvents")[
+            "asset_events"
+        ]:
             if e["extra"].get("day") in run_of_day:
                 assert report["run_type"] == "asset_triggered" and report["state"] == "success", report
                 assert e["source_run_id"] == run_of_day[e["extra"]["day"]] and e["source_task_id"] == "publish", e
                 assert report["start_date"] >= e["timestamp"], (report, e)
                 events.append(e)
     assert events, reports
-    summary = q(db, SCHEMA, "SELECT DISTINCT day FROM {s}.report_daily_summary WHERE day = ANY(%s) ORDER BY 1",
-                sample_days)
+    summary = q(
+        db, SCHEMA, "SELECT DISTINCT day FROM {s}.report_daily_summary WHERE day = ANY(%s) ORDER BY 1", sample_days
+    )
     assert [d for (d,) in summary] == sample_days
 
     # nothing of a worker's own: each has its own FACEPIPE_HOME, and no embedded database in it
@@ -232,8 +264,9 @@ def test_a_killed_worker_shard_is_retried_on_the_other(cluster, db, reference, s
     day = sample_days[0]
     api.call("PATCH", "/dags/face_ingest", json={"is_paused": False})
     # a re-run of the day, as Trigger with the param day does it in the UI
-    run_id = api.call("POST", "/dags/face_ingest/dagRuns",
-                      json={"logical_date": None, "conf": {"day": day.isoformat()}})["dag_run_id"]
+    run_id = api.call(
+        "POST", "/dags/face_ingest/dagRuns", json={"logical_date": None, "conf": {"day": day.isoformat()}}
+    )["dag_run_id"]
 
     def shard_on_b():
         tis = api.task_instances("face_ingest", run_id)
@@ -245,8 +278,13 @@ def test_a_killed_worker_shard_is_retried_on_the_other(cluster, db, reference, s
     victim = wait_for(shard_on_b, 300, "a shard running on worker-b", every=0.3)
     cluster.kill_worker("worker-b")  # the worker and its task processes, as if the machine died
 
-    runs = wait_for(lambda: [r for r in api.runs("face_ingest") if r["dag_run_id"] == run_id
-                             and r["state"] in ("success", "failed")], RUN_TIMEOUT, "the re-run to finish")
+    runs = wait_for(
+        lambda: [
+            r for r in api.runs("face_ingest") if r["dag_run_id"] == run_id and r["state"] in ("success", "failed")
+        ],
+        RUN_TIMEOUT,
+        "the re-run to finish",
+    )
     assert runs[0]["state"] == "success", runs
     tries = api.tries("face_ingest", run_id, "process", victim["map_index"])
     assert [t["hostname"] for t in tries][:1] == ["worker-b"] and tries[0]["state"] != "success", tries

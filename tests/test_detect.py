@@ -1,11 +1,12 @@
-"""facepipe.detect: Box scaling, the HOG and Haar detectors on real photos, make_detector."""
+"""facepipe.models.detect: Box scaling, the HOG and Haar detectors on real photos, make_detector."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from skimage import data
 
-from facepipe.detect import Box, HaarDetector, HogDetector, make_detector
+from facepipe.models.detect import Box, HaarDetector, HogDetector, make_detector
 
 # The astronaut's (Eileen Collins') face in skimage.data.astronaut(), 512x512.
 FACE_X, FACE_Y, FACE_SIZE = 175, 76, 90
@@ -27,8 +28,7 @@ def haar() -> HaarDetector:
 
 
 def near_face(box: Box, x=FACE_X, y=FACE_Y, size=FACE_SIZE, tol=20) -> bool:
-    return (abs(box.x - x) <= tol and abs(box.y - y) <= tol
-            and abs(box.w - size) <= tol and abs(box.h - size) <= tol)
+    return abs(box.x - x) <= tol and abs(box.y - y) <= tol and abs(box.w - size) <= tol and abs(box.h - size) <= tol
 
 
 # ---------------------------------------------------------------- Box.scaled
@@ -120,7 +120,7 @@ def test_min_face_filters_small_boxes(cls, astronaut):
 
 def test_faces_cut_by_the_border_are_clipped(hog, astronaut):
     # crop so that the face runs off the left edge: boxes must stay inside the image
-    crop = np.ascontiguousarray(astronaut[:, FACE_X + 20:])
+    crop = np.ascontiguousarray(astronaut[:, FACE_X + 20 :])
     boxes = hog.detect(crop)
     assert any(b.x == 0 and 40 <= b.w < FACE_SIZE for b in boxes), boxes  # dlib says left = -24
     for b in boxes:

@@ -1,4 +1,4 @@
-"""facepipe.embed: dlib's face descriptor on real faces, CLIP preprocessing, and the
+"""facepipe.models.embed: dlib's face descriptor on real faces, CLIP preprocessing, and the
 CLIP ONNX embedder on a tiny stand-in graph (the real weights cannot be downloaded here).
 
 Thresholds for dlib, measured on this data (dlib-bin 20.0.1, HOG boxes):
@@ -8,19 +8,27 @@ Thresholds for dlib, measured on this data (dlib-bin 20.0.1, HOG boxes):
 so "same" is asserted below 0.30 and "different" above 0.70, both about 0.1
 from the measured values and on either side of the model's match threshold 0.6.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import onnx
 import pytest
+from helpers.tiny_clip import build_tiny_clip
 from PIL import Image
 from skimage import data
 
-from facepipe.detect import Box
-from facepipe.embed import (CLIP_MEAN, CLIP_STD, ClipOnnxEmbedder, DlibResnetEmbedder,
-                            make_embedder, preprocess_clip, resolve_clip_weights)
-from facepipe.models import model_spec
-from helpers.tiny_clip import build_tiny_clip
+from facepipe.core.specs import model_spec
+from facepipe.models.detect import Box
+from facepipe.models.embed import (
+    CLIP_MEAN,
+    CLIP_STD,
+    ClipOnnxEmbedder,
+    DlibResnetEmbedder,
+    make_embedder,
+    preprocess_clip,
+    resolve_clip_weights,
+)
 
 SAME_MAX = 0.30
 DIFFERENT_MIN = 0.70
@@ -81,22 +89,27 @@ def test_dlib_same_face_mirrored(dlib_embedder, hog, astronaut_vector):
 def test_dlib_same_face_rescaled(dlib_embedder, hog, astronaut_vector, factor):
     import cv2
 
-    rgb = cv2.resize(data.astronaut(), None, fx=factor, fy=factor,
-                     interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
+    rgb = cv2.resize(
+        data.astronaut(), None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
+    )
     d = np.linalg.norm(embed_face(dlib_embedder, hog, rgb) - astronaut_vector)
     assert d < SAME_MAX, d
 
 
 def test_dlib_other_people_are_far(dlib_embedder, hog, astronaut_vector):
-    distances = {i: float(np.linalg.norm(embed_face(dlib_embedder, hog, lfw_canvas(i)) - astronaut_vector))
-                 for i in LFW_FACES}
+    distances = {
+        i: float(np.linalg.norm(embed_face(dlib_embedder, hog, lfw_canvas(i)) - astronaut_vector)) for i in LFW_FACES
+    }
     assert min(distances.values()) > DIFFERENT_MIN, distances
     assert SAME_MAX < model_spec("dlib-resnet-128").match_threshold < DIFFERENT_MIN
 
 
 def test_dlib_batch_equals_one_by_one(dlib_embedder, hog):
     rgb = data.astronaut()
-    chips = [dlib_embedder.prepare(rgb, best_box(hog, rgb)), dlib_embedder.prepare(lfw_canvas(1), best_box(hog, lfw_canvas(1)))]
+    chips = [
+        dlib_embedder.prepare(rgb, best_box(hog, rgb)),
+        dlib_embedder.prepare(lfw_canvas(1), best_box(hog, lfw_canvas(1))),
+    ]
     together = dlib_embedder.embed(chips)
     assert together.shape == (2, 128)
     for chip, row in zip(chips, together):
@@ -111,8 +124,9 @@ def test_onnx_port_gives_dlibs_own_descriptors(dlib_embedder, hog):
 
     net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
     images = [data.astronaut(), data.astronaut()[:, ::-1]] + [lfw_canvas(i) for i in LFW_FACES]
-    chips = [dlib_embedder.prepare(np.ascontiguousarray(rgb), best_box(hog, np.ascontiguousarray(rgb)))
-             for rgb in images]
+    chips = [
+        dlib_embedder.prepare(np.ascontiguousarray(rgb), best_box(hog, np.ascontiguousarray(rgb))) for rgb in images
+    ]
     ours = dlib_embedder.embed(chips)
     theirs = np.asarray(net.compute_face_descriptor(chips), np.float32)
     assert np.abs(ours - theirs).max() < 1e-4  # measured here: 5e-7 (float32 rounding, other kernels)
@@ -123,7 +137,7 @@ def test_onnx_port_gives_dlibs_own_descriptors(dlib_embedder, hog):
 def test_onnx_port_refuses_what_is_not_dlibs_resnet():
     import face_recognition_models as frm
 
-    from facepipe.dlib_onnx import build_onnx
+    from facepipe.models.dlib_onnx import build_onnx
 
     with pytest.raises(ValueError, match="input_rgb_image_sized"):
         build_onnx(b"not a dlib model")
@@ -134,14 +148,14 @@ def test_onnx_port_refuses_what_is_not_dlibs_resnet():
     weights = open(frm.face_recognition_model_location(), "rb").read()
     cut = weights.rindex(b"fc_2")  # the network without its last layer
     with pytest.raises(ValueError, match="expected fc_2"):
-        build_onnx(weights[:cut - 2])
+        build_onnx(weights[: cut - 2])
     # a layer type this network does not have is refused, not skipped
     i = weights.index(b"relu_", len(weights) // 2)
     with pytest.raises(ValueError, match="unexpected layer 'tanh_'"):
-        build_onnx(weights[:i] + b"tanh_" + weights[i + 5:])
+        build_onnx(weights[:i] + b"tanh_" + weights[i + 5 :])
     # a file cut inside a layer's weights
     with pytest.raises(ValueError):
-        build_onnx(weights[:len(weights) // 2])
+        build_onnx(weights[: len(weights) // 2])
 
 
 def test_dlib_embed_nothing(dlib_embedder):
@@ -209,8 +223,9 @@ def tiny_clip(tmp_path_factory):
 
 def random_inputs(n: int, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    return [preprocess_clip(Image.fromarray(rng.integers(0, 256, (40 + 7 * i, 60, 3), dtype=np.uint8)))
-            for i in range(n)]
+    return [
+        preprocess_clip(Image.fromarray(rng.integers(0, 256, (40 + 7 * i, 60, 3), dtype=np.uint8))) for i in range(n)
+    ]
 
 
 def test_tiny_clip_has_the_imgbeddings_signature(tiny_clip):

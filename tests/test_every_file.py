@@ -11,6 +11,7 @@ with an old mtime (``cp -p``) into ``archive/2026-10-07/`` and ``2026/10/07/``
 after that day ran. The worker runs in a subprocess under RLIMIT_AS (``ulimit
 -v``) and, when the tests run as root, without root's power to read any folder.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,12 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from psycopg import sql
-
 from helpers.bad_inputs import astronaut_photo
-from helpers.hostile import (avif_declaring, deep_file, gif_declaring, jpeg_with_camera,
-                             progressive_jpeg_with_scans)
+from helpers.hostile import avif_declaring, deep_file, gif_declaring, jpeg_with_camera, progressive_jpeg_with_scans
 from helpers.rows import q
+from psycopg import sql
 
 pytestmark = pytest.mark.dag
 
@@ -41,7 +40,7 @@ HELPERS = Path(__file__).parent / "helpers"
 
 
 def _photo(seed: int) -> bytes:
-    from facepipe.samples import jpeg_bytes
+    from facepipe.ops.samples import jpeg_bytes
 
     return jpeg_bytes(astronaut_photo(seed)[0])
 
@@ -50,14 +49,19 @@ def _old_copy(path: Path, data: bytes) -> None:
     """What ``cp -p`` / ``rsync -a`` leave: today's ctime, the original's old mtime."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    old = dt.datetime(2026, 10, 7, 9, 30, tzinfo=dt.timezone.utc).timestamp()
+    old = dt.datetime(2026, 10, 7, 9, 30, tzinfo=dt.UTC).timestamp()
     os.utime(path, (old, old))
 
 
 def walk_as_the_worker(root: Path, day: dt.date) -> list[bytes]:
     """helpers/walk.py's independent count, with the worker's powers over files."""
-    out = subprocess.run([sys.executable, str(HELPERS / "walk.py"), str(root), day.isoformat(), "--drop-dac"],
-                         capture_output=True, text=True, check=True, cwd=HELPERS)
+    out = subprocess.run(
+        [sys.executable, str(HELPERS / "walk.py"), str(root), day.isoformat(), "--drop-dac"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=HELPERS,
+    )
     return [bytes.fromhex(h) for h in json.loads(out.stdout)]
 
 
@@ -68,11 +72,15 @@ def _worker_env(pg_uri: str, tmp_path_factory) -> dict:
     through AIRFLOW_CONN_FACEPIPE_DB."""
     from psycopg.conninfo import conninfo_to_dict
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent),
-                                                        os.environ.get("PYTHONPATH", "")]),
-           # a 2-core worker's threads and malloc arenas, whatever this machine has: many
-           # cores reserve address space (64 MiB an arena) that a 2-core worker never would
-           "MALLOC_ARENA_MAX": "2", "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]),
+        # a 2-core worker's threads and malloc arenas, whatever this machine has: many
+        # cores reserve address space (64 MiB an arena) that a 2-core worker never would
+        "MALLOC_ARENA_MAX": "2",
+        "OMP_NUM_THREADS": "2",
+        "OPENBLAS_NUM_THREADS": "2",
+    }
     if os.geteuid() != 0:
         return env
     info = conninfo_to_dict(pg_uri)
@@ -80,8 +88,14 @@ def _worker_env(pg_uri: str, tmp_path_factory) -> dict:
     (socket,) = [p for p in Path(info["host"]).glob(".s.PGSQL.*") if not p.name.endswith(".lock")]
     os.link(socket, sockets / socket.name)
     env["AIRFLOW_CONN_FACEPIPE_DB"] = json.dumps(
-        {"conn_type": "postgres", "host": str(sockets), "port": int(socket.name.rsplit(".", 1)[1]),
-         "login": info.get("user", "postgres"), "schema": info.get("dbname", "postgres")})
+        {
+            "conn_type": "postgres",
+            "host": str(sockets),
+            "port": int(socket.name.rsplit(".", 1)[1]),
+            "login": info.get("user", "postgres"),
+            "schema": info.get("dbname", "postgres"),
+        }
+    )
     return env
 
 
@@ -108,15 +122,15 @@ def _rows(db, schema, query, *params) -> list[dict]:
 def day_run(tmp_path_factory, pg_uri, airflow_db):
     import psycopg
 
-    from facepipe.sources import MAX_URI_BYTES, uri_of
-    from facepipe.tasks import options, plan
+    from facepipe.core.sources import MAX_URI_BYTES, uri_of
+    from facepipe.ingest.tasks import options, plan
 
     schema = "every_" + uuid.uuid4().hex[:8]
     saved = os.environ.get("FACEPIPE_DB_SCHEMA")
     os.environ["FACEPIPE_DB_SCHEMA"] = schema
     root = tmp_path_factory.mktemp("every-source").absolute()
     outside = tmp_path_factory.mktemp("every-outside").absolute()
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     d = root / today.isoformat()
     d.mkdir()
     loaded, rejected = set(), {}
@@ -166,9 +180,20 @@ def day_run(tmp_path_factory, pg_uri, airflow_db):
     try:
         started = time.monotonic()
         out = subprocess.run(
-            [sys.executable, str(HELPERS / "limited_run.py"), today.isoformat(), str(root),
-             "--address-space-gib", str(WORKER_MEMORY_GIB), "--drop-dac"],
-            capture_output=True, text=True, timeout=900, env=_worker_env(pg_uri, tmp_path_factory))
+            [
+                sys.executable,
+                str(HELPERS / "limited_run.py"),
+                today.isoformat(),
+                str(root),
+                "--address-space-gib",
+                str(WORKER_MEMORY_GIB),
+                "--drop-dac",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=_worker_env(pg_uri, tmp_path_factory),
+        )
         seconds = time.monotonic() - started
         log = tmp_path_factory.mktemp("every-worker") / "worker.log"
         log.write_text(out.stdout + out.stderr)
@@ -185,7 +210,8 @@ def day_run(tmp_path_factory, pg_uri, airflow_db):
         os.chmod(d / "locked", 0o755)
         shutil.rmtree(d / "deep", ignore_errors=True)
         os.environ.pop("FACEPIPE_DB_SCHEMA", None) if saved is None else os.environ.__setitem__(
-            "FACEPIPE_DB_SCHEMA", saved)
+            "FACEPIPE_DB_SCHEMA", saved
+        )
         with psycopg.connect(pg_uri, autocommit=True) as db:
             db.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
@@ -210,7 +236,7 @@ def test_each_bad_entry_is_a_reject_with_its_reason(day_run):
 
 
 def test_images_and_rejects_are_what_an_independent_walk_finds(day_run):
-    from facepipe.sources import MAX_URI_BYTES, uri_of
+    from facepipe.core.sources import MAX_URI_BYTES, uri_of
 
     os.chmod(day_run.root / day_run.day.isoformat() / "locked", 0)
     walked = walk_as_the_worker(day_run.root, day_run.day)
@@ -228,18 +254,20 @@ def test_the_camera_model_lost_its_nul_bytes(day_run):
 
 def test_old_mtime_copies_are_not_taken_by_a_rerun_of_their_old_day(day_run, db, monkeypatch):
     """A re-run of 2026-10-07 lists what it listed before the copies; today's re-run the same files."""
-    from facepipe.tasks import options, plan
+    from facepipe.ingest.tasks import options, plan
 
     monkeypatch.setenv("FACEPIPE_DB_SCHEMA", day_run.schema)
     opts = options(str(day_run.root), "hog", "dlib-resnet-128")
     for day in (OLD_DAY, day_run.day):
         plan(day.isoformat(), f"again_{day}", opts)
-    manifest = dict(q(db, day_run.schema, "SELECT run_id, array_agg(uri ORDER BY uri) FROM {s}.stage_manifest"
-                                          " GROUP BY run_id"))
+    manifest = dict(
+        q(db, day_run.schema, "SELECT run_id, array_agg(uri ORDER BY uri) FROM {s}.stage_manifest GROUP BY run_id")
+    )
     assert manifest.get("before_the_copies", []) == manifest.get(f"again_{OLD_DAY}", [])
     locked = str(day_run.root / day_run.day.isoformat() / "locked")  # this process may list it
-    assert {u for u in manifest[f"again_{day_run.day}"] if not u.startswith(locked)} == \
-        {u for u in [*day_run.images, *day_run.rejects] if not u.startswith(locked)}
+    assert {u for u in manifest[f"again_{day_run.day}"] if not u.startswith(locked)} == {
+        u for u in [*day_run.images, *day_run.rejects] if not u.startswith(locked)
+    }
     why = dict(q(db, day_run.schema, "SELECT uri, why FROM {s}.first_seen"))
     assert why[str(day_run.root / "archive" / "2026-10-07" / "old.jpg")] == "ctime"
     assert why[str(day_run.root / "elsewhere" / "inside.jpg")] == "mtime"
@@ -249,11 +277,13 @@ def test_old_mtime_copies_are_not_taken_by_a_rerun_of_their_old_day(day_run, db,
 
 
 def test_face_report_runs_with_a_non_utf8_person_and_enrolment_says_what_it_skipped(
-        day_run, db, tmp_path, monkeypatch, capsys):
-    from facepipe.cli import main
-    from facepipe.demo import run_day
-    from facepipe.samples import jpeg_bytes
+    day_run, db, tmp_path, monkeypatch, capsys
+):
     from helpers.bad_inputs import no_face_photo
+
+    from facepipe.ops.cli import main
+    from facepipe.ops.demo import run_day
+    from facepipe.ops.samples import jpeg_bytes
 
     folder = tmp_path / "people"
     jose = os.path.join(os.fsencode(folder), b"Jos\xe9")  # a name from a Windows zip: not UTF-8
@@ -273,8 +303,12 @@ def test_face_report_runs_with_a_non_utf8_person_and_enrolment_says_what_it_skip
 
     # a person is stored with a reference photo, never without one
     assert q(db, day_run.schema, "SELECT name FROM {s}.people ORDER BY 1") == [("Jos\\xe9",)]
-    sightings = q(db, day_run.schema, "SELECT person_name, count(*) FROM {s}.report_sightings WHERE day = %s"
-                                      " GROUP BY 1", day_run.day)
+    sightings = q(
+        db,
+        day_run.schema,
+        "SELECT person_name, count(*) FROM {s}.report_sightings WHERE day = %s GROUP BY 1",
+        day_run.day,
+    )
     assert sightings and sightings[0][0] == "Jos\\xe9" and len(sightings) == 1
 
     assert main(["enrol", str(folder)]) == 0
@@ -288,7 +322,7 @@ def test_face_report_runs_with_a_non_utf8_person_and_enrolment_says_what_it_skip
 
 
 def test_threshold_zero_means_zero(day_run, db, monkeypatch):
-    from facepipe.tasks import report
+    from facepipe.reports.tasks import report
 
     monkeypatch.setenv("FACEPIPE_DB_SCHEMA", day_run.schema)
     monkeypatch.delenv("FACEPIPE_ENROL_DIR", raising=False)
@@ -297,7 +331,7 @@ def test_threshold_zero_means_zero(day_run, db, monkeypatch):
     matched = "SELECT DISTINCT matched_by FROM {s}.report_sightings WHERE day = %s"
     assert report(day_run.day.isoformat())["sightings"] > 0
     assert ("reference",) in q(db, day_run.schema, matched, day_run.day)
-    # Sightings are the faces of a person's identity (facepipe.people); the threshold
+    # Sightings are the faces of a person's identity (facepipe.people.identities); the threshold
     # decides which reference photo lies close enough: at 0, none does (0 was "the default").
     report(day_run.day.isoformat(), threshold=0)
     assert q(db, day_run.schema, matched, day_run.day) == [("identity",)]
@@ -306,14 +340,18 @@ def test_threshold_zero_means_zero(day_run, db, monkeypatch):
 # ---------------------------------------------------------------- errors a retry cannot fix
 
 
-@pytest.mark.parametrize("setting, day", [
-    ({}, "9999-12-31"),
-    ({"FACEPIPE_SHARD_SIZE": "0"}, None),
-    ({"AIRFLOW_CONN_FACEPIPE_DB": "postgres://user:pa/ss#wo?rd@db.example:5432/faces"}, None),
-    ({"FACEPIPE_SHARD_SIZE": "1", "AIRFLOW__CORE__MAX_MAP_LENGTH": "3"}, None),
-], ids=["day_9999_12_31", "shard_size_0", "connection_uri_unencoded", "more_shards_than_map_length"])
+@pytest.mark.parametrize(
+    "setting, day",
+    [
+        ({}, "9999-12-31"),
+        ({"FACEPIPE_SHARD_SIZE": "0"}, None),
+        ({"AIRFLOW_CONN_FACEPIPE_DB": "postgres://user:pa/ss#wo?rd@db.example:5432/faces"}, None),
+        ({"FACEPIPE_SHARD_SIZE": "1", "AIRFLOW__CORE__MAX_MAP_LENGTH": "3"}, None),
+    ],
+    ids=["day_9999_12_31", "shard_size_0", "connection_uri_unencoded", "more_shards_than_map_length"],
+)
 def test_what_a_retry_cannot_fix_fails_the_run_at_once(day_run, db, monkeypatch, setting, day):
-    from facepipe.demo import run_day
+    from facepipe.ops.demo import run_day
 
     monkeypatch.setenv("FACEPIPE_DB_SCHEMA", day_run.schema)
     for key, value in setting.items():
@@ -326,12 +364,15 @@ def test_what_a_retry_cannot_fix_fails_the_run_at_once(day_run, db, monkeypatch,
 
 
 def test_too_many_shards_names_the_setting_to_raise(day_run, monkeypatch):
-    from facepipe.config import ConfigError
-    from facepipe.tasks import options, plan
+    from facepipe.core.config import ConfigError
+    from facepipe.ingest.tasks import options, plan
 
     monkeypatch.setenv("FACEPIPE_DB_SCHEMA", day_run.schema)
     monkeypatch.setenv("FACEPIPE_SHARD_SIZE", "1")
     monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "3")
-    with pytest.raises(ConfigError, match=r"shards of FACEPIPE_SHARD_SIZE=1 are more than Airflow's"
-                                          r" \[core\] max_map_length of 3\. Raise FACEPIPE_SHARD_SIZE to at least"):
+    with pytest.raises(
+        ConfigError,
+        match=r"shards of FACEPIPE_SHARD_SIZE=1 are more than Airflow's"
+        r" \[core\] max_map_length of 3\. Raise FACEPIPE_SHARD_SIZE to at least",
+    ):
         plan(day_run.day.isoformat(), "too_many", options(str(day_run.root), "hog", "dlib-resnet-128"))

@@ -4,6 +4,7 @@ not brought back by a re-run of their days, a copy of the photo, or the next nig
 The days are ingested and reported through Airflow (dag.test) on the sample photos,
 Eileen Collins enrolled from a people folder that stays in place (as it would).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers.nights import reported_days
 from helpers.rows import q
 
@@ -28,7 +28,7 @@ EILEEN = "eileen_collins"
 def nights(photos, sample_days, tmp_path_factory, tmp_path, pg_uri, airflow_db, monkeypatch):
     """Three days ingested and reported, reports in a folder of this test's own; yields
     (schema, reports folder, photo folder). The photo folder is a copy the test may change."""
-    from facepipe.samples import enrolment_photos
+    from facepipe.ops.samples import enrolment_photos
 
     reports = tmp_path / "reports"
     monkeypatch.setenv("FACEPIPE_REPORTS_DIR", str(reports))
@@ -45,11 +45,16 @@ def nights(photos, sample_days, tmp_path_factory, tmp_path, pg_uri, airflow_db, 
 
 def _vector_tables(db, schema: str) -> list[str]:
     """Every table of the schema (partitions included) with a vector column."""
-    return [t for (t,) in db.execute(
-        "SELECT DISTINCT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
-        " JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type ty ON ty.oid = a.atttypid"
-        " WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND ty.typname IN ('vector', 'halfvec')"
-        " AND a.attnum > 0 AND NOT a.attisdropped", (schema,))]
+    return [
+        t
+        for (t,) in db.execute(
+            "SELECT DISTINCT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type ty ON ty.oid = a.atttypid"
+            " WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND ty.typname IN ('vector', 'halfvec')"
+            " AND a.attnum > 0 AND NOT a.attisdropped",
+            (schema,),
+        )
+    ]
 
 
 def _array(v) -> np.ndarray:
@@ -60,9 +65,15 @@ def _eileen_refs(db, schema):
     from pgvector.psycopg import register_vector
 
     register_vector(db)
-    return [_array(v) for (v,) in q(
-        db, schema, "SELECT r.embedding FROM {s}.person_refs r JOIN {s}.people p USING (person_id) WHERE p.name = %s",
-        EILEEN)]
+    return [
+        _array(v)
+        for (v,) in q(
+            db,
+            schema,
+            "SELECT r.embedding FROM {s}.person_refs r JOIN {s}.people p USING (person_id) WHERE p.name = %s",
+            EILEEN,
+        )
+    ]
 
 
 def _near(db, schema: str, refs, threshold: float, exclude: tuple[str, ...] = ()) -> dict[str, int]:
@@ -74,9 +85,14 @@ def _near(db, schema: str, refs, threshold: float, exclude: tuple[str, ...] = ()
         if table in exclude:
             continue
         column = {"identities": "centroid", "forget_templates": "template"}.get(table, "embedding")
-        vectors = [_array(v) for (v,) in db.execute(
-            sql.SQL("SELECT {} FROM {} WHERE {} IS NOT NULL").format(
-                sql.Identifier(column), sql.Identifier(schema, table), sql.Identifier(column))).fetchall()]
+        vectors = [
+            _array(v)
+            for (v,) in db.execute(
+                sql.SQL("SELECT {} FROM {} WHERE {} IS NOT NULL").format(
+                    sql.Identifier(column), sql.Identifier(schema, table), sql.Identifier(column)
+                )
+            ).fetchall()
+        ]
         out[table] = sum(1 for v in vectors if min(float(np.linalg.norm(v - r)) for r in refs) < threshold)
     return out
 
@@ -91,17 +107,33 @@ def _her_faces(db, schema: str, refs, threshold: float) -> list[np.ndarray]:
 
 def _in_statistics(db, schema: str, vectors) -> bool:
     """Whether pg_stats (what ANALYZE sampled) holds one of the vectors."""
-    texts = [t for (t,) in db.execute("SELECT coalesce(histogram_bounds::text, '') || coalesce(most_common_vals::text, '')"
-                                      " FROM pg_stats WHERE schemaname = %s AND attname = 'embedding'", (schema,))]
-    stats = [np.array(x.split(","), dtype=np.float64) for text in texts
-             for x in text.replace('"', "").strip("{}").replace("],[", "]|[").split("|") if x.startswith("[")
-             for x in [x.strip("[]")]]
+    texts = [
+        t
+        for (t,) in db.execute(
+            "SELECT coalesce(histogram_bounds::text, '') || coalesce(most_common_vals::text, '')"
+            " FROM pg_stats WHERE schemaname = %s AND attname = 'embedding'",
+            (schema,),
+        )
+    ]
+    stats = [
+        np.array(x.split(","), dtype=np.float64)
+        for text in texts
+        for x in text.replace('"', "").strip("{}").replace("],[", "]|[").split("|")
+        if x.startswith("[")
+        for x in [x.strip("[]")]
+    ]
     return any(len(s) == len(v) and np.allclose(s, v, atol=1e-5) for s in stats for v in vectors)
 
 
 def _name_in_statistics(db, schema: str, name: str) -> bool:
-    return db.execute("SELECT count(*) FROM pg_stats WHERE schemaname = %s AND (most_common_vals::text LIKE %s"
-                      " OR histogram_bounds::text LIKE %s)", (schema, f"%{name}%", f"%{name}%")).fetchone()[0] > 0
+    return (
+        db.execute(
+            "SELECT count(*) FROM pg_stats WHERE schemaname = %s AND (most_common_vals::text LIKE %s"
+            " OR histogram_bounds::text LIKE %s)",
+            (schema, f"%{name}%", f"%{name}%"),
+        ).fetchone()[0]
+        > 0
+    )
 
 
 def _in_relation_files(db, schema: str, vectors, *texts: str) -> bool:
@@ -112,9 +144,11 @@ def _in_relation_files(db, schema: str, vectors, *texts: str) -> bool:
     data_dir = Path(db.execute("SHOW data_directory").fetchone()[0])
     needles = [np.asarray(v, dtype=np.float32).tobytes()[:64] for v in vectors]  # 16 floats: unique enough
     needles += [text.encode() for text in texts]
-    for (path,) in db.execute("SELECT pg_relation_filepath(c.oid) FROM pg_class c JOIN pg_namespace n"
-                              " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'i', 't')",
-                              (schema,)):
+    for (path,) in db.execute(
+        "SELECT pg_relation_filepath(c.oid) FROM pg_class c JOIN pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'i', 't')",
+        (schema,),
+    ):
         for segment in sorted(data_dir.glob(path + "*")):
             blob = segment.read_bytes()
             if any(n in blob for n in needles):
@@ -123,14 +157,17 @@ def _in_relation_files(db, schema: str, vectors, *texts: str) -> bool:
 
 
 def _files_naming(folder: Path, *needles: str) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
-                  and any(n in p.read_text(errors="replace") for n in needles))
+    return sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file() and any(n in p.read_text(errors="replace") for n in needles)
+    )
 
 
 def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capfd):
-    from facepipe.cli import main
-    from facepipe.demo import run_day
-    from facepipe.models import model_spec
+    from facepipe.core.specs import model_spec
+    from facepipe.ops.cli import main
+    from facepipe.ops.demo import run_day
 
     schema, reports, source = nights
     threshold = model_spec("dlib-resnet-128").match_threshold
@@ -138,8 +175,12 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capfd)
     assert len(refs) >= 2
     near = _near(db, schema, refs, threshold)
     assert near["faces"] >= 2 and near["person_refs"] >= 2, near  # her faces are there to forget
-    (identity,) = q(db, schema, "SELECT i.identity_id FROM {s}.identities i JOIN {s}.people p USING (person_id)"
-                                " WHERE p.name = %s", EILEEN)[0]
+    (identity,) = q(
+        db,
+        schema,
+        "SELECT i.identity_id FROM {s}.identities i JOIN {s}.people p USING (person_id) WHERE p.name = %s",
+        EILEEN,
+    )[0]
     assert q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE person_name = %s", EILEEN)[0][0] >= 2
     assert _files_naming(reports, EILEEN)
     others_before = q(db, schema, "SELECT count(*) FROM {s}.faces")[0][0] - near["faces"]
@@ -150,8 +191,10 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capfd)
     visitor_before = q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE person_name <> %s", EILEEN)
 
     # a copy someone made next to a day's page, and column statistics that sampled her name
-    shutil.copy(reports / sample_days[-1].isoformat() / "report.html",
-                reports / sample_days[-1].isoformat() / "report (copy).html")
+    shutil.copy(
+        reports / sample_days[-1].isoformat() / "report.html",
+        reports / sample_days[-1].isoformat() / "report (copy).html",
+    )
     db.execute(sql_text(schema, "ANALYZE {s}.report_sightings, {s}.report_person_days"))
     assert _name_in_statistics(db, schema, EILEEN)
 
@@ -167,15 +210,22 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capfd)
     def gone():
         left = _near(db, schema, refs, threshold)
         assert set(near) <= set(left) and not any(left.values()), f"a vector of hers is left: {left}"
-        for table, column in q(db, schema, "SELECT table_name, column_name FROM information_schema.columns"
-                                           " WHERE table_schema = %s AND data_type IN ('text', 'jsonb')", schema):
+        for table, column in q(
+            db,
+            schema,
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = %s AND data_type IN ('text', 'jsonb')",
+            schema,
+        ):
             hits = q(db, schema, f'SELECT count(*) FROM {{s}}."{table}" WHERE "{column}"::text LIKE %s', f"%{EILEEN}%")
             assert hits == [(0,)], f"{table}.{column} still names her"
         assert q(db, schema, "SELECT count(*) FROM {s}.identities WHERE identity_id = %s", identity) == [(0,)]
         assert q(db, schema, "SELECT count(*) FROM {s}.face_identity WHERE identity_id = %s", identity) == [(0,)]
         assert _files_naming(reports, EILEEN) == [], "a report or validation file names her"
-        assert q(db, schema, "SELECT sum(face_count) FROM {s}.images")[0][0] == q(
-            db, schema, "SELECT count(*) FROM {s}.faces")[0][0]
+        assert (
+            q(db, schema, "SELECT sum(face_count) FROM {s}.images")[0][0]
+            == q(db, schema, "SELECT count(*) FROM {s}.faces")[0][0]
+        )
 
     gone()
     # nor in a column statistic, nor in the bytes of a table or index file (dead rows, HNSW pages)
@@ -184,7 +234,7 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capfd)
     assert not _in_relation_files(db, schema, her_vectors, EILEEN)
     assert q(db, schema, "SELECT count(*) FROM {s}.faces")[0][0] == others_before  # nobody else's face went
     assert q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE person_name <> %s", EILEEN) == visitor_before
-    (op, rows, detail), = q(db, schema, "SELECT op, rows, detail FROM {s}.audit WHERE op = 'forget_person'")
+    ((op, rows, detail),) = q(db, schema, "SELECT op, rows, detail FROM {s}.audit WHERE op = 'forget_person'")
     assert rows["faces"] == near["faces"] and rows["people"] == 1 and rows["person_refs"] == len(refs)
     assert detail["files"]["rewritten"] == len(sample_days)
     assert (reports / sample_days[0].isoformat() / "report.html").exists()  # rewritten, not just deleted
@@ -216,25 +266,38 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capfd)
 
 
 def test_forget_a_photo_by_uri_and_its_copies(nights, db, sample_days, capsys):
-    from facepipe.cli import main
-    from facepipe.demo import run_day
+    from facepipe.ops.cli import main
+    from facepipe.ops.demo import run_day
 
     schema, reports, source = nights
     # a photo of a recurring unknown that a later day's report shows (its best crops may be this face)
-    day, uri, sha, image_id = q(db, schema, "SELECT i.day, i.uri, i.content_sha256, i.image_id FROM {s}.images i"
-                                            " JOIN {s}.face_identity a USING (day, image_id)"
-                                            " JOIN {s}.report_recurring_unknowns r ON r.identity_id = a.identity_id"
-                                            " WHERE r.day > i.day ORDER BY i.day, i.uri LIMIT 1")[0]
+    day, uri, sha, image_id = q(
+        db,
+        schema,
+        "SELECT i.day, i.uri, i.content_sha256, i.image_id FROM {s}.images i"
+        " JOIN {s}.face_identity a USING (day, image_id)"
+        " JOIN {s}.report_recurring_unknowns r ON r.identity_id = a.identity_id"
+        " WHERE r.day > i.day ORDER BY i.day, i.uri LIMIT 1",
+    )[0]
     total = q(db, schema, "SELECT count(*) FROM {s}.images WHERE day = %s", day)[0][0]
-    shown = {d.isoformat() for (d,) in q(db, schema, "SELECT DISTINCT r.day FROM {s}.report_recurring_unknowns r"
-                                                     " JOIN {s}.face_identity a ON a.identity_id = r.identity_id"
-                                                     " WHERE a.image_id = %s", image_id)} | {day.isoformat()}
+    shown = {
+        d.isoformat()
+        for (d,) in q(
+            db,
+            schema,
+            "SELECT DISTINCT r.day FROM {s}.report_recurring_unknowns r"
+            " JOIN {s}.face_identity a ON a.identity_id = r.identity_id"
+            " WHERE a.image_id = %s",
+            image_id,
+        )
+    } | {day.isoformat()}
     assert len(shown) >= 2, shown
 
     assert main(["forget", "photo", uri]) == 0
     out = capsys.readouterr().out
-    assert "forgotten" in out and shown <= set(out.split("reports rebuilt for")[1].split("\n")[0].split(": ")[1]
-                                               .split(", "))
+    assert "forgotten" in out and shown <= set(
+        out.split("reports rebuilt for")[1].split("\n")[0].split(": ")[1].split(", ")
+    )
 
     def gone():
         assert q(db, schema, "SELECT count(*) FROM {s}.images WHERE content_sha256 = %s", sha) == [(0,)]
@@ -254,30 +317,43 @@ def test_forget_a_photo_by_uri_and_its_copies(nights, db, sample_days, capsys):
     assert run_day("face_report", day.isoformat()) == "success"
     next_night = sample_days[-1] + dt.timedelta(days=1)
     (source / next_night.isoformat()).mkdir()
-    shutil.copy(uri.removeprefix("file://") if uri.startswith("file://") else uri,
-                source / next_night.isoformat() / "renamed.jpg")
+    shutil.copy(
+        uri.removeprefix("file://") if uri.startswith("file://") else uri,
+        source / next_night.isoformat() / "renamed.jpg",
+    )
     assert run_day("face_ingest", next_night.isoformat(), source=str(source)) == "success"
     gone()
     reasons = q(db, schema, "SELECT day, reason FROM {s}.rejects WHERE reason = 'forgotten' ORDER BY day")
     assert reasons == [(day, "forgotten"), (next_night, "forgotten")]  # accounted for, not indexed
 
     # a photo with her only sighting of a day: the later days' per-person tables stop counting it
-    seen, s_uri = q(db, schema, "SELECT s.day, s.uri FROM {s}.report_sightings s WHERE s.person_name = %s"
-                                " AND (SELECT count(*) FROM {s}.report_sightings o WHERE o.day = s.day"
-                                " AND o.person_name = s.person_name) = 1 ORDER BY s.day LIMIT 1", EILEEN)[0]
-    later = q(db, schema, "SELECT DISTINCT day FROM {s}.report_person_days WHERE seen_day = %s AND day > %s",
-              seen, seen)
+    seen, s_uri = q(
+        db,
+        schema,
+        "SELECT s.day, s.uri FROM {s}.report_sightings s WHERE s.person_name = %s"
+        " AND (SELECT count(*) FROM {s}.report_sightings o WHERE o.day = s.day"
+        " AND o.person_name = s.person_name) = 1 ORDER BY s.day LIMIT 1",
+        EILEEN,
+    )[0]
+    later = q(
+        db, schema, "SELECT DISTINCT day FROM {s}.report_person_days WHERE seen_day = %s AND day > %s", seen, seen
+    )
     assert later
     assert main(["forget", "photo", s_uri]) == 0
     capsys.readouterr()
-    assert q(db, schema, "SELECT count(*) FROM {s}.report_person_days WHERE seen_day = %s AND person_name = %s",
-             seen, EILEEN) == [(0,)]
+    assert q(
+        db, schema, "SELECT count(*) FROM {s}.report_person_days WHERE seen_day = %s AND person_name = %s", seen, EILEEN
+    ) == [(0,)]
     assert _files_naming(reports, s_uri) == []
 
     # one of Eileen's enrolment photos: the reference goes, and the sightings that showed it
-    ref_uri, ref_sha = q(db, schema, "SELECT r.uri, r.content_sha256 FROM {s}.person_refs r WHERE EXISTS (SELECT 1"
-                                     " FROM {s}.report_sightings s WHERE s.ref_sha256 = r.content_sha256)"
-                                     " ORDER BY r.uri LIMIT 1")[0]
+    ref_uri, ref_sha = q(
+        db,
+        schema,
+        "SELECT r.uri, r.content_sha256 FROM {s}.person_refs r WHERE EXISTS (SELECT 1"
+        " FROM {s}.report_sightings s WHERE s.ref_sha256 = r.content_sha256)"
+        " ORDER BY r.uri LIMIT 1",
+    )[0]
     showed = {d for (d,) in q(db, schema, "SELECT day FROM {s}.report_sightings WHERE ref_sha256 = %s", ref_sha)}
     assert showed
     # a day whose files cannot be written again (a folder where a CSV should be) loses them instead
@@ -291,13 +367,14 @@ def test_forget_a_photo_by_uri_and_its_copies(nights, db, sample_days, capsys):
     assert q(db, schema, "SELECT count(*) FROM {s}.person_refs WHERE content_sha256 = %s", ref_sha) == [(0,)]
     assert q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE ref_sha256 = %s", ref_sha) == [(0,)]
     assert _files_naming(reports, ref_uri) == []
-    (files,), = q(db, schema, "SELECT detail -> 'files' FROM {s}.audit WHERE op = 'forget_photo' ORDER BY op_no DESC"
-                              " LIMIT 1")
+    ((files,),) = q(
+        db, schema, "SELECT detail -> 'files' FROM {s}.audit WHERE op = 'forget_photo' ORDER BY op_no DESC LIMIT 1"
+    )
     assert files["problems"] == 1
 
 
 def test_forget_needs_a_known_person_or_photo(schema, db, capsys, tmp_path):
-    from facepipe.cli import main
+    from facepipe.ops.cli import main
 
     assert main(["forget", "person", "nobody at all"]) == 2
     assert "no enrolled or named person" in capsys.readouterr().err
@@ -309,9 +386,11 @@ def test_forget_needs_a_known_person_or_photo(schema, db, capsys, tmp_path):
     odd.write_bytes(b"not even a photo")
     assert main(["forget", "photo", str(odd)]) == 0
     assert main(["forget", "photo", "file://" + str(odd)]) == 0
-    assert q(db, schema, "SELECT content_sha256 FROM {s}.suppressions WHERE box_x IS NULL ORDER BY op_no") == \
-        [("ab" * 32,), (hashlib.sha256(b"not even a photo").hexdigest(),),
-         (hashlib.sha256(b"not even a photo").hexdigest(),)]
+    assert q(db, schema, "SELECT content_sha256 FROM {s}.suppressions WHERE box_x IS NULL ORDER BY op_no") == [
+        ("ab" * 32,),
+        (hashlib.sha256(b"not even a photo").hexdigest(),),
+        (hashlib.sha256(b"not even a photo").hexdigest(),),
+    ]
     capsys.readouterr()
     # a threshold far beyond the model's would forget other people's faces
     for threshold in ("100", "-1", "nan"):
@@ -324,7 +403,7 @@ def test_forget_needs_a_known_person_or_photo(schema, db, capsys, tmp_path):
 def test_a_number_is_an_identity_and_never_a_name(nights, db, capsys, monkeypatch, pg_uri):
     import psycopg
 
-    from facepipe.cli import main
+    from facepipe.ops.cli import main
 
     schema = nights[0]
     unnamed = q(db, schema, "SELECT identity_id FROM {s}.identities WHERE person_id IS NULL ORDER BY 1")
@@ -334,7 +413,7 @@ def test_a_number_is_an_identity_and_never_a_name(nights, db, capsys, monkeypatc
     assert main(["people", "name", str(unnamed[0][0]), "identity:1"]) == 2
     assert "cannot begin with identity:" in capsys.readouterr().err
     # a name set before numbers were refused, equal to another identity's number: ambiguous
-    (eileen,), = q(db, schema, "SELECT identity_id FROM {s}.identities WHERE person_id IS NOT NULL")
+    ((eileen,),) = q(db, schema, "SELECT identity_id FROM {s}.identities WHERE person_id IS NOT NULL")
     db.execute(sql_text(schema, "UPDATE {s}.people SET name = %s"), (str(unnamed[0][0]),))
     assert main(["forget", "person", str(unnamed[0][0]), "--dry-run"]) == 2
     assert f"identity:{unnamed[0][0]} or name:{unnamed[0][0]}" in capsys.readouterr().err
@@ -351,8 +430,8 @@ def test_a_number_is_an_identity_and_never_a_name(nights, db, capsys, monkeypatc
 
 
 def test_names_are_found_in_every_form_a_file_writes_them():
-    from facepipe.privacy import _forms
-    from facepipe.privacy import _mentions as mentions
+    from facepipe.privacy.forget import _forms
+    from facepipe.privacy.forget import _mentions as mentions
 
     def _mentions(text, identifiers):
         return mentions(text, {form for ident in identifiers for form in _forms(ident)})
@@ -365,17 +444,22 @@ def test_names_are_found_in_every_form_a_file_writes_them():
 
 
 def test_drop_suppressed_keeps_other_faces_and_accounts_for_the_photo():
-    from facepipe.detect import Box
-    from facepipe.privacy import FORGOTTEN, drop_suppressed
-    from facepipe.process import FaceRecord, ImageRecord, ShardResult
+    from facepipe.core.suppression import FORGOTTEN
+    from facepipe.ingest.process import FaceRecord, ImageRecord, ShardResult
+    from facepipe.ingest.suppress import drop_suppressed
+    from facepipe.models.detect import Box
 
-    now = dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
     a, b = uuid.uuid4(), uuid.uuid4()
-    images = [ImageRecord(a, "/p/a.jpg", "sha_a", 10, 4000, 3000, None, None, now, "loaded", None, 2),
-              ImageRecord(b, "/p/b.jpg", "sha_b", 10, 4000, 3000, None, None, now, "loaded", None, 1)]
-    faces = [FaceRecord(a, 0, Box(100, 100, 200, 200, 1.0), 4000, 3000),
-             FaceRecord(a, 1, Box(1000, 100, 200, 200, 1.0), 4000, 3000),
-             FaceRecord(b, 0, Box(50, 50, 80, 80, 1.0), 4000, 3000)]
+    images = [
+        ImageRecord(a, "/p/a.jpg", "sha_a", 10, 4000, 3000, None, None, now, "loaded", None, 2),
+        ImageRecord(b, "/p/b.jpg", "sha_b", 10, 4000, 3000, None, None, now, "loaded", None, 1),
+    ]
+    faces = [
+        FaceRecord(a, 0, Box(100, 100, 200, 200, 1.0), 4000, 3000),
+        FaceRecord(a, 1, Box(1000, 100, 200, 200, 1.0), 4000, 3000),
+        FaceRecord(b, 0, Box(50, 50, 80, 80, 1.0), 4000, 3000),
+    ]
     result = ShardResult(images=images, faces=faces, embeddings=np.arange(3 * 4, dtype=np.float32).reshape(3, 4))
     # a's first face drawn a little differently by another detector; b forgotten whole
     out = drop_suppressed(result, {"sha_a": [(110, 95, 190, 215)], "sha_b": [None]})
@@ -391,11 +475,12 @@ def test_face_forget_dag_is_a_dry_run_by_default_and_forgets_an_unnamed_identity
     recurring visitor, never enrolled or named, is forgotten by identity number."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from facepipe.config import PROJECT_ROOT
+    from facepipe.core.config import PROJECT_ROOT
 
     schema, reports, _source = nights
-    (visitor, faces), = q(db, schema, "SELECT identity_id, faces FROM {s}.identities WHERE person_id IS NULL"
-                                      " ORDER BY faces DESC LIMIT 1")
+    ((visitor, faces),) = q(
+        db, schema, "SELECT identity_id, faces FROM {s}.identities WHERE person_id IS NULL ORDER BY faces DESC LIMIT 1"
+    )
     assert faces >= len(sample_days)
     dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("face_forget")
     before = q(db, schema, "SELECT count(*) FROM {s}.faces")
@@ -406,9 +491,8 @@ def test_face_forget_dag_is_a_dry_run_by_default_and_forgets_an_unnamed_identity
     assert str(dag.test(run_conf={"person": str(visitor), "dry_run": False}).state) == "success"
     assert q(db, schema, "SELECT count(*) FROM {s}.faces") == [(before[0][0] - faces,)]
     assert q(db, schema, "SELECT count(*) FROM {s}.identities WHERE identity_id = %s", visitor) == [(0,)]
-    assert q(db, schema, "SELECT count(*) FROM {s}.report_recurring_unknowns WHERE identity_id = %s", visitor) \
-        == [(0,)]
-    (who, rows), = q(db, schema, "SELECT who, rows FROM {s}.audit WHERE op = 'forget_person'")
+    assert q(db, schema, "SELECT count(*) FROM {s}.report_recurring_unknowns WHERE identity_id = %s", visitor) == [(0,)]
+    ((who, rows),) = q(db, schema, "SELECT who, rows FROM {s}.audit WHERE op = 'forget_person'")
     assert who.startswith("airflow:face_forget/") and rows["faces"] == faces
     # neither given, or both: the run fails at once, nothing changes
     assert str(dag.test(run_conf={"dry_run": False}).state) == "failed"
@@ -420,10 +504,10 @@ def test_block_future_keeps_one_vector_and_drops_her_new_photos(nights, db, samp
     unknown); with it, the night drops her face before staging and keeps everyone else's."""
     import cv2
 
-    from facepipe.cli import main
-    from facepipe.demo import run_day
-    from facepipe.models import model_spec
-    from facepipe.samples import group_photo
+    from facepipe.core.specs import model_spec
+    from facepipe.ops.cli import main
+    from facepipe.ops.demo import run_day
+    from facepipe.ops.samples import group_photo
 
     schema, _reports, source = nights
     threshold = model_spec("dlib-resnet-128").match_threshold
@@ -471,26 +555,28 @@ def test_block_future_distances_are_pgvectors(db, op):
     from pgvector.psycopg import register_vector
     from psycopg import sql
 
-    from facepipe.privacy import distances
+    from facepipe.core.suppression import distances
 
     db.execute("CREATE EXTENSION IF NOT EXISTS vector")
     register_vector(db)
     rng = np.random.default_rng(5)
     vectors, template = rng.normal(size=(6, 16)).astype(np.float32), rng.normal(size=16).astype(np.float32)
-    expected = [db.execute(sql.SQL("SELECT %s::vector {} %s::vector").format(sql.SQL(op)), (v, template)).fetchone()[0]
-                for v in vectors]
+    expected = [
+        db.execute(sql.SQL("SELECT %s::vector {} %s::vector").format(sql.SQL(op)), (v, template)).fetchone()[0]
+        for v in vectors
+    ]
     assert np.allclose(distances(op, vectors, template), expected, atol=1e-5)
 
 
 def test_a_forget_that_lands_while_a_photo_is_enrolled_wins(schema, db, tmp_path, monkeypatch):
     """Enrolment checks a photo's suppressions, embeds it (slow), then stores it: a forget of
     that photo committed in between is seen before the store."""
-    import facepipe.enrol as enrol_module
-    from facepipe.db import connection
-    from facepipe.models import model_spec
-    from facepipe.privacy import forget_photo
-    from facepipe.samples import enrolment_photos
-    from facepipe.tasks import enrol
+    import facepipe.people.enrol as enrol_module
+    from facepipe.core.db import connection
+    from facepipe.core.specs import model_spec
+    from facepipe.ops.samples import enrolment_photos
+    from facepipe.people.tasks import enrol
+    from facepipe.privacy.forget import forget_photo
 
     people = tmp_path / "people"
     enrolment_photos(people)
@@ -512,8 +598,8 @@ def test_a_forget_that_lands_while_a_photo_is_enrolled_wins(schema, db, tmp_path
 
 
 def test_an_enrolment_folder_named_like_a_number_is_not_enrolled(schema, db, tmp_path):
-    from facepipe.samples import enrolment_photos
-    from facepipe.tasks import enrol
+    from facepipe.ops.samples import enrolment_photos
+    from facepipe.people.tasks import enrol
 
     people = tmp_path / "people"
     enrolment_photos(people)
@@ -526,8 +612,8 @@ def test_an_enrolment_folder_named_like_a_number_is_not_enrolled(schema, db, tmp
 def test_a_forget_needs_an_autocommit_connection(schema, pg_uri):
     import psycopg
 
-    from facepipe.models import model_spec
-    from facepipe.privacy import PrivacyError, forget_photo
+    from facepipe.core.specs import model_spec
+    from facepipe.privacy.forget import PrivacyError, forget_photo
 
     with psycopg.connect(pg_uri) as conn, pytest.raises(PrivacyError, match="autocommit"):
         forget_photo(conn, schema, "ab" * 32, model_spec("dlib-resnet-128"))

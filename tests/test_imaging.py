@@ -1,4 +1,5 @@
-"""facepipe.imaging.decode on images made in the test: formats, EXIF, limits, rejects."""
+"""facepipe.models.imaging.decode on images made in the test: formats, EXIF, limits, rejects."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facepipe.imaging import MAX_PIXELS, decode
-from facepipe.sources import Unreadable
+from facepipe.core.sources import Unreadable
+from facepipe.models.imaging import MAX_PIXELS, decode
 
 W, H = 160, 120
 LEFT, RIGHT = (200, 40, 40), (40, 160, 220)
@@ -24,7 +25,7 @@ def two_colour(w: int = W, h: int = H) -> np.ndarray:
     """Left half one colour, right half another: easy to check after any decode."""
     arr = np.zeros((h, w, 3), np.uint8)
     arr[:, : w // 2] = LEFT
-    arr[:, w // 2:] = RIGHT
+    arr[:, w // 2 :] = RIGHT
     return arr
 
 
@@ -45,8 +46,12 @@ def png_chunk(kind: bytes, body: bytes) -> bytes:
 def png_header_only(width: int, height: int) -> bytes:
     """A well-formed PNG that declares width x height RGB but carries a tiny IDAT."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr)
-            + png_chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 16))
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def reason_of(data: bytes, **kw) -> str:
@@ -134,7 +139,7 @@ def test_16_bit_png():
 
 
 def test_16_bit_grayscale_png():
-    gray16 = (np.arange(W, dtype=np.uint16)[None, :].repeat(H, 0) * 257)
+    gray16 = np.arange(W, dtype=np.uint16)[None, :].repeat(H, 0) * 257
     ok, buf = cv2.imencode(".png", gray16)
     assert ok
     d = decode(buf.tobytes())
@@ -234,15 +239,22 @@ def test_exif_orientation_6_is_applied(fmt):
     assert d.scale == pytest.approx(1200 / 1024)
     band = round(100 / d.scale)  # 85 rows
     assert d.rgb[: band - 4].min() >= 240  # top rows white
-    assert d.rgb[band + 4:].max() <= 15  # the rest black
+    assert d.rgb[band + 4 :].max() <= 15  # the rest black
 
 
-@pytest.mark.parametrize("orientation, white", [
-    (1, "left"), (3, "right"), (6, "top"), (8, "bottom"),
-])
+@pytest.mark.parametrize(
+    "orientation, white",
+    [
+        (1, "left"),
+        (3, "right"),
+        (6, "top"),
+        (8, "bottom"),
+    ],
+)
 def test_exif_orientations_put_the_band_where_a_viewer_sees_it(orientation, white):
-    data = save(Image.fromarray(left_band_image(600, 200, 50)), "JPEG", quality=95,
-                exif=orientation_exif(orientation).tobytes())
+    data = save(
+        Image.fromarray(left_band_image(600, 200, 50)), "JPEG", quality=95, exif=orientation_exif(orientation).tobytes()
+    )
     d = decode(data)
     rgb = d.rgb.astype(int)
     edges = {"left": rgb[:, :30], "right": rgb[:, -30:], "top": rgb[:30], "bottom": rgb[-30:]}
@@ -276,20 +288,23 @@ def test_large_jpeg_is_reduced_to_max_side():
     assert d.scale == pytest.approx(6000 / 1024)
     # the square lands at full-size coordinates / scale
     x0, y0, x1, y1 = (round(v / d.scale) for v in (3000, 1000, 4000, 2000))
-    assert d.rgb[y0 + 3:y1 - 3, x0 + 3:x1 - 3].min() > 230
-    assert d.rgb[:y0 - 3].max() < 25 and d.rgb[y1 + 3:].max() < 25
-    assert d.rgb[:, :x0 - 3].max() < 25 and d.rgb[:, x1 + 3:].max() < 25
+    assert d.rgb[y0 + 3 : y1 - 3, x0 + 3 : x1 - 3].min() > 230
+    assert d.rgb[: y0 - 3].max() < 25 and d.rgb[y1 + 3 :].max() < 25
+    assert d.rgb[:, : x0 - 3].max() < 25 and d.rgb[:, x1 + 3 :].max() < 25
 
 
-@pytest.mark.parametrize("size, expected", [
-    ((1920, 1080), (540, 960)),   # libjpeg's 1/2 is within a quarter of max_side: used as it is
-    ((4032, 3024), (756, 1008)),  # 1/4
-    ((3000, 2000), (683, 1024)),  # 1/4 would be 750 (< 768): 1/2 then resized to 1024
-    ((1200, 800), (683, 1024)),   # 1/2 would be 600: full size, resized
-])
+@pytest.mark.parametrize(
+    "size, expected",
+    [
+        ((1920, 1080), (540, 960)),  # libjpeg's 1/2 is within a quarter of max_side: used as it is
+        ((4032, 3024), (756, 1008)),  # 1/4
+        ((3000, 2000), (683, 1024)),  # 1/4 would be 750 (< 768): 1/2 then resized to 1024
+        ((1200, 800), (683, 1024)),  # 1/2 would be 600: full size, resized
+    ],
+)
 def test_jpeg_reduced_decode_is_used_as_is_when_close_to_max_side(size, expected):
     arr = np.zeros((size[1], size[0], 3), np.uint8)
-    arr[size[1] // 4:size[1] // 2, size[0] // 2:3 * size[0] // 4] = 255
+    arr[size[1] // 4 : size[1] // 2, size[0] // 2 : 3 * size[0] // 4] = 255
     d = decode(save(Image.fromarray(arr), "JPEG", quality=85), max_side=1024)
     assert_rgb(d, *size)
     assert d.rgb.shape[:2] == expected
@@ -347,7 +362,7 @@ def test_complete_jpeg_with_long_trailer_is_not_truncated():
 def test_png_with_corrupt_pixel_data_is_rejected():
     data = bytearray(save(Image.fromarray(noise(300, 200)), "PNG"))
     middle = len(data) // 2
-    data[middle:middle + 200] = bytes(200)
+    data[middle : middle + 200] = bytes(200)
     assert reason_of(bytes(data)) == "corrupt"
 
 
@@ -362,7 +377,7 @@ def test_truncated_png_is_rejected():
 def test_camera_model_with_nul_and_control_bytes_is_cleaned():
     from helpers.hostile import jpeg_with_camera
 
-    from facepipe.imaging import decode
+    from facepipe.models.imaging import decode
 
     rgb = np.full((120, 160, 3), 128, np.uint8)
     img = decode(jpeg_with_camera(rgb, "Canon\x00EOS\x1b[31m R5\x7f"))
@@ -370,19 +385,23 @@ def test_camera_model_with_nul_and_control_bytes_is_cleaned():
     assert decode(jpeg_with_camera(rgb, "\x00\x00\x00")).camera is None
 
 
-@pytest.mark.parametrize("make, reason", [
-    (lambda h: h.progressive_jpeg_with_scans(20_000), "too_complex"),
-    (lambda h: h.gif_declaring(9_000, 9_000), "too_large"),
-    (lambda h: h.avif_declaring(10_900, 10_900), "too_large"),
-], ids=["jpeg_20000_scans", "gif_81_megapixels", "heif_10900_square"])
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda h: h.progressive_jpeg_with_scans(20_000), "too_complex"),
+        (lambda h: h.gif_declaring(9_000, 9_000), "too_large"),
+        (lambda h: h.avif_declaring(10_900, 10_900), "too_large"),
+    ],
+    ids=["jpeg_20000_scans", "gif_81_megapixels", "heif_10900_square"],
+)
 def test_hostile_files_are_refused_before_decoding(make, reason):
     import time
     import tracemalloc
 
     from helpers import hostile
 
-    from facepipe.imaging import decode
-    from facepipe.sources import Unreadable
+    from facepipe.core.sources import Unreadable
+    from facepipe.models.imaging import decode
 
     data = make(hostile)
     tracemalloc.start()
@@ -399,11 +418,12 @@ def test_hostile_files_are_refused_before_decoding(make, reason):
 
 
 def test_an_ordinary_progressive_jpeg_and_a_motion_photo_trailer_still_decode():
-    from facepipe.imaging import MAX_JPEG_SCANS, _jpeg_first_scan, _jpeg_scan_count, decode
+    from facepipe.models.imaging import MAX_JPEG_SCANS, _jpeg_first_scan, _jpeg_scan_count, decode
 
     buf = io.BytesIO()
     Image.fromarray(np.random.default_rng(5).integers(0, 255, (300, 400, 3), np.uint8)).save(
-        buf, "JPEG", progressive=True)
+        buf, "JPEG", progressive=True
+    )
     data = buf.getvalue()
     scans = _jpeg_scan_count(data, _jpeg_first_scan(data))
     assert 2 <= scans <= 12

@@ -1,4 +1,5 @@
 """End-to-end runs of face_ingest through Airflow (dag.test) on a real PostgreSQL."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,22 +10,18 @@ import uuid
 from pathlib import Path
 
 import pytest
+from helpers.rows import q, snapshot
 from psycopg import sql
 
-from facepipe.demo import run_day
-from helpers.rows import q, snapshot
+from facepipe.ops.demo import run_day
 
 pytestmark = pytest.mark.dag
 
 
 def settings_reports() -> Path:
-    from facepipe.config import settings
+    from facepipe.core.config import settings
 
     return settings().reports_dir
-
-
-
-
 
 
 def files_of(photos, day: dt.date) -> list:
@@ -55,17 +52,26 @@ def test_one_day_loads_images_faces_rejects_and_index(airflow_db, schema, db, ph
     assert run_day("face_ingest", day.isoformat(), source=str(photos)) == "success"
 
     arrived = files_of(photos, day)
-    images = q(db, schema, "SELECT uri, status, width, height, face_count, captured_at, camera"
-                           " FROM {s}.images WHERE day = %s", day)
+    images = q(
+        db,
+        schema,
+        "SELECT uri, status, width, height, face_count, captured_at, camera FROM {s}.images WHERE day = %s",
+        day,
+    )
     rejects = q(db, schema, "SELECT uri, reason, detail FROM {s}.rejects WHERE day = %s", day)
     assert len(images) + len(rejects) == len(arrived)
     assert [(r[0].rsplit("/", 1)[-1], r[1]) for r in rejects] == [("broken_upload.jpg", "truncated")]
     assert all(status == "loaded" for _, status, *_ in images)
     assert all(captured is not None and camera for *_, captured, camera in images)
 
-    faces = q(db, schema, "SELECT f.box_x, f.box_y, f.box_w, f.box_h, i.width, i.height,"
-                          " vector_dims(f.embedding), f.model, f.detector"
-                          " FROM {s}.faces f JOIN {s}.images i USING (day, image_id) WHERE f.day = %s", day)
+    faces = q(
+        db,
+        schema,
+        "SELECT f.box_x, f.box_y, f.box_w, f.box_h, i.width, i.height,"
+        " vector_dims(f.embedding), f.model, f.detector"
+        " FROM {s}.faces f JOIN {s}.images i USING (day, image_id) WHERE f.day = %s",
+        day,
+    )
     assert len(faces) >= 3
     assert sum(r[4] for r in images) == len(faces)
     for x, y, w, h, width, height, dims, model, detector in faces:
@@ -73,8 +79,7 @@ def test_one_day_loads_images_faces_rejects_and_index(airflow_db, schema, db, ph
         assert (dims, model, detector) == (128, "dlib-resnet-128", "mtcnn")
 
     part = f"faces_p{day:%Y%m%d}"
-    indexes = q(db, schema, "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
-                schema, part)
+    indexes = q(db, schema, "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s", schema, part)
     assert any("hnsw" in d and "vector_l2_ops" in d for (d,) in indexes)
     runs = q(db, schema, "SELECT images, faces, rejects, model, source FROM {s}.load_runs WHERE day = %s", day)
     assert runs == [(len(images), len(faces), 1, "dlib-resnet-128", str(photos))]
@@ -91,8 +96,12 @@ def test_published_asset_event_carries_counts(airflow_db, schema, photos, sample
     day = sample_days[0]
     assert run_day("face_ingest", day.isoformat(), source=str(photos)) == "success"
     with create_session() as session:
-        events = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-                  .filter(AssetModel.name == "facepipe_faces").all())
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == "facepipe_faces")
+            .all()
+        )
         extras = [e.extra for e in events if e.extra.get("day") == day.isoformat()]
     assert extras and extras[-1]["faces"] > 0 and extras[-1]["rejects"] == 0
 
@@ -113,12 +122,22 @@ def test_three_days_three_partitions_and_cross_day_duplicates(airflow_db, schema
     for day in sample_days:
         assert run_day("face_ingest", day.isoformat(), source=str(photo_copy)) == "success"
 
-    parts = q(db, schema, "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-                          " WHERE i.inhparent = %s::regclass ORDER BY 1", f"{schema}.faces")
+    parts = q(
+        db,
+        schema,
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = %s::regclass ORDER BY 1",
+        f"{schema}.faces",
+    )
     assert [p for (p,) in parts] == [f"faces_p{d:%Y%m%d}" for d in sample_days]
     for d in sample_days:
-        idx = q(db, schema, "SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND tablename = %s"
-                            " AND indexdef LIKE '%%hnsw%%'", schema, f"faces_p{d:%Y%m%d}")
+        idx = q(
+            db,
+            schema,
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND tablename = %s AND indexdef LIKE '%%hnsw%%'",
+            schema,
+            f"faces_p{d:%Y%m%d}",
+        )
         assert idx == [(1,)]
         assert q(db, schema, "SELECT count(*) > 0 FROM {s}.faces WHERE day = %s", d) == [(True,)]
     dup = q(db, schema, "SELECT status, duplicate_of, face_count FROM {s}.images WHERE uri = %s", str(second))
@@ -126,8 +145,8 @@ def test_three_days_three_partitions_and_cross_day_duplicates(airflow_db, schema
 
 
 def test_mismatched_model_is_refused_and_changes_nothing(airflow_db, schema, db, photos, sample_days):
-    from facepipe.db import ModelMismatch
-    from facepipe.tasks import options, plan
+    from facepipe.core.db import ModelMismatch
+    from facepipe.ingest.tasks import options, plan
 
     day = sample_days[0]
     assert run_day("face_ingest", day.isoformat(), source=str(photos)) == "success"
@@ -139,8 +158,9 @@ def test_mismatched_model_is_refused_and_changes_nothing(airflow_db, schema, db,
         plan(day.isoformat(), "manual", options(str(photos), "hog", "imgbeddings-clip-768"))
 
 
-def test_external_server_through_the_airflow_connection(airflow_db, schema, pg_uri, photos, sample_days,
-                                                        monkeypatch, capfd, caplog):
+def test_external_server_through_the_airflow_connection(
+    airflow_db, schema, pg_uri, photos, sample_days, monkeypatch, capfd, caplog
+):
     """AIRFLOW_CONN_FACEPIPE_DB points at another database: the rows land there,
     and the connection's password shows up in no log."""
     import psycopg
@@ -150,9 +170,18 @@ def test_external_server_through_the_airflow_connection(airflow_db, schema, pg_u
         admin.execute("DROP DATABASE IF EXISTS facepipe_ext")
         admin.execute("CREATE DATABASE facepipe_ext")
     info = conninfo_to_dict(pg_uri)
-    monkeypatch.setenv("AIRFLOW_CONN_FACEPIPE_DB", json.dumps(
-        {"conn_type": "postgres", "host": info["host"], "login": info.get("user", "postgres"),
-         "password": "pw-" + uuid.uuid4().hex, "schema": "facepipe_ext"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FACEPIPE_DB",
+        json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": info["host"],
+                "login": info.get("user", "postgres"),
+                "password": "pw-" + uuid.uuid4().hex,
+                "schema": "facepipe_ext",
+            }
+        ),
+    )
     secret = json.loads(os.environ["AIRFLOW_CONN_FACEPIPE_DB"])["password"]
     day = sample_days[1]
     assert run_day("face_ingest", day.isoformat(), source=str(photos)) == "success"
@@ -179,7 +208,7 @@ def test_haar_detector_selected_by_param(airflow_db, schema, db, photos, sample_
 
 
 def test_stale_staging_of_abandoned_runs_is_purged(airflow_db, schema, db, photos, sample_days):
-    from facepipe.tasks import options, plan, process_shard
+    from facepipe.ingest.tasks import options, plan, process_shard
 
     day = sample_days[0]
     opts = options(str(photos), "hog", "dlib-resnet-128")
@@ -194,8 +223,9 @@ def test_stale_staging_of_abandoned_runs_is_purged(airflow_db, schema, db, photo
     assert q(db, schema, "SELECT count(*) FROM {s}.stage_plans WHERE run_id = 'abandoned'") == [(0,)]
 
 
-def test_clip_model_end_to_end_and_failed_validation_loads_nothing(airflow_db, schema, db, photos,
-                                                                   sample_days, tmp_path, monkeypatch):
+def test_clip_model_end_to_end_and_failed_validation_loads_nothing(
+    airflow_db, schema, db, photos, sample_days, tmp_path, monkeypatch
+):
     """The imgbeddings contract on a tiny graph; then a broken model fails validation."""
     from helpers.tiny_clip import build_tiny_clip
 
@@ -204,19 +234,23 @@ def test_clip_model_end_to_end_and_failed_validation_loads_nothing(airflow_db, s
     assert run_day("face_ingest", day.isoformat(), source=str(photos), model="imgbeddings-clip-768") == "success"
     before = snapshot(db, schema, day)
     assert before["faces"] and all(f[10] == "imgbeddings-clip-768" for f in before["faces"])
-    coltype = q(db, schema, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
-                            " WHERE attrelid = %s::regclass AND attname = 'embedding'", f"{schema}.faces")
+    coltype = q(
+        db,
+        schema,
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+        " WHERE attrelid = %s::regclass AND attname = 'embedding'",
+        f"{schema}.faces",
+    )
     assert coltype == [("halfvec(768)",)]
 
     monkeypatch.setenv("FACEPIPE_CLIP_MODEL_PATH", str(build_tiny_clip(tmp_path / "broken.onnx", broken=True)))
     assert run_day("face_ingest", day.isoformat(), source=str(photos), model="imgbeddings-clip-768") == "failed"
     assert snapshot(db, schema, day) == before
-    from facepipe.config import settings
+    from facepipe.core.config import settings
 
     files = sorted((settings().reports_dir / "validation").glob(f"{day}_*.json"))
     verdicts = [json.loads(f.read_text()) for f in files]
     failed = [v for v in verdicts if not v["success"]]
     assert failed, "the failed validation left no result to read"
-    kinds = {(e["expectation_type"], e["kwargs"].get("column")) for e in failed[-1]["expectations"]
-             if not e["success"]}
+    kinds = {(e["expectation_type"], e["kwargs"].get("column")) for e in failed[-1]["expectations"] if not e["success"]}
     assert ("expect_column_values_to_be_between", "norm") in kinds

@@ -1,5 +1,6 @@
 """Photos as phones make them: HEIC (upright and turned), JPEGs cut short after
 their EXIF thumbnail, WebP cut short; HEIC in a day's ingest and in enrolment."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,12 +9,12 @@ import io
 import cv2
 import numpy as np
 import pytest
+from helpers.rows import q
 from PIL import Image
 
-from facepipe import samples
-from facepipe.imaging import decode
-from facepipe.sources import Unreadable
-from helpers.rows import q
+from facepipe.core.sources import Unreadable
+from facepipe.models.imaging import decode
+from facepipe.ops import samples
 
 TAKEN = "2026:11:03 09:15:00"
 
@@ -24,7 +25,7 @@ def face_scene(width: int = 1200, height: int = 900, face: int = 260) -> np.ndar
     crop = samples._astronaut_crop(2.0)
     side = face * 2
     y, x = (height - side) // 2, (width - side) // 3
-    rgb[y:y + side, x:x + side] = cv2.resize(crop, (side, side), interpolation=cv2.INTER_CUBIC)
+    rgb[y : y + side, x : x + side] = cv2.resize(crop, (side, side), interpolation=cv2.INTER_CUBIC)
     return rgb
 
 
@@ -126,8 +127,8 @@ def test_webp_cut_short_is_truncated(scene):
 
 @pytest.mark.dag
 def test_heic_photos_load_through_the_dag_and_enrol(airflow_db, schema, db, scene, tmp_path):
-    from facepipe.demo import run_day
-    from facepipe.tasks import enrol
+    from facepipe.ops.demo import run_day
+    from facepipe.people.tasks import enrol
 
     day = dt.date(2026, 11, 3)
     folder = tmp_path / "photos" / day.isoformat()
@@ -135,8 +136,12 @@ def test_heic_photos_load_through_the_dag_and_enrol(airflow_db, schema, db, scen
     (folder / "IMG_0001.HEIC").write_bytes(heic_bytes(scene, 1))
     (folder / "IMG_0002.HEIC").write_bytes(heic_bytes(scene[:, ::-1].copy(), 6))
     assert run_day("face_ingest", day.isoformat(), source=str(tmp_path / "photos")) == "success"
-    rows = q(db, schema, "SELECT uri, status, width, height, face_count, camera FROM {s}.images"
-                         " WHERE day = %s ORDER BY uri", day)
+    rows = q(
+        db,
+        schema,
+        "SELECT uri, status, width, height, face_count, camera FROM {s}.images WHERE day = %s ORDER BY uri",
+        day,
+    )
     assert [(r[1], r[2], r[3], r[4], r[5]) for r in rows] == [("loaded", 1200, 900, 1, "iPhone 15 Pro")] * 2
     assert q(db, schema, "SELECT count(*) FROM {s}.rejects WHERE day = %s", day) == [(0,)]
 
@@ -152,7 +157,7 @@ def test_heic_photos_load_through_the_dag_and_enrol(airflow_db, schema, db, scen
 
 
 def test_face_sizing_follows_the_smallest_face():
-    from facepipe.detect import FaceSizing
+    from facepipe.models.detect import FaceSizing
 
     default = FaceSizing.of("mtcnn", 64)
     assert default.scale_for(4032) == 0.5  # a 12 MP phone photo is detected at 2016 px
@@ -165,7 +170,7 @@ def test_face_sizing_follows_the_smallest_face():
 
 
 def test_decode_sizes_the_copy_for_the_smallest_face():
-    from facepipe.detect import FaceSizing
+    from facepipe.models.detect import FaceSizing
 
     rgb, _ = samples.group_photo(4032, 3024, 0, (64, 65), seed=1)
     data = samples.jpeg_bytes(rgb)
@@ -197,7 +202,7 @@ def recall_by_band(truth, boxes):
 
 @pytest.fixture(scope="module")
 def mtcnn():
-    from facepipe.detect import make_detector
+    from facepipe.models.detect import make_detector
 
     return make_detector("mtcnn")
 
@@ -208,7 +213,7 @@ def test_mtcnn_finds_the_faces_of_a_group_photo_at_the_default_setting(mtcnn, si
     import sys
     from pathlib import Path
 
-    from facepipe.detect import FaceSizing
+    from facepipe.models.detect import FaceSizing
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     rgb, truth = samples.group_photo(*size, 30, (64, 400), seed=size[0])
@@ -227,7 +232,7 @@ def test_mtcnn_finds_nothing_in_textures_and_a_blank_image(mtcnn):
 
 
 def test_mtcnn_refuses_weights_that_are_not_its_networks():
-    from facepipe.mtcnn_onnx import build_onnx, load_weights
+    from facepipe.models.mtcnn_onnx import build_onnx, load_weights
 
     pnet = load_weights("pnet")
     build_onnx("pnet", pnet)
@@ -242,7 +247,7 @@ def test_mtcnn_refuses_weights_that_are_not_its_networks():
 @pytest.mark.dag
 def test_a_phone_group_photo_loads_every_face_through_the_dag(airflow_db, schema, db, tmp_path):
     """4032x3024, 20 faces of 100-250 px: all 20 are in the faces table."""
-    from facepipe.demo import run_day
+    from facepipe.ops.demo import run_day
 
     day = dt.date(2026, 11, 4)
     folder = tmp_path / "photos" / day.isoformat()
@@ -261,7 +266,7 @@ def test_jpeg_with_bytes_between_segments_is_not_called_truncated(scene):
     """Some writers pad between segments: the segment walk gives up and searches instead."""
     data = phone_jpeg(scene)
     app1_len = int.from_bytes(data[4:6], "big")
-    padded = data[:4 + app1_len] + b"\x00\x00" + data[4 + app1_len:]
+    padded = data[: 4 + app1_len] + b"\x00\x00" + data[4 + app1_len :]
     try:
         decode(padded)
     except Unreadable as exc:

@@ -1,4 +1,5 @@
 """A report reader's role reads tables and reports but is refused every vector."""
+
 from __future__ import annotations
 
 import uuid
@@ -6,7 +7,7 @@ import uuid
 import psycopg
 import pytest
 
-from facepipe.demo import run_day
+from facepipe.ops.demo import run_day
 
 pytestmark = pytest.mark.dag
 
@@ -27,7 +28,7 @@ def as_role(pg_uri: str, role: str):
 
 
 def test_reader_reads_reports_and_boxes_but_no_vector(airflow_db, schema, pg_uri, reader, photos, sample_days):
-    from facepipe.cli import main
+    from facepipe.ops.cli import main
 
     day = sample_days[-1]
     assert run_day("face_ingest", day.isoformat(), source=str(photos)) == "success"
@@ -60,7 +61,7 @@ def test_reader_reads_reports_and_boxes_but_no_vector(airflow_db, schema, pg_uri
 
 
 def test_grant_reader_names_a_missing_role(schema, capsys):
-    from facepipe.cli import main
+    from facepipe.ops.cli import main
 
     assert main(["grant-reader", "nobody_" + uuid.uuid4().hex[:6]]) == 2
     assert "does not exist" in capsys.readouterr().err

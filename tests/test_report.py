@@ -1,4 +1,5 @@
 """Enrolment, the face_report DAG, its HTML report, and filtered face search."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -7,17 +8,14 @@ import uuid
 
 import numpy as np
 import pytest
-from psycopg import sql
-
 from helpers.nights import reported_days
 from helpers.rows import q
-
-
+from psycopg import sql
 
 
 @pytest.fixture(scope="module")
 def people(tmp_path_factory):
-    from facepipe.samples import enrolment_photos
+    from facepipe.ops.samples import enrolment_photos
 
     root = tmp_path_factory.mktemp("people")
     enrolment_photos(root)
@@ -25,7 +23,7 @@ def people(tmp_path_factory):
 
 
 def test_enrolment_is_idempotent_and_additive(schema, db, people, tmp_path):
-    from facepipe.tasks import enrol
+    from facepipe.people.tasks import enrol
 
     folder = tmp_path / "enrol"
     shutil.copytree(people / "eileen_collins", folder / "eileen_collins")
@@ -33,12 +31,16 @@ def test_enrolment_is_idempotent_and_additive(schema, db, people, tmp_path):
     assert first["people"] == 1 and first["added"] >= 2 and first["skipped"] == 0
     before = q(db, schema, "SELECT person_id, content_sha256, embedding::text FROM {s}.person_refs ORDER BY 1, 2")
     assert enrol(str(folder))["added"] == 0
-    assert q(db, schema, "SELECT person_id, content_sha256, embedding::text FROM {s}.person_refs ORDER BY 1, 2") \
-        == before
+    assert (
+        q(db, schema, "SELECT person_id, content_sha256, embedding::text FROM {s}.person_refs ORDER BY 1, 2") == before
+    )
     shutil.copytree(people / "visitor_066", folder / "visitor_066")
     third = enrol(str(folder))
-    assert (third["people"], third["added"], third["kept"]) == (2, len(list((folder / "visitor_066").iterdir())),
-                                                               first["added"])
+    assert (third["people"], third["added"], third["kept"]) == (
+        2,
+        len(list((folder / "visitor_066").iterdir())),
+        first["added"],
+    )
     assert q(db, schema, "SELECT count(*) FROM {s}.people") == [(2,)]
 
 
@@ -78,19 +80,32 @@ def test_a_person_who_is_not_enrolled_is_not_sighted_but_recurs(reported, db, sa
 
 
 def test_person_days_and_summary(reported, db, sample_days):
-    person_days = q(db, reported, "SELECT seen_day, sightings FROM {s}.report_person_days WHERE day = %s"
-                                  " AND person_name = 'eileen_collins' ORDER BY 1", sample_days[2])
+    person_days = q(
+        db,
+        reported,
+        "SELECT seen_day, sightings FROM {s}.report_person_days WHERE day = %s"
+        " AND person_name = 'eileen_collins' ORDER BY 1",
+        sample_days[2],
+    )
     assert [d for d, _ in person_days] == [sample_days[0], sample_days[2]]
-    summary = q(db, reported, "SELECT sum(images), sum(faces), sum(rejects) FROM {s}.report_daily_summary"
-                              " WHERE day = %s", sample_days[2])
-    counts = q(db, reported, "SELECT images, faces, rejects FROM {s}.load_runs WHERE day = %s"
-                             " ORDER BY run_no DESC LIMIT 1", sample_days[2])
+    summary = q(
+        db,
+        reported,
+        "SELECT sum(images), sum(faces), sum(rejects) FROM {s}.report_daily_summary WHERE day = %s",
+        sample_days[2],
+    )
+    counts = q(
+        db,
+        reported,
+        "SELECT images, faces, rejects FROM {s}.load_runs WHERE day = %s ORDER BY run_no DESC LIMIT 1",
+        sample_days[2],
+    )
     assert [tuple(int(v) for v in summary[0])] == counts
 
 
 def test_report_rerun_rewrites_the_same_rows(reported, db, sample_days):
-    from facepipe.report import REPORTS
-    from facepipe.tasks import report
+    from facepipe.reports.report import REPORTS
+    from facepipe.reports.tasks import report
 
     def rows():
         return {name: q(db, reported, f"SELECT * FROM {{s}}.report_{name} ORDER BY 1, 2, 3") for name in REPORTS}
@@ -107,7 +122,7 @@ def test_report_rerun_rewrites_the_same_rows(reported, db, sample_days):
 
 
 def test_report_files(reported, sample_days):
-    from facepipe.config import settings
+    from facepipe.core.config import settings
 
     folder = settings().reports_dir / sample_days[2].isoformat()
     html = (folder / "report.html").read_text()
@@ -120,8 +135,8 @@ def test_report_files(reported, sample_days):
 
 def test_report_reads_each_reference_photo_once(reported, db, sample_days, tmp_path):
     """Sightings that matched the same enrolment photo share one thumbnail of it."""
-    from facepipe.models import model_spec
-    from facepipe.report import ReportParams, fetch_report, read_uri, write_report
+    from facepipe.core.specs import model_spec
+    from facepipe.reports.report import ReportParams, fetch_report, read_uri, write_report
 
     report = fetch_report(db, reported, sample_days[2])
     assert report["sightings"], "the fixture's day 3 has a sighting"
@@ -134,8 +149,9 @@ def test_report_reads_each_reference_photo_once(reported, db, sample_days, tmp_p
         return read_uri(uri, source)
 
     spec = model_spec("dlib-resnet-128")
-    path = write_report(report, sample_days[2], tmp_path, counting_read,
-                        ReportParams(threshold=spec.match_threshold), spec)
+    path = write_report(
+        report, sample_days[2], tmp_path, counting_read, ReportParams(threshold=spec.match_threshold), spec
+    )
     matched_refs = {(str(s["person_id"]), s["ref_sha256"]) for s in report["sightings"]}
     assert sum(1 for u in reads if u in ref_uris) == len(matched_refs)  # not 3x
     assert path.read_text().count("data:image/jpeg;base64,") >= 6  # 3 sightings x (face + reference)
@@ -143,7 +159,7 @@ def test_report_reads_each_reference_photo_once(reported, db, sample_days, tmp_p
 
 def test_html_report_renders_its_images_in_a_real_browser(reported, sample_days, tmp_path):
     """Open the report in headless Chromium; every image must have decoded."""
-    from facepipe.config import settings
+    from facepipe.core.config import settings
 
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -175,14 +191,15 @@ def test_report_dag_integrity(airflow_db):
 
 # --- filtered similarity search on a data set big enough for the index -------
 
+
 @pytest.fixture(scope="module")
 def search_data(pg_uri):
     """30,000 synthetic 128-d faces over 3 day partitions, 20 sources, clustered like identities."""
     import psycopg
 
-    from facepipe.db import ensure_partitions, ensure_schema
-    from facepipe.models import model_spec
-    from facepipe.store import index_day
+    from facepipe.core.db import ensure_partitions, ensure_schema
+    from facepipe.core.specs import model_spec
+    from facepipe.ingest.store import index_day
 
     schema = "search_" + uuid.uuid4().hex[:8]
     spec = model_spec("dlib-resnet-128")
@@ -198,22 +215,39 @@ def search_data(pg_uri):
             ids = rng.integers(0, len(centres), 10_000)
             vecs = centres[ids] + rng.normal(scale=0.12, size=(10_000, 128)).astype(np.float32)
             sources = rng.integers(0, 20, 10_000)
-            with conn.cursor().copy(sql.SQL(
+            with conn.cursor().copy(
+                sql.SQL(
                     "COPY {} (day, image_id, face_no, box_x, box_y, box_w, box_h, source, detector, det_score,"
-                    " model, embedding) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(schema, "faces"))) as cp:
-                cp.set_types(["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "text", "float4",
-                              "text", "vector"])
+                    " model, embedding) FROM STDIN (FORMAT BINARY)"
+                ).format(sql.Identifier(schema, "faces"))
+            ) as cp:
+                cp.set_types(
+                    ["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "text", "float4", "text", "vector"]
+                )
                 for v, src in zip(vecs, sources):
                     iid = uuid.uuid4()
                     cp.write_row((day, iid, 0, 0, 0, 50, 50, f"cam{src:02d}", "hog", 1.0, spec.name, v))
                     rows.append((day, str(iid), f"cam{src:02d}", v))
-            with conn.cursor().copy(sql.SQL(
+            with conn.cursor().copy(
+                sql.SQL(
                     "COPY {} (day, image_id, uri, content_sha256, bytes, source, arrived_at, status)"
-                    " FROM STDIN (FORMAT BINARY)").format(sql.Identifier(schema, "images"))) as cp:
+                    " FROM STDIN (FORMAT BINARY)"
+                ).format(sql.Identifier(schema, "images"))
+            ) as cp:
                 cp.set_types(["date", "uuid", "text", "text", "int8", "text", "timestamptz", "text"])
                 for d, iid, src, _ in rows[-10_000:]:
-                    cp.write_row((d, uuid.UUID(iid), f"/x/{iid}.jpg", iid, 1, src,
-                                  dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc), "loaded"))
+                    cp.write_row(
+                        (
+                            d,
+                            uuid.UUID(iid),
+                            f"/x/{iid}.jpg",
+                            iid,
+                            1,
+                            src,
+                            dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
+                            "loaded",
+                        )
+                    )
             index_day(conn, schema, day, spec)
     yield schema, spec, rows, centres
     with psycopg.connect(pg_uri, autocommit=True) as conn:
@@ -221,8 +255,11 @@ def search_data(pg_uri):
 
 
 def exact(rows, query, k, since, until, source=None):
-    cand = [(float(np.linalg.norm(v - query)), iid) for d, iid, s, v in rows
-            if since <= d <= until and (source is None or s == source)]
+    cand = [
+        (float(np.linalg.norm(v - query)), iid)
+        for d, iid, s, v in rows
+        if since <= d <= until and (source is None or s == source)
+    ]
     return [iid for _, iid in sorted(cand)[:k]]
 
 
@@ -231,7 +268,7 @@ def test_filtered_search_is_complete_and_accurate(search_data, pg_uri, path):
     import psycopg
     from pgvector.psycopg import register_vector
 
-    from facepipe.search import EXACT_MAX_ROWS, search_faces
+    from facepipe.search.query import EXACT_MAX_ROWS, search_faces
 
     schema, spec, rows, centres = search_data
     rng = np.random.default_rng(9)
@@ -243,8 +280,17 @@ def test_filtered_search_is_complete_and_accurate(search_data, pg_uri, path):
             query = centres[rng.integers(0, len(centres))] + rng.normal(scale=0.12, size=128).astype(np.float32)
             source = f"cam{i % 20:02d}"  # 1 in 20: a selective filter
             since, until = days[1], days[2]
-            got = search_faces(conn, schema, spec, query, k=k, since=since, until=until, source=source,
-                               exact_max_rows=EXACT_MAX_ROWS if path == "exact" else 0)
+            got = search_faces(
+                conn,
+                schema,
+                spec,
+                query,
+                k=k,
+                since=since,
+                until=until,
+                source=source,
+                exact_max_rows=EXACT_MAX_ROWS if path == "exact" else 0,
+            )
             assert len(got) == k  # never fewer than k when k exist
             assert all(m.source == source and since <= m.day <= until for m in got)
             assert [m.distance for m in got] == sorted(m.distance for m in got)
@@ -257,7 +303,7 @@ def test_search_plan_prunes_partitions_and_uses_each_hnsw_index(search_data, pg_
     import psycopg
     from pgvector.psycopg import register_vector
 
-    from facepipe.db import load_sql
+    from facepipe.core.db import load_sql
 
     schema, spec, rows, centres = search_data
     days = sorted({r[0] for r in rows})
@@ -265,9 +311,13 @@ def test_search_plan_prunes_partitions_and_uses_each_hnsw_index(search_data, pg_
         register_vector(conn)
         with conn.transaction():
             conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-            plan = "\n".join(r[0] for r in conn.execute(
-                sql.SQL("EXPLAIN ") + load_sql("search_faces.sql", schema=schema, op=spec.distance_op),
-                {"query": centres[0], "k": 10, "since": days[1], "until": days[2], "source": "cam03"}))
+            plan = "\n".join(
+                r[0]
+                for r in conn.execute(
+                    sql.SQL("EXPLAIN ") + load_sql("search_faces.sql", schema=schema, op=spec.distance_op),
+                    {"query": centres[0], "k": 10, "since": days[1], "until": days[2], "source": "cam03"},
+                )
+            )
     used = {f"faces_p{d:%Y%m%d}_embedding_hnsw" for d in days[1:]}
     assert all(name in plan for name in used), plan
     assert f"faces_p{days[0]:%Y%m%d}" not in plan, plan  # pruned: outside the range
@@ -277,8 +327,8 @@ def test_search_takes_the_exact_path_for_a_selective_source(search_data, pg_uri,
     import psycopg
     from pgvector.psycopg import register_vector
 
-    from facepipe import search
-    from facepipe.db import load_sql
+    from facepipe.core.db import load_sql
+    from facepipe.search import query as search
 
     schema, spec, rows, centres = search_data
     days = sorted({r[0] for r in rows})
@@ -300,8 +350,9 @@ def test_search_takes_the_exact_path_for_a_selective_source(search_data, pg_uri,
         # No filter, a filter that keeps more rows than the threshold, or the exact path switched off: the
         # HNSW indexes (at the default ef_search 400 the planner would rather scan and sort if it could).
         for source, limit in ((None, search.EXACT_MAX_ROWS), ("cam03", estimate - 1), ("cam03", 0)):
-            path, plan = search.explain_search(conn, schema, spec, centres[0], since=since, until=until,
-                                               source=source, exact_max_rows=limit)
+            path, plan = search.explain_search(
+                conn, schema, spec, centres[0], since=since, until=until, source=source, exact_max_rows=limit
+            )
             assert path == "hnsw", (source, limit)
             assert all(f"{p}_embedding_hnsw" in plan for p in in_range), plan
             assert "source_idx" not in plan and "Seq Scan on faces" not in plan, plan
@@ -314,12 +365,12 @@ def loaded_search_data(pg_uri):
     at ef_search 1000 visits every face of a day."""
     import psycopg
 
-    from facepipe.db import ensure_schema
-    from facepipe.detect import Box
-    from facepipe.models import model_spec
-    from facepipe.process import FaceRecord, ImageRecord, ShardResult
-    from facepipe.sources import Arrival
-    from facepipe.store import index_day, load_day, write_manifest, write_shard
+    from facepipe.core.db import ensure_schema
+    from facepipe.core.sources import Arrival
+    from facepipe.core.specs import model_spec
+    from facepipe.ingest.process import FaceRecord, ImageRecord, ShardResult
+    from facepipe.ingest.store import index_day, load_day, write_manifest, write_shard
+    from facepipe.models.detect import Box
 
     schema = "search_" + uuid.uuid4().hex[:8]
     spec = model_spec("dlib-resnet-128")
@@ -330,20 +381,45 @@ def loaded_search_data(pg_uri):
     with psycopg.connect(pg_uri, autocommit=True) as conn:
         ensure_schema(conn, schema, spec)
         for day in days:
-            arrived = dt.datetime.combine(day, dt.time(12), dt.timezone.utc)
+            arrived = dt.datetime.combine(day, dt.time(12), dt.UTC)
             for shard, source in enumerate(("cam2", "cam0", "cam1")):  # loaded out of source order
                 run_id = f"r-{source}"
-                images = [ImageRecord(image_id=uuid.uuid4(), uri=f"/{source}/{day}/{shard}-{i}.jpg",
-                                      content_sha256=uuid.uuid4().hex, bytes=1, width=640, height=480,
-                                      captured_at=None, camera=None, arrived_at=arrived, status="loaded",
-                                      duplicate_of=None, face_count=1) for i in range(100)]
-                write_manifest(conn, schema, day, run_id, source, [Arrival(im.uri, 1, arrived) for im in images],
-                               shard_size=100)
+                images = [
+                    ImageRecord(
+                        image_id=uuid.uuid4(),
+                        uri=f"/{source}/{day}/{shard}-{i}.jpg",
+                        content_sha256=uuid.uuid4().hex,
+                        bytes=1,
+                        width=640,
+                        height=480,
+                        captured_at=None,
+                        camera=None,
+                        arrived_at=arrived,
+                        status="loaded",
+                        duplicate_of=None,
+                        face_count=1,
+                    )
+                    for i in range(100)
+                ]
+                write_manifest(
+                    conn, schema, day, run_id, source, [Arrival(im.uri, 1, arrived) for im in images], shard_size=100
+                )
                 vectors = centres[rng.integers(0, len(centres), 100)] + rng.normal(scale=0.12, size=(100, 128))
-                write_shard(conn, schema, spec, day=day, run_id=run_id, shard=0, source=source, detector="hog",
-                            result=ShardResult(images=images, embeddings=vectors.astype(np.float32),
-                                               faces=[FaceRecord(im.image_id, 0, Box(0, 0, 50, 50, 1.0), 640, 480)
-                                                      for im in images]))
+                write_shard(
+                    conn,
+                    schema,
+                    spec,
+                    day=day,
+                    run_id=run_id,
+                    shard=0,
+                    source=source,
+                    detector="hog",
+                    result=ShardResult(
+                        images=images,
+                        embeddings=vectors.astype(np.float32),
+                        faces=[FaceRecord(im.image_id, 0, Box(0, 0, 50, 50, 1.0), 640, 480) for im in images],
+                    ),
+                )
                 load_day(conn, schema, day=day, run_id=run_id, detector="hog", model=spec)
             index_day(conn, schema, day, spec)
     yield schema, spec, days, centres
@@ -354,7 +430,7 @@ def loaded_search_data(pg_uri):
 def test_search_exact_and_hnsw_paths_return_the_same_faces(loaded_search_data, db):
     from pgvector.psycopg import register_vector
 
-    from facepipe.search import explain_search, search_faces
+    from facepipe.search.query import explain_search, search_faces
 
     schema, spec, days, centres = loaded_search_data
     register_vector(db)
@@ -375,7 +451,7 @@ def test_search_refuses_a_connection_in_a_transaction(loaded_search_data, pg_uri
     """Its planner settings are SET LOCAL: inside a caller's transaction they would stay on after it."""
     import psycopg
 
-    from facepipe.search import search_faces
+    from facepipe.search.query import search_faces
 
     schema, spec, days, centres = loaded_search_data
     with psycopg.connect(pg_uri) as conn:  # not autocommit
@@ -386,8 +462,8 @@ def test_search_refuses_a_connection_in_a_transaction(loaded_search_data, pg_uri
 
 def test_report_reads_photos_only_inside_their_source(tmp_path):
     """A photo swapped for a link to a file outside its source after loading is not shown."""
-    from facepipe.report import read_uri
-    from facepipe.sources import Unreadable
+    from facepipe.core.sources import Unreadable
+    from facepipe.reports.report import read_uri
 
     root, outside = tmp_path / "photos", tmp_path / "secret.jpg"
     (root / "2026-11-20").mkdir(parents=True)

@@ -4,32 +4,30 @@ Three sample days are ingested and reported through Airflow once for the module;
 tests then run in order on that state: a dry run, the face_retention DAG with a window
 whose horizon is exactly the middle day, a second run, and the refusals of the expired day.
 """
+
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-import shutil
 
 import psycopg
 import pytest
-from psycopg import sql
-
 from helpers.nights import reported_days
 from helpers.rows import q, snapshot
+from psycopg import sql
 
 pytestmark = pytest.mark.dag
 
 
 def _today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
+    return dt.datetime.now(dt.UTC).date()
 
 
 @pytest.fixture(scope="module")
 def nights(photos, sample_days, tmp_path_factory, pg_uri, airflow_db):
     """The sample days ingested and reported (Eileen Collins enrolled), with a report folder of
     their own; yields (schema, reports folder)."""
-    from facepipe.samples import enrolment_photos
+    from facepipe.ops.samples import enrolment_photos
 
     people_dir = tmp_path_factory.mktemp("people")
     enrolment_photos(people_dir)
@@ -60,12 +58,17 @@ def keep_from_middle_day(monkeypatch, sample_days):
 
 def day_tables(db, schema) -> list[str]:
     """Every table of the schema (partitions aside) with a column named day."""
-    return [t for (t,) in db.execute(
-        "SELECT c.table_name FROM information_schema.columns c"
-        " JOIN pg_class k ON k.relname = c.table_name"
-        " JOIN pg_namespace n ON n.oid = k.relnamespace AND n.nspname = c.table_schema"
-        " WHERE c.table_schema = %s AND c.column_name = 'day' AND NOT k.relispartition"
-        " ORDER BY 1", (schema,)).fetchall()]
+    return [
+        t
+        for (t,) in db.execute(
+            "SELECT c.table_name FROM information_schema.columns c"
+            " JOIN pg_class k ON k.relname = c.table_name"
+            " JOIN pg_namespace n ON n.oid = k.relnamespace AND n.nspname = c.table_schema"
+            " WHERE c.table_schema = %s AND c.column_name = 'day' AND NOT k.relispartition"
+            " ORDER BY 1",
+            (schema,),
+        ).fetchall()
+    ]
 
 
 def rows_by_day(db, schema) -> dict:
@@ -73,28 +76,45 @@ def rows_by_day(db, schema) -> dict:
     out = {}
     for table in day_tables(db, schema):
         if table == "report_person_days":
-            out[table] = dict(((d, s), n) for d, s, n in q(db, schema, "SELECT day, seen_day, count(*)"
-                                                                       " FROM {s}.report_person_days GROUP BY 1, 2"))
+            out[table] = dict(
+                ((d, s), n)
+                for d, s, n in q(db, schema, "SELECT day, seen_day, count(*) FROM {s}.report_person_days GROUP BY 1, 2")
+            )
         else:
-            out[table] = dict(db.execute(sql.SQL("SELECT day, count(*) FROM {} GROUP BY 1")
-                                         .format(sql.Identifier(schema, table))).fetchall())
+            out[table] = dict(
+                db.execute(
+                    sql.SQL("SELECT day, count(*) FROM {} GROUP BY 1").format(sql.Identifier(schema, table))
+                ).fetchall()
+            )
     return out
 
 
 def partitions(db, schema) -> set[str]:
     """The day partitions of images and faces, and their indexes."""
-    return {r[0] for r in q(db, schema, "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                                        " WHERE n.nspname = %s AND c.relname ~ '^(images|faces)_p[0-9]{{8}}'", schema)}
+    return {
+        r[0]
+        for r in q(
+            db,
+            schema,
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname ~ '^(images|faces)_p[0-9]{{8}}'",
+            schema,
+        )
+    }
 
 
 def state(db, schema, reports) -> dict:
     """Everything retention could touch, to compare before and after."""
-    return {"rows": rows_by_day(db, schema), "partitions": partitions(db, schema),
-            "files": sorted(str(p.relative_to(reports)) for p in reports.rglob("*")),
-            "identities": q(db, schema, "SELECT identity_id, person_id, faces, centroid::text FROM {s}.identities"
-                                        " ORDER BY 1"),
-            "first_seen": q(db, schema, "SELECT count(*) FROM {s}.first_seen"),
-            "people": q(db, schema, "SELECT count(*) FROM {s}.person_refs")}
+    return {
+        "rows": rows_by_day(db, schema),
+        "partitions": partitions(db, schema),
+        "files": sorted(str(p.relative_to(reports)) for p in reports.rglob("*")),
+        "identities": q(
+            db, schema, "SELECT identity_id, person_id, faces, centroid::text FROM {s}.identities ORDER BY 1"
+        ),
+        "first_seen": q(db, schema, "SELECT count(*) FROM {s}.first_seen"),
+        "people": q(db, schema, "SELECT count(*) FROM {s}.person_refs"),
+    }
 
 
 def retention_audit(db, schema) -> list:
@@ -102,7 +122,7 @@ def retention_audit(db, schema) -> list:
 
 
 def test_dry_run_lists_the_expired_day_and_changes_nothing(nights, db, sample_days, keep_from_middle_day, capsys):
-    from facepipe.cli import main
+    from facepipe.ops.cli import main
 
     schema, reports = nights
     before = state(db, schema, reports)
@@ -120,14 +140,15 @@ def test_retention_drops_exactly_the_days_past_the_limit(nights, db, sample_days
     and validation file; the horizon day and the day after stay row for row."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from facepipe import people
-    from facepipe.config import PROJECT_ROOT
+    from facepipe.core.config import PROJECT_ROOT
+    from facepipe.people import identities as people
 
     schema, reports = nights
     old, kept = sample_days[0], sample_days[1:]
     # A face of the old day moved by hand into an identity of its own: that identity loses its only face.
-    image_id, face_no = q(db, schema, "SELECT image_id, face_no FROM {s}.faces WHERE day = %s"
-                                      " ORDER BY image_id, face_no LIMIT 1", old)[0]
+    image_id, face_no = q(
+        db, schema, "SELECT image_id, face_no FROM {s}.faces WHERE day = %s ORDER BY image_id, face_no LIMIT 1", old
+    )[0]
     lone = people.move(db, schema, old, image_id, face_no)["identity_id"]
     # Decoys the deletion must leave alone: names that only look like a day's, a link to a folder
     # outside the reports named like an expired day, a link inside an expired day's folder.
@@ -160,12 +181,27 @@ def test_retention_drops_exactly_the_days_past_the_limit(nights, db, sample_days
     gone = {r for r in before["partitions"] if r.startswith((f"images_p{old:%Y%m%d}", f"faces_p{old:%Y%m%d}"))}
     assert f"faces_p{old:%Y%m%d}_embedding_hnsw" in gone and f"images_p{old:%Y%m%d}_pkey" in gone
     assert after["partitions"] == before["partitions"] - gone
-    assert q(db, schema, "SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND indexname = %s",
-             schema, f"faces_p{kept[0]:%Y%m%d}_embedding_hnsw") == [(1,)]
+    assert q(
+        db,
+        schema,
+        "SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND indexname = %s",
+        schema,
+        f"faces_p{kept[0]:%Y%m%d}_embedding_hnsw",
+    ) == [(1,)]
     # no table holds a row of the old day (report_person_days: neither as its day nor as seen_day)
     tables = day_tables(db, schema)
-    assert {"images", "faces", "rejects", "load_runs", "face_identity", "identity_pool", "stage_faces",
-            "report_sightings", "report_runs", "planned_days"} <= set(tables)
+    assert {
+        "images",
+        "faces",
+        "rejects",
+        "load_runs",
+        "face_identity",
+        "identity_pool",
+        "stage_faces",
+        "report_sightings",
+        "report_runs",
+        "planned_days",
+    } <= set(tables)
     for table in tables:
         left = [k for k in after["rows"][table] if (min(k) if isinstance(k, tuple) else k) < kept[0]]
         assert left == [], (table, left)
@@ -177,14 +213,25 @@ def test_retention_drops_exactly_the_days_past_the_limit(nights, db, sample_days
     # identities: the lone one is gone; every other one counts exactly its remaining faces, and its
     # centroid is the mean of them
     assert lone not in [i for i, *_ in after["identities"]]
-    assert q(db, schema, "SELECT count(*) FROM {s}.identities i WHERE i.faces <> (SELECT count(*) FROM"
-                         " {s}.face_identity a WHERE a.identity_id = i.identity_id)") == [(0,)]
-    drift = q(db, schema, "SELECT max(i.centroid <-> m.c) FROM {s}.identities i JOIN (SELECT a.identity_id,"
-                          " avg(f.embedding) AS c FROM {s}.face_identity a JOIN {s}.faces f USING (day, image_id,"
-                          " box_x, box_y, box_w, box_h) GROUP BY 1) m USING (identity_id)")[0][0]
+    assert q(
+        db,
+        schema,
+        "SELECT count(*) FROM {s}.identities i WHERE i.faces <> (SELECT count(*) FROM"
+        " {s}.face_identity a WHERE a.identity_id = i.identity_id)",
+    ) == [(0,)]
+    drift = q(
+        db,
+        schema,
+        "SELECT max(i.centroid <-> m.c) FROM {s}.identities i JOIN (SELECT a.identity_id,"
+        " avg(f.embedding) AS c FROM {s}.face_identity a JOIN {s}.faces f USING (day, image_id,"
+        " box_x, box_y, box_w, box_h) GROUP BY 1) m USING (identity_id)",
+    )[0][0]
     assert drift is not None and drift < 1e-4
-    named = q(db, schema, "SELECT i.faces FROM {s}.identities i JOIN {s}.people p USING (person_id)"
-                          " WHERE p.name = 'eileen_collins'")
+    named = q(
+        db,
+        schema,
+        "SELECT i.faces FROM {s}.identities i JOIN {s}.people p USING (person_id) WHERE p.name = 'eileen_collins'",
+    )
     assert named and named[0][0] >= 1  # seen on the first and the last day: keeps the last day's faces
     assert after["people"] == before["people"] and after["first_seen"] == before["first_seen"]
     # files: the old day's folder and validation results are gone, nothing else
@@ -194,7 +241,7 @@ def test_retention_drops_exactly_the_days_past_the_limit(nights, db, sample_days
     assert (reports / f"{old}-notes.txt").exists() and (reports / "validation" / f"{old}.json").exists()
     assert (reports / "2026-11-01").is_symlink() and (outside / "keep.txt").exists()
     # one audit row with the counts
-    (rows, detail), = retention_audit(db, schema)
+    ((rows, detail),) = retention_audit(db, schema)
     assert detail["days"] == [old.isoformat()] and detail["before"] == kept[0].isoformat()
     assert detail["keep_days"] == keep_from_middle_day and detail["partitions"] == 2
     assert detail["files"] == 1 + len(old_validation)
@@ -203,7 +250,7 @@ def test_retention_drops_exactly_the_days_past_the_limit(nights, db, sample_days
 
 
 def test_a_second_run_changes_nothing(nights, db, sample_days, keep_from_middle_day):
-    from facepipe.tasks import retention
+    from facepipe.privacy.tasks import retention
 
     schema, reports = nights
     before = state(db, schema, reports)
@@ -215,9 +262,9 @@ def test_a_second_run_changes_nothing(nights, db, sample_days, keep_from_middle_
 
 
 def test_an_expired_day_is_refused_and_loads_nothing(nights, db, photos, sample_days, keep_from_middle_day):
-    from facepipe.config import ConfigError
-    from facepipe.demo import run_day
-    from facepipe.tasks import options, plan
+    from facepipe.core.config import ConfigError
+    from facepipe.ingest.tasks import options, plan
+    from facepipe.ops.demo import run_day
 
     schema, reports = nights
     old = sample_days[0]
@@ -234,7 +281,7 @@ def test_retention_waits_for_a_load_in_progress(nights, pg_uri, db, keep_from_mi
     """A load holds the DDL lock shared for its transaction: retention (exclusive) waits for it to end."""
     import threading
 
-    from facepipe.retention import expire
+    from facepipe.privacy.retention import expire
 
     schema, reports = nights
 
@@ -256,7 +303,7 @@ def test_retention_waits_for_a_load_in_progress(nights, pg_uri, db, keep_from_mi
 
 
 def test_status_starts_its_gaps_at_the_horizon(nights, sample_days, keep_from_middle_day, capsys):
-    from facepipe.cli import main
+    from facepipe.ops.cli import main
 
     assert main(["status"]) == 0
     out = capsys.readouterr().out
@@ -265,8 +312,8 @@ def test_status_starts_its_gaps_at_the_horizon(nights, sample_days, keep_from_mi
 
 
 def test_retention_off_does_nothing(nights, db, monkeypatch):
-    from facepipe.config import ConfigError
-    from facepipe.tasks import retention
+    from facepipe.core.config import ConfigError
+    from facepipe.privacy.tasks import retention
 
     schema, reports = nights
     monkeypatch.setenv("FACEPIPE_RETENTION_DAYS", "0")
@@ -281,7 +328,7 @@ def test_retention_off_does_nothing(nights, db, monkeypatch):
 
 
 def test_the_horizon_is_the_first_day_kept():
-    from facepipe.config import retention_horizon
+    from facepipe.core.config import retention_horizon
 
     assert retention_horizon(dt.date(2026, 12, 31), 30) == dt.date(2026, 12, 1)
     assert retention_horizon(dt.date(2026, 12, 31), 1) == dt.date(2026, 12, 30)

@@ -5,6 +5,7 @@ connection defined by an environment variable); nothing is patched in process.
 The server checks signatures (INITIAL_NO_AUTH_ACTION_COUNT): the tests make an
 IAM user whose random secret key must never show up in logs or errors.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
-from facepipe.sources import S3Source, SourceError, Unreadable, open_source
 from helpers.rows import q
+
+from facepipe.core.sources import S3Source, SourceError, Unreadable, open_source
 
 CONN_ID = "facepipe_s3_test"
 CONN_ENV = f"AIRFLOW_CONN_{CONN_ID.upper()}"
@@ -54,9 +55,13 @@ def moto_server():
 
     port = _free_port()
     env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=_die_with_parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -69,11 +74,17 @@ def moto_server():
                 time.sleep(0.05)
         url = f"http://127.0.0.1:{port}"
         # the 3 unauthenticated calls: a user allowed everything on S3, and its access key
-        iam = boto3.client("iam", endpoint_url=url, region_name=REGION,
-                           aws_access_key_id="setup", aws_secret_access_key="setup")
+        iam = boto3.client(
+            "iam", endpoint_url=url, region_name=REGION, aws_access_key_id="setup", aws_secret_access_key="setup"
+        )
         iam.create_user(UserName="facepipe")
-        iam.put_user_policy(UserName="facepipe", PolicyName="s3", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+        iam.put_user_policy(
+            UserName="facepipe",
+            PolicyName="s3",
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+            ),
+        )
         key = iam.create_access_key(UserName="facepipe")["AccessKey"]
         yield {"url": url, "key_id": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
     finally:
@@ -82,8 +93,14 @@ def moto_server():
 
 
 def _conn(url: str, key_id: str, secret: str, **extra) -> str:
-    return json.dumps({"conn_type": "aws", "login": key_id, "password": secret,
-                       "extra": {"endpoint_url": url, "region_name": REGION, **extra}})
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": key_id,
+            "password": secret,
+            "extra": {"endpoint_url": url, "region_name": REGION, **extra},
+        }
+    )
 
 
 @pytest.fixture
@@ -104,8 +121,10 @@ def put_all(client, bucket: str, objects: dict[str, bytes]) -> dt.date:
     for _ in range(2):
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda kv: client.put_object(Bucket=bucket, Key=kv[0], Body=kv[1]), objects.items()))
-        days = {client.head_object(Bucket=bucket, Key=k)["LastModified"].astimezone(dt.timezone.utc).date()
-                for k in (min(objects), max(objects))}
+        days = {
+            client.head_object(Bucket=bucket, Key=k)["LastModified"].astimezone(dt.UTC).date()
+            for k in (min(objects), max(objects))
+        }
         if len(days) == 1:
             return days.pop()
     raise AssertionError("uploads straddled midnight twice")
@@ -116,13 +135,16 @@ def demo_objects(photos: Path, day: dt.date, prefix: str) -> dict[str, bytes]:
     return {f"{prefix}/{p.name}": p.read_bytes() for p in sorted((photos / day.isoformat()).iterdir())}
 
 
-
-
 def day_rows(db, schema: str, day: dt.date) -> dict:
     return {
         "images": q(db, schema, "SELECT * FROM {s}.images WHERE day = %s ORDER BY image_id", day),
-        "faces": q(db, schema, "SELECT image_id, face_no, box_x, box_y, box_w, box_h, embedding::text"
-                               " FROM {s}.faces WHERE day = %s ORDER BY image_id, face_no", day),
+        "faces": q(
+            db,
+            schema,
+            "SELECT image_id, face_no, box_x, box_y, box_w, box_h, embedding::text"
+            " FROM {s}.faces WHERE day = %s ORDER BY image_id, face_no",
+            day,
+        ),
         "rejects": q(db, schema, "SELECT * FROM {s}.rejects WHERE day = %s ORDER BY uri", day),
     }
 
@@ -138,17 +160,23 @@ def last_try(task_id: str) -> tuple[str, int]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        ti = (session.query(TaskInstance).filter(TaskInstance.dag_id == "face_ingest",
-                                                 TaskInstance.task_id == task_id)
-              .order_by(TaskInstance.start_date.desc()).first())
+        ti = (
+            session.query(TaskInstance)
+            .filter(TaskInstance.dag_id == "face_ingest", TaskInstance.task_id == task_id)
+            .order_by(TaskInstance.start_date.desc())
+            .first()
+        )
         return str(ti.state), ti.try_number
 
 
 def airflow_files_text() -> str:
     """Everything Airflow wrote to files (task logs...), but its metadata database."""
     home = Path(os.environ["AIRFLOW_HOME"])
-    return "\n".join(p.read_text(errors="replace") for p in home.rglob("*")
-                     if p.is_file() and not p.name.endswith((".db", ".db-journal", ".db-wal")))
+    return "\n".join(
+        p.read_text(errors="replace")
+        for p in home.rglob("*")
+        if p.is_file() and not p.name.endswith((".db", ".db-journal", ".db-wal"))
+    )
 
 
 # ---------------------------------------------------------------- through the DAG
@@ -156,7 +184,7 @@ def airflow_files_text() -> str:
 
 @pytest.mark.dag
 def test_day_from_bucket_end_to_end_and_rerun(airflow_db, schema, db, s3, photos, sample_days, capfd, caplog):
-    from facepipe.demo import run_day
+    from facepipe.ops.demo import run_day
 
     bucket, client = s3["bucket"], s3["client"]
     objects = demo_objects(photos, sample_days[-1], "incoming")  # includes broken_upload.jpg (truncated)
@@ -168,15 +196,27 @@ def test_day_from_bucket_end_to_end_and_rerun(airflow_db, schema, db, s3, photos
     source = f"s3://{bucket}/incoming"
     assert run_day("face_ingest", day.isoformat(), source=source) == "success"
     rows = day_rows(db, schema, day)
-    images = q(db, schema, "SELECT uri, status, duplicate_of, face_count, source, bytes FROM {s}.images"
-                           " WHERE day = %s ORDER BY uri", day)
+    images = q(
+        db,
+        schema,
+        "SELECT uri, status, duplicate_of, face_count, source, bytes FROM {s}.images WHERE day = %s ORDER BY uri",
+        day,
+    )
     rejects = q(db, schema, "SELECT uri, reason FROM {s}.rejects WHERE day = %s", day)
     in_prefix = sorted(k for k in objects if k.startswith("incoming/"))
     assert sorted([u for u, *_ in images] + [u for u, _ in rejects]) == [f"s3://{bucket}/{k}" for k in in_prefix]
     assert rejects == [(f"s3://{bucket}/incoming/broken_upload.jpg", "truncated")]
     dup = [r for r in images if r[1] == "duplicate"]
-    assert dup == [(f"s3://{bucket}/incoming/phone/again.jpg", "duplicate", f"s3://{bucket}/{first}", 0,
-                    f"s3://{bucket}/incoming/", len(objects[first]))]
+    assert dup == [
+        (
+            f"s3://{bucket}/incoming/phone/again.jpg",
+            "duplicate",
+            f"s3://{bucket}/{first}",
+            0,
+            f"s3://{bucket}/incoming/",
+            len(objects[first]),
+        )
+    ]
     assert sum(face_count for *_, face_count, _, _ in images) == len(rows["faces"]) > 0
     arrived = q(db, schema, "SELECT uri, arrived_at FROM {s}.images WHERE uri = %s", f"s3://{bucket}/{first}")
     assert arrived[0][1] == client.head_object(Bucket=bucket, Key=first)["LastModified"]
@@ -190,9 +230,8 @@ def test_day_from_bucket_end_to_end_and_rerun(airflow_db, schema, db, s3, photos
 
 @pytest.mark.dag
 @pytest.mark.parametrize("case", ["missing bucket", "bad secret"])
-def test_refused_source_fails_the_run_and_loads_nothing(airflow_db, schema, db, s3, monkeypatch, capfd, caplog,
-                                                        case):
-    from facepipe.demo import run_day
+def test_refused_source_fails_the_run_and_loads_nothing(airflow_db, schema, db, s3, monkeypatch, capfd, caplog, case):
+    from facepipe.ops.demo import run_day
 
     bucket = s3["bucket"]
     day = put_all(s3["client"], bucket, {"incoming/a.jpg": b"\xff\xd8not much of a jpeg"})
@@ -219,8 +258,9 @@ def test_refused_source_fails_the_run_and_loads_nothing(airflow_db, schema, db, 
 def test_listing_pages_past_1000_keys_and_keeps_to_the_day_and_prefix(s3):
     bucket, client = s3["bucket"], s3["client"]
     objects = {f"many/{i:05d}.jpg": b"x" * (i % 7) for i in range(1100)}
-    objects.update({"many/": b"", "many/.DS_Store": b"x", "many/.hidden/a.jpg": b"x", "many2/b.jpg": b"x",
-                    "top.jpg": b"x"})
+    objects.update(
+        {"many/": b"", "many/.DS_Store": b"x", "many/.hidden/a.jpg": b"x", "many2/b.jpg": b"x", "top.jpg": b"x"}
+    )
     day = put_all(client, bucket, objects)
 
     arrivals = list(S3Source(f"s3://{bucket}/many").list_day(day))
@@ -228,8 +268,7 @@ def test_listing_pages_past_1000_keys_and_keeps_to_the_day_and_prefix(s3):
     assert [a.bytes for a in arrivals] == [i % 7 for i in range(1100)]
     assert all(a.arrived_at.date() == day and a.arrived_at.utcoffset() == dt.timedelta(0) for a in arrivals)
     # one small page at a time: the same result however the listing is paged
-    assert [a.uri for a in S3Source(f"s3://{bucket}/many/", page_size=250).list_day(day)] == \
-        [a.uri for a in arrivals]
+    assert [a.uri for a in S3Source(f"s3://{bucket}/many/", page_size=250).list_day(day)] == [a.uri for a in arrivals]
     for other in (day - dt.timedelta(days=1), day + dt.timedelta(days=1)):
         assert list(S3Source(f"s3://{bucket}/many").list_day(other)) == []
     whole = {a.uri for a in open_source(f"s3://{bucket}").list_day(day)}
@@ -240,8 +279,12 @@ def test_open_source_parses_the_spec(monkeypatch):
     monkeypatch.delenv("FACEPIPE_S3_CONN_ID", raising=False)
     src = open_source("s3://photos-bucket/in/coming")
     assert isinstance(src, S3Source)
-    assert (src.bucket, src.prefix, src.name, src.conn_id) == \
-        ("photos-bucket", "in/coming/", "s3://photos-bucket/in/coming/", "aws_default")
+    assert (src.bucket, src.prefix, src.name, src.conn_id) == (
+        "photos-bucket",
+        "in/coming/",
+        "s3://photos-bucket/in/coming/",
+        "aws_default",
+    )
     assert open_source("s3://photos-bucket").prefix == ""
     monkeypatch.setenv("FACEPIPE_S3_CONN_ID", "other")
     assert open_source("s3://photos-bucket/").conn_id == "other"
@@ -255,7 +298,7 @@ def test_open_source_parses_the_spec(monkeypatch):
 
 
 def test_read_gets_one_object_and_rejects_what_it_cannot_read(s3, photos, sample_days):
-    from facepipe.imaging import decode
+    from facepipe.models.imaging import decode
 
     bucket, client = s3["bucket"], s3["client"]
     names = ["with space.jpg", "Åsa på stranden ✈ 日本.jpg", "semi;colon & dollar$+plus.jpg", "x?y#z%20.jpg"]
@@ -328,8 +371,15 @@ def test_undefined_connection_and_unreachable_endpoint(s3, monkeypatch):
 
     monkeypatch.setenv("FACEPIPE_S3_CONN_ID", CONN_ID)
     closed = f"http://127.0.0.1:{_free_port()}"
-    monkeypatch.setenv(CONN_ENV, _conn(closed, s3["key_id"], s3["secret"], config_kwargs={
-        "retries": {"max_attempts": 1, "mode": "standard"}, "connect_timeout": 2}))
+    monkeypatch.setenv(
+        CONN_ENV,
+        _conn(
+            closed,
+            s3["key_id"],
+            s3["secret"],
+            config_kwargs={"retries": {"max_attempts": 1, "mode": "standard"}, "connect_timeout": 2},
+        ),
+    )
     with pytest.raises(SourceError, match="cannot connect") as info:
         list(S3Source(f"s3://{s3['bucket']}/p").list_day(dt.date.today()))
     assert s3["bucket"] in str(info.value)

@@ -1,4 +1,5 @@
 """Demo photo generator: layout, decodability, detectability, determinism."""
+
 from __future__ import annotations
 
 import datetime
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facepipe import samples
+from facepipe.ops import samples
 
 DAYS = [datetime.date(2026, 11, 20), datetime.date(2026, 11, 21), datetime.date(2026, 11, 22)]
 
@@ -92,7 +93,7 @@ def test_every_good_photo_decodes_and_has_exif(layout, plans):
         assert taken == plan.taken.strftime("%Y:%m:%d %H:%M:%S")
         assert taken.startswith(day.strftime("%Y:%m:%d "))
         assert exif[272] == f"facepipe-demo-cam-{plan.camera}"
-        utc = plan.taken.replace(tzinfo=datetime.timezone.utc)
+        utc = plan.taken.replace(tzinfo=datetime.UTC)
         assert os.stat(path).st_mtime == utc.timestamp()
 
 
@@ -137,7 +138,7 @@ def test_face_pool_is_detectable_across_sizes(detector):
     for index in samples.DEMO_FACE_POOL:
         for size in range(samples.FACE_MIN, samples.FACE_MAX + 1, 22):
             canvas = np.full((size + 80, size + 80, 3), 110, np.uint8)
-            canvas[40:40 + size, 40:40 + size] = samples.lfw_face(index, size)
+            canvas[40 : 40 + size, 40 : 40 + size] = samples.lfw_face(index, size)
             for scale in (1.0, 0.64):
                 img = cv2.resize(canvas, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
                 assert len(detector(img, 0)) == 1, (index, size, scale)

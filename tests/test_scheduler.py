@@ -1,6 +1,6 @@
 """The real scheduler: face_ingest and face_report driven through the REST API v2 as a person drives the UI.
 
-One Airflow for the module (facepipe.local_airflow.Stack, what ``make airflow`` runs): api-server,
+One Airflow for the module (facepipe.ops.local_airflow.Stack, what ``make airflow`` runs): api-server,
 scheduler (LocalExecutor) and dag-processor on 127.0.0.1 and a free port, in an AIRFLOW_HOME of
 its own, every process group stopped afterwards. Photos for four recent days (the scheduler's
 clock decides which days it runs), two photos a shard, so every day has several shards.
@@ -8,6 +8,7 @@ clock decides which days it runs), two photos a shard, so every day has several 
 Every scenario ends by comparing the day's rows, row for row, with a ``dag.test()`` load of the
 same inputs into a reference schema. The tests run in file order and build on each other.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,14 +21,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from helpers.rows import q, snapshot
 from psycopg import sql
 
-from facepipe.local_airflow import Stack, embedded_metadata_url, password_file
-from helpers.rows import q, snapshot
+from facepipe.ops.local_airflow import Stack, embedded_metadata_url, password_file
 
 pytestmark = pytest.mark.scheduler
 
-TODAY = dt.datetime.now(dt.timezone.utc).date()
+TODAY = dt.datetime.now(dt.UTC).date()
 DAYS = [TODAY - dt.timedelta(days=n) for n in (4, 3, 2, 1)]  # scheduled: the last two (FACEPIPE_START_DATE)
 RUN_TIMEOUT = 300
 ENV = {"FACEPIPE_DETECTOR": "haar", "FACEPIPE_SHARD_SIZE": "2", "FACEPIPE_START_DATE": DAYS[2].isoformat()}
@@ -85,8 +86,14 @@ class Api:
         return {(t["task_id"], t["map_index"]): t["state"] for t in tis["task_instances"]}
 
     def clear(self, dag_id: str, run_id: str, task_ids: list | None, downstream: bool) -> str:
-        body = {"dry_run": False, "dag_run_id": run_id, "only_failed": False, "reset_dag_runs": True,
-                "include_downstream": downstream, "include_upstream": False}
+        body = {
+            "dry_run": False,
+            "dag_run_id": run_id,
+            "only_failed": False,
+            "reset_dag_runs": True,
+            "include_downstream": downstream,
+            "include_upstream": False,
+        }
         if task_ids is not None:
             body["task_ids"] = task_ids
         cleared = self.call("POST", f"/dags/{dag_id}/clearTaskInstances", json=body)["task_instances"]
@@ -94,16 +101,22 @@ class Api:
         return self.wait(dag_id, run_id)
 
     def log(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
-        ti = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
-                       + (f"/{map_index}" if map_index >= 0 else ""))
-        out = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{ti['try_number']}",
-                        params={"map_index": map_index}, headers={"Accept": "application/json"})
+        ti = self.call(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}" + (f"/{map_index}" if map_index >= 0 else ""),
+        )
+        out = self.call(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{ti['try_number']}",
+            params={"map_index": map_index},
+            headers={"Accept": "application/json"},
+        )
         return json.dumps(out["content"])
 
 
 @pytest.fixture(scope="module")
 def photos_root(tmp_path_factory) -> Path:
-    from facepipe.samples import lay_out_demo_photos
+    from facepipe.ops.samples import lay_out_demo_photos
 
     root = tmp_path_factory.mktemp("sched") / "photos"
     lay_out_demo_photos(root, DAYS)
@@ -124,7 +137,7 @@ def schemas(pg_uri):
 @pytest.fixture(scope="module")
 def reference(airflow_db, schemas, photos_root):
     """day -> the rows a dag.test() run of face_ingest leaves for it (run oldest day first)."""
-    from facepipe.demo import run_day
+    from facepipe.ops.demo import run_day
 
     saved = {k: os.environ.get(k) for k in (*ENV, "FACEPIPE_DB_SCHEMA")}
     os.environ.update({**ENV, "FACEPIPE_DB_SCHEMA": schemas["reference"]})
@@ -142,17 +155,25 @@ def reference(airflow_db, schemas, photos_root):
 
 @pytest.fixture(scope="module")
 def api(pg_uri, schemas, photos_root, reference, tmp_path_factory):
-    from facepipe.config import settings
+    from facepipe.core.config import settings
 
     home = tmp_path_factory.mktemp("airflow-sched")
     metadata_db = "airflow_" + uuid.uuid4().hex[:8]
-    stack = Stack(airflow_home=home, port=free_port(), components=("api-server", "scheduler", "dag-processor"),
-                  metadata_url=embedded_metadata_url(settings().home, metadata_db),
-                  env={**ENV, "FACEPIPE_DB_SCHEMA": schemas["airflow"], "FACEPIPE_SOURCE": str(photos_root),
-                       "AIRFLOW__CORE__PARALLELISM": "4",
-                       "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-                       "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-                       "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"})
+    stack = Stack(
+        airflow_home=home,
+        port=free_port(),
+        components=("api-server", "scheduler", "dag-processor"),
+        metadata_url=embedded_metadata_url(settings().home, metadata_db),
+        env={
+            **ENV,
+            "FACEPIPE_DB_SCHEMA": schemas["airflow"],
+            "FACEPIPE_SOURCE": str(photos_root),
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        },
+    )
     stack.migrate()
     stack.start()
     started: list = []
@@ -184,8 +205,12 @@ def listening_only_on_loopback(stack: Stack) -> list:
     for p in stack.procs.values():
         leader = psutil.Process(p.pid)
         procs += [leader, *leader.children(recursive=True)]
-    listening = {(c.laddr.ip, c.laddr.port) for proc in procs for c in proc.net_connections(kind="inet")
-                 if c.status == psutil.CONN_LISTEN}
+    listening = {
+        (c.laddr.ip, c.laddr.port)
+        for proc in procs
+        for c in proc.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    }
     assert listening and all(ip == "127.0.0.1" for ip, _ in listening), listening
     assert ("127.0.0.1", stack.port) in listening
     return procs
@@ -217,10 +242,19 @@ def same_as_reference(db, schemas, day: dt.date) -> None:
 def ingest_run(api, day: dt.date) -> str:
     """The id of the newest successful face_ingest run of ``day`` (scheduled, manual or backfill).
     A backfill with "All Runs" re-runs a day's existing run in place (same run id)."""
-    ok = [r for r in api.runs("face_ingest") if r["state"] == "success"
-          and ((r.get("conf") or {}).get("day") == day.isoformat()
-               or (not (r.get("conf") or {}).get("day") and r["data_interval_start"]
-                   and r["data_interval_start"][:10] == day.isoformat()))]
+    ok = [
+        r
+        for r in api.runs("face_ingest")
+        if r["state"] == "success"
+        and (
+            (r.get("conf") or {}).get("day") == day.isoformat()
+            or (
+                not (r.get("conf") or {}).get("day")
+                and r["data_interval_start"]
+                and r["data_interval_start"][:10] == day.isoformat()
+            )
+        )
+    ]
     assert ok, f"no successful run of {day}"
     return ok[-1]["dag_run_id"]
 
@@ -230,9 +264,11 @@ def test_unpause_runs_every_day_since_the_start_and_the_reports_follow(api, db, 
     api.call("PATCH", "/dags/face_ingest", json={"is_paused": False})
     runs = api.wait_all("face_ingest", 2)
     # (past midnight UTC since this module was imported, the scheduler also runs the day that just ended)
-    assert sorted((r["data_interval_start"][:10], r["run_type"], r["state"]) for r in runs
-                  if r["data_interval_start"][:10] <= DAYS[3].isoformat()) == [
-        (DAYS[2].isoformat(), "scheduled", "success"), (DAYS[3].isoformat(), "scheduled", "success")]
+    assert sorted(
+        (r["data_interval_start"][:10], r["run_type"], r["state"])
+        for r in runs
+        if r["data_interval_start"][:10] <= DAYS[3].isoformat()
+    ) == [(DAYS[2].isoformat(), "scheduled", "success"), (DAYS[3].isoformat(), "scheduled", "success")]
     assert all(r["state"] == "success" for r in runs)
     for day in DAYS[2:]:
         same_as_reference(db, schemas, day)
@@ -254,9 +290,17 @@ def test_manual_run_with_params(api, db, schemas, photos_root):
 def test_backfill_all_runs_reprocesses_completed_days(api, db, schemas):
     """Trigger -> Backfill, "All Runs": a day that already ran runs again, a new day runs; same rows."""
     before = {r["dag_run_id"] for r in api.runs("face_ingest")}
-    api.call("POST", "/backfills", json={
-        "dag_id": "face_ingest", "from_date": f"{DAYS[0]}T00:00:00Z", "to_date": f"{DAYS[2]}T00:00:00Z",
-        "reprocess_behavior": "completed", "max_active_runs": 3})
+    api.call(
+        "POST",
+        "/backfills",
+        json={
+            "dag_id": "face_ingest",
+            "from_date": f"{DAYS[0]}T00:00:00Z",
+            "to_date": f"{DAYS[2]}T00:00:00Z",
+            "reprocess_behavior": "completed",
+            "max_active_runs": 3,
+        },
+    )
     runs = api.wait_all("face_ingest", len(before) + 2)
     backfilled = [r for r in runs if r["run_type"] == "backfill"]
     assert sorted(r["data_interval_start"][:10] for r in backfilled) == [d.isoformat() for d in DAYS[:3]]
@@ -293,7 +337,8 @@ def test_every_clear_of_a_multi_shard_day(api, db, schemas):
         same_as_reference(db, schemas, day)  # a green end or a refusal: the day's rows as a fresh run leaves them
         if load_state == "failed":
             assert "Nothing was loaded. Clear the `process` tasks of those shards" in api.log(
-                "face_ingest", run, "load"), name
+                "face_ingest", run, "load"
+            ), name
     assert outcomes == [(name, run_state, load_state) for name, _, _, run_state, load_state in CLEARS]
 
 
@@ -330,24 +375,40 @@ def test_a_wrong_source_leaves_the_day_and_a_second_camera_adds_to_it(api, db, s
     want = rows(db, schemas["reference"], day)
     assert [r for r in got["images"] if r[9] == str(photos_root)] == want["images"]
     assert {r[9] for r in got["images"]} == {str(photos_root), str(camera2)}
-    wait_until("face_report reported both sources of the day", lambda: {s for (s,) in q(
-        db, schemas["airflow"], "SELECT DISTINCT source FROM {s}.report_daily_summary WHERE day = %s", day)}
-        == {str(photos_root), str(camera2)})
+    wait_until(
+        "face_report reported both sources of the day",
+        lambda: (
+            {
+                s
+                for (s,) in q(
+                    db, schemas["airflow"], "SELECT DISTINCT source FROM {s}.report_daily_summary WHERE day = %s", day
+                )
+            }
+            == {str(photos_root), str(camera2)}
+        ),
+    )
     assert len(api.wait_all("face_report", reports_before + 1)) > reports_before
 
 
-def test_forget_from_the_ui_is_a_dry_run_until_unticked_and_a_clear_does_not_bring_it_back(api, db, schemas,
-                                                                                            photos_root):
+def test_forget_from_the_ui_is_a_dry_run_until_unticked_and_a_clear_does_not_bring_it_back(
+    api, db, schemas, photos_root
+):
     """face_forget as the UI triggers it: the form's defaults with the photo filled in only count;
     with dry_run unticked the photo goes, and a Clear of the day's whole face_ingest run (which
     reads the photo again) makes it a reject, reason forgotten, not an image."""
     s, day = schemas["airflow"], DAYS[3]
-    uri, image_id = q(db, s, "SELECT uri, image_id FROM {s}.images WHERE day = %s AND face_count > 0"
-                             " AND source = %s ORDER BY uri LIMIT 1", day, str(photos_root))[0]
+    uri, image_id = q(
+        db,
+        s,
+        "SELECT uri, image_id FROM {s}.images WHERE day = %s AND face_count > 0 AND source = %s ORDER BY uri LIMIT 1",
+        day,
+        str(photos_root),
+    )[0]
     faces_before = q(db, s, "SELECT count(*) FROM {s}.faces WHERE day = %s", day)[0][0]
     api.call("PATCH", "/dags/face_forget", json={"is_paused": False})
-    dry = api.trigger("face_forget", {"person": "", "photo": uri, "threshold": None, "dry_run": True,
-                                      "block_future": False})  # what the form sends with its defaults
+    dry = api.trigger(
+        "face_forget", {"person": "", "photo": uri, "threshold": None, "dry_run": True, "block_future": False}
+    )  # what the form sends with its defaults
     assert api.wait("face_forget", dry) == "success"
     assert q(db, s, "SELECT count(*) FROM {s}.faces WHERE day = %s", day) == [(faces_before,)]
     assert q(db, s, "SELECT count(*) FROM {s}.audit WHERE op = 'forget_photo'") == [(0,)]
@@ -357,14 +418,18 @@ def test_forget_from_the_ui_is_a_dry_run_until_unticked_and_a_clear_does_not_bri
     assert q(db, s, "SELECT count(*) FROM {s}.images WHERE image_id = %s", image_id) == [(0,)]
     faces_after = q(db, s, "SELECT count(*) FROM {s}.faces WHERE day = %s", day)[0][0]
     assert faces_after < faces_before
-    (who,), = q(db, s, "SELECT who FROM {s}.audit WHERE op = 'forget_photo'")
+    ((who,),) = q(db, s, "SELECT who FROM {s}.audit WHERE op = 'forget_photo'")
     assert who == f"airflow:face_forget/{run}"
     assert uri not in api.log("face_forget", run, "forget")  # counts only in the task log
 
     # the day's newest run from the main source (the previous test added a second camera's run)
-    main_run = [r["dag_run_id"] for r in api.runs("face_ingest") if r["state"] == "success"
-                and (r.get("conf") or {}).get("source") in (None, "", str(photos_root))
-                and ((r.get("conf") or {}).get("day") or (r["data_interval_start"] or "")[:10]) == day.isoformat()][-1]
+    main_run = [
+        r["dag_run_id"]
+        for r in api.runs("face_ingest")
+        if r["state"] == "success"
+        and (r.get("conf") or {}).get("source") in (None, "", str(photos_root))
+        and ((r.get("conf") or {}).get("day") or (r["data_interval_start"] or "")[:10]) == day.isoformat()
+    ][-1]
     assert api.clear("face_ingest", main_run, None, False) == "success"
     assert q(db, s, "SELECT count(*) FROM {s}.images WHERE uri = %s", uri) == [(0,)]
     assert q(db, s, "SELECT reason FROM {s}.rejects WHERE day = %s AND uri = %s", day, uri) == [("forgotten",)]
@@ -380,11 +445,21 @@ def test_make_airflow_prints_the_password_and_ctrl_c_stops_everything(tmp_path):
     import psutil
 
     home, port = tmp_path / "airflow", free_port()
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "FACEPIPE_AIRFLOW_PORT": str(port),
-           "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5"}
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "FACEPIPE_AIRFLOW_PORT": str(port),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+    }
     env.pop("FACEPIPE_AIRFLOW_HOST", None)
-    proc = subprocess.Popen([sys.executable, "-m", "facepipe", "airflow"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "facepipe", "airflow"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     out: list[str] = []
     descendants: list = []
     try:

@@ -1,4 +1,5 @@
-"""facepipe.sources.FolderSource on a temporary folder: which files a day holds, and reading them."""
+"""facepipe.core.sources.FolderSource on a temporary folder: which files a day holds, and reading them."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -7,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from facepipe.sources import FolderSource, SourceError, Unreadable, day_bounds, open_source
+from facepipe.core.sources import FolderSource, SourceError, Unreadable, day_bounds, open_source
 
 DAY = dt.date(2026, 11, 20)
-START = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
+START = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 END = START + dt.timedelta(days=1)
-LONG_AGO = dt.datetime(2020, 1, 1, 12, tzinfo=dt.timezone.utc)
+LONG_AGO = dt.datetime(2020, 1, 1, 12, tzinfo=dt.UTC)
 
 
 def put(path: Path, content: bytes = b"jpeg?", mtime: dt.datetime | None = None, *, ns: int | None = None) -> Path:
@@ -102,8 +103,20 @@ def test_loose_file_bounds_are_start_inclusive_end_exclusive(tmp_path):
 
 
 def test_every_loose_file_falls_in_exactly_one_day(tmp_path):
-    offsets = [-86_400_000_000_000, -1_000_000, -1_000, -1, 0, 1, 999, 1_000, 43_200_000_000_000,
-               86_400_000_000_000 - 1_000, 86_400_000_000_000 - 1, 86_400_000_000_000]
+    offsets = [
+        -86_400_000_000_000,
+        -1_000_000,
+        -1_000,
+        -1,
+        0,
+        1,
+        999,
+        1_000,
+        43_200_000_000_000,
+        86_400_000_000_000 - 1_000,
+        86_400_000_000_000 - 1,
+        86_400_000_000_000,
+    ]
     for i, off in enumerate(offsets):
         put(tmp_path / f"f{i:02d}.jpg", ns=ns_of(START) + off)
     src = FolderSource(tmp_path)
@@ -198,7 +211,7 @@ def test_root_reached_through_a_symlink(tmp_path):
 
 
 def test_open_source():
-    from facepipe.sources import S3Source
+    from facepipe.core.sources import S3Source
 
     assert isinstance(open_source("/tmp"), FolderSource)
     assert isinstance(open_source("s3://bucket/photos"), S3Source)
@@ -212,10 +225,17 @@ def test_read_returns_the_bytes(tmp_path):
     assert FolderSource(tmp_path).read(str(p)) == b"\xff\xd8hello"
 
 
-@pytest.mark.parametrize("name", [
-    "with space.jpg", "it's \"quoted\".jpg", "Åsa på stranden ✈ 日本.jpg", "semi;colon & dollar$.jpg",
-    "tab\there.jpg", "new\nline.jpg",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "with space.jpg",
+        'it\'s "quoted".jpg',
+        "Åsa på stranden ✈ 日本.jpg",
+        "semi;colon & dollar$.jpg",
+        "tab\there.jpg",
+        "new\nline.jpg",
+    ],
+)
 def test_odd_file_names_list_and_read(tmp_path, name):
     p = put(tmp_path / "2026-11-20" / name, name.encode())
     src = FolderSource(tmp_path)
@@ -304,7 +324,7 @@ def test_read_error_is_unreadable(tmp_path, monkeypatch):
 def test_a_name_that_is_not_utf8_round_trips_through_its_uri(tmp_path):
     import os
 
-    from facepipe.sources import path_of, uri_of
+    from facepipe.core.sources import path_of, uri_of
 
     raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9.jpg")
     with open(raw, "wb") as f:
@@ -340,7 +360,7 @@ def test_a_latin1_name_and_its_literal_escape_get_two_uris(tmp_path):
 
 
 def test_a_file_over_the_size_limit_is_refused_from_its_size_without_reading(tmp_path, monkeypatch):
-    from facepipe import sources
+    from facepipe.core import sources
 
     video = tmp_path / "2026-11-20" / "clip.mp4"
     video.parent.mkdir()
@@ -386,9 +406,9 @@ def test_a_folder_that_cannot_be_listed_is_one_entry(tmp_path, monkeypatch):
 
 
 def test_paths_too_long_are_rejected_under_a_short_unique_uri(tmp_path):
-    from facepipe.sources import MAX_URI_BYTES, uri_of
-
     from helpers.hostile import deep_file
+
+    from facepipe.core.sources import MAX_URI_BYTES, uri_of
 
     deep = tmp_path / "2026-11-20"
     # 24 x 200 bytes: past PATH_MAX (4096)
@@ -413,10 +433,10 @@ def test_files_in_a_folder_named_like_an_impossible_date_are_rejected(tmp_path):
 
 
 class _Memory:
-    """facepipe.first_seen.FirstSeenStore's rule, kept in a dict."""
+    """facepipe.ingest.first_seen.FirstSeenStore's rule, kept in a dict."""
 
     def __init__(self, horizon, now):
-        from facepipe.first_seen import FirstSeenStore
+        from facepipe.ingest.first_seen import FirstSeenStore
 
         self.store = FirstSeenStore.__new__(FirstSeenStore)
         self.store.horizon, self.store.now = horizon, now
@@ -430,9 +450,9 @@ class _Memory:
 
 def test_an_old_mtime_first_seen_after_its_day_ran_arrives_at_its_ctime(tmp_path):
     """cp -p / rsync -a into archive/2026-10-07/ or 2026/10/07/: the copy's ctime is today."""
-    today = dt.datetime.now(dt.timezone.utc)
+    today = dt.datetime.now(dt.UTC)
     for where in ("archive/2026-10-07", "2026/10/07"):
-        put(tmp_path / where / "old.jpg", mtime=dt.datetime(2026, 10, 7, 9, tzinfo=dt.timezone.utc))
+        put(tmp_path / where / "old.jpg", mtime=dt.datetime(2026, 10, 7, 9, tzinfo=dt.UTC))
     put(tmp_path / "new.jpg", mtime=today)
     src = FolderSource(tmp_path)
     seen = _Memory(horizon=today.date() - dt.timedelta(days=1), now=today)
@@ -445,11 +465,11 @@ def test_an_old_mtime_first_seen_after_its_day_ran_arrives_at_its_ctime(tmp_path
 
 
 def test_before_any_day_is_planned_and_after_the_horizon_a_file_arrives_at_its_mtime():
-    from facepipe.first_seen import FirstSeenStore
+    from facepipe.ingest.first_seen import FirstSeenStore
 
     store = FirstSeenStore.__new__(FirstSeenStore)
-    now = dt.datetime(2026, 11, 29, 12, tzinfo=dt.timezone.utc)
-    m, c = dt.datetime(2026, 10, 7, tzinfo=dt.timezone.utc), dt.datetime(2026, 11, 28, 5, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 29, 12, tzinfo=dt.UTC)
+    m, c = dt.datetime(2026, 10, 7, tzinfo=dt.UTC), dt.datetime(2026, 11, 28, 5, tzinfo=dt.UTC)
     store.horizon, store.now = None, now
     assert store.decide(m, c) == (m, "mtime")
     store.horizon = dt.date(2026, 10, 6)

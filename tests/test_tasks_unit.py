@@ -2,6 +2,7 @@
 tasks.options, and process.process_images (the work of the process_shard task) with
 the real HOG detector and dlib embedder on in-memory photos.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,12 +15,13 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from facepipe import process as process_mod
-from facepipe.process import image_id, process_images
-from facepipe.sources import Arrival, Unreadable
-from facepipe.tasks import options, resolve_day
+from facepipe.core.days import resolve_day
+from facepipe.core.sources import Arrival, Unreadable
+from facepipe.ingest import process as process_mod
+from facepipe.ingest.process import image_id, process_images
+from facepipe.ingest.tasks import options
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 ARRIVED = dt.datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
 # ---------------------------------------------------------------- resolve_day
@@ -44,8 +46,9 @@ def test_param_day_is_normalised():
     assert resolve_day(dt.date(2026, 11, 24), None) == "2026-11-24"
 
 
-@pytest.mark.parametrize("bad", ["2026-13-01", "2026-02-30", "yesterday", "24/11/2026",
-                                 "2026-11-24T00:00:00", "2026-11", "-"])
+@pytest.mark.parametrize(
+    "bad", ["2026-13-01", "2026-02-30", "yesterday", "24/11/2026", "2026-11-24T00:00:00", "2026-11", "-"]
+)
 def test_bad_param_day_is_a_clear_error(bad):
     with pytest.raises(ValueError) as info:
         resolve_day(bad, dt.datetime(2026, 11, 20, tzinfo=UTC))
@@ -116,7 +119,7 @@ def test_options_rejects_unknown_settings_too(clean_env):
 
 @pytest.mark.parametrize("value", ["1.0", "0.9", "3", "fast", ""])
 def test_haar_scale_factor_setting_is_checked(clean_env, value):
-    from facepipe.config import settings
+    from facepipe.core.config import settings
 
     clean_env.setenv("FACEPIPE_HAAR_SCALE_FACTOR", value)
     with pytest.raises(ValueError, match="FACEPIPE_HAAR_SCALE_FACTOR must be a number above 1"):
@@ -124,8 +127,8 @@ def test_haar_scale_factor_setting_is_checked(clean_env, value):
 
 
 def test_haar_scale_factor_setting_reaches_the_detector(clean_env):
-    from facepipe.config import settings
-    from facepipe.detect import make_detector
+    from facepipe.core.config import settings
+    from facepipe.models.detect import make_detector
 
     clean_env.delenv("FACEPIPE_HAAR_SCALE_FACTOR", raising=False)
     assert settings().haar_scale_factor == 1.1
@@ -137,7 +140,7 @@ def test_haar_scale_factor_setting_reaches_the_detector(clean_env):
 def test_shards_of_a_multi_shard_day_run_opencv_on_one_thread_then_restore_it():
     import cv2
 
-    from facepipe.tasks import _one_opencv_thread
+    from facepipe.ingest.tasks import _one_opencv_thread
 
     before = cv2.getNumThreads()
     cv2.setNumThreads(2)
@@ -168,7 +171,7 @@ def jpeg(rgb: np.ndarray, **kw) -> bytes:
 def big_photo() -> np.ndarray:
     canvas = np.full((2000, 3000, 3), 90, np.uint8)
     astro = Image.fromarray(data.astronaut()).resize((512 * K, 512 * K), Image.BICUBIC)
-    canvas[PASTE_Y:PASTE_Y + 512 * K, PASTE_X:PASTE_X + 512 * K] = np.asarray(astro)
+    canvas[PASTE_Y : PASTE_Y + 512 * K, PASTE_X : PASTE_X + 512 * K] = np.asarray(astro)
     return canvas
 
 
@@ -190,6 +193,7 @@ def reader(blobs):
             return blobs[uri]
         except KeyError:
             raise Unreadable("unreadable", f"cannot open: {uri}") from None
+
     return read
 
 
@@ -311,8 +315,13 @@ def test_duplicate_is_recorded_and_not_decoded(blobs, hog, dlib_embedder, monkey
     cut_sha = hashlib.sha256(blobs["/p/cut.jpg"]).hexdigest()
     earlier = {astro_sha: "/old/2026-11-19/astronaut.jpg", cut_sha: "/old/cut.jpg"}
     uris = ["/p/astronaut.jpg", "/p/cut.jpg", "/p/coffee.jpg"]
-    result = process_images(arrivals(blobs, uris), reader(blobs), lambda shas: {s: earlier[s] for s in shas if s in earlier},
-                            hog, dlib_embedder)
+    result = process_images(
+        arrivals(blobs, uris),
+        reader(blobs),
+        lambda shas: {s: earlier[s] for s in shas if s in earlier},
+        hog,
+        dlib_embedder,
+    )
 
     by_uri = {im.uri: im for im in result.images}
     dup = by_uri["/p/astronaut.jpg"]
@@ -369,10 +378,10 @@ def test_image_id_is_stable_and_per_uri():
 
 
 def test_cli_prints_no_terminal_escapes():
-    from facepipe.cli import _shown
+    from facepipe.ops.status import shown
 
-    assert _shown("photo\x1b[31mred\x07.jpg") == "photo\\x1b[31mred\\x07.jpg"
-    assert _shown("名前 it's.jpg") == "名前 it's.jpg"
+    assert shown("photo\x1b[31mred\x07.jpg") == "photo\\x1b[31mred\\x07.jpg"
+    assert shown("名前 it's.jpg") == "名前 it's.jpg"
 
 
 def test_the_venv_runs_the_cli_without_pythonpath(tmp_path):
@@ -383,8 +392,9 @@ def test_the_venv_runs_the_cli_without_pythonpath(tmp_path):
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, "-m", "facepipe", "--help"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "facepipe", "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-500:]
     assert "search" in done.stdout
 
@@ -394,33 +404,42 @@ def test_the_venv_runs_the_cli_without_pythonpath(tmp_path):
 
 @pytest.mark.parametrize("day", ["9999-12-31", "1969-12-31", "2999-01-01"])
 def test_days_out_of_range_are_refused_by_name(day):
-    from facepipe.config import ConfigError
+    from facepipe.core.config import ConfigError
 
     with pytest.raises(ConfigError, match=f"day {day} is out of range"):
         resolve_day(day, None)
 
 
-@pytest.mark.parametrize("name, value", [
-    ("FACEPIPE_SHARD_SIZE", "0"), ("FACEPIPE_SHARD_SIZE", "-5"), ("FACEPIPE_SHARD_SIZE", "ten"),
-    ("FACEPIPE_MIN_FACE", "0"), ("FACEPIPE_MIN_FACE", "1.5"),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("FACEPIPE_SHARD_SIZE", "0"),
+        ("FACEPIPE_SHARD_SIZE", "-5"),
+        ("FACEPIPE_SHARD_SIZE", "ten"),
+        ("FACEPIPE_MIN_FACE", "0"),
+        ("FACEPIPE_MIN_FACE", "1.5"),
+    ],
+)
 def test_bad_settings_are_refused_when_read_naming_the_setting(monkeypatch, name, value):
-    from facepipe.config import ConfigError, settings
+    from facepipe.core.config import ConfigError, settings
 
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         settings()
 
 
-@pytest.mark.parametrize("uri", [
-    "postgres://facepipe:pa/ss@db.example:5432/faces",
-    "postgres://facepipe:pa#ss@db.example:5432/faces",
-    "postgres://facepipe:pa?ss@db.example:5432/faces",
-    "mysql://facepipe:secret@db.example/faces",
-    '{"conn_type": "postgres", "password": ',
-])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "postgres://facepipe:pa/ss@db.example:5432/faces",
+        "postgres://facepipe:pa#ss@db.example:5432/faces",
+        "postgres://facepipe:pa?ss@db.example:5432/faces",
+        "mysql://facepipe:secret@db.example/faces",
+        '{"conn_type": "postgres", "password": ',
+    ],
+)
 def test_a_malformed_connection_is_refused_without_echoing_it(monkeypatch, uri):
-    from facepipe.config import ConfigError, check_settings
+    from facepipe.core.config import ConfigError, check_settings
 
     monkeypatch.setenv("AIRFLOW_CONN_FACEPIPE_DB", uri)
     with pytest.raises(ConfigError, match="AIRFLOW_CONN_FACEPIPE_DB") as info:
@@ -429,16 +448,19 @@ def test_a_malformed_connection_is_refused_without_echoing_it(monkeypatch, uri):
 
 
 def test_a_well_formed_connection_passes(monkeypatch):
-    from facepipe.config import check_settings
+    from facepipe.core.config import check_settings
 
-    for ok in ("postgres://facepipe:pa%2Fss%23@db.example:5432/faces", "postgresql://u@/faces?host=/run/pg",
-               '{"conn_type": "postgres", "host": "db", "password": "a/b#c?d"}'):
+    for ok in (
+        "postgres://facepipe:pa%2Fss%23@db.example:5432/faces",
+        "postgresql://u@/faces?host=/run/pg",
+        '{"conn_type": "postgres", "host": "db", "password": "a/b#c?d"}',
+    ):
         monkeypatch.setenv("AIRFLOW_CONN_FACEPIPE_DB", ok)
         check_settings()
 
 
 def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys, monkeypatch):
-    from facepipe.cli import main
+    from facepipe.ops.cli import main
 
     assert main(["search", str(tmp_path / "missing.jpg")]) == 2
     err = capsys.readouterr().err
@@ -446,8 +468,12 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys, monkeypatch)
     (tmp_path / "notes.jpg").write_text("not a photo")
     assert main(["search", str(tmp_path / "notes.jpg")]) == 2
     assert "not_an_image" in capsys.readouterr().err
-    for argv in (["search", "x.jpg", "--k", "0"], ["search", "x.jpg", "--since", "2026-02-30"],
-                 ["rejects", "yesterday"], ["report", "2026-13-01"]):
+    for argv in (
+        ["search", "x.jpg", "--k", "0"],
+        ["search", "x.jpg", "--since", "2026-02-30"],
+        ["rejects", "yesterday"],
+        ["report", "2026-13-01"],
+    ):
         with pytest.raises(SystemExit) as info:
             main(argv)
         assert info.value.code == 2

@@ -1,6 +1,6 @@
 import sys
 
-from facepipe.cli import main
+from facepipe.ops.cli import main
 
 # Airflow's plugin loader imports files under plugins/ by their file name, which
 # makes this module "__main__" there too; only run when started with -m.

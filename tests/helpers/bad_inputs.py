@@ -7,10 +7,11 @@ returns, per file name in ``day_dir``, an :class:`Expect`: loaded (with an
 exact face count, a lower bound, or none) or rejected with a reason code.
 
 Faces are real: Eileen Collins from ``skimage.data.astronaut()`` (public
-domain) and LFW faces through ``facepipe.samples``. Every photo has its own
+domain) and LFW faces through ``facepipe.ops.samples``. Every photo has its own
 noise seed and placement, so no two files share content (which would make
 them duplicates of each other).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -26,8 +27,16 @@ import numpy as np
 from PIL import Image, ImageOps
 from skimage import data as skdata
 
-from facepipe.samples import (ASTRONAUT_FACE, ASTRONAUT_ROWS, DEMO_FACE_POOL, AstronautPlacement,
-                              FacePlacement, PhotoPlan, jpeg_bytes, render_photo)
+from facepipe.ops.samples import (
+    ASTRONAUT_FACE,
+    ASTRONAUT_ROWS,
+    DEMO_FACE_POOL,
+    AstronautPlacement,
+    FacePlacement,
+    PhotoPlan,
+    jpeg_bytes,
+    render_photo,
+)
 
 TAKEN = dt.datetime(2026, 11, 20, 12, 0, 0)
 
@@ -45,8 +54,9 @@ class Expect:
     who: str | None = None  # whose face it is (all faces of one person must embed close together)
 
     @staticmethod
-    def loaded(faces: int | None = None, *, at_least: int | None = None, size=None, face_box=None,
-               who: str | None = None) -> Expect:
+    def loaded(
+        faces: int | None = None, *, at_least: int | None = None, size=None, face_box=None, who: str | None = None
+    ) -> Expect:
         return Expect("loaded", faces=faces, at_least=at_least, size=size, face_box=face_box, who=who)
 
     @staticmethod
@@ -63,8 +73,15 @@ class Expect:
 
 # ------------------------------------------------------------------ pixels
 
-def astronaut_photo(seed: int, width: int = 1400, height: int = 900, face_width: int = 700,
-                    at: tuple[int, int] | None = None, scene: str = "coffee"):
+
+def astronaut_photo(
+    seed: int,
+    width: int = 1400,
+    height: int = 900,
+    face_width: int = 700,
+    at: tuple[int, int] | None = None,
+    scene: str = "coffee",
+):
     """A photo with Eileen Collins' head and shoulders; returns (rgb, face_box) in its pixels.
 
     ``face_width`` is the width of the pasted 512 x 300 astronaut strip; the
@@ -72,18 +89,33 @@ def astronaut_photo(seed: int, width: int = 1400, height: int = 900, face_width:
     """
     strip_h = round(face_width * ASTRONAUT_ROWS / 512)
     rng = np.random.default_rng(seed)
-    x, y = at if at is not None else (int(rng.integers(0, width - face_width + 1)),
-                                      int(rng.integers(0, height - strip_h + 1)))
+    x, y = (
+        at
+        if at is not None
+        else (int(rng.integers(0, width - face_width + 1)), int(rng.integers(0, height - strip_h + 1)))
+    )
     if (width, height) == (1600, 1000):  # the demo frame: use the demo's own renderer
-        rgb = render_photo(PhotoPlan(name="x", kind="astronaut", camera=1, taken=TAKEN, scene=scene,
-                                     noise_seed=seed, astronaut=AstronautPlacement(
-                                         x=x, y=y, width=face_width, height=strip_h, mirrored=False,
-                                         brightness=1.0)))
+        rgb = render_photo(
+            PhotoPlan(
+                name="x",
+                kind="astronaut",
+                camera=1,
+                taken=TAKEN,
+                scene=scene,
+                noise_seed=seed,
+                astronaut=AstronautPlacement(
+                    x=x, y=y, width=face_width, height=strip_h, mirrored=False, brightness=1.0
+                ),
+            )
+        )
     else:
         rgb = _plain_background(width, height, rng)
-        strip = cv2.resize(skdata.astronaut()[:ASTRONAUT_ROWS], (face_width, strip_h),
-                           interpolation=cv2.INTER_AREA if face_width < 512 else cv2.INTER_CUBIC)
-        rgb[y:y + strip_h, x:x + face_width] = strip
+        strip = cv2.resize(
+            skdata.astronaut()[:ASTRONAUT_ROWS],
+            (face_width, strip_h),
+            interpolation=cv2.INTER_AREA if face_width < 512 else cv2.INTER_CUBIC,
+        )
+        rgb[y : y + strip_h, x : x + face_width] = strip
     s = face_width / 512
     left, top, right, bottom = ASTRONAUT_FACE
     box = (round(x + left * s), round(y + top * s), round((right - left) * s), round((bottom - top) * s))
@@ -104,16 +136,17 @@ def group_photo(seed: int, lfw: tuple[int, ...]) -> np.ndarray:
     """The demo's 1600 x 1000 frame with LFW faces (from DEMO_FACE_POOL) at fixed places."""
     places = [(120, 150), (620, 520), (1150, 200), (900, 100)]
     faces = tuple(FacePlacement(i, x, y, 200, (1.0, 1.0, 1.0)) for i, (x, y) in zip(lfw, places))
-    return render_photo(PhotoPlan(name="g", kind="group", camera=1, taken=TAKEN, scene="grass",
-                                  noise_seed=seed, faces=faces))
+    return render_photo(
+        PhotoPlan(name="g", kind="group", camera=1, taken=TAKEN, scene="grass", noise_seed=seed, faces=faces)
+    )
 
 
 def no_face_photo(seed: int) -> np.ndarray:
-    return render_photo(PhotoPlan(name="s", kind="scene", camera=2, taken=TAKEN, scene="rocket",
-                                  noise_seed=seed))
+    return render_photo(PhotoPlan(name="s", kind="scene", camera=2, taken=TAKEN, scene="rocket", noise_seed=seed))
 
 
 # ------------------------------------------------------------------ encoders
+
 
 def _save(img: Image.Image, fmt: str, **kw) -> bytes:
     buf = io.BytesIO()
@@ -128,8 +161,12 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
 def png_declaring(width: int, height: int) -> bytes:
     """A well-formed PNG header that declares width x height RGB pixels, with a tiny IDAT."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
-            + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def rotated_jpeg(upright: np.ndarray, orientation: int) -> bytes:
@@ -153,19 +190,32 @@ EILEEN = "eileen_collins"  # the astronaut: every face of hers must embed close 
 # Names from outside: spaces, quotes, emoji, SQL, unicode; all valid photos with a face.
 ODD_NAMES = (
     "holiday photo 2026.jpg",
-    "it's \"me\" 😀.jpg",
+    'it\'s "me" 😀.jpg',
     "x'); DROP TABLE faces;--.jpg",
     "ünïcødé 名前.jpg",
 )
 
 # Every file make_bad_inputs writes, known before it runs (tests are parametrized on it).
 FILE_NAMES = (
-    "empty.jpg", "truncated.jpg", "notes.jpg", "bomb.png",
-    "cmyk.jpg", "sixteen_bit.png", "grayscale.jpg", "rgba.png", "palette.png", "animated.gif", "photo.webp",
-    "rotated_6.jpg", "rotated_8.jpg",
-    "no_face.jpg", "twenty_megapixel.jpg", "group.jpg",
+    "empty.jpg",
+    "truncated.jpg",
+    "notes.jpg",
+    "bomb.png",
+    "cmyk.jpg",
+    "sixteen_bit.png",
+    "grayscale.jpg",
+    "rgba.png",
+    "palette.png",
+    "animated.gif",
+    "photo.webp",
+    "rotated_6.jpg",
+    "rotated_8.jpg",
+    "no_face.jpg",
+    "twenty_megapixel.jpg",
+    "group.jpg",
     *ODD_NAMES,
-    "link_outside.jpg", "dangling_link.jpg",
+    "link_outside.jpg",
+    "dangling_link.jpg",
 )
 
 
@@ -207,26 +257,39 @@ def make_bad_inputs(day_dir: Path, outside: Path) -> dict[str, Expect]:
     rgb, box = astronaut_photo(6)
     put("palette.png", _save(Image.fromarray(rgb).quantize(256), "PNG"), eileen(box))
     rgb, box = astronaut_photo(7)
-    frames = [Image.fromarray(rgb).quantize(256), Image.fromarray(no_face_photo(8)).resize(
-        (rgb.shape[1], rgb.shape[0])).quantize(256)]
-    put("animated.gif", _save(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=500, loop=0),
-        eileen(box))  # the first frame has the face, the second none
+    frames = [
+        Image.fromarray(rgb).quantize(256),
+        Image.fromarray(no_face_photo(8)).resize((rgb.shape[1], rgb.shape[0])).quantize(256),
+    ]
+    put(
+        "animated.gif",
+        _save(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=500, loop=0),
+        eileen(box),
+    )  # the first frame has the face, the second none
     rgb, box = astronaut_photo(9)
     put("photo.webp", _save(Image.fromarray(rgb), "WEBP", quality=90), eileen(box))
 
     # --- EXIF orientation: the stored box must be in the upright image --------
     # A phone's portrait photo (12 MP, stored landscape, orientation 6), and a small one turned the other way.
-    for orientation, seed, (w, h), face_width, at in ((6, 10, (3024, 4032), 2200, (400, 2400)),
-                                                      (8, 11, (1000, 1400), 760, (150, 820))):
+    for orientation, seed, (w, h), face_width, at in (
+        (6, 10, (3024, 4032), 2200, (400, 2400)),
+        (8, 11, (1000, 1400), 760, (150, 820)),
+    ):
         upright, box = astronaut_photo(seed, width=w, height=h, face_width=face_width, at=at)
-        put(f"rotated_{orientation}.jpg", rotated_jpeg(upright, orientation),
-            Expect.loaded(1, size=(w, h), face_box=box, who=EILEEN))
+        put(
+            f"rotated_{orientation}.jpg",
+            rotated_jpeg(upright, orientation),
+            Expect.loaded(1, size=(w, h), face_box=box, who=EILEEN),
+        )
 
     # --- content ------------------------------------------------------------
     put("no_face.jpg", jpeg_bytes(no_face_photo(12), taken=TAKEN, camera=2), Expect.loaded(0))
     big, box = astronaut_photo(13, width=5472, height=3648, face_width=3000, at=(1800, 1200))
-    put("twenty_megapixel.jpg", jpeg_bytes(big, taken=TAKEN, camera=1),
-        Expect.loaded(1, size=(5472, 3648), face_box=box, who=EILEEN))
+    put(
+        "twenty_megapixel.jpg",
+        jpeg_bytes(big, taken=TAKEN, camera=1),
+        Expect.loaded(1, size=(5472, 3648), face_box=box, who=EILEEN),
+    )
     put("group.jpg", jpeg_bytes(group_photo(14, DEMO_FACE_POOL[:3]), taken=TAKEN, camera=1), Expect.loaded(3))
 
     # --- names from outside ---------------------------------------------------

@@ -1,5 +1,6 @@
 """Files that one bad upload can be, made small: each declares or holds something
 that would cost the worker a whole day if it were decoded (issue 12)."""
+
 from __future__ import annotations
 
 import io
@@ -58,7 +59,7 @@ def avif_declaring(width: int, height: int) -> bytes:
     at = data.find(b"ispe")
     assert at > 0
     # ispe: size, 'ispe', version/flags (4 bytes), width (4), height (4)
-    data[at + 8:at + 16] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    data[at + 8 : at + 16] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
     return bytes(data)
 
 

@@ -9,6 +9,7 @@ CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, so that a root worker (CI containers
 run as root) cannot list a folder that its mode forbids, as any other user could
 not. Prints the run's state and the process's peak address space, as JSON.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,7 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
 def drop_dac() -> None:
@@ -67,11 +67,18 @@ def main() -> int:
     if args.address_space_gib:
         limit = int(args.address_space_gib * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    from facepipe.demo import run_day
+    from facepipe.ops.demo import run_day
 
     state = run_day("face_ingest", args.day, source=args.source)
-    print(json.dumps({"state": state, "peak_kib": peak_address_space_kib(),
-                      "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    print(
+        json.dumps(
+            {
+                "state": state,
+                "peak_kib": peak_address_space_kib(),
+                "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            }
+        )
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
 """Sample days ingested and reported through Airflow in a schema of their own."""
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 @contextmanager
 def reported_days(prefix: str, photos: Path, people: Path, enrol_dir: Path, sample_days) -> Iterator[str]:
     """face_ingest then face_report for each day, only Eileen Collins enrolled; yields the schema."""
-    from facepipe.demo import run_day
+    from facepipe.ops.demo import run_day
 
     schema = prefix + uuid.uuid4().hex[:8]
     shutil.copytree(people / "eileen_collins", enrol_dir / "eileen_collins")

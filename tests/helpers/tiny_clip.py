@@ -6,6 +6,7 @@ a fixed random projection of the per-channel means plus a 7x7 thumbnail of the
 image, so different images give different vectors and the same image always
 gives the same one.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,9 @@ OPSET = 17
 IR_VERSION = 10  # onnxruntime 1.31 reads IR <= 11; onnx 1.23 would write 12 by default
 
 
-def build_tiny_clip(path, *, broken: bool = False, input_name: str = "pixel_values",
-                    output_name: str = "embeddings", seed: int = 1234) -> Path:
+def build_tiny_clip(
+    path, *, broken: bool = False, input_name: str = "pixel_values", output_name: str = "embeddings", seed: int = 1234
+) -> Path:
     """Write the graph to ``path`` and return it.
 
     ``broken=True`` multiplies the output by zero, so every embedding is the zero
@@ -57,8 +59,7 @@ def build_tiny_clip(path, *, broken: bool = False, input_name: str = "pixel_valu
         [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["batch", DIM])],
         initializer=inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="facepipe-tests")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="facepipe-tests")
     model.ir_version = IR_VERSION
     onnx.checker.check_model(model)
     path = Path(path)

@@ -7,6 +7,7 @@ folder, a folder it may not list or whose path is too long) counts as one entry.
 
 --drop-dac walks with the powers of a worker run by limited_run.py --drop-dac.
 """
+
 from __future__ import annotations
 
 import datetime as dt

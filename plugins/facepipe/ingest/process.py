@@ -1,0 +1,174 @@
+"""process(shard): read, decode, detect, align and embed one shard of a day.
+
+Pure per-image work lives in ``analyse``; ``process_images`` batches the
+embedding over the whole shard. Database I/O is in facepipe.ingest.store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from facepipe.core.sources import Arrival, Unreadable
+from facepipe.core.text import clean_text
+from facepipe.models.detect import Box, FaceSizing
+from facepipe.models.imaging import decode
+
+_IMAGE_NS = uuid.UUID("6f1c2a4e-5d2b-4f61-9a51-2b7c1f0e9d11")
+
+
+def image_id(uri: str) -> uuid.UUID:
+    return uuid.uuid5(_IMAGE_NS, uri)
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    image_id: uuid.UUID
+    uri: str
+    content_sha256: str
+    bytes: int
+    width: int | None
+    height: int | None
+    captured_at: dt.datetime | None
+    camera: str | None
+    arrived_at: dt.datetime
+    status: str  # loaded | duplicate
+    duplicate_of: str | None
+    face_count: int
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    image_id: uuid.UUID
+    face_no: int
+    box: Box  # full-size upright pixels
+    img_width: int
+    img_height: int
+
+
+@dataclass(frozen=True)
+class RejectRecord:
+    uri: str
+    reason: str
+    detail: str
+    bytes: int | None
+    arrived_at: dt.datetime
+
+
+@dataclass
+class ShardResult:
+    images: list[ImageRecord] = field(default_factory=list)
+    faces: list[FaceRecord] = field(default_factory=list)
+    embeddings: np.ndarray | None = None
+    rejects: list[RejectRecord] = field(default_factory=list)
+
+
+# Photos read ahead of processing so that their hashes are looked up in one query:
+# at most this many, and at most this many bytes.
+LOOKUP_BATCH = 16
+LOOKUP_BATCH_BYTES = 64 * 1024 * 1024
+
+
+def process_images(
+    arrivals: Iterable[Arrival],
+    read: Callable[[str], bytes],
+    seen_before: Callable[[list[str]], dict[str, str]],
+    detector,
+    embedder,
+    sizing: FaceSizing | None = None,
+) -> ShardResult:
+    """Turn a shard's arrivals into image, face and reject records plus vectors.
+
+    ``seen_before(sha256s)`` maps each hash that was loaded on an earlier day to
+    the URI of that copy; such an image is recorded as a duplicate and not
+    decoded. It is asked once per batch of photos read ahead, not per photo.
+    ``sizing`` decides how large a copy each photo is detected on (default: the
+    detector's own smallest face and FaceSizing's default smallest face).
+    """
+    sizing = sizing or FaceSizing.of(detector.name, FaceSizing.min_face)
+    result = ShardResult()
+    inputs: list[np.ndarray] = []
+    for batch in _read_ahead(arrivals, read, result.rejects):
+        earlier = seen_before([sha for _arrival, _data, sha in batch])
+        for arrival, data, sha in batch:
+            _process_one(arrival, data, sha, earlier.get(sha), detector, embedder, sizing, result, inputs)
+    result.embeddings = embedder.embed(inputs)
+    return result
+
+
+def _read_ahead(
+    arrivals: Iterable[Arrival], read: Callable[[str], bytes], rejects: list[RejectRecord]
+) -> Iterator[list[tuple[Arrival, bytes, str]]]:
+    """Batches of (arrival, content, sha256); unreadable files go to rejects."""
+    batch: list[tuple[Arrival, bytes, str]] = []
+    size = 0
+    for arrival in arrivals:
+        try:
+            data = read(arrival.uri)
+        except Unreadable as exc:
+            rejects.append(
+                RejectRecord(arrival.uri, exc.reason, clean_text(exc.detail, 300), arrival.bytes, arrival.arrived_at)
+            )
+            continue
+        batch.append((arrival, data, hashlib.sha256(data).hexdigest()))
+        size += len(data)
+        if len(batch) >= LOOKUP_BATCH or size >= LOOKUP_BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _process_one(
+    arrival: Arrival,
+    data: bytes,
+    sha: str,
+    earlier: str | None,
+    detector,
+    embedder,
+    sizing: FaceSizing,
+    result: ShardResult,
+    inputs: list[np.ndarray],
+) -> None:
+    iid = image_id(arrival.uri)
+    if earlier is not None:
+        result.images.append(
+            ImageRecord(
+                iid, arrival.uri, sha, len(data), None, None, None, None, arrival.arrived_at, "duplicate", earlier, 0
+            )
+        )
+        return
+    try:
+        img = decode(data, sizing=sizing)
+    except Unreadable as exc:
+        result.rejects.append(
+            RejectRecord(arrival.uri, exc.reason, clean_text(exc.detail, 300), len(data), arrival.arrived_at)
+        )
+        return
+    boxes = detector.detect(img.rgb, img.min_face)
+    for face_no, box in enumerate(boxes):
+        inputs.append(embedder.prepare(img.rgb, box))
+        result.faces.append(
+            FaceRecord(iid, face_no, box.scaled(img.scale, img.width, img.height), img.width, img.height)
+        )
+    result.images.append(
+        ImageRecord(
+            iid,
+            arrival.uri,
+            sha,
+            len(data),
+            img.width,
+            img.height,
+            img.captured_at,
+            img.camera,
+            arrival.arrived_at,
+            "loaded",
+            None,
+            len(boxes),
+        )
+    )

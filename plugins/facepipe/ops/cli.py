@@ -1,0 +1,390 @@
+"""facepipe's command line: ``python -m facepipe COMMAND``.
+
+  status            per (day, source) counts of what is loaded, and the days never loaded
+  airflow           Airflow's UI, scheduler and workers on this machine (make airflow)
+  rejects DAY       the day's rejects with their reasons
+  enrol FOLDER      enrol the people in FOLDER (one sub-folder of photos per person)
+  search PHOTO      the faces most like the face in PHOTO (--k, --since, --until, --source)
+  report DAY        build the day's report tables, HTML page and CSV files
+  people ...        identities: list, show ID, name ID NAME, merge INTO OTHER,
+                    move DAY IMAGE_ID FACE_NO [--to ID], ops (what was done, by whom)
+  grant-reader ROLE let an existing database role read the tables, never a vector column
+  forget person NAME|ID, forget photo URI|SHA256
+                    remove a person or a photo from every table and report; never indexed again
+  retention         drop the days past FACEPIPE_RETENTION_DAYS now (--dry-run: only list them)
+  db-uri            the connection string of the embedded database (for psql)
+  stop-db           stop the embedded database
+  demo              lay out sample photos and run face_ingest for each day
+
+Errors are one line on stderr: exit code 2 for what the user can fix (arguments,
+settings, photos), 1 for anything else; --debug shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+
+from psycopg import sql
+
+from facepipe.ops.status import print_status, shown
+
+
+def _retention(args) -> int:
+    from facepipe.privacy.tasks import retention
+
+    r = retention(dry_run=args.dry_run)
+    if r["keep_days"] == 0:
+        print("FACEPIPE_RETENTION_DAYS is 0: every day is kept, nothing is expired")
+        return 0
+    verb = "would go (dry run, nothing changed)" if args.dry_run else "removed"
+    print(f"retention {r['keep_days']} days: the days before {r['before']} are expired; {len(r['days'])} days {verb}")
+    for day in r["days"]:
+        print(f"  {day}")
+    for table, n in sorted(r["rows"].items()):
+        print(f"  {table:<28}{n:>8} rows")
+    print(f"  {r['partitions']} partitions, {r['files']} report folders and validation files")
+    return 0
+
+
+def _rejects(args) -> int:
+    from facepipe.core.config import settings
+    from facepipe.core.db import connection
+
+    with connection() as conn:
+        rows = conn.execute(
+            sql.SQL("SELECT uri, reason, detail FROM {} WHERE day = %s ORDER BY uri").format(
+                sql.Identifier(settings().db_schema, "rejects")
+            ),
+            (args.day,),
+        ).fetchall()
+    for uri, reason, detail in rows:
+        print(f"{reason:<16}{shown(uri)}\n{'':<16}{shown(detail)}")
+    return 0
+
+
+def _enrol(args) -> int:
+    from facepipe.people.tasks import enrol
+
+    r = enrol(args.folder)
+    print(
+        f"{r['people']} people: {r['added']} reference photos added, {r['kept']} already enrolled,"
+        f" {r['skipped']} skipped"
+    )
+    for path, why in r["skipped_photos"]:
+        print(f"  skipped {shown(path)}: {shown(why)}")
+    for name in r["no_reference"]:
+        print(f"  {shown(name)} has no reference photo: add a photo of them with one clear face")
+    return 0
+
+
+def _report(args) -> int:
+    from facepipe.reports.tasks import report
+
+    result = report(args.day.isoformat())
+    print(result)
+    return 0
+
+
+def _search(args) -> int:
+    from facepipe.core.config import settings
+    from facepipe.core.db import connection, ensure_schema
+    from facepipe.core.specs import model_spec
+    from facepipe.search.query import query_vector, search_faces
+
+    s = settings()
+    spec = model_spec(s.model)
+    until = args.until or dt.date.today()
+    since = args.since or until - dt.timedelta(days=30)
+    if since > until:
+        raise UserError(f"--since {since} is after --until {until}")
+    from facepipe.core.sources import Unreadable
+
+    try:
+        vector = query_vector(args.photo, spec, s.detector, s.min_face)
+    except Unreadable as exc:
+        raise UserError(f"photo {args.photo}: {exc.reason}: {exc.detail}") from None
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, spec)
+        matches = search_faces(conn, s.db_schema, spec, vector, k=args.k, since=since, until=until, source=args.source)
+    print(f"{len(matches)} nearest faces, {since} to {until}{f', source {args.source}' if args.source else ''}:")
+    print(f"{'distance':>9}  {'day':<10}  {'source':<20}  image")
+    for m in matches:
+        print(f"{m.distance:>9.3f}  {m.day!s:<10}  {shown(m.source[-20:]):<20}  {shown(m.uri)}  face {m.face_no}")
+    return 0
+
+
+def _people(args) -> int:
+    from facepipe.core.config import settings
+    from facepipe.core.db import connection, ensure_schema
+    from facepipe.core.specs import model_spec
+    from facepipe.people import identities as people
+
+    s = settings()
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, model_spec(s.model))
+        schema = s.db_schema
+        if args.people_command == "list":
+            named = True if args.named else False if args.unnamed else None
+            rows = people.list_identities(conn, schema, named=named, min_faces=args.min_faces, limit=args.limit)
+            print(f"{'id':>6}  {'name':<24}{'faces':>6}{'days':>6}  {'first seen':<11} {'last seen':<11} sources")
+            for r in rows:
+                print(
+                    f"{r['identity_id']:>6}  {shown(r['name'] or '(unnamed)')[:24]:<24}{r['faces']:>6}{r['days']:>6}"
+                    f"  {r['first_seen'] or '-'!s:<11} {r['last_seen'] or '-'!s:<11}"
+                    f" {shown(', '.join(r['sources']))}"
+                )
+            return 0
+        if args.people_command == "show":
+            (r,) = people.list_identities(conn, schema, identity_id=args.id, min_faces=0) or [None]
+            if r is None:
+                raise people.PeopleError(f"no identity {args.id}")
+            print(
+                f"identity {r['identity_id']}: {shown(r['name'] or '(unnamed)')}, {r['faces']} faces on"
+                f" {r['days']} days"
+            )
+            print(f"{'day':<11} {'image_id':<36} {'face':>4}  {'how':<9} {'distance':>8}  photo")
+            for f in people.identity_faces(conn, schema, args.id, limit=args.limit):
+                dist = "-" if f["distance"] is None else f"{f['distance']:.3f}"
+                print(
+                    f"{f['day']!s:<11} {f['image_id']!s:<36} {f['face_no']:>4}  {f['how']:<9} {dist:>8}"
+                    f"  {shown(f['uri'])}"
+                )
+            return 0
+        if args.people_command == "name":
+            r = people.name(conn, schema, args.id, args.name)
+            print(
+                f"identity {r['identity_id']} is {shown(r['name'])}"
+                + (f" (merged identity {args.id} into it)" if r.get("merged_into") else "")
+                + ("" if r["changed"] else " already")
+            )
+            return 0
+        if args.people_command == "merge":
+            r = people.merge(conn, schema, args.into, args.other)
+            print(f"identity {args.other} merged into {args.into}: {r['faces_moved']} faces moved")
+            return 0
+        if args.people_command == "move":
+            r = people.move(conn, schema, args.day, args.image_id, args.face_no, to=args.to)
+            print(
+                f"face {args.face_no} of {args.image_id} ({args.day}) moved from identity {r['from']}"
+                f" to {r['identity_id']}"
+            )
+            return 0
+        for r in people.ops(conn, schema, limit=args.limit):
+            print(
+                f"{r['op_no']:>6}  {r['at']:%Y-%m-%d %H:%M:%S}  {shown(r['who'])[:40]:<40} {r['op']:<13}"
+                f" {r['identity_id'] if r['identity_id'] is not None else '-'!s:>6}"
+                f" {r['other_id'] if r['other_id'] is not None else '-'!s:>6}  {shown(json.dumps(r['detail']))}"
+            )
+        return 0
+
+
+def _uuid(text: str):
+    import uuid
+
+    try:
+        return uuid.UUID(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an image id (a UUID): {shown(text[:40])!r}") from None
+
+
+def _grant_reader(args) -> int:
+    from facepipe.core.config import settings
+    from facepipe.core.db import connection, ensure_schema
+    from facepipe.core.specs import model_spec
+    from facepipe.privacy.reader import grant_reader
+
+    s = settings()
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, model_spec(s.model))
+        columns = grant_reader(conn, s.db_schema, args.role)
+    print(f"{shown(args.role)} may read {len(columns)} tables of schema {s.db_schema}, no vector column:")
+    for table, cols in columns.items():
+        print(f"  {table}: {', '.join(cols)}")
+    return 0
+
+
+def _forget(args) -> int:
+    from facepipe.privacy.tasks import forget
+
+    if args.block_future and args.what != "person":
+        raise ValueError("--block-future is for a person: a forgotten photo is never indexed again anyway")
+    if args.what == "person":
+        r = forget(person=args.which, threshold=args.threshold, dry_run=args.dry_run, block_future=args.block_future)
+    else:
+        r = forget(photo=args.which, dry_run=args.dry_run)
+    head = "would remove (dry run, nothing changed)" if args.dry_run else f"forgotten (audit op {r['op_no']}); removed"
+    removed = {table: n for table, n in r["rows"].items() if n and table not in ("suppressions", "forget_templates")}
+    print(f"{head}: " + (", ".join(f"{n} {table}" for table, n in removed.items()) or "no row"))
+    print(
+        f"kept so that it does not come back: {r['rows'].get('suppressions', 0)} suppressions (photo hash and box)"
+        + (", 1 template vector (--block-future)" if r["rows"].get("forget_templates") else "")
+    )
+    if r["report_days"]:
+        print(
+            f"reports {'would be ' if args.dry_run else ''}rebuilt for {len(r['report_days'])} days:"
+            f" {', '.join(r['report_days'])}"
+        )
+    if r["files"]:
+        print(
+            f"report folder: {r['files'].get('rewritten', 0)} days' files rewritten,"
+            f" {r['files'].get('deleted', 0)} other files deleted"
+        )
+    return 0
+
+
+def _db_uri(args) -> int:
+    from facepipe.core.config import settings
+    from facepipe.core.db import embedded_uri
+
+    print(embedded_uri(settings().home))
+    return 0
+
+
+def _stop_db(args) -> int:
+    from facepipe.core.config import settings
+    from facepipe.core.db import stop_embedded
+
+    print("stopped" if stop_embedded(settings().home) else "not running")
+    return 0
+
+
+def _airflow(args) -> int:
+    from facepipe.ops.local_airflow import main as run
+
+    return run()
+
+
+def _demo(args) -> int:
+    from facepipe.ops.demo import main
+
+    return main(days=args.days)
+
+
+class UserError(ValueError):
+    """Something the user can fix; printed as one line, exit code 2."""
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date like 2026-11-24: {shown(text[:40])!r}") from None
+
+
+def _k(text: str) -> int:
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if not 1 <= k <= 1000:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 1000, got {shown(text[:40])!r}")
+    return k
+
+
+def _message(exc: BaseException) -> tuple[str, int]:
+    """One line for the user, and the exit code."""
+    from facepipe.core.sources import SourceError, Unreadable
+
+    if isinstance(exc, Unreadable):
+        return f"{exc.reason}: {exc.detail}", 2
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.strerror or exc}: {exc.filename}", 2
+    if isinstance(exc, (ValueError, SourceError, OSError)):  # ConfigError and UserError are ValueErrors
+        return str(exc), 2
+    if type(exc).__name__ == "FilesLeft":  # facepipe.privacy.forget: done in the database, some files left
+        return str(exc), 1
+    return f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m facepipe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("status").set_defaults(func=print_status)
+    p = sub.add_parser("rejects")
+    p.add_argument("day", type=_day)
+    p.set_defaults(func=_rejects)
+    p = sub.add_parser("enrol")
+    p.add_argument("folder")
+    p.set_defaults(func=_enrol)
+    p = sub.add_parser("report")
+    p.add_argument("day", type=_day)
+    p.set_defaults(func=_report)
+    p = sub.add_parser("search")
+    p.add_argument("photo")
+    p.add_argument("--k", type=_k, default=10, help="how many faces (1-1000)")
+    p.add_argument("--since", type=_day, help="first day (default: 30 days before --until)")
+    p.add_argument("--until", type=_day, help="last day (default: today)")
+    p.add_argument("--source", help="only faces from this source")
+    p.set_defaults(func=_search)
+    p = sub.add_parser("people", help="identities: list, show, name, merge, move, ops")
+    people = p.add_subparsers(dest="people_command", required=True)
+    p = people.add_parser("list", help="identities with faces, days seen, first and last seen, sources")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--named", action="store_true", help="only people (named identities)")
+    group.add_argument("--unnamed", action="store_true", help="only unnamed identities")
+    p.add_argument("--min-faces", type=int, default=1)
+    p.add_argument("--limit", type=int, default=1000)
+    p = people.add_parser("show", help="the faces of one identity")
+    p.add_argument("id", type=int)
+    p.add_argument("--limit", type=int, default=1000)
+    p = people.add_parser("name", help="name an identity: it becomes a person, its faces sightings")
+    p.add_argument("id", type=int)
+    p.add_argument("name")
+    p = people.add_parser("merge", help="move every face of OTHER into INTO")
+    p.add_argument("into", type=int)
+    p.add_argument("other", type=int)
+    p = people.add_parser("move", help="move one face out of its identity (into --to, else a new one)")
+    p.add_argument("day", type=_day)
+    p.add_argument("image_id", type=_uuid)
+    p.add_argument("face_no", type=int)
+    p.add_argument("--to", type=int, help="the identity to move it into (default: a new identity)")
+    p = people.add_parser("ops", help="the people operations done, newest first")
+    p.add_argument("--limit", type=int, default=50)
+    for p in people.choices.values():
+        p.set_defaults(func=_people)
+    p = sub.add_parser("grant-reader", help="let an existing role read the tables and reports, never a vector")
+    p.add_argument("role")
+    p.set_defaults(func=_grant_reader)
+    p = sub.add_parser("forget", help="forget a person or a photo everywhere; never indexed again")
+    p.add_argument("what", choices=("person", "photo"))
+    p.add_argument("which", help="person: a name or an identity number; photo: a URI or a SHA-256")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="person: faces this close to a reference photo go too (default: the model's)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="count what would go; change nothing")
+    p.add_argument(
+        "--block-future",
+        action="store_true",
+        help="person: keep one vector of theirs so that their faces in later photos are not indexed"
+        " either (README: Privacy)",
+    )
+    p.set_defaults(func=_forget)
+    p = sub.add_parser("retention", help="drop the days past FACEPIPE_RETENTION_DAYS (README: Privacy)")
+    p.add_argument("--dry-run", action="store_true", help="list what would go, change nothing")
+    p.set_defaults(func=_retention)
+    sub.add_parser("db-uri").set_defaults(func=_db_uri)
+    sub.add_parser("airflow").set_defaults(func=_airflow)
+    sub.add_parser("stop-db").set_defaults(func=_stop_db)
+    p = sub.add_parser("demo")
+    p.add_argument("--days", type=int, default=3)
+    p.set_defaults(func=_demo)
+    args = parser.parse_args(argv)  # bad arguments: argparse's one-line error, exit code 2
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        message, code = _message(exc)
+        print(f"error: {shown(message)}", file=sys.stderr)
+        return code

@@ -1,0 +1,126 @@
+"""``make demo``: sample photos over several days, face_ingest run for each day.
+
+Runs the real DAG through Airflow (``dag.test``, the same code path as
+``airflow dags test``) against the embedded database in the state folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from facepipe.core.config import PROJECT_ROOT
+
+
+def airflow_env(home: Path) -> dict[str, str]:
+    """The Airflow settings facepipe runs with when the user has set none."""
+    return {
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": str(os.cpu_count() or 2),
+    }
+
+
+def prepare_airflow(home: Path) -> None:
+    for key, value in airflow_env(home).items():
+        os.environ.setdefault(key, value)
+    Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def run_day(dag_id: str, day: str, **conf) -> str:
+    """Run one DAG for one day through Airflow; returns the run's final state."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+    if bag.import_errors:
+        raise RuntimeError(f"DAG import errors: {bag.import_errors}")
+    run = bag.get_dag(dag_id).test(run_conf={"day": day, **conf})
+    return str(run.state)
+
+
+@contextmanager
+def output_to(path: Path):
+    """Send this process's stdout and stderr (Airflow's task logs) to a file."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def main(days: int = 3) -> int:
+    from facepipe.core.config import settings
+    from facepipe.ops.samples import enrolment_photos, lay_out_demo_photos
+
+    started = time.monotonic()
+    home = settings().home
+    # The default source and people folders, so that runs from the UI (make
+    # airflow) find the same photos and people.
+    photos = home / "photos"
+    os.environ["FACEPIPE_SOURCE"] = str(photos)
+    today = dt.datetime.now(dt.UTC).date()
+    day_list = [today - dt.timedelta(days=days - i) for i in range(days)]
+    laid_out = lay_out_demo_photos(photos, day_list)
+    print(f"sample photos: {sum(len(v) for v in laid_out.values())} files over {days} days in {photos}")
+    # Enrol one person; the other recurring visitor stays unknown on purpose.
+    people = home / "people"
+    enrolment_photos(home / "demo-people-all")
+    shutil.rmtree(people, ignore_errors=True)
+    shutil.copytree(home / "demo-people-all" / "eileen_collins", people / "eileen_collins")
+    os.environ["FACEPIPE_ENROL_DIR"] = str(people)
+    print(f"enrolment folder: {people} (1 person)")
+    prepare_airflow(home)
+    log = home / "demo.log"
+    print(f"running face_ingest, then face_report, through Airflow for each day (task logs: {log})")
+    failed = []
+    for dag_id in ("face_ingest", "face_report"):
+        for day in day_list:
+            with output_to(log):
+                state = run_day(dag_id, day.isoformat())
+            print(f"  {dag_id} {day}: {state}")
+            if state != "success":
+                failed.append(f"{dag_id} {day}")
+
+    from facepipe.ops.status import print_status
+
+    print()
+    print_status(None)
+    s = settings()
+    print(f"""
+demo finished in {time.monotonic() - started:.0f} s{"" if not failed else f"; FAILED: {failed}"}
+  tables:      schema {s.db_schema!r} in the embedded PostgreSQL ({home / "pgdata"})
+               psql "$(.venv/bin/python -m facepipe db-uri)" -c 'select * from {s.db_schema}.load_runs'
+  rejects:     .venv/bin/python -m facepipe rejects {day_list[-1]}
+  reports:     {s.reports_dir}/DAY/report.html and *.csv
+               sightings of the enrolled person: {s.reports_dir / day_list[-1].isoformat() / "report.html"}
+  people:      .venv/bin/python -m facepipe people list   (then people name ID NAME, merge, move)
+  face search: .venv/bin/python -m facepipe search {people / "eileen_collins"}/<photo> --since {day_list[0]}
+  validation:  {s.reports_dir / "validation"}
+  privacy:     .venv/bin/python -m facepipe forget person ID --dry-run   (then without --dry-run; README: Privacy,
+               which also covers forgetting a photo, retention and a read-only role for report readers)
+  Airflow UI:  make airflow   (the schedule, backfills, re-runs; on 127.0.0.1:8080)""")
+    return 1 if failed else 0

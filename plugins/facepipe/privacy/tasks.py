@@ -1,0 +1,97 @@
+"""face_forget and face_retention as plain functions: what their DAG tasks call. They
+return counts, never a name or a URI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from facepipe.core.config import check_settings, settings
+from facepipe.core.db import connection, ensure_schema
+from facepipe.core.specs import model_spec
+
+log = logging.getLogger(__name__)
+
+
+def forget(
+    person: str | None = None,
+    photo: str | None = None,
+    threshold: float | None = None,
+    dry_run: bool = False,
+    block_future: bool = False,
+) -> dict:
+    """Forget one person (a name or an identity number) or one photo (a URI or a SHA-256)
+    everywhere (facepipe.privacy.forget); returns the counts, never the name or the URI."""
+    from facepipe.privacy.forget import PrivacyError, forget_person, forget_photo
+    from facepipe.reports.report import read_uri
+
+    if bool(person and person.strip()) == bool(photo and photo.strip()):
+        raise PrivacyError("give either a person (a name or an identity number) or a photo (a URI or a SHA-256)")
+    s = settings()
+    spec = model_spec(s.model)
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, spec)
+        if person and person.strip():
+            out = forget_person(
+                conn,
+                s.db_schema,
+                person,
+                spec,
+                threshold,
+                reports_dir=s.reports_dir,
+                read=read_uri,
+                dry_run=dry_run,
+                block_future=block_future,
+            )
+        else:
+            if block_future:
+                raise PrivacyError("block_future is for a person: a forgotten photo is never indexed again anyway")
+            out = forget_photo(
+                conn, s.db_schema, photo, spec, reports_dir=s.reports_dir, read=read_uri, dry_run=dry_run
+            )
+    result = {
+        "op_no": out.op_no,
+        "dry_run": dry_run,
+        "rows": out.rows,
+        "report_days": [d.isoformat() for d in out.days],
+        "files": out.files,
+    }
+    log.info(
+        "forget%s: audit op %s, rows %s, reports %srebuilt for %d days, files %s",
+        " (dry run, nothing changed)" if dry_run else "",
+        out.op_no,
+        out.rows,
+        "would be " if dry_run else "",
+        len(out.days),
+        out.files,
+    )
+    return result
+
+
+def retention(today: str | None = None, dry_run: bool = False) -> dict:
+    """Drop the days past FACEPIPE_RETENTION_DAYS, counted back from ``today`` (default and
+    latest: today, UTC), with their report files (facepipe.privacy.retention)."""
+    from facepipe.core.config import retention_days
+    from facepipe.privacy.retention import expire
+
+    s = check_settings()
+    keep = retention_days()
+    now = dt.datetime.now(dt.UTC).date()
+    ref = min(dt.date.fromisoformat(today), now) if today else now  # a future date never expires more
+    if keep == 0:
+        log.info("FACEPIPE_RETENTION_DAYS is 0: every day is kept, nothing is expired")
+        return {"keep_days": 0, "before": None, "days": [], "rows": {}, "partitions": 0, "files": 0, "dry_run": dry_run}
+    with connection() as conn:
+        ensure_schema(conn, s.db_schema, model_spec(s.model))
+        result = expire(conn, s.db_schema, ref, keep, s.reports_dir, dry_run=dry_run)
+    log.info(
+        "retention%s: %d days before %s expired (%s); rows %s; %d partitions, %d report files",
+        " (dry run)" if dry_run else "",
+        len(result["days"]),
+        result["before"],
+        ", ".join(result["days"]),
+        result["rows"],
+        result["partitions"],
+        result["files"],
+    )
+    return result

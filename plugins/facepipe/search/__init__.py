@@ -1,0 +1,1 @@
+"""Face search: the faces most like the face in a photo, over a day range."""

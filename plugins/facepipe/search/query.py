@@ -1,0 +1,193 @@
+"""Face search: the k faces most like the face in a photo, over a day range.
+
+``python -m facepipe search PHOTO --k 10 --since DAY --until DAY --source NAME``
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from psycopg import sql
+
+from facepipe.core.db import load_sql
+from facepipe.core.specs import ModelSpec
+
+
+@dataclass(frozen=True)
+class Match:
+    day: dt.date
+    image_id: str
+    face_no: int
+    uri: str
+    source: str
+    camera: str | None
+    captured_at: dt.datetime | None
+    box: tuple[int, int, int, int]
+    distance: float
+
+
+def query_vector(photo: Path, model: ModelSpec, detector_name: str, min_face: int = 64) -> np.ndarray:
+    """The embedding of the largest face in the photo (faces from ``min_face`` px of the photo)."""
+    from facepipe.core.sources import read_limited
+    from facepipe.models.detect import FaceSizing, make_detector
+    from facepipe.models.embed import make_embedder
+    from facepipe.models.faces import embed_largest_face
+
+    found = embed_largest_face(
+        read_limited(Path(photo)),
+        make_detector(detector_name),
+        make_embedder(model.name),
+        FaceSizing.of(detector_name, min_face),
+    )
+    if found is None:
+        raise ValueError(f"no face found in {photo}")
+    return found[1]
+
+
+# A source filter that keeps at most this many faces of the day range is searched
+# exactly: the source's rows are read through the faces_source btree and every
+# distance computed. bench/ann.py, 1,000,000 faces over 30 days on 2 cores: 100,000
+# rows in 30 ms (37 ms without parallel workers), 300,000 in 67 ms (100 ms), where
+# the 30 per-day HNSW searches take 94-228 ms for recall 0.85-0.97 (ef_search
+# 100-400). The exact cost grows with the rows, the HNSW cost with the partitions
+# searched: past this, a range of few, large days is cheaper through HNSW.
+EXACT_MAX_ROWS = 300_000
+
+
+def filtered_rows(conn: psycopg.Connection, schema: str, *, since: dt.date, until: dt.date, source: str) -> int:
+    """The planner's estimate of the faces from ``source`` in the day range (nothing is counted)."""
+    plan = conn.execute(
+        sql.SQL("EXPLAIN (FORMAT JSON) ") + load_sql("search_filtered_rows.sql", schema=schema),
+        {"since": since, "until": until, "source": source},
+    ).fetchone()[0]
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def _search_statement(
+    conn: psycopg.Connection,
+    schema: str,
+    model: ModelSpec,
+    query: np.ndarray,
+    *,
+    k: int,
+    since: dt.date,
+    until: dt.date,
+    source: str | None,
+    ef_search: int | None,
+    exact_max_rows: int,
+) -> tuple[str, sql.Composed, dict]:
+    """Choose the path, apply its settings (SET LOCAL: call it in a transaction), return its query."""
+    from facepipe.core.db import vector_value
+
+    if not conn.autocommit:
+        # Inside a caller's transaction the SET LOCALs below would outlive the search.
+        raise ValueError(
+            "face search needs an autocommit connection (its planner settings are local to its own transaction)"
+        )
+    if k < 1 or k > 1000:
+        raise ValueError("k must be between 1 and 1000")
+    params = {
+        "query": vector_value(model, np.asarray(query, np.float32)),
+        "k": k,
+        "since": since,
+        "until": until,
+        "source": source,
+    }
+    # A generic plan cannot prune partitions by the day range and falls back
+    # to exact scans of every partition (measured in bench/ann.py).
+    conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+    if source is not None and exact_max_rows > 0:
+        if filtered_rows(conn, schema, since=since, until=until, source=source) <= exact_max_rows:
+            return "exact", load_sql("search_faces_exact.sql", schema=schema, op=model.distance_op), params
+    if ef_search is None:
+        # A filter discards part of what the graph search finds: search wider
+        # (bench: recall@10 0.73 at ef_search 40, 0.97 at 400 with a 10% filter).
+        ef_search = 400 if source is not None else 100
+    conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(ef_search, k)),))
+    # The HNSW scans return rows in distance order. Without sorts the planner
+    # cannot trade them for reading the filtered rows and sorting them (at high
+    # ef_search it would, through faces_source or a seq scan): the exact path does
+    # that, chosen above by row count.
+    conn.execute("SET LOCAL enable_sort = off")
+    return "hnsw", load_sql("search_faces.sql", schema=schema, op=model.distance_op), params
+
+
+def search_faces(
+    conn: psycopg.Connection,
+    schema: str,
+    model: ModelSpec,
+    query: np.ndarray,
+    *,
+    k: int = 10,
+    since: dt.date,
+    until: dt.date,
+    source: str | None = None,
+    ef_search: int | None = None,
+    exact_max_rows: int = EXACT_MAX_ROWS,
+) -> list[Match]:
+    """The k nearest faces in the day range, nearest first.
+
+    With a source filter that the planner expects to keep at most
+    ``exact_max_rows`` faces (0: never), the answer is exact: every face of the
+    source in the range is compared. Otherwise the per-day HNSW indexes are
+    searched (``ef_search``): pgvector's iterative index scan (strict order)
+    keeps reading each partition's index until the filter has let k rows
+    through, so a filter still gives k rows when k exist.
+    """
+    with conn.transaction():
+        _, statement, params = _search_statement(
+            conn,
+            schema,
+            model,
+            query,
+            k=k,
+            since=since,
+            until=until,
+            source=source,
+            ef_search=ef_search,
+            exact_max_rows=exact_max_rows,
+        )
+        rows = conn.execute(statement, params).fetchall()
+    return [Match(r[0], str(r[1]), r[2], r[3], r[4], r[5], r[6], (r[7], r[8], r[9], r[10]), float(r[11])) for r in rows]
+
+
+def explain_search(
+    conn: psycopg.Connection,
+    schema: str,
+    model: ModelSpec,
+    query: np.ndarray,
+    *,
+    k: int = 10,
+    since: dt.date,
+    until: dt.date,
+    source: str | None = None,
+    ef_search: int | None = None,
+    exact_max_rows: int = EXACT_MAX_ROWS,
+    analyze: bool = False,
+) -> tuple[str, str]:
+    """The path search_faces takes for these arguments ("exact" or "hnsw") and its query's plan.
+
+    The plan text holds the query vector as a literal: it is biometric data, keep it
+    out of logs (facepipe only calls this from tests and bench/, on synthetic vectors).
+    """
+    with conn.transaction():
+        path, statement, params = _search_statement(
+            conn,
+            schema,
+            model,
+            query,
+            k=k,
+            since=since,
+            until=until,
+            source=source,
+            ef_search=ef_search,
+            exact_max_rows=exact_max_rows,
+        )
+        explain = sql.SQL("EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN ")
+        plan = "\n".join(r[0] for r in conn.execute(explain + statement, params))
+    return path, plan
