@@ -6,7 +6,7 @@ dlib's space where "same person" is below 0.6), faces = centre + noise
 (~0.28 from the centre, so two faces of one person are ~0.4 apart), norms
 0.9-1.1. Faces are spread uniformly over the days and over 10 sources.
 
-The partitioned table is facepipe's own: facepipe.core.db.ensure_schema +
+The partitioned table is facepipe's own: facepipe.core.schema.require +
 ensure_partitions (faces carry ``source``; the older form of the filter,
 through a join to images, is measured too). Per-partition indexes are built
 with facepipe.ingest.store.index_day, and facepipe.search.query.search_faces (strict
@@ -79,14 +79,15 @@ def _src(i: int) -> str:
 
 
 def load(uri: str, data: Data, days: int) -> dict:
-    from facepipe.core.db import ensure_partitions, ensure_schema
+    from facepipe.core.db import ensure_partitions
+    from facepipe.core.schema import require
     from facepipe.core.specs import model_spec
 
     spec = model_spec("dlib-resnet-128")
     drop_schema(uri, SCHEMA)
     t_all = time.perf_counter()
     with connect(uri) as conn:
-        ensure_schema(conn, SCHEMA, spec)
+        require(conn, SCHEMA, spec, may_upgrade=True)
         conn.execute(f'ALTER TABLE "{SCHEMA}".faces ADD COLUMN IF NOT EXISTS source text')
         for d in range(days):
             ensure_partitions(conn, SCHEMA, DAY0 + dt.timedelta(days=d))
@@ -612,7 +613,7 @@ def query_bench(
 
 
 def source_index(uri: str) -> dict:
-    """(Re)build the faces_source btree that facepipe's schema.sql declares, timed, and its size."""
+    """(Re)build the faces_source btree that facepipe's first schema revision declares, timed, and its size."""
     with connect(uri) as conn:
         conn.execute(f'DROP INDEX IF EXISTS "{SCHEMA}".faces_source')
         t = time.perf_counter()
@@ -632,7 +633,7 @@ def load_day_cost(uri: str, data: Data, rounds: int = 5, shard_size: int = 200) 
     day (a median day's faces, one per image, planned by write_manifest and staged by write_shard in shards of
     ``shard_size`` photos; a run loads one source) as facepipe does it, and without the btree. Variants alternate
     (A B, B A, ...); only load_day is timed."""
-    from facepipe.core.db import ensure_schema
+    from facepipe.core.schema import require
     from facepipe.core.sources import Arrival
     from facepipe.core.specs import model_spec
     from facepipe.ingest import store
@@ -649,7 +650,7 @@ def load_day_cost(uri: str, data: Data, rounds: int = 5, shard_size: int = 200) 
     source_runs: dict[str, int] = {}
     drop_schema(uri, schema)
     with connect(uri) as conn:
-        ensure_schema(conn, schema, spec)
+        require(conn, schema, spec, may_upgrade=True)
         for r in range(rounds):
             for name in list(variants) if r % 2 == 0 else list(reversed(variants)):
                 btree = variants[name]

@@ -52,7 +52,7 @@ def _reindex(conn, schema: str, days: list[dt.date], spec) -> float:
 
 def run(uri: str, faces: int, days: int, people: int) -> dict:
     import facepipe.privacy.forget as privacy
-    from facepipe.core.db import ensure_schema
+    from facepipe.core.schema import require
     from facepipe.core.specs import model_spec
     from facepipe.ingest.store import index_day
 
@@ -69,7 +69,7 @@ def run(uri: str, faces: int, days: int, people: int) -> dict:
         "person_days": len({int(d) for d in f.day[theirs]}),
     }
     with connect(uri) as conn:
-        ensure_schema(conn, SCHEMA, spec)
+        require(conn, SCHEMA, spec, may_upgrade=True)
         t = time.perf_counter()
         _load_days(conn, SCHEMA, f, np.arange(faces))
         all_days = [DAY0 + dt.timedelta(days=d) for d in range(days)]

@@ -24,7 +24,8 @@ DAY = dt.date(2026, 6, 1)
 
 
 def fill_prior_days(uri: str, schema: str, n_days: int, images_per_day: int, seed: int) -> dict:
-    from facepipe.core.db import ensure_partitions, ensure_schema
+    from facepipe.core.db import ensure_partitions
+    from facepipe.core.schema import require
     from facepipe.core.specs import model_spec
 
     spec = model_spec("dlib-resnet-128")
@@ -33,7 +34,7 @@ def fill_prior_days(uri: str, schema: str, n_days: int, images_per_day: int, see
     t = time.perf_counter()
     n_images = n_faces = 0
     with connect(uri) as conn:
-        ensure_schema(conn, schema, spec)
+        require(conn, schema, spec, may_upgrade=True)
         for k in range(n_days, 0, -1):
             day = DAY - dt.timedelta(days=k)
             ensure_partitions(conn, schema, day)

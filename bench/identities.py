@@ -4,7 +4,7 @@ Synthetic 128-d faces with known identities, in bench/ann.py's geometry: identit
 centres on the unit sphere around a common direction, faces = centre + noise
 (FACE_NOISE 0.28: two faces of one person about 0.4 apart; dlib's threshold, 0.5,
 is the model's and is used unchanged). Photos hold 1-4 faces of different people.
-Each row goes in facepipe's own tables (ensure_schema, day partitions) by COPY;
+Each row goes in facepipe's own tables (facepipe.core.schema.require, day partitions) by COPY;
 the assignment is facepipe.people.identities.assign_day, the reports facepipe.reports.report.build_reports.
 
 quality: a few thousand faces over 10 days, every night assigned in order, for
@@ -162,7 +162,7 @@ def bcubed(labels: list, clusters: list) -> dict:
 
 
 def quality(uri: str, faces: int, days: int, people: int, spreads: list[float]) -> list[dict]:
-    from facepipe.core.db import ensure_schema
+    from facepipe.core.schema import require
     from facepipe.core.specs import model_spec
     from facepipe.people.identities import PeopleSettings, assign_day
 
@@ -174,7 +174,7 @@ def quality(uri: str, faces: int, days: int, people: int, spreads: list[float]) 
         f = Faces(faces, days, people, spread)
         t_assign = 0.0
         with connect(uri) as conn:
-            ensure_schema(conn, schema, spec)
+            require(conn, schema, spec, may_upgrade=True)
             _load_days(conn, schema, f, np.arange(faces))
             for d in range(days):
                 t = time.perf_counter()
@@ -216,7 +216,7 @@ def quality(uri: str, faces: int, days: int, people: int, spreads: list[float]) 
 
 def night(uri: str, faces: int, days: int, people: int, spread: float = 0.75) -> dict:
     """The last night of ``days`` with everything before it loaded and assigned."""
-    from facepipe.core.db import ensure_schema
+    from facepipe.core.schema import require
     from facepipe.core.specs import model_spec
     from facepipe.people.identities import PeopleSettings, assign_day
     from facepipe.reports.report import ReportParams, build_reports
@@ -237,7 +237,7 @@ def night(uri: str, faces: int, days: int, people: int, spread: float = 0.75) ->
         "night_faces": len(tonight),
     }
     with connect(uri) as conn:
-        ensure_schema(conn, schema, spec)
+        require(conn, schema, spec, may_upgrade=True)
         t = time.perf_counter()
         _load_days(conn, schema, f, history)
         res["history_copy_s"] = round(time.perf_counter() - t, 1)

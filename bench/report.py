@@ -304,7 +304,7 @@ def render(results: Path) -> str:
         if an.get("source_index"):
             si = an["source_index"]
             out += [
-                f"The `faces_source` btree (schema.sql: `faces (source)`, one per partition) over the {an['faces']:,}"
+                f"The `faces_source` btree (include/sql/migrations/0001_initial.sql: `faces (source)`, one per partition) over the {an['faces']:,}"
                 f" rows: built in {si['build_s']} s, {si['bytes'] / 2**20:,.1f} MiB in {si['partitions']} partitions.",
                 "",
             ]

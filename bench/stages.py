@@ -98,7 +98,8 @@ def instrumented_day(day: str, env: dict, what_if: bool = False) -> tuple[dict, 
 
     import facepipe.ingest.process as process
     from facepipe.core.config import settings
-    from facepipe.core.db import connect, ensure_schema
+    from facepipe.core.db import connect
+    from facepipe.core.schema import require
     from facepipe.core.sources import open_source
     from facepipe.core.specs import model_spec
     from facepipe.ingest import tasks
@@ -126,7 +127,7 @@ def instrumented_day(day: str, env: dict, what_if: bool = False) -> tuple[dict, 
         for shard in shards:
             t = time.perf_counter()
             conn = connect()
-            ensure_schema(conn, s.db_schema, spec)
+            require(conn, s.db_schema, spec, may_upgrade=True)
             arrivals = shard_arrivals(conn, s.db_schema, d, run_id, shard["shard"])
             clock.s["connect, schema, manifest"] += time.perf_counter() - t
             t = time.perf_counter()

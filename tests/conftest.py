@@ -58,6 +58,7 @@ def schema(pg_uri, monkeypatch):
     yield name
     with psycopg.connect(pg_uri, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}_reader" CASCADE')
 
 
 @pytest.fixture

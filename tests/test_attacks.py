@@ -266,7 +266,10 @@ def test_sql_files_take_values_only_as_parameters(pg_uri):
             assert names <= identifiers | {"op", "vector_type", "opclass"}, (path.name, names)
             assert not re.search(r"'[^'\n]*%(\(\w+\))?s[^'\n]*'", code), f"{path.name}: a parameter inside quotes"
             assert not re.search(r"\bEXECUTE\b|\bformat\s*\(", code, re.IGNORECASE), f"{path.name}: dynamic SQL"
-            if names & {"vector_type", "opclass"}:  # schema files: bound by ensure_schema from facepipe.core.specs only
+            if names & {
+                "vector_type",
+                "opclass",
+            }:  # schema files: bound by facepipe.core.migrations from facepipe.core.specs only
                 continue
             text = load_sql(
                 path.name, op="<->" if "op" in names else None, **{k: hostile for k in names - {"op"}}

@@ -172,7 +172,7 @@ def test_without_the_extension_the_role_is_told_what_the_admin_runs(cluster):
     import psycopg
 
     from facepipe.core.config import ConfigError
-    from facepipe.core.db import ensure_schema
+    from facepipe.core.schema import require
     from facepipe.core.specs import model_spec
 
     with psycopg.connect(cluster.admin_uri(), autocommit=True) as admin:
@@ -181,7 +181,7 @@ def test_without_the_extension_the_role_is_told_what_the_admin_runs(cluster):
     try:
         with psycopg.connect(cluster.facepipe_uri().replace("/facepipe?", "/no_vector?"), autocommit=True) as conn:
             with pytest.raises(ConfigError, match="a superuser runs CREATE EXTENSION vector"):
-                ensure_schema(conn, "facepipe", model_spec("dlib-resnet-128"))
+                require(conn, "facepipe", model_spec("dlib-resnet-128"), may_upgrade=True)
             assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'facepipe'").fetchone() == (0,)
     finally:
         with psycopg.connect(cluster.admin_uri(), autocommit=True) as admin:

@@ -197,7 +197,8 @@ def search_data(pg_uri):
     """30,000 synthetic 128-d faces over 3 day partitions, 20 sources, clustered like identities."""
     import psycopg
 
-    from facepipe.core.db import ensure_partitions, ensure_schema
+    from facepipe.core.db import ensure_partitions
+    from facepipe.core.schema import require
     from facepipe.core.specs import model_spec
     from facepipe.ingest.store import index_day
 
@@ -209,7 +210,7 @@ def search_data(pg_uri):
     days = [dt.date(2026, 10, 1) + dt.timedelta(days=i) for i in range(3)]
     rows = []
     with psycopg.connect(pg_uri, autocommit=True) as conn:
-        ensure_schema(conn, schema, spec)
+        require(conn, schema, spec, may_upgrade=True)
         for day in days:
             ensure_partitions(conn, schema, day)
             ids = rng.integers(0, len(centres), 10_000)
@@ -365,7 +366,7 @@ def loaded_search_data(pg_uri):
     at ef_search 1000 visits every face of a day."""
     import psycopg
 
-    from facepipe.core.db import ensure_schema
+    from facepipe.core.schema import require
     from facepipe.core.sources import Arrival
     from facepipe.core.specs import model_spec
     from facepipe.ingest.process import FaceRecord, ImageRecord, ShardResult
@@ -379,7 +380,7 @@ def loaded_search_data(pg_uri):
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     days = [dt.date(2026, 10, 11) + dt.timedelta(days=i) for i in range(3)]
     with psycopg.connect(pg_uri, autocommit=True) as conn:
-        ensure_schema(conn, schema, spec)
+        require(conn, schema, spec, may_upgrade=True)
         for day in days:
             arrived = dt.datetime.combine(day, dt.time(12), dt.UTC)
             for shard, source in enumerate(("cam2", "cam0", "cam1")):  # loaded out of source order

@@ -88,7 +88,7 @@ def connect(autocommit: bool = True) -> psycopg.Connection:
     try:
         register_vector(conn)
     except psycopg.ProgrammingError:
-        pass  # extension not created yet: ensure_schema creates it, then registers
+        pass  # extension not created yet: the schema's upgrade creates it, then registers
     return conn
 
 
@@ -117,7 +117,7 @@ def load_sql(name: str, *, op: str | None = None, **identifiers: str) -> sql.Com
     return sql.SQL(text).format(**parts)
 
 
-def _ensure_vector_extension(conn: psycopg.Connection) -> None:
+def ensure_vector_extension(conn: psycopg.Connection) -> None:
     """pgvector in this database. The embedded server's role creates it; on an external
     server a superuser creates it once, and facepipe's role (no superuser) only uses it."""
     if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone():
@@ -132,142 +132,6 @@ def _ensure_vector_extension(conn: psycopg.Connection) -> None:
             f" create it: a superuser runs {admin_step} in that database once"
             " (README: Several machines, The database role)"
         ) from None
-
-
-def ensure_schema(conn: psycopg.Connection, schema: str, model: ModelSpec) -> None:
-    """Create the schema for ``model``, or check that the existing one holds it."""
-    from pgvector.psycopg import register_vector
-
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:ddl'))")
-        _ensure_vector_extension(conn)
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        conn.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {}.embedding_space ("
-                " singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),"
-                " model text NOT NULL, dim integer NOT NULL, vector_type text NOT NULL,"
-                " created_at timestamptz NOT NULL DEFAULT now())"
-            ).format(sql.Identifier(schema))
-        )
-        held = conn.execute(
-            sql.SQL("SELECT model, dim FROM {}.embedding_space").format(sql.Identifier(schema))
-        ).fetchone()
-        if held is None:
-            conn.execute(
-                sql.SQL("INSERT INTO {}.embedding_space (model, dim, vector_type) VALUES (%s, %s, %s)").format(
-                    sql.Identifier(schema)
-                ),
-                (model.name, model.dim, model.vector_type),
-            )
-        elif held[0] != model.name:
-            raise ModelMismatch(
-                f"schema {schema!r} holds embeddings of model {held[0]!r} ({held[1]} dimensions);"
-                f" this run asked for {model.name!r}. Vectors of different models never share a"
-                " table: keep the model, or point FACEPIPE_DB_SCHEMA at another schema and"
-                " load the days again there (re-embedding)."
-            )
-        text = (SQL_DIR / "schema.sql").read_text()
-        conn.execute(sql.SQL(text).format(schema=sql.Identifier(schema), vector_type=sql.SQL(model.column_type)))
-        # stage_manifest gained planned_at after its first release. Only when it is missing:
-        # ALTER TABLE takes an exclusive lock even when the column exists.
-        if (
-            conn.execute(
-                "SELECT 1 FROM information_schema.columns WHERE table_schema = %s"
-                " AND table_name = 'stage_manifest' AND column_name = 'planned_at'",
-                (schema,),
-            ).fetchone()
-            is None
-        ):
-            conn.execute(
-                sql.SQL("ALTER TABLE {} ADD COLUMN planned_at timestamptz NOT NULL DEFAULT now()").format(
-                    sql.Identifier(schema, "stage_manifest")
-                )
-            )
-        _ensure_people_schema(conn, schema, model)
-    register_vector(conn)
-
-
-# Columns added to report tables after their first release (facepipe.people.identities): added
-# only when missing, since ALTER TABLE takes an exclusive lock even when they exist.
-_ADDED_COLUMNS = {
-    "report_sightings": (("identity_id", "bigint"), ("matched_by", "text")),
-    "report_recurring_unknowns": (
-        ("identity_id", "bigint"),
-        ("identity_faces", "integer"),
-        ("identity_days", "integer"),
-    ),
-    # the parameters the day's reports were built with, so a forget rebuilds them alike
-    "report_runs": (("params", "jsonb"),),
-}
-
-
-_PEOPLE_RELATIONS = (
-    "identities",
-    "identities_centroid_hnsw",
-    "face_identity",
-    "face_identity_identity",
-    "identity_pool",
-    "identity_pool_embedding_hnsw",
-    "audit",
-    "audit_identity",
-)
-
-
-def _ensure_people_schema(conn: psycopg.Connection, schema: str, model: ModelSpec) -> None:
-    """identities, face_identity, identity_pool, audit, and the report columns
-    that name identities. Runs inside ensure_schema's transaction and DDL lock."""
-    # Only when something is missing: CREATE INDEX IF NOT EXISTS locks its table first, and
-    # would wait for a night's assignment (facepipe.people.identities) that holds these tables.
-    present = conn.execute(
-        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND c.relname = ANY(%s)",
-        (schema, list(_PEOPLE_RELATIONS)),
-    ).fetchone()[0]
-    if present < len(_PEOPLE_RELATIONS):
-        text = (SQL_DIR / "people_schema.sql").read_text()
-        conn.execute(
-            sql.SQL(text).format(
-                schema=sql.Identifier(schema), vector_type=sql.SQL(model.column_type), opclass=sql.SQL(model.opclass)
-            )
-        )
-        _migrate_people_ops(conn, schema)
-    have = {
-        (t, c)
-        for t, c in conn.execute(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s"
-            " AND table_name = ANY(%s)",
-            (schema, list(_ADDED_COLUMNS)),
-        )
-    }
-    for table, columns in _ADDED_COLUMNS.items():
-        for column, kind in columns:
-            if (table, column) not in have:
-                conn.execute(
-                    sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
-                        sql.Identifier(schema, table), sql.Identifier(column), sql.SQL(kind)
-                    )
-                )
-
-
-def _migrate_people_ops(conn: psycopg.Connection, schema: str) -> None:
-    """The audit table was called people_ops before it held forgets and retention:
-    an older schema's rows move into audit, in their order, and people_ops goes."""
-    if (
-        conn.execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'people_ops'", (schema,)
-        ).fetchone()
-        is None
-    ):
-        return
-    conn.execute(
-        sql.SQL(
-            "INSERT INTO {audit} (at, who, op, identity_id, other_id, detail)"
-            " SELECT at, who, op, identity_id, other_id, detail FROM {old} ORDER BY op_no"
-        ).format(audit=sql.Identifier(schema, "audit"), old=sql.Identifier(schema, "people_ops"))
-    )
-    conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(schema, "people_ops")))
-    log.info("schema %s: people_ops moved into audit", schema)
 
 
 def partition_name(table: str, day: dt.date) -> str:

@@ -13,7 +13,8 @@ import time
 
 from facepipe.core.config import ConfigError, check_settings, settings
 from facepipe.core.days import refuse_expired
-from facepipe.core.db import connection, ensure_schema
+from facepipe.core.db import connection
+from facepipe.core.schema import require
 from facepipe.core.specs import check_detector, model_spec
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def plan(day: str, run_id: str, opts: dict) -> list[dict]:
     spec = model_spec(opts["model"])
     source = open_source(opts["source"])
     with connection() as conn:
-        ensure_schema(conn, s.db_schema, spec)  # refuses a model the tables do not hold
+        require(conn, s.db_schema, spec, may_upgrade=True)  # refuses a model the tables do not hold
         seen = FirstSeenStore(conn, s.db_schema, source.name) if isinstance(source, FolderSource) else None
         arrivals = source.list_day(d) if seen is None else list(source.list_day(d, seen))
         counts = write_manifest(conn, s.db_schema, d, run_id, source.name, arrivals, s.shard_size, s.staging_keep_days)
@@ -84,7 +85,7 @@ def process_shard(shard: dict) -> dict:
     spec = model_spec(shard["model"])
     source = open_source(shard["source"])
     with _one_opencv_thread(shard.get("of", 1) > 1), connection() as conn:
-        ensure_schema(conn, s.db_schema, spec)
+        require(conn, s.db_schema, spec)
         arrivals = shard_arrivals(conn, s.db_schema, d, shard["run_id"], shard["shard"])
         detector = make_detector(shard["detector"], haar_scale_factor=s.haar_scale_factor)
         embedder = make_embedder(spec.name)
@@ -139,7 +140,7 @@ def validate(day: str, run_id: str, opts: dict) -> dict:
     s = settings()
     spec = model_spec(opts["model"])
     with connection() as conn:
-        ensure_schema(conn, s.db_schema, spec)
+        require(conn, s.db_schema, spec)
         cur = conn.execute(
             load_sql("validation_frame.sql", schema=s.db_schema), {"day": dt.date.fromisoformat(day), "run_id": run_id}
         )
@@ -162,7 +163,7 @@ def load(day: str, run_id: str, opts: dict, allow_shrink: bool = False) -> dict:
     spec = model_spec(opts["model"])
     refuse_expired(dt.date.fromisoformat(day))  # retention ran since this run's plan
     with connection() as conn:
-        ensure_schema(conn, s.db_schema, spec)
+        require(conn, s.db_schema, spec)
         counts = load_day(
             conn,
             s.db_schema,

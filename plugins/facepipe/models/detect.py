@@ -6,6 +6,7 @@ smallest face wanted (FaceSizing): each detector has a smallest face it finds
 reliably, in pixels of the image it runs on, and the copy is made large enough
 for the smallest wanted face to reach it.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,6 +33,7 @@ class FaceSizing:
     20 px): a 640 px webcam frame is searched for faces from 20 px, not only
     for faces that fill a tenth of it. The copy is never larger than the photo.
     """
+
     min_face: int = 64
     detector_face: int = SMALLEST_FACE["mtcnn"]
 
@@ -43,7 +45,7 @@ class FaceSizing:
         return min(1.0, self.detector_face / self.min_face_for(long_side))
 
     @classmethod
-    def of(cls, detector: str, min_face: int) -> "FaceSizing":
+    def of(cls, detector: str, min_face: int) -> FaceSizing:
         return cls(min_face, SMALLEST_FACE[detector])
 
 
@@ -55,7 +57,7 @@ class Box:
     h: int
     score: float
 
-    def scaled(self, factor: float, width: int, height: int) -> "Box":
+    def scaled(self, factor: float, width: int, height: int) -> Box:
         """The box in full-size pixels, kept inside the full-size image."""
         x0, y0 = round(self.x * factor), round(self.y * factor)
         x1 = min(width, round((self.x + self.w) * factor))
@@ -92,8 +94,12 @@ class HaarDetector:
         # 1.0 to 0.6, added false positives and made detection 5x slower.
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         rects, _levels, weights = self._cascade.detectMultiScale3(
-            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-            minSize=(floor, floor), outputRejectLevels=True)
+            gray,
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(floor, floor),
+            outputRejectLevels=True,
+        )
         boxes = []
         for (x, y, w, h), weight in zip(rects, np.ravel(weights) if len(rects) else []):
             box = _clip(x, y, x + w, y + h, float(weight), rgb.shape, floor)
@@ -123,8 +129,7 @@ class HogDetector:
         rects, scores, _ = self._detector.run(rgb, upsample, 0.0)
         boxes = []
         for rect, score in zip(rects, scores):
-            box = _clip(rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1, score,
-                        rgb.shape, floor)
+            box = _clip(rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1, score, rgb.shape, floor)
             if box:
                 boxes.append(box)
         return boxes
@@ -145,8 +150,7 @@ class MtcnnDetector:
         wanted = self.min_face if min_face is None else min_face
         boxes = []
         for x0, y0, x1, y1, score in self._mtcnn.detect(rgb, wanted):
-            box = _clip(round(x0), round(y0), round(x1), round(y1), float(score), rgb.shape,
-                        math.floor(0.5 * wanted))
+            box = _clip(round(x0), round(y0), round(x1), round(y1), float(score), rgb.shape, math.floor(0.5 * wanted))
             if box:
                 boxes.append(box)
         return boxes

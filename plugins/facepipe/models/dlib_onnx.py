@@ -18,6 +18,7 @@ The file does not record how the residual blocks are wired (dlib's tag and skip
 layers are types, not data): the wiring here is anet_type's, and the layer
 names, their order and every tensor size are checked against it.
 """
+
 from __future__ import annotations
 
 import re
@@ -38,13 +39,13 @@ class _Reader:
     def int(self) -> int:
         head = self.data[self.pos]
         size = head & 0x0F
-        value = int.from_bytes(self.data[self.pos + 1:self.pos + 1 + size], "little")
+        value = int.from_bytes(self.data[self.pos + 1 : self.pos + 1 + size], "little")
         self.pos += 1 + size
         return -value if head & 0x80 else value
 
     def str(self) -> str:
         size = self.int()
-        value = self.data[self.pos:self.pos + size].decode("ascii")
+        value = self.data[self.pos : self.pos + size].decode("ascii")
         self.pos += size
         return value
 
@@ -111,13 +112,13 @@ def _read_layers(data: bytes) -> tuple[np.ndarray, list[Layer]]:
             inputs, extra = divmod(values.size - filters, filters * nr * nc)
             if extra or inputs < 1:
                 raise ValueError("dlib network: convolution weights of the wrong size")
-            weight = values[:filters * inputs * nr * nc].reshape(filters, inputs, nr, nc)
-            params = dict(weight=weight, bias=values[weight.size:], stride=(sy, sx), pad=(py, px))
+            weight = values[: filters * inputs * nr * nc].reshape(filters, inputs, nr, nc)
+            params = dict(weight=weight, bias=values[weight.size :], stride=(sy, sx), pad=(py, px))
         elif kind == "affine_":
             values = r.tensor()
             if values.size % 2:
                 raise ValueError("dlib network: affine parameters of the wrong size")
-            params = dict(gamma=values[:values.size // 2], beta=values[values.size // 2:])
+            params = dict(gamma=values[: values.size // 2], beta=values[values.size // 2 :])
             for _ in range(10):  # gamma and beta aliases: version + 4 dimensions each
                 r.int()
             if r.int() != 0:
@@ -175,8 +176,13 @@ class _Graph:
         if channels != shape[0]:
             raise ValueError(f"dlib network: a convolution over {channels} channels where there are {shape[0]}")
         (sy, sx), (py, px) = p["stride"], p["pad"]
-        y = self.op("Conv", [x, self._const(p["weight"]), self._const(p["bias"])],
-                    kernel_shape=[kh, kw], strides=[sy, sx], pads=[py, px, py, px])
+        y = self.op(
+            "Conv",
+            [x, self._const(p["weight"]), self._const(p["bias"])],
+            kernel_shape=[kh, kw],
+            strides=[sy, sx],
+            pads=[py, px, py, px],
+        )
         h = (shape[1] + 2 * py - kh) // sy + 1
         w = (shape[2] + 2 * px - kw) // sx + 1
         return y, (f, h, w)
@@ -258,10 +264,12 @@ def build_onnx(data: bytes) -> bytes:
     if next(g.layers, None) is not None:
         raise ValueError("dlib network: more layers than anet_type has")
     graph = helper.make_graph(
-        g.nodes, "dlib_face_recognition_resnet_v1",
+        g.nodes,
+        "dlib_face_recognition_resnet_v1",
         [helper.make_tensor_value_info("chips", TensorProto.UINT8, [None, CHIP_SIZE, CHIP_SIZE, 3])],
         [helper.make_tensor_value_info("descriptors", TensorProto.FLOAT, [None, 128])],
-        initializer=g.weights)
+        initializer=g.weights,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     checker.check_model(model)

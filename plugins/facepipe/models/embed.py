@@ -3,17 +3,17 @@
 Each embedder turns (image, box) into a model input (``prepare``) and embeds a
 list of inputs at once (``embed``), so a shard's faces go through in batches.
 """
-from __future__ import annotations
 
-from facepipe.models.onnx import _onnx_session
+from __future__ import annotations
 
 import functools
 import os
 
 import numpy as np
 
-from facepipe.models.detect import Box
 from facepipe.core.specs import model_spec
+from facepipe.models.detect import Box
+from facepipe.models.onnx import _onnx_session
 
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
@@ -44,7 +44,7 @@ class DlibResnetEmbedder:
     def embed(self, chips: list[np.ndarray]) -> np.ndarray:
         out = [np.zeros((0, self.spec.dim), np.float32)]
         for i in range(0, len(chips), self.batch_size):
-            batch = np.stack(chips[i:i + self.batch_size])
+            batch = np.stack(chips[i : i + self.batch_size])
             out.append(self._session.run(["descriptors"], {"chips": batch})[0])
         return np.concatenate(out).astype(np.float32, copy=False)
 
@@ -82,14 +82,16 @@ class ClipOnnxEmbedder:
 
         margin = round(0.2 * max(box.w, box.h))
         h, w = rgb.shape[:2]
-        crop = rgb[max(0, box.y - margin):min(h, box.y + box.h + margin),
-                   max(0, box.x - margin):min(w, box.x + box.w + margin)]
+        crop = rgb[
+            max(0, box.y - margin) : min(h, box.y + box.h + margin),
+            max(0, box.x - margin) : min(w, box.x + box.w + margin),
+        ]
         return preprocess_clip(Image.fromarray(crop))
 
     def embed(self, inputs: list[np.ndarray]) -> np.ndarray:
         out = [np.zeros((0, self.spec.dim), np.float32)]
         for i in range(0, len(inputs), self.batch_size):
-            batch = np.stack(inputs[i:i + self.batch_size])
+            batch = np.stack(inputs[i : i + self.batch_size])
             out.append(self._session.run(["embeddings"], {"pixel_values": batch})[0].astype(np.float32))
         vectors = np.concatenate(out)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)

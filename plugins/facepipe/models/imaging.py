@@ -6,6 +6,7 @@ scaled back to the upright full-size image. JPEGs are decoded by libjpeg at
 reduced size within a quarter below max_side is used as it is, not resized
 (a 1920x1080 frame is detected at 960x540, a 4032x3024 photo at 1008x756).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,9 +19,9 @@ import numpy as np
 from PIL import Image, ImageOps
 from pillow_heif import register_heif_opener
 
-from facepipe.models.detect import FaceSizing
 from facepipe.core.sources import Unreadable
 from facepipe.core.text import clean_text
+from facepipe.models.detect import FaceSizing
 
 # HEIC/HEIF (the iPhone's default) through libheif. libheif applies the file's own
 # rotation (irot/imir) while decoding and pillow-heif then reports EXIF orientation
@@ -34,9 +35,16 @@ register_heif_opener()
 # pixel, GIF and palette images about 16 through their RGBA conversion, HEIF/AVIF
 # about 11 with the decoder's planes). 50 MP keeps a 48 MP iPhone HEIC.
 MAX_PIXELS = 120_000_000  # JPEG/MPO
-PIXEL_LIMITS = {"JPEG": MAX_PIXELS, "MPO": MAX_PIXELS,
-                "PNG": 64_000_000, "WEBP": 64_000_000, "BMP": 64_000_000, "TIFF": 64_000_000,
-                "HEIF": 50_000_000, "AVIF": 50_000_000}
+PIXEL_LIMITS = {
+    "JPEG": MAX_PIXELS,
+    "MPO": MAX_PIXELS,
+    "PNG": 64_000_000,
+    "WEBP": 64_000_000,
+    "BMP": 64_000_000,
+    "TIFF": 64_000_000,
+    "HEIF": 50_000_000,
+    "AVIF": 50_000_000,
+}
 OTHER_PIXEL_LIMIT = 25_000_000  # GIF and anything else Pillow reads
 # A progressive JPEG may hold any number of scans, each a pass over the whole image
 # (20,000 tiny repeated scans took 92 s to decode). Encoders write about 10;
@@ -46,9 +54,15 @@ MAX_JPEG_SCANS = 100
 # bench measured 11.5 -> 3.8 ms a camera frame, 30 -> 19 ms a phone photo.
 MIN_SIDE_FRACTION = 0.75
 # Decoded straight to RGB (libjpeg writes RGB; no BGR copy to convert).
-_REDUCED = {f: (flag & ~cv2.IMREAD_COLOR) | cv2.IMREAD_COLOR_RGB for f, flag in (
-    (1, cv2.IMREAD_COLOR), (2, cv2.IMREAD_REDUCED_COLOR_2),
-    (4, cv2.IMREAD_REDUCED_COLOR_4), (8, cv2.IMREAD_REDUCED_COLOR_8))}
+_REDUCED = {
+    f: (flag & ~cv2.IMREAD_COLOR) | cv2.IMREAD_COLOR_RGB
+    for f, flag in (
+        (1, cv2.IMREAD_COLOR),
+        (2, cv2.IMREAD_REDUCED_COLOR_2),
+        (4, cv2.IMREAD_REDUCED_COLOR_4),
+        (8, cv2.IMREAD_REDUCED_COLOR_8),
+    )
+}
 _TAG_ORIENTATION, _TAG_MODEL, _IFD_EXIF, _TAG_TAKEN = 0x0112, 0x0110, 0x8769, 0x9003
 
 
@@ -102,12 +116,14 @@ def decode(data: bytes, max_side: int = 1024, *, sizing: FaceSizing | None = Non
     long_side = max(rgb.shape[:2])
     if long_side > max_side * (1.15 if sizing is not None else 1.0):
         f = max_side / long_side
-        rgb = cv2.resize(rgb, (max(1, round(rgb.shape[1] * f)), max(1, round(rgb.shape[0] * f))),
-                         interpolation=cv2.INTER_AREA)
+        rgb = cv2.resize(
+            rgb, (max(1, round(rgb.shape[1] * f)), max(1, round(rgb.shape[0] * f))), interpolation=cv2.INTER_AREA
+        )
     scale = max(width, height) / max(rgb.shape[:2])
     min_face = sizing.min_face_for(max(width, height)) / scale if sizing is not None else None
-    return Decoded(np.ascontiguousarray(rgb), width, height, scale,
-                   exif.get("captured_at"), exif.get("camera"), min_face)
+    return Decoded(
+        np.ascontiguousarray(rgb), width, height, scale, exif.get("captured_at"), exif.get("camera"), min_face
+    )
 
 
 def _refuse_truncated(data: bytes, fmt: str | None) -> None:
@@ -137,9 +153,9 @@ def _isobmff_cut_short(data: bytes) -> bool:
         return False
     pos = 0
     while pos + 8 <= len(data):
-        size = int.from_bytes(data[pos:pos + 4], "big")
+        size = int.from_bytes(data[pos : pos + 4], "big")
         if size == 1 and pos + 16 <= len(data):  # 64-bit size
-            size = int.from_bytes(data[pos + 8:pos + 16], "big")
+            size = int.from_bytes(data[pos + 8 : pos + 16], "big")
         if size == 0:  # runs to the end of the file
             return False
         if size < 8:
@@ -164,7 +180,7 @@ def _jpeg_first_scan(data: bytes) -> int | None:
         if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
             pos += 2
             continue
-        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
     return None
 
 
@@ -189,12 +205,13 @@ def _jpeg_scan_count(data: bytes, first_scan: int) -> int:
         if marker in (0x01, *range(0xD0, 0xD8)):
             pos = at + 2
         else:  # a segment with a length: skip its header (for SOS, then its data is searched)
-            pos = at + 2 + int.from_bytes(data[at + 2:at + 4], "big")
+            pos = at + 2 + int.from_bytes(data[at + 2 : at + 4], "big")
     return scans
 
 
-def _decode_cv2(data: bytes, fmt: str | None, long_side: int, max_side: int,
-                fraction: float = MIN_SIDE_FRACTION) -> np.ndarray | None:
+def _decode_cv2(
+    data: bytes, fmt: str | None, long_side: int, max_side: int, fraction: float = MIN_SIDE_FRACTION
+) -> np.ndarray | None:
     if fmt not in ("JPEG", "PNG", "WEBP", "BMP", "TIFF"):
         return None
     factor = 1

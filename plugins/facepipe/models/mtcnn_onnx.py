@@ -13,6 +13,7 @@ memory. The steps between the networks follow the package's stages: thresholds
 0.6 / 0.7 / 0.9 (the package: 0.8), pyramid step 0.709, NMS 0.5 per scale then 0.7 (union), 0.7
 after RNet, 0.7 ("min") after ONet; inputs are RGB scaled to (x - 127.5) / 128.
 """
+
 from __future__ import annotations
 
 import functools
@@ -53,18 +54,47 @@ def load_weights(name: str) -> list[np.ndarray]:
 
 # (kind, args) per layer; weights are consumed in order from the package's list.
 _LAYERS = {
-    "pnet": [("conv", 10, "VALID"), ("prelu",), ("pool", 2, 2, "SAME_UPPER"),
-             ("conv", 16, "VALID"), ("prelu",), ("conv", 32, "VALID"), ("prelu",),
-             ("heads_conv", 4, 2)],
-    "rnet": [("conv", 28, "VALID"), ("prelu",), ("pool", 3, 2, "SAME_UPPER"),
-             ("conv", 48, "VALID"), ("prelu",), ("pool", 3, 2, "VALID"),
-             ("conv", 64, "VALID"), ("prelu",), ("flatten",), ("dense",), ("prelu",),
-             ("heads_dense", 4, 2)],
-    "onet": [("conv", 32, "VALID"), ("prelu",), ("pool", 3, 2, "SAME_UPPER"),
-             ("conv", 64, "VALID"), ("prelu",), ("pool", 3, 2, "VALID"),
-             ("conv", 64, "VALID"), ("prelu",), ("pool", 2, 2, "SAME_UPPER"),
-             ("conv", 128, "VALID"), ("prelu",), ("flatten",), ("dense",), ("prelu",),
-             ("heads_dense", 4, 10, 2)],
+    "pnet": [
+        ("conv", 10, "VALID"),
+        ("prelu",),
+        ("pool", 2, 2, "SAME_UPPER"),
+        ("conv", 16, "VALID"),
+        ("prelu",),
+        ("conv", 32, "VALID"),
+        ("prelu",),
+        ("heads_conv", 4, 2),
+    ],
+    "rnet": [
+        ("conv", 28, "VALID"),
+        ("prelu",),
+        ("pool", 3, 2, "SAME_UPPER"),
+        ("conv", 48, "VALID"),
+        ("prelu",),
+        ("pool", 3, 2, "VALID"),
+        ("conv", 64, "VALID"),
+        ("prelu",),
+        ("flatten",),
+        ("dense",),
+        ("prelu",),
+        ("heads_dense", 4, 2),
+    ],
+    "onet": [
+        ("conv", 32, "VALID"),
+        ("prelu",),
+        ("pool", 3, 2, "SAME_UPPER"),
+        ("conv", 64, "VALID"),
+        ("prelu",),
+        ("pool", 3, 2, "VALID"),
+        ("conv", 64, "VALID"),
+        ("prelu",),
+        ("pool", 2, 2, "SAME_UPPER"),
+        ("conv", 128, "VALID"),
+        ("prelu",),
+        ("flatten",),
+        ("dense",),
+        ("prelu",),
+        ("heads_dense", 4, 10, 2),
+    ],
 }
 
 
@@ -149,8 +179,9 @@ def build_onnx(name: str, weights: list[np.ndarray]) -> bytes:
         shape = ["N", width, "H", "W"] if name == "pnet" else ["N", width]
         graph_outputs.append(helper.make_tensor_value_info(out_name, TensorProto.FLOAT, shape))
     size = ["H", "W"] if name == "pnet" else [{"rnet": 24, "onet": 48}[name]] * 2
-    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, *size])],
-                              graph_outputs, inits)
+    graph = helper.make_graph(
+        nodes, name, [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, *size])], graph_outputs, inits
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="facepipe")
     model.ir_version = 8  # onnxruntime 1.31 reads up to 13; opset 17 needs 8
     onnx.checker.check_model(model)
@@ -218,9 +249,10 @@ def _patches(rgb: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
         patch = np.full((y2 - y1, x2 - x1, 3), 127.5, np.float32)
         sx0, sy0, sx1, sy1 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
         if sx1 > sx0 and sy1 > sy0:
-            patch[sy0 - y1:sy1 - y1, sx0 - x1:sx1 - x1] = rgb[sy0:sy1, sx0:sx1]
-        patch = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA if patch.shape[0] > size
-                           else cv2.INTER_LINEAR)
+            patch[sy0 - y1 : sy1 - y1, sx0 - x1 : sx1 - x1] = rgb[sy0:sy1, sx0:sx1]
+        patch = cv2.resize(
+            patch, (size, size), interpolation=cv2.INTER_AREA if patch.shape[0] > size else cv2.INTER_LINEAR
+        )
         out[k] = ((patch - 127.5) / 128.0).transpose(2, 0, 1)
     return out
 
@@ -240,14 +272,20 @@ class Mtcnn:
     def detect(self, rgb: np.ndarray, min_face: float) -> np.ndarray:
         """Faces of at least ``min_face`` px in ``rgb``: rows of (x1, y1, x2, y2, score)."""
         boxes = self._propose(rgb, max(float(min_face), WINDOW))
-        for net, size, threshold, overlap, method in ((self._rnet, 24, self.thresholds[1], 0.7, "union"),
-                                                       (self._onet, 48, self.thresholds[2], 0.7, "min")):
+        for net, size, threshold, overlap, method in (
+            (self._rnet, 24, self.thresholds[1], 0.7, "union"),
+            (self._onet, 48, self.thresholds[2], 0.7, "min"),
+        ):
             if not len(boxes):
                 break
             offsets, prob = [], []
             for i in range(0, len(boxes), 256):
-                out = dict(zip(("boxes", "prob"), net.run(["boxes", "prob"],
-                                                          {"image": _patches(rgb, boxes[i:i + 256], size)})))
+                out = dict(
+                    zip(
+                        ("boxes", "prob"),
+                        net.run(["boxes", "prob"], {"image": _patches(rgb, boxes[i : i + 256], size)}),
+                    )
+                )
                 offsets.append(out["boxes"])
                 prob.append(out["prob"][:, 1])
             boxes = boxes.copy()

@@ -8,10 +8,12 @@
   report DAY        build the day's report tables, HTML page and CSV files
   people ...        identities: list, show ID, name ID NAME, merge INTO OTHER,
                     move DAY IMAGE_ID FACE_NO [--to ID], ops (what was done, by whom)
-  grant-reader ROLE let an existing database role read the tables, never a vector column
+  grant-reader ROLE let an existing database role read the reader views, and nothing else
   forget person NAME|ID, forget photo URI|SHA256
                     remove a person or a photo from every table and report; never indexed again
   retention         drop the days past FACEPIPE_RETENTION_DAYS now (--dry-run: only list them)
+  db upgrade|current|history|downgrade
+                    the schema's revision: apply, show, list, undo
   db-uri            the connection string of the embedded database (for psql)
   stop-db           stop the embedded database
   demo              lay out sample photos and run face_ingest for each day
@@ -90,7 +92,8 @@ def _report(args) -> int:
 
 def _search(args) -> int:
     from facepipe.core.config import settings
-    from facepipe.core.db import connection, ensure_schema
+    from facepipe.core.db import connection
+    from facepipe.core.schema import require
     from facepipe.core.specs import model_spec
     from facepipe.search.query import query_vector, search_faces
 
@@ -107,7 +110,7 @@ def _search(args) -> int:
     except Unreadable as exc:
         raise UserError(f"photo {args.photo}: {exc.reason}: {exc.detail}") from None
     with connection() as conn:
-        ensure_schema(conn, s.db_schema, spec)
+        require(conn, s.db_schema, spec, may_upgrade=True)
         matches = search_faces(conn, s.db_schema, spec, vector, k=args.k, since=since, until=until, source=args.source)
     print(f"{len(matches)} nearest faces, {since} to {until}{f', source {args.source}' if args.source else ''}:")
     print(f"{'distance':>9}  {'day':<10}  {'source':<20}  image")
@@ -118,13 +121,14 @@ def _search(args) -> int:
 
 def _people(args) -> int:
     from facepipe.core.config import settings
-    from facepipe.core.db import connection, ensure_schema
+    from facepipe.core.db import connection
+    from facepipe.core.schema import require
     from facepipe.core.specs import model_spec
     from facepipe.people import identities as people
 
     s = settings()
     with connection() as conn:
-        ensure_schema(conn, s.db_schema, model_spec(s.model))
+        require(conn, s.db_schema, model_spec(s.model), may_upgrade=True)
         schema = s.db_schema
         if args.people_command == "list":
             named = True if args.named else False if args.unnamed else None
@@ -192,17 +196,24 @@ def _uuid(text: str):
 
 def _grant_reader(args) -> int:
     from facepipe.core.config import settings
-    from facepipe.core.db import connection, ensure_schema
+    from facepipe.core.db import connection
+    from facepipe.core.schema import require
     from facepipe.core.specs import model_spec
     from facepipe.privacy.reader import grant_reader
 
     s = settings()
     with connection() as conn:
-        ensure_schema(conn, s.db_schema, model_spec(s.model))
+        require(conn, s.db_schema, model_spec(s.model), may_upgrade=True)
         columns = grant_reader(conn, s.db_schema, args.role)
-    print(f"{shown(args.role)} may read {len(columns)} tables of schema {s.db_schema}, no vector column:")
-    for table, cols in columns.items():
-        print(f"  {table}: {', '.join(cols)}")
+    from facepipe.core.schema import reader_schema
+
+    print(
+        f"{shown(args.role)} may read the {len(columns)} views of schema {reader_schema(s.db_schema)}"
+        f" (docs/using.md), and no table of schema {s.db_schema}:"
+    )
+    print(f"{'view':<20}  columns")
+    for view, cols in columns.items():
+        print(f"{view:<20}  {', '.join(cols)}")
     return 0
 
 
@@ -265,6 +276,46 @@ def _demo(args) -> int:
 
 class UserError(ValueError):
     """Something the user can fix; printed as one line, exit code 2."""
+
+
+def _db(args) -> int:
+    from facepipe.core import schema as versions
+    from facepipe.core.config import settings
+    from facepipe.core.db import connection
+    from facepipe.core.specs import model_spec
+
+    s = settings()
+    head = versions.head()
+    if args.db_command == "history":
+        print(f"{'revision':<10}{'revises':<10}  what it does")
+        for r in versions.history():
+            print(f"{r.revision:<10}{r.down_revision or '-':<10}  {r.doc.splitlines()[0] if r.doc else ''}")
+        print(f"(head: {head})")
+        return 0
+    if args.db_command == "current":
+        with connection() as conn:
+            rev = versions.current(conn, s.db_schema)
+        state = "at head" if rev == head else f"behind: run `{versions.UPGRADE_COMMAND}` to reach {head}"
+        print(f"schema {s.db_schema!r}: revision {rev or 'none (new, or made before versioning)'}, {state}")
+        return 0 if rev == head else 1
+    model = model_spec(s.model)
+    if args.db_command == "upgrade":
+        before, after = versions.upgrade(s.db_schema, model, args.revision)
+        print(
+            f"schema {s.db_schema!r}: revision {before or 'none'} -> {after}"
+            + (" (nothing to do)" if before == after else "")
+        )
+        return 0
+    if not args.yes:
+        print(
+            f"downgrading schema {s.db_schema!r} to {args.revision} drops the tables of the revisions undone,"
+            " with their rows: pass --yes to do it",
+            file=sys.stderr,
+        )
+        return 2
+    before, after = versions.downgrade(s.db_schema, model, args.revision)
+    print(f"schema {s.db_schema!r}: revision {before or 'none'} -> {after or 'none (base)'}")
+    return 0
 
 
 def _day(text: str) -> dt.date:
@@ -348,7 +399,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=50)
     for p in people.choices.values():
         p.set_defaults(func=_people)
-    p = sub.add_parser("grant-reader", help="let an existing role read the tables and reports, never a vector")
+    p = sub.add_parser(
+        "grant-reader",
+        help="let an existing role read the reader views (and nothing else): no vector, no internal table",
+    )
     p.add_argument("role")
     p.set_defaults(func=_grant_reader)
     p = sub.add_parser("forget", help="forget a person or a photo everywhere; never indexed again")
@@ -371,6 +425,17 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("retention", help="drop the days past FACEPIPE_RETENTION_DAYS (README: Privacy)")
     p.add_argument("--dry-run", action="store_true", help="list what would go, change nothing")
     p.set_defaults(func=_retention)
+    p = sub.add_parser("db", help="the schema's revision: upgrade, current, history, downgrade")
+    db = p.add_subparsers(dest="db_command", required=True)
+    p = db.add_parser("upgrade", help="apply the revisions this facepipe has and the database lacks")
+    p.add_argument("revision", nargs="?", default="head")
+    db.add_parser("current", help="the database's revision, and whether it is at head (exit code 1: behind)")
+    db.add_parser("history", help="the revisions in order")
+    p = db.add_parser("downgrade", help="undo revisions down to REVISION (base: all); their tables go")
+    p.add_argument("revision")
+    p.add_argument("--yes", action="store_true", help="yes, drop those tables and their rows")
+    for p in db.choices.values():
+        p.set_defaults(func=_db)
     sub.add_parser("db-uri").set_defaults(func=_db_uri)
     sub.add_parser("airflow").set_defaults(func=_airflow)
     sub.add_parser("stop-db").set_defaults(func=_stop_db)

@@ -8,7 +8,8 @@ import logging
 
 from facepipe.core.config import settings
 from facepipe.core.days import expired
-from facepipe.core.db import connection, ensure_schema
+from facepipe.core.db import connection
+from facepipe.core.schema import require
 from facepipe.core.specs import model_spec
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def enrol(enrol_dir: str | None = None, counts_only: bool = False) -> dict:
         }
     spec = model_spec(s.model)
     with connection() as conn:
-        ensure_schema(conn, s.db_schema, spec)
+        require(conn, s.db_schema, spec, may_upgrade=True)
         result = enrol_folder(
             conn,
             s.db_schema,
@@ -71,7 +72,7 @@ def assign_people(days: list[str], threshold: float | None = None) -> list[dict]
     if len(kept) < len(days):
         log.info("%d days are past retention: no identities assigned for them", len(days) - len(kept))
     with connection() as conn:
-        ensure_schema(conn, s.db_schema, spec)
+        require(conn, s.db_schema, spec)
         return [
             assign_day(
                 conn,

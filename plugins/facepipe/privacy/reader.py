@@ -1,5 +1,12 @@
-"""Least privilege for report readers: a role that reads facepipe's tables without
-any vector column, staging, the pool, the forget records or the audit."""
+"""Least privilege for report readers: a role reads the reader views (``<schema>_reader``,
+revision 0005, docs/using.md) and nothing else: no internal table, so no vector, no
+staging, no pool of unassigned faces, no forget record and no audit detail.
+
+``grant_reader`` revokes whatever the role held on facepipe's internal schema (earlier
+versions granted table columns there), then grants USAGE on the reader schema and SELECT
+on each of its views. The views run with their owner's rights, so the role needs nothing
+on the tables they read.
+"""
 
 from __future__ import annotations
 
@@ -7,40 +14,28 @@ import psycopg
 from psycopg import sql
 
 from facepipe.core.db import load_sql
-
-# Besides stage_*: the pool (vectors only, for the nightly assignment), and what forgets and
-# operators leave (hashes and boxes of forgotten faces, a forgotten person's template, who did
-# what): nothing a report reader needs.
-NO_READER_TABLES = ("identity_pool", "suppressions", "forget_templates", "audit")
+from facepipe.core.schema import reader_schema
 
 
-def readable_columns(conn: psycopg.Connection, schema: str) -> dict[str, list[str]]:
-    """Table -> the columns a reader may see (tables without any are left out)."""
+def reader_views(conn: psycopg.Connection, schema: str) -> dict[str, list[str]]:
+    """View -> its columns, in the reader schema of ``schema``."""
     out: dict[str, list[str]] = {}
-    for table, column in conn.execute(load_sql("reader_columns.sql"), {"schema": schema}):
-        if table.startswith("stage_") or table in NO_READER_TABLES:
-            continue
-        out.setdefault(table, []).append(column)
+    for view, column in conn.execute(load_sql("reader_columns.sql"), {"schema": reader_schema(schema)}):
+        out.setdefault(view, []).append(column)
     return out
 
 
 def grant_reader(conn: psycopg.Connection, schema: str, role: str) -> dict[str, list[str]]:
-    """Grant ``role`` (which an admin created) read access without vectors; one transaction."""
+    """Grant ``role`` (which an admin created) the reader views only; one transaction."""
     exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
     if exists is None:
-        raise ValueError(f"role {role!r} does not exist: create it first (README: Privacy)")
-    columns = readable_columns(conn, schema)
+        raise ValueError(f"role {role!r} does not exist: create it first (docs/privacy.md)")
+    views = reader_views(conn, schema)
+    internal, reader, who = sql.Identifier(schema), sql.Identifier(reader_schema(schema)), sql.Identifier(role)
     with conn.transaction():
-        conn.execute(
-            sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(
-                sql.Identifier(schema), sql.Identifier(role)
-            )
-        )
-        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), sql.Identifier(role)))
-        for table, cols in columns.items():
-            conn.execute(
-                sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(
-                    sql.SQL(", ").join(map(sql.Identifier, cols)), sql.Identifier(schema, table), sql.Identifier(role)
-                )
-            )
-    return columns
+        conn.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(internal, who))
+        conn.execute(sql.SQL("REVOKE ALL ON SCHEMA {} FROM {}").format(internal, who))
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(reader, who))
+        for view in views:
+            conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(reader_schema(schema), view), who))
+    return views

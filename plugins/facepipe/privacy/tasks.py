@@ -7,7 +7,8 @@ import datetime as dt
 import logging
 
 from facepipe.core.config import check_settings, settings
-from facepipe.core.db import connection, ensure_schema
+from facepipe.core.db import connection
+from facepipe.core.schema import require
 from facepipe.core.specs import model_spec
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def forget(
     s = settings()
     spec = model_spec(s.model)
     with connection() as conn:
-        ensure_schema(conn, s.db_schema, spec)
+        require(conn, s.db_schema, spec, may_upgrade=True)
         if person and person.strip():
             out = forget_person(
                 conn,
@@ -82,7 +83,7 @@ def retention(today: str | None = None, dry_run: bool = False) -> dict:
         log.info("FACEPIPE_RETENTION_DAYS is 0: every day is kept, nothing is expired")
         return {"keep_days": 0, "before": None, "days": [], "rows": {}, "partitions": 0, "files": 0, "dry_run": dry_run}
     with connection() as conn:
-        ensure_schema(conn, s.db_schema, model_spec(s.model))
+        require(conn, s.db_schema, model_spec(s.model), may_upgrade=True)
         result = expire(conn, s.db_schema, ref, keep, s.reports_dir, dry_run=dry_run)
     log.info(
         "retention%s: %d days before %s expired (%s); rows %s; %d partitions, %d report files",

@@ -3,12 +3,13 @@
 The queries live in include/sql/report_*.sql. Every report table is keyed by
 the report's day and rewritten whole, in one transaction, for that day.
 """
+
 from __future__ import annotations
 
 import base64
 import csv
-import json
 import datetime as dt
+import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,8 +25,12 @@ log = logging.getLogger(__name__)
 
 # In the order they are built: person_days reads the day's sightings.
 REPORTS = ("daily_summary", "sightings", "recurring_unknowns", "person_days")
-_SQL = {"daily_summary": "report_summary.sql", "sightings": "report_sightings.sql",
-        "recurring_unknowns": "report_recurring.sql", "person_days": "report_person_days.sql"}
+_SQL = {
+    "daily_summary": "report_summary.sql",
+    "sightings": "report_sightings.sql",
+    "recurring_unknowns": "report_recurring.sql",
+    "person_days": "report_person_days.sql",
+}
 
 
 @dataclass(frozen=True)
@@ -37,12 +42,12 @@ class ReportParams:
     range_days: int = 30  # person_days covers this many days up to the report's day
 
 
-def build_reports(conn: psycopg.Connection, schema: str, day: dt.date, model: ModelSpec,
-                  params: ReportParams) -> dict[str, int]:
+def build_reports(
+    conn: psycopg.Connection, schema: str, day: dt.date, model: ModelSpec, params: ReportParams
+) -> dict[str, int]:
     values = {"day": day, **asdict(params)}
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:report'), %s)",
-                     (int(day.strftime("%Y%m%d")),))
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:report'), %s)", (int(day.strftime("%Y%m%d")),))
         conn.execute("SET LOCAL hnsw.ef_search = 100")
         counts = {}
         for name in REPORTS:
@@ -50,12 +55,15 @@ def build_reports(conn: psycopg.Connection, schema: str, day: dt.date, model: Mo
             conn.execute(sql.SQL("DELETE FROM {} WHERE day = %s").format(table), (day,))
             cur = conn.execute(load_sql(_SQL[name], schema=schema, op=model.distance_op), values)
             counts[name] = cur.rowcount
-        conn.execute(sql.SQL("INSERT INTO {runs} (day, load_run_no, params)"
-                             " SELECT %(day)s, coalesce(max(run_no), 0), %(params)s FROM {loads} WHERE day = %(day)s"
-                             " ON CONFLICT (day) DO UPDATE SET load_run_no = EXCLUDED.load_run_no,"
-                             " params = EXCLUDED.params, built_at = now()")
-                     .format(runs=sql.Identifier(schema, "report_runs"), loads=sql.Identifier(schema, "load_runs")),
-                     {"day": day, "params": json.dumps(asdict(params))})
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {runs} (day, load_run_no, params)"
+                " SELECT %(day)s, coalesce(max(run_no), 0), %(params)s FROM {loads} WHERE day = %(day)s"
+                " ON CONFLICT (day) DO UPDATE SET load_run_no = EXCLUDED.load_run_no,"
+                " params = EXCLUDED.params, built_at = now()"
+            ).format(runs=sql.Identifier(schema, "report_runs"), loads=sql.Identifier(schema, "load_runs")),
+            {"day": day, "params": json.dumps(asdict(params))},
+        )
     log.info("reports for %s: %s", day, counts)
     return counts
 
@@ -63,8 +71,9 @@ def build_reports(conn: psycopg.Connection, schema: str, day: dt.date, model: Mo
 def built_with(conn: psycopg.Connection, schema: str, day: dt.date, model: ModelSpec) -> ReportParams | None:
     """The parameters the day's reports were last built with (None: never built); the
     model's defaults for reports built before they were recorded."""
-    row = conn.execute(sql.SQL("SELECT params FROM {} WHERE day = %s").format(sql.Identifier(schema, "report_runs")),
-                       (day,)).fetchone()
+    row = conn.execute(
+        sql.SQL("SELECT params FROM {} WHERE day = %s").format(sql.Identifier(schema, "report_runs")), (day,)
+    ).fetchone()
     if row is None:
         return None
     known = {k: v for k, v in (row[0] or {}).items() if k in ReportParams.__dataclass_fields__}
@@ -77,19 +86,35 @@ def _rows(conn: psycopg.Connection, query: sql.Composable, params) -> list[dict]
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
-def fetch_report(conn: psycopg.Connection, schema: str, day: dt.date,
-                 best_crops: int = ReportParams.best_crops) -> dict[str, list[dict]]:
+def fetch_report(
+    conn: psycopg.Connection, schema: str, day: dt.date, best_crops: int = ReportParams.best_crops
+) -> dict[str, list[dict]]:
     out = {}
-    order = {"daily_summary": "source, camera", "sightings": "person_name, distance",
-             "recurring_unknowns": "neighbours DESC, uri, face_no", "person_days": "person_name, seen_day, source"}
+    order = {
+        "daily_summary": "source, camera",
+        "sightings": "person_name, distance",
+        "recurring_unknowns": "neighbours DESC, uri, face_no",
+        "person_days": "person_name, seen_day, source",
+    }
     for name in REPORTS:
-        out[name] = _rows(conn, sql.SQL("SELECT * FROM {} WHERE day = %s ORDER BY " + order[name])
-                          .format(sql.Identifier(schema, f"report_{name}")), (day,))
-    refs = _rows(conn, sql.SQL("SELECT r.person_id, r.content_sha256, r.uri, r.box_x, r.box_y, r.box_w, r.box_h"
-                               " FROM {} r").format(sql.Identifier(schema, "person_refs")), ())
+        out[name] = _rows(
+            conn,
+            sql.SQL("SELECT * FROM {} WHERE day = %s ORDER BY " + order[name]).format(
+                sql.Identifier(schema, f"report_{name}")
+            ),
+            (day,),
+        )
+    refs = _rows(
+        conn,
+        sql.SQL("SELECT r.person_id, r.content_sha256, r.uri, r.box_x, r.box_y, r.box_w, r.box_h FROM {} r").format(
+            sql.Identifier(schema, "person_refs")
+        ),
+        (),
+    )
     out["refs"] = refs
-    out["identity_crops"] = _rows(conn, load_sql("report_identity_crops.sql", schema=schema),
-                                  {"day": day, "best_crops": best_crops})
+    out["identity_crops"] = _rows(
+        conn, load_sql("report_identity_crops.sql", schema=schema), {"day": day, "best_crops": best_crops}
+    )
     return out
 
 
@@ -103,11 +128,42 @@ def write_csv(rows: list[dict], path: Path, columns: list[str]) -> None:
 
 CSV_COLUMNS = {
     "daily_summary": ["day", "source", "camera", "images", "duplicates", "faces", "rejects", "faces_per_image"],
-    "sightings": ["day", "person_name", "person_id", "distance", "uri", "source", "camera", "captured_at",
-                  "image_id", "face_no", "box_x", "box_y", "box_w", "box_h", "identity_id", "matched_by"],
-    "recurring_unknowns": ["day", "neighbours", "days_seen", "first_seen", "uri", "source", "captured_at",
-                           "image_id", "face_no", "box_x", "box_y", "box_w", "box_h", "identity_id",
-                           "identity_faces", "identity_days"],
+    "sightings": [
+        "day",
+        "person_name",
+        "person_id",
+        "distance",
+        "uri",
+        "source",
+        "camera",
+        "captured_at",
+        "image_id",
+        "face_no",
+        "box_x",
+        "box_y",
+        "box_w",
+        "box_h",
+        "identity_id",
+        "matched_by",
+    ],
+    "recurring_unknowns": [
+        "day",
+        "neighbours",
+        "days_seen",
+        "first_seen",
+        "uri",
+        "source",
+        "captured_at",
+        "image_id",
+        "face_no",
+        "box_x",
+        "box_y",
+        "box_w",
+        "box_h",
+        "identity_id",
+        "identity_faces",
+        "identity_days",
+    ],
     "person_days": ["day", "person_name", "person_id", "seen_day", "source", "sightings", "best_distance"],
 }
 
@@ -122,7 +178,7 @@ def face_thumbnail(data: bytes, box: tuple[int, int, int, int], size: int = 128)
     x, y, w, h = (round(v / img.scale) for v in box)
     m = round(0.25 * max(w, h))
     H, W = img.rgb.shape[:2]
-    crop = img.rgb[max(0, y - m):min(H, y + h + m), max(0, x - m):min(W, x + w + m)]
+    crop = img.rgb[max(0, y - m) : min(H, y + h + m), max(0, x - m) : min(W, x + w + m)]
     scale = size / max(1, crop.shape[0])
     crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), size), interpolation=cv2.INTER_AREA)
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
@@ -138,8 +194,9 @@ def _thumb(read, uri: str, row: dict) -> str | None:
         return None
 
 
-def write_report(report: dict[str, list[dict]], day: dt.date, out_dir: Path, read,
-                 params: ReportParams, model: ModelSpec) -> Path:
+def write_report(
+    report: dict[str, list[dict]], day: dt.date, out_dir: Path, read, params: ReportParams, model: ModelSpec
+) -> Path:
     """Write ``out_dir/DAY/report.html`` and one CSV per report table."""
     import jinja2
 
@@ -159,17 +216,33 @@ def write_report(report: dict[str, list[dict]], day: dt.date, out_dir: Path, rea
         crops.setdefault(c["identity_id"], []).append(c)
     unknowns = []
     for u in report["recurring_unknowns"]:
-        others = [c for c in crops.get(u.get("identity_id"), [])
-                  if (c["day"], c["image_id"], c["box_x"], c["box_y"]) != (u["day"], u["image_id"], u["box_x"], u["box_y"])]
-        unknowns.append({**u, "face_img": _thumb(read, u["uri"], u),
-                         "best_imgs": [img for c in others[:params.best_crops - 1]
-                                       if (img := _thumb(read, c["uri"], c))]})
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(PROJECT_ROOT / "include" / "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined)
+        others = [
+            c
+            for c in crops.get(u.get("identity_id"), [])
+            if (c["day"], c["image_id"], c["box_x"], c["box_y"]) != (u["day"], u["image_id"], u["box_x"], u["box_y"])
+        ]
+        unknowns.append(
+            {
+                **u,
+                "face_img": _thumb(read, u["uri"], u),
+                "best_imgs": [img for c in others[: params.best_crops - 1] if (img := _thumb(read, c["uri"], c))],
+            }
+        )
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(PROJECT_ROOT / "include" / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
     html = env.get_template("report.html.j2").render(
-        day=day, summary=report["daily_summary"], sightings=sightings, unknowns=unknowns,
-        person_days=report["person_days"], params=params, model=model,
-        generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+        day=day,
+        summary=report["daily_summary"],
+        sightings=sightings,
+        unknowns=unknowns,
+        person_days=report["person_days"],
+        params=params,
+        model=model,
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
     path = folder / "report.html"
     path.write_text(html, encoding="utf-8")
     return path

@@ -1,7 +1,9 @@
--- facepipe schema, applied idempotently by facepipe.db.ensure_schema().
--- {schema} and {vector_type} are filled in with psycopg.sql (Identifier / SQL),
--- never with string formatting. embedding_space is created (and checked) first,
--- so a schema built for one model is never extended with another model's vectors.
+-- Revision 0001: facepipe's tables as first released (commit 6e5149b).
+-- Written with IF NOT EXISTS so that a database created before the schema was
+-- versioned (any earlier facepipe) is adopted as it is, every row kept.
+-- {schema} and {vector_type} are bound with psycopg.sql (Identifier / SQL) from
+-- facepipe.core.specs only; embedding_space (created just before, in Python) says
+-- which model's vectors this schema holds.
 
 CREATE TABLE IF NOT EXISTS {schema}.images (
     day            date        NOT NULL,
@@ -68,27 +70,9 @@ CREATE TABLE IF NOT EXISTS {schema}.load_runs (
 );
 CREATE INDEX IF NOT EXISTS load_runs_day ON {schema}.load_runs (day);
 
--- Folder sources: when each loose file (outside the dated folders) was first seen
--- and the arrival time decided then, which fixes its day (facepipe.first_seen).
-CREATE TABLE IF NOT EXISTS {schema}.first_seen (
-    uri        text        PRIMARY KEY,
-    arrived_at timestamptz NOT NULL,   -- the file belongs to this time's UTC day
-    why        text        NOT NULL CHECK (why IN ('mtime', 'ctime', 'first_seen')),
-    seen_at    timestamptz NOT NULL
-);
-
--- The days a plan has listed, per source: a loose file first seen after its mtime's
--- day was planned came late and goes to a later day.
-CREATE TABLE IF NOT EXISTS {schema}.planned_days (
-    source     text        NOT NULL,
-    day        date        NOT NULL,
-    planned_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (source, day)
-);
-
--- Staging, written by plan and process(shard) and read by validate and load. Rows
--- are keyed by run so that two runs never see each other's work. Which run loaded
--- a (day, source) is in load_runs, not in the rows, so a re-run leaves identical rows.
+-- Staging, written by process(shard) and consumed by load(day). Rows are keyed
+-- by run so that two runs never see each other's work. Which run loaded a day
+-- is in load_runs, not in the rows, so a re-run leaves identical rows.
 CREATE TABLE IF NOT EXISTS {schema}.stage_manifest (
     day        date        NOT NULL,
     run_id     text        NOT NULL,
@@ -100,22 +84,7 @@ CREATE TABLE IF NOT EXISTS {schema}.stage_manifest (
     PRIMARY KEY (day, run_id, uri)
 );
 
-
--- One row per planned run of a day: the source it lists and how many files and
--- shards its manifest holds. load checks the staged rows against it, so a run
--- never publishes less than its plan listed; a run without a plan row (its
--- staging was purged) cannot load. Staging is kept after a load so that a Clear
--- of any task can redo just that task (see README, "Re-running a day").
-CREATE TABLE IF NOT EXISTS {schema}.stage_plans (
-    day        date        NOT NULL,
-    run_id     text        NOT NULL,
-    source     text        NOT NULL,   -- the source's name, as in images.source
-    files      integer     NOT NULL,
-    shards     integer     NOT NULL,
-    planned_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (day, run_id)
-);
-CREATE INDEX IF NOT EXISTS load_runs_day_source ON {schema}.load_runs (day, source);
+ALTER TABLE {schema}.stage_manifest ADD COLUMN IF NOT EXISTS planned_at timestamptz NOT NULL DEFAULT now();
 
 CREATE TABLE IF NOT EXISTS {schema}.stage_shards (
     day     date    NOT NULL,
@@ -216,15 +185,6 @@ CREATE TABLE IF NOT EXISTS {schema}.report_recurring_unknowns (
     PRIMARY KEY (day, image_id, face_no)
 );
 
--- Which load each day's reports saw (the newest load_runs.run_no of the day when they
--- were built): a day loaded again since, or never reported, is reported by the next
--- face_report run even when Airflow dropped its Asset event (two events at once).
-CREATE TABLE IF NOT EXISTS {schema}.report_runs (
-    day         date        PRIMARY KEY,
-    load_run_no bigint      NOT NULL,
-    built_at    timestamptz NOT NULL DEFAULT now()
-);
-
 CREATE TABLE IF NOT EXISTS {schema}.report_person_days (
     day         date    NOT NULL,   -- the report's day; the range ends here
     person_id   uuid    NOT NULL,
@@ -234,39 +194,4 @@ CREATE TABLE IF NOT EXISTS {schema}.report_person_days (
     sightings   integer NOT NULL,
     best_distance real  NOT NULL,
     PRIMARY KEY (day, person_id, seen_day, source)
-);
-
--- Forgotten photos and faces (facepipe.privacy): what no later run may index again.
--- A photo is known by its content's SHA-256 only, a face by that and its box in
--- the photo's full-size upright pixels: no vector, name or URI is kept. A run's
--- shard drops a suppressed photo (it becomes a reject, reason forgotten) or face
--- before it reaches staging; enrolment skips a suppressed reference photo.
-CREATE TABLE IF NOT EXISTS {schema}.suppressions (
-    content_sha256 text        NOT NULL,
-    box_x integer, box_y integer, box_w integer, box_h integer,   -- all NULL: the whole photo
-    op_no          bigint      NOT NULL,   -- the forget's row in audit
-    suppressed_at  timestamptz NOT NULL DEFAULT now(),
-    CHECK ((box_x IS NULL) = (box_w IS NULL) AND (box_y IS NULL) = (box_h IS NULL) AND (box_x IS NULL) = (box_y IS NULL))
-);
-CREATE INDEX IF NOT EXISTS suppressions_sha ON {schema}.suppressions (content_sha256);
-
--- Intersection over union of two boxes (x, y, w, h): 1 for the same box, 0 apart.
-CREATE OR REPLACE FUNCTION {schema}.box_iou(x1 integer, y1 integer, w1 integer, h1 integer,
-                                            x2 integer, y2 integer, w2 integer, h2 integer)
-RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN iw <= 0 OR ih <= 0 THEN 0.0
-                ELSE iw::float8 * ih / (w1::float8 * h1 + w2::float8 * h2 - iw::float8 * ih) END
-    FROM (SELECT least(x1 + w1, x2 + w2) - greatest(x1, x2) AS iw,
-                 least(y1 + h1, y2 + h2) - greatest(y1, y2) AS ih) AS overlap
-$$;
-
--- Only for a forget with block_future (opt-in, facepipe.privacy): one vector per
--- forgotten person (the mean of their reference photos, or their identity's centroid),
--- against which each later night's faces are compared before staging. It is the one
--- biometric datum a forget keeps, and only when asked; deleting the row lifts the block.
-CREATE TABLE IF NOT EXISTS {schema}.forget_templates (
-    op_no      bigint      PRIMARY KEY,   -- the forget's row in audit
-    template   {vector_type} NOT NULL,
-    threshold  real        NOT NULL,      -- a face this close (the model's distance) is not indexed
-    created_at timestamptz NOT NULL DEFAULT now()
 );

@@ -1,7 +1,7 @@
--- People: identities (an enrolled person, or a cluster of unnamed faces), which
--- face belongs to which, the pool of faces waiting for a cluster, and the audit
--- trail of every people operation. Applied by facepipe.db.ensure_schema after
--- schema.sql; {schema}, {vector_type} and {opclass} are filled in with psycopg.sql.
+-- Revision 0003: people. Identities (an enrolled person, or a cluster of unnamed
+-- faces), which face belongs to which, the pool of faces waiting for a cluster,
+-- the report runs, and the report columns that name identities.
+-- {schema}, {vector_type} and {opclass} are bound with psycopg.sql.
 
 -- One row per identity. person_id links it to people (its name); NULL: unnamed.
 -- centroid is the mean of its faces' embeddings: a new face is compared with it
@@ -48,17 +48,17 @@ CREATE TABLE IF NOT EXISTS {schema}.identity_pool (
 CREATE INDEX IF NOT EXISTS identity_pool_embedding_hnsw ON {schema}.identity_pool
     USING hnsw (embedding {opclass}) WITH (m = 16, ef_construction = 64);
 
--- The audit trail: every people operation (manual or nightly), every forget and every
--- retention run, one row per transaction (facepipe.audit). It holds no vector, no
--- name of a forgotten person and no photo's URI: counts, identity numbers, days.
-CREATE TABLE IF NOT EXISTS {schema}.audit (
-    op_no       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    at          timestamptz NOT NULL DEFAULT now(),
-    who         text        NOT NULL,   -- OS user, or airflow:<dag_id>/<run_id>
-    op          text        NOT NULL,   -- assign, name, merge, move, link, forget_person, forget_photo, retention
-    identity_id bigint,                 -- the identity acted on (kept after a merge deleted it)
-    other_id    bigint,                 -- merge: the identity merged in; move: the one the face left
-    rows        jsonb       NOT NULL DEFAULT jsonb_build_object(),   -- rows removed or changed, per table
-    detail      jsonb       NOT NULL DEFAULT jsonb_build_object()
+-- Which load each day's reports saw (the newest load_runs.run_no of the day when they
+-- were built): a day loaded again since, or never reported, is reported by the next
+-- face_report run even when Airflow dropped its Asset event (two events at once).
+CREATE TABLE IF NOT EXISTS {schema}.report_runs (
+    day         date        PRIMARY KEY,
+    load_run_no bigint      NOT NULL,
+    built_at    timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS audit_identity ON {schema}.audit (identity_id);
+
+ALTER TABLE {schema}.report_sightings ADD COLUMN IF NOT EXISTS identity_id bigint,
+    ADD COLUMN IF NOT EXISTS matched_by text;
+ALTER TABLE {schema}.report_recurring_unknowns ADD COLUMN IF NOT EXISTS identity_id bigint,
+    ADD COLUMN IF NOT EXISTS identity_faces integer,
+    ADD COLUMN IF NOT EXISTS identity_days integer;

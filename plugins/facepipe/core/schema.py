@@ -1,0 +1,181 @@
+"""The versioned schema: Alembic revisions of plain SQL (include/sql/migrations/), applied
+once per deployment (``facepipe db upgrade``) or by the first task of a DAG run, never
+by a mapped shard.
+
+Every task checks the database's revision (one query) before it touches a table:
+``require`` fails at once, naming the command to run, when the database is behind, and
+upgrades it instead only where the caller may (the first task of a run, the command
+line) and FACEPIPE_SCHEMA_UPGRADE is ``auto`` (the default). The version table is
+``<schema>.alembic_version``; the revisions run in one transaction under the
+``facepipe:ddl`` advisory lock, so two first tasks starting at once upgrade once.
+
+A database created before the schema was versioned has no version table: it is
+upgraded from the first revision, whose statements all accept the objects an earlier
+facepipe created (tests/test_migrations.py restores dumps of two older schemas).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from facepipe.core.config import ConfigError
+from facepipe.core.db import ModelMismatch, connect
+from facepipe.core.specs import ModelSpec
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "alembic_version"
+UPGRADE_ENV = "FACEPIPE_SCHEMA_UPGRADE"
+UPGRADE_COMMAND = "facepipe db upgrade"  # also: python -m facepipe db upgrade
+
+
+class SchemaBehind(ConfigError):
+    """The database's schema is older than this code: a retry cannot fix it, an upgrade does."""
+
+
+def reader_schema(schema: str) -> str:
+    """The schema of the reader views (docs/using.md): ``<schema>_reader``."""
+    return f"{schema}_reader"
+
+
+def auto_upgrade() -> bool:
+    """FACEPIPE_SCHEMA_UPGRADE: ``auto`` (default) lets the first task of a run and the command
+    line upgrade a database that is behind; ``manual`` leaves it to ``facepipe db upgrade``."""
+    value = (os.environ.get(UPGRADE_ENV) or "auto").strip().lower()
+    if value not in ("auto", "manual"):
+        raise ConfigError(f"{UPGRADE_ENV} must be auto or manual, got {value[:40]!r}")
+    return value == "auto"
+
+
+def _config(schema: str | None = None, model: ModelSpec | None = None, connection=None):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes.update(schema=schema, model=model, connection=connection)
+    return cfg
+
+
+@functools.cache
+def _script():
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_config())
+
+
+def head() -> str:
+    """The newest revision this code knows."""
+    return _script().get_current_head()
+
+
+@dataclass(frozen=True)
+class Revision:
+    revision: str
+    down_revision: str | None
+    doc: str
+
+
+def history() -> list[Revision]:
+    """The revisions, oldest first."""
+    revs = list(_script().walk_revisions())
+    return [Revision(r.revision, r.down_revision, (r.doc or "").strip()) for r in reversed(revs)]
+
+
+def current(conn: psycopg.Connection, schema: str) -> str | None:
+    """The database's revision of ``schema``; None: not created, or created before versioning."""
+    table = conn.execute("SELECT to_regclass(%s)", (f"{sql.Identifier(schema).as_string(conn)}.{VERSION_TABLE}",))
+    if table.fetchone()[0] is None:
+        return None
+    row = conn.execute(sql.SQL("SELECT version_num FROM {}").format(sql.Identifier(schema, VERSION_TABLE))).fetchone()
+    return row[0] if row else None
+
+
+def _engine(like: psycopg.Connection | None = None):
+    """An engine on facepipe's own connection (the Airflow connection facepipe_db, else the
+    embedded server), or on a new connection to ``like``'s database as ``like``'s role; not in
+    autocommit: the revisions run in one transaction, under the DDL lock (env.py)."""
+    import sqlalchemy as sa
+
+    def fresh() -> psycopg.Connection:
+        if like is None:
+            return connect(autocommit=False)
+        return psycopg.connect(**like.info.get_parameters(), password=like.info.password, autocommit=False)
+
+    return sa.create_engine("postgresql+psycopg://", creator=fresh, poolclass=sa.pool.NullPool)
+
+
+def _run(
+    command: str, schema: str, model: ModelSpec, target: str, like: psycopg.Connection | None = None
+) -> tuple[str | None, str | None]:
+    from alembic import command as alembic_command
+
+    engine = _engine(like)
+    try:
+        with engine.connect() as sa_conn:
+            raw = sa_conn.connection.driver_connection
+            cfg = _config(schema, model, sa_conn)
+            getattr(alembic_command, command)(cfg, target)
+            sa_conn.commit()
+            before, after = cfg.attributes.get("before"), current(raw, schema)
+    finally:
+        engine.dispose()
+    return before, after
+
+
+def upgrade(
+    schema: str, model: ModelSpec, target: str = "head", *, like: psycopg.Connection | None = None
+) -> tuple[str | None, str | None]:
+    """Apply the revisions up to ``target``; (revision before, revision after). A database
+    that holds vectors already keeps its own model's types (embedding_space). ``like``: in
+    that connection's database (default: facepipe's)."""
+    return _run("upgrade", schema, model, target, like)
+
+
+def downgrade(schema: str, model: ModelSpec, target: str) -> tuple[str | None, str | None]:
+    """Undo revisions down to ``target`` ("base": all). The tables of the revisions undone go,
+    with their rows."""
+    return _run("downgrade", schema, model, target)
+
+
+def require(conn: psycopg.Connection, schema: str, model: ModelSpec, *, may_upgrade: bool = False) -> None:
+    """The schema at this code's revision, holding ``model``'s vectors; else SchemaBehind (or,
+    where the caller may and FACEPIPE_SCHEMA_UPGRADE is auto, an upgrade first) or ModelMismatch."""
+    from pgvector.psycopg import register_vector
+
+    rev, want = current(conn, schema), head()
+    if rev != want:
+        known = {r.revision for r in history()}
+        if rev is not None and rev not in known:
+            raise ConfigError(
+                f"schema {schema!r} is at revision {rev}, which this facepipe does not know (its newest is {want}):"
+                " the database was upgraded by a newer facepipe. Run that version, or downgrade the database with it."
+            )
+        if not (may_upgrade and auto_upgrade()):
+            raise SchemaBehind(
+                f"schema {schema!r} is at revision {rev or 'none (new, or made before versioning)'}; this facepipe"
+                f" needs {want}. Run `{UPGRADE_COMMAND}` once (FACEPIPE_SCHEMA_UPGRADE="
+                f"{os.environ.get(UPGRADE_ENV) or 'auto'}: "
+                + (
+                    "only the first task of a run upgrades by itself"
+                    if auto_upgrade()
+                    else "nothing upgrades by itself"
+                )
+                + "), then clear this task."
+            )
+        upgrade(schema, model, like=conn)
+    held = conn.execute(
+        sql.SQL("SELECT model, dim FROM {}").format(sql.Identifier(schema, "embedding_space"))
+    ).fetchone()
+    if held is not None and held[0] != model.name:
+        raise ModelMismatch(
+            f"schema {schema!r} holds embeddings of model {held[0]!r} ({held[1]} dimensions);"
+            f" this run asked for {model.name!r}. Vectors of different models never share a"
+            " table: keep the model, or point FACEPIPE_DB_SCHEMA at another schema and"
+            " load the days again there (re-embedding)."
+        )
+    register_vector(conn)

@@ -1,0 +1,14 @@
+"""onnxruntime sessions, shared by the ONNX detectors and embedders."""
+
+from __future__ import annotations
+
+import os
+
+
+def _onnx_session(model, threads: int | None):
+    """One intra-op thread by default: parallelism comes from the mapped shard tasks."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or int(os.environ.get("FACEPIPE_MODEL_THREADS", "1"))
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
