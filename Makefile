@@ -49,7 +49,7 @@ airflow: install
 
 # CeleryExecutor on this machine, shaped as several: redis, PostgreSQL over TCP with
 # passwords, api-server, scheduler, dag-processor, triggerer and two Celery workers with
-# folders of their own, all on 127.0.0.1 (README "Several machines"). Needs redis-server.
+# folders of their own, all on 127.0.0.1 (docs/operating.md "On this machine: make cluster"). Needs redis-server.
 cluster: install
 	$(BIN)/python -m cluster start
 

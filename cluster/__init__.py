@@ -1,1 +1,1 @@
-"""facepipe on several machines, played on one: see cluster/local.py and README "Several machines"."""
+"""facepipe on several machines, played on one: see cluster/local.py and docs/operating.md "Several machines"."""

@@ -132,7 +132,7 @@ class Cluster:
         """AIRFLOW_CONN_FACEPIPE_DB: role facepipe over TCP with its password.
 
         sslmode=disable because this server is loopback-only; across machines use
-        verify-full with the server's CA (README "Several machines").
+        verify-full with the server's CA (docs/operating.md "Several machines").
         """
         s = self.state
         return (

@@ -14,7 +14,7 @@ rows in every report table, and rewrites the affected days' HTML and CSV files. 
 photos and boxes it removed are kept as suppressions (a hash and a box, no vector,
 no name), so a re-run of any day or a copy of the photo does not index them again.
 Their faces in *new* photos are indexed again unless `block_future` is ticked, which
-keeps one vector of theirs to recognise them by (README "Privacy"). One row of the
+keeps one vector of theirs to recognise them by (docs/privacy.md). One row of the
 `audit` table records the counts.
 
 Prefer the identity number to the name here: a run's params stay in Airflow's
@@ -59,7 +59,7 @@ from airflow.sdk import Param, dag, task
             False,
             type="boolean",
             description="Person: keep one vector of theirs so that their faces in later photos"
-            " are not indexed either (README: Privacy).",
+            " are not indexed either (docs/privacy.md).",
         ),
         "dry_run": Param(
             True,

@@ -54,7 +54,7 @@ def _fail_fast(exc: Exception):
         "source": Param(
             None,
             type=["null", "string"],
-            description="Photo folder, or s3://bucket/prefix (see README). Empty: FACEPIPE_SOURCE.",
+            description="Photo folder, or s3://bucket/prefix (see docs/operating.md). Empty: FACEPIPE_SOURCE.",
         ),
         "detector": Param(
             None,

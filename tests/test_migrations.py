@@ -219,3 +219,26 @@ def test_three_first_tasks_at_once_upgrade_once(schema, db):
     assert versions.current(db, schema) == versions.head()
     spaces = db.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, "embedding_space")))
     assert spaces.fetchone() == (1,)
+
+
+def test_every_reader_view_and_column_is_documented(schema, db):
+    """docs/using.md documents the reader contract column by column: a view or a column added
+    in a revision without its line there fails here."""
+    import re
+
+    from facepipe.privacy.reader import reader_views
+
+    versions.upgrade(schema, SPEC)
+    views = reader_views(db, schema)
+    text = (Path(__file__).resolve().parents[1] / "docs" / "using.md").read_text()
+    rows = {m[1]: m[2] for m in re.finditer(r"^\| `(\w+)` \|[^|]*\|([^|]*)\|$", text, re.M)}
+    assert set(views) <= set(rows), sorted(set(views) - set(rows))
+    for view, columns in views.items():
+        documented = set(re.findall(r"`(\w+)`", rows[view]))
+        assert set(columns) <= documented, (view, sorted(set(columns) - documented))
+    vectors = db.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s"
+        " AND udt_name IN ('vector', 'halfvec', 'sparsevec')",
+        (f"{schema}_reader",),
+    )
+    assert vectors.fetchall() == []

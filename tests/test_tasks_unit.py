@@ -385,18 +385,35 @@ def test_cli_prints_no_terminal_escapes():
 
 
 def test_the_venv_runs_the_cli_without_pythonpath(tmp_path):
-    """The demo and the README print `.venv/bin/python -m facepipe ...`: that must work
-    from a plain shell (no make, no PYTHONPATH), which `make install`'s .pth file ensures."""
+    """The demo and the docs print `.venv/bin/facepipe ...` (the console script that `make
+    install`'s editable install of pyproject.toml makes) and `python -m facepipe` does the
+    same: both must work from a plain shell (no make, no PYTHONPATH)."""
     import os
     import subprocess
     import sys
+    from pathlib import Path
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run(
-        [sys.executable, "-m", "facepipe", "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr[-500:]
-    assert "search" in done.stdout
+    for command in (
+        [sys.executable, "-m", "facepipe", "--help"],
+        [str(Path(sys.executable).parent / "facepipe"), "--help"],
+    ):
+        done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-500:]
+        assert "search" in done.stdout and "db upgrade" in done.stdout
+
+
+def test_airflow_finds_the_plugin_through_its_entry_point(tmp_path):
+    """Packaged the way Airflow plugins are: the airflow.plugins entry point of the installed
+    package, not a file in the plugins folder (which ignores facepipe/, .airflowignore)."""
+    import importlib.metadata
+
+    points = [e for e in importlib.metadata.entry_points(group="airflow.plugins") if e.name == "facepipe"]
+    assert [e.value for e in points] == ["facepipe.ops.plugin:FacepipePlugin"]
+    from airflow import plugins_manager
+
+    plugin = points[0].load()
+    assert issubclass(plugin, plugins_manager.AirflowPlugin) and plugin.name == "facepipe"
 
 
 # ---------------------------------------------------------------- issue 12: messages that name the setting

@@ -130,7 +130,7 @@ def ensure_vector_extension(conn: psycopg.Connection) -> None:
         raise ConfigError(
             f"database {conn.info.dbname!r} has no extension vector, and role {conn.info.user!r} may not"
             f" create it: a superuser runs {admin_step} in that database once"
-            " (README: Several machines, The database role)"
+            " (docs/operating.md: The database role)"
         ) from None
 
 

@@ -79,7 +79,7 @@ class FolderSource:
         folders, folders that cannot be listed, paths too long, folders named like
         an impossible date): ``read`` then rejects it with the reason. A loose
         file's arrival is its mtime, or with ``first_seen`` the time kept for it
-        when facepipe first saw it (see README, "Which day a photo belongs to").
+        when facepipe first saw it (see docs/operating.md, "Source folder: which day a photo belongs to").
         """
         if not self.root.is_dir():
             raise SourceError(f"photo folder {self.root} does not exist")

@@ -110,7 +110,7 @@ def process_shard(shard: dict) -> dict:
             result=result,
         )
     # what a shard's task spends before its first photo (connect, schema check, models)
-    # and on its photos: sizes shards against the task's fixed cost (README "Several machines")
+    # and on its photos: sizes shards against the task's fixed cost (docs/operating.md "Several machines")
     seconds = {"setup": round(ready - started, 2), "photos": round(time.monotonic() - ready, 2)}
     log.info("day %s shard %d: %s in %s s", shard["day"], shard["shard"], counts, seconds)
     return {**counts, "shard": shard["shard"], "seconds": seconds}

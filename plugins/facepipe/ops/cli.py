@@ -352,7 +352,7 @@ def _message(exc: BaseException) -> tuple[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m facepipe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="facepipe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -419,10 +419,10 @@ def main(argv: list[str] | None = None) -> int:
         "--block-future",
         action="store_true",
         help="person: keep one vector of theirs so that their faces in later photos are not indexed"
-        " either (README: Privacy)",
+        " either (docs/privacy.md)",
     )
     p.set_defaults(func=_forget)
-    p = sub.add_parser("retention", help="drop the days past FACEPIPE_RETENTION_DAYS (README: Privacy)")
+    p = sub.add_parser("retention", help="drop the days past FACEPIPE_RETENTION_DAYS (docs/privacy.md)")
     p.add_argument("--dry-run", action="store_true", help="list what would go, change nothing")
     p.set_defaults(func=_retention)
     p = sub.add_parser("db", help="the schema's revision: upgrade, current, history, downgrade")

@@ -113,14 +113,14 @@ def main(days: int = 3) -> int:
     print(f"""
 demo finished in {time.monotonic() - started:.0f} s{"" if not failed else f"; FAILED: {failed}"}
   tables:      schema {s.db_schema!r} in the embedded PostgreSQL ({home / "pgdata"})
-               psql "$(.venv/bin/python -m facepipe db-uri)" -c 'select * from {s.db_schema}.load_runs'
-  rejects:     .venv/bin/python -m facepipe rejects {day_list[-1]}
+               psql "$(.venv/bin/facepipe db-uri)" -c 'select * from {s.db_schema}.load_runs'
+  rejects:     .venv/bin/facepipe rejects {day_list[-1]}
   reports:     {s.reports_dir}/DAY/report.html and *.csv
                sightings of the enrolled person: {s.reports_dir / day_list[-1].isoformat() / "report.html"}
-  people:      .venv/bin/python -m facepipe people list   (then people name ID NAME, merge, move)
-  face search: .venv/bin/python -m facepipe search {people / "eileen_collins"}/<photo> --since {day_list[0]}
+  people:      .venv/bin/facepipe people list   (then people name ID NAME, merge, move)
+  face search: .venv/bin/facepipe search {people / "eileen_collins"}/<photo> --since {day_list[0]}
   validation:  {s.reports_dir / "validation"}
-  privacy:     .venv/bin/python -m facepipe forget person ID --dry-run   (then without --dry-run; README: Privacy,
+  privacy:     .venv/bin/facepipe forget person ID --dry-run   (then without --dry-run; docs/privacy.md,
                which also covers forgetting a photo, retention and a read-only role for report readers)
   Airflow UI:  make airflow   (the schedule, backfills, re-runs; on 127.0.0.1:8080)""")
     return 1 if failed else 0

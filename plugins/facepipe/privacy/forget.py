@@ -15,7 +15,7 @@ name) and the report files. What they keep so that nothing comes back is a
 suppression per face or photo, a photo's SHA-256 and a box, no vector
 (``suppressions``), which each shard applies before staging (``drop_suppressed``,
 called by facepipe.ingest.store.write_shard); and, only with ``block_future``, one template
-vector per person (``forget_templates``). README "Privacy" says what and why.
+vector per person (``forget_templates``). docs/privacy.md says what and why.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def forget_person(
     block_future: bool = False,
     actor: str | None = None,
 ) -> Forgotten:
-    """Forget one person (a name, or an identity number) everywhere; see README "Privacy".
+    """Forget one person (a name, or an identity number) everywhere; see docs/privacy.md.
 
     With ``block_future`` one vector is kept (the mean of their reference photos, else
     their identity's centroid) and later nights drop faces within ``threshold`` of it."""
