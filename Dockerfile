@@ -30,6 +30,12 @@ COPY --chown=airflow:root dags/ /opt/airflow/dags/
 COPY --chown=airflow:root plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:root include/ /opt/airflow/include/
 
+# facepipe itself, installed editable from where it lives (pyproject.toml builds it from
+# plugins/): the console script `facepipe` (e.g. `facepipe db upgrade` in a deploy step)
+# and the airflow.plugins entry point that registers facepipe's Airflow plugin.
+COPY --chown=airflow:root pyproject.toml README.md requirements.txt /opt/airflow/
+RUN pip install --no-cache-dir --no-deps -e /opt/airflow
+
 # FACEPIPE_HOME is facepipe's state folder (the embedded database when no
 # facepipe_db connection is set, validation results); set
 # explicitly because the code's default (next to plugins/) is meant for a checkout.

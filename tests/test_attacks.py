@@ -229,7 +229,7 @@ def _string_building(tree: ast.AST):
 
 
 def test_no_sql_is_built_by_string_formatting():
-    """Scan plugins/facepipe/*.py and dags/*.py: no f-string, %, .format() or + builds text that looks like SQL;
+    """Scan plugins/facepipe/**/*.py and dags/*.py: no f-string, %, .format() or + builds text that looks like SQL;
     queries are composed with psycopg.sql and take values as parameters."""
     control = ast.parse(
         'conn.execute(f"SELECT * FROM {table}")\nq = "DELETE FROM %s" % t\n'
@@ -237,7 +237,7 @@ def test_no_sql_is_built_by_string_formatting():
     )
     assert sorted(how for _, how, _ in _string_building(control)) == ["%", "+", ".format", "f-string"]
     found = []
-    files = sorted((PROJECT_ROOT / "plugins" / "facepipe").glob("*.py")) + sorted((PROJECT_ROOT / "dags").glob("*.py"))
+    files = sorted((PROJECT_ROOT / "plugins" / "facepipe").rglob("*.py")) + sorted((PROJECT_ROOT / "dags").glob("*.py"))
     assert len(files) >= 15
     for path in files:
         for line, how, text in _string_building(ast.parse(path.read_text(), str(path))):

@@ -5,6 +5,8 @@ Revision ID: 0001
 Revises:
 """
 
+from psycopg import sql
+
 from facepipe.core.migrations import _context, execute, execute_file, held_model
 
 revision = "0001"
@@ -29,8 +31,9 @@ def upgrade() -> None:
         " created_at timestamptz NOT NULL DEFAULT now())"
     )
     conn.execute(
-        f"INSERT INTO {_qualified(conn, schema, 'embedding_space')} (model, dim, vector_type)"
-        " VALUES (%s, %s, %s) ON CONFLICT (singleton) DO NOTHING",
+        sql.SQL(
+            "INSERT INTO {} (model, dim, vector_type) VALUES (%s, %s, %s) ON CONFLICT (singleton) DO NOTHING"
+        ).format(sql.Identifier(schema, "embedding_space")),
         (model.name, model.dim, model.vector_type),
     )
     execute_file("0001_initial.sql")
@@ -39,9 +42,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in TABLES:  # the day partitions go with their parents
         execute("DROP TABLE IF EXISTS {schema}.{t} CASCADE", t=table)
-
-
-def _qualified(conn, schema: str, table: str) -> str:
-    from psycopg import sql
-
-    return sql.Identifier(schema, table).as_string(conn)
