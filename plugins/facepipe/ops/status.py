@@ -15,7 +15,9 @@ def print_status(args) -> int:
 
     schema = settings().db_schema
     with connection() as conn:
-        exists = conn.execute("SELECT to_regclass(%s)", (f"{schema}.load_runs",)).fetchone()[0]
+        exists = conn.execute(
+            "SELECT to_regclass(%s)", (sql.Identifier(schema, "load_runs").as_string(conn),)
+        ).fetchone()[0]
         rows = (
             []
             if exists is None
