@@ -323,3 +323,23 @@ def test_status_and_the_command_show_the_lag(loaded, db, capsys, monkeypatch):
     assert main(["search-maintain"]) == 0
     out = capsys.readouterr().out
     assert "rebuilt (1 open days > 0)" in out and "0 days loaded since" in out
+
+
+@pytest.mark.dag
+def test_face_search_dag_rebuilds_and_logs_the_lag(loaded, db, monkeypatch, airflow_db, caplog):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from facepipe.core.config import PROJECT_ROOT
+    from facepipe.search import generations
+
+    schema, spec, rng, centres, shas = loaded
+    monkeypatch.setenv("FACEPIPE_DB_SCHEMA", schema)
+    gen = generations.current(db, schema)
+    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("face_search")
+    assert "facepipe" in dag.tags and all(t.execution_timeout and t.retries >= 1 for t in dag.tasks)
+    assert str(dag.test().state) == "success"  # nothing due: nothing built
+    assert generations.current(db, schema) == gen
+    with caplog.at_level("INFO"):
+        assert str(dag.test(run_conf={"force": True}).state) == "success"
+    assert generations.current(db, schema) > gen
+    assert "search lag before: generation" in caplog.text and "search rebuild:" in caplog.text
