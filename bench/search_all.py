@@ -362,5 +362,58 @@ def main(argv=None) -> int:
     return 0
 
 
+
+def markdown(path: Path) -> str:
+    """BENCHMARKS.md section 9's tables from a results file."""
+    import json
+
+    d = json.loads(path.read_text())
+    a = d["args"]
+    out = [
+        f"`bench/search_all.py --faces {a['faces']} --layouts {a['layouts']} --queries {a['queries']}"
+        f" --seconds {a['seconds']}` ({d['machine'].get('cpus', 2)} cores, shared; load average per layout below)."
+        " Unfiltered top-10 over every day, recall@10 against numpy's exact answer.",
+        "",
+        "| days | path | ef_search | queries | recall@10 | min recall | p50 ms | p95 ms |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for days, lay in d["layouts"].items():
+        for r in lay["queries"]:
+            name = "per day (before)" if r["path"] == "hnsw" else "search structure"
+            out.append(
+                f"| {days} | {name} | {r['ef_search']} | {r.get('queries', '-')} | {r['recall']:.3f} | {r['min_recall']}"
+                f" | {r['p50_ms']} | {r['p95_ms']} |"
+            )
+        r = lay["open_3"]
+        out.append(
+            f"| {days} | search structure + 3 open days | {r['ef_search']} | {r.get('queries', '-')} | {r['recall']:.3f}"
+            f" | {r['min_recall']} | {r['p50_ms']} | {r['p95_ms']} |"
+        )
+    out += ["", "| days | path | clients | queries/s | p50 ms | p95 ms |", "| ---: | --- | ---: | ---: | ---: | ---: |"]
+    for days, lay in d["layouts"].items():
+        for c in lay["concurrent"]:
+            name = "per day (before)" if c["per_day"] else "search structure"
+            out.append(f"| {days} | {name} | {c['clients']} | {c['qps']} | {c['p50_ms']} | {c['p95_ms']} |")
+    out += [
+        "",
+        "| days | load: COPY s | per-day HNSW s | generation build s (copy + graph) | maintenance_work_mem"
+        " | peak postgres RSS GiB | heap MiB | graph MiB | a night: COPY + index_day s (faces) | load average |",
+        "| ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for days, lay in d["layouts"].items():
+        b, n = lay["build"], lay["night"]
+        out.append(
+            f"| {days} | {lay['load']['copy_s']} | {lay['load']['per_day_index_s']} | {b['seconds']}"
+            f" ({b['copy_seconds']} + {b['index_seconds']}) | {b['build_mem']}"
+            f" | {b['peak_postgres_rss_bytes'] / 2**30:.1f} | {b['heap_bytes'] / 2**20:.0f} | {b['hnsw_bytes'] / 2**20:.0f}"
+            f" | {n['copy_s']} + {n['index_day_s']} ({n['faces']:,}) | {lay['loadavg_start'][0]:.1f} ->"
+            f" {lay['loadavg_end'][0]:.1f} |"
+        )
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--markdown"]:
+        print(markdown(Path(sys.argv[2])))
+        raise SystemExit(0)
     raise SystemExit(main())
