@@ -318,7 +318,9 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=20.0, help="each concurrent-clients measurement")
     p.add_argument("--state", default=str(RESULTS / "state_search"))
     p.add_argument("--out", default="search_all")
-    p.add_argument("--night-rebuild", action="store_true", help="rebuild again after the night (else: the first build's time)")
+    p.add_argument(
+        "--night-rebuild", action="store_true", help="rebuild again after the night (else: the first build's time)"
+    )
     args = p.parse_args(argv)
     setup_env(Path(args.state))
     uri = start_db(Path(args.state))
@@ -360,7 +362,6 @@ def main(argv=None) -> int:
         del data
     log(f"written {RESULTS / (args.out + '.json')}")
     return 0
-
 
 
 def markdown(path: Path) -> str:
