@@ -185,6 +185,11 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capfd)
     assert _files_naming(reports, EILEEN)
     others_before = q(db, schema, "SELECT count(*) FROM {s}.faces")[0][0] - near["faces"]
     her_vectors = _her_faces(db, schema, refs, threshold)
+    # the search structure over every day holds her faces too (a generation built by face_search)
+    assert main(["search-maintain", "--rebuild"]) == 0
+    (gen,) = q(db, schema, "SELECT gen FROM {s}.search_generations WHERE state = 'current'")[0]
+    near = _near(db, schema, refs, threshold)
+    assert near[f"search_sealed_g{gen}"] == near["faces"], near
     assert _in_statistics(db, schema, her_vectors)  # ANALYZE sampled her faces: the checks below can fail
     assert _in_relation_files(db, schema, her_vectors)
     assert _in_relation_files(db, schema, [], EILEEN)
@@ -209,7 +214,9 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capfd)
 
     def gone():
         left = _near(db, schema, refs, threshold)
-        assert set(near) <= set(left) and not any(left.values()), f"a vector of hers is left: {left}"
+        generations = {t for t in [*near, *left] if t.startswith("search_sealed_g")}
+        assert set(near) - generations <= set(left) and not any(left.values()), f"a vector of hers is left: {left}"
+        assert len({t for t in left if t.startswith("search_sealed_g")}) == 1, left  # a generation, rebuilt
         for table, column in q(
             db,
             schema,
@@ -228,7 +235,9 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capfd)
         )
 
     gone()
-    # nor in a column statistic, nor in the bytes of a table or index file (dead rows, HNSW pages)
+    assert q(db, schema, "SELECT gen FROM {s}.search_generations WHERE state = 'current'")[0][0] > gen
+    # nor in a column statistic, nor in the bytes of a table or index file (dead rows, HNSW pages; the
+    # search generation's heap and graph included: the one that held her was dropped)
     assert not _in_statistics(db, schema, her_vectors)
     assert not _name_in_statistics(db, schema, EILEEN)  # report_sightings is empty now: its statistics cleared
     assert not _in_relation_files(db, schema, her_vectors, EILEEN)

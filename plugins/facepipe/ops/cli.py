@@ -119,6 +119,36 @@ def _search(args) -> int:
     return 0
 
 
+def _search_maintain(args) -> int:
+    import json
+
+    from facepipe.search.tasks import maintain
+
+    result = maintain(force=args.rebuild)
+    if args.json:
+        print(json.dumps(result, default=str, indent=2))
+        return 0
+    build = result.get("build")
+    if build:
+        print(
+            f"rebuilt ({result['reason']}): generation {build['gen']}, {build['faces']} faces of {build['days']} days"
+            f" in {build['seconds']} s (copy {build['copy_seconds']} s, index {build['index_seconds']} s)"
+            + (f"; generation {build['dropped']} dropped" if build["dropped"] else "")
+        )
+    elif result.get("discarded"):
+        print("not rebuilt: a forget or retention ran during each build; run it again")
+    else:
+        print("no rebuild due")
+    print(_lag_text(result["lag_after"]))
+    return 0
+
+
+def _lag_text(lag: dict) -> str:
+    from facepipe.search.generations import Lag
+
+    return "search: " + Lag(**{k: lag[k] for k in Lag.__dataclass_fields__}).summary()
+
+
 def _people(args) -> int:
     from facepipe.core.config import settings
     from facepipe.core.db import connection
@@ -398,6 +428,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--until", type=_day, help="last day (default: today)")
     p.add_argument("--source", help="only faces from this source")
     p.set_defaults(func=_search)
+    p = sub.add_parser(
+        "search-maintain", help="the search structure over every day: its lag, and a rebuild when due (face_search)"
+    )
+    p.add_argument("--rebuild", action="store_true", help="rebuild now, whatever the lag")
+    p.add_argument("--json", action="store_true", help="the result as JSON")
+    p.set_defaults(func=_search_maintain)
     p = sub.add_parser("people", help="identities: list, show, name, merge, move, ops")
     people = p.add_subparsers(dest="people_command", required=True)
     p = people.add_parser("list", help="identities with faces, days seen, first and last seen, sources")

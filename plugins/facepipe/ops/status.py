@@ -12,6 +12,7 @@ def print_status(args) -> int:
 
     from facepipe.core.config import settings, start_date
     from facepipe.core.db import connection
+    from facepipe.search.generations import Policy, lag
 
     schema = settings().db_schema
     with connection() as conn:
@@ -28,6 +29,7 @@ def print_status(args) -> int:
                 ).format(sql.Identifier(schema, "load_runs"))
             ).fetchall()
         )
+        search = None if exists is None else lag(conn, schema)
     if not rows:
         print(f"nothing loaded yet (schema {schema!r} is empty)")
     else:
@@ -37,6 +39,11 @@ def print_status(args) -> int:
             f"{day!s:<12}{images:>8}{dupes:>7}{faces:>7}{rejects:>9}  {model} / {detector},"
             f" {at:%Y-%m-%d %H:%M}; {shown(source)}"
         )
+    if search is not None and rows:
+        due = search.due(Policy.from_env())
+        print(f"\nsearch over every day: {search.summary()}")
+        if due:
+            print(f"  a rebuild is due ({due}): face_search runs it daily, or `facepipe search-maintain`")
     first, last = start_date(), dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     since = "FACEPIPE_START_DATE"
     from facepipe.core.config import retention_horizon

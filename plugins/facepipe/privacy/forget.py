@@ -279,6 +279,7 @@ def _remove(
     """Remove what the forget's suppressions and forget_faces name from every table, and
     rebuild the report tables of the days it touched. Counts go to ``out.rows``."""
     from facepipe.people.identities import recompute_identities
+    from facepipe.search.generations import forget_rows
 
     rows = out.rows
     p = {
@@ -356,6 +357,8 @@ def _remove(
     )
     rows["identity_pool"] = run(sql.SQL("DELETE FROM {identity_pool} AS a WHERE ").format(**t) + in_forget)
     rows["faces"] = run(sql.SQL("DELETE FROM {faces} AS a WHERE ").format(**t) + in_forget)
+    # the search structure over every day: the same faces, in this transaction (rebuilt after it)
+    rows["search_generation"] = forget_rows(conn, schema)
     rows["images"] = run(sql.SQL("DELETE FROM {images} WHERE content_sha256 = ANY(%(shas)s)").format(**t))
     run(load_sql("forget_face_counts.sql", schema=schema))
     rows["stage_faces"] = run(load_sql("forget_stage_faces.sql", schema=schema))
@@ -422,7 +425,8 @@ def _after_commit(conn, schema: str, out: Forgotten, model: ModelSpec, reports_d
     frees the space but leaves the bytes; ANALYZE of a table left empty keeps its old
     statistics, which are cleared). The touched days' partitions are rewritten with their
     HNSW index, and are locked while that runs: a forget costs about a re-index of each day
-    it touches (BENCHMARKS.md section 8). A step that fails does not stop the others; what
+    it touches (BENCHMARKS.md section 8). When the search structure over every day held one
+    of the faces, it is rebuilt without them and swapped in (searches go on meanwhile). A step that fails does not stop the others; what
     is left is recorded in the audit row and raised as FilesLeft, saying what to run."""
     from facepipe.core.db import partition_name
 
@@ -473,6 +477,18 @@ def _after_commit(conn, schema: str, out: Forgotten, model: ModelSpec, reports_d
             "this PostgreSQL has no pg_clear_attribute_stats (before 18): the statistics of a table a forget"
             " left empty keep their old values until rows come back and ANALYZE runs"
         )
+    if out.rows.get("search_generation"):
+        # the generation's files hold the deleted rows (heap and graph): a new generation
+        # without them is built and swapped in, and the old table dropped with its files
+        from facepipe.search.generations import Policy, rebuild
+
+        try:
+            rebuild(conn, schema, model, reason=f"forget (audit op {out.op_no})", build_mem=Policy.from_env().build_mem)
+        except (psycopg.Error, TimeoutError) as exc:
+            problems.append(
+                f"the search structure was not rebuilt ({type(exc).__name__}): run `facepipe search-maintenance"
+                " --rebuild` (or trigger face_search) when the database is free"
+            )
     out.files["problems"] = len(problems)
     with conn.transaction():
         conn.execute(

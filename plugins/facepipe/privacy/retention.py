@@ -45,6 +45,7 @@ from facepipe.core import audit
 from facepipe.core.config import retention_horizon
 from facepipe.core.db import load_sql
 from facepipe.people.identities import recompute_identities
+from facepipe.search.generations import expire_days
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,11 @@ def expire(
             days.add(first)
         for _parent, part_schema, part, _ in partitions:
             conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(part_schema, part)))
+        # the search structure over every day: their rows go from its generation too (their
+        # bytes stay in its files until the next rebuild, facepipe.search.generations)
+        searched = expire_days(conn, schema, before)
+        if searched:
+            rows["search_generation"] = searched
         touched: set[int] = set()
         gone = conn.execute(
             sql.SQL(
@@ -231,6 +237,8 @@ def expire(
         except OSError as exc:
             log.warning("retention: a report file of %s could not be deleted: %s", day, type(exc).__name__)
     result["files_deleted"] = deleted
-    for table in sorted({t for t in rows if t not in ("images", "faces")} if conn.autocommit else ()):
+    for table in sorted(
+        {t for t in rows if t not in ("images", "faces", "search_generation")} if conn.autocommit else ()
+    ):
         conn.execute(sql.SQL("VACUUM {}").format(_t(schema, table)))
     return result

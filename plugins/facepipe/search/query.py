@@ -67,7 +67,22 @@ def filtered_rows(conn: psycopg.Connection, schema: str, *, since: dt.date, unti
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def _search_statement(
+# A search over at least this many days the current generation holds (facepipe.search.
+# generations) reads its one graph for them instead of one graph per day.
+SEALED_MIN_DAYS = 3
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a search runs: its path ("exact", "hnsw": per day, "sealed": the generation's graph
+    plus the open days) and its statements, with their settings applied (SET LOCAL)."""
+
+    path: str
+    statements: list[tuple[sql.Composed, dict]]
+    settings: list[list[tuple[str, str]]]  # per statement: (setting, value), applied before it
+
+
+def _search_plan(
     conn: psycopg.Connection,
     schema: str,
     model: ModelSpec,
@@ -79,9 +94,10 @@ def _search_statement(
     source: str | None,
     ef_search: int | None,
     exact_max_rows: int,
-) -> tuple[str, sql.Composed, dict]:
-    """Choose the path, apply its settings (SET LOCAL: call it in a transaction), return its query."""
+) -> _Plan:
+    """Choose the path (call it in a transaction: the search lock and settings are local to it)."""
     from facepipe.core.db import vector_value
+    from facepipe.search import generations
 
     if not conn.autocommit:
         # Inside a caller's transaction the SET LOCALs below would outlive the search.
@@ -102,19 +118,92 @@ def _search_statement(
     conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
     if source is not None and exact_max_rows > 0:
         if filtered_rows(conn, schema, since=since, until=until, source=source) <= exact_max_rows:
-            return "exact", load_sql("search_faces_exact.sql", schema=schema, op=model.distance_op), params
+            statement = load_sql("search_faces_exact.sql", schema=schema, op=model.distance_op)
+            return _Plan("exact", [(statement, params)], [[]])
     if ef_search is None:
         # A filter discards part of what the graph search finds: search wider
         # (bench: recall@10 0.73 at ef_search 40, 0.97 at 400 with a 10% filter).
         ef_search = 400 if source is not None else 100
-    conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(ef_search, k)),))
+    ef = ("hnsw.ef_search", str(max(ef_search, k)))
     # The HNSW scans return rows in distance order. Without sorts the planner
     # cannot trade them for reading the filtered rows and sorting them (at high
     # ef_search it would, through faces_source or a seq scan): the exact path does
     # that, chosen above by row count.
-    conn.execute("SET LOCAL enable_sort = off")
-    return "hnsw", load_sql("search_faces.sql", schema=schema, op=model.distance_op), params
+    strict = [("hnsw.iterative_scan", "strict_order"), ef, ("enable_sort", "off")]
+    generations.lock_shared(conn)  # the current generation stays current until the search ends
+    gen = generations.current(conn, schema) if generations.has_generations(conn, schema) else None
+    if gen is not None:
+        days = conn.execute(
+            load_sql("search_days.sql", schema=schema), {"since": since, "until": until, "gen": gen}
+        ).fetchall()
+        sealed = [d for d, _, is_sealed, _ in days if is_sealed]
+        opened = [d for d, _, is_sealed, _ in days if not is_sealed]
+        if len(sealed) >= SEALED_MIN_DAYS:
+            # One graph for the sealed days, relaxed order (the outer query sorts): the
+            # iterative scan skips deleted rows and other days until k rows pass; the open
+            # days (few: maintenance keeps them so) in their partitions, strictly ordered
+            # (their scans are merged by Merge Append).
+            statements = [
+                (
+                    load_sql(
+                        "search_sealed.sql",
+                        schema=schema,
+                        sealed=generations.sealed_table(gen),
+                        op=model.distance_op,
+                    ),
+                    {**params, "days": sealed},
+                )
+            ]
+            settings = [
+                [
+                    ("hnsw.iterative_scan", "relaxed_order"),
+                    ef,
+                    ("hnsw.max_scan_tuples", "50000"),
+                    ("enable_sort", "off"),
+                ]
+            ]
+            if opened:
+                statements.append(
+                    (load_sql("search_open.sql", schema=schema, op=model.distance_op), {**params, "days": opened})
+                )
+                settings.append(strict)
+            return _Plan("sealed", statements, settings)
+    return _Plan("hnsw", [(load_sql("search_faces.sql", schema=schema, op=model.distance_op), params)], [strict])
+
+
+def _apply(conn: psycopg.Connection, settings: list[tuple[str, str]]) -> None:
+    for name, value in settings:
+        conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+
+
+def _run_sealed(conn: psycopg.Connection, schema: str, plan: _Plan, k: int) -> list[Match] | None:
+    """The sealed path: the generation's and the open days' candidates merged, then their photos.
+    None when fewer than k came back (the scan's cap met a very selective filter): the caller
+    searches day by day instead, which is complete."""
+    found = []
+    for (statement, params), settings in zip(plan.statements, plan.settings):
+        _apply(conn, settings)
+        found += conn.execute(statement, params).fetchall()
+    found.sort(key=lambda r: (r[8], r[0], str(r[1]), r[2]))
+    found = found[:k]
+    if len(found) < k:
+        return None
+    photos = {
+        (day, image_id): rest
+        for day, image_id, *rest in conn.execute(
+            load_sql("search_images.sql", schema=schema),
+            {"days": sorted({r[0] for r in found}), "image_ids": sorted({r[1] for r in found})},
+        )
+    }
+    out = []
+    for day, image_id, face_no, source, bx, by, bw, bh, distance in found:
+        photo = photos.get((day, image_id))
+        if photo is not None:  # always (a face's photo goes with it); never a half-made row
+            uri, camera, captured_at = photo
+            out.append(
+                Match(day, str(image_id), face_no, uri, source, camera, captured_at, (bx, by, bw, bh), float(distance))
+            )
+    return out
 
 
 def search_faces(
@@ -134,24 +223,27 @@ def search_faces(
 
     With a source filter that the planner expects to keep at most
     ``exact_max_rows`` faces (0: never), the answer is exact: every face of the
-    source in the range is compared. Otherwise the per-day HNSW indexes are
-    searched (``ef_search``): pgvector's iterative index scan (strict order)
-    keeps reading each partition's index until the filter has let k rows
-    through, so a filter still gives k rows when k exist.
+    source in the range is compared. Otherwise, when the current search generation
+    (facepipe.search.generations) holds at least SEALED_MIN_DAYS of the range's days,
+    its one HNSW graph is searched for them and each day loaded since in its own
+    partition; else each day's HNSW index is searched (``ef_search``). Every HNSW
+    search is pgvector's iterative index scan, so a filter still gives k rows when k
+    exist.
     """
+    args = dict(k=k, since=since, until=until, source=source, ef_search=ef_search, exact_max_rows=exact_max_rows)
     with conn.transaction():
-        _, statement, params = _search_statement(
-            conn,
-            schema,
-            model,
-            query,
-            k=k,
-            since=since,
-            until=until,
-            source=source,
-            ef_search=ef_search,
-            exact_max_rows=exact_max_rows,
-        )
+        plan = _search_plan(conn, schema, model, query, **args)
+        if plan.path == "sealed":
+            found = _run_sealed(conn, schema, plan, k)
+            if found is not None:
+                return found
+            plan = _Plan(
+                "hnsw",
+                [(load_sql("search_faces.sql", schema=schema, op=model.distance_op), plan.statements[0][1])],
+                [[("hnsw.iterative_scan", "strict_order"), *plan.settings[0][1:2], ("enable_sort", "off")]],
+            )
+        (statement, params), settings = plan.statements[0], plan.settings[0]
+        _apply(conn, settings)
         rows = conn.execute(statement, params).fetchall()
     return [Match(r[0], str(r[1]), r[2], r[3], r[4], r[5], r[6], (r[7], r[8], r[9], r[10]), float(r[11])) for r in rows]
 
@@ -170,13 +262,14 @@ def explain_search(
     exact_max_rows: int = EXACT_MAX_ROWS,
     analyze: bool = False,
 ) -> tuple[str, str]:
-    """The path search_faces takes for these arguments ("exact" or "hnsw") and its query's plan.
+    """The path search_faces takes for these arguments ("exact", "hnsw" or "sealed") and its
+    queries' plans (the sealed path: the generation's, then the open days').
 
     The plan text holds the query vector as a literal: it is biometric data, keep it
     out of logs (facepipe only calls this from tests and bench/, on synthetic vectors).
     """
     with conn.transaction():
-        path, statement, params = _search_statement(
+        plan = _search_plan(
             conn,
             schema,
             model,
@@ -189,5 +282,8 @@ def explain_search(
             exact_max_rows=exact_max_rows,
         )
         explain = sql.SQL("EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN ")
-        plan = "\n".join(r[0] for r in conn.execute(explain + statement, params))
-    return path, plan
+        plans = []
+        for (statement, params), settings in zip(plan.statements, plan.settings):
+            _apply(conn, settings)
+            plans.append("\n".join(r[0] for r in conn.execute(explain + statement, params)))
+    return plan.path, "\n".join(plans)

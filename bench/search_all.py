@@ -1,0 +1,420 @@
+"""Search over every day: the search structure (facepipe.search.generations) against today's
+per-day path, the same faces spread over 30 and over 365 day partitions.
+
+    .venv/bin/python bench/search_all.py --faces 1000000 --layouts 30,365 --queries 200
+
+For each layout: synthetic dlib-geometry faces (bench/ann.py's Data: identities, new faces of
+known identities as queries), binary COPY into facepipe's tables with one load_runs row per
+day, one HNSW index per day (ingest's index_day), then the first generation
+(generations.rebuild, timed, with the postgres processes' peak RSS sampled). Then, in one
+run, alternating: unfiltered top-10 over every day through search_faces on the per-day path
+(ef_search 100 and 400, as facepipe searched before) and on the sealed path (ef_search 40,
+100, 200), recall@10 against numpy's exact answer, p50/p95 latency (the per-day path on the
+first 60 queries: it is slow); the sealed path with 3
+open days (their load_runs re-written: what search meets before the nightly rebuild); 4
+clients at once. A night: one more day loaded (COPY + index_day) against a rebuild.
+Results: bench/results/search_all.json. No timed assertion anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ann import DAY0, ID_OFFSET, Data  # noqa: E402
+from common import RESULTS, connect, copy_images, drop_schema, log, machine, pct, setup_env, start_db  # noqa: E402
+
+
+def _drop(uri: str, schema: str) -> None:
+    """Drop a schema of hundreds of partitions: one partition per transaction first (one
+    DROP SCHEMA would need more locks than max_locks_per_transaction allows)."""
+    with connect(uri) as conn:
+        parts = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relispartition AND c.relkind = 'r'",
+            (schema,),
+        ).fetchall()
+        for (part,) in parts:
+            conn.execute(f'DROP TABLE IF EXISTS "{schema}"."{part}"')
+    drop_schema(uri, schema)
+
+
+def _load_layout(uri: str, schema: str, data: Data, days: int) -> dict:
+    from facepipe.core.db import ensure_partitions
+    from facepipe.core.schema import require
+    from facepipe.core.specs import model_spec
+    from facepipe.ingest.store import index_day
+
+    spec = model_spec("dlib-resnet-128")
+    _drop(uri, schema)
+    out = {}
+    with connect(uri) as conn:
+        require(conn, schema, spec, may_upgrade=True)
+        dates = [DAY0 + dt.timedelta(days=d) for d in range(days)]
+        for d in dates:
+            ensure_partitions(conn, schema, d)
+        t = time.perf_counter()
+        with conn.transaction():
+            copy_images(
+                conn,
+                schema,
+                (
+                    (
+                        dates[d],
+                        uuid.UUID(int=ID_OFFSET + i),
+                        f"s3://bench/{i}.jpg",
+                        f"{i:064x}",
+                        2_000_000,
+                        4032,
+                        3024,
+                        f"source-{int(data.source[i]):02d}",
+                        dt.datetime.combine(dates[d], dt.time(12), dt.UTC),
+                        "loaded",
+                        1,
+                    )
+                    for i, d in enumerate(data.day.astype(int).tolist())
+                ),
+            )
+            with conn.cursor().copy(
+                f'COPY "{schema}".faces (day, image_id, face_no, box_x, box_y, box_w, box_h, source, detector,'
+                " det_score, model, embedding) FROM STDIN (FORMAT BINARY)"
+            ) as cp:
+                cp.set_types(
+                    ["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "text", "float4", "text", "vector"]
+                )
+                for i, d in enumerate(data.day.astype(int).tolist()):
+                    cp.write_row(
+                        (
+                            dates[d],
+                            uuid.UUID(int=ID_OFFSET + i),
+                            0,
+                            100,
+                            100,
+                            400,
+                            400,
+                            f"source-{int(data.source[i]):02d}",
+                            "haar",
+                            2.0,
+                            spec.name,
+                            data.vectors[i],
+                        )
+                    )
+            counts = np.bincount(data.day.astype(int), minlength=days)
+            for d, n in zip(dates, counts.tolist()):
+                conn.execute(
+                    f'INSERT INTO "{schema}".load_runs (day, run_id, source, detector, model, images, duplicates,'
+                    " faces, rejects) VALUES (%s, 'bench', 'bench', 'haar', %s, %s, 0, %s, 0)",
+                    (d, spec.name, n, n),
+                )
+        out["copy_s"] = round(time.perf_counter() - t, 1)
+        log(f"{schema}: {len(data.day):,} faces over {days} days copied in {out['copy_s']} s")
+        conn.execute("SET max_parallel_maintenance_workers = 2")
+        t = time.perf_counter()
+        per_day = []
+        for d in dates:
+            t1 = time.perf_counter()
+            index_day(conn, schema, d, spec, maintenance_work_mem="1GB")
+            per_day.append(time.perf_counter() - t1)
+        out["per_day_index_s"] = round(time.perf_counter() - t, 1)
+        out["per_day_index_median_s"] = round(statistics.median(per_day), 2)
+        log(f"{schema}: {days} per-day HNSW indexes in {out['per_day_index_s']} s")
+    return out
+
+
+class _PeakRss:
+    """The postgres processes' summed RSS, sampled every 0.5 s while a block runs (bytes)."""
+
+    def __enter__(self):
+        import psutil
+
+        self.peak, self.stop = 0, threading.Event()
+
+        def sample():
+            while not self.stop.is_set():
+                total = 0
+                for p in psutil.process_iter(["name", "memory_info"]):
+                    if p.info["name"] and p.info["name"].startswith("postgres") and p.info["memory_info"]:
+                        total += p.info["memory_info"].rss
+                self.peak = max(self.peak, total)
+                time.sleep(0.5)
+
+        self.thread = threading.Thread(target=sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        return False
+
+
+def _rebuild(uri: str, schema: str, mem: str) -> dict:
+    from facepipe.core.specs import model_spec
+    from facepipe.search import generations
+
+    with connect(uri) as conn, _PeakRss() as rss:
+        conn.execute("SET max_parallel_maintenance_workers = 2")
+        built = generations.rebuild(conn, schema, model_spec("dlib-resnet-128"), reason="bench", build_mem=mem)
+        gen = generations.current(conn, schema)
+        table = generations.sealed_table(gen)
+        heap, index = conn.execute(
+            "SELECT pg_relation_size(%s::regclass), pg_relation_size(%s::regclass)",
+            (f'"{schema}"."{table}"', f'"{schema}"."{table}_embedding_hnsw"'),
+        ).fetchone()
+    built.update(peak_postgres_rss_bytes=rss.peak, heap_bytes=heap, hnsw_bytes=index, build_mem=mem)
+    log(f"{schema}: generation built in {built['seconds']} s, peak postgres RSS {rss.peak / 2**30:.1f} GiB")
+    return built
+
+
+def _queries(data: Data, n: int, days: int):
+    ids = data.rng.integers(0, len(data.centres), n)
+    qv = data.face(ids)
+    truth = [data.exact(q, 0, days, None) for q in qv]
+    return qv, truth
+
+
+def _measure(conn, schema, qv, truth, days, *, per_day: bool, ef: int, per_day_queries: int = 60) -> dict:
+    from facepipe.core.specs import model_spec
+    from facepipe.search import query
+
+    spec = model_spec("dlib-resnet-128")
+    saved = query.SEALED_MIN_DAYS
+    query.SEALED_MIN_DAYS = 10**9 if per_day else saved
+    try:
+        until = DAY0 + dt.timedelta(days=days - 1)
+        for q in qv[:5]:  # warm
+            query.search_faces(conn, schema, spec, q, k=10, since=DAY0, until=until, ef_search=ef)
+        path, _ = query.explain_search(conn, schema, spec, qv[0], k=10, since=DAY0, until=until, ef_search=ef)
+        lat, rec = [], []
+        n = per_day_queries if per_day else len(qv)
+        for q, t in zip(qv[:n], truth[:n]):
+            t0 = time.perf_counter()
+            got = query.search_faces(conn, schema, spec, q, k=10, since=DAY0, until=until, ef_search=ef)
+            lat.append((time.perf_counter() - t0) * 1000)
+            want = {str(uuid.UUID(int=ID_OFFSET + int(i))) for i in t}
+            rec.append(len(want & {m.image_id for m in got}) / 10)
+    finally:
+        query.SEALED_MIN_DAYS = saved
+    return {
+        "path": path,
+        "ef_search": ef,
+        "queries": len(rec),
+        "recall": round(float(np.mean(rec)), 3),
+        "min_recall": round(float(np.min(rec)), 2),
+        "p50_ms": round(pct(lat, 50), 2),
+        "p95_ms": round(pct(lat, 95), 2),
+    }
+
+
+def _concurrent(uri, schema, qv, days, *, per_day: bool, ef: int, clients: int = 4, seconds: float = 20.0) -> dict:
+    from facepipe.core.specs import model_spec
+    from facepipe.search import query
+
+    spec = model_spec("dlib-resnet-128")
+    until = DAY0 + dt.timedelta(days=days - 1)
+    saved = query.SEALED_MIN_DAYS
+    query.SEALED_MIN_DAYS = 10**9 if per_day else saved
+    done, lat = [0] * clients, [[] for _ in range(clients)]
+    start = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def client(c: int):
+        with connect(uri) as conn:
+            start.wait()
+            i = c
+            while time.perf_counter() < deadline[0]:
+                t0 = time.perf_counter()
+                query.search_faces(conn, schema, spec, qv[i % len(qv)], k=10, since=DAY0, until=until, ef_search=ef)
+                lat[c].append((time.perf_counter() - t0) * 1000)
+                done[c] += 1
+                i += clients
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    deadline[0] = time.perf_counter() + seconds + 1.0
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    query.SEALED_MIN_DAYS = saved
+    every = [x for c in lat for x in c]
+    return {
+        "clients": clients,
+        "per_day": per_day,
+        "ef_search": ef,
+        "queries": sum(done),
+        "qps": round(sum(done) / wall, 1),
+        "p50_ms": round(pct(every, 50), 2),
+        "p95_ms": round(pct(every, 95), 2),
+    }
+
+
+def _open_days(uri: str, schema: str, days: int, n: int) -> None:
+    """Mark the last n days as loaded again since the build (new load_runs rows): open."""
+    with connect(uri) as conn:
+        for d in range(days - n, days):
+            conn.execute(
+                f'INSERT INTO "{schema}".load_runs (day, run_id, source, detector, model, images, duplicates, faces,'
+                " rejects) SELECT day, 'bench-again', source, detector, model, images, duplicates, faces, rejects"
+                f' FROM "{schema}".load_runs WHERE day = %s AND run_id = %s',
+                (DAY0 + dt.timedelta(days=d), "bench"),
+            )
+
+
+def _a_night(uri: str, schema: str, data: Data, days: int) -> dict:
+    """One more day like the others (COPY + index_day), against a rebuild of the generation."""
+    from facepipe.core.db import ensure_partitions
+    from facepipe.core.specs import model_spec
+    from facepipe.ingest.store import index_day
+
+    spec = model_spec("dlib-resnet-128")
+    n = int(len(data.day) / days)
+    day = DAY0 + dt.timedelta(days=days)
+    vectors = data.face(data.rng.integers(0, len(data.centres), n))
+    with connect(uri) as conn:
+        ensure_partitions(conn, schema, day)
+        t = time.perf_counter()
+        with conn.transaction():
+            with conn.cursor().copy(
+                f'COPY "{schema}".faces (day, image_id, face_no, box_x, box_y, box_w, box_h, source, detector,'
+                " det_score, model, embedding) FROM STDIN (FORMAT BINARY)"
+            ) as cp:
+                cp.set_types(
+                    ["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "text", "float4", "text", "vector"]
+                )
+                for i in range(n):
+                    cp.write_row((day, uuid.uuid4(), 0, 1, 1, 9, 9, "source-00", "haar", 2.0, spec.name, vectors[i]))
+            conn.execute(
+                f'INSERT INTO "{schema}".load_runs (day, run_id, source, detector, model, images, duplicates,'
+                " faces, rejects) VALUES (%s, 'night', 'bench', 'haar', %s, %s, 0, %s, 0)",
+                (day, spec.name, n, n),
+            )
+        copy_s = time.perf_counter() - t
+        t = time.perf_counter()
+        conn.execute("SET max_parallel_maintenance_workers = 2")
+        index_day(conn, schema, day, spec, maintenance_work_mem="1GB")
+        index_s = time.perf_counter() - t
+    return {"faces": n, "copy_s": round(copy_s, 2), "index_day_s": round(index_s, 2)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--faces", type=int, default=1_000_000)
+    p.add_argument("--layouts", default="30,365", help="day counts, comma-separated")
+    p.add_argument("--identities", type=int, default=100_000)
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--build-mem", default="2GB")
+    p.add_argument("--seconds", type=float, default=20.0, help="each concurrent-clients measurement")
+    p.add_argument("--state", default=str(RESULTS / "state_search"))
+    p.add_argument("--out", default="search_all")
+    p.add_argument(
+        "--night-rebuild", action="store_true", help="rebuild again after the night (else: the first build's time)"
+    )
+    args = p.parse_args(argv)
+    setup_env(Path(args.state))
+    uri = start_db(Path(args.state))
+    result = {"args": vars(args), "machine": machine(), "layouts": {}}
+    for days in [int(x) for x in args.layouts.split(",")]:
+        schema = f"bench_all_{days}"
+        log(f"layout {days} days: generating {args.faces:,} faces")
+        data = Data(args.faces, args.identities, days, 10, seed=5)
+        layout = {"days": days, "loadavg_start": machine()["loadavg"]}
+        layout["load"] = _load_layout(uri, schema, data, days)
+        layout["build"] = _rebuild(uri, schema, args.build_mem)
+        qv, truth = _queries(data, args.queries, days)
+        rows = []
+        configs = [(True, 100), (False, 40), (True, 400), (False, 100), (False, 200)]
+        with connect(uri) as conn:
+            for per_day, ef in configs:  # alternating paths
+                rows.append(_measure(conn, schema, qv, truth, days, per_day=per_day, ef=ef))
+                log(f"{schema}: {rows[-1]}")
+        layout["queries"] = rows
+        layout["concurrent"] = [
+            _concurrent(uri, schema, qv, days, per_day=False, ef=100, seconds=args.seconds),
+            _concurrent(uri, schema, qv, days, per_day=True, ef=100, seconds=args.seconds),
+        ]
+        log(f"{schema}: concurrent {layout['concurrent']}")
+        _open_days(uri, schema, days, 3)
+        with connect(uri) as conn:
+            layout["open_3"] = _measure(conn, schema, qv, truth, days, per_day=False, ef=100)
+        log(f"{schema}: with 3 open days {layout['open_3']}")
+        layout["night"] = _a_night(uri, schema, data, days)
+        if args.night_rebuild:
+            layout["rebuild"] = _rebuild(uri, schema, args.build_mem)
+        layout["loadavg_end"] = machine()["loadavg"]
+        result["layouts"][str(days)] = layout
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        import json
+
+        (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=2, default=str))
+        _drop(uri, schema)  # the next layout's disk
+        del data
+    log(f"written {RESULTS / (args.out + '.json')}")
+    return 0
+
+
+def markdown(path: Path) -> str:
+    """BENCHMARKS.md section 9's tables from a results file."""
+    import json
+
+    d = json.loads(path.read_text())
+    a = d["args"]
+    out = [
+        f"`bench/search_all.py --faces {a['faces']} --layouts {a['layouts']} --queries {a['queries']}"
+        f" --seconds {a['seconds']}` ({d['machine'].get('cpus', 2)} cores, shared; load average per layout below)."
+        " Unfiltered top-10 over every day, recall@10 against numpy's exact answer.",
+        "",
+        "| days | path | ef_search | queries | recall@10 | min recall | p50 ms | p95 ms |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for days, lay in d["layouts"].items():
+        for r in lay["queries"]:
+            name = "per day (before)" if r["path"] == "hnsw" else "search structure"
+            out.append(
+                f"| {days} | {name} | {r['ef_search']} | {r.get('queries', '-')} | {r['recall']:.3f} | {r['min_recall']}"
+                f" | {r['p50_ms']} | {r['p95_ms']} |"
+            )
+        r = lay["open_3"]
+        out.append(
+            f"| {days} | search structure + 3 open days | {r['ef_search']} | {r.get('queries', '-')} | {r['recall']:.3f}"
+            f" | {r['min_recall']} | {r['p50_ms']} | {r['p95_ms']} |"
+        )
+    out += ["", "| days | path | clients | queries/s | p50 ms | p95 ms |", "| ---: | --- | ---: | ---: | ---: | ---: |"]
+    for days, lay in d["layouts"].items():
+        for c in lay["concurrent"]:
+            name = "per day (before)" if c["per_day"] else "search structure"
+            out.append(f"| {days} | {name} | {c['clients']} | {c['qps']} | {c['p50_ms']} | {c['p95_ms']} |")
+    out += [
+        "",
+        "| days | load: COPY s | per-day HNSW s | generation build s (copy + graph) | maintenance_work_mem"
+        " | peak postgres RSS GiB | heap MiB | graph MiB | a night: COPY + index_day s (faces) | load average |",
+        "| ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for days, lay in d["layouts"].items():
+        b, n = lay["build"], lay["night"]
+        out.append(
+            f"| {days} | {lay['load']['copy_s']} | {lay['load']['per_day_index_s']} | {b['seconds']}"
+            f" ({b['copy_seconds']} + {b['index_seconds']}) | {b['build_mem']}"
+            f" | {b['peak_postgres_rss_bytes'] / 2**30:.1f} | {b['heap_bytes'] / 2**20:.0f} | {b['hnsw_bytes'] / 2**20:.0f}"
+            f" | {n['copy_s']} + {n['index_day_s']} ({n['faces']:,}) | {lay['loadavg_start'][0]:.1f} ->"
+            f" {lay['loadavg_end'][0]:.1f} |"
+        )
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--markdown"]:
+        print(markdown(Path(sys.argv[2])))
+        raise SystemExit(0)
+    raise SystemExit(main())

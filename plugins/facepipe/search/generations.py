@@ -1,0 +1,353 @@
+"""The search structure over every day: generations of one HNSW graph, beside the day partitions.
+
+Day partitions stay the unit of loading, re-runs, retention and exact filtered search, but a
+search over many days through them is one graph search per day (a LIMIT prunes no
+partition). A *generation* is one table, ``<schema>.search_sealed_g<N>``, holding a copy of
+the faces (key, source, box, vector) of every day loaded when it was built, under one HNSW
+graph. Search (facepipe.search.query) reads:
+
+- the current generation's graph for the range's days it holds *as of their newest load*
+  (``search_sealed_days.run_no`` equal to the day's newest ``load_runs.run_no``), with
+  pgvector's iterative scan, so rows a forget or retention deleted from it (invisible at
+  once: MVCC is the tombstone) and days loaded again since are skipped and k rows still
+  come back;
+- every other day of the range (loaded since the build: open) in its own partition, through
+  its own HNSW index, as before.
+
+So the search costs one graph search plus one per open day, however many days are kept, and
+is exactly as consistent as ``faces``: a load (a re-run, a Clear, another source) opens its
+day by writing ``load_runs`` in its own transaction (the ingest needs to know nothing of
+this); forget and retention delete their rows from the generation in their transaction
+(``forget_rows``, ``expire_days``).
+
+``maintain`` (the DAG face_search, daily) rebuilds when too many days are open or too many
+of the generation's rows are dead: the new generation is copied day by day (one short
+transaction each) and indexed beside the current one, which searches keep using, then
+swapped in under a lock searches hold only for their own few milliseconds, and the old
+table dropped (its files, with every deleted vector in them, go with it). A forget rebuilds
+at once after its commit, so that no file keeps a forgotten vector (docs/privacy.md). A
+forget or retention that commits while a generation is building spoils it: it is discarded
+at the swap and built again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from facepipe.core.config import SQL_DIR, ConfigError
+from facepipe.core.db import load_sql
+from facepipe.core.specs import ModelSpec
+
+log = logging.getLogger(__name__)
+
+# Searches hold it shared for their transaction; the swap of generations exclusively.
+SEARCH_LOCK = "facepipe:search"
+# One build at a time (a session lock: held across the build's transactions).
+BUILD_LOCK = "facepipe:search_build"
+
+
+def sealed_table(gen: int) -> str:
+    return f"search_sealed_g{int(gen)}"
+
+
+def _t(schema: str, table: str) -> sql.Identifier:
+    return sql.Identifier(schema, table)
+
+
+def has_generations(conn: psycopg.Connection, schema: str) -> bool:
+    found = conn.execute("SELECT to_regclass(%s)", (f"{sql.Identifier(schema).as_string(conn)}.search_generations",))
+    return found.fetchone()[0] is not None
+
+
+def lock_shared(conn: psycopg.Connection) -> None:
+    """In a transaction: the current generation stays current until it ends."""
+    conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext(%s))", (SEARCH_LOCK,))
+
+
+def current(conn: psycopg.Connection, schema: str) -> int | None:
+    """The current generation's number (None: none built yet)."""
+    row = conn.execute(
+        sql.SQL("SELECT gen FROM {} WHERE state = 'current'").format(_t(schema, "search_generations"))
+    ).fetchone()
+    return row[0] if row else None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """When maintenance rebuilds: FACEPIPE_SEARCH_MAX_OPEN_DAYS days loaded since the last
+    build (each is one more graph search per query), or FACEPIPE_SEARCH_MAX_STALE of the
+    generation's rows that no search reads (deleted, or of a day loaded again). The build
+    uses at most FACEPIPE_SEARCH_BUILD_MEM of maintenance_work_mem (it spills, slower,
+    beyond it)."""
+
+    max_open_days: int = 4
+    max_stale: float = 0.10
+    build_mem: str = "1GB"
+
+    @classmethod
+    def from_env(cls) -> Policy:
+        try:
+            policy = cls(
+                max_open_days=int(os.environ.get("FACEPIPE_SEARCH_MAX_OPEN_DAYS", "").strip() or cls.max_open_days),
+                max_stale=float(os.environ.get("FACEPIPE_SEARCH_MAX_STALE", "").strip() or cls.max_stale),
+                build_mem=os.environ.get("FACEPIPE_SEARCH_BUILD_MEM", "").strip() or cls.build_mem,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"FACEPIPE_SEARCH_MAX_OPEN_DAYS / _MAX_STALE: {exc}") from None
+        if policy.max_open_days < 0 or not 0 <= policy.max_stale <= 1:
+            raise ConfigError("FACEPIPE_SEARCH_MAX_OPEN_DAYS must be 0 or more, FACEPIPE_SEARCH_MAX_STALE 0 to 1")
+        if not policy.build_mem[:1].isdigit() or not policy.build_mem.rstrip("kMGTB").isdigit():
+            raise ConfigError(f"FACEPIPE_SEARCH_BUILD_MEM must be like 512MB or 2GB, got {policy.build_mem[:20]!r}")
+        return policy
+
+
+@dataclass(frozen=True)
+class Lag:
+    """How far the search structure is behind the day partitions."""
+
+    gen: int | None
+    built_at: dt.datetime | None
+    sealed_faces: int  # rows copied into the current generation
+    removed: int  # of them, deleted since by forget and retention
+    open_days: int  # days loaded since it was built: searched one graph each
+    open_faces: int
+    shadowed: int  # its rows of days loaded again since (no search reads them)
+    oldest_open: dt.date | None
+    building: int  # generations being built now
+
+    def as_dict(self) -> dict:
+        return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @property
+    def stale(self) -> float:
+        return (self.removed + self.shadowed) / self.sealed_faces if self.sealed_faces else 0.0
+
+    def due(self, policy: Policy) -> str | None:
+        """Why a rebuild is due now (None: it is not)."""
+        if self.gen is None:
+            return "first generation" if self.open_days or policy.max_open_days < 0 else None
+        if policy.max_open_days < 0:
+            return "asked for"
+        if self.open_days > policy.max_open_days:
+            return f"{self.open_days} open days > {policy.max_open_days}"
+        if self.stale > policy.max_stale:
+            return f"{self.stale:.1%} stale rows > {policy.max_stale:.0%}"
+        return None
+
+    def summary(self) -> str:
+        if self.gen is None:
+            return f"no generation yet: {self.open_days} days ({self.open_faces} faces) searched day by day"
+        return (
+            f"generation {self.gen} built {str(self.built_at)[:16]} UTC holds {self.sealed_faces} faces"
+            f" ({self.removed} deleted since, {self.shadowed} of days loaded again);"
+            f" {self.open_days} days loaded since ({self.open_faces} faces"
+            + (f", oldest {self.oldest_open}" if self.oldest_open else "")
+            + f") searched day by day; {self.stale:.1%} stale"
+            + (f"; {self.building} generation building" if self.building else "")
+        )
+
+
+def lag(conn: psycopg.Connection, schema: str) -> Lag:
+    if not has_generations(conn, schema):
+        return Lag(None, None, 0, 0, 0, 0, 0, None, 0)
+    row = conn.execute(load_sql("search_lag.sql", schema=schema)).fetchone()
+    gen, built_at, faces, removed, open_days, open_faces, shadowed, oldest, building = row
+    return Lag(
+        gen, built_at, int(faces), int(removed), int(open_days), int(open_faces), int(shadowed), oldest, int(building)
+    )
+
+
+def _spoil_building(conn: psycopg.Connection, schema: str) -> None:
+    conn.execute(
+        sql.SQL("UPDATE {} SET spoiled = true WHERE state = 'building'").format(_t(schema, "search_generations"))
+    )
+
+
+def forget_rows(conn: psycopg.Connection, schema: str) -> int:
+    """In a forget's transaction, after it filled the temp table forget_faces: its faces
+    deleted from the current generation (a generation being built is spoiled). Returns the
+    rows deleted; facepipe.privacy.forget rebuilds after its commit (``rebuild``)."""
+    if not has_generations(conn, schema):
+        return 0
+    lock_shared(conn)
+    _spoil_building(conn, schema)
+    gen = current(conn, schema)
+    if gen is None:
+        return 0
+    n = conn.execute(load_sql("search_gen_forget.sql", schema=schema, sealed=sealed_table(gen))).rowcount
+    conn.execute(
+        sql.SQL("UPDATE {} SET removed = removed + %s WHERE gen = %s").format(_t(schema, "search_generations")),
+        (n, gen),
+    )
+    return n
+
+
+def expire_days(conn: psycopg.Connection, schema: str, before: dt.date) -> int:
+    """In retention's transaction: the days before ``before`` deleted from the current
+    generation (a generation being built is spoiled). Their bytes stay in its files, as dead
+    rows, until the next rebuild drops the table."""
+    if not has_generations(conn, schema):
+        return 0
+    lock_shared(conn)
+    _spoil_building(conn, schema)
+    gen = current(conn, schema)
+    if gen is None:
+        return 0
+    n = conn.execute(sql.SQL("DELETE FROM {} WHERE day < %s").format(_t(schema, sealed_table(gen))), (before,)).rowcount
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE gen = %s AND day < %s").format(_t(schema, "search_sealed_days")), (gen, before)
+    )
+    conn.execute(
+        sql.SQL("UPDATE {} SET removed = removed + %s WHERE gen = %s").format(_t(schema, "search_generations")),
+        (n, gen),
+    )
+    return n
+
+
+def _drop_generation(conn: psycopg.Connection, schema: str, gen: int, state: str) -> None:
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_t(schema, sealed_table(gen))))
+    with conn.transaction():
+        conn.execute(
+            sql.SQL("UPDATE {} SET state = %s, retired_at = now() WHERE gen = %s").format(
+                _t(schema, "search_generations")
+            ),
+            (state, gen),
+        )
+        conn.execute(sql.SQL("DELETE FROM {} WHERE gen = %s").format(_t(schema, "search_sealed_days")), (gen,))
+
+
+def _swap_lock(conn: psycopg.Connection, wait_s: float = 600.0) -> None:
+    """The search lock, exclusively, in the current transaction. Tried, not queued for: a
+    queued exclusive request would make every new search wait behind it."""
+    deadline = time.monotonic() + wait_s
+    while not conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (SEARCH_LOCK,)).fetchone()[0]:
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"the search lock was not free for {wait_s:.0f} s: the new generation was not swapped in"
+            )
+        time.sleep(0.05)
+
+
+def rebuild(conn: psycopg.Connection, schema: str, model: ModelSpec, *, reason: str, build_mem: str = "1GB") -> dict:
+    """Build a new generation from every loaded day and swap it in (see the module's doc).
+    Returns {gen, faces, days, seconds, discarded, dropped}. Needs an autocommit connection;
+    the schema must hold ``model``'s vectors (facepipe.core.schema.require)."""
+    if not conn.autocommit:
+        raise ValueError("a search rebuild needs an autocommit connection: it runs many short transactions")
+    started = time.monotonic()
+    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (BUILD_LOCK,))
+    try:
+        gens = _t(schema, "search_generations")
+        # a build that died (its process killed) left its table: nobody else builds now
+        for (old,) in conn.execute(sql.SQL("SELECT gen FROM {} WHERE state = 'building'").format(gens)).fetchall():
+            _drop_generation(conn, schema, old, "discarded")
+        (gen,) = conn.execute(
+            sql.SQL("INSERT INTO {} (state, reason) VALUES ('building', %s) RETURNING gen").format(gens), (reason,)
+        ).fetchone()
+        table = sealed_table(gen)
+        conn.execute(
+            sql.SQL((SQL_DIR / "search_gen_table.sql").read_text()).format(
+                schema=sql.Identifier(schema), sealed=sql.Identifier(table), vector_type=sql.SQL(model.column_type)
+            )
+        )
+        days = [
+            d
+            for (d,) in conn.execute(
+                sql.SQL("SELECT DISTINCT day FROM {} ORDER BY day").format(_t(schema, "load_runs"))
+            ).fetchall()
+        ]
+        copy = load_sql("search_gen_copy_day.sql", schema=schema, sealed=table)
+        faces, spoiled = 0, False
+        for day in days:
+            with conn.transaction():
+                row = conn.execute(copy, {"gen": gen, "day": day}).fetchone()
+                faces += row[0] if row else 0
+            spoiled = conn.execute(sql.SQL("SELECT spoiled FROM {} WHERE gen = %s").format(gens), (gen,)).fetchone()[0]
+            if spoiled:
+                break
+        copied = time.monotonic()
+        if not spoiled:
+            conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(build_mem)))
+            conn.execute(
+                sql.SQL("CREATE INDEX {} ON {} USING hnsw (embedding {}) WITH (m = 16, ef_construction = 64)").format(
+                    sql.Identifier(table + "_embedding_hnsw"), _t(schema, table), sql.SQL(model.opclass)
+                )
+            )
+            conn.execute(
+                sql.SQL("CREATE INDEX {} ON {} (day, image_id)").format(
+                    sql.Identifier(table + "_day_image"), _t(schema, table)
+                )
+            )
+            conn.execute(sql.SQL("ANALYZE {}").format(_t(schema, table)))
+            conn.execute("RESET maintenance_work_mem")
+        indexed = time.monotonic()
+        old = None
+        with conn.transaction():
+            _swap_lock(conn)
+            spoiled = conn.execute(
+                sql.SQL("SELECT spoiled FROM {} WHERE gen = %s FOR UPDATE").format(gens), (gen,)
+            ).fetchone()[0]
+            if not spoiled:
+                old = current(conn, schema)
+                if old is not None:
+                    conn.execute(
+                        sql.SQL("UPDATE {} SET state = 'retired', retired_at = now() WHERE gen = %s").format(gens),
+                        (old,),
+                    )
+                conn.execute(
+                    sql.SQL(
+                        "UPDATE {} SET state = 'current', built_at = now(), faces = %s, build_seconds = %s WHERE gen = %s"
+                    ).format(gens),
+                    (faces, time.monotonic() - started, gen),
+                )
+        if spoiled:
+            _drop_generation(conn, schema, gen, "discarded")
+            log.info("search generation %s discarded: a forget or retention committed while it was built", gen)
+        elif old is not None:
+            _drop_generation(conn, schema, old, "retired")
+        result = {
+            "gen": gen,
+            "faces": faces,
+            "days": len(days),
+            "copy_seconds": round(copied - started, 2),
+            "index_seconds": round(indexed - copied, 2),
+            "seconds": round(time.monotonic() - started, 2),
+            "discarded": spoiled,
+            "dropped": old,
+            "reason": reason,
+        }
+        log.info("search rebuild: %s", result)
+        return result
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (BUILD_LOCK,))
+
+
+def maintain(conn: psycopg.Connection, schema: str, model: ModelSpec, policy: Policy | None = None) -> dict:
+    """What the daily maintenance task does: log the lag, rebuild if due (twice at most: a
+    build a forget or retention spoiled is built again), log the lag after."""
+    policy = policy or Policy.from_env()
+    before = lag(conn, schema)
+    log.info("search lag before: %s", before.summary())
+    reason = before.due(policy)
+    result: dict = {"lag_before": before.as_dict(), "reason": reason, "rebuilt": False}
+    if reason is None:
+        log.info("search: no rebuild due (policy %s)", policy)
+    else:
+        for _ in range(2):
+            built = rebuild(conn, schema, model, reason=reason, build_mem=policy.build_mem)
+            if not built["discarded"]:
+                result.update(rebuilt=True, build=built)
+                break
+            result["discarded"] = result.get("discarded", 0) + 1
+    after = lag(conn, schema)
+    log.info("search lag after: %s", after.summary())
+    result["lag_after"] = after.as_dict()
+    return result

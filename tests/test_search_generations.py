@@ -1,0 +1,345 @@
+"""The search structure over every day (facepipe.search.generations) against an exact search
+over ``faces``, through every change the tables see: a load, a re-run and a Clear of a day's
+load, a forget of a photo and of a person, retention, another model, and a forget or
+retention that lands while a generation is being built.
+
+Days are loaded as a night loads them (write_manifest, write_shard, load_day, index_day), few
+enough faces that an HNSW search at ef_search 1000 visits every one: the search structure's
+answer must then equal the exact answer row for row, whatever path it takes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import numpy as np
+import pytest
+from psycopg import sql
+
+DAY0 = dt.date(2026, 9, 1)
+EVERY = {"ef_search": 1000, "exact_max_rows": 0}  # visit every face; never the exact path
+
+
+def _load(conn, schema, spec, day, source, rng, centres, *, n=40, run=None, vectors=None) -> list[str]:
+    """One (day, source) load as a night does it; returns the photos' SHA-256s."""
+    from facepipe.core.sources import Arrival
+    from facepipe.ingest.process import FaceRecord, ImageRecord, ShardResult
+    from facepipe.ingest.store import index_day, load_day, write_manifest, write_shard
+    from facepipe.models.detect import Box
+
+    run_id = run or f"r-{source}-{uuid.uuid4().hex[:6]}"
+    arrived = dt.datetime.combine(day, dt.time(12), dt.UTC)
+    images = [
+        ImageRecord(
+            image_id=uuid.uuid5(uuid.NAMESPACE_URL, f"/{source}/{day}/{i}.jpg"),
+            uri=f"/{source}/{day}/{i}.jpg",
+            content_sha256=uuid.uuid4().hex + uuid.uuid4().hex,
+            bytes=1,
+            width=640,
+            height=480,
+            captured_at=None,
+            camera=None,
+            arrived_at=arrived,
+            status="loaded",
+            duplicate_of=None,
+            face_count=1,
+        )
+        for i in range(n)
+    ]
+    write_manifest(conn, schema, day, run_id, source, [Arrival(im.uri, 1, arrived) for im in images], shard_size=n)
+    if vectors is None:
+        vectors = centres[rng.integers(0, len(centres), n)] + rng.normal(scale=0.15, size=(n, 128))
+    result = ShardResult(
+        images=images,
+        embeddings=np.asarray(vectors, np.float32),
+        faces=[FaceRecord(im.image_id, 0, Box(10, 10, 50, 50, 1.0), 640, 480) for im in images],
+    )
+    write_shard(conn, schema, spec, day=day, run_id=run_id, shard=0, source=source, detector="hog", result=result)
+    load_day(conn, schema, day=day, run_id=run_id, detector="hog", model=spec, allow_shrink=True)
+    index_day(conn, schema, day, spec)
+    return [im.content_sha256 for im in images]
+
+
+def _exact(conn, schema, query, k, since, until, source=None):
+    """The k nearest faces by reading every face of the range: (day, image_id, face_no, distance)."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT day, image_id::text, face_no, embedding <-> %s AS d FROM {} WHERE day BETWEEN %s AND %s"
+            " AND (%s::text IS NULL OR source = %s::text) ORDER BY d, day, image_id, face_no LIMIT %s"
+        ).format(sql.Identifier(schema, "faces")),
+        (np.asarray(query, np.float32), since, until, source, source, k),
+    ).fetchall()
+    return [(d, i, f, round(x, 4)) for d, i, f, x in rows]
+
+
+def _found(matches):
+    return [(m.day, m.image_id, m.face_no, round(m.distance, 4)) for m in matches]
+
+
+def _check(conn, schema, spec, rng, centres, *, since, until, path="sealed", source=None, n=8, extra=()):
+    """Queries (near random identities, plus ``extra``) answered as the exact search answers them."""
+    from facepipe.search.query import explain_search, search_faces
+
+    queries = [centres[rng.integers(0, len(centres))] + rng.normal(scale=0.15, size=128) for _ in range(n)]
+    for query in [*queries, *extra]:
+        query = np.asarray(query, np.float32)
+        args = {"k": 10, "since": since, "until": until, "source": source, **EVERY}
+        taken, _ = explain_search(conn, schema, spec, query, **args)
+        assert taken == path
+        assert _found(search_faces(conn, schema, spec, query, **args)) == _exact(
+            conn, schema, query, 10, since, until, source
+        )
+
+
+@pytest.fixture
+def loaded(schema, db):
+    """Six days of two sources loaded, and the first generation built."""
+    from pgvector.psycopg import register_vector
+
+    from facepipe.core.schema import require
+    from facepipe.core.specs import model_spec
+    from facepipe.search import generations
+
+    spec = model_spec("dlib-resnet-128")
+    require(db, schema, spec, may_upgrade=True)
+    register_vector(db)
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(40, 128)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    shas = {}
+    for i in range(6):
+        for source in ("cam0", "cam1"):
+            shas[(DAY0 + dt.timedelta(days=i), source)] = _load(
+                db, schema, spec, DAY0 + dt.timedelta(days=i), source, rng, centres
+            )
+    assert generations.lag(db, schema).due(generations.Policy()) == "first generation"
+    built = generations.rebuild(db, schema, spec, reason="test")
+    assert built["faces"] == 6 * 2 * 40 and not built["discarded"]
+    return schema, spec, rng, centres, shas
+
+
+def _gen_rows(db, schema) -> int:
+    from facepipe.search import generations
+
+    gen = generations.current(db, schema)
+    return db.execute(
+        sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, generations.sealed_table(gen)))
+    ).fetchone()[0]
+
+
+def test_one_graph_answers_as_the_exact_search_through_loads_reruns_and_clears(loaded, db):
+    from facepipe.search import generations
+    from facepipe.search.query import explain_search
+
+    schema, spec, rng, centres, shas = loaded
+    last = DAY0 + dt.timedelta(days=5)
+    gen = generations.current(db, schema)
+    path, plan = explain_search(db, schema, spec, centres[0], k=10, since=DAY0, until=last)
+    assert path == "sealed" and f"search_sealed_g{gen}_embedding_hnsw" in plan, plan
+    assert "faces_p" not in plan, plan  # no day partition is searched: every day is sealed
+    _check(db, schema, spec, rng, centres, since=DAY0, until=last)
+    _check(db, schema, spec, rng, centres, since=DAY0, until=last, source="cam1")  # a filter: iterative scan
+    # a narrow range is searched day by day
+    _check(db, schema, spec, rng, centres, since=DAY0, until=DAY0 + dt.timedelta(days=1), path="hnsw")
+
+    # a new night: its day is open, searched in its partition beside the graph
+    new = last + dt.timedelta(days=1)
+    _load(db, schema, spec, new, "cam0", rng, centres)
+    lag = generations.lag(db, schema)
+    assert (lag.open_days, lag.open_faces, lag.oldest_open) == (1, 40, new)
+    path, plan = explain_search(db, schema, spec, centres[0], k=10, since=DAY0, until=new)
+    assert path == "sealed" and f"faces_p{new:%Y%m%d}_embedding_hnsw" in plan, plan
+    assert plan.count("Index Scan using faces_p") == 1, plan  # the open day only
+    _check(db, schema, spec, rng, centres, since=DAY0, until=new)
+
+    # a re-run of a sealed day with other faces (a new run), then a Clear of its load (the same
+    # run loads again): the day is open, the generation's old rows of it are never returned
+    day = DAY0 + dt.timedelta(days=2)
+    old = db.execute(
+        sql.SQL("SELECT embedding FROM {} WHERE day = %s AND source = 'cam0'").format(sql.Identifier(schema, "faces")),
+        (day,),
+    ).fetchall()
+    _load(db, schema, spec, day, "cam0", rng, centres, n=30, run="rerun")
+    _check(db, schema, spec, rng, centres, since=DAY0, until=new, extra=[v.to_numpy() for (v,) in old[:5]])
+    _load(db, schema, spec, day, "cam0", rng, centres, n=30, run="rerun")  # the Clear: same run, same day
+    lag = generations.lag(db, schema)
+    assert lag.open_days == 2 and lag.shadowed == 80  # the day's 80 sealed rows, now shadowed
+    _check(db, schema, spec, rng, centres, since=DAY0, until=new, extra=[v.to_numpy() for (v,) in old[:5]])
+
+    # maintenance folds them in: nothing open, the new generation equals faces
+    result = generations.maintain(db, schema, spec, generations.Policy(max_open_days=1))
+    assert result["rebuilt"] and result["lag_after"]["open_days"] == 0 and result["build"]["dropped"] == gen
+    assert db.execute("SELECT to_regclass(%s)", (f"{schema}.search_sealed_g{gen}",)).fetchone()[0] is None
+    assert (
+        _gen_rows(db, schema)
+        == db.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, "faces"))).fetchone()[0]
+    )
+    _check(db, schema, spec, rng, centres, since=DAY0, until=new)
+    assert generations.maintain(db, schema, spec, generations.Policy())["rebuilt"] is False  # nothing due
+
+
+def test_forget_removes_from_the_graph_at_once_and_rebuilds_it(loaded, db):
+    from facepipe.privacy.forget import forget_person, forget_photo
+    from facepipe.search import generations
+
+    schema, spec, rng, centres, shas = loaded
+    last = DAY0 + dt.timedelta(days=5)
+    faces = sql.Identifier(schema, "faces")
+
+    # a photo: its face goes from the generation in the forget's transaction
+    sha = shas[(DAY0 + dt.timedelta(days=1), "cam1")][3]
+    (vector,) = db.execute(
+        sql.SQL("SELECT f.embedding FROM {} f JOIN {} i USING (day, image_id) WHERE i.content_sha256 = %s").format(
+            faces, sql.Identifier(schema, "images")
+        ),
+        (sha,),
+    ).fetchone()
+    gen = generations.current(db, schema)
+    dry = forget_photo(db, schema, sha, spec, dry_run=True)
+    assert dry.rows["search_generation"] == 1 and generations.current(db, schema) == gen
+    out = forget_photo(db, schema, sha, spec)
+    assert out.rows["search_generation"] == 1
+    assert generations.current(db, schema) > gen  # rebuilt after the commit, the old table dropped
+    assert db.execute("SELECT to_regclass(%s)", (f"{schema}.search_sealed_g{gen}",)).fetchone()[0] is None
+    _check(db, schema, spec, rng, centres, since=DAY0, until=last, extra=[vector.to_numpy()])
+
+    # a person (an enrolled reference photo): every face within the threshold of it goes
+    centre = centres[5]
+    for day in (DAY0 + dt.timedelta(days=2), DAY0 + dt.timedelta(days=4)):  # her faces, on two days, sealed
+        hers = centre + rng.normal(scale=0.01, size=(4, 128))
+        others = centres[rng.integers(6, len(centres), 36)] + rng.normal(scale=0.15, size=(36, 128))
+        _load(db, schema, spec, day, "cam2", rng, centres, vectors=np.vstack([hers, others]))
+    generations.rebuild(db, schema, spec, reason="test")
+    person = uuid.uuid4()
+    db.execute(
+        sql.SQL("INSERT INTO {} (person_id, name) VALUES (%s, 'ada')").format(sql.Identifier(schema, "people")),
+        (person,),
+    )
+    db.execute(
+        sql.SQL(
+            "INSERT INTO {} (person_id, content_sha256, uri, box_x, box_y, box_w, box_h, model, embedding)"
+            " VALUES (%s, 'ref', '/ref.jpg', 0, 0, 9, 9, %s, %s)"
+        ).format(sql.Identifier(schema, "person_refs")),
+        (person, spec.name, centre),
+    )
+    near = db.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE embedding <-> %s < %s").format(faces),
+        (centre, spec.match_threshold * 1.5),
+    ).fetchone()[0]
+    assert near >= 8
+    # between her forget's commit and the rebuild, search must not return her: stop the rebuild
+    import facepipe.search.generations as g
+
+    real = g.rebuild
+    g.rebuild = lambda *a, **kw: None
+    try:
+        out = forget_person(db, schema, "ada", spec, threshold=spec.match_threshold * 1.5)
+    finally:
+        g.rebuild = real
+    assert out.rows["search_generation"] == out.rows["faces"] == near
+    lag = generations.lag(db, schema)
+    assert lag.removed == near and lag.stale > 0
+    _check(db, schema, spec, rng, centres, since=DAY0, until=last, extra=[centre, centre + 0.01])
+    # the maintenance sees the stale rows and rebuilds
+    assert generations.maintain(db, schema, spec, generations.Policy(max_stale=0.0))["rebuilt"]
+    gen = generations.current(db, schema)
+    left = db.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE embedding <-> %s < %s").format(
+            sql.Identifier(schema, generations.sealed_table(gen))
+        ),
+        (centre, spec.match_threshold * 1.5),
+    ).fetchone()[0]
+    assert left == 0
+    _check(db, schema, spec, rng, centres, since=DAY0, until=last, extra=[centre])
+
+
+def test_retention_removes_expired_days_from_the_graph(loaded, db, tmp_path):
+    from facepipe.privacy.retention import expire
+    from facepipe.search import generations
+
+    schema, spec, rng, centres, shas = loaded
+    last = DAY0 + dt.timedelta(days=5)
+    before = _gen_rows(db, schema)
+    result = expire(db, schema, last, 3, tmp_path)  # keeps the last 4 days
+    assert result["rows"]["search_generation"] == 2 * 2 * 40
+    assert _gen_rows(db, schema) == before - 160
+    lag = generations.lag(db, schema)
+    assert lag.removed == 160 and lag.open_days == 0
+    _check(db, schema, spec, rng, centres, since=DAY0, until=last)
+
+
+def test_another_model_is_refused_and_leaves_the_search_as_it_was(loaded, db, monkeypatch):
+    from facepipe.core.db import ModelMismatch
+    from facepipe.search import generations
+    from facepipe.search.tasks import maintain
+
+    schema, spec, rng, centres, shas = loaded
+    gen = generations.current(db, schema)
+    monkeypatch.setenv("FACEPIPE_DB_SCHEMA", schema)
+    monkeypatch.setenv("FACEPIPE_MODEL", "imgbeddings-clip-768")
+    with pytest.raises(ModelMismatch):
+        maintain(force=True)
+    assert generations.current(db, schema) == gen
+    _check(db, schema, spec, rng, centres, since=DAY0, until=DAY0 + dt.timedelta(days=5))
+    monkeypatch.setenv("FACEPIPE_MODEL", spec.name)
+    assert maintain(force=True)["rebuilt"]
+
+
+def test_a_forget_or_retention_during_a_build_discards_it(loaded, db, pg_uri, monkeypatch):
+    import psycopg
+
+    from facepipe.search import generations
+
+    schema, spec, rng, centres, shas = loaded
+    gen = generations.current(db, schema)
+    real = generations._swap_lock
+
+    def retention_lands_first(conn, *args, **kwargs):
+        with psycopg.connect(pg_uri, autocommit=True) as other, other.transaction():
+            generations.expire_days(other, schema, DAY0 + dt.timedelta(days=1))
+        return real(conn, *args, **kwargs)
+
+    monkeypatch.setattr(generations, "_swap_lock", retention_lands_first)
+    built = generations.rebuild(db, schema, spec, reason="test")
+    assert built["discarded"] and generations.current(db, schema) == gen
+    assert db.execute("SELECT to_regclass(%s)", (f"{schema}.search_sealed_g{built['gen']}",)).fetchone()[0] is None
+    monkeypatch.setattr(generations, "_swap_lock", real)
+    assert not generations.rebuild(db, schema, spec, reason="test")["discarded"]
+
+
+def test_status_and_the_command_show_the_lag(loaded, db, capsys, monkeypatch):
+    from facepipe.ops.cli import main
+
+    schema, spec, rng, centres, shas = loaded
+    monkeypatch.setenv("FACEPIPE_DB_SCHEMA", schema)
+    _load(db, schema, spec, DAY0 + dt.timedelta(days=9), "cam0", rng, centres)
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "search over every day: generation" in out and "1 days loaded since (40 faces" in out
+    monkeypatch.setenv("FACEPIPE_SEARCH_MAX_OPEN_DAYS", "0")
+    assert main(["status"]) == 0
+    assert "a rebuild is due (1 open days > 0)" in capsys.readouterr().out
+    assert main(["search-maintain"]) == 0
+    out = capsys.readouterr().out
+    assert "rebuilt (1 open days > 0)" in out and "0 days loaded since" in out
+
+
+@pytest.mark.dag
+def test_face_search_dag_rebuilds_and_logs_the_lag(loaded, db, monkeypatch, airflow_db, caplog):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from facepipe.core.config import PROJECT_ROOT
+    from facepipe.search import generations
+
+    schema, spec, rng, centres, shas = loaded
+    monkeypatch.setenv("FACEPIPE_DB_SCHEMA", schema)
+    gen = generations.current(db, schema)
+    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("face_search")
+    assert "facepipe" in dag.tags and all(t.execution_timeout and t.retries >= 1 for t in dag.tasks)
+    assert str(dag.test().state) == "success"  # nothing due: nothing built
+    assert generations.current(db, schema) == gen
+    with caplog.at_level("INFO"):
+        assert str(dag.test(run_conf={"force": True}).state) == "success"
+    assert generations.current(db, schema) > gen
+    assert "search lag before: generation" in caplog.text and "search rebuild:" in caplog.text
