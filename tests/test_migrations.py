@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -57,7 +59,7 @@ def old_database(request, tmp_path_factory, monkeypatch, pg_uri):
     from facepipe.core.db import embedded_uri, stop_embedded
 
     commit = request.param
-    home = tmp_path_factory.mktemp(f"old-{commit}")
+    home = Path(tempfile.mkdtemp(prefix=f"fp-old-{commit}-"))  # beside the suite's own server (conftest)
     monkeypatch.setenv("FACEPIPE_HOME", str(home))
     monkeypatch.setenv("FACEPIPE_REPORTS_DIR", str(home / "reports"))
     monkeypatch.setenv("FACEPIPE_DB_SCHEMA", "facepipe")
@@ -74,6 +76,7 @@ def old_database(request, tmp_path_factory, monkeypatch, pg_uri):
         yield commit, uri, {k: v for k, v in counts.items() if not k.startswith("_")}
     finally:
         stop_embedded(home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_an_older_database_upgrades_to_head_with_every_row_kept(old_database, capsys):
