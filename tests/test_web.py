@@ -121,7 +121,7 @@ def faces_of(db, schema, identity_id) -> list[tuple]:
         "SELECT f.day, f.image_id, f.face_no FROM {s}.face_identity a JOIN {s}.faces f ON f.day = a.day"
         " AND f.image_id = a.image_id AND (f.box_x, f.box_y, f.box_w, f.box_h) = (a.box_x, a.box_y, a.box_w, a.box_h)"
         " WHERE a.identity_id = %s ORDER BY 1, 2, 3",
-        (identity_id,),
+        identity_id,
     )
 
 
@@ -188,7 +188,9 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days):
         before = faces_of(db, schema, visitor)
         frame.locator(".move-form button").first.click()
         frame.locator("#done").wait_for()
-        op, who, new, old = q(db, schema, "SELECT op, who, identity_id, other_id FROM {s}.audit ORDER BY op_no DESC LIMIT 1")[0]
+        op, who, new, old = q(
+            db, schema, "SELECT op, who, identity_id, other_id FROM {s}.audit ORDER BY op_no DESC LIMIT 1"
+        )[0]
         assert (op, who, old) == ("move", "ui:editor", visitor)
         assert len(faces_of(db, schema, new)) == 1 and len(faces_of(db, schema, visitor)) == len(before) - 1
 
@@ -416,4 +418,3 @@ def test_cli_and_view_agree_after_a_change(web, db, capsys):
         assert f">{row['day']}<" in days
     faces_now = q(db, web.schema, "SELECT count(*) FROM {s}.faces")[0][0]
     assert sum(r["faces"] for r in status["days"]) == faces_now  # as they stand (a forget ran above)
-
