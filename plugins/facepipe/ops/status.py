@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from facepipe.ops.tables import shown  # noqa: F401  (facepipe.ops.cli and others import it from here)
+
 
 def print_status(args) -> int:
     """Per (day, source): what the tables hold now (after forgets and retention) and, where it
@@ -90,11 +92,6 @@ def _print_days(schema: str, rows: list[dict]) -> None:
             out,
         )
     )
-
-
-def shown(text: str) -> str:
-    """Text from outside (file names) as printable characters only: no terminal escapes."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def missing_days(first, last, loaded: set) -> list[tuple]:

@@ -11,7 +11,10 @@ import json
 import uuid
 from collections.abc import Sequence
 
-from facepipe.ops.status import shown
+
+def shown(text) -> str:
+    """Text from outside (file names) as printable characters only: no terminal escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def cell(value) -> str:
