@@ -177,13 +177,19 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days):
         crops_render()
         page.screenshot(path=str(DOCS_IMAGES / "faces-people.png"))
 
+        def done():
+            """The change page (or the refusal, whose text fails the test)."""
+            frame.locator("#done, .error").first.wait_for(timeout=180_000)
+            errors = frame.locator(".error")
+            assert errors.count() == 0, errors.first.inner_text()
+
         # name the visitor
         frame.locator(f'.card[data-identity="{visitor}"] a').click()
         frame.locator("#name-form").wait_for()
         crops_render()
         frame.locator('#name-form input[name="name"]').fill("Vera Visitor")
         frame.locator("#name-form button").click()
-        frame.locator("#done").wait_for()
+        done()
         assert identities(db, schema)[visitor] == "Vera Visitor"
         assert last_audit(db, schema)[:3] == ("name", "ui:editor", visitor)
         # one truth: her day reports were rebuilt by the same operation
@@ -194,7 +200,7 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days):
         frame.get_by_role("link", name=f"identity #{visitor}").first.click()
         before = faces_of(db, schema, visitor)
         frame.locator(".move-form button").first.click()
-        frame.locator("#done").wait_for()
+        done()
         op, who, new, old = q(
             db, schema, "SELECT op, who, identity_id, other_id FROM {s}.audit ORDER BY op_no DESC LIMIT 1"
         )[0]
@@ -205,7 +211,7 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days):
         frame.get_by_role("link", name=f"identity #{visitor}").first.click()
         frame.locator('#merge-form input[name="other"]').fill(str(new))
         frame.locator("#merge-form button").click()
-        frame.locator("#done").wait_for()
+        done()
         assert faces_of(db, schema, visitor) == before and new not in identities(db, schema)
         assert last_audit(db, schema) == ("merge", "ui:editor", visitor, new)
         frame.get_by_role("link", name=f"identity #{visitor}").first.click()
