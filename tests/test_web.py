@@ -238,7 +238,9 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days):
         frame.get_by_text("Vera Visitor").first.wait_for()
         page.screenshot(path=str(DOCS_IMAGES / "faces-report.png"))
 
-        # forget Vera: the dry run's counts, then the typed confirmation
+        # forget Vera: the dry run's counts, then the typed confirmation (the report page has no
+        # nav of its own: back to Faces from Airflow's)
+        page.goto(web.url + "/plugin/faces")
         frame.get_by_role("link", name="Forget", exact=True).click()
         frame.locator('#forget-ask input[name="which"]').fill(f"identity:{visitor}")
         frame.locator("#forget-ask button").click()
