@@ -47,7 +47,7 @@ PARSE_SETTINGS = ("FACEPIPE_START_DATE", "FACEPIPE_MAX_ACTIVE_SHARDS")
 ADMIN_USER = "admin"
 
 # The one step that needs a superuser: roles, databases, grants, the extension. facepipe's
-# own schema, tables and indexes are then created by role facepipe (ensure_schema).
+# own schema, tables and indexes are then created by role facepipe (its schema revisions, facepipe db upgrade).
 ADMIN_SQL = """\
 CREATE ROLE airflow LOGIN PASSWORD {airflow_password};
 CREATE DATABASE airflow OWNER airflow;

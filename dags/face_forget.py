@@ -84,8 +84,9 @@ def face_forget():
                 threshold=params.get("threshold"),
                 dry_run=bool(params.get("dry_run", True)),
                 block_future=bool(params.get("block_future", False)),
+                upgrade=True,  # the run's one task: the schema upgraded if behind (FACEPIPE_SCHEMA_UPGRADE=auto)
             )
-        except ValueError as exc:  # no such person or photo, or neither given: a retry cannot help
+        except ValueError as exc:  # no such person or photo, neither given, the schema: a retry cannot help
             raise AirflowFailException(str(exc)) from exc
 
     forget()

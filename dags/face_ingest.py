@@ -97,33 +97,34 @@ def face_ingest():
     @task
     def plan(run: dict) -> list[dict]:
         from facepipe.core.config import ConfigError
-        from facepipe.core.db import ModelMismatch
         from facepipe.ingest.tasks import plan
 
         try:
             return plan(run["day"], run["run_id"], _opts(run))
-        except (ModelMismatch, ConfigError) as exc:
+        except ConfigError as exc:  # a setting, a model mismatch, the schema
             raise _fail_fast(exc) from exc
 
     @task(map_index_template="{{ shard_label }}", max_active_tis_per_dag=MAX_SHARDS)
     def process(shard: dict) -> dict:
+        from facepipe.core.config import ConfigError
         from facepipe.ingest.store import PlanGone
         from facepipe.ingest.tasks import process_shard
 
         get_current_context()["shard_label"] = f"{shard['day']} shard {shard['shard']} ({shard['files']} files)"
         try:
             return process_shard(shard)
-        except PlanGone as exc:
+        except (PlanGone, ConfigError) as exc:  # ConfigError: the schema is behind, a model mismatch
             raise _fail_fast(exc) from exc
 
     @task(retries=0)
     def validate(run: dict, staged: list[dict]) -> dict:
+        from facepipe.core.config import ConfigError
         from facepipe.ingest.tasks import validate
         from facepipe.ingest.validate import ValidationFailed
 
         try:
             return validate(run["day"], run["run_id"], _opts(run))
-        except ValidationFailed as exc:
+        except (ValidationFailed, ConfigError) as exc:
             raise _fail_fast(exc) from exc
 
     @task
@@ -139,9 +140,13 @@ def face_ingest():
 
     @task
     def index(run: dict, loaded: dict) -> dict:
+        from facepipe.core.config import ConfigError
         from facepipe.ingest.tasks import index
 
-        index(run["day"], _opts(run))
+        try:
+            index(run["day"], _opts(run))
+        except ConfigError as exc:
+            raise _fail_fast(exc) from exc
         return loaded
 
     @task(outlets=[FACES])

@@ -72,39 +72,57 @@ from facepipe.core.assets import FACES
 def face_report():
     @task(retries=0)
     def resolve(params=None, triggering_asset_events=None) -> list[str]:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from facepipe.reports.tasks import report_days, stale_report_days
+        from facepipe.reports.tasks import ready, report_days, stale_report_days
 
         event_days = [(e.extra or {}).get("day") for events in (triggering_asset_events or {}).values() for e in events]
         try:
+            ready()  # the run's first task: the schema upgraded if behind (FACEPIPE_SCHEMA_UPGRADE=auto)
             return report_days(params.get("day"), event_days, [] if params.get("day") else stale_report_days())
-        except ValueError as exc:
-            raise AirflowFailException(str(exc)) from exc
+        except ValueError as exc:  # a param, a setting, the schema
+            raise _fail_fast(exc) from exc
 
     @task
-    def enrol() -> dict:
+    def enrol(days: list[str]) -> dict:
+        from facepipe.core.config import ConfigError
         from facepipe.people.tasks import enrol
 
-        return enrol(counts_only=True)  # Airflow stores and logs the return value: no names, no paths
+        try:
+            return enrol(counts_only=True)  # Airflow stores and logs the return value: no names, no paths
+        except ConfigError as exc:
+            raise _fail_fast(exc) from exc
 
     @task
     def assign(days: list[str], enrolled: dict, params=None) -> list[dict]:
+        from facepipe.core.config import ConfigError
         from facepipe.people.tasks import assign_people
 
-        return assign_people(days, params.get("threshold"))
+        try:
+            return assign_people(days, params.get("threshold"))
+        except ConfigError as exc:
+            raise _fail_fast(exc) from exc
 
     @task
     def build(days: list[str], assigned: list[dict], params=None) -> list[dict]:
+        from facepipe.core.config import ConfigError
         from facepipe.reports.tasks import report
 
-        return [
-            report(day, params.get("threshold"), params["min_days"], params["lookback_days"], params["range_days"])
-            for day in days
-        ]
+        try:
+            return [
+                report(day, params.get("threshold"), params["min_days"], params["lookback_days"], params["range_days"])
+                for day in days
+            ]
+        except ConfigError as exc:
+            raise _fail_fast(exc) from exc
 
     days = resolve()
-    build(days, assign(days, enrol()))
+    build(days, assign(days, enrol(days)))
+
+
+def _fail_fast(exc: Exception):
+    """Errors a retry cannot fix (a param, a setting, a model mismatch, the schema behind)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(str(exc))
 
 
 face_report()

@@ -41,15 +41,15 @@ def face_retention():
         from airflow.sdk.exceptions import AirflowFailException
 
         from facepipe.core.config import ConfigError
-        from facepipe.core.db import ModelMismatch
         from facepipe.privacy.tasks import retention
 
         # the run's day: its logical date (a manual run without one: when it was queued);
         # facepipe.privacy.tasks.retention never counts back from a day after today
         when = logical_date or getattr(dag_run, "run_after", None)
         try:
-            return retention(when.date().isoformat() if when else None)
-        except (ConfigError, ModelMismatch) as exc:  # a setting a retry cannot fix
+            # the run's one task: the schema upgraded if behind (FACEPIPE_SCHEMA_UPGRADE=auto)
+            return retention(when.date().isoformat() if when else None, upgrade=True)
+        except ConfigError as exc:  # a setting, a model mismatch, the schema: a retry cannot fix it
             raise AirflowFailException(str(exc)) from exc
 
     expire()

@@ -592,7 +592,7 @@ def test_a_forget_that_lands_while_a_photo_is_enrolled_wins(schema, db, tmp_path
         return found
 
     monkeypatch.setattr(enrol_module, "embed_largest_face", embed_then_forget)
-    result = enrol(str(people))
+    result = enrol(str(people), upgrade=True)
     assert [why for path, why in result["skipped_photos"] if path == str(photo)] == [enrol_module.FORGOTTEN]
     assert q(db, schema, "SELECT count(*) FROM {s}.person_refs WHERE content_sha256 = %s", sha) == [(0,)]
 
@@ -604,7 +604,7 @@ def test_an_enrolment_folder_named_like_a_number_is_not_enrolled(schema, db, tmp
     people = tmp_path / "people"
     enrolment_photos(people)
     (people / EILEEN).rename(people / "17")
-    result = enrol(str(people))
+    result = enrol(str(people), upgrade=True)
     assert any("cannot be a number" in why for _path, why in result["skipped_photos"])
     assert q(db, schema, "SELECT count(*) FROM {s}.people WHERE name = %s", "17") == [(0,)]
 

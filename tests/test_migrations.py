@@ -242,3 +242,94 @@ def test_every_reader_view_and_column_is_documented(schema, db):
         (f"{schema}_reader",),
     )
     assert vectors.fetchall() == []
+
+
+# --------------------------------------------------- what a review of this work found
+
+
+def test_status_reads_a_schema_whose_name_needs_quoting(pg_uri, monkeypatch, photos, capsys):
+    from facepipe.ingest import tasks
+    from facepipe.ops.cli import main
+
+    name = 'My "Schema" ' + __import__("uuid").uuid4().hex[:6]
+    monkeypatch.setenv("FACEPIPE_DB_SCHEMA", name)
+    try:
+        opts = tasks.options(str(photos), "haar", SPEC.name)
+        for shard in tasks.plan("2026-11-20", "quoted", opts):
+            tasks.process_shard(shard)
+        tasks.validate("2026-11-20", "quoted", opts)
+        tasks.load("2026-11-20", "quoted", opts)
+        assert main(["status"]) == 0
+        out = capsys.readouterr().out
+        assert "2026-11-20" in out and "nothing loaded yet" not in out
+    finally:
+        with psycopg.connect(pg_uri, autocommit=True) as conn:
+            for s in (name, f"{name}_reader"):
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(s)))
+
+
+@pytest.mark.parametrize("name", ["s" * 57, "other_reader"])
+def test_a_schema_name_whose_reader_schema_would_clash_is_refused(monkeypatch, name, capsys):
+    from facepipe.ops.cli import main
+
+    monkeypatch.setenv("FACEPIPE_DB_SCHEMA", name)
+    assert main(["status"]) == 2
+    assert "FACEPIPE_DB_SCHEMA" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="FACEPIPE_DB_SCHEMA"):
+        versions.upgrade(name, SPEC)
+
+
+def test_a_newer_database_is_named_as_such_by_db_current_and_db_upgrade(schema, db, capsys):
+    from facepipe.ops.cli import main
+
+    versions.upgrade(schema, SPEC)
+    db.execute(sql.SQL("UPDATE {} SET version_num = '0099'").format(sql.Identifier(schema, "alembic_version")))
+    assert main(["db", "current"]) == 1
+    assert "upgraded by a newer facepipe" in capsys.readouterr().out
+    assert main(["db", "upgrade"]) == 2
+    assert "upgraded by a newer facepipe" in capsys.readouterr().err
+    assert main(["db", "upgrade", "0042"]) == 2  # an unknown target: a message, not a traceback
+    db.execute(sql.SQL("UPDATE {} SET version_num = '0005'").format(sql.Identifier(schema, "alembic_version")))
+    assert main(["db", "upgrade", "0042"]) == 2
+    assert "0042" in capsys.readouterr().err
+
+
+def test_a_downgrade_never_drops_what_forgets_keep(schema, db, capsys):
+    from facepipe.ops.cli import main
+
+    versions.upgrade(schema, SPEC)
+    db.execute(
+        sql.SQL("INSERT INTO {} (content_sha256, op_no) VALUES ('ab', 1)").format(
+            sql.Identifier(schema, "suppressions")
+        )
+    )
+    assert main(["db", "downgrade", "0003", "--yes"]) == 2
+    assert "suppressions" in capsys.readouterr().err
+    assert versions.current(db, schema) == versions.head()  # one transaction: the 0005 step rolled back too
+    assert db.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, "suppressions"))).fetchone() == (
+        1,
+    )
+
+
+@pytest.mark.dag
+def test_face_report_for_a_named_day_upgrades_in_its_first_task_or_fails_at_once(
+    airflow_db, schema, db, photos, monkeypatch
+):
+    """A report run with the param day upgrades (auto) in resolve; with manual it fails there
+    at once (no retry), leaving the database as it was."""
+    from facepipe.ingest import tasks
+    from facepipe.ops.demo import run_day
+
+    opts = tasks.options(str(photos), "haar", SPEC.name)
+    for shard in tasks.plan("2026-11-20", "r", opts):
+        tasks.process_shard(shard)
+    tasks.validate("2026-11-20", "r", opts)
+    tasks.load("2026-11-20", "r", opts)
+    versions.downgrade(schema, SPEC, "0004")  # as if this code were newer than the database
+
+    monkeypatch.setenv("FACEPIPE_SCHEMA_UPGRADE", "manual")
+    assert run_day("face_report", "2026-11-20") == "failed"
+    assert versions.current(db, schema) == "0004"
+    monkeypatch.setenv("FACEPIPE_SCHEMA_UPGRADE", "auto")
+    assert run_day("face_report", "2026-11-20") == "success"
+    assert versions.current(db, schema) == versions.head()

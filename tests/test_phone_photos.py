@@ -148,7 +148,7 @@ def test_heic_photos_load_through_the_dag_and_enrol(airflow_db, schema, db, scen
     people = tmp_path / "people" / "eileen_collins"
     people.mkdir(parents=True)
     (people / "portrait.heic").write_bytes(heic_bytes(scene, 6))
-    result = enrol(str(tmp_path / "people"))
+    result = enrol(str(tmp_path / "people"), upgrade=True)
     assert (result["added"], result["skipped"]) == (1, 0)
     assert q(db, schema, "SELECT count(*) FROM {s}.person_refs") == [(1,)]
 

@@ -27,7 +27,7 @@ def test_enrolment_is_idempotent_and_additive(schema, db, people, tmp_path):
 
     folder = tmp_path / "enrol"
     shutil.copytree(people / "eileen_collins", folder / "eileen_collins")
-    first = enrol(str(folder))
+    first = enrol(str(folder), upgrade=True)
     assert first["people"] == 1 and first["added"] >= 2 and first["skipped"] == 0
     before = q(db, schema, "SELECT person_id, content_sha256, embedding::text FROM {s}.person_refs ORDER BY 1, 2")
     assert enrol(str(folder))["added"] == 0

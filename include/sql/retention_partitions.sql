@@ -1,5 +1,5 @@
 -- The partitions of images and faces with their bounds as text, e.g.
--- FOR VALUES FROM ('2026-11-20') TO ('2026-11-21'): facepipe.retention drops those
+-- FOR VALUES FROM ('2026-11-20') TO ('2026-11-21'): facepipe.privacy.retention drops those
 -- that lie wholly before its horizon (read from the bounds, not from the names).
 SELECT parent.relname AS parent, cn.nspname AS part_schema, child.relname AS part,
        pg_get_expr(child.relpartbound, child.oid) AS bound

@@ -1,5 +1,5 @@
 -- Retention: the days plans listed before the horizon, except each source's latest
--- planned day, which facepipe.first_seen still needs (a loose file first seen after
+-- planned day, which facepipe.ingest.first_seen still needs (a loose file first seen after
 -- it came late). Returns the days removed.
 WITH gone AS (
     DELETE FROM {schema}.planned_days AS p

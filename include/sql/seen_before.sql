@@ -1,5 +1,5 @@
 -- For a batch of content hashes: the earliest earlier-day copy of each that was
--- loaded, if any. One query per batch of photos (facepipe.process.LOOKUP_BATCH):
+-- loaded, if any. One query per batch of photos (facepipe.ingest.process.LOOKUP_BATCH):
 -- it probes each earlier day's images_content_sha256 index once for the batch.
 SELECT DISTINCT ON (content_sha256) content_sha256, uri
 FROM {schema}.images

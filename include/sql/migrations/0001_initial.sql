@@ -119,7 +119,7 @@ CREATE TABLE IF NOT EXISTS {schema}.stage_rejects (
     PRIMARY KEY (day, run_id, uri)
 );
 
--- Enrolled people and their reference embeddings (facepipe.enrol), same model
+-- Enrolled people and their reference embeddings (facepipe.people.enrol), same model
 -- as the faces. Keys are derived from the name and the photo's content, so
 -- enrolling the same folder again changes nothing.
 CREATE TABLE IF NOT EXISTS {schema}.people (

@@ -2,7 +2,7 @@
 -- one plan row per run).
 
 -- Folder sources: when each loose file (outside the dated folders) was first seen
--- and the arrival time decided then, which fixes its day (facepipe.first_seen).
+-- and the arrival time decided then, which fixes its day (facepipe.ingest.first_seen).
 CREATE TABLE IF NOT EXISTS {schema}.first_seen (
     uri        text        PRIMARY KEY,
     arrived_at timestamptz NOT NULL,   -- the file belongs to this time's UTC day
@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS {schema}.planned_days (
 -- shards its manifest holds. load checks the staged rows against it, so a run
 -- never publishes less than its plan listed; a run without a plan row (its
 -- staging was purged) cannot load. Staging is kept after a load so that a Clear
--- of any task can redo just that task (see README, "Re-running a day").
+-- of any task can redo just that task (see docs/operating.md, "Re-running a day").
 CREATE TABLE IF NOT EXISTS {schema}.stage_plans (
     day        date        NOT NULL,
     run_id     text        NOT NULL,

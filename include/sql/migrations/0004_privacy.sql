@@ -3,7 +3,7 @@
 -- templates; report runs record the parameters they were built with.
 
 -- The audit trail: every people operation (manual or nightly), every forget and every
--- retention run, one row per transaction (facepipe.audit). It holds no vector, no
+-- retention run, one row per transaction (facepipe.core.audit). It holds no vector, no
 -- name of a forgotten person and no photo's URI: counts, identity numbers, days.
 CREATE TABLE IF NOT EXISTS {schema}.audit (
     op_no       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -115,8 +115,16 @@ def check_settings() -> Settings:
     naming the setting, before a run starts any work."""
     s = settings()
     name = s.db_schema
-    if not name or len(name.encode("utf-8")) > 63 or "\x00" in name:
-        raise ConfigError("FACEPIPE_DB_SCHEMA must be a schema name of 1 to 63 bytes")
+    if not name or len(name.encode("utf-8")) > 56 or "\x00" in name:
+        raise ConfigError(
+            "FACEPIPE_DB_SCHEMA must be a schema name of 1 to 56 bytes (its reader views go in"
+            " <schema>_reader, and PostgreSQL cuts names at 63 bytes)"
+        )
+    if name.endswith("_reader"):
+        raise ConfigError("FACEPIPE_DB_SCHEMA cannot end with _reader: that is the name of a schema's reader views")
+    upgrade = (os.environ.get("FACEPIPE_SCHEMA_UPGRADE") or "auto").strip().lower()
+    if upgrade not in ("auto", "manual"):
+        raise ConfigError(f"FACEPIPE_SCHEMA_UPGRADE must be auto or manual, got {upgrade[:40]!r}")
     retention_days()
     check_connection_setting()
     return s

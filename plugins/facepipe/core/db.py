@@ -25,7 +25,7 @@ from facepipe.core.specs import ModelSpec
 log = logging.getLogger(__name__)
 
 
-class ModelMismatch(RuntimeError):
+class ModelMismatch(ConfigError):
     """The schema holds vectors of another model than the run asked for."""
 
 
@@ -73,6 +73,11 @@ def _airflow_connection_configured() -> bool:
         return True
     except Exception:  # not found, or no Airflow context here
         return False
+
+
+def is_embedded() -> bool:
+    """Whether facepipe uses the embedded server (no Airflow connection facepipe_db)."""
+    return not _airflow_connection_configured()
 
 
 def connect(autocommit: bool = True) -> psycopg.Connection:

@@ -17,6 +17,7 @@ facepipe created (tests/test_migrations.py restores dumps of two older schemas).
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from facepipe.core.config import ConfigError
 from facepipe.core.db import ModelMismatch, connect
 from facepipe.core.specs import ModelSpec
 
+log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "alembic_version"
 UPGRADE_ENV = "FACEPIPE_SCHEMA_UPGRADE"
@@ -40,7 +42,12 @@ class SchemaBehind(ConfigError):
 
 def reader_schema(schema: str) -> str:
     """The schema of the reader views (docs/using.md): ``<schema>_reader``."""
-    return f"{schema}_reader"
+    name = f"{schema}_reader"
+    if schema.endswith("_reader"):
+        raise ConfigError(f"FACEPIPE_DB_SCHEMA {schema[:70]!r} cannot end with _reader: that names a reader schema")
+    if len(name.encode("utf-8")) > 63:  # PostgreSQL would cut it, maybe onto another schema's name
+        raise ConfigError(f"FACEPIPE_DB_SCHEMA {schema[:70]!r} is too long: at most 56 bytes, so {name[:20]}... fits")
+    return name
 
 
 def auto_upgrade() -> bool:
@@ -81,9 +88,21 @@ class Revision:
 
 
 def history() -> list[Revision]:
-    """The revisions, oldest first."""
+    """The revisions, oldest first; ``doc`` is the first paragraph of each one's docstring."""
     revs = list(_script().walk_revisions())
-    return [Revision(r.revision, r.down_revision, (r.doc or "").strip()) for r in reversed(revs)]
+    return [Revision(r.revision, r.down_revision, " ".join((r.doc or "").split())) for r in reversed(revs)]
+
+
+def known(revision: str | None) -> bool:
+    """Whether this code knows ``revision`` (None, a database before any revision, it knows)."""
+    return revision is None or revision in {r.revision for r in history()}
+
+
+def newer_message(schema: str, revision: str) -> str:
+    return (
+        f"schema {schema!r} is at revision {revision}, which this facepipe does not know (its newest is {head()}):"
+        " the database was upgraded by a newer facepipe. Run that version, or downgrade the database with it."
+    )
 
 
 def current(conn: psycopg.Connection, schema: str) -> str | None:
@@ -113,17 +132,28 @@ def _run(
     command: str, schema: str, model: ModelSpec, target: str, like: psycopg.Connection | None = None
 ) -> tuple[str | None, str | None]:
     from alembic import command as alembic_command
+    from alembic.util import CommandError
+
+    reader_schema(schema)  # refuses a schema name whose reader schema would not fit
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line of ours instead, below
 
     engine = _engine(like)
     try:
         with engine.connect() as sa_conn:
             raw = sa_conn.connection.driver_connection
             cfg = _config(schema, model, sa_conn)
-            getattr(alembic_command, command)(cfg, target)
+            if not known(current(raw, schema)):
+                raise ConfigError(newer_message(schema, current(raw, schema)))
+            try:
+                getattr(alembic_command, command)(cfg, target)
+            except CommandError as exc:  # an unknown target revision, say
+                raise ConfigError(f"facepipe db {command} {target}: {exc}") from None
             sa_conn.commit()
             before, after = cfg.attributes.get("before"), current(raw, schema)
     finally:
         engine.dispose()
+    if before != after:
+        log.info("schema %s: revision %s -> %s (%s)", schema, before or "none", after or "none", command)
     return before, after
 
 
@@ -149,12 +179,8 @@ def require(conn: psycopg.Connection, schema: str, model: ModelSpec, *, may_upgr
 
     rev, want = current(conn, schema), head()
     if rev != want:
-        known = {r.revision for r in history()}
-        if rev is not None and rev not in known:
-            raise ConfigError(
-                f"schema {schema!r} is at revision {rev}, which this facepipe does not know (its newest is {want}):"
-                " the database was upgraded by a newer facepipe. Run that version, or downgrade the database with it."
-            )
+        if not known(rev):
+            raise ConfigError(newer_message(schema, rev))
         if not (may_upgrade and auto_upgrade()):
             raise SchemaBehind(
                 f"schema {schema!r} is at revision {rev or 'none (new, or made before versioning)'}; this facepipe"
@@ -165,7 +191,7 @@ def require(conn: psycopg.Connection, schema: str, model: ModelSpec, *, may_upgr
                     if auto_upgrade()
                     else "nothing upgrades by itself"
                 )
-                + "), then clear this task."
+                + "), then clear the failed task or run the command again."
             )
         upgrade(schema, model, like=conn)
     held = conn.execute(

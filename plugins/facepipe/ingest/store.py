@@ -327,9 +327,9 @@ def load_day(
     images_part, faces_part = partition_name("images", day), partition_name("faces", day)
     ids = {"schema": schema, "images_part": images_part, "faces_part": faces_part}
     with conn.transaction():
-        # Never interleaved with ensure_schema's DDL (it holds this lock exclusively): a load
+        # Never interleaved with a schema upgrade (it holds this lock exclusively): a load
         # reads staging and then takes partitions' exclusive locks, which deadlocked against
-        # a concurrent task's ensure_schema under the real scheduler. Loads share it.
+        # a concurrent task's schema DDL under the real scheduler. Loads share it.
         conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('facepipe:ddl'))")
         # Two loads of the same day (a backfill and a manual run, two sources) take turns here.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:day'), %s)", (int(day.strftime("%Y%m%d")),))

@@ -185,13 +185,5 @@ def index(day: str, opts: dict) -> str:
     s = settings()
     spec = model_spec(opts["model"])
     with connection() as conn:
+        require(conn, s.db_schema, spec)
         return index_day(conn, s.db_schema, dt.date.fromisoformat(day), spec)
-
-
-# --- face_report ---------------------------------------------------------------
-
-
-# --- face_forget ----------------------------------------------------------------
-
-
-# --- face_retention --------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""facepipe's command line: ``python -m facepipe COMMAND``.
+"""facepipe's command line: facepipe COMMAND (or: python -m facepipe COMMAND).
 
   status            per (day, source) counts of what is loaded, and the days never loaded
   airflow           Airflow's UI, scheduler and workers on this machine (make airflow)
@@ -121,7 +121,7 @@ def _search(args) -> int:
     from facepipe.ops.tables import table, to_json
 
     with connection() as conn:
-        require(conn, s.db_schema, spec, may_upgrade=True)
+        require(conn, s.db_schema, spec)
         matches = search_faces(conn, s.db_schema, spec, vector, k=args.k, since=since, until=until, source=args.source)
         who = {}
         if matches:  # the identity and person of each face, as `people list` and the Faces view show them
@@ -183,7 +183,7 @@ def _people(args) -> int:
 
     s = settings()
     with connection() as conn:
-        require(conn, s.db_schema, model_spec(s.model), may_upgrade=True)
+        require(conn, s.db_schema, model_spec(s.model))
         schema = s.db_schema
         if args.people_command == "list":
             named = True if args.named else False if args.unnamed else None
@@ -288,7 +288,7 @@ def _grant_reader(args) -> int:
 
     s = settings()
     with connection() as conn:
-        require(conn, s.db_schema, model_spec(s.model), may_upgrade=True)
+        require(conn, s.db_schema, model_spec(s.model))
         columns = grant_reader(conn, s.db_schema, args.role)
     from facepipe.core.schema import reader_schema
 
@@ -393,6 +393,9 @@ def _db(args) -> int:
     if args.db_command == "current":
         with connection() as conn:
             rev = versions.current(conn, s.db_schema)
+        if not versions.known(rev):
+            print(versions.newer_message(s.db_schema, rev))
+            return 1
         state = "at head" if rev == head else f"behind: run `{versions.UPGRADE_COMMAND}` to reach {head}"
         print(f"schema {s.db_schema!r}: revision {rev or 'none (new, or made before versioning)'}, {state}")
         return 0 if rev == head else 1
@@ -431,6 +434,28 @@ def _k(text: str) -> int:
     if not 1 <= k <= 1000:
         raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 1000, got {shown(text[:40])!r}")
     return k
+
+
+# Commands that read no facepipe table, or manage the schema themselves.
+_NO_SCHEMA = {"db", "db-uri", "stop-db", "airflow", "demo"}
+
+
+def _embedded_upgrade() -> None:
+    """On the embedded database (one user, this machine) every command brings the schema up to
+    date (FACEPIPE_SCHEMA_UPGRADE=auto). A shared server is upgraded only by `facepipe db
+    upgrade` and the DAGs' first tasks: a command run from another checkout never changes it."""
+    from facepipe.core import schema as versions
+    from facepipe.core.config import check_settings
+    from facepipe.core.db import connection, is_embedded
+    from facepipe.core.specs import model_spec
+
+    s = check_settings()
+    if not (is_embedded() and versions.auto_upgrade()):
+        return
+    with connection() as conn:
+        rev = versions.current(conn, s.db_schema)
+    if rev != versions.head() and versions.known(rev):
+        versions.upgrade(s.db_schema, model_spec(s.model))
 
 
 def _message(exc: BaseException) -> tuple[str, int]:
@@ -548,6 +573,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_demo)
     args = parser.parse_args(argv)  # bad arguments: argparse's one-line error, exit code 2
     try:
+        if args.command not in _NO_SCHEMA:
+            _embedded_upgrade()
         return args.func(args)
     except KeyboardInterrupt:
         return 130

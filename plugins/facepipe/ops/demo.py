@@ -113,7 +113,8 @@ def main(days: int = 3) -> int:
     print(f"""
 demo finished in {time.monotonic() - started:.0f} s{"" if not failed else f"; FAILED: {failed}"}
   tables:      schema {s.db_schema!r} in the embedded PostgreSQL ({home / "pgdata"})
-               psql "$(.venv/bin/facepipe db-uri)" -c 'select * from {s.db_schema}.load_runs'
+               psql "$(.venv/bin/facepipe db-uri)" -c 'select * from {s.db_schema}_reader.loads'
+               (the reader views: docs/using.md; the tables themselves are internal)
   rejects:     .venv/bin/facepipe rejects {day_list[-1]}
   reports:     {s.reports_dir}/DAY/report.html and *.csv
                sightings of the enrolled person: {s.reports_dir / day_list[-1].isoformat() / "report.html"}

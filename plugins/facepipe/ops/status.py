@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from psycopg import sql
+
 from facepipe.ops.tables import shown  # noqa: F401  (facepipe.ops.cli and others import it from here)
 
 
@@ -17,7 +19,9 @@ def print_status(args) -> int:
     schema = settings().db_schema
     as_json = bool(getattr(args, "json", False))
     with connection() as conn:
-        exists = conn.execute("SELECT to_regclass(%s)", (f"{schema}.load_runs",)).fetchone()[0]
+        exists = conn.execute(
+            "SELECT to_regclass(%s)", (sql.Identifier(schema, "load_runs").as_string(conn),)
+        ).fetchone()[0]
         rows = []
         if exists is not None:
             cur = conn.execute(

@@ -15,7 +15,7 @@ from facepipe.core.specs import model_spec
 log = logging.getLogger(__name__)
 
 
-def enrol(enrol_dir: str | None = None, counts_only: bool = False) -> dict:
+def enrol(enrol_dir: str | None = None, counts_only: bool = False, upgrade: bool = False) -> dict:
     """Enrol the people folder (FACEPIPE_ENROL_DIR) if there is one. ``counts_only``: no
     name or path in the result (a task's return value is stored and logged by Airflow)."""
     from pathlib import Path
@@ -39,7 +39,7 @@ def enrol(enrol_dir: str | None = None, counts_only: bool = False) -> dict:
         }
     spec = model_spec(s.model)
     with connection() as conn:
-        require(conn, s.db_schema, spec, may_upgrade=True)
+        require(conn, s.db_schema, spec, may_upgrade=upgrade)  # upgrade: a run's first task
         result = enrol_folder(
             conn,
             s.db_schema,

@@ -20,10 +20,12 @@ def forget(
     threshold: float | None = None,
     dry_run: bool = False,
     block_future: bool = False,
+    upgrade: bool = False,
     actor: str | None = None,
 ) -> dict:
     """Forget one person (a name or an identity number) or one photo (a URI or a SHA-256)
-    everywhere (facepipe.privacy.forget); returns the counts, never the name or the URI."""
+    everywhere (facepipe.privacy.forget); returns the counts, never the name or the URI.
+    ``upgrade``: the schema may be upgraded first (face_forget's one task, FACEPIPE_SCHEMA_UPGRADE=auto)."""
     from facepipe.privacy.forget import PrivacyError, forget_person, forget_photo
     from facepipe.reports.report import read_uri
 
@@ -32,7 +34,7 @@ def forget(
     s = settings()
     spec = model_spec(s.model)
     with connection() as conn:
-        require(conn, s.db_schema, spec, may_upgrade=True)
+        require(conn, s.db_schema, spec, may_upgrade=upgrade)
         if person and person.strip():
             out = forget_person(
                 conn,
@@ -71,7 +73,7 @@ def forget(
     return result
 
 
-def retention(today: str | None = None, dry_run: bool = False) -> dict:
+def retention(today: str | None = None, dry_run: bool = False, upgrade: bool = False) -> dict:
     """Drop the days past FACEPIPE_RETENTION_DAYS, counted back from ``today`` (default and
     latest: today, UTC), with their report files (facepipe.privacy.retention)."""
     from facepipe.core.config import retention_days
@@ -85,7 +87,7 @@ def retention(today: str | None = None, dry_run: bool = False) -> dict:
         log.info("FACEPIPE_RETENTION_DAYS is 0: every day is kept, nothing is expired")
         return {"keep_days": 0, "before": None, "days": [], "rows": {}, "partitions": 0, "files": 0, "dry_run": dry_run}
     with connection() as conn:
-        require(conn, s.db_schema, model_spec(s.model), may_upgrade=True)
+        require(conn, s.db_schema, model_spec(s.model), may_upgrade=upgrade)
         result = expire(conn, s.db_schema, ref, keep, s.reports_dir, dry_run=dry_run)
     log.info(
         "retention%s: %d days before %s expired (%s); rows %s; %d partitions, %d report files",

@@ -26,6 +26,14 @@ def report_days(param_day: str | None, event_days: list[str], stale_days: list[s
     return days
 
 
+def ready() -> None:
+    """face_report's first task: the schema at this code's revision (upgraded first where
+    FACEPIPE_SCHEMA_UPGRADE=auto), whether the run names its day or not."""
+    s = settings()
+    with connection() as conn:
+        require(conn, s.db_schema, model_spec(s.model), may_upgrade=True)
+
+
 def stale_report_days() -> list[str]:
     """Days loaded in the last 7 days whose reports did not see their newest load. Airflow
     can drop an Asset event that lands as it creates the report run (two loads finishing at
@@ -34,7 +42,7 @@ def stale_report_days() -> list[str]:
 
     s = settings()
     with connection() as conn:
-        require(conn, s.db_schema, model_spec(s.model), may_upgrade=True)
+        require(conn, s.db_schema, model_spec(s.model))
         return [d.isoformat() for (d,) in conn.execute(load_sql("stale_report_days.sql", schema=s.db_schema))]
 
 

@@ -5,7 +5,10 @@ Revision ID: 0004
 Revises: 0003
 """
 
-from facepipe.core.migrations import execute, execute_file, exists
+from psycopg import sql
+
+from facepipe.core.config import ConfigError
+from facepipe.core.migrations import _context, execute, execute_file, exists
 
 revision = "0004"
 down_revision = "0003"
@@ -24,6 +27,22 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # What forgets keep so that nothing comes back, and who did what: never dropped by a
+    # downgrade. Dropping suppressions would let a re-run index forgotten faces again.
+    conn, schema, _ = _context()
+    kept = {}
+    for table in ("suppressions", "forget_templates", "audit"):
+        if exists(table):
+            n = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))).fetchone()[0]
+            if n:
+                kept[table] = n
+    if kept:
+        raise ConfigError(
+            "refused: a downgrade below 0004 would drop "
+            + ", ".join(f"{n} rows of {t}" for t, n in kept.items())
+            + ". suppressions and forget_templates keep forgotten faces from being indexed again, and the"
+            " audit records who did what. Nothing was changed."
+        )
     execute("ALTER TABLE {schema}.report_runs DROP COLUMN IF EXISTS params")
     execute("DROP FUNCTION IF EXISTS {schema}.box_iou(integer, integer, integer, integer,"
             " integer, integer, integer, integer)")  # fmt: skip
