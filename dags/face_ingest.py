@@ -56,17 +56,20 @@ def _fail_fast(exc: Exception):
             type=["null", "string"],
             description="Photo folder, or s3://bucket/prefix (see docs/operating.md). Empty: FACEPIPE_SOURCE.",
         ),
+        # "setting" rather than null: the trigger form shows an enum's values as they are
         "detector": Param(
-            None,
-            type=["null", "string"],
-            enum=[None, "mtcnn", "haar", "hog"],
-            description="Face detector. Empty: FACEPIPE_DETECTOR (default mtcnn).",
+            "setting",
+            type="string",
+            enum=["setting", "mtcnn", "haar", "hog"],
+            values_display={"setting": "as FACEPIPE_DETECTOR says (default mtcnn)"},
+            description="Face detector. 'setting': FACEPIPE_DETECTOR (default mtcnn).",
         ),
         "model": Param(
-            None,
-            type=["null", "string"],
-            enum=[None, "dlib-resnet-128", "imgbeddings-clip-768"],
-            description="Embedding model. Empty: FACEPIPE_MODEL. Must match the tables.",
+            "setting",
+            type="string",
+            enum=["setting", "dlib-resnet-128", "imgbeddings-clip-768"],
+            values_display={"setting": "as FACEPIPE_MODEL says (default dlib-resnet-128)"},
+            description="Embedding model. 'setting': FACEPIPE_MODEL. Must match the tables.",
         ),
         "allow_shrink": Param(
             False,

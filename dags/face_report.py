@@ -25,6 +25,9 @@ from facepipe.core.assets import FACES
     schedule=[FACES],
     start_date=datetime(2026, 11, 1, tzinfo=UTC),
     catchup=False,
+    # Not paused when first parsed: it only runs after face_ingest loads a day (or by hand),
+    # and a paused report DAG drops the Asset events of the nights it missed.
+    is_paused_upon_creation=False,
     max_active_runs=1,
     default_args={
         "owner": "facepipe",

@@ -26,6 +26,8 @@ VALID_MIN_FACE = 8
 def options(source: str | None = None, detector: str | None = None, model: str | None = None) -> dict:
     """A run's options: its params where given, else the deployment's settings."""
     s = check_settings()
+    detector = None if detector == "setting" else detector  # the trigger form's "as the setting says"
+    model = None if model == "setting" else model
     opts = {"source": source or s.source, "detector": detector or s.detector, "model": model or s.model}
     check_detector(opts["detector"])
     model_spec(opts["model"])

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 
 from psycopg import sql
@@ -83,10 +82,19 @@ def _enrol(args) -> int:
 
 
 def _report(args) -> int:
+    from facepipe.ops.tables import table, to_json
     from facepipe.reports.tasks import report
 
     result = report(args.day.isoformat())
-    print(result)
+    if args.json:
+        print(to_json(result))
+        return 0
+    if result.get("expired"):
+        print(f"{args.day} is past retention (FACEPIPE_RETENTION_DAYS): no report built")
+        return 0
+    print(f"reports of {args.day} built:")
+    print(table(["report table", "rows"], [(f"report_{k}", v) for k, v in result.items() if k not in ("day", "html")]))
+    print(f"page: {shown(result['html'])} (and one CSV per table beside it)")
     return 0
 
 
@@ -109,13 +117,58 @@ def _search(args) -> int:
         vector = query_vector(args.photo, spec, s.detector, s.min_face)
     except Unreadable as exc:
         raise UserError(f"photo {args.photo}: {exc.reason}: {exc.detail}") from None
+    from facepipe.core.db import load_sql
+    from facepipe.ops.tables import table, to_json
+
     with connection() as conn:
         require(conn, s.db_schema, spec)
         matches = search_faces(conn, s.db_schema, spec, vector, k=args.k, since=since, until=until, source=args.source)
-    print(f"{len(matches)} nearest faces, {since} to {until}{f', source {args.source}' if args.source else ''}:")
-    print(f"{'distance':>9}  {'day':<10}  {'source':<20}  image")
-    for m in matches:
-        print(f"{m.distance:>9.3f}  {m.day!s:<10}  {shown(m.source[-20:]):<20}  {shown(m.uri)}  face {m.face_no}")
+        who = {}
+        if matches:  # the identity and person of each face, as `people list` and the Faces view show them
+            for day, image_id, face_no, identity_id, name in conn.execute(
+                load_sql("web_face_identities.sql", schema=s.db_schema),
+                {
+                    "days": [m.day for m in matches],
+                    "image_ids": [m.image_id for m in matches],
+                    "face_nos": [m.face_no for m in matches],
+                },
+            ):
+                who[(day, str(image_id), face_no)] = (identity_id, name)
+    rows = [
+        {
+            "distance": m.distance,
+            "day": m.day,
+            "identity_id": who.get((m.day, m.image_id, m.face_no), (None, None))[0],
+            "person": who.get((m.day, m.image_id, m.face_no), (None, None))[1],
+            "source": m.source,
+            "uri": m.uri,
+            "image_id": m.image_id,
+            "face_no": m.face_no,
+        }
+        for m in matches
+    ]
+    if args.json:
+        print(to_json(rows))
+        return 0
+    print(f"{len(matches)} nearest faces, {since} to {until}{f', source {shown(args.source)}' if args.source else ''}:")
+    print(
+        table(
+            ["distance", "day", "identity", "person", "source", "photo", "face"],
+            [
+                (
+                    r["distance"],
+                    r["day"],
+                    r["identity_id"],
+                    r["person"] or ("(unnamed)" if r["identity_id"] else None),
+                    r["source"],
+                    r["uri"],
+                    r["face_no"],
+                )
+                for r in rows
+            ],
+            right=["identity"],
+        )
+    )
     return 0
 
 
@@ -154,7 +207,9 @@ def _people(args) -> int:
     from facepipe.core.db import connection
     from facepipe.core.schema import require
     from facepipe.core.specs import model_spec
+    from facepipe.ops.tables import table, to_json
     from facepipe.people import identities as people
+    from facepipe.people.tasks import change_people
 
     s = settings()
     with connection() as conn:
@@ -163,13 +218,26 @@ def _people(args) -> int:
         if args.people_command == "list":
             named = True if args.named else False if args.unnamed else None
             rows = people.list_identities(conn, schema, named=named, min_faces=args.min_faces, limit=args.limit)
-            print(f"{'id':>6}  {'name':<24}{'faces':>6}{'days':>6}  {'first seen':<11} {'last seen':<11} sources")
-            for r in rows:
-                print(
-                    f"{r['identity_id']:>6}  {shown(r['name'] or '(unnamed)')[:24]:<24}{r['faces']:>6}{r['days']:>6}"
-                    f"  {r['first_seen'] or '-'!s:<11} {r['last_seen'] or '-'!s:<11}"
-                    f" {shown(', '.join(r['sources']))}"
+            if args.json:
+                print(to_json([{k: v for k, v in r.items() if k != "person_id"} for r in rows]))
+                return 0
+            print(
+                table(
+                    ["id", "name", "faces", "days", "first seen", "last seen", "sources"],
+                    [
+                        (
+                            r["identity_id"],
+                            r["name"] or "(unnamed)",
+                            r["faces"],
+                            r["days"],
+                            r["first_seen"],
+                            r["last_seen"],
+                            r["sources"],
+                        )
+                        for r in rows
+                    ],
                 )
+            )
             return 0
         if args.people_command == "show":
             (r,) = people.list_identities(conn, schema, identity_id=args.id, min_faces=0) or [None]
@@ -187,32 +255,49 @@ def _people(args) -> int:
                     f"  {shown(f['uri'])}"
                 )
             return 0
-        if args.people_command == "name":
-            r = people.name(conn, schema, args.id, args.name)
-            print(
-                f"identity {r['identity_id']} is {shown(r['name'])}"
-                + (f" (merged identity {args.id} into it)" if r.get("merged_into") else "")
-                + ("" if r["changed"] else " already")
-            )
+        if args.people_command in ("name", "merge", "move"):
+            if args.people_command == "name":
+                r = change_people("name", conn=conn, identity_id=args.id, name=args.name)
+                print(
+                    f"identity {r['identity_id']} is {shown(r['name'])}"
+                    + (f" (merged identity {args.id} into it)" if r.get("merged_into") else "")
+                    + ("" if r["changed"] else " already")
+                )
+            elif args.people_command == "merge":
+                r = change_people("merge", conn=conn, into=args.into, other=args.other)
+                print(f"identity {args.other} merged into {args.into}: {r['faces_moved']} faces moved")
+            else:
+                r = change_people(
+                    "move", conn=conn, day=args.day, image_id=args.image_id, face_no=args.face_no, to=args.to
+                )
+                print(
+                    f"face {args.face_no} of {args.image_id} ({args.day}) moved from identity {r['from']}"
+                    f" to {r['identity_id']}"
+                )
+            _print_rebuilt(r)
+            return 1 if r.get("report_failures") else 0
+        rows = people.ops(conn, schema, limit=args.limit)
+        if args.json:
+            print(to_json(rows))
             return 0
-        if args.people_command == "merge":
-            r = people.merge(conn, schema, args.into, args.other)
-            print(f"identity {args.other} merged into {args.into}: {r['faces_moved']} faces moved")
-            return 0
-        if args.people_command == "move":
-            r = people.move(conn, schema, args.day, args.image_id, args.face_no, to=args.to)
-            print(
-                f"face {args.face_no} of {args.image_id} ({args.day}) moved from identity {r['from']}"
-                f" to {r['identity_id']}"
+        print(
+            table(
+                ["op", "at", "who", "what", "identity", "other", "detail"],
+                [(r["op_no"], r["at"], r["who"], r["op"], r["identity_id"], r["other_id"], r["detail"]) for r in rows],
+                right=["identity", "other"],
             )
-            return 0
-        for r in people.ops(conn, schema, limit=args.limit):
-            print(
-                f"{r['op_no']:>6}  {r['at']:%Y-%m-%d %H:%M:%S}  {shown(r['who'])[:40]:<40} {r['op']:<13}"
-                f" {r['identity_id'] if r['identity_id'] is not None else '-'!s:>6}"
-                f" {r['other_id'] if r['other_id'] is not None else '-'!s:>6}  {shown(json.dumps(r['detail']))}"
-            )
+        )
         return 0
+
+
+def _print_rebuilt(r: dict) -> None:
+    """What else a people operation updated: the day reports that show the identities."""
+    if r.get("report_days"):
+        print(f"day reports rebuilt (tables, HTML and CSV): {', '.join(r['report_days'])}")
+    elif r.get("changed", True):
+        print("no day report shows these identities: nothing else to rebuild")
+    for day, why in r.get("report_failures", []):
+        print(f"not rebuilt: {day} ({shown(why)}): run `facepipe report {day}`")
 
 
 def _uuid(text: str):
@@ -256,17 +341,30 @@ def _forget(args) -> int:
         r = forget(person=args.which, threshold=args.threshold, dry_run=args.dry_run, block_future=args.block_future)
     else:
         r = forget(photo=args.which, dry_run=args.dry_run)
-    head = "would remove (dry run, nothing changed)" if args.dry_run else f"forgotten (audit op {r['op_no']}); removed"
-    removed = {table: n for table, n in r["rows"].items() if n and table not in ("suppressions", "forget_templates")}
-    print(f"{head}: " + (", ".join(f"{n} {table}" for table, n in removed.items()) or "no row"))
+    from facepipe.ops.tables import table, to_json
+
+    if args.json:
+        print(to_json(r))
+        return 0
+    removed = [(t, n) for t, n in r["rows"].items() if n and t not in ("suppressions", "forget_templates", "audit")]
+    if args.dry_run:
+        print("dry run: nothing was changed. A forget would remove:")
+    else:
+        print(f"forgotten (audit op {r['op_no']}); removed:")
+    print(table(["table", "rows"], removed) if removed else "  no row")
+    if r["rows"].get("audit"):
+        print(
+            f"earlier audit rows that name them: {r['rows']['audit']}"
+            f" {'would keep' if args.dry_run else 'keep'} their op, time, actor and counts; their detail is replaced"
+        )
     print(
         f"kept so that it does not come back: {r['rows'].get('suppressions', 0)} suppressions (photo hash and box)"
         + (", 1 template vector (--block-future)" if r["rows"].get("forget_templates") else "")
     )
     if r["report_days"]:
         print(
-            f"reports {'would be ' if args.dry_run else ''}rebuilt for {len(r['report_days'])} days:"
-            f" {', '.join(r['report_days'])}"
+            f"{'the forget would rebuild the' if args.dry_run else 'rebuilt the'} reports of"
+            f" {len(r['report_days'])} days: {', '.join(r['report_days'])}"
         )
     if r["files"]:
         print(
@@ -411,7 +509,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("status").set_defaults(func=print_status)
+    p = sub.add_parser("status")
+    p.add_argument("--json", action="store_true", help="the counts as JSON")
+    p.set_defaults(func=print_status)
     p = sub.add_parser("rejects")
     p.add_argument("day", type=_day)
     p.set_defaults(func=_rejects)
@@ -420,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_enrol)
     p = sub.add_parser("report")
     p.add_argument("day", type=_day)
+    p.add_argument("--json", action="store_true", help="the counts as JSON")
     p.set_defaults(func=_report)
     p = sub.add_parser("search")
     p.add_argument("photo")
@@ -427,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--since", type=_day, help="first day (default: 30 days before --until)")
     p.add_argument("--until", type=_day, help="last day (default: today)")
     p.add_argument("--source", help="only faces from this source")
+    p.add_argument("--json", action="store_true", help="the matches as JSON")
     p.set_defaults(func=_search)
     p = sub.add_parser(
         "search-maintain", help="the search structure over every day: its lag, and a rebuild when due (face_search)"
@@ -459,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     p = people.add_parser("ops", help="the people operations done, newest first")
     p.add_argument("--limit", type=int, default=50)
     for p in people.choices.values():
+        p.add_argument("--json", action="store_true", help="machine-readable output")
         p.set_defaults(func=_people)
     p = sub.add_parser(
         "grant-reader",
@@ -482,6 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         help="person: keep one vector of theirs so that their faces in later photos are not indexed"
         " either (docs/privacy.md)",
     )
+    p.add_argument("--json", action="store_true", help="the counts as JSON")
     p.set_defaults(func=_forget)
     p = sub.add_parser("retention", help="drop the days past FACEPIPE_RETENTION_DAYS (docs/privacy.md)")
     p.add_argument("--dry-run", action="store_true", help="list what would go, change nothing")

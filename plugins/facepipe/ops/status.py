@@ -7,43 +7,32 @@ import datetime as dt
 
 from psycopg import sql
 
+from facepipe.ops.tables import shown  # noqa: F401  (facepipe.ops.cli and others import it from here)
+
 
 def print_status(args) -> int:
-
+    """Per (day, source): what the tables hold now (after forgets and retention) and, where it
+    differs, what the day's newest load counted; then the days never loaded."""
     from facepipe.core.config import settings, start_date
-    from facepipe.core.db import connection
+    from facepipe.core.db import connection, load_sql
     from facepipe.search.generations import Policy, lag
 
     schema = settings().db_schema
+    as_json = bool(getattr(args, "json", False))
     with connection() as conn:
         exists = conn.execute(
             "SELECT to_regclass(%s)", (sql.Identifier(schema, "load_runs").as_string(conn),)
         ).fetchone()[0]
-        rows = (
-            []
-            if exists is None
-            else conn.execute(
-                sql.SQL(
-                    "SELECT DISTINCT ON (day, source) day, images, duplicates, faces, rejects, model, detector, loaded_at,"
-                    " source FROM {} ORDER BY day, source, run_no DESC"
-                ).format(sql.Identifier(schema, "load_runs"))
-            ).fetchall()
-        )
+        search = None
+        rows = []
+        if exists is not None:
+            cur = conn.execute(
+                load_sql("web_days.sql", schema=schema), {"since": dt.date(1, 1, 1), "until": dt.date(9999, 12, 31)}
+            )
+            names = [c.name for c in cur.description]
+            rows = sorted((dict(zip(names, r)) for r in cur.fetchall()), key=lambda r: (r["day"], r["source"] or ""))
         search = None if exists is None else lag(conn, schema)
-    if not rows:
-        print(f"nothing loaded yet (schema {schema!r} is empty)")
-    else:
-        print(f"{'day':<12}{'images':>8}{'dupes':>7}{'faces':>7}{'rejects':>9}  model / detector, loaded at; source")
-    for day, images, dupes, faces, rejects, model, detector, at, source in rows:
-        print(
-            f"{day!s:<12}{images:>8}{dupes:>7}{faces:>7}{rejects:>9}  {model} / {detector},"
-            f" {at:%Y-%m-%d %H:%M}; {shown(source)}"
-        )
-    if search is not None and rows:
-        due = search.due(Policy.from_env())
-        print(f"\nsearch over every day: {search.summary()}")
-        if due:
-            print(f"  a rebuild is due ({due}): face_search runs it daily, or `facepipe search-maintain`")
+    rows = [r for r in rows if r["loaded_at"] is not None or r["images"] or r["rejects"]]
     first, last = start_date(), dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     since = "FACEPIPE_START_DATE"
     from facepipe.core.config import retention_horizon
@@ -51,7 +40,29 @@ def print_status(args) -> int:
     horizon = retention_horizon()
     if horizon is not None and horizon > first:  # earlier days are expired, not missing
         first, since = horizon, "the retention horizon"
-    missing = missing_days(first, last, {r[0] for r in rows})
+    missing = missing_days(first, last, {r["day"] for r in rows if r["loaded_at"] is not None})
+    if as_json:
+        from facepipe.ops.tables import to_json
+
+        print(
+            to_json(
+                {
+                    "schema": schema,
+                    "days": rows,
+                    "never_loaded": [{"from": lo, "to": hi, "days": n} for lo, hi, n in missing],
+                    "search": None if search is None else search.summary(),
+                }
+            )
+        )
+        return 0
+    _print_days(schema, rows)
+    if search is not None and rows:
+        due = search.due(Policy.from_env())
+        print(f"\nsearch over every day: {search.summary()}")
+        if due:
+            print(
+                f"  a rebuild is due ({due}): face_search runs it daily (once unpaused), or `facepipe search-maintain`"
+            )
     if missing:
         print(
             f"\nnever loaded, {sum(n for _, _, n in missing)} of the days {first} .. {last}"
@@ -65,9 +76,37 @@ def print_status(args) -> int:
     return 0
 
 
-def shown(text: str) -> str:
-    """Text from outside (file names) as printable characters only: no terminal escapes."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+def _print_days(schema: str, rows: list[dict]) -> None:
+    from facepipe.ops.tables import table
+
+    if not rows:
+        print(f"nothing loaded yet (schema {schema!r} is empty)")
+        return
+    print(
+        "counts as the tables hold them now (after any forget or retention); 'at load': the load's, where they differ"
+    )
+    out = []
+    for r in rows:
+        now = (r["images"], r["duplicates"], r["faces"], r["rejects"])
+        then = (r["loaded_images"], r["loaded_duplicates"], r["loaded_faces"], r["loaded_rejects"])
+        out.append(
+            (
+                r["day"],
+                r["images"],
+                r["duplicates"],
+                r["faces"],
+                r["rejects"],
+                " / ".join(map(str, then)) if r["loaded_at"] is not None and then != now else "",
+                f"{r['model']} / {r['detector']}, {r['loaded_at']:%Y-%m-%d %H:%M}" if r["loaded_at"] else "not loaded",
+                r["source"],
+            )
+        )
+    print(
+        table(
+            ["day", "images", "dupes", "faces", "rejects", "at load", "model / detector, loaded at", "source"],
+            out,
+        )
+    )
 
 
 def missing_days(first, last, loaded: set) -> list[tuple]:

@@ -84,3 +84,71 @@ def assign_people(days: list[str], threshold: float | None = None) -> list[dict]
             )
             for day in kept
         ]
+
+
+def reports_touched(conn, schema: str, identity_ids) -> list[dt.date]:
+    """Report days that show any of these identities: a day with one of their faces, or a
+    later report whose person_days range (range_days, 30 by default) reaches one."""
+    from facepipe.core.db import load_sql
+
+    ids = sorted({i for i in identity_ids if i is not None})
+    if not ids:
+        return []
+    return [d for (d,) in conn.execute(load_sql("people_report_days.sql", schema=schema), {"ids": ids})]
+
+
+def rebuild_reports(conn, schema: str, model, days) -> dict:
+    """The report tables and files of ``days`` built again with the parameters they were
+    built with, as face_report builds them (under its lock): what a people operation
+    calls so that no surface shows the state before it. Returns the days rebuilt and the
+    days that failed (with why), to be run again with ``facepipe report DAY``."""
+    from facepipe.reports.report import build_reports, built_with, fetch_report, read_uri, write_report
+
+    reports_dir = settings().reports_dir
+    done, failed = [], []
+    for day in sorted(set(days)):
+        params = built_with(conn, schema, day, model)
+        if params is None or expired(day):
+            continue
+        conn.execute("SELECT pg_advisory_lock_shared(hashtext('facepipe:reports'))")
+        try:
+            build_reports(conn, schema, day, model, params)
+            write_report(fetch_report(conn, schema, day, params.best_crops), day, reports_dir, read_uri, params, model)
+            done.append(day.isoformat())
+        except Exception as exc:  # the change itself is committed: say what is left to do
+            log.warning("report of %s not rebuilt: %s", day, type(exc).__name__)
+            failed.append((day.isoformat(), f"{type(exc).__name__}: {exc}"))
+        finally:
+            conn.execute("SELECT pg_advisory_unlock_shared(hashtext('facepipe:reports'))")
+    return {"report_days": done, "report_failures": failed}
+
+
+def change_people(op: str, *, actor: str | None = None, conn=None, **kw) -> dict:
+    """One people operation (name, merge, move; facepipe.people.identities) and then the
+    reports it touched, rebuilt: what the command line and the Faces view both call."""
+    from facepipe.people import identities as people
+
+    s = settings()
+    spec = model_spec(s.model)
+
+    def run(c) -> dict:
+        require(c, s.db_schema, spec)
+        if op == "name":
+            r = people.name(c, s.db_schema, kw["identity_id"], kw["name"], actor=actor)
+            ids = [r["identity_id"]]
+        elif op == "merge":
+            r = people.merge(c, s.db_schema, kw["into"], kw["other"], actor=actor)
+            ids = [kw["into"]]
+        elif op == "move":
+            r = people.move(c, s.db_schema, kw["day"], kw["image_id"], kw["face_no"], to=kw.get("to"), actor=actor)
+            ids = [r["identity_id"], r["from"]]
+        else:
+            raise ValueError(f"not a people operation: {op}")
+        if op == "name" and not r.get("changed", True):
+            return {**r, "report_days": [], "report_failures": []}
+        return {**r, **rebuild_reports(c, s.db_schema, spec, reports_touched(c, s.db_schema, ids))}
+
+    if conn is not None:
+        return run(conn)
+    with connection() as c:
+        return run(c)

@@ -21,6 +21,7 @@ def forget(
     dry_run: bool = False,
     block_future: bool = False,
     upgrade: bool = False,
+    actor: str | None = None,
 ) -> dict:
     """Forget one person (a name or an identity number) or one photo (a URI or a SHA-256)
     everywhere (facepipe.privacy.forget); returns the counts, never the name or the URI.
@@ -45,12 +46,13 @@ def forget(
                 read=read_uri,
                 dry_run=dry_run,
                 block_future=block_future,
+                actor=actor,
             )
         else:
             if block_future:
                 raise PrivacyError("block_future is for a person: a forgotten photo is never indexed again anyway")
             out = forget_photo(
-                conn, s.db_schema, photo, spec, reports_dir=s.reports_dir, read=read_uri, dry_run=dry_run
+                conn, s.db_schema, photo, spec, reports_dir=s.reports_dir, read=read_uri, dry_run=dry_run, actor=actor
             )
     result = {
         "op_no": out.op_no,

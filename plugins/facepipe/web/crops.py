@@ -1,0 +1,58 @@
+"""Face crops cut on request from the photo store, and the uploaded photo's face.
+
+A crop is only ever cut for a face that exists in the tables: its photo is read
+through the photo's own source (which keeps to its folder or bucket prefix), by the
+URI the tables hold; nothing from the request reaches a path. Nothing is cached or
+written: each crop is decoded, cut and sent (no-store).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+CROP_HEIGHT = 160  # pixels of the crop sent (the box and a quarter of its size around it)
+
+
+def crop_jpeg(data: bytes, box: tuple[int, int, int, int], long_side: int, height: int = CROP_HEIGHT) -> bytes:
+    """A JPEG of the face's box (full-size upright pixels) with a margin, ``height`` px high."""
+    import cv2
+
+    from facepipe.models.imaging import decode
+
+    x, y, w, h = box
+    # decode no larger than needed for the crop (libjpeg's reduced decode makes this cheap)
+    max_side = max(256, min(long_side or 4096, round((long_side or 4096) * 1.5 * height / max(1, h))))
+    img = decode(data, max_side=max_side)
+    x, y, w, h = (round(v / img.scale) for v in box)
+    m = round(0.25 * max(w, h))
+    H, W = img.rgb.shape[:2]
+    crop = img.rgb[max(0, y - m) : min(H, y + h + m), max(0, x - m) : min(W, x + w + m)]
+    if crop.size == 0:
+        raise ValueError("the face's box lies outside its photo")
+    scale = height / max(1, crop.shape[0])
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), height), interpolation=interp)
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise ValueError("the crop could not be encoded")
+    return jpeg.tobytes()
+
+
+@cache
+def _models(detector: str, model: str, haar_scale_factor: float):
+    """The detector and embedder, loaded once per api-server process."""
+    from facepipe.models.detect import make_detector
+    from facepipe.models.embed import make_embedder
+
+    return make_detector(detector, haar_scale_factor=haar_scale_factor), make_embedder(model)
+
+
+def embed_upload(data: bytes, detector: str, model: str, min_face: int, haar_scale_factor: float = 1.1):
+    """The largest face of an uploaded photo, read as ingest reads photos (decode's bounds
+    and refusals: facepipe.core.sources.Unreadable); None when it has no face."""
+    from facepipe.models.detect import FaceSizing
+    from facepipe.models.faces import embed_largest_face
+
+    det, emb = _models(detector, model, haar_scale_factor)
+    found = embed_largest_face(data, det, emb, FaceSizing.of(detector, min_face))
+    return None if found is None else found[1]

@@ -1,0 +1,94 @@
+"""The Faces view's app without an api-server: refusals that need no Airflow, and the plugin."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def app():
+    from facepipe.web.app import create_app
+
+    return create_app()
+
+
+def test_every_route_is_refused_when_airflow_auth_cannot_be_imported(app, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    import facepipe.web.auth as auth
+
+    monkeypatch.setattr(auth, "_airflow", lambda: None)
+    client = TestClient(app)
+    for path in (
+        "/",
+        "/people",
+        "/people/1",
+        "/crop/2026-11-20/00000000-0000-0000-0000-000000000000/0",
+        "/search",
+        "/days",
+        "/days/2026-11-20",
+        "/days/2026-11-20/report",
+        "/forget",
+    ):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 503 and "refused" in r.text, path
+    assert client.post("/people/1/name", data={"name": "x"}).status_code == 503
+
+
+def test_a_database_that_is_down_gives_a_clear_page(app, monkeypatch):
+    """The app starts without the database; each page then says it is not available."""
+    from fastapi.testclient import TestClient
+
+    from facepipe.web.auth import Access, access
+
+    monkeypatch.setenv("AIRFLOW_CONN_FACEPIPE_DB", "postgresql://nobody:x@127.0.0.1:9/none")
+    app.dependency_overrides[access] = lambda: Access(user="t", can_edit=True, by_cookie=False)
+    client = TestClient(app)
+    for path in ("/people", "/people/1", "/days", "/days/2026-11-20"):
+        r = client.get(path)
+        assert r.status_code == 503 and "facepipe database is not available" in r.text, (path, r.text[-300:])
+
+
+def test_origin_checks():
+    from starlette.requests import Request
+
+    from facepipe.web.auth import Access, same_origin
+
+    def request(headers: dict, method="POST"):
+        scope = {
+            "type": "http",
+            "method": method,
+            "scheme": "http",
+            "path": "/",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in {"host": "127.0.0.1:8080", **headers}.items()],
+        }
+        return Request(scope)
+
+    cookie, bearer = Access("u", True, True), Access("u", True, False)
+    assert same_origin(request({"origin": "http://127.0.0.1:8080"}), cookie) is None
+    assert same_origin(request({"sec-fetch-site": "same-origin"}), cookie) is None
+    assert same_origin(request({"origin": "http://evil.example"}), cookie)
+    assert same_origin(request({"origin": "null"}), cookie)
+    assert same_origin(request({"sec-fetch-site": "cross-site", "origin": "http://127.0.0.1:8080"}), cookie)
+    assert same_origin(request({}), cookie)  # the cookie and nothing to say where from
+    assert same_origin(request({}), bearer) is None  # an explicit token: not a browser's ambient credential
+    assert same_origin(request({}, method="GET"), bearer)
+
+
+def test_the_plugin_mounts_the_app_and_adds_a_nav_entry():
+    from facepipe.ops.plugin import FacepipePlugin
+
+    plugin = FacepipePlugin()
+    (app,) = plugin.fastapi_apps
+    assert app["url_prefix"] == "/facepipe" and app["app"] is plugin.fastapi_apps[0]["app"]
+    (view,) = plugin.external_views
+    assert view["destination"] == "nav" and view["href"].endswith("/facepipe/people") and view["url_route"] == "faces"
+
+
+def test_tables_cut_nothing():
+    from facepipe.ops.tables import table
+
+    long = "/photos/" + "x" * 200 + "/end.jpg"
+    out = table(["id", "who", "source"], [(1, "airflow:face_report/manual__2026-12-01T10:00:00+00:00", long)])
+    assert out.splitlines()[0].split() == ["id", "who", "source"]
+    assert long in out and "manual__2026-12-01T10:00:00+00:00" in out
