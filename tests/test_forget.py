@@ -305,7 +305,7 @@ def test_forget_a_photo_by_uri_and_its_copies(nights, db, sample_days, capsys):
     assert main(["forget", "photo", uri]) == 0
     out = capsys.readouterr().out
     assert "forgotten" in out and shown <= set(
-        out.split("reports rebuilt for")[1].split("\n")[0].split(": ")[1].split(", ")
+        out.split("rebuilt the reports of")[1].split("\n")[0].split(": ")[1].split(", ")
     )
 
     def gone():
