@@ -139,6 +139,12 @@ def ensure_vector_extension(conn: psycopg.Connection) -> None:
         ) from None
 
 
+def table_exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists (names of any spelling, quoted as identifiers)."""
+    name = sql.Identifier(schema, table).as_string(conn)
+    return conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None
+
+
 def partition_name(table: str, day: dt.date) -> str:
     return f"{table}_p{day:%Y%m%d}"
 

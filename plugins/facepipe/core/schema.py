@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 
 from facepipe.core.config import ConfigError
-from facepipe.core.db import ModelMismatch, connect
+from facepipe.core.db import ModelMismatch, connect, table_exists
 from facepipe.core.specs import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -107,8 +107,7 @@ def newer_message(schema: str, revision: str) -> str:
 
 def current(conn: psycopg.Connection, schema: str) -> str | None:
     """The database's revision of ``schema``; None: not created, or created before versioning."""
-    table = conn.execute("SELECT to_regclass(%s)", (f"{sql.Identifier(schema).as_string(conn)}.{VERSION_TABLE}",))
-    if table.fetchone()[0] is None:
+    if not table_exists(conn, schema, VERSION_TABLE):
         return None
     row = conn.execute(sql.SQL("SELECT version_num FROM {}").format(sql.Identifier(schema, VERSION_TABLE))).fetchone()
     return row[0] if row else None

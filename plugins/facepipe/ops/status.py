@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from psycopg import sql
-
 from facepipe.ops.tables import shown  # noqa: F401  (facepipe.ops.cli and others import it from here)
 
 
@@ -14,24 +12,21 @@ def print_status(args) -> int:
     """Per (day, source): what the tables hold now (after forgets and retention) and, where it
     differs, what the day's newest load counted; then the days never loaded."""
     from facepipe.core.config import settings, start_date
-    from facepipe.core.db import connection, load_sql
+    from facepipe.core.db import connection, load_sql, table_exists
     from facepipe.search.generations import Policy, lag
 
     schema = settings().db_schema
     as_json = bool(getattr(args, "json", False))
     with connection() as conn:
-        exists = conn.execute(
-            "SELECT to_regclass(%s)", (sql.Identifier(schema, "load_runs").as_string(conn),)
-        ).fetchone()[0]
-        search = None
+        loaded = table_exists(conn, schema, "load_runs")
         rows = []
-        if exists is not None:
+        if loaded:
             cur = conn.execute(
                 load_sql("web_days.sql", schema=schema), {"since": dt.date(1, 1, 1), "until": dt.date(9999, 12, 31)}
             )
             names = [c.name for c in cur.description]
             rows = sorted((dict(zip(names, r)) for r in cur.fetchall()), key=lambda r: (r["day"], r["source"] or ""))
-        search = None if exists is None else lag(conn, schema)
+        search = lag(conn, schema) if loaded else None
     rows = [r for r in rows if r["loaded_at"] is not None or r["images"] or r["rejects"]]
     first, last = start_date(), dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     since = "FACEPIPE_START_DATE"

@@ -9,6 +9,7 @@ import psycopg
 from psycopg import sql
 
 from facepipe.core.config import SQL_DIR
+from facepipe.core.db import table_exists
 from facepipe.core.specs import ModelSpec, model_spec
 
 
@@ -21,8 +22,7 @@ def _context():
 
 def held_model(conn: psycopg.Connection, schema: str, wanted: ModelSpec | None) -> ModelSpec:
     """The model whose vectors the schema holds (embedding_space), else the one asked for."""
-    exists = conn.execute("SELECT to_regclass(%s)", (f"{sql.Identifier(schema).as_string(conn)}.embedding_space",))
-    if exists.fetchone()[0] is not None:
+    if table_exists(conn, schema, "embedding_space"):
         row = conn.execute(sql.SQL("SELECT model FROM {}").format(sql.Identifier(schema, "embedding_space"))).fetchone()
         if row is not None:
             return model_spec(row[0])
@@ -59,5 +59,4 @@ def execute(statement: str, **identifiers: str) -> None:
 
 def exists(table: str) -> bool:
     conn, schema, _ = _context()
-    found = conn.execute("SELECT to_regclass(%s)", (f"{sql.Identifier(schema, table).as_string(conn)}",))
-    return found.fetchone()[0] is not None
+    return table_exists(conn, schema, table)
