@@ -92,3 +92,45 @@ def test_tables_cut_nothing():
     out = table(["id", "who", "source"], [(1, "airflow:face_report/manual__2026-12-01T10:00:00+00:00", long)])
     assert out.splitlines()[0].split() == ["id", "who", "source"]
     assert long in out and "manual__2026-12-01T10:00:00+00:00" in out
+
+
+def test_a_stopped_embedded_server_is_not_started_by_the_view(app, monkeypatch, tmp_path):
+    """Under make airflow the embedded server is the api-server's own; the view never starts it."""
+    from fastapi.testclient import TestClient
+
+    from facepipe.core.config import settings
+    from facepipe.web.auth import Access, access
+
+    monkeypatch.delenv("AIRFLOW_CONN_FACEPIPE_DB", raising=False)
+    monkeypatch.setenv("FACEPIPE_EMBEDDED_DB", "1")
+    monkeypatch.setenv("FACEPIPE_HOME", str(tmp_path / "home"))
+    assert settings().home == (tmp_path / "home").resolve()
+    app.dependency_overrides[access] = lambda: Access(user="t", can_edit=True, by_cookie=False)
+    r = TestClient(app).get("/people")
+    assert r.status_code == 503 and "facepipe database is not available" in r.text
+    assert "OperationalError" not in r.text and "Stopped" not in r.text  # the reason goes to the log
+    assert not (tmp_path / "home" / "pgdata").exists()  # nothing was initialised or started
+
+
+def test_requests_out_of_range_are_refused_before_the_database(app):
+    """Dates whose windows overflow, identity numbers past bigint, face numbers past smallint."""
+    from fastapi.testclient import TestClient
+
+    from facepipe.web.auth import Access, access
+
+    app.dependency_overrides[access] = lambda: Access(user="t", can_edit=True, by_cookie=False)
+    client = TestClient(app)
+    for path, status in (
+        ("/days?until=0001-01-15", 400),
+        ("/search?until=0001-01-10", 400),
+        ("/search?since=9999-12-31", 400),
+        ("/people?since=0001-01-01", 400),
+        ("/people/99999999999999999999", 404),
+        ("/people/0", 404),
+        ("/crop/2026-11-20/00000000-0000-0000-0000-000000000000/99999", 404),
+    ):
+        r = client.get(path)
+        assert r.status_code == status, (path, r.status_code, r.text[-300:])
+        assert "Traceback" not in r.text
+    r = client.post("/people/99999999999999999999/name", data={"name": "x"}, headers={"Sec-Fetch-Site": "same-origin"})
+    assert r.status_code == 404

@@ -7,4 +7,4 @@ JOIN {schema}.faces AS f
 JOIN {schema}.images AS i ON i.day = a.day AND i.image_id = a.image_id
 WHERE a.identity_id = %(identity_id)s
 ORDER BY a.day DESC, i.uri, f.face_no
-LIMIT %(limit)s;
+LIMIT %(limit)s OFFSET %(offset)s;

