@@ -43,7 +43,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONTROL = ("api-server", "scheduler", "dag-processor", "triggerer")
 STATE_FILE = "cluster.json"
 # facepipe settings the DAG files read when parsed: the dag-processor needs them too
-PARSE_SETTINGS = ("FACEPIPE_START_DATE", "FACEPIPE_MAX_ACTIVE_SHARDS")
 ADMIN_USER = "admin"
 
 # The one step that needs a superuser: roles, databases, grants, the extension. facepipe's
@@ -188,12 +187,22 @@ class Cluster:
             **self.airflow,
         }
 
+    def facepipe_env(self, home: Path) -> dict[str, str]:
+        """facepipe's own settings, for the workers and for the api-server's Faces view
+        (which reads facepipe_db, cuts crops from the photos and serves the report pages)."""
+        return {
+            "FACEPIPE_HOME": str(home),
+            "FACEPIPE_SOURCE": str(self.photos),
+            "FACEPIPE_REPORTS_DIR": str(self.root / "reports"),  # shared, as compose's volume is
+            "AIRFLOW_CONN_FACEPIPE_DB": self.facepipe_uri(),
+            **self.settings,
+        }
+
     def control_env(self) -> dict[str, str]:
-        parsed = {k: v for k, v in self.settings.items() if k in PARSE_SETTINGS}
         return {
             **self._base_env(),
             **self.airflow_env(),
-            **parsed,
+            **self.facepipe_env(self.root / "control" / "state"),
             "AIRFLOW_HOME": str(self.root / "control" / "airflow"),
         }
 
@@ -205,10 +214,7 @@ class Cluster:
             "AIRFLOW_HOME": str(home / "airflow"),
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "facepipe.ops.worker.hostname",
             "FACEPIPE_WORKER_NAME": name,
-            "FACEPIPE_HOME": str(home / "state"),
-            "FACEPIPE_SOURCE": str(self.photos),
-            "AIRFLOW_CONN_FACEPIPE_DB": self.facepipe_uri(),
-            **self.settings,
+            **self.facepipe_env(home / "state"),
         }
 
     # --- start -----------------------------------------------------------------------

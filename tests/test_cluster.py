@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -257,6 +258,16 @@ def test_backfill_through_the_rest_api_runs_shards_on_both_workers(cluster, db, 
     # nothing of a worker's own: each has its own FACEPIPE_HOME, and no embedded database in it
     for name in WORKERS:
         assert not (cluster.root / name / "state" / "pgdata").exists()
+
+    # the Faces view on the cluster's api-server: facepipe_db over TCP as the cluster's role
+    page = api.http.get("/facepipe/people")
+    assert page.status_code == 200, page.text[-400:]
+    shown = re.findall(r'data-identity="(\d+)"', page.text)
+    (n_identities,) = q(db, SCHEMA, "SELECT count(*) FROM {s}.identities")[0]
+    assert shown and len(shown) == min(n_identities, 60), (len(shown), n_identities)
+    crop = re.search(r'src="(/facepipe/crop/[^"]+)"', page.text).group(1)
+    img = api.http.get(crop)
+    assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg" and img.content[:2] == b"\xff\xd8"
 
 
 def test_a_killed_worker_shard_is_retried_on_the_other(cluster, db, reference, sample_days):
