@@ -415,46 +415,72 @@ def markdown(path: Path) -> str:
 
     d = json.loads(path.read_text())
     a = d["args"]
+
+    def load(x) -> str:
+        return f"{x[0]:.1f}" if x else "-"
+
+    def width(r) -> str:
+        if r["index"] == "ivfflat":
+            return f"probes {r['probes']}"
+        return f"ef_search {r['ef_search']}"
+
+    def name(r) -> str:
+        return "per day (before)" if r["index"] == "per-day hnsw" else f"search structure, {r['index']}"
+
     out = [
-        f"`bench/search_all.py --faces {a['faces']} --layouts {a['layouts']} --queries {a['queries']}"
-        f" --seconds {a['seconds']}` ({d['machine'].get('cpus', 2)} cores, shared; load average per layout below)."
-        " Unfiltered top-10 over every day, recall@10 against numpy's exact answer.",
+        f"`bench/search_all.py --faces {a['faces']} --identities {a['identities']} --layouts {a['layouts']}"
+        f" --indexes {a.get('indexes', 'hnsw')} --probes {','.join(map(str, a.get('probes', [])))}"
+        f" --queries {a['queries']} --seconds {a['seconds']}` ({d['machine'].get('cpus', 2)} cores, shared)."
+        " Unfiltered top-10 over every day; recall@10 against numpy's exact answer; own identity: the share of"
+        " the exact top-10's faces of the query's own identity that came back.",
         "",
-        "| days | path | ef_search | queries | recall@10 | min recall | p50 ms | p95 ms |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| days | path | width | queries | recall@10 | min | own identity | min | p50 ms | p95 ms | load average |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for days, lay in d["layouts"].items():
-        for r in lay["queries"]:
-            name = "per day (before)" if r["path"] == "hnsw" else "search structure"
+        rows = [*lay["queries"], {**lay["open_3"], "open": True}] if "open_3" in lay else lay["queries"]
+        for r in rows:
+            label = name(r) + (" + 3 open days" if r.get("open") else "")
             out.append(
-                f"| {days} | {name} | {r['ef_search']} | {r.get('queries', '-')} | {r['recall']:.3f} | {r['min_recall']}"
-                f" | {r['p50_ms']} | {r['p95_ms']} |"
+                f"| {days} | {label} | {width(r)} | {r['queries']} | {r['recall']:.3f} | {r['min_recall']}"
+                f" | {r.get('own_identity_recall', '-')} | {r.get('min_own_identity_recall', '-')}"
+                f" | {r['p50_ms']} | {r['p95_ms']} | {load(r.get('loadavg'))} |"
             )
-        r = lay["open_3"]
-        out.append(
-            f"| {days} | search structure + 3 open days | {r['ef_search']} | {r.get('queries', '-')} | {r['recall']:.3f}"
-            f" | {r['min_recall']} | {r['p50_ms']} | {r['p95_ms']} |"
-        )
-    out += ["", "| days | path | clients | queries/s | p50 ms | p95 ms |", "| ---: | --- | ---: | ---: | ---: | ---: |"]
-    for days, lay in d["layouts"].items():
-        for c in lay["concurrent"]:
-            name = "per day (before)" if c["per_day"] else "search structure"
-            out.append(f"| {days} | {name} | {c['clients']} | {c['qps']} | {c['p50_ms']} | {c['p95_ms']} |")
     out += [
         "",
-        "| days | load: COPY s | per-day HNSW s | generation build s (copy + graph) | maintenance_work_mem"
-        " | peak postgres RSS GiB | heap MiB | graph MiB | a night: COPY + index_day s (faces) | load average |",
-        "| ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | --- | --- |",
+        "| days | path | width | clients | queries/s | p50 ms | p95 ms | load average |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for days, lay in d["layouts"].items():
-        b, n = lay["build"], lay["night"]
-        out.append(
-            f"| {days} | {lay['load']['copy_s']} | {lay['load']['per_day_index_s']} | {b['seconds']}"
-            f" ({b['copy_seconds']} + {b['index_seconds']}) | {b['build_mem']}"
-            f" | {b['peak_postgres_rss_bytes'] / 2**30:.1f} | {b['heap_bytes'] / 2**20:.0f} | {b['hnsw_bytes'] / 2**20:.0f}"
-            f" | {n['copy_s']} + {n['index_day_s']} ({n['faces']:,}) | {lay['loadavg_start'][0]:.1f} ->"
-            f" {lay['loadavg_end'][0]:.1f} |"
-        )
+        for c in lay.get("concurrent", []):
+            out.append(
+                f"| {days} | {name(c)} | {width(c)} | {c['clients']} | {c['qps']} | {c['p50_ms']} | {c['p95_ms']}"
+                f" | {load(c.get('loadavg'))} |"
+            )
+    out += [
+        "",
+        "| days | load: COPY s | per-day HNSW s | index | generation build s (copy + index) | maintenance_work_mem"
+        " | peak postgres RSS GiB | heap MiB | index MiB | load average |",
+        "| ---: | ---: | ---: | --- | --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for days, lay in d["layouts"].items():
+        for b in lay.get("builds", []):
+            out.append(
+                f"| {days} | {lay['load']['copy_s']} | {lay['load']['per_day_index_s']} | {b['index']}"
+                + (f" ({b['lists']} lists)" if b.get("lists") else "")
+                + f" | {b['seconds']} ({b['copy_seconds']} + {b['index_seconds']}) | {b['build_mem']}"
+                f" | {b['peak_postgres_rss_bytes'] / 2**30:.1f} | {b['heap_bytes'] / 2**20:.0f}"
+                f" | {b['index_bytes'] / 2**20:.0f} | {load(b.get('loadavg'))} |"
+            )
+    out += ["", "| days | a night: COPY s | index_day s | faces | load average at the layout's start -> end |"]
+    out += ["| ---: | ---: | ---: | ---: | --- |"]
+    for days, lay in d["layouts"].items():
+        if "night" in lay:
+            n = lay["night"]
+            out.append(
+                f"| {days} | {n['copy_s']} | {n['index_day_s']} | {n['faces']:,} | {load(lay['loadavg_start'])} ->"
+                f" {load(lay.get('loadavg_end'))} |"
+            )
     return "\n".join(out)
 
 

@@ -203,5 +203,31 @@ def main(argv=None) -> int:
     return 0
 
 
+def markdown(path: Path) -> str:
+    """BENCHMARKS.md section 9's index table from a results file."""
+    d = json.loads(path.read_text())
+    a = d["args"]
+    out = [
+        f"`bench/search_index.py --faces {a['faces']} --shapes {a['shapes']} --variants {a['variants']}"
+        f" --probes {a['probes']} --ef {a['ef']} --queries {a['queries']}`",
+        "",
+        "| identities x faces | index | build s | index MiB | width | recall@10 | min | p50 ms | p95 ms | load average |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for ids, shape in d["shapes"].items():
+        builds = {b["variant"]: b for b in shape["builds"]}
+        for r in shape["queries"]:
+            b = builds[r["variant"]]
+            out.append(
+                f"| {int(ids):,} x {a['faces'] // int(ids)} | {r['variant']} | {b['build_s']} | {b['index_bytes'] / 2**20:.0f}"
+                f" | {r['width']} | {r['recall']:.3f} | {r['min_recall']} | {r['p50_ms']} | {r['p95_ms']}"
+                f" | {r['loadavg'][0]:.1f} |"
+            )
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--markdown"]:
+        print(markdown(Path(sys.argv[2])))
+        raise SystemExit(0)
     raise SystemExit(main())
