@@ -41,19 +41,27 @@ DAYS = 365
 
 
 class PeakRss:
-    """The postgres processes' summed RSS, sampled every 0.5 s while a block runs (bytes)."""
+    """The benchmark's own server's processes (its postmaster and children, not other servers
+    on the machine): their summed RSS, sampled every 0.5 s while a block runs (bytes); shared
+    memory is counted once per process, so an upper bound."""
+
+    def __init__(self, state: Path):
+        self.pid = int((state / "pgdata" / "postmaster.pid").read_text().split()[0])
 
     def __enter__(self):
         import psutil
 
         self.peak, self.stop = 0, threading.Event()
+        root = psutil.Process(self.pid)
 
         def sample():
             while not self.stop.is_set():
                 total = 0
-                for p in psutil.process_iter(["name", "memory_info"]):
-                    if p.info["name"] and p.info["name"].startswith("postgres") and p.info["memory_info"]:
-                        total += p.info["memory_info"].rss
+                for p in [root, *root.children(recursive=True)]:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.NoSuchProcess:
+                        pass
                 self.peak = max(self.peak, total)
                 time.sleep(0.5)
 
@@ -88,9 +96,33 @@ def load(uri: str, data: Data) -> dict:
     return {"copy_s": round(copy_s, 1), "heap_bytes": heap}
 
 
-def build(uri: str, variant: str, mem: str) -> dict:
+def _server_cpu_s(state: Path) -> float:
+    """CPU seconds of the benchmark's own server so far: the postmaster, its live processes and
+    the ones it has reaped (parallel workers). Load does not inflate it, as it does wall time."""
+    import psutil
+
+    pid = int((state / "pgdata" / "postmaster.pid").read_text().split()[0])
+    root = psutil.Process(pid)
+    t = root.cpu_times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for child in root.children(recursive=True):
+        try:
+            c = child.cpu_times()
+            total += c.user + c.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def build(uri: str, variant: str, mem: str, state: Path, faces: int) -> dict:
     kind, *opts = variant.split(":")
-    with connect(uri) as conn, PeakRss() as rss:
+    if opts and opts[0] == "auto":
+        from facepipe.search.generations import ivfflat_lists
+
+        opts = [str(ivfflat_lists(faces))]
+        variant = f"{kind}:{opts[0]}"
+    cpu0 = _server_cpu_s(state)
+    with connect(uri) as conn, PeakRss(state) as rss:
         conn.execute("DROP INDEX IF EXISTS bench_index.gen_ann")
         conn.execute(f"SET maintenance_work_mem = '{mem}'")
         conn.execute("SET max_parallel_maintenance_workers = 2")
@@ -110,8 +142,23 @@ def build(uri: str, variant: str, mem: str) -> dict:
         conn.execute(ddl)
         seconds = time.perf_counter() - t
         size = conn.execute(f"SELECT pg_relation_size('{SCHEMA}.gen_ann')").fetchone()[0]
-    log(f"{variant}: built in {seconds:.0f} s, {size / 2**20:.0f} MiB, peak RSS {rss.peak / 2**30:.1f} GiB")
-    return {"variant": variant, "build_s": round(seconds, 1), "index_bytes": size, "peak_postgres_rss_bytes": rss.peak}
+    cpu = _server_cpu_s(state) - cpu0
+    log(
+        f"{variant}: built in {seconds:.0f} s ({cpu:.0f} CPU s), {size / 2**20:.0f} MiB, peak RSS {rss.peak / 2**30:.1f} GiB"
+    )
+    return {
+        "variant": variant,
+        "build_s": round(seconds, 1),
+        "build_cpu_s": round(cpu, 1),
+        "index_bytes": size,
+        "peak_postgres_rss_bytes": rss.peak,
+        "loadavg": machine()["loadavg"],
+    }
+
+
+def _disk(uri: str) -> int:
+    with connect(uri) as conn:
+        return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
 
 
 def _sql(kind: str, rerank: int) -> tuple[str, list[tuple[str, str]]]:
@@ -185,14 +232,19 @@ def main(argv=None) -> int:
         log(f"shape {identities:,} identities x {args.faces // identities} faces: generating {args.faces:,}")
         data = Data(args.faces, identities, DAYS, 10, seed=5)
         shape = {"identities": identities, "loadavg_start": machine()["loadavg"], "load": load(uri, data)}
+        shape["peak_python_rss_bytes"] = (
+            __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss * 1024
+        )
         qv = data.face(data.rng.integers(0, len(data.centres), args.queries + 5))
         truth = [data.exact(q, 0, DAYS, None) for q in qv]
         shape["builds"], shape["queries"] = [], []
         for variant in args.variants.split(","):
-            shape["builds"].append(build(uri, variant, args.build_mem))
+            shape["builds"].append(build(uri, variant, args.build_mem, Path(args.state), args.faces))
+            variant = shape["builds"][-1]["variant"]
             widths = args.ef if variant.startswith("hnsw") else args.probes
             for w in [int(x) for x in widths.split(",")]:
                 shape["queries"].append(measure(uri, variant, w, qv, truth, args.rerank))
+            shape["disk_bytes"] = _disk(uri)
             out["shapes"][str(identities)] = shape
             RESULTS.mkdir(parents=True, exist_ok=True)
             (RESULTS / f"{args.out}.json").write_text(json.dumps(out, indent=2, default=str))
