@@ -130,39 +130,20 @@ def _load_layout(uri: str, schema: str, data: Data, days: int) -> dict:
     return out
 
 
-class _PeakRss:
-    """The postgres processes' summed RSS, sampled every 0.5 s while a block runs (bytes)."""
+def _peak_rss(state: Path):
+    """The benchmark's own server's processes' summed RSS, sampled while a block runs
+    (search_index.PeakRss: other servers on the machine are not counted)."""
+    from search_index import PeakRss
 
-    def __enter__(self):
-        import psutil
-
-        self.peak, self.stop = 0, threading.Event()
-
-        def sample():
-            while not self.stop.is_set():
-                total = 0
-                for p in psutil.process_iter(["name", "memory_info"]):
-                    if p.info["name"] and p.info["name"].startswith("postgres") and p.info["memory_info"]:
-                        total += p.info["memory_info"].rss
-                self.peak = max(self.peak, total)
-                time.sleep(0.5)
-
-        self.thread = threading.Thread(target=sample, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-        return False
+    return PeakRss(state)
 
 
-def _rebuild(uri: str, schema: str, mem: str, index: str) -> dict:
+def _rebuild(uri: str, schema: str, mem: str, index: str, state: Path) -> dict:
     from facepipe.core.specs import model_spec
     from facepipe.search import generations
 
     policy = generations.Policy(build_mem=mem, index=index)
-    with connect(uri) as conn, _PeakRss() as rss:
+    with connect(uri) as conn, _peak_rss(state) as rss:
         conn.execute("SET max_parallel_maintenance_workers = 2")
         built = generations.rebuild(conn, schema, model_spec("dlib-resnet-128"), reason="bench", policy=policy)
         gen = generations.current(conn, schema)
@@ -367,7 +348,7 @@ def main(argv=None) -> int:
             rows.append(_measure(conn, schema, qv, truth, own, days, per_day=True, ef=100))
             log(f"{schema}: {rows[-1]}")
         for index in args.indexes.split(","):
-            layout["builds"].append(_rebuild(uri, schema, args.build_mem, index))
+            layout["builds"].append(_rebuild(uri, schema, args.build_mem, index, Path(args.state)))
             widths = [(ef, None) for ef in (100, 200, 400)] if index == "hnsw" else [(100, p) for p in args.probes]
             with connect(uri) as conn:
                 for ef, probes in widths:
@@ -396,7 +377,7 @@ def main(argv=None) -> int:
         log(f"{schema}: with 3 open days {layout['open_3']}")
         layout["night"] = _a_night(uri, schema, data, days)
         if args.night_rebuild:
-            layout["rebuild"] = _rebuild(uri, schema, args.build_mem, index)
+            layout["rebuild"] = _rebuild(uri, schema, args.build_mem, index, Path(args.state))
         layout["loadavg_end"] = machine()["loadavg"]
         result["layouts"][str(days)] = layout
         RESULTS.mkdir(parents=True, exist_ok=True)
