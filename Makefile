@@ -11,7 +11,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: install lint demo test airflow cluster cluster-stop bench bench-web lock status stop-db clean
+.PHONY: install lint demo test airflow cluster cluster-stop bench bench-web bench-search lock status stop-db clean
 
 # One virtualenv with every version pinned by constraints.txt.
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
@@ -61,6 +61,12 @@ bench: install
 
 bench-web: install  # the Faces view at 1M faces / 30,000 identities (BENCHMARKS.md section 10)
 	$(BIN)/python bench/web.py
+
+# BENCHMARKS.md section 9 at a small size (a few minutes): the search over every day, per-day
+# path against the search structure (each index kind), 30 and 365 days. Full size: see there.
+bench-search: install
+	$(BIN)/python bench/search_all.py --faces 30000 --identities 3000 --layouts 30,365 --queries 30 \
+		--seconds 3 --out search_all_quick
 
 status: install
 	$(BIN)/python -m facepipe status

@@ -130,92 +130,91 @@ def _load_layout(uri: str, schema: str, data: Data, days: int) -> dict:
     return out
 
 
-class _PeakRss:
-    """The postgres processes' summed RSS, sampled every 0.5 s while a block runs (bytes)."""
+def _peak_rss(state: Path):
+    """The benchmark's own server's processes' summed RSS, sampled while a block runs
+    (search_index.PeakRss: other servers on the machine are not counted)."""
+    from search_index import PeakRss
 
-    def __enter__(self):
-        import psutil
-
-        self.peak, self.stop = 0, threading.Event()
-
-        def sample():
-            while not self.stop.is_set():
-                total = 0
-                for p in psutil.process_iter(["name", "memory_info"]):
-                    if p.info["name"] and p.info["name"].startswith("postgres") and p.info["memory_info"]:
-                        total += p.info["memory_info"].rss
-                self.peak = max(self.peak, total)
-                time.sleep(0.5)
-
-        self.thread = threading.Thread(target=sample, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-        return False
+    return PeakRss(state)
 
 
-def _rebuild(uri: str, schema: str, mem: str) -> dict:
+def _rebuild(uri: str, schema: str, mem: str, index: str, state: Path) -> dict:
     from facepipe.core.specs import model_spec
     from facepipe.search import generations
 
-    with connect(uri) as conn, _PeakRss() as rss:
+    policy = generations.Policy(build_mem=mem, index=index)
+    with connect(uri) as conn, _peak_rss(state) as rss:
         conn.execute("SET max_parallel_maintenance_workers = 2")
-        built = generations.rebuild(conn, schema, model_spec("dlib-resnet-128"), reason="bench", build_mem=mem)
+        built = generations.rebuild(conn, schema, model_spec("dlib-resnet-128"), reason="bench", policy=policy)
         gen = generations.current(conn, schema)
         table = generations.sealed_table(gen)
-        heap, index = conn.execute(
+        heap, size = conn.execute(
             "SELECT pg_relation_size(%s::regclass), pg_relation_size(%s::regclass)",
-            (f'"{schema}"."{table}"', f'"{schema}"."{table}_embedding_hnsw"'),
+            (f'"{schema}"."{table}"', f'"{schema}"."{table}_embedding_{index}"'),
         ).fetchone()
-    built.update(peak_postgres_rss_bytes=rss.peak, heap_bytes=heap, hnsw_bytes=index, build_mem=mem)
-    log(f"{schema}: generation built in {built['seconds']} s, peak postgres RSS {rss.peak / 2**30:.1f} GiB")
+        loadavg = machine()["loadavg"]
+    built.update(peak_postgres_rss_bytes=rss.peak, heap_bytes=heap, index_bytes=size, build_mem=mem, loadavg=loadavg)
+    log(f"{schema}: {index} generation built in {built['seconds']} s, peak postgres RSS {rss.peak / 2**30:.1f} GiB")
     return built
 
 
 def _queries(data: Data, n: int, days: int):
+    """Query vectors and, per query, the exact top-10 and which of them are faces of the
+    query's own identity (the rest are strangers at near-equal distances: with few faces per
+    identity the exact top-10 holds some)."""
     ids = data.rng.integers(0, len(data.centres), n)
     qv = data.face(ids)
     truth = [data.exact(q, 0, days, None) for q in qv]
-    return qv, truth
+    own = [{int(i) for i in t if data.identity[i] == q} for t, q in zip(truth, ids)]
+    return qv, truth, own
 
 
-def _measure(conn, schema, qv, truth, days, *, per_day: bool, ef: int, per_day_queries: int = 60) -> dict:
+def _measure(
+    conn, schema, qv, truth, own, days, *, per_day: bool, ef: int, probes=None, index="", per_day_queries: int = 60
+) -> dict:
     from facepipe.core.specs import model_spec
     from facepipe.search import query
 
     spec = model_spec("dlib-resnet-128")
     saved = query.SEALED_MIN_DAYS
     query.SEALED_MIN_DAYS = 10**9 if per_day else saved
+    args = {"k": 10, "ef_search": ef, "probes": probes}
     try:
         until = DAY0 + dt.timedelta(days=days - 1)
         for q in qv[:5]:  # warm
-            query.search_faces(conn, schema, spec, q, k=10, since=DAY0, until=until, ef_search=ef)
-        path, _ = query.explain_search(conn, schema, spec, qv[0], k=10, since=DAY0, until=until, ef_search=ef)
-        lat, rec = [], []
+            query.search_faces(conn, schema, spec, q, since=DAY0, until=until, **args)
+        path, _ = query.explain_search(conn, schema, spec, qv[0], since=DAY0, until=until, **args)
+        lat, rec, rec_own = [], [], []
         n = per_day_queries if per_day else len(qv)
-        for q, t in zip(qv[:n], truth[:n]):
+        for q, t, o in zip(qv[:n], truth[:n], own[:n]):
             t0 = time.perf_counter()
-            got = query.search_faces(conn, schema, spec, q, k=10, since=DAY0, until=until, ef_search=ef)
+            got = query.search_faces(conn, schema, spec, q, since=DAY0, until=until, **args)
             lat.append((time.perf_counter() - t0) * 1000)
-            want = {str(uuid.UUID(int=ID_OFFSET + int(i))) for i in t}
-            rec.append(len(want & {m.image_id for m in got}) / 10)
+            found = {m.image_id for m in got}
+            rec.append(len({str(uuid.UUID(int=ID_OFFSET + int(i))) for i in t} & found) / 10)
+            if o:
+                rec_own.append(len({str(uuid.UUID(int=ID_OFFSET + i)) for i in o} & found) / len(o))
     finally:
         query.SEALED_MIN_DAYS = saved
     return {
         "path": path,
+        "index": "per-day hnsw" if per_day else index,
         "ef_search": ef,
+        "probes": probes,
         "queries": len(rec),
         "recall": round(float(np.mean(rec)), 3),
         "min_recall": round(float(np.min(rec)), 2),
+        "own_identity_recall": round(float(np.mean(rec_own)), 3),
+        "min_own_identity_recall": round(float(np.min(rec_own)), 2),
         "p50_ms": round(pct(lat, 50), 2),
         "p95_ms": round(pct(lat, 95), 2),
+        "loadavg": machine()["loadavg"],
     }
 
 
-def _concurrent(uri, schema, qv, days, *, per_day: bool, ef: int, clients: int = 4, seconds: float = 20.0) -> dict:
+def _concurrent(
+    uri, schema, qv, days, *, per_day: bool, ef: int, probes=None, index="", clients: int = 4, seconds: float = 20.0
+) -> dict:
     from facepipe.core.specs import model_spec
     from facepipe.search import query
 
@@ -233,7 +232,9 @@ def _concurrent(uri, schema, qv, days, *, per_day: bool, ef: int, clients: int =
             i = c
             while time.perf_counter() < deadline[0]:
                 t0 = time.perf_counter()
-                query.search_faces(conn, schema, spec, qv[i % len(qv)], k=10, since=DAY0, until=until, ef_search=ef)
+                query.search_faces(
+                    conn, schema, spec, qv[i % len(qv)], k=10, since=DAY0, until=until, ef_search=ef, probes=probes
+                )
                 lat[c].append((time.perf_counter() - t0) * 1000)
                 done[c] += 1
                 i += clients
@@ -252,7 +253,10 @@ def _concurrent(uri, schema, qv, days, *, per_day: bool, ef: int, clients: int =
     return {
         "clients": clients,
         "per_day": per_day,
+        "index": "per-day hnsw" if per_day else index,
         "ef_search": ef,
+        "probes": probes,
+        "loadavg": machine()["loadavg"],
         "queries": sum(done),
         "qps": round(sum(done) / wall, 1),
         "p50_ms": round(pct(every, 50), 2),
@@ -315,6 +319,12 @@ def main(argv=None) -> int:
     p.add_argument("--identities", type=int, default=100_000)
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--build-mem", default="2GB")
+    p.add_argument(
+        "--indexes",
+        default="hnsw,ivfflat",
+        help="generation index kinds, built one after the other (the last: open days)",
+    )
+    p.add_argument("--probes", default="16,32,64", help="ivfflat probes measured")
     p.add_argument("--seconds", type=float, default=20.0, help="each concurrent-clients measurement")
     p.add_argument("--state", default=str(RESULTS / "state_search"))
     p.add_argument("--out", default="search_all")
@@ -322,6 +332,7 @@ def main(argv=None) -> int:
         "--night-rebuild", action="store_true", help="rebuild again after the night (else: the first build's time)"
     )
     args = p.parse_args(argv)
+    args.probes = [int(x) for x in str(args.probes).split(",")]
     setup_env(Path(args.state))
     uri = start_db(Path(args.state))
     result = {"args": vars(args), "machine": machine(), "layouts": {}}
@@ -331,27 +342,42 @@ def main(argv=None) -> int:
         data = Data(args.faces, args.identities, days, 10, seed=5)
         layout = {"days": days, "loadavg_start": machine()["loadavg"]}
         layout["load"] = _load_layout(uri, schema, data, days)
-        layout["build"] = _rebuild(uri, schema, args.build_mem)
-        qv, truth = _queries(data, args.queries, days)
-        rows = []
-        configs = [(True, 100), (False, 40), (True, 400), (False, 100), (False, 200)]
+        qv, truth, own = _queries(data, args.queries, days)
+        layout["builds"], rows, layout["concurrent"] = [], [], []
         with connect(uri) as conn:
-            for per_day, ef in configs:  # alternating paths
-                rows.append(_measure(conn, schema, qv, truth, days, per_day=per_day, ef=ef))
-                log(f"{schema}: {rows[-1]}")
+            rows.append(_measure(conn, schema, qv, truth, own, days, per_day=True, ef=100))
+            log(f"{schema}: {rows[-1]}")
+        for index in args.indexes.split(","):
+            layout["builds"].append(_rebuild(uri, schema, args.build_mem, index, Path(args.state)))
+            widths = [(ef, None) for ef in (100, 200, 400)] if index == "hnsw" else [(100, p) for p in args.probes]
+            with connect(uri) as conn:
+                for ef, probes in widths:
+                    rows.append(
+                        _measure(conn, schema, qv, truth, own, days, per_day=False, ef=ef, probes=probes, index=index)
+                    )
+                    log(f"{schema}: {rows[-1]}")
+            ef, probes = (100, None) if index == "hnsw" else (100, 32)  # query.py's defaults
+            layout["concurrent"].append(
+                _concurrent(
+                    uri, schema, qv, days, per_day=False, ef=ef, probes=probes, index=index, seconds=args.seconds
+                )
+            )
+            log(f"{schema}: concurrent {layout['concurrent'][-1]}")
+        with connect(uri) as conn:
+            rows.append(_measure(conn, schema, qv, truth, own, days, per_day=True, ef=400))
+            log(f"{schema}: {rows[-1]}")
         layout["queries"] = rows
-        layout["concurrent"] = [
-            _concurrent(uri, schema, qv, days, per_day=False, ef=100, seconds=args.seconds),
-            _concurrent(uri, schema, qv, days, per_day=True, ef=100, seconds=args.seconds),
-        ]
-        log(f"{schema}: concurrent {layout['concurrent']}")
+        layout["concurrent"].append(_concurrent(uri, schema, qv, days, per_day=True, ef=100, seconds=args.seconds))
+        log(f"{schema}: concurrent {layout['concurrent'][-1]}")
         _open_days(uri, schema, days, 3)
         with connect(uri) as conn:
-            layout["open_3"] = _measure(conn, schema, qv, truth, days, per_day=False, ef=100)
+            layout["open_3"] = _measure(
+                conn, schema, qv, truth, own, days, per_day=False, ef=100, probes=probes, index=index
+            )
         log(f"{schema}: with 3 open days {layout['open_3']}")
         layout["night"] = _a_night(uri, schema, data, days)
         if args.night_rebuild:
-            layout["rebuild"] = _rebuild(uri, schema, args.build_mem)
+            layout["rebuild"] = _rebuild(uri, schema, args.build_mem, index, Path(args.state))
         layout["loadavg_end"] = machine()["loadavg"]
         result["layouts"][str(days)] = layout
         RESULTS.mkdir(parents=True, exist_ok=True)
@@ -370,46 +396,72 @@ def markdown(path: Path) -> str:
 
     d = json.loads(path.read_text())
     a = d["args"]
+
+    def load(x) -> str:
+        return f"{x[0]:.1f}" if x else "-"
+
+    def width(r) -> str:
+        if r["index"] == "ivfflat":
+            return f"probes {r['probes']}"
+        return f"ef_search {r['ef_search']}"
+
+    def name(r) -> str:
+        return "per day (before)" if r["index"] == "per-day hnsw" else f"search structure, {r['index']}"
+
     out = [
-        f"`bench/search_all.py --faces {a['faces']} --layouts {a['layouts']} --queries {a['queries']}"
-        f" --seconds {a['seconds']}` ({d['machine'].get('cpus', 2)} cores, shared; load average per layout below)."
-        " Unfiltered top-10 over every day, recall@10 against numpy's exact answer.",
+        f"`bench/search_all.py --faces {a['faces']} --identities {a['identities']} --layouts {a['layouts']}"
+        f" --indexes {a.get('indexes', 'hnsw')} --probes {','.join(map(str, a.get('probes', [])))}"
+        f" --queries {a['queries']} --seconds {a['seconds']}` ({d['machine'].get('cpus', 2)} cores, shared)."
+        " Unfiltered top-10 over every day; recall@10 against numpy's exact answer; own identity: the share of"
+        " the exact top-10's faces of the query's own identity that came back.",
         "",
-        "| days | path | ef_search | queries | recall@10 | min recall | p50 ms | p95 ms |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| days | path | width | queries | recall@10 | min | own identity | min | p50 ms | p95 ms | load average |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for days, lay in d["layouts"].items():
-        for r in lay["queries"]:
-            name = "per day (before)" if r["path"] == "hnsw" else "search structure"
+        rows = [*lay["queries"], {**lay["open_3"], "open": True}] if "open_3" in lay else lay["queries"]
+        for r in rows:
+            label = name(r) + (" + 3 open days" if r.get("open") else "")
             out.append(
-                f"| {days} | {name} | {r['ef_search']} | {r.get('queries', '-')} | {r['recall']:.3f} | {r['min_recall']}"
-                f" | {r['p50_ms']} | {r['p95_ms']} |"
+                f"| {days} | {label} | {width(r)} | {r['queries']} | {r['recall']:.3f} | {r['min_recall']}"
+                f" | {r.get('own_identity_recall', '-')} | {r.get('min_own_identity_recall', '-')}"
+                f" | {r['p50_ms']} | {r['p95_ms']} | {load(r.get('loadavg'))} |"
             )
-        r = lay["open_3"]
-        out.append(
-            f"| {days} | search structure + 3 open days | {r['ef_search']} | {r.get('queries', '-')} | {r['recall']:.3f}"
-            f" | {r['min_recall']} | {r['p50_ms']} | {r['p95_ms']} |"
-        )
-    out += ["", "| days | path | clients | queries/s | p50 ms | p95 ms |", "| ---: | --- | ---: | ---: | ---: | ---: |"]
-    for days, lay in d["layouts"].items():
-        for c in lay["concurrent"]:
-            name = "per day (before)" if c["per_day"] else "search structure"
-            out.append(f"| {days} | {name} | {c['clients']} | {c['qps']} | {c['p50_ms']} | {c['p95_ms']} |")
     out += [
         "",
-        "| days | load: COPY s | per-day HNSW s | generation build s (copy + graph) | maintenance_work_mem"
-        " | peak postgres RSS GiB | heap MiB | graph MiB | a night: COPY + index_day s (faces) | load average |",
-        "| ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | --- | --- |",
+        "| days | path | width | clients | queries/s | p50 ms | p95 ms | load average |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for days, lay in d["layouts"].items():
-        b, n = lay["build"], lay["night"]
-        out.append(
-            f"| {days} | {lay['load']['copy_s']} | {lay['load']['per_day_index_s']} | {b['seconds']}"
-            f" ({b['copy_seconds']} + {b['index_seconds']}) | {b['build_mem']}"
-            f" | {b['peak_postgres_rss_bytes'] / 2**30:.1f} | {b['heap_bytes'] / 2**20:.0f} | {b['hnsw_bytes'] / 2**20:.0f}"
-            f" | {n['copy_s']} + {n['index_day_s']} ({n['faces']:,}) | {lay['loadavg_start'][0]:.1f} ->"
-            f" {lay['loadavg_end'][0]:.1f} |"
-        )
+        for c in lay.get("concurrent", []):
+            out.append(
+                f"| {days} | {name(c)} | {width(c)} | {c['clients']} | {c['qps']} | {c['p50_ms']} | {c['p95_ms']}"
+                f" | {load(c.get('loadavg'))} |"
+            )
+    out += [
+        "",
+        "| days | load: COPY s | per-day HNSW s | index | generation build s (copy + index) | maintenance_work_mem"
+        " | peak postgres RSS GiB | heap MiB | index MiB | load average |",
+        "| ---: | ---: | ---: | --- | --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for days, lay in d["layouts"].items():
+        for b in lay.get("builds", []):
+            out.append(
+                f"| {days} | {lay['load']['copy_s']} | {lay['load']['per_day_index_s']} | {b['index']}"
+                + (f" ({b['lists']} lists)" if b.get("lists") else "")
+                + f" | {b['seconds']} ({b['copy_seconds']} + {b['index_seconds']}) | {b['build_mem']}"
+                f" | {b['peak_postgres_rss_bytes'] / 2**30:.1f} | {b['heap_bytes'] / 2**20:.0f}"
+                f" | {b['index_bytes'] / 2**20:.0f} | {load(b.get('loadavg'))} |"
+            )
+    out += ["", "| days | a night: COPY s | index_day s | faces | load average at the layout's start -> end |"]
+    out += ["| ---: | ---: | ---: | ---: | --- |"]
+    for days, lay in d["layouts"].items():
+        if "night" in lay:
+            n = lay["night"]
+            out.append(
+                f"| {days} | {n['copy_s']} | {n['index_day_s']} | {n['faces']:,} | {load(lay['loadavg_start'])} ->"
+                f" {load(lay.get('loadavg_end'))} |"
+            )
     return "\n".join(out)
 
 

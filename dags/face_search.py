@@ -1,8 +1,9 @@
 """
 ### face_search: keeps the search over every day fast
 
-Daily. Face search over many days reads one HNSW graph (a *generation* of the search
-structure) for the days it holds, plus each day loaded since in its own partition.
+Daily. Face search over many days reads one index (a *generation* of the search
+structure: an HNSW graph, or IVFFlat with `FACEPIPE_SEARCH_INDEX=ivfflat`) for the days
+it holds, plus each day loaded since in its own partition.
 This DAG logs how far the structure is behind (days loaded since the last build, rows
 forget and retention deleted) and, when `FACEPIPE_SEARCH_MAX_OPEN_DAYS` days are open
 or `FACEPIPE_SEARCH_MAX_STALE` of its rows are stale, builds a new generation beside

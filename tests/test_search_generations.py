@@ -114,6 +114,7 @@ def loaded(schema, db):
                 db, schema, spec, DAY0 + dt.timedelta(days=i), source, rng, centres
             )
     assert generations.lag(db, schema).due(generations.Policy()) == "first generation"
+    assert generations.lag(db, schema).summary().startswith("off (opt-in: unpause the DAG face_search")
     built = generations.rebuild(db, schema, spec, reason="test")
     assert built["faces"] == 6 * 2 * 40 and not built["discarded"]
     return schema, spec, rng, centres, shas
@@ -136,7 +137,7 @@ def test_one_graph_answers_as_the_exact_search_through_loads_reruns_and_clears(l
     last = DAY0 + dt.timedelta(days=5)
     gen = generations.current(db, schema)
     path, plan = explain_search(db, schema, spec, centres[0], k=10, since=DAY0, until=last)
-    assert path == "sealed" and f"search_sealed_g{gen}_embedding_hnsw" in plan, plan
+    assert path == "sealed" and f"search_sealed_g{gen}_embedding_{generations.Policy().index}" in plan, plan
     assert "faces_p" not in plan, plan  # no day partition is searched: every day is sealed
     _check(db, schema, spec, rng, centres, since=DAY0, until=last)
     _check(db, schema, spec, rng, centres, since=DAY0, until=last, source="cam1")  # a filter: iterative scan
@@ -177,6 +178,48 @@ def test_one_graph_answers_as_the_exact_search_through_loads_reruns_and_clears(l
     )
     _check(db, schema, spec, rng, centres, since=DAY0, until=new)
     assert generations.maintain(db, schema, spec, generations.Policy())["rebuilt"] is False  # nothing due
+
+
+def test_every_index_kind_answers_as_the_exact_search(loaded, db, monkeypatch):
+    """A generation indexed by IVFFlat with several lists (every list probed) or by HNSW (every
+    face visited) answers as the exact search, with and without a filter; with one probe of 8
+    lists a filtered search still returns k rows (iterative scan)."""
+    from facepipe.search import generations
+    from facepipe.search.query import search_faces
+
+    schema, spec, rng, centres, shas = loaded
+    last = DAY0 + dt.timedelta(days=5)
+    ivfflat = {"FACEPIPE_SEARCH_INDEX": "ivfflat", "FACEPIPE_SEARCH_LISTS": "8", "FACEPIPE_SEARCH_PROBES": "8"}
+    for env in (ivfflat, {"FACEPIPE_SEARCH_INDEX": "hnsw", "FACEPIPE_SEARCH_HNSW_M": "24"}):
+        with monkeypatch.context() as m:
+            for name, value in env.items():
+                m.setenv(name, value)
+            built = generations.rebuild(db, schema, spec, reason="test")
+            assert built["index"] == generations.Policy.from_env().index and not built["discarded"]
+            _check(db, schema, spec, rng, centres, since=DAY0, until=last)
+            _check(db, schema, spec, rng, centres, since=DAY0, until=last, source="cam1")
+            if built["index"] == "ivfflat":
+                assert built["lists"] == 8
+                m.setenv("FACEPIPE_SEARCH_PROBES", "1")
+                found = search_faces(db, schema, spec, centres[3], k=10, since=DAY0, until=last, source="cam1", **EVERY)
+                assert len(found) == 10 and {f.source for f in found} == {"cam1"}
+
+
+def test_the_search_settings_are_checked(monkeypatch):
+    from facepipe.core.config import ConfigError
+    from facepipe.search.generations import Policy, ivfflat_lists
+    from facepipe.search.query import search_probes
+
+    assert (ivfflat_lists(10), ivfflat_lists(500_000), ivfflat_lists(4_000_000)) == (1, 500, 2000)
+    assert Policy.from_env().index == "hnsw"
+    for name, value in [("INDEX", "flat"), ("LISTS", "-1"), ("HNSW_M", "1"), ("HNSW_EF_CONSTRUCTION", "8")]:
+        with monkeypatch.context() as m:
+            m.setenv(f"FACEPIPE_SEARCH_{name}", value)
+            with pytest.raises(ConfigError):
+                Policy.from_env()
+    monkeypatch.setenv("FACEPIPE_SEARCH_PROBES", "0")
+    with pytest.raises(ConfigError):
+        search_probes()
 
 
 def test_forget_removes_from_the_graph_at_once_and_rebuilds_it(loaded, db):

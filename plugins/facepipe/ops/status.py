@@ -54,7 +54,7 @@ def print_status(args) -> int:
     if search is not None and rows:
         due = search.due(Policy.from_env())
         print(f"\nsearch over every day: {search.summary()}")
-        if due:
+        if due and search.gen is not None:  # without a generation the summary says how to opt in
             print(
                 f"  a rebuild is due ({due}): face_search runs it daily (once unpaused), or `facepipe search-maintain`"
             )

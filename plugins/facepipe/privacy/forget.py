@@ -485,7 +485,7 @@ def _after_commit(conn, schema: str, out: Forgotten, model: ModelSpec, reports_d
         from facepipe.search.generations import Policy, rebuild
 
         try:
-            rebuild(conn, schema, model, reason=f"forget (audit op {out.op_no})", build_mem=Policy.from_env().build_mem)
+            rebuild(conn, schema, model, reason=f"forget (audit op {out.op_no})", policy=Policy.from_env())
         except (psycopg.Error, TimeoutError) as exc:
             problems.append(
                 f"the search structure was not rebuilt ({type(exc).__name__}): run `facepipe search-maintenance"

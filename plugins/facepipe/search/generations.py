@@ -1,10 +1,10 @@
-"""The search structure over every day: generations of one HNSW graph, beside the day partitions.
+"""The search structure over every day: generations of one ANN index, beside the day partitions.
 
 Day partitions stay the unit of loading, re-runs, retention and exact filtered search, but a
 search over many days through them is one graph search per day (a LIMIT prunes no
 partition). A *generation* is one table, ``<schema>.search_sealed_g<N>``, holding a copy of
-the faces (key, source, box, vector) of every day loaded when it was built, under one HNSW
-graph. Search (facepipe.search.query) reads:
+the faces (key, source, box, vector) of every day loaded when it was built, under one ANN
+index (an HNSW graph, or IVFFlat lists: ``Policy``). Search (facepipe.search.query) reads:
 
 - the current generation's graph for the range's days it holds *as of their newest load*
   (``search_sealed_days.run_no`` equal to the day's newest ``load_runs.run_no``), with
@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -80,33 +81,78 @@ def current(conn: psycopg.Connection, schema: str) -> int | None:
     return row[0] if row else None
 
 
+INDEX_KINDS = ("ivfflat", "hnsw")
+
+
+def ivfflat_lists(faces: int) -> int:
+    """IVFFlat lists for a generation of ``faces`` rows when FACEPIPE_SEARCH_LISTS is 0
+    (pgvector's advice): rows / 1000 up to 1M rows, sqrt(rows) beyond; at least 1."""
+    return max(1, faces // 1000 if faces <= 1_000_000 else int(math.sqrt(faces)))
+
+
 @dataclass(frozen=True)
 class Policy:
     """When maintenance rebuilds: FACEPIPE_SEARCH_MAX_OPEN_DAYS days loaded since the last
     build (each is one more graph search per query), or FACEPIPE_SEARCH_MAX_STALE of the
     generation's rows that no search reads (deleted, or of a day loaded again). The build
     uses at most FACEPIPE_SEARCH_BUILD_MEM of maintenance_work_mem (it spills, slower,
-    beyond it)."""
+    beyond it).
+
+    How the generation is indexed: FACEPIPE_SEARCH_INDEX ``hnsw`` (the default) with
+    FACEPIPE_SEARCH_HNSW_M and FACEPIPE_SEARCH_HNSW_EF_CONSTRUCTION, searched at the
+    query's ef_search; or ``ivfflat`` with FACEPIPE_SEARCH_LISTS lists (0: ``ivfflat_lists``),
+    searched with FACEPIPE_SEARCH_PROBES (facepipe.search.query): on 2 cores it builds about
+    15x faster than the graph, but needs more time per query for the same recall on
+    synthetic dlib faces (BENCHMARKS.md section 9), so it is the choice when the build is
+    the bottleneck (tens of millions of faces), not the default."""
 
     max_open_days: int = 4
     max_stale: float = 0.10
     build_mem: str = "1GB"
+    index: str = "hnsw"
+    lists: int = 0
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 64
 
     @classmethod
     def from_env(cls) -> Policy:
+        def env(name: str, default, kind=int):
+            return kind(os.environ.get(f"FACEPIPE_SEARCH_{name}", "").strip() or default)
+
         try:
             policy = cls(
-                max_open_days=int(os.environ.get("FACEPIPE_SEARCH_MAX_OPEN_DAYS", "").strip() or cls.max_open_days),
-                max_stale=float(os.environ.get("FACEPIPE_SEARCH_MAX_STALE", "").strip() or cls.max_stale),
-                build_mem=os.environ.get("FACEPIPE_SEARCH_BUILD_MEM", "").strip() or cls.build_mem,
+                max_open_days=env("MAX_OPEN_DAYS", cls.max_open_days),
+                max_stale=env("MAX_STALE", cls.max_stale, float),
+                build_mem=env("BUILD_MEM", cls.build_mem, str),
+                index=env("INDEX", cls.index, str).lower(),
+                lists=env("LISTS", cls.lists),
+                hnsw_m=env("HNSW_M", cls.hnsw_m),
+                hnsw_ef_construction=env("HNSW_EF_CONSTRUCTION", cls.hnsw_ef_construction),
             )
         except ValueError as exc:
-            raise ConfigError(f"FACEPIPE_SEARCH_MAX_OPEN_DAYS / _MAX_STALE: {exc}") from None
+            raise ConfigError(f"FACEPIPE_SEARCH_* setting: {exc}") from None
         if policy.max_open_days < 0 or not 0 <= policy.max_stale <= 1:
             raise ConfigError("FACEPIPE_SEARCH_MAX_OPEN_DAYS must be 0 or more, FACEPIPE_SEARCH_MAX_STALE 0 to 1")
         if not policy.build_mem[:1].isdigit() or not policy.build_mem.rstrip("kMGTB").isdigit():
             raise ConfigError(f"FACEPIPE_SEARCH_BUILD_MEM must be like 512MB or 2GB, got {policy.build_mem[:20]!r}")
+        if policy.index not in INDEX_KINDS:
+            raise ConfigError(
+                f"FACEPIPE_SEARCH_INDEX must be one of {', '.join(INDEX_KINDS)}, got {policy.index[:20]!r}"
+            )
+        if not 0 <= policy.lists <= 32768 or not 2 <= policy.hnsw_m <= 100:
+            raise ConfigError("FACEPIPE_SEARCH_LISTS must be 0 (automatic) to 32768, FACEPIPE_SEARCH_HNSW_M 2 to 100")
+        if not 4 <= policy.hnsw_ef_construction <= 1000 or policy.hnsw_ef_construction < 2 * policy.hnsw_m:
+            raise ConfigError("FACEPIPE_SEARCH_HNSW_EF_CONSTRUCTION must be 4 to 1000 and at least 2 x HNSW_M")
         return policy
+
+    def index_sql(self, column: sql.Composable, faces: int) -> sql.Composable:
+        """The index method, ``column`` (with its operator class) and options of a generation
+        of ``faces`` rows."""
+        if self.index == "hnsw":
+            return sql.SQL("hnsw ({}) WITH (m = {}, ef_construction = {})").format(
+                column, sql.Literal(self.hnsw_m), sql.Literal(self.hnsw_ef_construction)
+            )
+        return sql.SQL("ivfflat ({}) WITH (lists = {})").format(column, sql.Literal(self.lists or ivfflat_lists(faces)))
 
 
 @dataclass(frozen=True)
@@ -144,7 +190,11 @@ class Lag:
 
     def summary(self) -> str:
         if self.gen is None:
-            return f"no generation yet: {self.open_days} days ({self.open_faces} faces) searched day by day"
+            return (
+                f"off (opt-in: unpause the DAG face_search, or run `facepipe search-maintain`, to build it):"
+                f" {self.open_days} days ({self.open_faces} faces) searched day by day"
+                + (f"; {self.building} generation building" if self.building else "")
+            )
         return (
             f"generation {self.gen} built {str(self.built_at)[:16]} UTC holds {self.sealed_faces} faces"
             f" ({self.removed} deleted since, {self.shadowed} of days loaded again);"
@@ -236,10 +286,14 @@ def _swap_lock(conn: psycopg.Connection, wait_s: float = 600.0) -> None:
         time.sleep(0.05)
 
 
-def rebuild(conn: psycopg.Connection, schema: str, model: ModelSpec, *, reason: str, build_mem: str = "1GB") -> dict:
-    """Build a new generation from every loaded day and swap it in (see the module's doc).
+def rebuild(
+    conn: psycopg.Connection, schema: str, model: ModelSpec, *, reason: str, policy: Policy | None = None
+) -> dict:
+    """Build a new generation from every loaded day and swap it in (see the module's doc),
+    indexed and with the memory ``policy`` says (default: Policy.from_env()).
     Returns {gen, faces, days, seconds, discarded, dropped}. Needs an autocommit connection;
     the schema must hold ``model``'s vectors (facepipe.core.schema.require)."""
+    policy = policy or Policy.from_env()
     if not conn.autocommit:
         raise ValueError("a search rebuild needs an autocommit connection: it runs many short transactions")
     started = time.monotonic()
@@ -275,10 +329,11 @@ def rebuild(conn: psycopg.Connection, schema: str, model: ModelSpec, *, reason: 
                 break
         copied = time.monotonic()
         if not spoiled:
-            conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(build_mem)))
+            conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(policy.build_mem)))
+            method = policy.index_sql(sql.SQL("embedding {}").format(sql.SQL(model.opclass)), faces)
             conn.execute(
-                sql.SQL("CREATE INDEX {} ON {} USING hnsw (embedding {}) WITH (m = 16, ef_construction = 64)").format(
-                    sql.Identifier(table + "_embedding_hnsw"), _t(schema, table), sql.SQL(model.opclass)
+                sql.SQL("CREATE INDEX {} ON {} USING {}").format(
+                    sql.Identifier(f"{table}_embedding_{policy.index}"), _t(schema, table), method
                 )
             )
             conn.execute(
@@ -323,6 +378,8 @@ def rebuild(conn: psycopg.Connection, schema: str, model: ModelSpec, *, reason: 
             "discarded": spoiled,
             "dropped": old,
             "reason": reason,
+            "index": policy.index,
+            "lists": (policy.lists or ivfflat_lists(faces)) if policy.index == "ivfflat" else None,
         }
         log.info("search rebuild: %s", result)
         return result
@@ -342,7 +399,7 @@ def maintain(conn: psycopg.Connection, schema: str, model: ModelSpec, policy: Po
         log.info("search: no rebuild due (policy %s)", policy)
     else:
         for _ in range(2):
-            built = rebuild(conn, schema, model, reason=reason, build_mem=policy.build_mem)
+            built = rebuild(conn, schema, model, reason=reason, policy=policy)
             if not built["discarded"]:
                 result.update(rebuilt=True, build=built)
                 break

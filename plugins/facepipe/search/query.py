@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,8 +69,25 @@ def filtered_rows(conn: psycopg.Connection, schema: str, *, since: dt.date, unti
 
 
 # A search over at least this many days the current generation holds (facepipe.search.
-# generations) reads its one graph for them instead of one graph per day.
+# generations) reads its one index for them instead of one graph per day.
 SEALED_MIN_DAYS = 3
+
+# The IVFFlat lists of the generation a search reads (FACEPIPE_SEARCH_PROBES): recall
+# against latency, measured in bench/search_index.py (BENCHMARKS.md section 9).
+PROBES = 32
+
+
+def search_probes() -> int:
+    from facepipe.core.config import ConfigError
+
+    raw = os.environ.get("FACEPIPE_SEARCH_PROBES", "").strip()
+    try:
+        probes = int(raw) if raw else PROBES
+    except ValueError:
+        probes = 0
+    if not 1 <= probes <= 32768:
+        raise ConfigError(f"FACEPIPE_SEARCH_PROBES must be 1 to 32768, got {raw[:20]!r}")
+    return probes
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,7 @@ def _search_plan(
     source: str | None,
     ef_search: int | None,
     exact_max_rows: int,
+    probes: int | None = None,
 ) -> _Plan:
     """Choose the path (call it in a transaction: the search lock and settings are local to it)."""
     from facepipe.core.db import vector_value
@@ -154,11 +173,15 @@ def _search_plan(
                     {**params, "days": sealed},
                 )
             ]
+            # The generation's index is IVFFlat or HNSW (generations.Policy): the settings
+            # of both, the other's are ignored.
             settings = [
                 [
                     ("hnsw.iterative_scan", "relaxed_order"),
                     ef,
                     ("hnsw.max_scan_tuples", "50000"),
+                    ("ivfflat.iterative_scan", "relaxed_order"),
+                    ("ivfflat.probes", str(probes or search_probes())),
                     ("enable_sort", "off"),
                 ]
             ]
@@ -218,6 +241,7 @@ def search_faces(
     source: str | None = None,
     ef_search: int | None = None,
     exact_max_rows: int = EXACT_MAX_ROWS,
+    probes: int | None = None,
 ) -> list[Match]:
     """The k nearest faces in the day range, nearest first.
 
@@ -225,12 +249,15 @@ def search_faces(
     ``exact_max_rows`` faces (0: never), the answer is exact: every face of the
     source in the range is compared. Otherwise, when the current search generation
     (facepipe.search.generations) holds at least SEALED_MIN_DAYS of the range's days,
-    its one HNSW graph is searched for them and each day loaded since in its own
-    partition; else each day's HNSW index is searched (``ef_search``). Every HNSW
+    its one index is searched for them (IVFFlat: ``probes`` lists, default
+    FACEPIPE_SEARCH_PROBES; HNSW: ``ef_search``) and each day loaded since in its own
+    partition; else each day's HNSW index is searched (``ef_search``). Every index
     search is pgvector's iterative index scan, so a filter still gives k rows when k
     exist.
     """
-    args = dict(k=k, since=since, until=until, source=source, ef_search=ef_search, exact_max_rows=exact_max_rows)
+    args = dict(
+        k=k, since=since, until=until, source=source, ef_search=ef_search, exact_max_rows=exact_max_rows, probes=probes
+    )
     with conn.transaction():
         plan = _search_plan(conn, schema, model, query, **args)
         if plan.path == "sealed":
@@ -260,6 +287,7 @@ def explain_search(
     source: str | None = None,
     ef_search: int | None = None,
     exact_max_rows: int = EXACT_MAX_ROWS,
+    probes: int | None = None,
     analyze: bool = False,
 ) -> tuple[str, str]:
     """The path search_faces takes for these arguments ("exact", "hnsw" or "sealed") and its
@@ -280,6 +308,7 @@ def explain_search(
             source=source,
             ef_search=ef_search,
             exact_max_rows=exact_max_rows,
+            probes=probes,
         )
         explain = sql.SQL("EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN ")
         plans = []

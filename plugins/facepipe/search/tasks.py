@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from facepipe.core.config import settings
@@ -22,7 +23,7 @@ def maintain(force: bool = False) -> dict:
     spec = model_spec(s.model)
     policy = Policy.from_env()
     if force:
-        policy = Policy(max_open_days=-1, max_stale=policy.max_stale, build_mem=policy.build_mem)
+        policy = dataclasses.replace(policy, max_open_days=-1)
     with connection() as conn:
         require(conn, s.db_schema, spec, may_upgrade=True)
         return run(conn, s.db_schema, spec, policy)
