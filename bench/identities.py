@@ -303,6 +303,7 @@ def _assess(uri: str, schema: str, f: Faces, faces: int, days: int, people: int)
         **bcubed(labels, clusters),
         "recurring_assigned": round(float(assigned[rec].mean()), 4),
         "oneoff_assigned": round(float(assigned[~rec].mean()), 4),
+        "faces_unsure_at_their_night": sum(n["counts"].get("unsure", 0) for n in nights),
         "faces_unsure": unsure,
         "faces_unsure_share": None if unsure is None else round(unsure / faces, 4),
         "merge_suggestions": None if unsure is None else merges,
