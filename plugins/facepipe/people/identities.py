@@ -272,6 +272,7 @@ class Unsure:
     nearest_member: float | None
     next_distance: float | None  # the next identity's centroid
     why: str
+    next_id: int | None = None  # the next identity
 
 
 def _join_clear(
@@ -287,7 +288,10 @@ def _join_clear(
     never one that already holds a face of the same photo. Returns (joined rows, unsure faces)."""
     import numpy as np
 
+    from facepipe.people.suggestions import refused_faces
+
     join, margin = ps.join * threshold, ps.margin * threshold
+    refused = refused_faces(conn, schema, day)
     faces = {
         (image_id, (x, y, w, h)): _as_array(e).astype(np.float32)
         for image_id, x, y, w, h, e in conn.execute(load_sql("people_new_faces.sql", schema=schema), {"day": day})
@@ -324,7 +328,9 @@ def _join_clear(
         d1, how, identity_id = r[0]
         if d1 >= threshold:
             continue
-        d2 = next((d for d, _, i in r[1:] if i != identity_id), None)
+        d2, next_id = next(((d, i) for d, _, i in r[1:] if i != identity_id), (None, None))
+        if (day, *key, identity_id) in refused:  # a person said no: never joined, never asked again
+            continue
         m = members.get(identity_id)
         dm = float(np.linalg.norm(m - faces[key], axis=1).min()) if m is not None and len(m) else None
         why = None
@@ -339,7 +345,7 @@ def _join_clear(
         if why is None:
             tried.append((d1, key, identity_id, how, dm, d2))
         else:
-            unsure.append(Unsure(day, key[0], key[1], identity_id, d1, dm, d2, why))
+            unsure.append(Unsure(day, key[0], key[1], identity_id, d1, dm, d2, why, next_id))
     rows = []
     for d1, (image_id, box), identity_id, how, dm, d2 in sorted(tried, key=lambda t: t[0]):
         if identity_id in taken[image_id]:
@@ -435,6 +441,31 @@ def _cluster_pool(
     return made, faces, blocked
 
 
+def _ask(conn, schema: str, model: ModelSpec, threshold: float, unsure: list[Unsure]) -> dict:
+    """Step 4: the night's doubts become suggestions (facepipe.people.suggestions): a 'face'
+    question per unsure face, a 'merge' question per pair of identities a face could not
+    tell apart whose centroids are within the threshold; questions whose face has an
+    identity now are dropped."""
+    from facepipe.core.db import table_exists
+    from facepipe.people import suggestions
+
+    if not table_exists(conn, schema, "suggestions"):
+        return {}
+    pairs: dict[tuple[int, int], dict] = {}
+    for u in unsure:
+        if u.why == "another identity as near" and u.next_id is not None:
+            a, b = sorted((u.identity_id, u.next_id))
+            e = pairs.setdefault((a, b), {"faces_between": 0, "closest_face_distances": None})
+            e["faces_between"] += 1
+            if e["closest_face_distances"] is None or u.distance < e["closest_face_distances"][0]:
+                e["closest_face_distances"] = [round(u.distance, 4), round(u.next_distance or 0.0, 4)]
+    return {
+        "asked_faces": suggestions.ask_faces(conn, schema, unsure),
+        "asked_merges": suggestions.ask_merges(conn, schema, pairs, threshold, model.distance_op),
+        "questions_settled": suggestions.settle(conn, schema),
+    }
+
+
 def _as_array(value):
     import numpy as np
 
@@ -523,6 +554,7 @@ def assign_day(
         made, clustered, blocked = _cluster_pool(conn, schema, day, model, threshold, ps, taken)
         unsure += blocked
         lap("cluster")
+        asked = _ask(conn, schema, model, threshold, unsure)
         # Faces that joined a cluster left the pool; the rest of the day's faces are in it.
         conn.execute(
             sql.SQL("DELETE FROM {} WHERE day < %s").format(_t(schema, "identity_pool")),
@@ -547,6 +579,7 @@ def assign_day(
             "unsure": sum(1 for u in unsure if u.day == day),  # the day's faces not clearly one identity
             "unsure_why": dict(Counter(u.why for u in unsure if u.day == day)),
             "unsure_older": sum(1 for u in unsure if u.day != day),  # pooled faces of groups like an identity
+            **asked,
             "new_identities": made,
             "clustered": clustered,
             "pooled": pooled,
