@@ -18,9 +18,11 @@ each day's load, ``assign_day`` gives the day's new faces an identity:
    delete a stranger's face) and waits in the pool.
 3. The rest wait in ``identity_pool`` (the last ``pool_days`` days). A new face
    with at least ``min_faces`` pooled faces within the threshold (itself
-   included, as DBSCAN's core points) starts a new identity with them; a border
-   face joins only within ``join`` of its core; pooled faces stay there and are
-   tried again by later nights' faces.
+   included, as DBSCAN's core points) starts a new identity with them; cores link,
+   and border faces join a core, only within ``join``; a group whose centre is
+   within ``duplicate`` of an identity's centroid is that identity's unsure faces,
+   not a second identity; pooled faces stay there and are tried again by later
+   nights' faces.
 
 Two faces of one photo never join one identity. A night does a bounded number
 of index searches per new face, so it costs in proportion to the day's faces.
@@ -72,7 +74,7 @@ class PeopleSettings:
     # Joining an identity; distances are fractions of the model's threshold (dlib: 0.5).
     join: float = 0.9  # centroid, and nearest member or reference photo, at most this far
     margin: float = 0.1  # the next identity's centroid at least this much farther than the nearest
-    radius_slack: float = 0.2  # at most the identity's radius (its farthest newest member) plus this
+    radius_slack: float = 0.3  # at most the identity's radius (its farthest newest member) plus this
     members: int = 32  # newest faces of the nearest identity compared with the new face
     duplicate: float = 0.5  # a new group whose centre is this near an identity's centroid is not made
 
@@ -84,7 +86,7 @@ class PeopleSettings:
             neighbours=_whole("FACEPIPE_PEOPLE_NEIGHBOURS", 20, 2, 1000),
             join=_decimal("FACEPIPE_PEOPLE_JOIN", 0.9, 0.1, 1.0),
             margin=_decimal("FACEPIPE_PEOPLE_MARGIN", 0.1, 0.0, 1.0),
-            radius_slack=_decimal("FACEPIPE_PEOPLE_RADIUS_SLACK", 0.2, 0.0, 1.0),
+            radius_slack=_decimal("FACEPIPE_PEOPLE_RADIUS_SLACK", 0.3, 0.0, 1.0),
             members=_whole("FACEPIPE_PEOPLE_MEMBERS", 32, 1, 1000),
             duplicate=_decimal("FACEPIPE_PEOPLE_DUPLICATE", 0.5, 0.0, 1.0),
         )
@@ -382,13 +384,16 @@ def _cluster_pool(
     # counting at most one face per photo (two faces of one photo are two people).
     core = {k for k, ns in near.items() if len({n[1] for _, n in ns}) >= ps.min_faces}
     groups = _Groups()
+    # Cores link within ``join`` only: two look-alikes' dense groups a little closer than the
+    # threshold stay two groups.
+    link = ps.join * threshold
     for k in core:
         groups.find(k)
-        for _, n in near[k]:
-            if n in core and n[1] != k[1]:
+        for d, n in near[k]:
+            if n in core and n[1] != k[1] and d <= link:
                 groups.union(k, n)
     # Every core's neighbours join its group (DBSCAN's border points), nearest core first.
-    claims = sorted((d, groups.find(k), n) for k in core for d, n in near[k] if n in core or d <= ps.join * threshold)
+    claims = sorted((d, groups.find(k), n) for k in core for d, n in near[k] if d <= link)
     members: dict = defaultdict(dict)  # group -> {face key: distance}
     placed, images_of = set(), defaultdict(set)
     for d, g, n in claims:
