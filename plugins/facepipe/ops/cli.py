@@ -8,6 +8,7 @@
   report DAY        build the day's report tables, HTML page and CSV files
   people ...        identities: list, show ID, name ID NAME, merge INTO OTHER,
                     move DAY IMAGE_ID FACE_NO [--to ID], suggestions, answer N yes|no,
+                    recluster [--since DAY] [--dry-run],
                     ops (what was done, by whom)
   grant-reader ROLE let an existing database role read the reader views, and nothing else
   forget person NAME|ID, forget photo URI|SHA256
@@ -295,6 +296,45 @@ def _people(args) -> int:
             if not rows:
                 print("no open suggestions" if not args.all else "no suggestions")
             return 0
+        if args.people_command == "recluster":
+            from facepipe.people.tasks import recluster_people
+
+            r = recluster_people(since=args.since, dry_run=args.dry_run, conn=conn)
+            if args.json:
+                print(to_json(r))
+                return 1 if r.get("report_failures") else 0
+            if not r.get("days"):
+                print("no faces loaded: nothing to re-cluster")
+                return 0
+            print(
+                ("would change (dry run, nothing written):" if r["dry_run"] else "re-clustered:")
+                + f" {r['since']} to {r['days'][-1]}, {len(r['days'])} days"
+            )
+            print(
+                table(
+                    ["what", "count"],
+                    [
+                        ("faces with an identity before", r["faces_before"]),
+                        ("faces with an identity after", r["faces_after"]),
+                        ("faces whose identity changed", r["faces_changed"]),
+                        ("- left their identity (unsure now, or a no answer)", r["faces_left_identities"]),
+                        ("- given an identity", r["faces_given_identities"]),
+                        ("- moved between identities", r["faces_moved_between"]),
+                        ("identities new", r["identities_new"]),
+                        ("identities removed (left empty)", r["identities_removed"]),
+                        ("old identities that took their faces back", r["identities_taken_back"]),
+                        ("names kept (of named identities)", f"{r['names_kept']} of {r['names']}"),
+                        ("manual assignments kept", r["manual_kept"]),
+                        ("faces kept out by a no answer", r["refused_faces_kept_out"]),
+                        ("faces kept apart by a no merge answer", r["refused_pairs_kept_apart"]),
+                        ("questions asked (faces, merges)", f"{r['asked_faces']}, {r['asked_merges']}"),
+                    ],
+                    right=["count"],
+                )
+            )
+            if not r["dry_run"]:
+                _print_rebuilt({**r, "changed": bool(r["faces_changed"])})
+            return 1 if r.get("report_failures") else 0
         if args.people_command == "answer":
             from facepipe.people.suggestions import SuggestionError
 
@@ -598,6 +638,11 @@ def main(argv: list[str] | None = None) -> int:
     p = people.add_parser("answer", help="answer suggestion N: yes moves the face or merges, no is remembered")
     p.add_argument("n", type=int)
     p.add_argument("answer", choices=("yes", "no"))
+    p = people.add_parser(
+        "recluster", help="assign the nights' faces again, keeping names, manual moves and answered suggestions"
+    )
+    p.add_argument("--since", type=_day, help="from this day on (default: every loaded day)")
+    p.add_argument("--dry-run", action="store_true", help="say what would change, write nothing")
     p = people.add_parser("ops", help="the people operations done, newest first")
     p.add_argument("--limit", type=int, default=50)
     for p in people.choices.values():

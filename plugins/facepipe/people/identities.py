@@ -340,7 +340,7 @@ def _join_clear(
             why = "far"
         elif identity_id in radius and d1 > radius[identity_id]:
             why = "outside its radius"
-        elif dm is None or dm > join:
+        elif dm is not None and dm > join:  # none at all: only while a re-cluster runs the days again
             why = "no close member"
         elif d2 is not None and d2 - d1 < margin:
             why = "another identity as near"

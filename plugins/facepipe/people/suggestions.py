@@ -170,7 +170,22 @@ def answer(conn: psycopg.Connection, schema: str, suggestion_id: int, yes: bool,
             into, other = (b, a) if (s["other_name"] and not s["identity_name"]) else (a, b)
             if not (s["other_name"] or s["identity_name"]) and (s["other_faces"] or 0) > (s["identity_faces"] or 0):
                 into, other = b, a
+            moved = conn.execute(
+                sql.SQL("SELECT day, image_id, box_x, box_y, box_w, box_h FROM {} WHERE identity_id = %s").format(
+                    _t(schema, "face_identity")
+                ),
+                (other,),
+            ).fetchall()
             done = people.merge(conn, schema, into, other, actor=actor)
+            # a person decided: a re-cluster keeps these faces where the answer put them
+            with conn.cursor() as cur:
+                cur.executemany(
+                    sql.SQL(
+                        "UPDATE {} SET how = 'manual' WHERE day = %s AND image_id = %s"
+                        " AND (box_x, box_y, box_w, box_h) = (%s, %s, %s, %s)"
+                    ).format(_t(schema, "face_identity")),
+                    moved,
+                )
         conn.execute(
             sql.SQL("UPDATE {} SET state = %s, answered_by = %s, answered_at = now() WHERE suggestion_id = %s").format(
                 _t(schema, "suggestions")

@@ -160,3 +160,25 @@ def change_people(op: str, *, actor: str | None = None, conn=None, **kw) -> dict
         return run(conn)
     with connection() as c:
         return run(c)
+
+
+def recluster_people(since: dt.date | None = None, dry_run: bool = False, conn=None) -> dict:
+    """facepipe.people.recluster at the model's threshold, then (unless a dry run) the reports
+    of the identities it changed, rebuilt."""
+    from facepipe.people.identities import PeopleSettings
+    from facepipe.people.recluster import recluster
+
+    s = settings()
+    spec = model_spec(s.model)
+
+    def run(c) -> dict:
+        require(c, s.db_schema, spec)
+        r = recluster(c, s.db_schema, spec, spec.match_threshold, PeopleSettings.from_env(), since, dry_run)
+        if dry_run or not r.get("faces_changed"):
+            return {**r, "report_days": [], "report_failures": []}
+        return {**r, **rebuild_reports(c, s.db_schema, spec, reports_touched(c, s.db_schema, r["changed_identities"]))}
+
+    if conn is not None:
+        return run(conn)
+    with connection() as c:
+        return run(c)
