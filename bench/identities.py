@@ -318,6 +318,55 @@ def _assess(uri: str, schema: str, f: Faces, faces: int, days: int, people: int)
     return row
 
 
+def sample_distances() -> dict:
+    """dlib distances on the real faces the package ships (facepipe.ops.samples): the 100 LFW
+    faces of scikit-image's lfw_subset (25 px, upscaled to 200) found by dlib's HOG, every pair
+    counted as two people (the subset may repeat a person), and the enrolment photos of each
+    demo person (crops of one photo: same-person pairs from one sitting, so an upper bound on
+    how alike). Cheap: about 100 faces."""
+    from itertools import combinations
+
+    from facepipe.models.detect import make_detector
+    from facepipe.models.embed import DlibResnetEmbedder
+    from facepipe.ops.samples import enrolment_images, lfw_face
+
+    emb, hog = DlibResnetEmbedder(), make_detector("hog")
+
+    def vector(rgb):
+        boxes = hog.detect(rgb)
+        if not boxes:
+            return None
+        box = max(boxes, key=lambda b: b.w * b.h)
+        return emb.embed([emb.prepare(rgb, box)])[0]
+
+    lfw = []
+    for i in range(100):
+        face = lfw_face(i, 200)
+        canvas = np.full((400, 400, 3), 128, np.uint8)
+        canvas[100:300, 100:300] = face
+        v = vector(canvas)
+        if v is not None:
+            lfw.append(v)
+    diff = np.array([np.linalg.norm(a - b) for a, b in combinations(lfw, 2)])
+    same = []
+    for photos in enrolment_images().values():
+        vs = [v for v in (vector(np.ascontiguousarray(img)) for img in photos.values()) if v is not None]
+        same += [float(np.linalg.norm(a - b)) for a, b in combinations(vs, 2)]
+    q = lambda a, p: round(float(np.quantile(a, p)), 3) if len(a) else None  # noqa: E731
+    return {
+        "lfw_faces_found": len(lfw),
+        "different_pairs": len(diff),
+        "diff_p1": q(diff, 0.01),
+        "diff_p5": q(diff, 0.05),
+        "diff_median": q(diff, 0.5),
+        "share_below_0.6": round(float((diff < 0.6).mean()), 3) if len(diff) else None,
+        "same_pairs_enrolment": len(same),
+        "same_max_enrolment": round(max(same), 3) if same else None,
+        "same_median_enrolment": q(np.array(same), 0.5),
+        "targets": DLIB_TARGETS,
+    }
+
+
 def quality(uri: str, faces: int, days: int, people: int, spreads: list[float]) -> list[dict]:
     out = []
     for spread in spreads:
@@ -502,6 +551,7 @@ if __name__ == "__main__":
     )
     p.add_argument("--populations", default="1000,5000,20000", help="geometry dlib: recurring people per run")
     p.add_argument("--zipf", type=float, default=1.0, help="geometry dlib: how often person r is seen ~ 1/r^zipf")
+    p.add_argument("--check-samples", action="store_true", help="dlib distances on the package's real sample faces")
     p.add_argument("--tag", default="", help="added to the result file's name (e.g. before, after)")
     p.add_argument("--skip-night", action="store_true")
     p.add_argument("--nice", type=int, default=10)
@@ -512,6 +562,9 @@ if __name__ == "__main__":
     setup_env(state)
     uri = start_db(state)
     res: dict = {"command": "bench/identities.py " + " ".join(sys.argv[1:]), "machine": machine()}
+    if a.check_samples:
+        res["samples"] = sample_distances()
+        log(f"sample faces: {res['samples']}")
     if not a.skip_quality and a.geometry == "dlib":
         res["populations"] = populations(uri, a.quality_faces, 10, [int(x) for x in a.populations.split(",")], a.zipf)
     elif not a.skip_quality:
