@@ -284,6 +284,8 @@ def routes(db, schema) -> tuple[list[str], list[tuple[str, dict]]]:
         f"/facepipe/days/{day}",
         f"/facepipe/days/{day}/report",
         "/facepipe/forget",
+        "/facepipe/suggestions",
+        "/facepipe/suggestions?answered=1",
     ]
     posts = [
         (f"/facepipe/people/{ident}/name", {"name": ""}),  # an empty name: refused after the auth checks
@@ -291,6 +293,7 @@ def routes(db, schema) -> tuple[list[str], list[tuple[str, dict]]]:
         ("/facepipe/faces/move", {"day": ""}),
         ("/facepipe/forget/preview", {"what": "person", "which": ""}),
         ("/facepipe/forget/confirm", {"what": "person", "which": "", "typed": ""}),
+        ("/facepipe/suggestions/1/answer", {"answer": ""}),
     ]
     return gets, posts
 
@@ -495,3 +498,54 @@ def test_malformed_requests_get_a_clear_refusal(web, db):
     files = [(f"f{i}", (None, "x")) for i in range(200)] + [("photo", ("a.jpg", b"\xff\xd8", "image/jpeg"))]
     r = web.viewer.post("/facepipe/search", files=files)
     assert r.status_code == 400 and "too_many_parts" in r.text
+
+
+def test_cli_and_view_show_the_same_suggestions(web, db, capsys):
+    """The Suggestions page and `people suggestions` list the same questions; an answer in the
+    view is recorded as the Airflow user and remembered."""
+    from facepipe.ops.cli import main
+
+    schema = web.schema
+    idents = [r[0] for r in q(db, schema, "SELECT identity_id FROM {s}.identities ORDER BY identity_id LIMIT 2")]
+    day, image_id, x, y, w, h = q(
+        db,
+        schema,
+        "SELECT f.day, f.image_id, f.box_x, f.box_y, f.box_w, f.box_h FROM {s}.faces f WHERE NOT EXISTS"
+        " (SELECT 1 FROM {s}.face_identity a WHERE a.day = f.day AND a.image_id = f.image_id"
+        " AND (a.box_x, a.box_y, a.box_w, a.box_h) = (f.box_x, f.box_y, f.box_w, f.box_h)) ORDER BY 1, 2 LIMIT 1",
+    )[0]
+    (n,) = q(
+        db,
+        schema,
+        "INSERT INTO {s}.suggestions (kind, identity_id, day, image_id, box_x, box_y, box_w, box_h, evidence)"
+        ' VALUES (\'face\', %s, %s, %s, %s, %s, %s, %s, \'{{"distance": 0.47, "why": "far"}}\')'
+        " RETURNING suggestion_id",
+        idents[0],
+        day,
+        image_id,
+        x,
+        y,
+        w,
+        h,
+    )[0]
+    try:
+        page = web.viewer.get("/facepipe/suggestions").text
+        shown = {int(i) for i in re.findall(r'data-suggestion="(\d+)"', page)}
+        assert "answer-form" not in page  # the viewer may not answer
+        assert main(["people", "suggestions", "--json"]) == 0
+        listed = json.loads(capsys.readouterr().out)
+        assert shown == {r["suggestion_id"] for r in listed} and n in shown
+        assert f"is this face identity {idents[0]}" in page
+        r = web.editor.post(f"/facepipe/suggestions/{n}/answer", data={"answer": "no"})
+        assert r.status_code == 200 and "answered no" in r.text, r.text[-400:]
+        assert q(db, schema, "SELECT state, answered_by FROM {s}.suggestions WHERE suggestion_id = %s", n) == [
+            ("no", "ui:editor")
+        ]
+        assert last_audit(db, schema)[:2] == ("answer", "ui:editor")
+        again = web.editor.post(f"/facepipe/suggestions/{n}/answer", data={"answer": "yes"})
+        assert again.status_code == 409 and "was answered no" in again.text
+        assert n not in {
+            int(i) for i in re.findall(r'data-suggestion="(\d+)"', web.viewer.get("/facepipe/suggestions").text)
+        }
+    finally:
+        q(db, schema, "DELETE FROM {s}.suggestions WHERE suggestion_id = %s RETURNING 1", n)

@@ -141,6 +141,17 @@ def _whole(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def _decimal(name: str, default: float, low: float, high: float) -> float:
+    text = os.environ.get(name, "").strip() or str(default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ConfigError(f"{name} must be a number from {low} to {high}, got {text[:40]!r}")
+    return value
+
+
 def _scale_factor(text: str) -> float:
     try:
         value = float(text)

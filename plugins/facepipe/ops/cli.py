@@ -7,7 +7,9 @@
   search PHOTO      the faces most like the face in PHOTO (--k, --since, --until, --source)
   report DAY        build the day's report tables, HTML page and CSV files
   people ...        identities: list, show ID, name ID NAME, merge INTO OTHER,
-                    move DAY IMAGE_ID FACE_NO [--to ID], ops (what was done, by whom)
+                    move DAY IMAGE_ID FACE_NO [--to ID], suggestions, answer N yes|no,
+                    recluster [--since DAY] [--dry-run],
+                    ops (what was done, by whom)
   grant-reader ROLE let an existing database role read the reader views, and nothing else
   forget person NAME|ID, forget photo URI|SHA256
                     remove a person or a photo from every table and report; never indexed again
@@ -209,6 +211,7 @@ def _people(args) -> int:
     from facepipe.core.specs import model_spec
     from facepipe.ops.tables import table, to_json
     from facepipe.people import identities as people
+    from facepipe.people.suggestions import answer_summary, suggestion_row
     from facepipe.people.tasks import change_people
 
     s = settings()
@@ -274,6 +277,75 @@ def _people(args) -> int:
                     f"face {args.face_no} of {args.image_id} ({args.day}) moved from identity {r['from']}"
                     f" to {r['identity_id']}"
                 )
+            _print_rebuilt(r)
+            return 1 if r.get("report_failures") else 0
+        if args.people_command == "suggestions":
+            from facepipe.people.suggestions import list_suggestions
+
+            rows = list_suggestions(conn, schema, state=None if args.all else "open", limit=args.limit)
+            if args.json:
+                print(to_json(rows))
+                return 0
+            print(
+                table(
+                    ["n", "state", "question", "evidence", "face", "photo", "answered by"],
+                    [suggestion_row(r) + (r["answered_by"] or "",) for r in rows],
+                    right=["n"],
+                )
+            )
+            if not rows:
+                print("no open suggestions" if not args.all else "no suggestions")
+            return 0
+        if args.people_command == "recluster":
+            from facepipe.people.tasks import recluster_people
+
+            r = recluster_people(since=args.since, dry_run=args.dry_run, conn=conn)
+            if args.json:
+                print(to_json(r))
+                return 1 if r.get("report_failures") else 0
+            if not r.get("days"):
+                print("no faces loaded: nothing to re-cluster")
+                return 0
+            print(
+                ("would change (dry run, nothing written):" if r["dry_run"] else "re-clustered:")
+                + f" {r['since']} to {r['days'][-1]}, {len(r['days'])} days"
+            )
+            print(
+                table(
+                    ["what", "count"],
+                    [
+                        ("faces with an identity before", r["faces_before"]),
+                        ("faces with an identity after", r["faces_after"]),
+                        ("faces whose identity changed", r["faces_changed"]),
+                        ("- left their identity (unsure now, or a no answer)", r["faces_left_identities"]),
+                        ("- given an identity", r["faces_given_identities"]),
+                        ("- moved between identities", r["faces_moved_between"]),
+                        ("identities new", r["identities_new"]),
+                        ("identities removed (left empty)", r["identities_removed"]),
+                        ("old identities that took their faces back", r["identities_taken_back"]),
+                        ("names kept (of named identities)", f"{r['names_kept']} of {r['names']}"),
+                        ("manual assignments kept", r["manual_kept"]),
+                        ("faces kept out by a no answer", r["refused_faces_kept_out"]),
+                        ("faces kept apart by a no merge answer", r["refused_pairs_kept_apart"]),
+                        ("questions asked (faces, merges)", f"{r['asked_faces']}, {r['asked_merges']}"),
+                    ],
+                    right=["count"],
+                )
+            )
+            if not r["dry_run"]:
+                _print_rebuilt({**r, "changed": bool(r["faces_changed"])})
+            return 1 if r.get("report_failures") else 0
+        if args.people_command == "answer":
+            from facepipe.people.suggestions import SuggestionError
+
+            try:
+                r = change_people("answer", conn=conn, suggestion_id=args.n, yes=args.answer == "yes")
+            except SuggestionError as exc:
+                raise people.PeopleError(str(exc)) from exc
+            if args.json:
+                print(to_json(r))
+                return 1 if r.get("report_failures") else 0
+            print(f"suggestion {args.n} answered {args.answer}: {answer_summary(r)}")
             _print_rebuilt(r)
             return 1 if r.get("report_failures") else 0
         rows = people.ops(conn, schema, limit=args.limit)
@@ -536,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rebuild", action="store_true", help="rebuild now, whatever the lag")
     p.add_argument("--json", action="store_true", help="the result as JSON")
     p.set_defaults(func=_search_maintain)
-    p = sub.add_parser("people", help="identities: list, show, name, merge, move, ops")
+    p = sub.add_parser("people", help="identities: list, show, name, merge, move, suggestions, answer, ops")
     people = p.add_subparsers(dest="people_command", required=True)
     p = people.add_parser("list", help="identities with faces, days seen, first and last seen, sources")
     group = p.add_mutually_exclusive_group()
@@ -558,6 +630,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("image_id", type=_uuid)
     p.add_argument("face_no", type=int)
     p.add_argument("--to", type=int, help="the identity to move it into (default: a new identity)")
+    p = people.add_parser(
+        "suggestions", help="what the nightly assignment was not sure of: is this face X? are A and B one person?"
+    )
+    p.add_argument("--all", action="store_true", help="answered ones too")
+    p.add_argument("--limit", type=int, default=200)
+    p = people.add_parser("answer", help="answer suggestion N: yes moves the face or merges, no is remembered")
+    p.add_argument("n", type=int)
+    p.add_argument("answer", choices=("yes", "no"))
+    p = people.add_parser(
+        "recluster", help="assign the nights' faces again, keeping names, manual moves and answered suggestions"
+    )
+    p.add_argument("--since", type=_day, help="from this day on (default: every loaded day)")
+    p.add_argument("--dry-run", action="store_true", help="say what would change, write nothing")
     p = people.add_parser("ops", help="the people operations done, newest first")
     p.add_argument("--limit", type=int, default=50)
     for p in people.choices.values():

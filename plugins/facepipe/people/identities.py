@@ -6,12 +6,23 @@ each day's load, ``assign_day`` gives the day's new faces an identity:
 1. Faces of the day that the load drew again with a slightly different box keep
    their identity: old and new boxes of the same image are matched by overlap
    (IoU >= 0.5); assignments whose face is gone are dropped.
-2. Each new face joins the nearest identity within the threshold: by centroid
-   (one HNSW search of ``identities``) or by an enrolled reference photo.
+2. A new face joins an identity only when it is clearly that identity's
+   (``PeopleSettings``; distances as fractions of the model's threshold): the
+   nearest identity's centroid (one HNSW search of ``identities``) is within
+   ``join`` and within the identity's own radius (its newest members' largest
+   distance to the centroid, plus ``radius_slack``), one of its
+   ``members`` newest faces or an enrolled reference photo is within ``join``,
+   and the next identity is at least ``margin`` farther than the nearest. A face
+   that is within the threshold of an identity but not clearly its own is
+   *unsure*: it joins nothing (a wrong join names a stranger, and a forget would
+   delete a stranger's face) and waits in the pool.
 3. The rest wait in ``identity_pool`` (the last ``pool_days`` days). A new face
    with at least ``min_faces`` pooled faces within the threshold (itself
-   included, as DBSCAN's core points) starts a new identity with them; pooled
-   faces stay there and are tried again by later nights' faces.
+   included, as DBSCAN's core points) starts a new identity with them; cores link,
+   and border faces join a core, only within ``join``; a group whose centre is
+   within ``duplicate`` of an identity's centroid is that identity's unsure faces,
+   not a second identity; pooled faces stay there and are tried again by later
+   nights' faces.
 
 Two faces of one photo never join one identity. A night does a bounded number
 of index searches per new face, so it costs in proportion to the day's faces.
@@ -26,23 +37,28 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
 
 from facepipe.core import audit
-from facepipe.core.config import _whole
+from facepipe.core.config import _decimal, _whole
 from facepipe.core.db import load_sql
 from facepipe.core.specs import ModelSpec
 from facepipe.core.suppression import iou
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]
 FaceKey = tuple[dt.date, uuid.UUID, Box]  # (day, image_id, box): what face_identity is keyed by
 CANDIDATES = 3  # identities examined per new face (by centroid, and by reference photo)
+RADIUS_MIN_FACES = 20  # an identity's own radius counts from this many faces on
 MIN_IOU = 0.5  # a re-run's box is the same face when it overlaps the old one this much
 
 
@@ -55,6 +71,12 @@ class PeopleSettings:
     min_faces: int  # a new identity needs this many close unassigned faces (DBSCAN's minPts)
     pool_days: int  # unassigned faces wait this many days for a group
     neighbours: int  # pooled faces examined per new face
+    # Joining an identity; distances are fractions of the model's threshold (dlib: 0.5).
+    join: float = 0.9  # centroid, and nearest member or reference photo, at most this far
+    margin: float = 0.1  # the next identity's centroid at least this much farther than the nearest
+    radius_slack: float = 0.3  # at most the identity's radius (its farthest newest member) plus this
+    members: int = 32  # newest faces of the nearest identity compared with the new face
+    duplicate: float = 0.5  # a new group whose centre is this near an identity's centroid is not made
 
     @classmethod
     def from_env(cls) -> PeopleSettings:
@@ -62,6 +84,11 @@ class PeopleSettings:
             min_faces=_whole("FACEPIPE_PEOPLE_MIN_FACES", 3, 2, 100),
             pool_days=_whole("FACEPIPE_PEOPLE_POOL_DAYS", 30, 1, 3660),
             neighbours=_whole("FACEPIPE_PEOPLE_NEIGHBOURS", 20, 2, 1000),
+            join=_decimal("FACEPIPE_PEOPLE_JOIN", 0.9, 0.1, 1.0),
+            margin=_decimal("FACEPIPE_PEOPLE_MARGIN", 0.1, 0.0, 1.0),
+            radius_slack=_decimal("FACEPIPE_PEOPLE_RADIUS_SLACK", 0.3, 0.0, 1.0),
+            members=_whole("FACEPIPE_PEOPLE_MEMBERS", 32, 1, 1000),
+            duplicate=_decimal("FACEPIPE_PEOPLE_DUPLICATE", 0.5, 0.0, 1.0),
         )
 
 
@@ -225,25 +252,111 @@ def recompute_identities(conn, schema: str, ids) -> int:
     ).rowcount
 
 
-def _join_nearest(
-    conn, schema: str, day: dt.date, model: ModelSpec, threshold: float, taken: dict[uuid.UUID, set[int]]
-) -> list[tuple]:
-    """Step 2: new faces join the nearest identity, never one that already holds a
-    face of the same photo. Candidates of all faces, nearest first."""
-    cands = conn.execute(
+def _members(conn, schema: str, ids: list[int], m: int) -> dict[int, np.ndarray]:
+    """The ``m`` newest faces' embeddings of each identity, and its enrolled reference photos."""
+    import numpy as np
+
+    out: dict[int, list] = defaultdict(list)
+    for identity_id, embedding in conn.execute(load_sql("people_members.sql", schema=schema), {"ids": ids, "m": m}):
+        out[identity_id].append(_as_array(embedding))
+    return {i: np.asarray(v, dtype=np.float32) for i, v in out.items()}
+
+
+@dataclass(frozen=True)
+class Unsure:
+    """A face within the threshold of an identity that did not clearly join it (why: the test it failed)."""
+
+    day: dt.date
+    image_id: uuid.UUID
+    box: Box
+    identity_id: int
+    distance: float  # to the identity's centroid (or nearest reference photo)
+    nearest_member: float | None
+    next_distance: float | None  # the next identity's centroid
+    why: str
+    next_id: int | None = None  # the next identity
+
+
+def _join_clear(
+    conn,
+    schema: str,
+    day: dt.date,
+    model: ModelSpec,
+    threshold: float,
+    ps: PeopleSettings,
+    taken: dict[uuid.UUID, set[int]],
+) -> tuple[list[tuple], list[Unsure]]:
+    """Step 2: new faces join their nearest identity when it is clearly theirs (see the module's doc),
+    never one that already holds a face of the same photo. Returns (joined rows, unsure faces)."""
+    import numpy as np
+
+    from facepipe.people.suggestions import refused_faces
+
+    join, margin = ps.join * threshold, ps.margin * threshold
+    refused = refused_faces(conn, schema, day)
+    faces = {
+        (image_id, (x, y, w, h)): _as_array(e).astype(np.float32)
+        for image_id, x, y, w, h, e in conn.execute(load_sql("people_new_faces.sql", schema=schema), {"day": day})
+    }
+    if not faces:
+        return [], []
+    cands: dict = defaultdict(dict)  # face -> identity -> (distance, how)
+    for image_id, x, y, w, h, identity_id, distance, how in conn.execute(
         load_sql("people_candidates.sql", schema=schema, op=model.distance_op),
-        {"day": day, "k": CANDIDATES, "threshold": threshold},
-    ).fetchall()
-    rows, done = [], set()
-    for image_id, x, y, w, h, identity_id, distance, how in sorted(cands, key=lambda c: (c[6], c[7] != "reference")):
-        box = (x, y, w, h)
-        if (image_id, box) in done or identity_id in taken[image_id]:
+        {"day": day, "k": CANDIDATES, "threshold": threshold + margin},
+    ):
+        key, distance = (image_id, (x, y, w, h)), float(distance)
+        if identity_id not in cands[key] or distance < cands[key][identity_id][0]:
+            cands[key][identity_id] = (distance, how)
+    ranked = {k: sorted((d, how, i) for i, (d, how) in c.items()) for k, c in cands.items()}
+    best_ids = sorted({r[0][2] for r in ranked.values() if r[0][0] < threshold})
+    members = _members(conn, schema, best_ids, ps.members) if best_ids else {}
+    centroids = {
+        i: _as_array(c).astype(np.float32)
+        for i, c in conn.execute(
+            sql.SQL("SELECT identity_id, centroid FROM {} WHERE identity_id = ANY(%s) AND centroid IS NOT NULL").format(
+                _t(schema, "identities")
+            ),
+            (best_ids,),
+        )
+    }
+    radius = {}
+    for i, m in members.items():
+        if i in centroids and len(m) >= RADIUS_MIN_FACES:
+            radius[i] = float(np.linalg.norm(m - centroids[i], axis=1).max()) + ps.radius_slack * threshold
+    tried = []  # (distance, face, identity, how, nearest member, next distance)
+    unsure: list[Unsure] = []
+    for key, r in ranked.items():
+        d1, how, identity_id = r[0]
+        if d1 >= threshold:
             continue
-        done.add((image_id, box))
+        d2, next_id = next(((d, i) for d, _, i in r[1:] if i != identity_id), (None, None))
+        if (day, *key, identity_id) in refused:  # a person said no: never joined, never asked again
+            continue
+        m = members.get(identity_id)
+        dm = float(np.linalg.norm(m - faces[key], axis=1).min()) if m is not None and len(m) else None
+        why = None
+        if d1 > join:
+            why = "far"
+        elif identity_id in radius and d1 > radius[identity_id]:
+            why = "outside its radius"
+        elif dm is not None and dm > join:  # none at all: only while a re-cluster runs the days again
+            why = "no close member"
+        elif d2 is not None and d2 - d1 < margin:
+            why = "another identity as near"
+        if why is None:
+            tried.append((d1, key, identity_id, how, dm, d2))
+        else:
+            unsure.append(Unsure(day, key[0], key[1], identity_id, d1, dm, d2, why, next_id))
+    rows = []
+    for d1, (image_id, box), identity_id, how, dm, d2 in sorted(tried, key=lambda t: t[0]):
+        if identity_id in taken[image_id]:
+            unsure.append(Unsure(day, image_id, box, identity_id, d1, dm, d2, "its photo has a face in it"))
+            continue
         taken[image_id].add(identity_id)
-        rows.append((day, image_id, box, identity_id, how, float(distance)))
+        rows.append((day, image_id, box, identity_id, how, d1))
     _insert_assignments(conn, schema, rows)
-    return rows
+    return rows, unsure
 
 
 def _cluster_pool(
@@ -254,9 +367,12 @@ def _cluster_pool(
     threshold: float,
     ps: PeopleSettings,
     taken: dict[uuid.UUID, set[int]],
-) -> tuple[int, int]:
+) -> tuple[int, int, list[Unsure]]:
     """Step 3: dense groups of pooled faces around the day's unassigned faces become
-    new identities. Returns (identities made, faces in them)."""
+    new identities, unless the group's centre is within ``duplicate`` of an identity's
+    centroid: then they are that identity's unsure faces (a second identity of one person
+    would make every later face of theirs unsure). Returns (identities made, faces in
+    them, faces of groups not made)."""
     conn.execute(load_sql("people_pool_fill.sql", schema=schema), {"day": day})
     near: dict[FaceKey, list[tuple[float, FaceKey]]] = defaultdict(list)
     for image_id, x, y, w, h, nday, nimage, nx, ny, nw, nh, distance in conn.execute(
@@ -268,13 +384,16 @@ def _cluster_pool(
     # counting at most one face per photo (two faces of one photo are two people).
     core = {k for k, ns in near.items() if len({n[1] for _, n in ns}) >= ps.min_faces}
     groups = _Groups()
+    # Cores link within ``join`` only: two look-alikes' dense groups a little closer than the
+    # threshold stay two groups.
+    link = ps.join * threshold
     for k in core:
         groups.find(k)
-        for _, n in near[k]:
-            if n in core and n[1] != k[1]:
+        for d, n in near[k]:
+            if n in core and n[1] != k[1] and d <= link:
                 groups.union(k, n)
     # Every core's neighbours join its group (DBSCAN's border points), nearest core first.
-    claims = sorted((d, groups.find(k), n) for k in core for d, n in near[k])
+    claims = sorted((d, groups.find(k), n) for k in core for d, n in near[k] if d <= link)
     members: dict = defaultdict(dict)  # group -> {face key: distance}
     placed, images_of = set(), defaultdict(set)
     for d, g, n in claims:
@@ -284,9 +403,27 @@ def _cluster_pool(
         images_of[g].add(n[1])
         members[g][n] = d
     made = faces = 0
+    blocked: list[Unsure] = []
     pool = _t(schema, "identity_pool")
     for faces_of in members.values():
         if len(faces_of) < ps.min_faces:
+            continue
+        keys = list(faces_of)
+        near_id = conn.execute(
+            load_sql("people_group_nearest.sql", schema=schema, op=model.distance_op),
+            {
+                "days": [k[0] for k in keys],
+                "image_ids": [k[1] for k in keys],
+                "x": [k[2][0] for k in keys],
+                "y": [k[2][1] for k in keys],
+                "w": [k[2][2] for k in keys],
+                "h": [k[2][3] for k in keys],
+            },
+        ).fetchone()
+        if near_id is not None and near_id[1] is not None and near_id[1] < ps.duplicate * threshold:
+            blocked += [
+                Unsure(k[0], k[1], k[2], near_id[0], float(near_id[1]), None, None, "group like it") for k in keys
+            ]
             continue
         (identity_id,) = conn.execute(
             sql.SQL("INSERT INTO {} DEFAULT VALUES RETURNING identity_id").format(_t(schema, "identities"))
@@ -306,7 +443,32 @@ def _cluster_pool(
         _recompute(conn, schema, [identity_id])
         made += 1
         faces += len(rows)
-    return made, faces
+    return made, faces, blocked
+
+
+def _ask(conn, schema: str, model: ModelSpec, threshold: float, unsure: list[Unsure]) -> dict:
+    """Step 4: the night's doubts become suggestions (facepipe.people.suggestions): a 'face'
+    question per unsure face, a 'merge' question per pair of identities a face could not
+    tell apart whose centroids are within the threshold; questions whose face has an
+    identity now are dropped."""
+    from facepipe.core.db import table_exists
+    from facepipe.people import suggestions
+
+    if not table_exists(conn, schema, "suggestions"):
+        return {}
+    pairs: dict[tuple[int, int], dict] = {}
+    for u in unsure:
+        if u.why == "another identity as near" and u.next_id is not None:
+            a, b = sorted((u.identity_id, u.next_id))
+            e = pairs.setdefault((a, b), {"faces_between": 0, "closest_face_distances": None})
+            e["faces_between"] += 1
+            if e["closest_face_distances"] is None or u.distance < e["closest_face_distances"][0]:
+                e["closest_face_distances"] = [round(u.distance, 4), round(u.next_distance or 0.0, 4)]
+    return {
+        "asked_faces": suggestions.ask_faces(conn, schema, unsure),
+        "asked_merges": suggestions.ask_merges(conn, schema, pairs, threshold, model.distance_op),
+        "questions_settled": suggestions.settle(conn, schema),
+    }
 
 
 def _as_array(value):
@@ -390,12 +552,14 @@ def assign_day(
         linked = _link_people(conn, schema, model, threshold)
         taken = _taken_by_image(conn, schema, day)
         lap("rekey")
-        joined = _join_nearest(conn, schema, day, model, threshold, taken)
+        joined, unsure = _join_clear(conn, schema, day, model, threshold, ps, taken)
         lap("join")
         _add_to_centroids(conn, schema, model, joined)
         lap("centroids")
-        made, clustered = _cluster_pool(conn, schema, day, model, threshold, ps, taken)
+        made, clustered, blocked = _cluster_pool(conn, schema, day, model, threshold, ps, taken)
+        unsure += blocked
         lap("cluster")
+        asked = _ask(conn, schema, model, threshold, unsure)
         # Faces that joined a cluster left the pool; the rest of the day's faces are in it.
         conn.execute(
             sql.SQL("DELETE FROM {} WHERE day < %s").format(_t(schema, "identity_pool")),
@@ -417,6 +581,10 @@ def assign_day(
             "kept_by_overlap": re["kept_by_overlap"],
             "dropped": re["dropped"],
             "joined": len(joined),
+            "unsure": sum(1 for u in unsure if u.day == day),  # the day's faces not clearly one identity
+            "unsure_why": dict(Counter(u.why for u in unsure if u.day == day)),
+            "unsure_older": sum(1 for u in unsure if u.day != day),  # pooled faces of groups like an identity
+            **asked,
             "new_identities": made,
             "clustered": clustered,
             "pooled": pooled,

@@ -124,7 +124,8 @@ def rebuild_reports(conn, schema: str, model, days) -> dict:
 
 
 def change_people(op: str, *, actor: str | None = None, conn=None, **kw) -> dict:
-    """One people operation (name, merge, move; facepipe.people.identities) and then the
+    """One people operation (name, merge, move; facepipe.people.identities; answer a
+    suggestion, facepipe.people.suggestions) and then the
     reports it touched, rebuilt: what the command line and the Faces view both call."""
     from facepipe.people import identities as people
 
@@ -142,11 +143,40 @@ def change_people(op: str, *, actor: str | None = None, conn=None, **kw) -> dict
         elif op == "move":
             r = people.move(c, s.db_schema, kw["day"], kw["image_id"], kw["face_no"], to=kw.get("to"), actor=actor)
             ids = [r["identity_id"], r["from"]]
+        elif op == "answer":
+            from facepipe.people.suggestions import answer
+
+            r = answer(c, s.db_schema, kw["suggestion_id"], kw["yes"], actor=actor)
+            if r["answer"] == "no":  # remembered; nothing moved
+                return {**r, "changed": False, "report_days": [], "report_failures": []}
+            ids = r["touched"]
         else:
             raise ValueError(f"not a people operation: {op}")
         if op == "name" and not r.get("changed", True):
             return {**r, "report_days": [], "report_failures": []}
         return {**r, **rebuild_reports(c, s.db_schema, spec, reports_touched(c, s.db_schema, ids))}
+
+    if conn is not None:
+        return run(conn)
+    with connection() as c:
+        return run(c)
+
+
+def recluster_people(since: dt.date | None = None, dry_run: bool = False, conn=None) -> dict:
+    """facepipe.people.recluster at the model's threshold, then (unless a dry run) the reports
+    of the identities it changed, rebuilt."""
+    from facepipe.people.identities import PeopleSettings
+    from facepipe.people.recluster import recluster
+
+    s = settings()
+    spec = model_spec(s.model)
+
+    def run(c) -> dict:
+        require(c, s.db_schema, spec)
+        r = recluster(c, s.db_schema, spec, spec.match_threshold, PeopleSettings.from_env(), since, dry_run)
+        if dry_run or not r.get("faces_changed"):
+            return {**r, "report_days": [], "report_failures": []}
+        return {**r, **rebuild_reports(c, s.db_schema, spec, reports_touched(c, s.db_schema, r["changed_identities"]))}
 
     if conn is not None:
         return run(conn)

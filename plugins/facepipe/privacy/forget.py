@@ -308,6 +308,7 @@ def _remove(
             "report_person_days",
             "audit",
             "suppressions",
+            "suggestions",
         )
     }
     in_forget = sql.SQL(
@@ -358,6 +359,12 @@ def _remove(
         + sql.SQL(" OR a.identity_id = %(identity_id)s")
     )
     rows["identity_pool"] = run(sql.SQL("DELETE FROM {identity_pool} AS a WHERE ").format(**t) + in_forget)
+    # questions about their faces, or about their identity (no row keeps a forgotten face)
+    rows["suggestions"] = run(
+        sql.SQL("DELETE FROM {suggestions} AS a WHERE (a.kind = 'face' AND ").format(**t)
+        + in_forget
+        + sql.SQL(") OR a.identity_id = %(identity_id)s OR a.other_id = %(identity_id)s")
+    )
     rows["faces"] = run(sql.SQL("DELETE FROM {faces} AS a WHERE ").format(**t) + in_forget)
     # the search structure over every day: the same faces, in this transaction (rebuilt after it)
     rows["search_generation"] = forget_rows(conn, schema)

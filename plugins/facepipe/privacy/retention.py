@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 # Tables whose rows are keyed by the day they belong to, in the order they are emptied.
 DAY_TABLES = (
+    "suggestions",  # face questions about expired faces (merge questions have no day)
     "rejects",
     "load_runs",
     "report_daily_summary",

@@ -277,16 +277,26 @@ def create_app() -> FastAPI:
 
     def _people_change(request: Request, who: Access, op: str, back: int | None, **kw):
         from facepipe.people.identities import PeopleError
+        from facepipe.people.suggestions import SuggestionError
         from facepipe.people.tasks import change_people
 
         try:
             with _db() as (conn, _schema):
                 result = change_people(op, actor=who.actor, conn=conn, **kw)
+        except SuggestionError as exc:
+            return _suggestions_view(request, who, error=str(exc), status=409)
         except PeopleError as exc:
             if back is not None:
                 return _identity_view(request, who, back, error=str(exc), status=409)
             return _message(request, who, "Refused", str(exc), 409)
         target = result.get("identity_id")
+        if op == "answer":
+            from facepipe.people.suggestions import answer_summary
+
+            target = (result.get("done") or {}).get("identity_id") or target
+            return _page(
+                request, who, "changed.html.j2", op=op, result=result, target=target, summary=answer_summary(result)
+            )
         return _page(request, who, "changed.html.j2", op=op, result=result, target=target)
 
     @app.post("/people/{identity_id}/name")
@@ -331,6 +341,49 @@ def create_app() -> FastAPI:
         back = _int(form.get("back"), "back", 1, 2**62)
         return await run_in_threadpool(
             _people_change, request, who, "move", back, day=day, image_id=image_id, face_no=face_no, to=to
+        )
+
+    # --- Suggestions: what the nightly assignment was not sure of ---------------
+
+    def _suggestions_view(request: Request, who: Access, error=None, status=200, page: int = 1, answered=False):
+        from facepipe.people.suggestions import list_suggestions, suggestion_row
+
+        with _db() as (conn, schema):
+            rows = list_suggestions(
+                conn, schema, state=None if answered else "open", limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
+            )
+        if page > 1 and not rows:
+            raise HTTPException(404, f"page {page} is past the last page of suggestions")
+        more = len(rows) > PAGE_SIZE
+        shown = [{**r, "row": suggestion_row(r)} for r in rows[:PAGE_SIZE]]
+        return _page(
+            request,
+            who,
+            "suggestions.html.j2",
+            status=status,
+            rows=shown,
+            page=page,
+            more=more,
+            answered=answered,
+            error=error,
+        )
+
+    @app.get("/suggestions")
+    def suggestions(request: Request, page: str | None = None, answered: str = "", who: Access = Depends(access)):
+        return _suggestions_view(
+            request, who, page=_int(page, "page", 1, 1_000_000, 1), answered=answered in ("1", "yes", "on")
+        )
+
+    @app.post("/suggestions/{suggestion_id}/answer")
+    async def answer(request: Request, suggestion_id: int, who: Access = Depends(access)):
+        check_post(request, who, edit=True)
+        _known_id(suggestion_id)
+        form = await _form(request)
+        reply = (form.get("answer") or "").strip()
+        if reply not in ("yes", "no"):
+            raise HTTPException(400, "answer yes or no")
+        return await run_in_threadpool(
+            _people_change, request, who, "answer", None, suggestion_id=suggestion_id, yes=reply == "yes"
         )
 
     # --- crops -----------------------------------------------------------------

@@ -1,0 +1,8 @@
+-- The day's faces that belong to no identity yet, with their embeddings (the nightly join).
+SELECT f.image_id, f.box_x, f.box_y, f.box_w, f.box_h, f.embedding
+FROM {schema}.faces AS f
+WHERE f.day = %(day)s
+  AND NOT EXISTS (
+      SELECT 1 FROM {schema}.face_identity AS a
+      WHERE a.day = f.day AND a.image_id = f.image_id
+        AND (a.box_x, a.box_y, a.box_w, a.box_h) = (f.box_x, f.box_y, f.box_w, f.box_h));
