@@ -144,7 +144,7 @@ def change_people(op: str, *, actor: str | None = None, conn=None, **kw) -> dict
             r = people.move(c, s.db_schema, kw["day"], kw["image_id"], kw["face_no"], to=kw.get("to"), actor=actor)
             ids = [r["identity_id"], r["from"]]
         elif op == "answer":
-            from facepipe.people.suggestions import answer
+            from facepipe.people.answers import answer
 
             r = answer(c, s.db_schema, kw["suggestion_id"], kw["yes"], actor=actor)
             if r["answer"] == "no":  # remembered; nothing moved
