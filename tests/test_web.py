@@ -549,3 +549,78 @@ def test_cli_and_view_show_the_same_suggestions(web, db, capsys):
         }
     finally:
         q(db, schema, "DELETE FROM {s}.suggestions WHERE suggestion_id = %s RETURNING 1", n)
+
+
+def test_an_answer_yes_reaches_every_surface(web, db, capsys):
+    """ "Is this face Eileen Collins?" answered yes in the view: the face is hers in the
+    tables, in `people show`, on her page in the view, in the day's sightings table and CSV,
+    and the audit says who answered."""
+    from facepipe.core.config import settings
+    from facepipe.ops.cli import main
+
+    schema = web.schema
+    ((eileen,),) = q(
+        db,
+        schema,
+        "SELECT i.identity_id FROM {s}.identities i JOIN {s}.people p USING (person_id)"
+        " WHERE p.name = 'eileen_collins'",
+    )
+    rows = q(
+        db,
+        schema,
+        "SELECT f.day, f.image_id, f.face_no, f.box_x, f.box_y, f.box_w, f.box_h FROM {s}.faces f"
+        " WHERE NOT EXISTS (SELECT 1 FROM {s}.face_identity a JOIN {s}.identities d USING (identity_id)"
+        " WHERE a.day = f.day AND a.image_id = f.image_id AND d.person_id IS NOT NULL"
+        " AND (a.box_x, a.box_y, a.box_w, a.box_h) = (f.box_x, f.box_y, f.box_w, f.box_h))"
+        " ORDER BY 1 DESC, 2 LIMIT 1",
+    )
+    assert rows, "the sample days have no face outside a named identity"
+    day, image_id, face_no, x, y, w, h = rows[0]
+    assert not q(db, schema, "SELECT 1 FROM {s}.report_sightings WHERE day = %s AND image_id = %s", day, image_id)
+    (n,) = q(
+        db,
+        schema,
+        "INSERT INTO {s}.suggestions (kind, identity_id, day, image_id, box_x, box_y, box_w, box_h, evidence)"
+        ' VALUES (\'face\', %s, %s, %s, %s, %s, %s, %s, \'{{"distance": 0.46, "why": "margin"}}\')'
+        " RETURNING suggestion_id",
+        eileen,
+        day,
+        image_id,
+        x,
+        y,
+        w,
+        h,
+    )[0]
+    r = web.editor.post(f"/facepipe/suggestions/{n}/answer", data={"answer": "yes"})
+    assert r.status_code == 200 and "answered yes" in r.text, r.text[-400:]
+
+    box = "(a.box_x, a.box_y, a.box_w, a.box_h) = (%s, %s, %s, %s)"
+    assert q(
+        db,
+        schema,
+        "SELECT a.identity_id FROM {s}.face_identity a WHERE a.day = %s AND a.image_id = %s AND " + box,
+        day,
+        image_id,
+        x,
+        y,
+        w,
+        h,
+    ) == [(eileen,)]
+    assert q(
+        db,
+        schema,
+        "SELECT person_name FROM {s}.report_sightings WHERE day = %s AND image_id = %s AND face_no = %s",
+        day,
+        image_id,
+        face_no,
+    ) == [("eileen_collins",)]
+    csv = (Path(settings().reports_dir) / str(day) / "sightings.csv").read_text()
+    assert str(image_id) in csv
+    assert main(["people", "show", str(eileen)]) == 0
+    assert str(image_id) in capsys.readouterr().out
+    page = web.viewer.get(f"/facepipe/people/{eileen}").text
+    assert f"/crop/{day}/{image_id}/{face_no}" in page
+    assert q(db, schema, "SELECT state, answered_by FROM {s}.suggestions WHERE suggestion_id = %s", n) == [
+        ("yes", "ui:editor")
+    ]
+    assert last_audit(db, schema)[:3] == ("answer", "ui:editor", eileen)
