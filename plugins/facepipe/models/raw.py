@@ -94,7 +94,9 @@ def raw_kind(data: bytes) -> str | None:
     try:
         tiff = _Tiff(data, 0)
         ifd0 = tiff.ifd(tiff.first)
-    except Unreadable:
+    except Unreadable as exc:
+        if exc.reason == "truncated":  # cut short before its first directory ends: any TIFF
+            raise
         return None  # a damaged TIFF: the ordinary path says why
     if 0xC612 in ifd0:
         return "DNG"
