@@ -5,6 +5,8 @@ scaled back to the upright full-size image. JPEGs are decoded by libjpeg at
 1/2, 1/4 or 1/8 size, which is several times faster than a full decode; a
 reduced size within a quarter below max_side is used as it is, not resized
 (a 1920x1080 frame is detected at 960x540, a 4032x3024 photo at 1008x756).
+Camera RAW files are recognised from their header first and go through LibRaw
+(facepipe.models.raw): the embedded preview when it is large enough, else a demosaic.
 """
 
 from __future__ import annotations
