@@ -175,16 +175,21 @@ print(json.dumps({"shape": list(img.rgb.shape), "width": img.width, "peak_kib": 
 """
 
 
-@pytest.mark.parametrize("detector", ["mtcnn", "hog"])
-def test_a_24_mp_raw_decodes_within_a_workers_address_space(tmp_path, detector):
-    """A 6000x4000 DNG without a preview, half-size (MTCNN) and full (HOG) demosaic,
-    in a process limited to 2 GiB of address space (a worker has 4 GiB for two shards)."""
+@pytest.fixture(scope="module")
+def big_dng(tmp_path_factory) -> Path:
     from facepipe.ops.samples import group_photo
 
     rgb, _faces = group_photo(6000, 4000, 6, (120, 300), seed=2)
-    path = tmp_path / "big.dng"
+    path = tmp_path_factory.mktemp("raw") / "big.dng"
     path.write_bytes(dng_bytes(rgb))
-    del rgb
+    return path
+
+
+@pytest.mark.parametrize("detector", ["mtcnn", "hog"])
+def test_a_24_mp_raw_decodes_within_a_workers_address_space(big_dng, detector):
+    """A 6000x4000 DNG without a preview, half-size (MTCNN) and full (HOG) demosaic,
+    in a process limited to 2 GiB of address space (a worker has 4 GiB for two shards)."""
+    path = big_dng
     env = {**os.environ, "MALLOC_ARENA_MAX": "2", "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}
     done = subprocess.run(
         [sys.executable, "-c", HELPER, str(path), "2", detector],
