@@ -5,6 +5,8 @@ scaled back to the upright full-size image. JPEGs are decoded by libjpeg at
 1/2, 1/4 or 1/8 size, which is several times faster than a full decode; a
 reduced size within a quarter below max_side is used as it is, not resized
 (a 1920x1080 frame is detected at 960x540, a 4032x3024 photo at 1008x756).
+Camera RAW files are recognised from their header first and go through LibRaw
+(facepipe.models.raw): the embedded preview when it is large enough, else a demosaic.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pillow_heif import register_heif_opener
 from facepipe.core.sources import Unreadable
 from facepipe.core.text import clean_text
 from facepipe.models.detect import FaceSizing
+from facepipe.models.raw import decode_raw, raw_kind
 
 # HEIC/HEIF (the iPhone's default) through libheif. libheif applies the file's own
 # rotation (irot/imir) while decoding and pillow-heif then reports EXIF orientation
@@ -83,6 +86,11 @@ def decode(data: bytes, max_side: int = 1024, *, sizing: FaceSizing | None = Non
     detector needs (a 4032x3024 photo is detected at 2016x1512 by default)."""
     if not data:
         raise Unreadable("empty", "zero-byte file")
+    kind = raw_kind(data)
+    if kind is not None:
+        decoded = _decode_raw(data, kind, max_side, sizing)
+        if decoded is not None:
+            return decoded
     try:
         header = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
@@ -113,6 +121,19 @@ def decode(data: bytes, max_side: int = 1024, *, sizing: FaceSizing | None = Non
         rgb = _decode_pil(header, max_side)
     if width != height and (rgb.shape[1] > rgb.shape[0]) != (width > height):
         width, height = height, width  # some readers (TIFF) report the size upright already
+    return _finish(rgb, width, height, max_side, sizing, exif.get("captured_at"), exif.get("camera"))
+
+
+def _finish(
+    rgb: np.ndarray,
+    width: int,
+    height: int,
+    max_side: int,
+    sizing: FaceSizing | None,
+    captured_at: dt.datetime | None,
+    camera: str | None,
+) -> Decoded:
+    """The decoded pixels brought down to ``max_side`` (with a FaceSizing, a little above it is kept)."""
     long_side = max(rgb.shape[:2])
     if long_side > max_side * (1.15 if sizing is not None else 1.0):
         f = max_side / long_side
@@ -121,9 +142,38 @@ def decode(data: bytes, max_side: int = 1024, *, sizing: FaceSizing | None = Non
         )
     scale = max(width, height) / max(rgb.shape[:2])
     min_face = sizing.min_face_for(max(width, height)) / scale if sizing is not None else None
-    return Decoded(
-        np.ascontiguousarray(rgb), width, height, scale, exif.get("captured_at"), exif.get("camera"), min_face
-    )
+    return Decoded(np.ascontiguousarray(rgb), width, height, scale, captured_at, camera, min_face)
+
+
+def _decode_raw(data: bytes, kind: str, max_side: int, sizing: FaceSizing | None) -> Decoded | None:
+    """A camera RAW through LibRaw (facepipe.models.raw): its embedded preview when that is
+    large enough for the smallest wanted face, else a demosaic; None for a TIFF from a
+    camera maker that LibRaw does not take (decoded as a TIFF)."""
+
+    def target(full_long: int) -> int:
+        if sizing is None:
+            return min(full_long, max_side)
+        return max(1, round(full_long * sizing.scale_for(full_long)))
+
+    def preview_jpeg(jpeg: bytes, needed: float) -> np.ndarray:
+        # The preview is a JPEG like any other: the same limits and checks first.
+        header = Image.open(io.BytesIO(jpeg))
+        w, h = header.size
+        if header.format != "JPEG" or w * h > MAX_PIXELS:
+            raise Unreadable("corrupt", "preview is not a JPEG within the limits")
+        _refuse_truncated(jpeg, "JPEG")
+        # Stored as the sensor saw it: LibRaw's flip turns it (facepipe.models.raw), so the
+        # orientation in the EXIF that LibRaw writes into the preview is not applied here.
+        rgb = _decode_cv2(jpeg, "JPEG", max(w, h), round(needed), 1.0, ignore_orientation=True)
+        if rgb is None:
+            raise Unreadable("corrupt", "preview JPEG cannot be decoded")
+        return rgb
+
+    picture = decode_raw(data, kind, target, preview_jpeg)
+    if picture is None:
+        return None
+    side = target(max(picture.width, picture.height))
+    return _finish(picture.rgb, picture.width, picture.height, side, sizing, picture.captured_at, picture.camera)
 
 
 def _refuse_truncated(data: bytes, fmt: str | None) -> None:
@@ -210,7 +260,13 @@ def _jpeg_scan_count(data: bytes, first_scan: int) -> int:
 
 
 def _decode_cv2(
-    data: bytes, fmt: str | None, long_side: int, max_side: int, fraction: float = MIN_SIDE_FRACTION
+    data: bytes,
+    fmt: str | None,
+    long_side: int,
+    max_side: int,
+    fraction: float = MIN_SIDE_FRACTION,
+    *,
+    ignore_orientation: bool = False,
 ) -> np.ndarray | None:
     if fmt not in ("JPEG", "PNG", "WEBP", "BMP", "TIFF"):
         return None
@@ -220,7 +276,8 @@ def _decode_cv2(
             if long_side / f >= fraction * max_side:
                 factor = f
                 break
-    return cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED[factor])
+    flags = _REDUCED[factor] | (cv2.IMREAD_IGNORE_ORIENTATION if ignore_orientation else 0)
+    return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
 
 
 def _decode_pil(header: Image.Image, max_side: int) -> np.ndarray:
