@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -48,7 +49,7 @@ def write_video(
     people: list[Appearance] = (),
     *,
     size: tuple[int, int] = (1280, 720),
-    fps: int = 10,
+    fps: int | Fraction = 10,
     codec: str = "libx264",
     gop: int | None = None,
     rotation: int = 0,
@@ -68,7 +69,7 @@ def write_video(
     k = (-rotation // 90) % 4
     stream.width, stream.height = (size[1], size[0]) if k % 2 else size
     stream.pix_fmt = "yuv420p"
-    stream.gop_size = gop or fps
+    stream.gop_size = gop or max(1, int(fps))
     if codec == "libx264":
         stream.options = {"preset": "ultrafast", "crf": "28"}
     if rotation:

@@ -32,3 +32,11 @@ FROM {schema}.faces f
 LEFT JOIN {schema}.face_identity fi
        ON fi.day = f.day AND fi.image_id = f.image_id
       AND (fi.box_x, fi.box_y, fi.box_w, fi.box_h) = (f.box_x, f.box_y, f.box_w, f.box_h);
+
+-- The day report's summary counts videos apart (of images and of faces).
+ALTER TABLE {schema}.report_daily_summary
+    ADD COLUMN IF NOT EXISTS videos integer NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS video_faces integer NOT NULL DEFAULT 0;
+CREATE OR REPLACE VIEW {reader}.day_summary AS
+SELECT day, source, camera, images, duplicates, faces, rejects, faces_per_image, videos, video_faces
+FROM {schema}.report_daily_summary;

@@ -142,8 +142,8 @@ def _in_face_order(photo_vectors: np.ndarray, video_vectors: dict[int, np.ndarra
     """The faces' vectors in result.faces order: videos' where they were embedded, photos' in turn."""
     if not video_vectors:
         return photo_vectors
-    out = np.empty((n, photo_vectors.shape[1] if len(photo_vectors) else len(next(iter(video_vectors.values())))))
-    out = out.astype(photo_vectors.dtype if len(photo_vectors) else np.float32)
+    dim = photo_vectors.shape[1] if len(photo_vectors) else len(next(iter(video_vectors.values())))
+    out = np.zeros((n, dim), dtype=photo_vectors.dtype if len(photo_vectors) else np.float32)
     k = 0
     for i in range(n):
         if i in video_vectors:

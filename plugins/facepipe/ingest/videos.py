@@ -101,7 +101,8 @@ def _one(arrival, file, size, sha, videos, seen_before, detector, embedder, sizi
             if len(pending) >= EMBED_BATCH:
                 flush()
         flush()
-    tracks = track_faces(frames, videos.match_distance, videos.distance_op)
+    # a track survives a few missed samples: 3 s, or 2.5 samples where they are sparser
+    tracks = track_faces(frames, videos.match_distance, videos.distance_op, max_gap=max(3.0, 2.5 * info.interval))
     for face_no, track in enumerate(tracks[:32767]):
         best = track.best()
         vectors[len(result.faces)] = best.vector

@@ -173,6 +173,22 @@ class VideoReader:
             raise Unreadable("corrupt_video", "the video stream holds no frame")
         return first
 
+    def _keyframes_suffice(self, interval: float, look: int = 3000) -> bool:
+        """Whether the key frames among the index's first ``look`` entries come at least every
+        1.5 intervals; True when the index says nothing (then decided while reading)."""
+        vs = self._stream
+        try:
+            entries = vs.index_entries
+            n = min(len(entries), look)
+            keys = [entries[i].timestamp for i in range(n) if entries[i].is_keyframe]
+        except (AttributeError, TypeError, IndexError):
+            return True
+        if n < 2 or not vs.time_base:
+            return True
+        last = entries[n - 1].timestamp
+        gaps = [b - a for a, b in zip(keys, [*keys[1:], last])]
+        return max(gaps) * float(vs.time_base) <= 1.5 * interval
+
     def frames(self) -> Iterator[Frame]:
         """The sampled frames in order: the first frame at or after 0, interval, 2*interval...
 
@@ -192,24 +208,30 @@ class VideoReader:
         scale = full_long / max(out_w, out_h)
         min_face = self.sizing.min_face_for(full_long) / scale if self.sizing is not None else None
 
+        # Key frames only while they come at least every 1.5 intervals (from the container's
+        # index where it has one, as MP4 and AVI do); once they are sparser, every frame from
+        # that key frame on (it decodes whole from there).
         ctx = vs.codec_context
-        keyframes_only = True
-        ctx.skip_frame = "NONKEY"
+        keyframes_only = self._keyframes_suffice(info.interval)
+        ctx.skip_frame = "NONKEY" if keyframes_only else "DEFAULT"
         next_at, last_key, taken = 0.0, None, 0
         try:
             for packet in self._container.demux(vs):
+                if keyframes_only and packet.is_keyframe and packet.pts is not None:
+                    # a key frame depends on no other: one before the next sample is not decoded
+                    pt = float(packet.pts * vs.time_base - self._start)
+                    if last_key is not None and pt - last_key > 1.5 * info.interval:
+                        keyframes_only = False
+                        ctx.skip_frame = "DEFAULT"
+                    last_key = pt
+                    if keyframes_only and pt + 1e-6 < next_at:
+                        continue
                 for frame in packet.decode():
                     if frame.pts is None:
                         continue
                     t = float(frame.pts * vs.time_base - self._start)
                     if t > self.limits.max_seconds:
                         return
-                    if keyframes_only and frame.key_frame:
-                        # key frames sparser than the sampling asks: decode every frame from here
-                        if last_key is not None and t - last_key > 1.5 * info.interval:
-                            keyframes_only = False
-                            ctx.skip_frame = "DEFAULT"
-                        last_key = t
                     if t + 1e-6 < next_at:
                         continue
                     rgb = frame.to_ndarray(format="rgb24", width=out_w, height=out_h, interpolation="AREA")
@@ -285,3 +307,34 @@ def _camera(meta: dict) -> str | None:
         if text:
             return clean_text(text, 100)
     return None
+
+
+def frame_jpeg(file, seconds: float, limits: VideoLimits | None = None) -> bytes:
+    """The upright full-size frame shown at ``seconds`` as a JPEG (quality 95), found by seeking
+    to the key frame before it and decoding forward: what a video face's crop is cut from.
+    Used for a few crops at a time (the Faces view, the report), never for a night's frames."""
+    import av
+    import cv2
+
+    limits = limits or VideoLimits()
+    with VideoReader(file, limits) as reader:
+        vs, c = reader._stream, reader._container
+        try:
+            if seconds > 0 and vs.time_base:
+                c.seek(int((seconds + float(reader._start)) / vs.time_base), stream=vs, backward=True)
+            chosen = None
+            for frame in c.decode(vs):
+                if frame.pts is None:
+                    continue
+                chosen = frame
+                if float(frame.pts * vs.time_base - reader._start) + 1e-3 >= seconds:
+                    break
+        except av.FFmpegError as exc:
+            raise Unreadable("corrupt_video", f"the frame cannot be decoded: {_ff(exc)}") from None
+        if chosen is None:
+            raise Unreadable("corrupt_video", "no frame at that time")
+        rgb = _upright(chosen.to_ndarray(format="rgb24"), reader.info.rotation)
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    if not ok:
+        raise ValueError("the frame could not be encoded")
+    return jpeg.tobytes()
