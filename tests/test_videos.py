@@ -18,6 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from helpers.rows import q
 from helpers.videos import Appearance, write_video
 
 from facepipe.core.sources import Arrival, FolderSource
@@ -214,3 +215,69 @@ def _long_4k(path: Path, seconds: int) -> None:
             p.pts = p.dts = t
             p.time_base, p.stream, p.is_keyframe = time_base, s, True
             out.mux(p)
+
+
+@pytest.mark.dag
+def test_a_person_in_a_photo_and_a_video_is_one_identity_and_forgotten_for_good(
+    clips, schema, db, tmp_path, monkeypatch, airflow_db, capsys
+):
+    """Through Airflow: the visitor in two photos and in the walk video is one identity; the
+    day counts videos apart and accounts for every file; forgetting the visitor removes the
+    video's face, and a re-run of the day does not bring it back."""
+    import json
+
+    from facepipe.ops.cli import main
+    from facepipe.ops.demo import run_day
+    from facepipe.ops.samples import VISITOR_NAME, enrolment_images, jpeg_bytes
+
+    day = dt.date(2026, 11, 20)
+    folder = tmp_path / "photos" / day.isoformat()
+    folder.mkdir(parents=True)
+    shutil.copy(clips / "walk.mp4", folder / "walk.mp4")
+    for name, rgb in enrolment_images()[VISITOR_NAME].items():
+        (folder / f"visitor {name}").write_bytes(jpeg_bytes(rgb))
+    (folder / "empty.mov").write_bytes(b"")
+    monkeypatch.setenv("FACEPIPE_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.delenv("FACEPIPE_ENROL_DIR", raising=False)
+    source = str(tmp_path / "photos")
+
+    assert run_day("face_ingest", day.isoformat(), source=source) == "success"
+    assert run_day("face_report", day.isoformat()) == "success"
+    media = dict(q(db, schema, "SELECT media, count(*) FROM {s}.images GROUP BY media"))
+    (rejects,) = q(db, schema, "SELECT count(*) FROM {s}.rejects")[0]
+    assert media == {"photo": 2, "video": 1} and rejects == 1  # 2 + 1 + 1: the folder's 4 files
+    video_faces = q(
+        db, schema, "SELECT first_s, last_s, frame_s, box_x, box_y FROM {s}.faces WHERE frame_s IS NOT NULL ORDER BY 1"
+    )
+    assert len(video_faces) == 2
+    assert q(db, schema, "SELECT count(*) FROM {s}.faces WHERE frame_s IS NULL") == [(2,)]
+
+    # the visitor's photo faces and video track share one identity
+    ids = q(
+        db,
+        schema,
+        "SELECT i.media, a.identity_id FROM {s}.face_identity a JOIN {s}.images i USING (day, image_id)"
+        " JOIN {s}.faces f ON f.day = a.day AND f.image_id = a.image_id"
+        " AND (f.box_x, f.box_y, f.box_w, f.box_h) = (a.box_x, a.box_y, a.box_w, a.box_h)"
+        " WHERE i.media = 'photo' OR f.first_s >= 5",
+    )
+    assert len(ids) == 3 and len({identity for _m, identity in ids}) == 1, ids
+    identity = ids[0][1]
+
+    # counted apart: the report's summary, its HTML, status
+    assert q(db, schema, "SELECT images, videos, video_faces, rejects FROM {s}.report_daily_summary") == [(3, 1, 2, 1)]
+    html = (tmp_path / "reports" / day.isoformat() / "report.html").read_text()
+    assert "<th>videos</th>" in html
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["days"]
+    assert (row["photos"], row["videos"], row["video_faces"], row["rejects"]) == (2, 1, 2, 1)
+
+    assert main(["forget", "person", str(identity)]) == 0
+    left = q(db, schema, "SELECT first_s, last_s FROM {s}.faces WHERE frame_s IS NOT NULL")
+    assert left == [video_faces[0][:2]]  # the astronaut's track only
+    assert q(db, schema, "SELECT face_count FROM {s}.images WHERE media = 'video'") == [(1,)]
+
+    assert run_day("face_ingest", day.isoformat(), source=source) == "success"  # a re-run of the day
+    assert q(db, schema, "SELECT first_s, last_s FROM {s}.faces WHERE frame_s IS NOT NULL") == left
+    assert q(db, schema, "SELECT count(*) FROM {s}.faces WHERE frame_s IS NULL") == [(0,)]

@@ -56,11 +56,19 @@ def write_video(
     created: dt.datetime | None = None,
     container: str | None = None,
     faststart: bool = False,
+    people_scale: float = 1.0,
 ) -> Path:
     """Encode ``seconds`` of frames of the upright scene ``size`` (width, height). With
     ``rotation`` (the display matrix's counter-clockwise degrees: -90 for a phone held
     upright) the frames are stored turned the other way, as a camera stores them."""
     portraits = {a.person: person_image(a.person) for a in people}
+    if people_scale != 1.0:
+        import cv2
+
+        portraits = {
+            k: cv2.resize(v, None, fx=people_scale, fy=people_scale, interpolation=cv2.INTER_CUBIC)
+            for k, v in portraits.items()
+        }
     options = {"movflags": "+faststart"} if faststart else {}
     out = av.open(str(path), "w", format=container, options=options)
     if created is not None:
