@@ -19,7 +19,7 @@ import av
 import numpy as np
 import pytest
 from helpers.rows import q
-from helpers.videos import Appearance, write_video
+from helpers.videos import Appearance, long_4k_video, write_video
 
 from facepipe.core.sources import Arrival, FolderSource
 from facepipe.ingest.process import VideoOptions, process_images
@@ -170,7 +170,7 @@ def test_a_long_4k_video_streams_within_4_gib(tmp_path):
     """An hour of 2160p (a key frame a second, remuxed from a few encoded ones: 3,600 4K
     frames) read under RLIMIT_AS 4 GiB, the worker limit of tests/test_every_file.py."""
     path = tmp_path / "long 4k.mp4"
-    _long_4k(path, seconds=3600)
+    long_4k_video(path, seconds=3600)
     script = f"""
 import resource, json, sys
 resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
@@ -192,29 +192,6 @@ print(json.dumps({{"frames": n, "shape": shape, "w": r.info.width, "h": r.info.h
     got = json.loads(out.stdout)
     assert got["frames"] == 60 and (got["w"], got["h"]) == (3840, 2160)
     assert path.stat().st_size > 0
-
-
-def _long_4k(path: Path, seconds: int) -> None:
-    """A long 2160p H.264 video without encoding every frame: a few key frames encoded,
-    then their packets written again and again at later times (1 fps)."""
-    rng = np.random.default_rng(3)
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=1)
-        s.width, s.height, s.pix_fmt, s.gop_size = 3840, 2160, "yuv420p", 1
-        s.options = {"preset": "ultrafast", "crf": "35"}
-        packets = []
-        for i in range(4):
-            img = np.full((2160, 3840, 3), 60 + 30 * i, np.uint8)
-            img[::64, :, :] = rng.integers(0, 255, 3)
-            packets += [p for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24"))]
-        packets += list(s.encode())
-        payloads = [(bytes(p), p.time_base) for p in packets]
-        for t in range(seconds):
-            data, time_base = payloads[t % len(payloads)]
-            p = av.Packet(data)
-            p.pts = p.dts = t
-            p.time_base, p.stream, p.is_keyframe = time_base, s, True
-            out.mux(p)
 
 
 @pytest.mark.dag

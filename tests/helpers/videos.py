@@ -92,3 +92,27 @@ def write_video(
         out.mux(packet)
     out.close()
     return path
+
+
+def long_4k_video(path: Path, seconds: int) -> Path:
+    """A long 2160p H.264 video without encoding every frame: a few key frames encoded,
+    then their packets written again and again at later times (1 fps)."""
+    rng = np.random.default_rng(3)
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=1)
+        s.width, s.height, s.pix_fmt, s.gop_size = 3840, 2160, "yuv420p", 1
+        s.options = {"preset": "ultrafast", "crf": "35"}
+        packets = []
+        for i in range(4):
+            img = np.full((2160, 3840, 3), 60 + 30 * i, np.uint8)
+            img[::64, :, :] = rng.integers(0, 255, 3)
+            packets += [p for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24"))]
+        packets += list(s.encode())
+        payloads = [(bytes(p), p.time_base) for p in packets]
+        for t in range(seconds):
+            data, time_base = payloads[t % len(payloads)]
+            p = av.Packet(data)
+            p.pts = p.dts = t
+            p.time_base, p.stream, p.is_keyframe = time_base, s, True
+            out.mux(p)
+    return path

@@ -6,91 +6,30 @@ embedding over the whole shard. Database I/O is in facepipe.ingest.store.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from facepipe.core.sources import Arrival, Unreadable
 from facepipe.core.text import clean_text
-from facepipe.models.detect import Box, FaceSizing
+from facepipe.ingest.records import (  # noqa: F401  (the records are process's interface too)
+    FaceRecord,
+    ImageRecord,
+    RejectRecord,
+    ShardResult,
+    VideoOptions,
+    image_id,
+)
+from facepipe.ingest.videos import process_video
+from facepipe.models.detect import FaceSizing
 from facepipe.models.imaging import decode
-from facepipe.models.video import HEADER_BYTES, VideoLimits, is_video, named_video
-
-_IMAGE_NS = uuid.UUID("6f1c2a4e-5d2b-4f61-9a51-2b7c1f0e9d11")
-
-
-def image_id(uri: str) -> uuid.UUID:
-    return uuid.uuid5(_IMAGE_NS, uri)
-
-
-@dataclass(frozen=True)
-class ImageRecord:
-    image_id: uuid.UUID
-    uri: str
-    content_sha256: str
-    bytes: int
-    width: int | None
-    height: int | None
-    captured_at: dt.datetime | None
-    camera: str | None
-    arrived_at: dt.datetime
-    status: str  # loaded | duplicate
-    duplicate_of: str | None
-    face_count: int
-    media: str = "photo"  # photo | video
-    duration_s: float | None = None  # a video's length
-
-
-@dataclass(frozen=True)
-class FaceRecord:
-    image_id: uuid.UUID
-    face_no: int
-    box: Box  # full-size upright pixels
-    img_width: int
-    img_height: int
-    # a video's face is one track: the time of the frame it was cut from, and the first
-    # and last second the track was seen (None for photos)
-    frame_s: float | None = None
-    first_s: float | None = None
-    last_s: float | None = None
-
-
-@dataclass(frozen=True)
-class RejectRecord:
-    uri: str
-    reason: str
-    detail: str
-    bytes: int | None
-    arrived_at: dt.datetime
-
-
-@dataclass
-class ShardResult:
-    images: list[ImageRecord] = field(default_factory=list)
-    faces: list[FaceRecord] = field(default_factory=list)
-    embeddings: np.ndarray | None = None
-    rejects: list[RejectRecord] = field(default_factory=list)
-
+from facepipe.models.video import HEADER_BYTES, is_video, named_video
 
 # Photos read ahead of processing so that their hashes are looked up in one query:
 # at most this many, and at most this many bytes.
 LOOKUP_BATCH = 16
 LOOKUP_BATCH_BYTES = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class VideoOptions:
-    """How a shard reads videos: the source (``head``, ``open_stream``), the limits, and the
-    model's same-person distance that tracks faces within a video."""
-
-    source: object
-    limits: VideoLimits = VideoLimits()
-    match_distance: float = 0.5
-    distance_op: str = "<->"
 
 
 def process_images(
@@ -116,8 +55,6 @@ def process_images(
     anyway (under another name) is decoded from memory. Without it, every file is
     a photo.
     """
-    from facepipe.ingest.videos import process_video
-
     sizing = sizing or FaceSizing.of(detector.name, FaceSizing.min_face)
     result = ShardResult()
     inputs: list[np.ndarray] = []

@@ -17,7 +17,7 @@ import numpy as np
 
 from facepipe.core.sources import Arrival, Unreadable
 from facepipe.core.text import clean_text
-from facepipe.ingest.process import FaceRecord, ImageRecord, RejectRecord, ShardResult, VideoOptions, image_id
+from facepipe.ingest.records import FaceRecord, ImageRecord, RejectRecord, ShardResult, VideoOptions, image_id
 from facepipe.models.detect import FaceSizing
 from facepipe.models.tracks import track_faces
 from facepipe.models.video import VideoReader
