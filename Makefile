@@ -11,7 +11,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: install lint demo test airflow cluster cluster-stop bench bench-web bench-search lock status stop-db clean
+.PHONY: install lint demo test airflow cluster cluster-stop bench bench-video bench-web bench-search lock status stop-db clean
 
 # One virtualenv with every version pinned by constraints.txt.
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
@@ -58,6 +58,9 @@ cluster-stop: install
 
 bench: install
 	$(BIN)/python bench/run.py
+
+bench-video: install  # videos: sampled against every frame, 1080p and 4K (BENCHMARKS.md section 11, minutes)
+	$(BIN)/python bench/video.py --seconds 10
 
 bench-web: install  # the Faces view at 1M faces / 30,000 identities (BENCHMARKS.md section 10)
 	$(BIN)/python bench/web.py

@@ -3,7 +3,7 @@ that used to fail a day or hide a file, run as a worker with a memory limit.
 
 The day (today, UTC: loose files are placed by when they arrived) holds, next to
 ordinary photos: an EXIF camera model with a NUL byte, an 8 GiB (sparse) phone
-video, a Latin-1 file name next to a file literally named with its ``\\xNN``
+video, an hour of 4K video (streamed, sampled sparsely), a Latin-1 file name next to a file literally named with its ``\\xNN``
 escape, declared-huge HEIF and GIF files, a JPEG of 20,000 scans, links to
 folders inside and outside the source, a folder the worker may not list, a path
 longer than PATH_MAX, a folder named like an impossible date, and photos copied
@@ -29,6 +29,7 @@ import pytest
 from helpers.bad_inputs import astronaut_photo
 from helpers.hostile import avif_declaring, deep_file, gif_declaring, jpeg_with_camera, progressive_jpeg_with_scans
 from helpers.rows import q
+from helpers.videos import long_4k_video
 from psycopg import sql
 
 pytestmark = pytest.mark.dag
@@ -80,6 +81,8 @@ def _worker_env(pg_uri: str, tmp_path_factory) -> dict:
         "MALLOC_ARENA_MAX": "2",
         "OMP_NUM_THREADS": "2",
         "OPENBLAS_NUM_THREADS": "2",
+        # the hour of 4K video: 8 frames spread over it (sampled sparsely), detected at full size by HOG
+        "FACEPIPE_VIDEO_MAX_FRAMES": "8",
     }
     if os.geteuid() != 0:
         return env
@@ -147,6 +150,8 @@ def day_run(tmp_path_factory, pg_uri, airflow_db):
     with open(video, "wb") as f:
         f.truncate(VIDEO_BYTES)  # sparse: costs no disk, and no read if never read
     rejected[uri_of(video)] = "too_large"
+    long_video = long_4k_video(d / "an hour of 4k.mp4", seconds=3600)  # streamed: a few frames sampled
+    loaded.add(uri_of(long_video))
     latin1 = os.path.join(os.fsencode(d), b"caf\xe9.jpg")
     with open(latin1, "wb") as f:
         f.write(_photo(64))
@@ -216,6 +221,13 @@ def day_run(tmp_path_factory, pg_uri, airflow_db):
             db.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
+def test_an_hour_of_4k_video_is_streamed_within_the_memory_limit(day_run):
+    row = day_run.images[str(day_run.root / day_run.day.isoformat() / "an hour of 4k.mp4")]
+    assert (row["media"], row["width"], row["height"], row["status"]) == ("video", 3840, 2160, "loaded")
+    assert row["duration_s"] == pytest.approx(3600, abs=2)
+    assert day_run.worker["state"] == "success", day_run.worker
+
+
 def test_the_day_loads_under_a_memory_limit_beside_an_8_gib_video(day_run):
     assert day_run.worker["state"] == "success", day_run.worker
     assert day_run.worker["peak_kib"] < WORKER_MEMORY_GIB * 2**20
@@ -225,7 +237,9 @@ def test_the_day_loads_under_a_memory_limit_beside_an_8_gib_video(day_run):
 
 def test_the_other_photos_loaded(day_run):
     assert set(day_run.images) == day_run.expect_loaded
-    assert all(r["status"] == "loaded" and r["face_count"] == 1 for r in day_run.images.values())
+    photos = [r for r in day_run.images.values() if r["media"] == "photo"]
+    assert all(r["status"] == "loaded" and r["face_count"] == 1 for r in photos)
+    assert len(photos) == len(day_run.images) - 1  # and the hour of 4K video (no face in it)
 
 
 def test_each_bad_entry_is_a_reject_with_its_reason(day_run):

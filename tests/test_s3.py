@@ -384,3 +384,35 @@ def test_undefined_connection_and_unreachable_endpoint(s3, monkeypatch):
         list(S3Source(f"s3://{s3['bucket']}/p").list_day(dt.date.today()))
     assert s3["bucket"] in str(info.value)
     assert not isinstance(info.value, AirflowFailException)  # may pass: Airflow retries the task
+
+
+def test_a_video_object_is_read_by_its_header_and_a_temporary_copy_always_deleted(s3, tmp_path, monkeypatch):
+    """head() is a ranged GET; open_stream() copies the object to FACEPIPE_TMP_DIR and deletes
+    the copy afterwards, also when the video is refused or unreadable."""
+    from helpers.videos import write_video
+
+    from facepipe.models.video import VideoLimits, VideoReader, is_video
+
+    bucket, client = s3["bucket"], s3["client"]
+    clip = write_video(tmp_path / "clip.mp4", 2, [], size=(320, 240))
+    data = clip.read_bytes()
+    put_all(client, bucket, {"in/clip.mp4": data, "in/cut.mp4": data[: len(data) // 2], "in/empty.mov": b""})
+    src = S3Source(f"s3://{bucket}/in")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("FACEPIPE_TMP_DIR", str(temp))
+    assert is_video(src.head(f"s3://{bucket}/in/clip.mp4")) == "mp4"
+    assert src.head(f"s3://{bucket}/in/empty.mov") == b""
+    with src.open_stream(f"s3://{bucket}/in/clip.mp4", 10**9) as (path, size):
+        assert size == len(data) and Path(path).parent == temp
+        with VideoReader(path, VideoLimits()) as r:
+            assert len(list(r.frames())) == 2
+    with pytest.raises(Unreadable) as info:
+        with src.open_stream(f"s3://{bucket}/in/cut.mp4", 10**9) as (path, _size):
+            VideoReader(path, VideoLimits())
+    assert info.value.reason == "corrupt_video"
+    with pytest.raises(Unreadable) as info:
+        with src.open_stream(f"s3://{bucket}/in/clip.mp4", 1000):
+            pass
+    assert info.value.reason == "too_large"
+    assert list(temp.iterdir()) == []  # no copy left behind

@@ -10,10 +10,11 @@ WITH staged AS (
 )
 INSERT INTO {schema}.{images_part}
     (day, image_id, uri, content_sha256, bytes, width, height, captured_at, camera,
-     source, arrived_at, status, duplicate_of, face_count)
+     source, arrived_at, status, duplicate_of, face_count, media, duration_s)
 SELECT day, image_id, uri, content_sha256, bytes, width, height, captured_at, camera,
        source, arrived_at,
        CASE WHEN status = 'loaded' AND uri <> first_uri THEN 'duplicate' ELSE status END,
        CASE WHEN status = 'loaded' AND uri <> first_uri THEN first_uri ELSE duplicate_of END,
-       CASE WHEN status = 'loaded' AND uri <> first_uri THEN 0 ELSE face_count END
+       CASE WHEN status = 'loaded' AND uri <> first_uri THEN 0 ELSE face_count END,
+       media, duration_s
 FROM staged;

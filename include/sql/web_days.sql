@@ -1,12 +1,14 @@
 -- Per (day, source), what the tables hold now (after any forget or retention), beside
--- the newest load's counts: the Faces view's Days and `facepipe status`.
+-- the newest load's counts: the Faces view's Days and `facepipe status`. images counts
+-- photos and videos (loaded); photos, videos and video_faces count them apart.
 WITH im AS (
     SELECT day, source,
            count(*) FILTER (WHERE status = 'loaded') AS images,
-           count(*) FILTER (WHERE status = 'duplicate') AS duplicates
+           count(*) FILTER (WHERE status = 'duplicate') AS duplicates,
+           count(*) FILTER (WHERE status = 'loaded' AND media = 'video') AS videos
     FROM {schema}.images WHERE day BETWEEN %(since)s AND %(until)s GROUP BY day, source
 ), fa AS (
-    SELECT day, source, count(*) AS faces
+    SELECT day, source, count(*) AS faces, count(*) FILTER (WHERE frame_s IS NOT NULL) AS video_faces
     FROM {schema}.faces WHERE day BETWEEN %(since)s AND %(until)s GROUP BY day, source
 ), rj AS (
     SELECT day, source, count(*) AS rejects
@@ -20,6 +22,8 @@ SELECT coalesce(lr.day, im.day, rj.day) AS day,
        coalesce(lr.source, im.source, rj.source) AS source,
        coalesce(im.images, 0) AS images, coalesce(im.duplicates, 0) AS duplicates,
        coalesce(fa.faces, 0) AS faces, coalesce(rj.rejects, 0) AS rejects,
+       coalesce(im.images, 0) - coalesce(im.videos, 0) AS photos, coalesce(im.videos, 0) AS videos,
+       coalesce(fa.video_faces, 0) AS video_faces,
        lr.images AS loaded_images, lr.duplicates AS loaded_duplicates, lr.faces AS loaded_faces,
        lr.rejects AS loaded_rejects, lr.model, lr.detector, lr.loaded_at
 FROM lr

@@ -13,6 +13,7 @@ when an S3 source is used.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import functools
@@ -20,6 +21,7 @@ import hashlib
 import os
 import re
 import stat
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +116,32 @@ class FolderSource:
 
     def read(self, uri: str) -> bytes:
         """The file's bytes; anything that cannot be loaded raises Unreadable with the reason."""
+        return read_limited(self._checked(uri))
+
+    def head(self, uri: str, n: int = 64) -> bytes:
+        """The file's first ``n`` bytes (what it is), with read's checks."""
+        path = self._checked(uri)
+        try:
+            with path.open("rb") as f:
+                return f.read(n)
+        except OSError as exc:
+            raise _os_unreadable("cannot read", exc) from None
+
+    @contextlib.contextmanager
+    def open_stream(self, uri: str, max_bytes: int) -> Iterator[tuple[str, int]]:
+        """(path, size) of a large file read as a stream (a video), with read's checks;
+        refused as too_large from its size past ``max_bytes``, never read."""
+        path = self._checked(uri)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise _os_unreadable("cannot open", exc) from None
+        if size > max_bytes:
+            raise Unreadable("too_large", f"{size} bytes is more than {max_bytes} for a video")
+        yield str(path), size
+
+    def _checked(self, uri: str) -> Path:
+        """The regular file inside the source behind ``uri``, or Unreadable with the reason."""
         if len(uri.encode("utf-8", "surrogatepass")) > MAX_URI_BYTES:
             raise Unreadable("path_too_long", f"path longer than {MAX_URI_BYTES} bytes: not listed or read")
         path = path_of(uri)
@@ -138,7 +166,7 @@ class FolderSource:
             )
         if not real.is_file():
             raise Unreadable("unreadable", "not a regular file")
-        return read_limited(real)
+        return real
 
     def _refuse_undated(self, path: Path) -> None:
         """Files in a top folder named like a date that is no date (2026-02-30) belong to no day."""
@@ -431,11 +459,92 @@ class S3Source:
         finally:
             body.close()
 
+    def head(self, uri: str, n: int = 64) -> bytes:
+        """The object's first ``n`` bytes (a ranged GET): what it is, before it is fetched."""
+        response = self._get(uri, Range=f"bytes=0-{n - 1}")
+        body = response["Body"]
+        try:
+            return body.read(n)
+        except self._boto_errors() as exc:
+            raise self._error("cannot read an object of", type(exc).__name__) from None
+        finally:
+            body.close()
+
+    @contextlib.contextmanager
+    def open_stream(self, uri: str, max_bytes: int) -> Iterator[tuple[str, int]]:
+        """(path, size) of a temporary copy of a large object (a video), refused as too_large
+        from its size past ``max_bytes``. FFmpeg seeks in a video (its index may be at the end),
+        so the object is copied in 8 MB parts to a file in FACEPIPE_TMP_DIR (default: the
+        system's temporary folder), private to this process and deleted when the block ends,
+        also on errors (only a killed process leaves it behind)."""
+        response = self._get(uri)
+        body = response["Body"]
+        size = response.get("ContentLength")
+        try:
+            if size is not None and size > max_bytes:
+                raise Unreadable("too_large", f"{size} bytes is more than {max_bytes} for a video")
+            folder = os.environ.get("FACEPIPE_TMP_DIR") or None
+            with tempfile.NamedTemporaryFile(prefix="facepipe-video-", dir=folder) as tmp:
+                copied = 0
+                try:
+                    while chunk := body.read(8 * 1024 * 1024):
+                        copied += len(chunk)
+                        if copied > max_bytes:
+                            raise Unreadable("too_large", f"more than {max_bytes} bytes for a video")
+                        tmp.write(chunk)
+                except self._boto_errors() as exc:
+                    raise self._error("cannot read an object of", type(exc).__name__) from None
+                except OSError as exc:
+                    raise SourceError(f"cannot copy a video to the temporary folder: {exc.strerror}") from None
+                tmp.flush()
+                body.close()
+                yield tmp.name, copied
+        finally:
+            body.close()
+
+    def _boto_errors(self):
+        from botocore.exceptions import BotoCoreError
+
+        return BotoCoreError
+
+    def _get(self, uri: str, **kwargs) -> dict:
+        """get_object on an object of the source, its errors as for read."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        head = f"s3://{self.bucket}/"
+        key = uri[len(head) :]
+        if not uri.startswith(head) or not key.startswith(self.prefix) or not key:
+            raise Unreadable("outside_source", "object is outside the source's bucket and prefix")
+        client = self._client()
+        try:
+            return client.get_object(Bucket=self.bucket, Key=key, **kwargs)
+        except ClientError as exc:
+            code = _client_error_code(exc)
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise Unreadable("unreadable", "object no longer exists") from None
+            if code == "AccessDenied":
+                raise Unreadable("unreadable", "access to the object denied (AccessDenied)") from None
+            if code == "InvalidObjectState":
+                raise Unreadable("unreadable", "object is archived (InvalidObjectState)") from None
+            if code == "InvalidRange":  # a zero-byte object has no first byte
+                return {"Body": _Empty(), "ContentLength": 0}
+            raise self._error("cannot read an object of", code) from None
+        except BotoCoreError as exc:
+            raise self._error("cannot read an object of", type(exc).__name__) from None
+
     def _error(self, action: str, code: str) -> SourceError:
         """A SourceError naming the source and the error code, never the server's text or credentials."""
         what = _REFUSED.get(code) or _TRANSIENT.get(code) or "error"
         message = f"{action} {self.name} (Airflow connection {self.conn_id!r}): {what} ({code})"
         return _refused_error_type()(message) if code in _REFUSED else SourceError(message)
+
+
+class _Empty:
+    def read(self, n: int = -1) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        pass
 
 
 def _skipped_key(relative: str) -> bool:

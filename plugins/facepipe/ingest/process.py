@@ -6,67 +6,25 @@ embedding over the whole shard. Database I/O is in facepipe.ingest.store.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from facepipe.core.sources import Arrival, Unreadable
 from facepipe.core.text import clean_text
-from facepipe.models.detect import Box, FaceSizing
+from facepipe.ingest.records import (  # noqa: F401  (the records are process's interface too)
+    FaceRecord,
+    ImageRecord,
+    RejectRecord,
+    ShardResult,
+    VideoOptions,
+    image_id,
+)
+from facepipe.ingest.videos import process_video
+from facepipe.models.detect import FaceSizing
 from facepipe.models.imaging import decode
-
-_IMAGE_NS = uuid.UUID("6f1c2a4e-5d2b-4f61-9a51-2b7c1f0e9d11")
-
-
-def image_id(uri: str) -> uuid.UUID:
-    return uuid.uuid5(_IMAGE_NS, uri)
-
-
-@dataclass(frozen=True)
-class ImageRecord:
-    image_id: uuid.UUID
-    uri: str
-    content_sha256: str
-    bytes: int
-    width: int | None
-    height: int | None
-    captured_at: dt.datetime | None
-    camera: str | None
-    arrived_at: dt.datetime
-    status: str  # loaded | duplicate
-    duplicate_of: str | None
-    face_count: int
-
-
-@dataclass(frozen=True)
-class FaceRecord:
-    image_id: uuid.UUID
-    face_no: int
-    box: Box  # full-size upright pixels
-    img_width: int
-    img_height: int
-
-
-@dataclass(frozen=True)
-class RejectRecord:
-    uri: str
-    reason: str
-    detail: str
-    bytes: int | None
-    arrived_at: dt.datetime
-
-
-@dataclass
-class ShardResult:
-    images: list[ImageRecord] = field(default_factory=list)
-    faces: list[FaceRecord] = field(default_factory=list)
-    embeddings: np.ndarray | None = None
-    rejects: list[RejectRecord] = field(default_factory=list)
-
+from facepipe.models.video import HEADER_BYTES, is_video, named_video
 
 # Photos read ahead of processing so that their hashes are looked up in one query:
 # at most this many, and at most this many bytes.
@@ -81,6 +39,7 @@ def process_images(
     detector,
     embedder,
     sizing: FaceSizing | None = None,
+    videos: VideoOptions | None = None,
 ) -> ShardResult:
     """Turn a shard's arrivals into image, face and reject records plus vectors.
 
@@ -89,26 +48,67 @@ def process_images(
     decoded. It is asked once per batch of photos read ahead, not per photo.
     ``sizing`` decides how large a copy each photo is detected on (default: the
     detector's own smallest face and FaceSizing's default smallest face).
+
+    With ``videos``, a file named like a video or too large to be read whole is
+    first looked at by its header, and a video is streamed from the source
+    (facepipe.ingest.videos), never read into memory; a video that is read whole
+    anyway (under another name) is decoded from memory. Without it, every file is
+    a photo.
     """
     sizing = sizing or FaceSizing.of(detector.name, FaceSizing.min_face)
     result = ShardResult()
     inputs: list[np.ndarray] = []
-    for batch in _read_ahead(arrivals, read, result.rejects):
-        earlier = seen_before([sha for _arrival, _data, sha in batch])
+    vectors: dict[int, np.ndarray] = {}  # face index -> a video face's vector, already embedded
+
+    def video(arrival: Arrival, data: bytes | None, sha: str | None = None) -> None:
+        process_video(arrival, data, sha, videos, seen_before, detector, embedder, sizing, result, vectors)
+
+    for batch in _read_ahead(arrivals, read, result.rejects, videos, video):
+        earlier = seen_before([sha for _arrival, _data, sha in batch if sha is not None])
         for arrival, data, sha in batch:
-            _process_one(arrival, data, sha, earlier.get(sha), detector, embedder, sizing, result, inputs)
-    result.embeddings = embedder.embed(inputs)
+            if videos is not None and is_video(data[:HEADER_BYTES]):
+                video(arrival, data, sha)
+            else:
+                _process_one(arrival, data, sha, earlier.get(sha), detector, embedder, sizing, result, inputs)
+    photo_vectors = embedder.embed(inputs)
+    result.embeddings = _in_face_order(photo_vectors, vectors, len(result.faces))
     return result
 
 
+def _in_face_order(photo_vectors: np.ndarray, video_vectors: dict[int, np.ndarray], n: int) -> np.ndarray:
+    """The faces' vectors in result.faces order: videos' where they were embedded, photos' in turn."""
+    if not video_vectors:
+        return photo_vectors
+    dim = photo_vectors.shape[1] if len(photo_vectors) else len(next(iter(video_vectors.values())))
+    out = np.zeros((n, dim), dtype=photo_vectors.dtype if len(photo_vectors) else np.float32)
+    k = 0
+    for i in range(n):
+        if i in video_vectors:
+            out[i] = video_vectors[i]
+        else:
+            out[i] = photo_vectors[k]
+            k += 1
+    return out
+
+
 def _read_ahead(
-    arrivals: Iterable[Arrival], read: Callable[[str], bytes], rejects: list[RejectRecord]
+    arrivals: Iterable[Arrival],
+    read: Callable[[str], bytes],
+    rejects: list[RejectRecord],
+    videos: VideoOptions | None = None,
+    video: Callable[[Arrival, bytes | None], None] | None = None,
 ) -> Iterator[list[tuple[Arrival, bytes, str]]]:
-    """Batches of (arrival, content, sha256); unreadable files go to rejects."""
+    """Batches of (arrival, content, sha256); unreadable files go to rejects. With
+    ``videos``, a file that may be a large video is looked at by its header first,
+    and a video is handed to ``video`` as it comes (streamed, not read)."""
     batch: list[tuple[Arrival, bytes, str]] = []
     size = 0
     for arrival in arrivals:
         try:
+            if videos is not None and _maybe_large_video(arrival):
+                if is_video(videos.source.head(arrival.uri, HEADER_BYTES)):
+                    video(arrival, None)
+                    continue
             data = read(arrival.uri)
         except Unreadable as exc:
             rejects.append(
@@ -122,6 +122,13 @@ def _read_ahead(
             batch, size = [], 0
     if batch:
         yield batch
+
+
+def _maybe_large_video(arrival: Arrival) -> bool:
+    """Named like a video, or of unknown size or too large to be read whole (it may be one)."""
+    from facepipe.core.sources import MAX_OBJECT_BYTES
+
+    return named_video(arrival.uri) or arrival.bytes is None or arrival.bytes > MAX_OBJECT_BYTES
 
 
 def _process_one(

@@ -193,7 +193,7 @@ def write_shard(
         with cur.copy(
             sql.SQL(
                 "COPY {} (day, run_id, shard, image_id, uri, content_sha256, bytes, width, height,"
-                " captured_at, camera, source, arrived_at, status, duplicate_of, face_count)"
+                " captured_at, camera, source, arrived_at, status, duplicate_of, face_count, media, duration_s)"
                 " FROM STDIN (FORMAT BINARY)"
             ).format(_t(schema, "stage_images"))
         ) as copy:
@@ -215,6 +215,8 @@ def write_shard(
                     "text",
                     "text",
                     "int4",
+                    "text",
+                    "float4",
                 ]
             )
             for im in result.images:
@@ -236,12 +238,14 @@ def write_shard(
                         im.status,
                         im.duplicate_of,
                         im.face_count,
+                        im.media,
+                        im.duration_s,
                     )
                 )
         with cur.copy(
             sql.SQL(
                 "COPY {} (day, run_id, shard, image_id, face_no, box_x, box_y, box_w, box_h,"
-                " img_width, img_height, source, detector, det_score, model, embedding)"
+                " img_width, img_height, source, detector, det_score, model, embedding, frame_s, first_s, last_s)"
                 " FROM STDIN (FORMAT BINARY)"
             ).format(_t(schema, "stage_faces"))
         ) as copy:
@@ -263,6 +267,9 @@ def write_shard(
                     "float4",
                     "text",
                     model.vector_type,
+                    "float4",
+                    "float4",
+                    "float4",
                 ]
             )
             for face, vector in zip(result.faces, result.embeddings):
@@ -285,6 +292,9 @@ def write_shard(
                         b.score,
                         model.name,
                         vector_value(model, vector),
+                        face.frame_s,
+                        face.first_s,
+                        face.last_s,
                     )
                 )
         with cur.copy(

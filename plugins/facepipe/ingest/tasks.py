@@ -76,10 +76,11 @@ def plan(day: str, run_id: str, opts: dict) -> list[dict]:
 
 def process_shard(shard: dict) -> dict:
     from facepipe.core.sources import open_source
-    from facepipe.ingest.process import process_images
+    from facepipe.ingest.process import VideoOptions, process_images
     from facepipe.ingest.store import seen_before, shard_arrivals, write_shard
     from facepipe.models.detect import FaceSizing, make_detector
     from facepipe.models.embed import make_embedder
+    from facepipe.models.video import VideoLimits
 
     started = time.monotonic()
     s = settings()
@@ -99,6 +100,7 @@ def process_shard(shard: dict) -> dict:
             detector,
             embedder,
             FaceSizing.of(shard["detector"], s.min_face),
+            VideoOptions(source, VideoLimits.from_settings(), spec.match_threshold, spec.distance_op),
         )
         counts = write_shard(
             conn,

@@ -87,7 +87,8 @@ def _print_days(schema: str, rows: list[dict]) -> None:
         out.append(
             (
                 r["day"],
-                r["images"],
+                r["photos"],
+                r["videos"],
                 r["duplicates"],
                 r["faces"],
                 r["rejects"],
@@ -98,7 +99,17 @@ def _print_days(schema: str, rows: list[dict]) -> None:
         )
     print(
         table(
-            ["day", "images", "dupes", "faces", "rejects", "at load", "model / detector, loaded at", "source"],
+            [
+                "day",
+                "photos",
+                "videos",
+                "dupes",
+                "faces",
+                "rejects",
+                "at load",
+                "model / detector, loaded at",
+                "source",
+            ],
             out,
         )
     )

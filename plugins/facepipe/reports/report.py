@@ -115,7 +115,26 @@ def fetch_report(
     out["identity_crops"] = _rows(
         conn, load_sql("report_identity_crops.sql", schema=schema), {"day": day, "best_crops": best_crops}
     )
+    _add_frame_times(conn, schema, [*out["sightings"], *out["recurring_unknowns"], *out["identity_crops"]])
     return out
+
+
+def _add_frame_times(conn: psycopg.Connection, schema: str, rows: list[dict]) -> None:
+    """Each video face's frame time (frame_s) on its report row, for its thumbnail."""
+    keys = {(r["day"], r["image_id"], r["face_no"]) for r in rows if "image_id" in r and "face_no" in r}
+    if not keys:
+        return
+    found = {
+        (d, i, n): t
+        for d, i, n, t in conn.execute(
+            load_sql("report_frame_times.sql", schema=schema),
+            {"days": sorted({k[0] for k in keys}), "ids": sorted({k[1] for k in keys})},
+        ).fetchall()
+    }
+    for r in rows:
+        t = found.get((r.get("day"), r.get("image_id"), r.get("face_no")))
+        if t is not None:
+            r["frame_s"] = t
 
 
 def write_csv(rows: list[dict], path: Path, columns: list[str]) -> None:
@@ -127,7 +146,18 @@ def write_csv(rows: list[dict], path: Path, columns: list[str]) -> None:
 
 
 CSV_COLUMNS = {
-    "daily_summary": ["day", "source", "camera", "images", "duplicates", "faces", "rejects", "faces_per_image"],
+    "daily_summary": [
+        "day",
+        "source",
+        "camera",
+        "images",
+        "duplicates",
+        "faces",
+        "rejects",
+        "faces_per_image",
+        "videos",
+        "video_faces",
+    ],
     "sightings": [
         "day",
         "person_name",
@@ -187,7 +217,8 @@ def face_thumbnail(data: bytes, box: tuple[int, int, int, int], size: int = 128)
 
 def _thumb(read, uri: str, row: dict) -> str | None:
     try:
-        data = read(uri, row.get("source"))
+        frame_s = row.get("frame_s")  # a video's face: cut from the frame it was found in
+        data = read(uri, row.get("source")) if frame_s is None else read(uri, row.get("source"), frame_s=frame_s)
         return face_thumbnail(data, (row["box_x"], row["box_y"], row["box_w"], row["box_h"]))
     except Exception as exc:  # the photo may have moved since it was loaded
         log.warning("no thumbnail for a face of %s: %s", row.get("day"), type(exc).__name__)
@@ -248,11 +279,21 @@ def write_report(
     return path
 
 
-def read_uri(uri: str, source: str | None = None) -> bytes:
+def read_uri(uri: str, source: str | None = None, frame_s: float | None = None) -> bytes:
     """The bytes of a loaded image (through its source, which keeps to the
-    source's folder or prefix) or of an enrolment photo (a path)."""
+    source's folder or prefix) or of an enrolment photo (a path); with ``frame_s``,
+    the video's frame at that second as a JPEG (the video streamed, never read whole)."""
     from facepipe.core.sources import open_source, path_of
 
+    if frame_s is not None:
+        from facepipe.models.video import VideoLimits, frame_jpeg
+
+        limits = VideoLimits.from_settings()
+        src = open_source(source) if source else None
+        if src is None:
+            return frame_jpeg(str(path_of(uri)), frame_s, limits)
+        with src.open_stream(uri, limits.max_bytes) as (path, _size):
+            return frame_jpeg(path, frame_s, limits)
     if source:
         return open_source(source).read(uri)
     return path_of(uri).read_bytes()

@@ -404,9 +404,10 @@ def create_app() -> FastAPI:
             ).fetchone()
         if row is None:
             raise HTTPException(404, "no such face")
-        _, _, _, x, y, w, h, source, uri, width, height = row
+        _, _, _, x, y, w, h, source, uri, width, height, frame_s = row
         try:
-            data = read_uri(uri, source)  # through the photo's own source, by the URI the tables hold
+            # through the photo's own source, by the URI the tables hold; a video's face from its frame
+            data = read_uri(uri, source) if frame_s is None else read_uri(uri, source, frame_s=frame_s)
             jpeg = crop_jpeg(data, (x, y, w, h), max(width or 0, height or 0))
         except (Unreadable, OSError, ValueError) as exc:
             log.warning("no crop for a face of %s: %s", d, type(exc).__name__)

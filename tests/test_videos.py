@@ -1,0 +1,260 @@
+"""Videos (issue 22): made by the tests with PyAV's real encoders, read as a night reads
+them. Two sample people entering and leaving a 30 s clip are two tracks with their
+spans; a portrait phone video is turned upright from its display matrix; the capture
+time comes from the container; truncated, zero-length, 10-hour and sparse 40 GB files
+are rejects with their reasons. Through Airflow: a person in a photo and in a video is
+one identity, and forgetting them removes the video's face for good."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from helpers.rows import q
+from helpers.videos import Appearance, long_4k_video, write_video
+
+from facepipe.core.sources import Arrival, FolderSource
+from facepipe.ingest.process import VideoOptions, process_images
+from facepipe.models.detect import FaceSizing
+from facepipe.models.video import VideoLimits, VideoReader, frame_jpeg, is_video
+
+ARRIVED = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+# the astronaut from 2 s to 14 s, the visitor from 10 s to 26 s; both drift right
+WALK = [Appearance("astronaut", 2, 14, 100, 150), Appearance("visitor", 10, 26, 700, 200)]
+CREATED = dt.datetime(2026, 11, 20, 9, 30, 5)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    """The test's videos, encoded once: libx264 (key frame every second), a portrait phone
+    video (display matrix -90), VP9 in WebM and MPEG-4 part 2 with sparse key frames."""
+    d = tmp_path_factory.mktemp("clips")
+    write_video(d / "walk.mp4", 30, WALK, created=CREATED.replace(tzinfo=dt.UTC))
+    write_video(d / "portrait.mov", 4, [Appearance("visitor", 0, 4, 100, 300, 0)], size=(720, 1280), rotation=-90)
+    write_video(d / "vp9.webm", 3, [Appearance("visitor", 0, 3, 300, 100, 0)], codec="libvpx-vp9", size=(960, 540))
+    write_video(d / "mpeg4.avi", 6, [Appearance("visitor", 0, 6, 300, 100, 0)], codec="mpeg4", gop=50)
+    return d
+
+
+def _run(paths: list[Path], hog, emb, limits: VideoLimits = VideoLimits(), seen=lambda shas: {}):
+    source = FolderSource(paths[0].parent)
+    arrivals = [Arrival(str(p), p.stat().st_size, ARRIVED) for p in paths]
+    return process_images(
+        arrivals,
+        source.read,
+        seen,
+        hog,
+        emb,
+        FaceSizing.of("hog", 64),
+        VideoOptions(source, limits, 0.5, "<->"),
+    )
+
+
+def test_headers_say_what_is_a_video(clips):
+    assert is_video((clips / "walk.mp4").read_bytes()[:64]) == "mp4"
+    assert is_video((clips / "vp9.webm").read_bytes()[:64]) == "matroska"
+    assert is_video((clips / "mpeg4.avi").read_bytes()[:64]) == "avi"
+    assert is_video(b"\x00\x00\x00\x18ftyp3gp4\x00\x00\x00\x00") == "mp4"
+    assert is_video(b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00") == "mp4"
+    assert is_video(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00") is None  # a HEIC photo
+    assert is_video(b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x00") is None  # a Canon CR3
+    assert is_video(b"\xff\xd8\xff\xe0") is None and is_video(b"") is None
+
+
+def test_two_people_entering_and_leaving_are_two_tracks_with_their_spans(clips, hog, dlib_embedder):
+    result = _run([clips / "walk.mp4"], hog, dlib_embedder)
+    assert result.rejects == []
+    (video,) = result.images
+    assert (video.media, video.width, video.height, video.status) == ("video", 1280, 720, "loaded")
+    assert video.duration_s == pytest.approx(30, abs=0.2)
+    assert video.captured_at == CREATED  # the container's creation_time
+    assert video.face_count == 2 == len(result.faces) == len(result.embeddings)
+    astronaut, visitor = sorted(result.faces, key=lambda f: f.first_s)
+    # sampled once a second: first and last sampled second inside each appearance
+    assert (astronaut.first_s, astronaut.last_s) == (pytest.approx(2, abs=1), pytest.approx(13, abs=1))
+    assert (visitor.first_s, visitor.last_s) == (pytest.approx(10, abs=1), pytest.approx(25, abs=1))
+    for face in (astronaut, visitor):
+        assert face.first_s <= face.frame_s <= face.last_s
+    # the stored box is where the face is in its frame: found again in the frame cut at frame_s
+    import cv2
+
+    from facepipe.models.imaging import decode
+
+    frame = decode(frame_jpeg(str(clips / "walk.mp4"), visitor.frame_s))
+    assert (frame.width, frame.height) == (1280, 720)
+    (again,) = hog.detect(frame.rgb, 30)
+    b = visitor.box
+    assert abs(again.x * frame.scale - b.x) < 12 and abs(again.y * frame.scale - b.y) < 12
+    # two people, far apart by their vectors
+    assert np.linalg.norm(result.embeddings[0] - result.embeddings[1]) > 0.6
+    assert cv2 is not None
+
+
+def test_a_re_run_stores_the_same_faces(clips, hog, dlib_embedder):
+    a = _run([clips / "walk.mp4"], hog, dlib_embedder)
+    b = _run([clips / "walk.mp4"], hog, dlib_embedder)
+    assert [(f.box, f.frame_s, f.first_s, f.last_s) for f in a.faces] == [
+        (f.box, f.frame_s, f.first_s, f.last_s) for f in b.faces
+    ]
+
+
+def test_a_portrait_phone_video_is_turned_upright(clips, hog, dlib_embedder):
+    with av.open(str(clips / "portrait.mov")) as c:
+        vs = c.streams.video[0]
+        assert (vs.codec_context.width, vs.codec_context.height) == (1280, 720)  # stored landscape
+    result = _run([clips / "portrait.mov"], hog, dlib_embedder)
+    (video,) = result.images
+    assert (video.width, video.height) == (720, 1280)
+    (face,) = result.faces
+    # the visitor's portrait is pasted upright at (100, 300); the face is in its middle
+    assert 100 < face.box.x < 400 and 300 < face.box.y < 700
+
+
+@pytest.mark.parametrize("name", ["vp9.webm", "mpeg4.avi"])
+def test_other_codecs_and_sparse_key_frames(clips, hog, dlib_embedder, name):
+    result = _run([clips / name], hog, dlib_embedder)
+    (video,) = result.images
+    (face,) = result.faces
+    assert face.first_s == 0 and face.last_s >= 2  # mpeg4: key frames every 5 s, every frame decoded
+
+
+def test_limits_sample_sparsely(clips):
+    with VideoReader(str(clips / "walk.mp4"), VideoLimits(max_frames=5)) as r:
+        times = [f.seconds for f in r.frames()]
+    assert len(times) == 5 and times[0] == 0 and times[-1] >= 20  # spread over the 30 s
+
+
+def test_bad_videos_are_rejects_with_reasons_and_the_rest_loads(clips, tmp_path, hog, dlib_embedder):
+    day = tmp_path / "2026-11-20"
+    day.mkdir()
+    shutil.copy(clips / "walk.mp4", day / "walk.mp4")
+    data = (clips / "walk.mp4").read_bytes()
+    (day / "truncated.mp4").write_bytes(data[: len(data) // 2])  # its index (moov) was at the end
+    (day / "empty.mov").write_bytes(b"")
+    # ten hours at one frame a minute: a real video, longer than FACEPIPE_VIDEO_MAX_SECONDS
+    write_video(day / "ten hours.mp4", 36000, [], size=(320, 240), fps=Fraction(1, 60))
+    # a 10-hour 4K phone video's size (40 GB), sparse: no disk, and never read
+    sparse = day / "sparse ten hours.mov"
+    sparse.write_bytes(data[:64])
+    os.truncate(sparse, 40 * 10**9)
+    paths = sorted(day.iterdir())
+    result = _run(paths, hog, dlib_embedder)
+    rejects = {Path(r.uri).name: r.reason for r in result.rejects}
+    assert rejects == {
+        "truncated.mp4": "corrupt_video",
+        "empty.mov": "empty",
+        "ten hours.mp4": "too_long",
+        "sparse ten hours.mov": "too_large",
+    }
+    assert all(r.detail for r in result.rejects)
+    assert [im.uri for im in result.images] == [str(day / "walk.mp4")]
+    assert len(result.images) + len(result.rejects) == len(paths)  # every file accounted for
+
+
+def test_a_video_seen_before_is_a_duplicate_and_not_decoded(clips, hog, dlib_embedder):
+    result = _run([clips / "walk.mp4"], hog, dlib_embedder, seen=lambda shas: {s: "/earlier/walk.mp4" for s in shas})
+    (video,) = result.images
+    assert (video.status, video.duplicate_of, video.media, result.faces) == ("duplicate", "/earlier/walk.mp4",
+                                                                             "video", [])  # fmt: skip
+
+
+def test_a_long_4k_video_streams_within_4_gib(tmp_path):
+    """An hour of 2160p (a key frame a second, remuxed from a few encoded ones: 3,600 4K
+    frames) read under RLIMIT_AS 4 GiB, the worker limit of tests/test_every_file.py."""
+    path = tmp_path / "long 4k.mp4"
+    long_4k_video(path, seconds=3600)
+    script = f"""
+import resource, json, sys
+resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
+from facepipe.models.detect import FaceSizing
+from facepipe.models.video import VideoLimits, VideoReader
+n = 0
+with VideoReader({str(path)!r}, VideoLimits(max_frames=60), FaceSizing.of("hog", 400)) as r:
+    for f in r.frames():
+        n += 1
+        shape = f.rgb.shape
+print(json.dumps({{"frames": n, "shape": shape, "w": r.info.width, "h": r.info.height,
+                  "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
+"""
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    import json
+
+    got = json.loads(out.stdout)
+    assert got["frames"] == 60 and (got["w"], got["h"]) == (3840, 2160)
+    assert path.stat().st_size > 0
+
+
+@pytest.mark.dag
+def test_a_person_in_a_photo_and_a_video_is_one_identity_and_forgotten_for_good(
+    clips, schema, db, tmp_path, monkeypatch, airflow_db, capsys
+):
+    """Through Airflow: the visitor in two photos and in the walk video is one identity; the
+    day counts videos apart and accounts for every file; forgetting the visitor removes the
+    video's face, and a re-run of the day does not bring it back."""
+    import json
+
+    from facepipe.ops.cli import main
+    from facepipe.ops.demo import run_day
+    from facepipe.ops.samples import VISITOR_NAME, enrolment_images, jpeg_bytes
+
+    day = dt.date(2026, 11, 20)
+    folder = tmp_path / "photos" / day.isoformat()
+    folder.mkdir(parents=True)
+    shutil.copy(clips / "walk.mp4", folder / "walk.mp4")
+    for name, rgb in enrolment_images()[VISITOR_NAME].items():
+        (folder / f"visitor {name}").write_bytes(jpeg_bytes(rgb))
+    (folder / "empty.mov").write_bytes(b"")
+    monkeypatch.setenv("FACEPIPE_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.delenv("FACEPIPE_ENROL_DIR", raising=False)
+    source = str(tmp_path / "photos")
+
+    assert run_day("face_ingest", day.isoformat(), source=source) == "success"
+    assert run_day("face_report", day.isoformat()) == "success"
+    media = dict(q(db, schema, "SELECT media, count(*) FROM {s}.images GROUP BY media"))
+    (rejects,) = q(db, schema, "SELECT count(*) FROM {s}.rejects")[0]
+    assert media == {"photo": 2, "video": 1} and rejects == 1  # 2 + 1 + 1: the folder's 4 files
+    video_faces = q(
+        db, schema, "SELECT first_s, last_s, frame_s, box_x, box_y FROM {s}.faces WHERE frame_s IS NOT NULL ORDER BY 1"
+    )
+    assert len(video_faces) == 2
+    assert q(db, schema, "SELECT count(*) FROM {s}.faces WHERE frame_s IS NULL") == [(2,)]
+
+    # the visitor's photo faces and video track share one identity
+    ids = q(
+        db,
+        schema,
+        "SELECT i.media, a.identity_id FROM {s}.face_identity a JOIN {s}.images i USING (day, image_id)"
+        " JOIN {s}.faces f ON f.day = a.day AND f.image_id = a.image_id"
+        " AND (f.box_x, f.box_y, f.box_w, f.box_h) = (a.box_x, a.box_y, a.box_w, a.box_h)"
+        " WHERE i.media = 'photo' OR f.first_s >= 5",
+    )
+    assert len(ids) == 3 and len({identity for _m, identity in ids}) == 1, ids
+    identity = ids[0][1]
+
+    # counted apart: the report's summary, its HTML, status
+    assert q(db, schema, "SELECT images, videos, video_faces, rejects FROM {s}.report_daily_summary") == [(3, 1, 2, 1)]
+    html = (tmp_path / "reports" / day.isoformat() / "report.html").read_text()
+    assert "<th>videos</th>" in html
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["days"]
+    assert (row["photos"], row["videos"], row["video_faces"], row["rejects"]) == (2, 1, 2, 1)
+
+    assert main(["forget", "person", str(identity)]) == 0
+    left = q(db, schema, "SELECT first_s, last_s FROM {s}.faces WHERE frame_s IS NOT NULL")
+    assert left == [video_faces[0][:2]]  # the astronaut's track only
+    assert q(db, schema, "SELECT face_count FROM {s}.images WHERE media = 'video'") == [(1,)]
+
+    assert run_day("face_ingest", day.isoformat(), source=source) == "success"  # a re-run of the day
+    assert q(db, schema, "SELECT first_s, last_s FROM {s}.faces WHERE frame_s IS NOT NULL") == left
+    assert q(db, schema, "SELECT count(*) FROM {s}.faces WHERE frame_s IS NULL") == [(0,)]
