@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ann import DAY0, ID_OFFSET, Data  # noqa: E402
-from common import RESULTS, connect, copy_images, drop_schema, log, machine, pct, setup_env, start_db  # noqa: E402
+from ann import DAY0, ID_OFFSET, Data, copy_rows  # noqa: E402
+from common import RESULTS, connect, drop_schema, log, machine, pct, setup_env, start_db  # noqa: E402
 
 
 def _drop(uri: str, schema: str) -> None:
@@ -64,50 +64,7 @@ def _load_layout(uri: str, schema: str, data: Data, days: int) -> dict:
             ensure_partitions(conn, schema, d)
         t = time.perf_counter()
         with conn.transaction():
-            copy_images(
-                conn,
-                schema,
-                (
-                    (
-                        dates[d],
-                        uuid.UUID(int=ID_OFFSET + i),
-                        f"s3://bench/{i}.jpg",
-                        f"{i:064x}",
-                        2_000_000,
-                        4032,
-                        3024,
-                        f"source-{int(data.source[i]):02d}",
-                        dt.datetime.combine(dates[d], dt.time(12), dt.UTC),
-                        "loaded",
-                        1,
-                    )
-                    for i, d in enumerate(data.day.astype(int).tolist())
-                ),
-            )
-            with conn.cursor().copy(
-                f'COPY "{schema}".faces (day, image_id, face_no, box_x, box_y, box_w, box_h, source, detector,'
-                " det_score, model, embedding) FROM STDIN (FORMAT BINARY)"
-            ) as cp:
-                cp.set_types(
-                    ["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "text", "float4", "text", "vector"]
-                )
-                for i, d in enumerate(data.day.astype(int).tolist()):
-                    cp.write_row(
-                        (
-                            dates[d],
-                            uuid.UUID(int=ID_OFFSET + i),
-                            0,
-                            100,
-                            100,
-                            400,
-                            400,
-                            f"source-{int(data.source[i]):02d}",
-                            "haar",
-                            2.0,
-                            spec.name,
-                            data.vectors[i],
-                        )
-                    )
+            copy_rows(conn, schema, data, dates, spec.name)
             counts = np.bincount(data.day.astype(int), minlength=days)
             for d, n in zip(dates, counts.tolist()):
                 conn.execute(
