@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ann import DAY0, ID_OFFSET, Data, copy_rows  # noqa: E402
-from common import RESULTS, connect, drop_schema, log, machine, pct, setup_env, start_db  # noqa: E402
+from common import RESULTS, connect, drop_schema, log, machine, pct, run_or_markdown, setup_env, start_db  # noqa: E402
 
 
 def _drop(uri: str, schema: str) -> None:
@@ -423,7 +423,4 @@ def markdown(path: Path) -> str:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--markdown"]:
-        print(markdown(Path(sys.argv[2])))
-        raise SystemExit(0)
-    raise SystemExit(main())
+    run_or_markdown(main, markdown)

@@ -7,7 +7,7 @@ One table shaped like a generation (facepipe.search.generations: day, key, vecto
 input shape: bench/ann.py's synthetic dlib-geometry faces, ``--faces`` of them drawn from
 ``--shapes`` identities (faces per identity = faces / identities), over 365 days. For each
 variant, in one run: its build (seconds, index size, peak postgres RSS), then queries shaped
-like include/sql/search_sealed.sql (every day in the day filter, relaxed-order iterative
+like include/sql/search_on_days.sql on a generation (every day in the day filter, relaxed-order iterative
 scan, exact order outside) at each search width, recall@10 against numpy's exact answer,
 p50/p95 of the SQL alone (search_faces adds its lock, day list and photo lookup, a few ms:
 bench/search_all.py measures it end to end). Variants:
@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ann import DAY0, Data  # noqa: E402
-from common import RESULTS, connect, log, machine, pct, setup_env, start_db  # noqa: E402
+from common import RESULTS, connect, log, machine, pct, run_or_markdown, setup_env, start_db  # noqa: E402
 
 SCHEMA = "bench_index"
 DAYS = 365
@@ -272,23 +272,22 @@ def markdown(path: Path) -> str:
         f"`bench/search_index.py --faces {a['faces']} --shapes {a['shapes']} --variants {a['variants']}"
         f" --probes {a['probes']} --ef {a['ef']} --queries {a['queries']}`",
         "",
-        "| identities x faces | index | build s | index MiB | width | recall@10 | min | p50 ms | p95 ms | load average |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| identities x faces | index | build s | build CPU s | index MiB | width | recall@10 | min | own identity"
+        " | queries finding none of their own | p50 ms | p95 ms | load average |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for ids, shape in d["shapes"].items():
         builds = {b["variant"]: b for b in shape["builds"]}
         for r in shape["queries"]:
             b = builds[r["variant"]]
             out.append(
-                f"| {int(ids):,} x {a['faces'] // int(ids)} | {r['variant']} | {b['build_s']} | {b['index_bytes'] / 2**20:.0f}"
-                f" | {r['width']} | {r['recall']:.3f} | {r['min_recall']} | {r['p50_ms']} | {r['p95_ms']}"
+                f"| {int(ids):,} x {a['faces'] // int(ids)} | {r['variant']} | {b['build_s']} | {b.get('build_cpu_s', '-')}"
+                f" | {b['index_bytes'] / 2**20:.0f} | {r['width']} | {r['recall']:.3f} | {r['min_recall']}"
+                f" | {r.get('own_identity_recall', '-')} | {r.get('own_identity_none', '-')} | {r['p50_ms']} | {r['p95_ms']}"
                 f" | {r['loadavg'][0]:.1f} |"
             )
     return "\n".join(out)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--markdown"]:
-        print(markdown(Path(sys.argv[2])))
-        raise SystemExit(0)
-    raise SystemExit(main())
+    run_or_markdown(main, markdown)
