@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ann import DAY0, Data  # noqa: E402
-from common import RESULTS, connect, log, machine, pct, run_or_markdown, setup_env, start_db  # noqa: E402
+from common import RESULTS, connect, log, machine, pct, setup_env, start_db  # noqa: E402
 
 SCHEMA = "bench_index"
 DAYS = 365
@@ -290,4 +290,6 @@ def markdown(path: Path) -> str:
 
 
 if __name__ == "__main__":
+    from common import run_or_markdown
+
     run_or_markdown(main, markdown)
