@@ -87,6 +87,14 @@ def _load_layout(uri: str, schema: str, data: Data, days: int) -> dict:
     return out
 
 
+def _loaded(uri: str, schema: str) -> int:
+    """How many faces a layout's schema holds (0: none, or no such schema)."""
+    with connect(uri) as conn:
+        if conn.execute("SELECT to_regclass(%s)", (f'"{schema}".faces',)).fetchone()[0] is None:
+            return 0
+        return conn.execute(f'SELECT count(*) FROM "{schema}".faces').fetchone()[0]
+
+
 def _peak_rss(state: Path):
     """The benchmark's own server's processes' summed RSS, sampled while a block runs
     (search_index.PeakRss: other servers on the machine are not counted)."""
@@ -286,6 +294,11 @@ def main(argv=None) -> int:
     p.add_argument("--state", default=str(RESULTS / "state_search"))
     p.add_argument("--out", default="search_all")
     p.add_argument(
+        "--reuse-loaded",
+        action="store_true",
+        help="a layout whose schema already holds --faces faces (a run stopped after its load) is not loaded again",
+    )
+    p.add_argument(
         "--night-rebuild", action="store_true", help="rebuild again after the night (else: the first build's time)"
     )
     args = p.parse_args(argv)
@@ -298,7 +311,11 @@ def main(argv=None) -> int:
         log(f"layout {days} days: generating {args.faces:,} faces")
         data = Data(args.faces, args.identities, days, 10, seed=5)
         layout = {"days": days, "loadavg_start": machine()["loadavg"]}
-        layout["load"] = _load_layout(uri, schema, data, days)
+        if args.reuse_loaded and _loaded(uri, schema) == args.faces:
+            layout["load"] = {"reused": True}  # the same seed: the same faces, already loaded and indexed
+            log(f"{schema}: reusing its {args.faces:,} loaded faces")
+        else:
+            layout["load"] = _load_layout(uri, schema, data, days)
         qv, truth, own = _queries(data, args.queries, days)
         layout["builds"], rows, layout["concurrent"] = [], [], []
         with connect(uri) as conn:
@@ -404,7 +421,7 @@ def markdown(path: Path) -> str:
     for days, lay in d["layouts"].items():
         for b in lay.get("builds", []):
             out.append(
-                f"| {days} | {lay['load']['copy_s']} | {lay['load']['per_day_index_s']} | {b['index']}"
+                f"| {days} | {lay['load'].get('copy_s', '-')} | {lay['load'].get('per_day_index_s', '-')} | {b['index']}"
                 + (f" ({b['lists']} lists)" if b.get("lists") else "")
                 + f" | {b['seconds']} ({b['copy_seconds']} + {b['index_seconds']}) | {b['build_mem']}"
                 f" | {b['peak_postgres_rss_bytes'] / 2**30:.1f} | {b['heap_bytes'] / 2**20:.0f}"
