@@ -78,6 +78,62 @@ def _src(i: int) -> str:
     return f"source-{i:02d}"
 
 
+def copy_rows(conn, schema: str, data: Data, dates: list[dt.date], model: str) -> tuple[float, float]:
+    """``data``'s faces as facepipe rows, one photo each: binary COPY into ``images`` and
+    ``faces`` (image_id uuid(ID_OFFSET + row), the day's date from ``dates``, the source
+    ``source-NN``), in the caller's transaction. Seconds of each COPY."""
+    arrived = [dt.datetime.combine(x, dt.time(12), dt.UTC) for x in dates]
+    days = data.day.astype(int).tolist()
+    t = time.perf_counter()
+    copy_images(
+        conn,
+        schema,
+        (
+            (
+                dates[d],
+                uuid.UUID(int=ID_OFFSET + i),
+                f"s3://bench/{i}.jpg",
+                f"{i:064x}",
+                2_000_000,
+                4032,
+                3024,
+                _src(int(data.source[i])),
+                arrived[d],
+                "loaded",
+                1,
+            )
+            for i, d in enumerate(days)
+        ),
+    )
+    images_s = time.perf_counter() - t
+    t = time.perf_counter()
+    with conn.cursor().copy(
+        f'COPY "{schema}".faces (day, image_id, face_no, box_x, box_y, box_w, box_h, detector,'
+        " det_score, model, embedding, source) FROM STDIN (FORMAT BINARY)"
+    ) as cp:
+        cp.set_types(
+            ["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "float4", "text", "vector", "text"]
+        )
+        for i, d in enumerate(days):
+            cp.write_row(
+                (
+                    dates[d],
+                    uuid.UUID(int=ID_OFFSET + i),
+                    0,
+                    100,
+                    100,
+                    400,
+                    400,
+                    "haar",
+                    2.0,
+                    model,
+                    data.vectors[i],
+                    _src(int(data.source[i])),
+                )
+            )
+    return images_s, time.perf_counter() - t
+
+
 def load(uri: str, data: Data, days: int) -> dict:
     from facepipe.core.db import ensure_partitions
     from facepipe.core.schema import require
@@ -92,58 +148,9 @@ def load(uri: str, data: Data, days: int) -> dict:
         for d in range(days):
             ensure_partitions(conn, SCHEMA, DAY0 + dt.timedelta(days=d))
         day_dates = [DAY0 + dt.timedelta(days=d) for d in range(days)]
-        arrived = [dt.datetime.combine(x, dt.time(12), dt.UTC) for x in day_dates]
-        t = time.perf_counter()
         with conn.transaction():
-            copy_images(
-                conn,
-                SCHEMA,
-                (
-                    (
-                        day_dates[d],
-                        uuid.UUID(int=ID_OFFSET + i),
-                        f"s3://bench/{i}.jpg",
-                        f"{i:064x}",
-                        2_000_000,
-                        4032,
-                        3024,
-                        _src(int(data.source[i])),
-                        arrived[d],
-                        "loaded",
-                        1,
-                    )
-                    for i, d in enumerate(data.day.astype(int).tolist())
-                ),
-            )
-        images_s = time.perf_counter() - t
+            images_s, faces_s = copy_rows(conn, SCHEMA, data, day_dates, spec.name)
         log(f"ann: {len(data.day):,} images rows in {images_s:.0f}s")
-        t = time.perf_counter()
-        with conn.transaction():
-            with conn.cursor().copy(
-                f'COPY "{SCHEMA}".faces (day, image_id, face_no, box_x, box_y, box_w, box_h, detector,'
-                f" det_score, model, embedding, source) FROM STDIN (FORMAT BINARY)"
-            ) as cp:
-                cp.set_types(
-                    ["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "float4", "text", "vector", "text"]
-                )
-                for i in range(len(data.day)):
-                    cp.write_row(
-                        (
-                            day_dates[int(data.day[i])],
-                            uuid.UUID(int=ID_OFFSET + i),
-                            0,
-                            100,
-                            100,
-                            400,
-                            400,
-                            "haar",
-                            2.0,
-                            spec.name,
-                            data.vectors[i],
-                            _src(int(data.source[i])),
-                        )
-                    )
-        faces_s = time.perf_counter() - t
         log(f"ann: {len(data.day):,} faces rows in {faces_s:.0f}s ({len(data.day) / faces_s:,.0f} rows/s)")
         t = time.perf_counter()
         conn.execute(

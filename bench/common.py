@@ -16,6 +16,7 @@ import platform
 import pstats
 import resource
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -253,3 +254,12 @@ def write_text(name: str, text: str) -> Path:
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run_or_markdown(main, markdown) -> None:
+    """A bench script's entry point: ``SCRIPT --markdown FILE`` prints the BENCHMARKS.md tables
+    of a results file (``markdown(path)``); anything else runs the bench (``main()``)."""
+    if sys.argv[1:2] == ["--markdown"]:
+        print(markdown(Path(sys.argv[2])))
+        raise SystemExit(0)
+    raise SystemExit(main())

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ann import DAY0, ID_OFFSET, Data  # noqa: E402
-from common import RESULTS, connect, copy_images, drop_schema, log, machine, pct, setup_env, start_db  # noqa: E402
+from ann import DAY0, ID_OFFSET, Data, copy_rows  # noqa: E402
+from common import RESULTS, connect, drop_schema, log, machine, pct, run_or_markdown, setup_env, start_db  # noqa: E402
 
 
 def _drop(uri: str, schema: str) -> None:
@@ -64,50 +64,7 @@ def _load_layout(uri: str, schema: str, data: Data, days: int) -> dict:
             ensure_partitions(conn, schema, d)
         t = time.perf_counter()
         with conn.transaction():
-            copy_images(
-                conn,
-                schema,
-                (
-                    (
-                        dates[d],
-                        uuid.UUID(int=ID_OFFSET + i),
-                        f"s3://bench/{i}.jpg",
-                        f"{i:064x}",
-                        2_000_000,
-                        4032,
-                        3024,
-                        f"source-{int(data.source[i]):02d}",
-                        dt.datetime.combine(dates[d], dt.time(12), dt.UTC),
-                        "loaded",
-                        1,
-                    )
-                    for i, d in enumerate(data.day.astype(int).tolist())
-                ),
-            )
-            with conn.cursor().copy(
-                f'COPY "{schema}".faces (day, image_id, face_no, box_x, box_y, box_w, box_h, source, detector,'
-                " det_score, model, embedding) FROM STDIN (FORMAT BINARY)"
-            ) as cp:
-                cp.set_types(
-                    ["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "text", "float4", "text", "vector"]
-                )
-                for i, d in enumerate(data.day.astype(int).tolist()):
-                    cp.write_row(
-                        (
-                            dates[d],
-                            uuid.UUID(int=ID_OFFSET + i),
-                            0,
-                            100,
-                            100,
-                            400,
-                            400,
-                            f"source-{int(data.source[i]):02d}",
-                            "haar",
-                            2.0,
-                            spec.name,
-                            data.vectors[i],
-                        )
-                    )
+            copy_rows(conn, schema, data, dates, spec.name)
             counts = np.bincount(data.day.astype(int), minlength=days)
             for d, n in zip(dates, counts.tolist()):
                 conn.execute(
@@ -128,6 +85,14 @@ def _load_layout(uri: str, schema: str, data: Data, days: int) -> dict:
         out["per_day_index_median_s"] = round(statistics.median(per_day), 2)
         log(f"{schema}: {days} per-day HNSW indexes in {out['per_day_index_s']} s")
     return out
+
+
+def _loaded(uri: str, schema: str) -> int:
+    """How many faces a layout's schema holds (0: none, or no such schema)."""
+    with connect(uri) as conn:
+        if conn.execute("SELECT to_regclass(%s)", (f'"{schema}".faces',)).fetchone()[0] is None:
+            return 0
+        return conn.execute(f'SELECT count(*) FROM "{schema}".faces').fetchone()[0]
 
 
 def _peak_rss(state: Path):
@@ -329,6 +294,11 @@ def main(argv=None) -> int:
     p.add_argument("--state", default=str(RESULTS / "state_search"))
     p.add_argument("--out", default="search_all")
     p.add_argument(
+        "--reuse-loaded",
+        action="store_true",
+        help="a layout whose schema already holds --faces faces (a run stopped after its load) is not loaded again",
+    )
+    p.add_argument(
         "--night-rebuild", action="store_true", help="rebuild again after the night (else: the first build's time)"
     )
     args = p.parse_args(argv)
@@ -341,7 +311,11 @@ def main(argv=None) -> int:
         log(f"layout {days} days: generating {args.faces:,} faces")
         data = Data(args.faces, args.identities, days, 10, seed=5)
         layout = {"days": days, "loadavg_start": machine()["loadavg"]}
-        layout["load"] = _load_layout(uri, schema, data, days)
+        if args.reuse_loaded and _loaded(uri, schema) == args.faces:
+            layout["load"] = {"reused": True}  # the same seed: the same faces, already loaded and indexed
+            log(f"{schema}: reusing its {args.faces:,} loaded faces")
+        else:
+            layout["load"] = _load_layout(uri, schema, data, days)
         qv, truth, own = _queries(data, args.queries, days)
         layout["builds"], rows, layout["concurrent"] = [], [], []
         with connect(uri) as conn:
@@ -447,7 +421,7 @@ def markdown(path: Path) -> str:
     for days, lay in d["layouts"].items():
         for b in lay.get("builds", []):
             out.append(
-                f"| {days} | {lay['load']['copy_s']} | {lay['load']['per_day_index_s']} | {b['index']}"
+                f"| {days} | {lay['load'].get('copy_s', '-')} | {lay['load'].get('per_day_index_s', '-')} | {b['index']}"
                 + (f" ({b['lists']} lists)" if b.get("lists") else "")
                 + f" | {b['seconds']} ({b['copy_seconds']} + {b['index_seconds']}) | {b['build_mem']}"
                 f" | {b['peak_postgres_rss_bytes'] / 2**30:.1f} | {b['heap_bytes'] / 2**20:.0f}"
@@ -466,7 +440,4 @@ def markdown(path: Path) -> str:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--markdown"]:
-        print(markdown(Path(sys.argv[2])))
-        raise SystemExit(0)
-    raise SystemExit(main())
+    run_or_markdown(main, markdown)

@@ -7,7 +7,7 @@ One table shaped like a generation (facepipe.search.generations: day, key, vecto
 input shape: bench/ann.py's synthetic dlib-geometry faces, ``--faces`` of them drawn from
 ``--shapes`` identities (faces per identity = faces / identities), over 365 days. For each
 variant, in one run: its build (seconds, index size, peak postgres RSS), then queries shaped
-like include/sql/search_sealed.sql (every day in the day filter, relaxed-order iterative
+like include/sql/search_on_days.sql on a generation (every day in the day filter, relaxed-order iterative
 scan, exact order outside) at each search width, recall@10 against numpy's exact answer,
 p50/p95 of the SQL alone (search_faces adds its lock, day list and photo lookup, a few ms:
 bench/search_all.py measures it end to end). Variants:
@@ -180,16 +180,19 @@ def _sql(kind: str, rerank: int) -> tuple[str, list[tuple[str, str]]]:
     )
 
 
-def measure(uri: str, variant: str, width: int, qv, truth, rerank: int) -> dict:
+def measure(uri: str, variant: str, width: int, qv, truth, rerank: int, own=None) -> dict:
+    """``own``: per query, the exact top-10's faces of the query's own identity (graph islands
+    show as queries that find none of them)."""
     from pgvector import Vector
 
     kind = variant.split(":")[0]
     statement, settings = _sql(kind, rerank)
     settings = settings + [("hnsw.ef_search", str(width)) if kind == "hnsw" else ("ivfflat.probes", str(width))]
     days = [DAY0 + dt.timedelta(days=d) for d in range(DAYS)]
-    lat, rec = [], []
+    lat, rec, rec_own = [], [], []
+    own = own if own is not None else [set()] * len(qv)
     with connect(uri) as conn:
-        for i, (q, want) in enumerate(zip(qv, truth)):
+        for i, (q, want, mine) in enumerate(zip(qv, truth, own)):
             t0 = time.perf_counter()
             with conn.transaction():
                 for name, value in settings:
@@ -198,12 +201,16 @@ def measure(uri: str, variant: str, width: int, qv, truth, rerank: int) -> dict:
             if i >= 5:  # the first five warm the caches
                 lat.append((time.perf_counter() - t0) * 1000)
                 rec.append(len({int(r[0]) for r in got} & {int(x) for x in want}) / 10)
+                if mine:
+                    rec_own.append(len({int(r[0]) for r in got} & mine) / len(mine))
     row = {
         "variant": variant,
         "width": width,
         "queries": len(rec),
         "recall": round(float(np.mean(rec)), 4),
         "min_recall": round(float(np.min(rec)), 2),
+        "own_identity_recall": round(float(np.mean(rec_own)), 4) if rec_own else None,
+        "own_identity_none": sum(1 for r in rec_own if r == 0),
         "p50_ms": round(pct(lat, 50), 2),
         "p95_ms": round(pct(lat, 95), 2),
         "loadavg": machine()["loadavg"],
@@ -235,15 +242,17 @@ def main(argv=None) -> int:
         shape["peak_python_rss_bytes"] = (
             __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss * 1024
         )
-        qv = data.face(data.rng.integers(0, len(data.centres), args.queries + 5))
+        ids = data.rng.integers(0, len(data.centres), args.queries + 5)
+        qv = data.face(ids)
         truth = [data.exact(q, 0, DAYS, None) for q in qv]
+        own = [{int(i) for i in t if data.identity[i] == q} for t, q in zip(truth, ids)]
         shape["builds"], shape["queries"] = [], []
         for variant in args.variants.split(","):
             shape["builds"].append(build(uri, variant, args.build_mem, Path(args.state), args.faces))
             variant = shape["builds"][-1]["variant"]
             widths = args.ef if variant.startswith("hnsw") else args.probes
             for w in [int(x) for x in widths.split(",")]:
-                shape["queries"].append(measure(uri, variant, w, qv, truth, args.rerank))
+                shape["queries"].append(measure(uri, variant, w, qv, truth, args.rerank, own))
             shape["disk_bytes"] = _disk(uri)
             out["shapes"][str(identities)] = shape
             RESULTS.mkdir(parents=True, exist_ok=True)
@@ -263,23 +272,24 @@ def markdown(path: Path) -> str:
         f"`bench/search_index.py --faces {a['faces']} --shapes {a['shapes']} --variants {a['variants']}"
         f" --probes {a['probes']} --ef {a['ef']} --queries {a['queries']}`",
         "",
-        "| identities x faces | index | build s | index MiB | width | recall@10 | min | p50 ms | p95 ms | load average |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| identities x faces | index | build s | build CPU s | index MiB | width | recall@10 | min | own identity"
+        " | queries finding none of their own | p50 ms | p95 ms | load average |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for ids, shape in d["shapes"].items():
         builds = {b["variant"]: b for b in shape["builds"]}
         for r in shape["queries"]:
             b = builds[r["variant"]]
             out.append(
-                f"| {int(ids):,} x {a['faces'] // int(ids)} | {r['variant']} | {b['build_s']} | {b['index_bytes'] / 2**20:.0f}"
-                f" | {r['width']} | {r['recall']:.3f} | {r['min_recall']} | {r['p50_ms']} | {r['p95_ms']}"
+                f"| {int(ids):,} x {a['faces'] // int(ids)} | {r['variant']} | {b['build_s']} | {b.get('build_cpu_s', '-')}"
+                f" | {b['index_bytes'] / 2**20:.0f} | {r['width']} | {r['recall']:.3f} | {r['min_recall']}"
+                f" | {r.get('own_identity_recall', '-')} | {r.get('own_identity_none', '-')} | {r['p50_ms']} | {r['p95_ms']}"
                 f" | {r['loadavg'][0]:.1f} |"
             )
     return "\n".join(out)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--markdown"]:
-        print(markdown(Path(sys.argv[2])))
-        raise SystemExit(0)
-    raise SystemExit(main())
+    from common import run_or_markdown
+
+    run_or_markdown(main, markdown)

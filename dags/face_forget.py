@@ -73,8 +73,7 @@ from airflow.sdk import Param, dag, task
 def face_forget():
     @task
     def forget(params=None) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
+        from facepipe.core.config import fail_fast
         from facepipe.privacy.tasks import forget
 
         try:
@@ -87,7 +86,7 @@ def face_forget():
                 upgrade=True,  # the run's one task: the schema upgraded if behind (FACEPIPE_SCHEMA_UPGRADE=auto)
             )
         except ValueError as exc:  # no such person or photo, neither given, the schema: a retry cannot help
-            raise AirflowFailException(str(exc)) from exc
+            raise fail_fast(exc) from exc
 
     forget()
 

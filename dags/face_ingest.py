@@ -17,17 +17,10 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from facepipe.core.assets import FACES
-from facepipe.core.config import max_active_shards, start_date
+from facepipe.core.config import fail_fast, max_active_shards, start_date
 
 # shards of one day running at once: the cores (LocalExecutor), or all workers' slots
 MAX_SHARDS = max_active_shards()
-
-
-def _fail_fast(exc: Exception):
-    """Errors a retry cannot fix (bad params, model mismatch, failed validation)."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    return AirflowFailException(str(exc))
 
 
 @dag(
@@ -92,7 +85,7 @@ def face_ingest():
             opts = options(params.get("source"), params.get("detector"), params.get("model"))
             return {"day": resolve_day(params.get("day"), data_interval_start), "run_id": run_id, **opts}
         except ValueError as exc:
-            raise _fail_fast(exc) from exc
+            raise fail_fast(exc) from exc
 
     @task
     def plan(run: dict) -> list[dict]:
@@ -102,7 +95,7 @@ def face_ingest():
         try:
             return plan(run["day"], run["run_id"], _opts(run))
         except ConfigError as exc:  # a setting, a model mismatch, the schema
-            raise _fail_fast(exc) from exc
+            raise fail_fast(exc) from exc
 
     @task(map_index_template="{{ shard_label }}", max_active_tis_per_dag=MAX_SHARDS)
     def process(shard: dict) -> dict:
@@ -114,7 +107,7 @@ def face_ingest():
         try:
             return process_shard(shard)
         except (PlanGone, ConfigError) as exc:  # ConfigError: the schema is behind, a model mismatch
-            raise _fail_fast(exc) from exc
+            raise fail_fast(exc) from exc
 
     @task(retries=0)
     def validate(run: dict, staged: list[dict]) -> dict:
@@ -125,7 +118,7 @@ def face_ingest():
         try:
             return validate(run["day"], run["run_id"], _opts(run))
         except (ValidationFailed, ConfigError) as exc:
-            raise _fail_fast(exc) from exc
+            raise fail_fast(exc) from exc
 
     @task
     def load(run: dict, validated: dict, params=None) -> dict:
@@ -136,7 +129,7 @@ def face_ingest():
         try:
             return load(run["day"], run["run_id"], _opts(run), allow_shrink=bool(params.get("allow_shrink")))
         except (ConfigError, IncompleteStaging, OverlappingSources, PlanGone, ShrinkRefused) as exc:
-            raise _fail_fast(exc) from exc
+            raise fail_fast(exc) from exc
 
     @task
     def index(run: dict, loaded: dict) -> dict:
@@ -146,7 +139,7 @@ def face_ingest():
         try:
             index(run["day"], _opts(run))
         except ConfigError as exc:
-            raise _fail_fast(exc) from exc
+            raise fail_fast(exc) from exc
         return loaded
 
     @task(outlets=[FACES])

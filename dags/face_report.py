@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 
 from facepipe.core.assets import FACES
+from facepipe.core.config import fail_fast
 
 
 @dag(
@@ -79,7 +80,7 @@ def face_report():
             ready()  # the run's first task: the schema upgraded if behind (FACEPIPE_SCHEMA_UPGRADE=auto)
             return report_days(params.get("day"), event_days, [] if params.get("day") else stale_report_days())
         except ValueError as exc:  # a param, a setting, the schema
-            raise _fail_fast(exc) from exc
+            raise fail_fast(exc) from exc
 
     @task
     def enrol(days: list[str]) -> dict:
@@ -89,7 +90,7 @@ def face_report():
         try:
             return enrol(counts_only=True)  # Airflow stores and logs the return value: no names, no paths
         except ConfigError as exc:
-            raise _fail_fast(exc) from exc
+            raise fail_fast(exc) from exc
 
     @task
     def assign(days: list[str], enrolled: dict, params=None) -> list[dict]:
@@ -99,7 +100,7 @@ def face_report():
         try:
             return assign_people(days, params.get("threshold"))
         except ConfigError as exc:
-            raise _fail_fast(exc) from exc
+            raise fail_fast(exc) from exc
 
     @task
     def build(days: list[str], assigned: list[dict], params=None) -> list[dict]:
@@ -112,17 +113,10 @@ def face_report():
                 for day in days
             ]
         except ConfigError as exc:
-            raise _fail_fast(exc) from exc
+            raise fail_fast(exc) from exc
 
     days = resolve()
     build(days, assign(days, enrol(days)))
-
-
-def _fail_fast(exc: Exception):
-    """Errors a retry cannot fix (a param, a setting, a model mismatch, the schema behind)."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    return AirflowFailException(str(exc))
 
 
 face_report()

@@ -38,9 +38,7 @@ from airflow.sdk import dag, task
 def face_retention():
     @task
     def expire(logical_date=None, dag_run=None) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from facepipe.core.config import ConfigError
+        from facepipe.core.config import ConfigError, fail_fast
         from facepipe.privacy.tasks import retention
 
         # the run's day: its logical date (a manual run without one: when it was queued);
@@ -50,7 +48,7 @@ def face_retention():
             # the run's one task: the schema upgraded if behind (FACEPIPE_SCHEMA_UPGRADE=auto)
             return retention(when.date().isoformat() if when else None, upgrade=True)
         except ConfigError as exc:  # a setting, a model mismatch, the schema: a retry cannot fix it
-            raise AirflowFailException(str(exc)) from exc
+            raise fail_fast(exc) from exc
 
     expire()
 

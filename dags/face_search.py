@@ -43,16 +43,14 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 def face_search():
     @task
     def maintain(params=None) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from facepipe.core.config import ConfigError
+        from facepipe.core.config import ConfigError, fail_fast
         from facepipe.core.db import ModelMismatch
         from facepipe.search.tasks import maintain
 
         try:
             return maintain(force=bool((params or {}).get("force")))
         except (ConfigError, ModelMismatch) as exc:  # a setting a retry cannot fix
-            raise AirflowFailException(str(exc)) from exc
+            raise fail_fast(exc) from exc
 
     maintain()
 

@@ -23,6 +23,16 @@ class ConfigError(ValueError):
     """A setting or a param that a retry cannot fix; the message names it."""
 
 
+def fail_fast(exc: Exception) -> Exception:
+    """For a DAG's task: Airflow's AirflowFailException carrying ``exc``'s message, so that an
+    error a retry cannot fix (a param, a setting, a model mismatch, failed validation, the schema
+    behind) fails
+    the task at once. Airflow is imported on use: nothing else here needs it."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(str(exc))
+
+
 DEFAULT_START_DATE = "2026-11-01"
 
 

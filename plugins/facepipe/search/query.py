@@ -165,9 +165,9 @@ def _search_plan(
             statements = [
                 (
                     load_sql(
-                        "search_sealed.sql",
+                        "search_on_days.sql",
                         schema=schema,
-                        sealed=generations.sealed_table(gen),
+                        table=generations.sealed_table(gen),
                         op=model.distance_op,
                     ),
                     {**params, "days": sealed},
@@ -187,7 +187,10 @@ def _search_plan(
             ]
             if opened:
                 statements.append(
-                    (load_sql("search_open.sql", schema=schema, op=model.distance_op), {**params, "days": opened})
+                    (
+                        load_sql("search_on_days.sql", schema=schema, table="faces", op=model.distance_op),
+                        {**params, "days": opened},
+                    )
                 )
                 settings.append(strict)
             return _Plan("sealed", statements, settings)
