@@ -131,7 +131,7 @@ def _gen_rows(db, schema) -> int:
 
 def test_one_graph_answers_as_the_exact_search_through_loads_reruns_and_clears(loaded, db):
     from facepipe.search import generations
-    from facepipe.search.query import explain_search
+    from facepipe.search.query import SEALED_EF_SEARCH, _search_plan, explain_search
 
     schema, spec, rng, centres, shas = loaded
     last = DAY0 + dt.timedelta(days=5)
@@ -139,6 +139,15 @@ def test_one_graph_answers_as_the_exact_search_through_loads_reruns_and_clears(l
     path, plan = explain_search(db, schema, spec, centres[0], k=10, since=DAY0, until=last)
     assert path == "sealed" and f"search_sealed_g{gen}_embedding_{generations.Policy().index}" in plan, plan
     assert "faces_p" not in plan, plan  # no day partition is searched: every day is sealed
+    with db.transaction():  # the one graph searches wider than a day's graph (section 9)
+        plan_ = _search_plan(
+            db, schema, spec, centres[0], k=10, since=DAY0, until=last, source=None, ef_search=None, exact_max_rows=0
+        )
+        assert ("hnsw.ef_search", str(SEALED_EF_SEARCH)) in plan_.settings[0]
+        plan_ = _search_plan(
+            db, schema, spec, centres[0], k=10, since=DAY0, until=last, source=None, ef_search=60, exact_max_rows=0
+        )
+        assert ("hnsw.ef_search", "60") in plan_.settings[0]
     _check(db, schema, spec, rng, centres, since=DAY0, until=last)
     _check(db, schema, spec, rng, centres, since=DAY0, until=last, source="cam1")  # a filter: iterative scan
     # a narrow range is searched day by day

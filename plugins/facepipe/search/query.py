@@ -57,6 +57,8 @@ def query_vector(photo: Path, model: ModelSpec, detector_name: str, min_face: in
 # 100-400). The exact cost grows with the rows, the HNSW cost with the partitions
 # searched: past this, a range of few, large days is cheaper through HNSW.
 EXACT_MAX_ROWS = 300_000
+# The generation's HNSW search width when the caller gives none (a source filter: 400).
+SEALED_EF_SEARCH = 200
 
 
 def filtered_rows(conn: psycopg.Connection, schema: str, *, since: dt.date, until: dt.date, source: str) -> int:
@@ -139,6 +141,7 @@ def _search_plan(
         if filtered_rows(conn, schema, since=since, until=until, source=source) <= exact_max_rows:
             statement = load_sql("search_faces_exact.sql", schema=schema, op=model.distance_op)
             return _Plan("exact", [(statement, params)], [[]])
+    requested = ef_search
     if ef_search is None:
         # A filter discards part of what the graph search finds: search wider
         # (bench: recall@10 0.73 at ef_search 40, 0.97 at 400 with a 10% filter).
@@ -175,10 +178,17 @@ def _search_plan(
             ]
             # The generation's index is IVFFlat or HNSW (generations.Policy): the settings
             # of both, the other's are ignored.
+            # One graph whatever the days, so it can afford a wider search than each of 30
+            # or 365 per-day graphs (BENCHMARKS.md section 9, 1M faces of 50,000 people:
+            # recall@10 0.942 at ef_search 100, 0.959 at 200, p50 17 ms at load 5.8).
+            wide = (
+                "hnsw.ef_search",
+                str(max(ef_search if requested is not None else max(ef_search, SEALED_EF_SEARCH), k)),
+            )
             settings = [
                 [
                     ("hnsw.iterative_scan", "relaxed_order"),
-                    ef,
+                    wide,
                     ("hnsw.max_scan_tuples", "50000"),
                     ("ivfflat.iterative_scan", "relaxed_order"),
                     ("ivfflat.probes", str(probes or search_probes())),
