@@ -41,6 +41,9 @@ def clips(tmp_path_factory) -> Path:
     write_video(d / "portrait.mov", 4, [Appearance("visitor", 0, 4, 100, 300, 0)], size=(720, 1280), rotation=-90)
     write_video(d / "vp9.webm", 3, [Appearance("visitor", 0, 3, 300, 100, 0)], codec="libvpx-vp9", size=(960, 540))
     write_video(d / "mpeg4.avi", 6, [Appearance("visitor", 0, 6, 300, 100, 0)], codec="mpeg4", gop=50)
+    write_video(
+        d / "iphone.mov", 3, [Appearance("visitor", 0, 3, 100, 300, 0)], codec="libx265", size=(720, 1280), rotation=-90
+    )
     return d
 
 
@@ -116,6 +119,16 @@ def test_a_portrait_phone_video_is_turned_upright(clips, hog, dlib_embedder):
     (face,) = result.faces
     # the visitor's portrait is pasted upright at (100, 300); the face is in its middle
     assert 100 < face.box.x < 400 and 300 < face.box.y < 700
+
+
+def test_an_hevc_portrait_mov_as_an_iphone_records_it(clips, hog, dlib_embedder):
+    with av.open(str(clips / "iphone.mov")) as c:
+        assert c.streams.video[0].codec_context.name == "hevc"
+    result = _run([clips / "iphone.mov"], hog, dlib_embedder)
+    (video,) = result.images
+    assert (video.width, video.height) == (720, 1280) and not result.rejects
+    (face,) = result.faces
+    assert 100 < face.box.x < 400 and 300 < face.box.y < 700 and face.first_s == 0 and face.last_s >= 2
 
 
 @pytest.mark.parametrize("name", ["vp9.webm", "mpeg4.avi"])

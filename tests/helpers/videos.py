@@ -80,6 +80,9 @@ def write_video(
     stream.gop_size = gop or max(1, int(fps))
     if codec == "libx264":
         stream.options = {"preset": "ultrafast", "crf": "28"}
+    elif codec == "libx265":  # HEVC in MOV, tagged hvc1, as an iPhone records
+        stream.options = {"preset": "ultrafast", "crf": "28", "x265-params": "log-level=error"}
+        stream.codec_tag = "hvc1"
     if rotation:
         stream.set_display_rotation(rotation)
     for i in range(round(seconds * fps)):
