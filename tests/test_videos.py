@@ -271,3 +271,24 @@ def test_a_person_in_a_photo_and_a_video_is_one_identity_and_forgotten_for_good(
     assert run_day("face_ingest", day.isoformat(), source=source) == "success"  # a re-run of the day
     assert q(db, schema, "SELECT first_s, last_s FROM {s}.faces WHERE frame_s IS NOT NULL") == left
     assert q(db, schema, "SELECT count(*) FROM {s}.faces WHERE frame_s IS NULL") == [(0,)]
+
+
+def test_a_forgotten_track_does_not_take_another_persons_track_at_the_same_place():
+    """A forget keeps a video face as its box and frame time: a re-run drops that track, not
+    another person's seen later at the same place (the boxes overlap; the spans do not)."""
+    import uuid
+
+    from facepipe.ingest.records import FaceRecord, ImageRecord, ShardResult
+    from facepipe.ingest.suppress import drop_suppressed
+    from facepipe.models.detect import Box
+
+    iid = uuid.uuid4()
+    video = ImageRecord(iid, "v.mp4", "sha", 10, 640, 480, None, None, ARRIVED, "loaded", None, 2, "video", 9.5)
+    visitor = FaceRecord(iid, 0, Box(185, 171, 112, 144, 0.99), 640, 480, 1.0, 0.0, 3.0)
+    astronaut = FaceRecord(iid, 1, Box(202, 169, 100, 131, 0.99), 640, 480, 6.0, 6.0, 9.0)
+    result = ShardResult(images=[video], faces=[visitor, astronaut], embeddings=np.eye(2, 128, dtype=np.float32))
+    out = drop_suppressed(result, {"sha": [((185, 171, 112, 144), 1.0)]})
+    assert [f.face_no for f in out.faces] == [1] and out.images[0].face_count == 1
+    # a photo's suppression (no frame time) still drops the face at that box
+    out = drop_suppressed(result, {"sha": [((185, 171, 112, 144), None)]})
+    assert [f.face_no for f in out.faces] == []

@@ -11,6 +11,9 @@ ALTER TABLE {schema}.faces
     ADD COLUMN IF NOT EXISTS frame_s real,
     ADD COLUMN IF NOT EXISTS first_s real,
     ADD COLUMN IF NOT EXISTS last_s real;
+-- A forgotten face of a video is its box at its frame time: another person's track at the
+-- same place at another time is not that face.
+ALTER TABLE {schema}.suppressions ADD COLUMN IF NOT EXISTS frame_s real;
 ALTER TABLE {schema}.stage_images
     ADD COLUMN IF NOT EXISTS media text NOT NULL DEFAULT 'photo',
     ADD COLUMN IF NOT EXISTS duration_s real;

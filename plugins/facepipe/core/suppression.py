@@ -35,19 +35,34 @@ def iou(a: Box, b: Box) -> float:
 # and Haar 0.63-0.80 (tests/test_forget.py re-runs a day with HOG), while two faces of
 # one photo overlap far less.
 SAME_FACE_IOU = 0.4
+# A video's forgotten face is its track's box at its frame time: a re-run's track is that
+# face when it overlaps the box and its span holds the frame time, give or take a sample
+# (another person at the same place at another time is not).
+SAME_TRACK_SLACK_S = 1.0
+
+
+def same_face(box: Box, first_s: float | None, last_s: float | None, forgotten: Box, frame_s: float | None) -> bool:
+    """Whether a face (a photo's, or a video's track with its span) is a forgotten one."""
+    if iou(box, forgotten) < SAME_FACE_IOU:
+        return False
+    if frame_s is None or first_s is None:
+        return True
+    return first_s - SAME_TRACK_SLACK_S <= frame_s <= (last_s if last_s is not None else first_s) + SAME_TRACK_SLACK_S
 
 
 FORGOTTEN = "forgotten"  # the reject reason of a forgotten photo that arrives again
 
 
-def suppressed_lookup(conn: psycopg.Connection, schema: str):
-    """lookup(sha256s) -> {sha256: [box, or None for the whole photo]} for the suppressed ones."""
+def suppressed_lookup(conn: psycopg.Connection, schema: str, times: bool = False):
+    """lookup(sha256s) -> {sha256: [box, or None for the whole photo]} for the suppressed
+    ones; with ``times``, each box as (box, frame_s): a video face's frame time, else None."""
     query = load_sql("suppressed_boxes.sql", schema=schema)
 
-    def lookup(shas: list[str]) -> dict[str, list[Box | None]]:
-        out: dict[str, list[Box | None]] = {}
-        for sha, *box in conn.execute(query, {"shas": list(shas)}):
-            out.setdefault(sha, []).append(None if box[0] is None else tuple(box))
+    def lookup(shas: list[str]) -> dict:
+        out: dict[str, list] = {}
+        for sha, x, y, w, h, frame_s in conn.execute(query, {"shas": list(shas)}):
+            box = None if x is None else (x, y, w, h)
+            out.setdefault(sha, []).append((box, frame_s) if times and box is not None else box)
         return out
 
     return lookup

@@ -180,7 +180,7 @@ def write_shard(
         conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('facepipe:ddl'))")
         result = drop_suppressed(
             result,
-            suppressed_lookup(conn, schema)(sorted({im.content_sha256 for im in result.images})),
+            suppressed_lookup(conn, schema, times=True)(sorted({im.content_sha256 for im in result.images})),
             blocked_templates(conn, schema),
             model.distance_op,
         )

@@ -6,16 +6,19 @@ from dataclasses import replace
 
 import numpy as np
 
-from facepipe.core.suppression import FORGOTTEN, SAME_FACE_IOU, Box, distances
+from facepipe.core.suppression import FORGOTTEN, Box, distances, same_face
 
 
 def drop_suppressed(
-    result, suppressed: dict[str, list[Box | None]], templates: list[tuple[np.ndarray, float]] = (), op: str = "<->"
+    result,
+    suppressed: dict[str, list[tuple[Box, float | None] | None]],
+    templates: list[tuple[np.ndarray, float]] = (),
+    op: str = "<->",
 ):
     """The shard's result without forgotten photos (they become rejects, reason
     ``forgotten``), without faces whose box overlaps a forgotten one, and without faces
-    within a blocked person's threshold of their template (block_future)."""
-    from facepipe.core.suppression import iou
+    within a blocked person's threshold of their template (block_future). A video's face
+    is a forgotten one only if its track's span also holds the forgotten frame time."""
     from facepipe.ingest.process import RejectRecord, ShardResult
 
     if not suppressed and not templates:
@@ -31,7 +34,9 @@ def drop_suppressed(
         for i, f in enumerate(result.faces)
         if f.image_id not in whole
         and not blocked[i]
-        and not any(iou((f.box.x, f.box.y, f.box.w, f.box.h), b) >= SAME_FACE_IOU for b in boxes[f.image_id])
+        and not any(
+            same_face((f.box.x, f.box.y, f.box.w, f.box.h), f.first_s, f.last_s, b, t) for b, t in boxes[f.image_id]
+        )
     ]
     kept_per_image: dict = {}
     for i in keep:
@@ -43,7 +48,7 @@ def drop_suppressed(
                 RejectRecord(
                     im.uri,
                     FORGOTTEN,
-                    "this photo was forgotten (facepipe forget photo): it is not indexed again",
+                    "this file was forgotten (facepipe forget photo): it is not indexed again",
                     im.bytes,
                     im.arrived_at,
                 )

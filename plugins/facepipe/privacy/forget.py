@@ -38,7 +38,7 @@ from psycopg import sql
 from facepipe.core import audit
 from facepipe.core.db import load_sql
 from facepipe.core.specs import ModelSpec
-from facepipe.core.suppression import SAME_FACE_IOU
+from facepipe.core.suppression import SAME_FACE_IOU, SAME_TRACK_SLACK_S
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def _forgetting(
         _locks(conn)
         conn.execute(
             "CREATE TEMP TABLE forget_faces (day date, image_id uuid, face_no smallint, content_sha256 text,"
-            " box_x integer, box_y integer, box_w integer, box_h integer) ON COMMIT DROP"
+            " box_x integer, box_y integer, box_w integer, box_h integer, frame_s real) ON COMMIT DROP"
         )
         yield out
         if dry_run:
@@ -287,6 +287,7 @@ def _remove(
     p = {
         "op_no": out.op_no,
         "min_iou": SAME_FACE_IOU,
+        "span_slack": SAME_TRACK_SLACK_S,
         "shas": shas,
         "person_id": person_id,
         "identity_id": identity_id,

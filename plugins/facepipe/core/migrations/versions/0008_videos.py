@@ -26,6 +26,7 @@ def downgrade() -> None:
     for table in ("images", "stage_images"):
         execute("ALTER TABLE {schema}.{t} DROP COLUMN IF EXISTS media, DROP COLUMN IF EXISTS duration_s", t=table)
     execute("ALTER TABLE {schema}.report_daily_summary DROP COLUMN IF EXISTS videos, DROP COLUMN IF EXISTS video_faces")
+    execute("ALTER TABLE {schema}.suppressions DROP COLUMN IF EXISTS frame_s")
     for table in ("faces", "stage_faces"):
         execute(
             "ALTER TABLE {schema}.{t} DROP COLUMN IF EXISTS frame_s, DROP COLUMN IF EXISTS first_s,"
