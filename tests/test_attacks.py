@@ -255,7 +255,7 @@ def test_sql_files_take_values_only_as_parameters(pg_uri):
 
     from facepipe.core.db import load_sql
 
-    identifiers = {"schema", "images_part", "faces_part", "sealed"}  # sealed: a search generation's table
+    identifiers = {"schema", "images_part", "faces_part", "sealed", "table"}  # sealed, table: a search generation
     hostile = 'x"; DROP TABLE faces; --'
     files = sorted((PROJECT_ROOT / "include" / "sql").glob("*.sql"))
     assert len(files) >= 10
