@@ -61,6 +61,20 @@ def _run(paths: list[Path], hog, emb, limits: VideoLimits = VideoLimits(), seen=
     )
 
 
+def test_mpeg_ts_and_avchd_m2ts_are_videos(tmp_path, hog, dlib_embedder):
+    """A camcorder's AVCHD .mts (192-byte packets) and a broadcast .ts (188) load as videos."""
+    ts = write_video(tmp_path / "cam.ts", 3, [Appearance("visitor", 0, 3, 300, 100, 0)], container="mpegts")
+    data = ts.read_bytes()
+    assert is_video(data[:400]) == "mpegts"
+    # M2TS: each 188-byte packet behind a 4-byte arrival time stamp
+    m2ts = tmp_path / "00001.mts"
+    m2ts.write_bytes(b"".join(b"\x00\x00\x00\x00" + data[i : i + 188] for i in range(0, len(data), 188)))
+    assert is_video(m2ts.read_bytes()[:400]) == "m2ts"
+    result = _run([ts, m2ts], hog, dlib_embedder)
+    assert not result.rejects, result.rejects
+    assert [im.media for im in result.images] == ["video", "video"] and len(result.faces) == 2
+
+
 def test_headers_say_what_is_a_video(clips):
     assert is_video((clips / "walk.mp4").read_bytes()[:64]) == "mp4"
     assert is_video((clips / "vp9.webm").read_bytes()[:64]) == "matroska"

@@ -37,7 +37,7 @@ _STILL_BRANDS = {
 }  # fmt: skip
 # Old QuickTime files begin with one of these atoms instead of ftyp.
 _QT_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
-HEADER_BYTES = 64  # what is_video looks at
+HEADER_BYTES = 400  # what is_video looks at (an MPEG-TS's third packet starts at 376, M2TS's at 388)
 # File names that are videos whatever they hold (a zero-byte or damaged .mov is a
 # rejected video, not a rejected photo).
 VIDEO_SUFFIXES = (
@@ -61,6 +61,12 @@ def is_video(head: bytes) -> str | None:
         return "asf"
     if head[:4] == b"\x00\x00\x01\xba":
         return "mpeg-ps"
+    # MPEG-TS (.ts): 188-byte packets, each starting with the sync byte 0x47; AVCHD's
+    # .mts/.m2ts: 192-byte packets, a 4-byte time code before each
+    if len(head) >= 377 and head[0] == head[188] == head[376] == 0x47:
+        return "mpegts"
+    if len(head) >= 389 and head[4] == head[196] == head[388] == 0x47:
+        return "m2ts"
     return None
 
 
