@@ -75,6 +75,31 @@ def test_mpeg_ts_and_avchd_m2ts_are_videos(tmp_path, hog, dlib_embedder):
     assert [im.media for im in result.images] == ["video", "video"] and len(result.faces) == 2
 
 
+def test_the_largest_of_two_video_streams_is_read(tmp_path, hog, dlib_embedder):
+    """A file of two video streams (a small blank one first) is read from the larger one."""
+    from helpers.videos import frame_at, person_image
+
+    path = tmp_path / "two.mkv"
+    people = [Appearance("visitor", 0, 3, 100, 20, 0)]
+    portraits = {"visitor": person_image("visitor")}
+    with av.open(str(path), "w", format="matroska") as out:
+        small, large = out.add_stream("libx264", rate=5), out.add_stream("libx264", rate=5)
+        for st, (w, h) in ((small, (160, 120)), (large, (640, 480))):
+            st.width, st.height, st.pix_fmt, st.options = w, h, "yuv420p", {"preset": "ultrafast"}
+        for i in range(15):
+            blank = av.VideoFrame.from_ndarray(np.zeros((120, 160, 3), np.uint8), format="rgb24")
+            scene = av.VideoFrame.from_ndarray(frame_at(i / 5, (640, 480), people, portraits), format="rgb24")
+            for st, frame in ((small, blank), (large, scene)):
+                for packet in st.encode(frame):
+                    out.mux(packet)
+        for st in (small, large):
+            for packet in st.encode():
+                out.mux(packet)
+    result = _run([path], hog, dlib_embedder)
+    (video,) = result.images
+    assert (video.width, video.height) == (640, 480) and len(result.faces) == 1
+
+
 def test_headers_say_what_is_a_video(clips):
     assert is_video((clips / "walk.mp4").read_bytes()[:64]) == "mp4"
     assert is_video((clips / "vp9.webm").read_bytes()[:64]) == "matroska"

@@ -70,6 +70,18 @@ def is_video(head: bytes) -> str | None:
     return None
 
 
+def _main_stream(container):
+    """The video stream to read: the one of most pixels that is not a cover picture or a
+    thumbnail track (a phone's MOV may carry a preview stream; an MKV a cover), else None."""
+    from av.stream import Disposition
+
+    skip = Disposition.attached_pic | Disposition.timed_thumbnails | Disposition.still_image
+    streams = [s for s in container.streams.video if not (s.disposition & skip)] or list(container.streams.video)
+    if not streams:
+        return None
+    return max(streams, key=lambda s: (s.codec_context.width or 0) * (s.codec_context.height or 0))
+
+
 def named_video(uri: str) -> bool:
     return uri.lower().endswith(VIDEO_SUFFIXES)
 
@@ -142,9 +154,9 @@ class VideoReader:
 
     def _probe(self) -> VideoInfo:
         c = self._container
-        if not c.streams.video:
+        vs = _main_stream(c)
+        if vs is None:
             raise Unreadable("no_video_stream", "the file holds no video stream")
-        vs = c.streams.video[0]
         self._stream = vs
         w, h = vs.codec_context.width, vs.codec_context.height
         if not w or not h:
