@@ -100,6 +100,65 @@ def test_the_largest_of_two_video_streams_is_read(tmp_path, hog, dlib_embedder):
     assert (video.width, video.height) == (640, 480) and len(result.faces) == 1
 
 
+def _live_webm(path: Path, seconds: int, people: list) -> Path:
+    """A WebM written live (as a browser's MediaRecorder writes it): no stated length."""
+    from helpers.videos import frame_at, person_image
+
+    portraits = {a.person: person_image(a.person) for a in people}
+    with av.open(str(path), "w", format="webm", options={"live": "1"}) as out:
+        st = out.add_stream("libvpx-vp9", rate=2)
+        st.width, st.height, st.pix_fmt, st.gop_size = 640, 480, "yuv420p", 2
+        st.options = {"deadline": "realtime", "cpu-used": "8"}
+        for i in range(seconds * 2):
+            for packet in st.encode(
+                av.VideoFrame.from_ndarray(frame_at(i / 2, (640, 480), people, portraits), "rgb24")
+            ):
+                out.mux(packet)
+        for packet in st.encode():
+            out.mux(packet)
+    with av.open(str(path)) as c:
+        assert c.duration is None and c.streams.video[0].duration is None
+    return path
+
+
+def _claiming(data: bytes, seconds: float) -> bytes:
+    """An MP4 whose movie and media headers (version 0) state ``seconds``."""
+    import struct
+
+    b = bytearray(data)
+    for atom in (b"mvhd", b"mdhd"):
+        i = b.find(atom)
+        scale = struct.unpack(">I", b[i + 16 : i + 20])[0]
+        struct.pack_into(">I", b, i + 20, int(seconds * scale))
+    return bytes(b)
+
+
+def test_a_video_longer_than_its_container_says_is_never_cut_short_silently(tmp_path, hog, dlib_embedder):
+    """A live WebM (no length) has its length read from its packets: its face at 15-20 s is
+    found, and over the limits it is a reject with its reason; an MP4 whose header says 1 s
+    for 20 s is read to its end and stored with the length decoded, or is too_long."""
+    live = _live_webm(tmp_path / "live.webm", 20, [Appearance("visitor", 15, 20, 100, 20, 0)])
+    result = _run([live], hog, dlib_embedder)
+    (video,) = result.images
+    assert len(result.faces) == 1 and result.faces[0].first_s >= 14 and video.duration_s >= 19
+    sparse = _run([live], hog, dlib_embedder, VideoLimits(max_frames=5))
+    assert len(sparse.images) == 1 and not sparse.rejects  # sampled sparsely over its 20 s
+    too_long = _run([live], hog, dlib_embedder, VideoLimits(max_seconds=10))
+    assert [r.reason for r in too_long.rejects] == ["too_long"] and not too_long.images
+
+    mp4 = write_video(tmp_path / "real.mp4", 20, [Appearance("visitor", 15, 20, 100, 20, 0)], size=(640, 480), fps=2)
+    lying = tmp_path / "says1s.mp4"
+    lying.write_bytes(_claiming(mp4.read_bytes(), 1))
+    with av.open(str(lying)) as c:
+        stated = c.streams.video[0].duration * c.streams.video[0].time_base
+    if stated < 2:  # FFmpeg believed the header (it may take the length from the sample tables)
+        result = _run([lying], hog, dlib_embedder)
+        (video,) = result.images
+        assert len(result.faces) == 1 and video.duration_s >= 19
+        refused = _run([lying], hog, dlib_embedder, VideoLimits(max_frames=5))
+        assert [r.reason for r in refused.rejects] == ["too_long"] and not refused.images
+
+
 def test_headers_say_what_is_a_video(clips):
     assert is_video((clips / "walk.mp4").read_bytes()[:64]) == "mp4"
     assert is_video((clips / "vp9.webm").read_bytes()[:64]) == "matroska"

@@ -124,9 +124,17 @@ def _one(arrival, file, size, sha, videos, seen_before, detector, embedder, sizi
             None,
             min(len(tracks), 32767),
             "video",
-            info.seconds,
+            _length(info.seconds, reader.last_seconds),
         )  # fmt: skip
     )
+
+
+def _length(stated: float | None, decoded: float | None) -> float | None:
+    """A video's length: what its container says, or the last frame decoded if that is later
+    (a header that says less than the stream holds)."""
+    if decoded is None:
+        return stated
+    return max(stated or 0.0, decoded)
 
 
 def _sha256(file) -> str:

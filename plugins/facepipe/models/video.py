@@ -134,6 +134,7 @@ class VideoReader:
         import av
 
         self.limits = limits
+        self.last_seconds: float | None = None  # the last frame decoded (frames())
         self.sizing = sizing
         self.max_side = max_side
         try:
@@ -164,6 +165,8 @@ class VideoReader:
         if w * h > self.limits.max_pixels:
             raise Unreadable("too_large", f"{w}x{h} pixels is more than {self.limits.max_pixels:,} for a video")
         seconds = _seconds(c, vs)
+        if seconds is None:
+            seconds = self._demuxed_seconds(vs)  # no stated length (a live WebM): read it from the packets
         if seconds is not None and seconds > self.limits.max_seconds:
             raise Unreadable(
                 "too_long", f"{seconds:,.0f} s is longer than FACEPIPE_VIDEO_MAX_SECONDS={self.limits.max_seconds:g}"
@@ -177,6 +180,23 @@ class VideoReader:
         self._start = vs.start_time * vs.time_base if vs.start_time is not None and vs.time_base else 0
         meta = {**c.metadata, **vs.metadata}
         return VideoInfo(w, h, seconds, _captured_at(meta), _camera(meta), rotation, float(interval))
+
+    def _demuxed_seconds(self, vs) -> float | None:
+        """The stream's length from its packets' times (read, not decoded), then back to the start."""
+        import av
+
+        last = None
+        try:
+            for packet in self._container.demux(vs):
+                if packet.pts is not None:
+                    last = packet.pts if last is None else max(last, packet.pts)
+            self._container.seek(0)
+        except av.FFmpegError as exc:
+            raise Unreadable("corrupt_video", f"the packets cannot be read: {_ff(exc)}") from None
+        if last is None or not vs.time_base:
+            return None
+        start = vs.start_time if vs.start_time is not None else 0
+        return max(0.0, float((last - start) * vs.time_base))
 
     def _first_frame(self):
         """The first frame (for its display matrix), then back to the start; None if there is none."""
@@ -210,8 +230,10 @@ class VideoReader:
     def frames(self) -> Iterator[Frame]:
         """The sampled frames in order: the first frame at or after 0, interval, 2*interval...
 
-        Decoding errors raise Unreadable("corrupt_video"); a stream that runs past
-        max_seconds stops there (a container may state no duration).
+        Decoding errors raise Unreadable("corrupt_video"). A stream that runs on past the
+        length its container states (a header that lies) and past max_seconds, or past the
+        last planned sample, raises Unreadable("too_long"): it is never cut short silently.
+        ``last_seconds`` is the time of the last frame decoded.
         """
         import av
 
@@ -248,15 +270,26 @@ class VideoReader:
                     if frame.pts is None:
                         continue
                     t = float(frame.pts * vs.time_base - self._start)
+                    self.last_seconds = max(self.last_seconds or 0.0, t)
                     if t > self.limits.max_seconds:
-                        return
+                        raise Unreadable(
+                            "too_long",
+                            f"the video runs past FACEPIPE_VIDEO_MAX_SECONDS={self.limits.max_seconds:g}"
+                            f" (its container said {info.seconds or 0:,.0f} s)",
+                        )
                     if t + 1e-6 < next_at:
                         continue
+                    if taken >= self.limits.max_frames:
+                        if info.seconds is not None and t <= info.seconds + 2 * info.interval:
+                            return  # the planned samples are taken: the stated length's last moments
+                        raise Unreadable(
+                            "too_long",
+                            f"more than FACEPIPE_VIDEO_MAX_FRAMES={self.limits.max_frames} samples: the video runs"
+                            f" past the {info.seconds or 0:,.0f} s its container said",
+                        )
                     rgb = frame.to_ndarray(format="rgb24", width=out_w, height=out_h, interpolation="AREA")
                     yield Frame(_upright(rgb, info.rotation), t, scale, min_face)
                     taken += 1
-                    if taken >= self.limits.max_frames:
-                        return
                     next_at = max(next_at + info.interval, t + 0.5 * info.interval)
         except av.FFmpegError as exc:
             raise Unreadable("corrupt_video", f"decoding failed after {taken} frames: {_ff(exc)}") from None
