@@ -37,8 +37,10 @@ from facepipe.core.text import clean_text
 # A full demosaic (only for detectors that need every pixel, HOG) is 8 bytes a pixel.
 RAW_PIXEL_LIMIT = 120_000_000
 # Previews whose aspect ratio differs from the raw image's by more than this are
-# crops (a 16:9 preview of a 3:2 sensor): their boxes would not map onto the photo.
-PREVIEW_ASPECT_TOLERANCE = 0.03
+# crops (a 16:9 preview of a 3:2 sensor, or a few rows cut): their boxes would not map
+# onto the photo. Cameras' full previews differ by rounding only (Sony: 1616x1080 for
+# 6000x4000, 0.25%); at 0.5% a box is off by at most 20 px of a 4,000 px side.
+PREVIEW_ASPECT_TOLERANCE = 0.005
 # Camera makers whose RAW files are plain TIFF structures (NEF, NRW, ARW, SR2, SRF,
 # PEF, SRW, 3FR, IIQ, ERF, KDC, DCR, MOS, MEF), as the TIFF's Make tag spells them.
 RAW_MAKERS = (
