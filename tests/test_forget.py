@@ -471,7 +471,7 @@ def test_drop_suppressed_keeps_other_faces_and_accounts_for_the_photo():
     ]
     result = ShardResult(images=images, faces=faces, embeddings=np.arange(3 * 4, dtype=np.float32).reshape(3, 4))
     # a's first face drawn a little differently by another detector; b forgotten whole
-    out = drop_suppressed(result, {"sha_a": [(110, 95, 190, 215)], "sha_b": [None]})
+    out = drop_suppressed(result, {"sha_a": [((110, 95, 190, 215), None)], "sha_b": [None]})
     assert [(f.image_id, f.face_no) for f in out.faces] == [(a, 1)]
     assert out.embeddings.tolist() == [[4, 5, 6, 7]]
     assert [(im.uri, im.face_count) for im in out.images] == [("/p/a.jpg", 1)]
