@@ -584,7 +584,7 @@ class Api:
     def __init__(self, url: str, user: str, password: str):
         import httpx
 
-        self.http = httpx.Client(base_url=url, timeout=30)
+        self.http = httpx.Client(base_url=url, timeout=60)
         resp = self.http.post("/auth/token", json={"username": user, "password": password})
         resp.raise_for_status()
         self.http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
@@ -613,10 +613,16 @@ class Api:
 
     def wait_runs(self, dag_id: str, count: int, timeout: float, run_type: str | None = None) -> list[dict]:
         """Until ``dag_id`` has ``count`` runs (of ``run_type``) and none of them is still going."""
+        import httpx
+
         deadline = time.monotonic() + timeout
         runs: list[dict] = []
         while time.monotonic() < deadline:
-            runs = [r for r in self.runs(dag_id) if run_type is None or r["run_type"] == run_type]
+            try:
+                listed = self.runs(dag_id)
+            except httpx.TimeoutException:
+                continue  # an api-server slow to answer one poll (a busy machine): ask again
+            runs = [r for r in listed if run_type is None or r["run_type"] == run_type]
             if len(runs) >= count and all(r["state"] in ("success", "failed") for r in runs):
                 return runs
             time.sleep(2)
