@@ -159,6 +159,17 @@ def test_a_video_longer_than_its_container_says_is_never_cut_short_silently(tmp_
         assert [r.reason for r in refused.rejects] == ["too_long"] and not refused.images
 
 
+def test_a_person_taking_anothers_place_starts_a_track_of_their_own(tmp_path, hog, dlib_embedder):
+    """The visitor sits at a spot until 5 s and the astronaut takes the same spot from 5 s:
+    two tracks, each person indexed (one track of both lost the astronaut)."""
+    swap = [Appearance("visitor", 0, 5, 100, 20, 0), Appearance("astronaut", 5, 10, 100, 20, 0)]
+    path = write_video(tmp_path / "swap.mp4", 10, swap, size=(640, 480), fps=2)
+    result = _run([path], hog, dlib_embedder)
+    spans = sorted((f.first_s, f.last_s) for f in result.faces)
+    assert len(spans) == 2, spans
+    assert spans[0][1] < 5 <= spans[1][0], spans
+
+
 def test_headers_say_what_is_a_video(clips):
     assert is_video((clips / "walk.mp4").read_bytes()[:64]) == "mp4"
     assert is_video((clips / "vp9.webm").read_bytes()[:64]) == "matroska"
