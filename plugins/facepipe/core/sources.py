@@ -428,26 +428,9 @@ class S3Source:
 
     def read(self, uri: str) -> bytes:
         """One object's bytes, fetched when the shard needs them."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError
 
-        head = f"s3://{self.bucket}/"
-        key = uri[len(head) :]
-        if not uri.startswith(head) or not key.startswith(self.prefix) or not key:
-            raise Unreadable("outside_source", "object is outside the source's bucket and prefix")
-        client = self._client()
-        try:
-            response = client.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            code = _client_error_code(exc)
-            if code in ("NoSuchKey", "404", "NotFound"):
-                raise Unreadable("unreadable", "object no longer exists") from None
-            if code == "AccessDenied":  # this object only: the listing was allowed
-                raise Unreadable("unreadable", "access to the object denied (AccessDenied)") from None
-            if code == "InvalidObjectState":
-                raise Unreadable("unreadable", "object is archived (InvalidObjectState)") from None
-            raise self._error("cannot read an object of", code) from None
-        except BotoCoreError as exc:
-            raise self._error("cannot read an object of", type(exc).__name__) from None
+        response = self._get(uri)
         body = response["Body"]
         try:
             size = response.get("ContentLength")
