@@ -394,16 +394,15 @@ def populations(uri: str, faces: int, days: int, sizes: list[int], zipf: float, 
     return out
 
 
-def night(uri: str, faces: int, days: int, people: int, spread: float = 0.75) -> dict:
-    """The last night of ``days`` with everything before it loaded and assigned."""
+def night(uri: str, faces: int, days: int, people: int, spread: float = 0.75, keep: bool = False) -> dict:
+    """The last night of ``days`` with everything before it loaded and assigned. keep: the
+    history stays for the next run (which reuses it when it holds the same faces) and the
+    night itself is rolled back, so a change to the assignment can be measured again on it."""
     from facepipe.core.schema import require
     from facepipe.core.specs import model_spec
-    from facepipe.people.identities import PeopleSettings, assign_day
-    from facepipe.reports.report import ReportParams, build_reports
 
     spec = model_spec("dlib-resnet-128")
     schema = "bench_people_night"
-    drop_schema(uri, schema)
     t0 = time.perf_counter()
     f = Faces(faces, days, people, spread)
     log(f"people night: {faces:,} faces generated in {time.perf_counter() - t0:.0f}s")
@@ -417,7 +416,16 @@ def night(uri: str, faces: int, days: int, people: int, spread: float = 0.75) ->
         "night_faces": len(tonight),
     }
     with connect(uri) as conn:
+        reuse = keep and _history_faces(conn, schema) == len(history)
+    if not reuse:
+        drop_schema(uri, schema)
+    with connect(uri) as conn:
         require(conn, schema, spec, may_upgrade=True)
+        if reuse:
+            log(f"people night: reusing the kept history of {len(history):,} faces")
+            res["history_reused"] = True
+            _night(conn, schema, spec, f, tonight, last, people, res, keep)
+            return res
         t = time.perf_counter()
         _load_days(conn, schema, f, history)
         res["history_copy_s"] = round(time.perf_counter() - t, 1)
@@ -483,40 +491,74 @@ def night(uri: str, faces: int, days: int, people: int, spread: float = 0.75) ->
             f"people night: {res['history_identities']:,} identities, {len(one):,} pooled faces set up in"
             f" {res['history_people_state_s']}s"
         )
-        t = time.perf_counter()
-        _load_days(conn, schema, f, tonight)
-        conn.execute(sql.SQL("ANALYZE {}").format(ident(schema, f"faces_p{DAY0 + dt.timedelta(days=last):%Y%m%d}")))
-        res["night_copy_s"] = round(time.perf_counter() - t, 1)
-        day = DAY0 + dt.timedelta(days=last)
-        t = time.perf_counter()
-        counts_night = assign_day(conn, schema, day, spec, spec.match_threshold, PeopleSettings.from_env())
-        res["assign_s"] = round(time.perf_counter() - t, 1)
-        res["assign"] = counts_night
-        log(f"people night: assign_day {res['assign_s']}s: {counts_night}")
-        t = time.perf_counter()
-        res["reports"] = build_reports(conn, schema, day, spec, ReportParams(threshold=spec.match_threshold))
-        res["reports_s"] = round(time.perf_counter() - t, 1)
-        log(f"people night: build_reports {res['reports_s']}s: {res['reports']}")
-        t = time.perf_counter()
-        conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE day = %s").format(ident(schema, "face_identity")), (day,))
-        got = {
-            tuple(k): v
-            for *k, v in conn.execute(
-                sql.SQL("SELECT day, image_id, box_x, box_y, box_w, box_h, identity_id FROM {} WHERE day = %s").format(
-                    ident(schema, "face_identity")
-                ),
-                (day,),
-            )
-        }
-        ok = sum(
-            1
-            for i in tonight
-            if f.label[i] < people and got.get((_key(f, i)[0], _key(f, i)[1], *_key(f, i)[2])) == int(f.label[i]) + 1
-        )
-        res["night_recurring_faces"] = int((f.label[tonight] < people).sum())
-        res["night_recurring_to_their_identity"] = ok
-    drop_schema(uri, schema)
+        _night(conn, schema, spec, f, tonight, last, people, res, keep)
+    if not keep:
+        drop_schema(uri, schema)
     return res
+
+
+def _history_faces(conn, schema: str) -> int:
+    from facepipe.core.db import table_exists
+
+    if not table_exists(conn, schema, "identity_pool"):
+        return -1
+    return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, "faces"))).fetchone()[0]
+
+
+class _RollBack(Exception):
+    pass
+
+
+def _night(conn, schema: str, spec, f: Faces, tonight, last: int, people: int, res: dict, keep: bool) -> None:
+    """The night's load, assignment and reports (rolled back when keep)."""
+    try:
+        with conn.transaction():
+            _night_steps(conn, schema, spec, f, tonight, last, people, res)
+            if keep:
+                raise _RollBack
+    except _RollBack:
+        for table in ("identities", "identity_pool", "face_identity"):  # the night's dead rows and index entries
+            conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(schema, table)))
+        log("people night: rolled back (--keep-history)")
+
+
+def _night_steps(conn, schema: str, spec, f: Faces, tonight, last: int, people: int, res: dict) -> None:
+    from facepipe.people.identities import PeopleSettings, assign_day
+    from facepipe.reports.report import ReportParams, build_reports
+
+    ident = sql.Identifier
+    t = time.perf_counter()
+    _load_days(conn, schema, f, tonight)
+    conn.execute(sql.SQL("ANALYZE {}").format(ident(schema, f"faces_p{DAY0 + dt.timedelta(days=last):%Y%m%d}")))
+    res["night_copy_s"] = round(time.perf_counter() - t, 1)
+    day = DAY0 + dt.timedelta(days=last)
+    t = time.perf_counter()
+    counts_night = assign_day(conn, schema, day, spec, spec.match_threshold, PeopleSettings.from_env())
+    res["assign_s"] = round(time.perf_counter() - t, 1)
+    res["assign"] = counts_night
+    log(f"people night: assign_day {res['assign_s']}s: {counts_night}")
+    t = time.perf_counter()
+    res["reports"] = build_reports(conn, schema, day, spec, ReportParams(threshold=spec.match_threshold))
+    res["reports_s"] = round(time.perf_counter() - t, 1)
+    log(f"people night: build_reports {res['reports_s']}s: {res['reports']}")
+    t = time.perf_counter()
+    conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE day = %s").format(ident(schema, "face_identity")), (day,))
+    got = {
+        tuple(k): v
+        for *k, v in conn.execute(
+            sql.SQL("SELECT day, image_id, box_x, box_y, box_w, box_h, identity_id FROM {} WHERE day = %s").format(
+                ident(schema, "face_identity")
+            ),
+            (day,),
+        )
+    }
+    ok = sum(
+        1
+        for i in tonight
+        if f.label[i] < people and got.get((_key(f, i)[0], _key(f, i)[1], *_key(f, i)[2])) == int(f.label[i]) + 1
+    )
+    res["night_recurring_faces"] = int((f.label[tonight] < people).sum())
+    res["night_recurring_to_their_identity"] = ok
 
 
 def run(uri: str, faces: int, days: int, people: int | None, quality_faces: int, spreads: list[float]) -> dict:
@@ -554,6 +596,11 @@ if __name__ == "__main__":
     p.add_argument("--check-samples", action="store_true", help="dlib distances on the package's real sample faces")
     p.add_argument("--tag", default="", help="added to the result file's name (e.g. before, after)")
     p.add_argument("--skip-night", action="store_true")
+    p.add_argument(
+        "--keep-history",
+        action="store_true",
+        help="night: keep the loaded history for the next run (reused when it holds the same faces); roll the night back",
+    )
     p.add_argument("--nice", type=int, default=10)
     a = p.parse_args()
     os.nice(a.nice)
@@ -572,7 +619,7 @@ if __name__ == "__main__":
             uri, a.quality_faces, 10, max(20, a.quality_faces // 20), [float(x) for x in a.spreads.split(",")]
         )
     if not a.skip_night:
-        res["night"] = night(uri, a.faces, a.days, a.people or max(100, a.faces // 100))
+        res["night"] = night(uri, a.faces, a.days, a.people or max(100, a.faces // 100), keep=a.keep_history)
     res["machine"]["loadavg_end"] = os.getloadavg()
     res["machine"]["loadavg_start"] = loadavg_start
     name = "identities" if not a.skip_night else "identities_quality"
