@@ -8,7 +8,7 @@ each day's load, ``assign_day`` gives the day's new faces an identity:
    (IoU >= 0.5); assignments whose face is gone are dropped.
 2. A new face joins an identity only when it is clearly that identity's
    (``PeopleSettings``; distances as fractions of the model's threshold): the
-   nearest identity's centroid (one HNSW search of ``identities``) is within
+   nearest identity's centroid (exact: every new face against every centroid) is within
    ``join`` and within the identity's own radius (its newest members' largest
    distance to the centroid, plus ``radius_slack``), one of its
    ``members`` newest faces or an enrolled reference photo is within ``join``,
