@@ -246,3 +246,32 @@ def test_forget_deletes_the_persons_suggestions(people_db):
     assert len(_suggestions(db, schema)) == 1
     forget_person(db, schema, str(ix), spec, threshold=spec.match_threshold)
     assert q(db, schema, "SELECT count(*) FROM {s}.suggestions") == [(0,)]
+
+
+@pytest.mark.parametrize("model", ["dlib-resnet-128", "imgbeddings-clip-768"])
+def test_the_joins_distances_are_pgvectors(people_db, model):
+    """The night compares faces with centroids, members and reference photos in numpy: its
+    distances must be the model's own operator's (L2 for dlib, cosine for CLIP), as the
+    threshold is."""
+    from facepipe.core.specs import model_spec
+    from facepipe.people.identities import distances
+
+    db, _, _ = people_db
+    spec = model_spec(model)
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(5, spec.dim)).astype(np.float32)
+    b = rng.normal(size=(3, spec.dim)).astype(np.float32)
+    op = spec.distance_op
+    want = np.array(
+        [
+            [
+                db.execute(f"SELECT %s::vector {op} %s::vector", (list(map(float, x)), list(map(float, y)))).fetchone()[
+                    0
+                ]
+                for y in b
+            ]
+            for x in a
+        ]
+    )
+    np.testing.assert_allclose(distances(a, b, spec), want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(distances(a, b[0], spec), want[:, 0], rtol=1e-4, atol=1e-5)
