@@ -241,6 +241,40 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days, tmp_path):
         frame.get_by_text("Vera Visitor").first.wait_for()
         page.screenshot(path=str(shots / "faces-report.png"))
 
+        # a question of the night ("is this face Vera?"), answered no on the Suggestions page
+        face = q(
+            db,
+            schema,
+            "SELECT f.day, f.image_id, f.box_x, f.box_y, f.box_w, f.box_h FROM {s}.faces f"
+            " WHERE NOT EXISTS (SELECT 1 FROM {s}.face_identity a WHERE a.identity_id = %s"
+            " AND a.day = f.day AND a.image_id = f.image_id) ORDER BY 1 DESC, 2 LIMIT 1",
+            visitor,
+        )[0]
+        (asked,) = q(
+            db,
+            schema,
+            "INSERT INTO {s}.suggestions (kind, identity_id, day, image_id, box_x, box_y, box_w, box_h, evidence)"
+            ' VALUES (\'face\', %s, %s, %s, %s, %s, %s, %s, \'{{"distance": 0.46, "why": "another identity as'
+            " near\"}}') RETURNING suggestion_id",
+            visitor,
+            *face,
+        )[0]
+        page.goto(web.url + "/plugin/faces")
+        frame.get_by_role("navigation").get_by_role("link", name="Suggestions").click()
+        row = frame.locator(f'tr[data-suggestion="{asked}"]')
+        row.wait_for()
+        assert f"identity #{visitor}" in row.inner_text()
+        crops_render()
+        page.screenshot(path=str(shots / "faces-suggestions.png"))
+        row.get_by_role("button", name="No").click()
+        frame.get_by_text(f"this face never joins identity {visitor}").wait_for()
+        assert q(db, schema, "SELECT state, answered_by FROM {s}.suggestions WHERE suggestion_id = %s", asked) == [
+            ("no", "ui:editor")
+        ]
+        frame.get_by_role("navigation").get_by_role("link", name="Suggestions").click()
+        frame.locator("h1").get_by_text("Suggestions").wait_for()
+        assert frame.locator(f'tr[data-suggestion="{asked}"]').count() == 0  # not asked again
+
         # forget Vera: the dry run's counts, then the typed confirmation (the report page has no
         # nav of its own: back to Faces from Airflow's)
         page.goto(web.url + "/plugin/faces")
