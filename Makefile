@@ -39,11 +39,8 @@ lint: install
 	$(BIN)/ruff format --check .
 	cd plugins && ../$(BIN)/lint-imports --config ../pyproject.toml --no-cache
 
-# Two workers (pytest-xdist), one test file each at a time: most of the slow tests wait on
-# Airflow's processes, so two at once take about 0.6 of the time. TEST_WORKERS=0: one process.
-TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
+	$(BIN)/python -m pytest
 
 # Airflow's api-server, scheduler, dag-processor and triggerer on 127.0.0.1:8080
 # (FACEPIPE_AIRFLOW_HOST / FACEPIPE_AIRFLOW_PORT); Ctrl+C stops all of them.

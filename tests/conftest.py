@@ -28,16 +28,6 @@ from facepipe.ops.demo import airflow_env  # noqa: E402  (no Airflow import)
 os.environ.update(airflow_env(_STATE))
 
 
-# The longest files first: `make test` runs the suite on two workers (pytest-xdist, one file
-# per worker at a time), and a long file started last would finish alone.
-LONGEST_FIRST = ("test_scheduler.py", "test_cluster.py", "test_faults.py", "test_forget.py", "test_web.py")
-
-
-def pytest_collection_modifyitems(items):
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-
-
 @pytest.fixture(scope="session")
 def pg_uri():
     from facepipe.core.db import embedded_uri, stop_embedded
