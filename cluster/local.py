@@ -625,5 +625,5 @@ class Api:
             runs = [r for r in listed if run_type is None or r["run_type"] == run_type]
             if len(runs) >= count and all(r["state"] in ("success", "failed") for r in runs):
                 return runs
-            time.sleep(2)
+            time.sleep(0.5)
         raise TimeoutError(f"{dag_id}: {[(r['dag_run_id'], r['state']) for r in runs]} after {timeout:.0f} s")

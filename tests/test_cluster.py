@@ -91,7 +91,7 @@ def reference(cluster, airflow_db, photos, sample_days):
     return REFERENCE
 
 
-def wait_for(check, timeout: float, what: str, every: float = 2):
+def wait_for(check, timeout: float, what: str, every: float = 0.5):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()

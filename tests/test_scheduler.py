@@ -31,6 +31,7 @@ pytestmark = pytest.mark.scheduler
 TODAY = dt.datetime.now(dt.UTC).date()
 DAYS = [TODAY - dt.timedelta(days=n) for n in (4, 3, 2, 1)]  # scheduled: the last two (FACEPIPE_START_DATE)
 RUN_TIMEOUT = 300
+POLL = 0.5  # seconds between two polls of the REST API (each wait ends on average half a poll late)
 ENV = {"FACEPIPE_DETECTOR": "haar", "FACEPIPE_SHARD_SIZE": "2", "FACEPIPE_START_DATE": DAYS[2].isoformat()}
 
 
@@ -68,7 +69,7 @@ class Api:
             state = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
             if state in ("success", "failed"):
                 return state
-            time.sleep(2)
+            time.sleep(POLL)
         raise AssertionError(f"{dag_id} {run_id} still running after {timeout} s: {self.states(dag_id, run_id)}")
 
     def wait_all(self, dag_id: str, count: int, timeout: float = RUN_TIMEOUT) -> list[dict]:
@@ -78,7 +79,7 @@ class Api:
             runs = self.runs(dag_id)
             if len(runs) >= count and all(r["state"] in ("success", "failed") for r in runs):
                 return runs
-            time.sleep(2)
+            time.sleep(POLL)
         raise AssertionError(f"{dag_id}: {[(r['dag_run_id'], r['state']) for r in self.runs(dag_id)]}")
 
     def states(self, dag_id: str, run_id: str) -> dict:
@@ -184,7 +185,7 @@ def api(pg_uri, schemas, photos_root, reference, tmp_path_factory):
         deadline = time.monotonic() + 180
         while {d["dag_id"] for d in client.call("GET", "/dags")["dags"]} < {"face_ingest", "face_report"}:
             assert time.monotonic() < deadline, "the dag-processor never parsed the DAGs"
-            time.sleep(2)
+            time.sleep(POLL)
         yield client
     finally:
         stack.stop()
@@ -221,7 +222,7 @@ def wait_until(what: str, check, timeout: float = RUN_TIMEOUT):
     while time.monotonic() < deadline:
         if result := check():
             return result
-        time.sleep(2)
+        time.sleep(POLL)
     raise AssertionError(f"not after {timeout} s: {what}")
 
 
