@@ -330,7 +330,9 @@ def main(argv=None) -> int:
                         _measure(conn, schema, qv, truth, own, days, per_day=False, ef=ef, probes=probes, index=index)
                     )
                     log(f"{schema}: {rows[-1]}")
-            ef, probes = (100, None) if index == "hnsw" else (100, 32)  # query.py's defaults
+            from facepipe.search.query import PROBES, SEALED_EF_SEARCH
+
+            ef, probes = (SEALED_EF_SEARCH, None) if index == "hnsw" else (100, PROBES)  # query.py's defaults
             layout["concurrent"].append(
                 _concurrent(
                     uri, schema, qv, days, per_day=False, ef=ef, probes=probes, index=index, seconds=args.seconds
@@ -346,7 +348,7 @@ def main(argv=None) -> int:
         _open_days(uri, schema, days, 3)
         with connect(uri) as conn:
             layout["open_3"] = _measure(
-                conn, schema, qv, truth, own, days, per_day=False, ef=100, probes=probes, index=index
+                conn, schema, qv, truth, own, days, per_day=False, ef=ef, probes=probes, index=index
             )
         log(f"{schema}: with 3 open days {layout['open_3']}")
         layout["night"] = _a_night(uri, schema, data, days)
