@@ -254,7 +254,7 @@ def test_the_joins_distances_are_pgvectors(people_db, model):
     distances must be the model's own operator's (L2 for dlib, cosine for CLIP), as the
     threshold is."""
     from facepipe.core.specs import model_spec
-    from facepipe.people.identities import distances
+    from facepipe.core.suppression import distances
 
     db, _, _ = people_db
     spec = model_spec(model)
@@ -273,5 +273,5 @@ def test_the_joins_distances_are_pgvectors(people_db, model):
             for x in a
         ]
     )
-    np.testing.assert_allclose(distances(a, b, spec), want, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(distances(a, b[0], spec), want[:, 0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(distances(op, a, b), want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(distances(op, a, b[0]), want[:, 0], rtol=1e-4, atol=1e-5)

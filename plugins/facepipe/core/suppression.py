@@ -69,13 +69,22 @@ def suppressed_lookup(conn: psycopg.Connection, schema: str, times: bool = False
 
 
 def distances(op: str, vectors: np.ndarray, template: np.ndarray) -> np.ndarray:
-    """pgvector's distance ``op`` from each row of ``vectors`` to ``template``."""
+    """pgvector's distance ``op`` from each row of ``vectors`` to ``template``: (n,) for one
+    template, (n, m) for m of them (rows)."""
     v, t = np.asarray(vectors, np.float64), np.asarray(template, np.float64)
-    if op == "<->":
+    if t.ndim == 2:
+        dot = v @ t.T
+        if op == "<->":
+            return np.sqrt(np.maximum((v * v).sum(axis=1)[:, None] + (t * t).sum(axis=1) - 2 * dot, 0.0))
+        if op == "<=>":
+            return 1 - dot / np.maximum(np.linalg.norm(v, axis=1)[:, None] * np.linalg.norm(t, axis=1), 1e-12)
+        if op == "<#>":
+            return -dot
+    elif op == "<->":
         return np.linalg.norm(v - t, axis=1)
-    if op == "<=>":
+    elif op == "<=>":
         return 1 - v @ t / np.maximum(np.linalg.norm(v, axis=1) * np.linalg.norm(t), 1e-12)
-    if op == "<#>":
+    elif op == "<#>":
         return -(v @ t)
     raise ValueError(f"not a pgvector distance operator: {op!r}")
 

@@ -262,47 +262,50 @@ def _members(conn, schema: str, ids: list[int], m: int) -> dict[int, np.ndarray]
     return {i: np.asarray(v, dtype=np.float32) for i, v in out.items()}
 
 
-def distances(a: np.ndarray, b: np.ndarray, model: ModelSpec) -> np.ndarray:
-    """The model's distance (pgvector's operator) between each row of a and b: (n,) for
-    one b, (n, m) for m rows."""
+def _identity_vectors(conn, schema: str) -> dict[str, tuple]:
+    """Every identity's centroid, and every enrolled reference photo with its person's
+    identity: {"identity": (ids, vectors), "reference": (ids, vectors)}."""
     import numpy as np
 
-    a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
-    dot = a @ b.T
-    na, nb = (a * a).sum(axis=-1), (b * b).sum(axis=-1)
-    if b.ndim == 2:
-        na = na[:, None]
-    if model.distance_op == "<=>":  # cosine distance
-        return 1.0 - dot / np.sqrt(np.maximum(na * nb, 1e-30))
-    return np.sqrt(np.maximum(na + nb - 2.0 * dot, 0.0))
+    out = {}
+    for how, query in (
+        (
+            "identity",
+            sql.SQL("SELECT identity_id, centroid FROM {} WHERE centroid IS NOT NULL").format(_t(schema, "identities")),
+        ),
+        (
+            "reference",
+            sql.SQL("SELECT i.identity_id, r.embedding FROM {} AS r JOIN {} AS i USING (person_id)").format(
+                _t(schema, "person_refs"), _t(schema, "identities")
+            ),
+        ),
+    ):
+        rows = _binary(conn, query, None)
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vectors = np.stack([_as_array(r[1]).astype(np.float32) for r in rows]) if rows else None
+        out[how] = (ids, vectors)
+    return out
 
 
-def _candidates(conn, schema: str, model: ModelSpec, faces: dict, k: int, limit: float) -> dict:
+def _candidates(faces: dict, known: dict[str, tuple], model: ModelSpec, k: int, limit: float) -> dict:
     """For each new face: its ``k`` nearest identities by centroid and its ``k`` nearest by
-    enrolled reference photo, those nearer than ``limit``: {face: {identity: (distance, how)}}.
-    Exact, in numpy: every face against every centroid (10,000 identities and 33,000 faces
-    take about a second; the HNSW search it replaced took 55 s at ef_search 100, and could
-    miss the second-nearest identity the margin rule needs)."""
+    enrolled reference photo (``known``: _identity_vectors), those nearer than ``limit``:
+    {face: {identity: (distance, how)}}. Exact, in numpy: every face against every centroid
+    (10,000 identities and 33,000 faces take a few seconds; the HNSW search it replaced took
+    55 s at ef_search 100, and could miss the second-nearest identity the margin rule needs)."""
     import numpy as np
+
+    from facepipe.core.suppression import distances
 
     cands: dict = defaultdict(dict)
     keys = list(faces)
     queries = np.stack([faces[key] for key in keys])
-    for how, query in (
-        ("identity", sql.SQL("SELECT identity_id, centroid FROM {} WHERE centroid IS NOT NULL")),
-        ("reference", sql.SQL("SELECT i.identity_id, r.embedding FROM {} AS r JOIN {} AS i USING (person_id)")),
-    ):
-        tables = (
-            [_t(schema, "identities")] if how == "identity" else [_t(schema, "person_refs"), _t(schema, "identities")]
-        )
-        rows = _binary(conn, query.format(*tables), None)
-        if not rows:
+    for how, (ids, vectors) in known.items():
+        if vectors is None:
             continue
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        vectors = np.stack([_as_array(r[1]).astype(np.float32) for r in rows])
-        step = max(64, 16_000_000 // len(ids))  # a distance block of at most 64 MB
+        step = max(64, 8_000_000 // len(ids))  # a distance block of at most 64 MB
         for start in range(0, len(keys), step):
-            block = distances(queries[start : start + step], vectors, model)
+            block = distances(model.distance_op, queries[start : start + step], vectors)
             for row, d in zip(range(start, start + len(block)), block):
                 near = np.flatnonzero(d < limit)
                 best: dict[int, float] = {}
@@ -344,6 +347,7 @@ def _join_clear(
     never one that already holds a face of the same photo. Returns (joined rows, unsure faces)."""
     import numpy as np
 
+    from facepipe.core.suppression import distances
     from facepipe.people.suggestions import refused_faces
 
     join, margin = ps.join * threshold, ps.margin * threshold
@@ -354,24 +358,18 @@ def _join_clear(
     }
     if not faces:
         return [], []
-    cands = _candidates(conn, schema, model, faces, CANDIDATES, threshold + margin)
+    known = _identity_vectors(conn, schema)
+    cands = _candidates(faces, known, model, CANDIDATES, threshold + margin)
     ranked = {k: sorted((d, how, i) for i, (d, how) in c.items()) for k, c in cands.items()}
     best_ids = sorted({r[0][2] for r in ranked.values() if r[0][0] < threshold})
     members = _members(conn, schema, best_ids, ps.members) if best_ids else {}
-    centroids = {
-        i: _as_array(c).astype(np.float32)
-        for i, c in _binary(
-            conn,
-            sql.SQL("SELECT identity_id, centroid FROM {} WHERE identity_id = ANY(%s) AND centroid IS NOT NULL").format(
-                _t(schema, "identities")
-            ),
-            (best_ids,),
-        )
-    }
+    ids, vectors = known["identity"]
+    row_of = {int(i): n for n, i in enumerate(ids)}
+    centroids = {i: vectors[row_of[i]] for i in best_ids if i in row_of}
     radius = {}
     for i, m in members.items():
         if i in centroids and len(m) >= RADIUS_MIN_FACES:
-            radius[i] = float(distances(m, centroids[i], model).max()) + ps.radius_slack * threshold
+            radius[i] = float(distances(model.distance_op, m, centroids[i]).max()) + ps.radius_slack * threshold
     tried = []  # (distance, face, identity, how, nearest member, next distance)
     unsure: list[Unsure] = []
     for key, r in ranked.items():
@@ -382,7 +380,7 @@ def _join_clear(
         if (day, *key, identity_id) in refused:  # a person said no: never joined, never asked again
             continue
         m = members.get(identity_id)
-        dm = float(distances(m, faces[key], model).min()) if m is not None and len(m) else None
+        dm = float(distances(model.distance_op, m, faces[key]).min()) if m is not None and len(m) else None
         why = None
         if d1 > join:
             why = "far"
