@@ -309,12 +309,8 @@ def test_people_command_line(pdb, capsys, monkeypatch):
 def nights(photos, sample_days, tmp_path_factory, pg_uri, airflow_db):
     """Three days ingested and reported through Airflow, Eileen Collins enrolled, the visitor
     (in one photo a day, never enrolled) not."""
-    from facepipe.ops.samples import enrolment_photos
-
-    people_dir = tmp_path_factory.mktemp("people")
-    enrolment_photos(people_dir)
-    with reported_days("ppl_", photos, people_dir, tmp_path_factory.mktemp("enrol"), sample_days) as schema:
-        yield schema
+    with reported_days("ppl_", photos, sample_days) as night:
+        yield night.schema
 
 
 def _visitor(db, schema, day):

@@ -27,16 +27,12 @@ def _today() -> dt.date:
 def nights(photos, sample_days, tmp_path_factory, pg_uri, airflow_db):
     """The sample days ingested and reported (Eileen Collins enrolled), with a report folder of
     their own; yields (schema, reports folder)."""
-    from facepipe.ops.samples import enrolment_photos
-
-    people_dir = tmp_path_factory.mktemp("people")
-    enrolment_photos(people_dir)
     reports = tmp_path_factory.mktemp("reports")
     saved = os.environ.get("FACEPIPE_REPORTS_DIR")
     os.environ["FACEPIPE_REPORTS_DIR"] = str(reports)
     try:
-        with reported_days("ret_", photos, people_dir, tmp_path_factory.mktemp("enrol"), sample_days) as schema:
-            os.environ["FACEPIPE_DB_SCHEMA"] = schema  # reported_days restores it on leaving
+        with reported_days("ret_", photos, sample_days) as night:
+            schema = night.schema
             yield schema, reports
     finally:
         if saved is None:

@@ -78,7 +78,8 @@ def web(photos, people, sample_days, tmp_path_factory, pg_uri, airflow_db):
     from facepipe.core.config import settings
     from facepipe.ops.local_airflow import Stack, embedded_metadata_url, password_file
 
-    with reported_days("web_", photos, people, tmp_path_factory.mktemp("enrol"), sample_days) as schema:
+    with reported_days("web_", photos, sample_days) as night:
+        schema = night.schema
         tmp = tmp_path_factory.mktemp("api-tmp")  # the api-server's TMPDIR: an upload must leave nothing here
         home = tmp_path_factory.mktemp("airflow-web")
         metadata_db = "airflow_" + uuid.uuid4().hex[:8]

@@ -482,6 +482,7 @@ def _after_commit(conn, schema: str, out: Forgotten, model: ModelSpec, reports_d
                 f"table {table} was not rewritten ({type(exc).__name__}): run VACUUM (FULL, ANALYZE)"
                 f" {schema}.{table} when nothing holds it"
             )
+    problems += _analyze_parents(conn, schema, clear)
     if not clear:
         log.warning(
             "this PostgreSQL has no pg_clear_attribute_stats (before 18): the statistics of a table a forget"
@@ -512,6 +513,36 @@ def _after_commit(conn, schema: str, out: Forgotten, model: ModelSpec, reports_d
             f"the forget is done in the database (audit op {out.op_no}), but {len(problems)} steps after"
             " it are left: " + "; ".join(problems)
         )
+
+
+def _analyze_parents(conn, schema: str, clear: bool) -> list[str]:
+    """A partitioned table (faces, images) has statistics of its own only when someone
+    analyzed it by name (``ANALYZE``, ``vacuumdb --analyze-only``; autovacuum never does):
+    a sample of every partition, which can hold her vectors. Those are sampled again from
+    what is left (or cleared when nothing is). Returns what failed."""
+    parents = [
+        n
+        for (n,) in conn.execute(
+            "SELECT DISTINCT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname AND s.inherited"
+            " WHERE n.nspname = %s AND c.relkind = 'p'",
+            (schema,),
+        )
+    ]
+    problems = []
+    for table in parents:
+        try:
+            conn.execute(sql.SQL("ANALYZE {}").format(_t(schema, table)))
+            empty = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(_t(schema, table))).fetchone()[
+                0
+            ]
+            if clear and empty:
+                conn.execute(load_sql("clear_column_stats.sql"), {"schema": schema, "table": table})
+        except psycopg.Error as exc:
+            problems.append(
+                f"the statistics of {table} were not sampled again ({type(exc).__name__}): run ANALYZE {schema}.{table}"
+            )
+    return problems
 
 
 def _rewrite_files(conn, schema: str, out: Forgotten, model: ModelSpec, reports_dir: Path | None, read) -> list[str]:
