@@ -123,6 +123,7 @@ def build(uri: str, variant: str, mem: str, state: Path, faces: int) -> dict:
         variant = f"{kind}:{opts[0]}"
     cpu0 = _server_cpu_s(state)
     with connect(uri) as conn, PeakRss(state) as rss:
+        conn.add_notice_handler(lambda d: log(f"server: {d.message_primary}"))  # pgvector: "no longer fits"
         conn.execute("DROP INDEX IF EXISTS bench_index.gen_ann")
         conn.execute(f"SET maintenance_work_mem = '{mem}'")
         conn.execute("SET max_parallel_maintenance_workers = 2")

@@ -10,6 +10,7 @@ answer must then equal the exact answer row for row, whatever path it takes.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 
@@ -116,7 +117,7 @@ def loaded(schema, db):
     assert generations.lag(db, schema).due(generations.Policy()) == "first generation"
     assert generations.lag(db, schema).summary().startswith("off (opt-in: unpause the DAG face_search")
     built = generations.rebuild(db, schema, spec, reason="test")
-    assert built["faces"] == 6 * 2 * 40 and not built["discarded"]
+    assert built["faces"] == 6 * 2 * 40 and not built["discarded"] and not built["spilled"]
     return schema, spec, rng, centres, shas
 
 
@@ -358,6 +359,26 @@ def test_a_forget_or_retention_during_a_build_discards_it(loaded, db, pg_uri, mo
     assert db.execute("SELECT to_regclass(%s)", (f"{schema}.search_sealed_g{built['gen']}",)).fetchone()[0] is None
     monkeypatch.setattr(generations, "_swap_lock", real)
     assert not generations.rebuild(db, schema, spec, reason="test")["discarded"]
+
+
+def test_a_build_that_outgrows_its_memory_says_so(loaded, db, caplog):
+    """At 10M faces the graph outgrew 10 GB and the build went on on disk 8x slower, silently
+    (BENCHMARKS.md section 9): a rebuild now says it in the task log and in its result."""
+    import logging
+
+    from facepipe.search import generations
+
+    schema, spec, rng, centres, shas = loaded
+    _load(db, schema, spec, DAY0 + dt.timedelta(days=8), "cam0", rng, centres, n=1500)
+    with caplog.at_level(logging.WARNING, logger="facepipe.search.generations"):
+        built = generations.rebuild(
+            db, schema, spec, reason="test", policy=dataclasses.replace(generations.Policy(), build_mem="1MB")
+        )
+    assert built["spilled"] and built["faces"] == 6 * 2 * 40 + 1500
+    (said,) = [r.getMessage() for r in caplog.records if "FACEPIPE_SEARCH_BUILD_MEM=1MB" in r.getMessage()]
+    assert "no longer fits into maintenance_work_mem" in said
+    # and the graph it built on disk answers as the exact search
+    _check(db, schema, spec, rng, centres, since=DAY0, until=DAY0 + dt.timedelta(days=9))
 
 
 def test_status_and_the_command_show_the_lag(loaded, db, capsys, monkeypatch):

@@ -38,6 +38,8 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
@@ -286,6 +288,23 @@ def _swap_lock(conn: psycopg.Connection, wait_s: float = 600.0) -> None:
         time.sleep(0.05)
 
 
+@contextmanager
+def _spills(conn: psycopg.Connection) -> Iterator[list[str]]:
+    """pgvector's notice that the graph being built no longer fits in maintenance_work_mem
+    (a count of tuples, nothing else), collected while the block runs."""
+    said: list[str] = []
+
+    def notice(diag) -> None:
+        if "maintenance_work_mem" in (diag.message_primary or ""):
+            said.append(diag.message_primary)
+
+    conn.add_notice_handler(notice)
+    try:
+        yield said
+    finally:
+        conn.remove_notice_handler(notice)
+
+
 def rebuild(
     conn: psycopg.Connection, schema: str, model: ModelSpec, *, reason: str, policy: Policy | None = None
 ) -> dict:
@@ -328,14 +347,26 @@ def rebuild(
             if spoiled:
                 break
         copied = time.monotonic()
+        spilled: list[str] = []
         if not spoiled:
             conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(policy.build_mem)))
             method = policy.index_sql(sql.SQL("embedding {}").format(sql.SQL(model.opclass)), faces)
-            conn.execute(
-                sql.SQL("CREATE INDEX {} ON {} USING {}").format(
-                    sql.Identifier(f"{table}_embedding_{policy.index}"), _t(schema, table), method
+            with _spills(conn) as spilled:
+                conn.execute(
+                    sql.SQL("CREATE INDEX {} ON {} USING {}").format(
+                        sql.Identifier(f"{table}_embedding_{policy.index}"), _t(schema, table), method
+                    )
                 )
-            )
+            if spilled:
+                log.warning(
+                    "search generation %s: %s; the build went on on disk, many times slower:"
+                    " FACEPIPE_SEARCH_BUILD_MEM=%s is too small for %d faces (HNSW at m 16 needs about"
+                    " 1.2 kB a face, BENCHMARKS.md section 9)",
+                    gen,
+                    spilled[0],
+                    policy.build_mem,
+                    faces,
+                )
             conn.execute(
                 sql.SQL("CREATE INDEX {} ON {} (day, image_id)").format(
                     sql.Identifier(table + "_day_image"), _t(schema, table)
@@ -376,6 +407,7 @@ def rebuild(
             "index_seconds": round(indexed - copied, 2),
             "seconds": round(time.monotonic() - started, 2),
             "discarded": spoiled,
+            "spilled": bool(spilled),
             "dropped": old,
             "reason": reason,
             "index": policy.index,
