@@ -197,7 +197,17 @@ def test_downgrade_to_base_and_upgrade_again(schema, db, capsys):
     assert db.execute("SELECT to_regnamespace(%s)", (f"{schema}_reader",)).fetchone() == (None,)
     assert db.execute("SELECT to_regclass(%s)", (f'"{schema}".faces',)).fetchone() == (None,)
     assert versions.upgrade(schema, SPEC) == (None, versions.head())
-    assert [r.revision for r in versions.history()] == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
+    assert [r.revision for r in versions.history()] == [
+        "0001",
+        "0002",
+        "0003",
+        "0004",
+        "0005",
+        "0006",
+        "0007",
+        "0008",
+        "0009",
+    ]
 
 
 def test_three_first_tasks_at_once_upgrade_once(schema, db):

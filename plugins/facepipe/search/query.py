@@ -14,6 +14,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from facepipe.core.config import SQL_DIR
 from facepipe.core.db import load_sql
 from facepipe.core.specs import ModelSpec
 
@@ -77,6 +78,11 @@ SEALED_MIN_DAYS = 3
 # The IVFFlat lists of the generation a search reads (FACEPIPE_SEARCH_PROBES): recall
 # against latency, measured in bench/search_index.py (BENCHMARKS.md section 9).
 PROBES = 32
+
+
+# A halfvec generation's candidates per face asked for, re-ranked by the full vector: the
+# halfvec distance is within about 1e-3 of it, so the k nearest are among the first few k.
+RERANK = 4
 
 
 def search_probes() -> int:
@@ -165,17 +171,19 @@ def _search_plan(
             # iterative scan skips deleted rows and other days until k rows pass; the open
             # days (few: maintenance keeps them so) in their partitions, strictly ordered
             # (their scans are merged by Merge Append).
-            statements = [
-                (
-                    load_sql(
-                        "search_on_days.sql",
-                        schema=schema,
-                        table=generations.sealed_table(gen),
-                        op=model.distance_op,
-                    ),
-                    {**params, "days": sealed},
+            table = generations.sealed_table(gen)
+            if generations.is_half(conn, schema, gen):
+                # its index is on the vectors as halfvec: RERANK x k candidates by that
+                # distance, re-ranked by the full vector's
+                statement = sql.SQL((SQL_DIR / "search_on_days_half.sql").read_text()).format(
+                    schema=sql.Identifier(schema),
+                    table=sql.Identifier(table),
+                    op=sql.SQL(model.distance_op),
+                    half=generations.half_type(model),
                 )
-            ]
+            else:
+                statement = load_sql("search_on_days.sql", schema=schema, table=table, op=model.distance_op)
+            statements = [(statement, {**params, "days": sealed, "candidates": RERANK * k})]
             # The generation's index is IVFFlat or HNSW (generations.Policy): the settings
             # of both, the other's are ignored.
             # One graph whatever the days, so it can afford a wider search than each of 30
