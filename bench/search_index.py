@@ -119,7 +119,7 @@ def build(uri: str, variant: str, mem: str, state: Path, faces: int) -> dict:
     if opts and opts[0] == "auto":
         from facepipe.search.generations import ivfflat_lists
 
-        opts = [str(ivfflat_lists(faces))]
+        opts = [str(ivfflat_lists(faces, mem, half=kind == "ivfflat-half"))]
         variant = f"{kind}:{opts[0]}"
     cpu0 = _server_cpu_s(state)
     with connect(uri) as conn, PeakRss(state) as rss:
@@ -178,13 +178,16 @@ def _disk(uri: str) -> int:
 
 
 def _sql(kind: str, rerank: int) -> tuple[str, list[tuple[str, str]]]:
+    from facepipe.search.query import IVFFLAT_WORK_MEM
+
     if kind == "ivfflat-half":
-        # the graph's candidates by the halfvec distance, re-ranked by the exact one
+        # the lists' candidates by the halfvec distance, re-ranked by the exact one (as
+        # include/sql/search_on_days_half.sql), with the search's work_mem
         return (
             f"WITH cand AS MATERIALIZED (SELECT id, embedding FROM {SCHEMA}.gen WHERE day = ANY(%(days)s::date[])"
             " ORDER BY embedding::halfvec(128) <-> %(q)s::halfvec(128) LIMIT %(cand)s)"
             " SELECT id FROM cand ORDER BY embedding <-> %(q)s LIMIT %(k)s",
-            [("ivfflat.iterative_scan", "relaxed_order"), ("enable_sort", "off")],
+            [("ivfflat.iterative_scan", "relaxed_order"), ("enable_sort", "off"), ("work_mem", IVFFLAT_WORK_MEM)],
         )
     prefix = "hnsw" if kind == "hnsw" else "ivfflat"
     return (
@@ -192,7 +195,7 @@ def _sql(kind: str, rerank: int) -> tuple[str, list[tuple[str, str]]]:
         " WHERE day = ANY(%(days)s::date[]) ORDER BY embedding <-> %(q)s LIMIT %(k)s)"
         " SELECT id FROM cand ORDER BY d",
         [(f"{prefix}.iterative_scan", "relaxed_order"), ("enable_sort", "off")]
-        + ([("hnsw.max_scan_tuples", "50000")] if kind == "hnsw" else []),
+        + ([("hnsw.max_scan_tuples", "50000")] if kind == "hnsw" else [("work_mem", IVFFLAT_WORK_MEM)]),
     )
 
 

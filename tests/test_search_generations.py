@@ -230,10 +230,22 @@ def test_every_index_kind_answers_as_the_exact_search(loaded, db, monkeypatch):
 
 def test_the_search_settings_are_checked(monkeypatch):
     from facepipe.core.config import ConfigError
-    from facepipe.search.generations import Policy, ivfflat_lists
+    from facepipe.core.specs import model_spec
+    from facepipe.search.generations import Policy, ivfflat_lists, kmeans_bytes
     from facepipe.search.query import search_probes
 
-    assert (ivfflat_lists(10), ivfflat_lists(500_000), ivfflat_lists(4_000_000)) == (1, 500, 2000)
+    # a list per 1,000 faces, as many as the build's k-means fits in FACEPIPE_SEARCH_BUILD_MEM
+    assert (ivfflat_lists(10), ivfflat_lists(500_000), ivfflat_lists(2_000_000)) == (1, 500, 2000)
+    assert 2000 < ivfflat_lists(10_000_000) < 2300 and 6500 < ivfflat_lists(10_000_000, "10GB") < 7071
+    assert kmeans_bytes(10_000, 128, half=True) // 2**20 in range(19_500, 19_700)  # pgvector: "19595 MB"
+    spec = model_spec("dlib-resnet-128")
+    ivf = Policy(index="ivfflat", lists=5000)
+    with pytest.raises(
+        ConfigError, match=r"FACEPIPE_SEARCH_LISTS=5000 needs FACEPIPE_SEARCH_BUILD_MEM of at least 4\d\d\dMB"
+    ):
+        ivf.lists_for(10_000_000, spec)
+    assert dataclasses.replace(ivf, build_mem="6GB").lists_for(10_000_000, spec) == 5000
+    assert ivf.lists_for(800, spec) == 800  # no more lists than faces
     assert Policy.from_env().index == "hnsw"
     for name, value in [("INDEX", "flat"), ("LISTS", "-1"), ("HNSW_M", "1"), ("HNSW_EF_CONSTRUCTION", "8")]:
         with monkeypatch.context() as m:

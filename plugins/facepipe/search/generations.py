@@ -110,10 +110,35 @@ def index_column(model: ModelSpec, half: bool) -> sql.Composable:
 INDEX_KINDS = ("ivfflat", "hnsw")
 
 
-def ivfflat_lists(faces: int) -> int:
-    """IVFFlat lists for a generation of ``faces`` rows when FACEPIPE_SEARCH_LISTS is 0
-    (pgvector's advice): rows / 1000 up to 1M rows, sqrt(rows) beyond; at least 1."""
-    return max(1, faces // 1000 if faces <= 1_000_000 else int(math.sqrt(faces)))
+def mem_bytes(setting: str) -> int:
+    """A PostgreSQL memory setting (``512MB``, ``2GB``, ``64kB``, a bare number: kB) in bytes."""
+    units = {"kB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+    digits = setting.rstrip("kMGTB")
+    return int(digits) * units.get(setting[len(digits) :], 1 << 10)
+
+
+def kmeans_bytes(lists: int, dim: int, half: bool) -> int:
+    """The memory pgvector's IVFFlat build asks of maintenance_work_mem for its k-means (it
+    refuses to start with less: "memory required is N MB"): a sample of 50 faces a list, and
+    a float per sample and list for Elkan's bounds, so it grows with lists squared: 1,000
+    lists need 0.2 GB, 3,162 2.1 GB, 7,071 9.6 GB, 10,000 19 GB (pgvector's ivfkmeans.c)."""
+    item = 8 + (2 if half else 4) * dim
+    samples = 50 * lists
+    return samples * (item + 8) + lists * (item + 4 * dim + 12) + 4 * lists * (samples + lists)
+
+
+def ivfflat_lists(faces: int, build_mem: str = "1GB", dim: int = 128, half: bool = True) -> int:
+    """IVFFlat lists for a generation of ``faces`` rows when FACEPIPE_SEARCH_LISTS is 0: a list
+    per 1,000 faces (pgvector's advice up to 1M rows), as many as the build's k-means fits in
+    ``build_mem`` (FACEPIPE_SEARCH_BUILD_MEM, with 5% to spare) beyond that; at least 1.
+    More lists, shorter ones: at 10M faces recall at a given number of probes hardly moves
+    from 3,162 lists to 5,000 (0.875 / 0.878 at 32 probes), while the faces a probe reads
+    fall with the lists (BENCHMARKS.md section 9); the build's time grows with faces x lists."""
+    budget = 0.95 * mem_bytes(build_mem)
+    lists = max(1, min(faces // 1000, 32768))
+    while lists > 1 and kmeans_bytes(lists, dim, half) > budget:
+        lists = int(lists * 0.97)
+    return lists
 
 
 @dataclass(frozen=True)
@@ -178,14 +203,31 @@ class Policy:
         re-rank). HNSW stays on the vector: halfvec graphs were not measured."""
         return self.index == "ivfflat" and model.vector_type == "vector"
 
-    def index_sql(self, column: sql.Composable, faces: int) -> sql.Composable:
+    def lists_for(self, faces: int, model: ModelSpec) -> int:
+        """The IVFFlat lists of a generation of ``faces`` of ``model``'s vectors: FACEPIPE_SEARCH_LISTS,
+        or ``ivfflat_lists`` when it is 0. Lists whose k-means needs more than
+        FACEPIPE_SEARCH_BUILD_MEM are refused here, naming both settings, not an hour into a build."""
+        half = self.half(model) or model.vector_type == "halfvec"
+        if not self.lists:
+            return ivfflat_lists(faces, self.build_mem, model.dim, half)
+        lists = min(self.lists, max(1, faces))  # no more lists than faces
+        need = kmeans_bytes(lists, model.dim, half)
+        if need > mem_bytes(self.build_mem):
+            raise ConfigError(
+                f"FACEPIPE_SEARCH_LISTS={self.lists} needs FACEPIPE_SEARCH_BUILD_MEM of at least"
+                f" {math.ceil(need / 2**20)}MB for the build's k-means (it is {self.build_mem});"
+                " raise it, or set FACEPIPE_SEARCH_LISTS=0 to take as many lists as it allows"
+            )
+        return lists
+
+    def index_sql(self, column: sql.Composable, faces: int, model: ModelSpec) -> sql.Composable:
         """The index method, ``column`` (with its operator class) and options of a generation
-        of ``faces`` rows."""
+        of ``faces`` of ``model``'s vectors."""
         if self.index == "hnsw":
             return sql.SQL("hnsw ({}) WITH (m = {}, ef_construction = {})").format(
                 column, sql.Literal(self.hnsw_m), sql.Literal(self.hnsw_ef_construction)
             )
-        return sql.SQL("ivfflat ({}) WITH (lists = {})").format(column, sql.Literal(self.lists or ivfflat_lists(faces)))
+        return sql.SQL("ivfflat ({}) WITH (lists = {})").format(column, sql.Literal(self.lists_for(faces, model)))
 
 
 @dataclass(frozen=True)
@@ -382,7 +424,7 @@ def rebuild(
         if not spoiled:
             conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(policy.build_mem)))
             half = policy.half(model)
-            method = policy.index_sql(index_column(model, half), faces)
+            method = policy.index_sql(index_column(model, half), faces, model)
             with _spills(conn) as spilled:
                 conn.execute(
                     sql.SQL("CREATE INDEX {} ON {} USING {}").format(
@@ -444,7 +486,7 @@ def rebuild(
             "dropped": old,
             "reason": reason,
             "index": policy.index,
-            "lists": (policy.lists or ivfflat_lists(faces)) if policy.index == "ivfflat" else None,
+            "lists": policy.lists_for(faces, model) if policy.index == "ivfflat" else None,
             "half": policy.half(model),
         }
         log.info("search rebuild: %s", result)
