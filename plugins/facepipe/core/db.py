@@ -118,10 +118,11 @@ def connection(autocommit: bool = True) -> Iterator[psycopg.Connection]:
         conn.close()
 
 
-def load_sql(name: str, *, op: str | None = None, **identifiers: str) -> sql.Composed:
+def load_sql(name: str, *, op: str | None = None, half: int | None = None, **identifiers: str) -> sql.Composed:
     """An include/sql file with ``{name}`` placeholders bound to identifiers.
 
-    ``{op}`` is the model's distance operator, taken from facepipe.core.specs only.
+    ``{op}`` is the model's distance operator, taken from facepipe.core.specs only;
+    ``{half}`` the type ``halfvec(<half>)``, ``half`` the model's dimensions.
     """
     text = (SQL_DIR / name).read_text()
     parts: dict = {k: sql.Identifier(v) for k, v in identifiers.items()}
@@ -129,6 +130,8 @@ def load_sql(name: str, *, op: str | None = None, **identifiers: str) -> sql.Com
         if op not in ("<->", "<=>", "<#>"):
             raise ValueError(f"not a pgvector distance operator: {op!r}")
         parts["op"] = sql.SQL(op)
+    if half is not None:
+        parts["half"] = sql.SQL("halfvec({})").format(sql.Literal(int(half)))
     return sql.SQL(text).format(**parts)
 
 

@@ -14,7 +14,6 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from facepipe.core.config import SQL_DIR
 from facepipe.core.db import load_sql
 from facepipe.core.specs import ModelSpec
 
@@ -180,11 +179,8 @@ def _search_plan(
             if generations.is_half(conn, schema, gen):
                 # its index is on the vectors as halfvec: RERANK x k candidates by that
                 # distance, re-ranked by the full vector's
-                statement = sql.SQL((SQL_DIR / "search_on_days_half.sql").read_text()).format(
-                    schema=sql.Identifier(schema),
-                    table=sql.Identifier(table),
-                    op=sql.SQL(model.distance_op),
-                    half=generations.half_type(model),
+                statement = load_sql(
+                    "search_on_days_half.sql", schema=schema, table=table, op=model.distance_op, half=model.dim
                 )
             else:
                 statement = load_sql("search_on_days.sql", schema=schema, table=table, op=model.distance_op)
