@@ -218,6 +218,9 @@ def test_every_index_kind_answers_as_the_exact_search(loaded, db, monkeypatch):
             # IVFFlat on the vectors as halfvec, HNSW on the vector; the search uses the index
             assert built["half"] == ("halfvec(128)" in indexdef) == (built["index"] == "ivfflat"), indexdef
             assert generations.is_half(db, schema, built["gen"]) == built["half"]
+            # status says which index the searches read
+            said = {"ivfflat": "ivfflat, 8 lists, on halfvec", "hnsw": "hnsw, m 24, ef_construction 64"}
+            assert f"({said[built['index']]}) built" in generations.lag(db, schema).summary()
             _, plans = explain_search(db, schema, spec, centres[3], k=10, since=DAY0, until=last, **EVERY)
             assert f"Index Scan using {generations.sealed_table(built['gen'])}_embedding_{built['index']}" in plans
             assert db.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0] == 6 * 2 * 40

@@ -201,7 +201,7 @@ def _search_maintain(args) -> int:
 def _lag_text(lag: dict) -> str:
     from facepipe.search.generations import Lag
 
-    return "search: " + Lag(**{k: lag[k] for k in Lag.__dataclass_fields__}).summary()
+    return "search: " + Lag(**{k: lag[k] for k in Lag.__dataclass_fields__ if k in lag}).summary()
 
 
 def _people(args) -> int:

@@ -37,6 +37,7 @@ import datetime as dt
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -243,6 +244,7 @@ class Lag:
     shadowed: int  # its rows of days loaded again since (no search reads them)
     oldest_open: dt.date | None
     building: int  # generations being built now
+    index: str = ""  # the current generation's index, as ``describe_index`` says it
 
     def as_dict(self) -> dict:
         return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in dataclasses.asdict(self).items()}
@@ -271,7 +273,9 @@ class Lag:
                 + (f"; {self.building} generation building" if self.building else "")
             )
         return (
-            f"generation {self.gen} built {str(self.built_at)[:16]} UTC holds {self.sealed_faces} faces"
+            f"generation {self.gen}"
+            + (f" ({self.index})" if self.index else "")
+            + f" built {str(self.built_at)[:16]} UTC holds {self.sealed_faces} faces"
             f" ({self.removed} deleted since, {self.shadowed} of days loaded again);"
             f" {self.open_days} days loaded since ({self.open_faces} faces"
             + (f", oldest {self.oldest_open}" if self.oldest_open else "")
@@ -280,13 +284,42 @@ class Lag:
         )
 
 
+def describe_index(indexdef: str) -> str:
+    """A generation's index from its definition (pg_indexes.indexdef), for ``status``:
+    ``hnsw, m 16, ef_construction 64`` or ``ivfflat, 6934 lists, on halfvec``."""
+    method = re.search(r"\bUSING (\w+)", indexdef)
+    options = dict(re.findall(r"(\w+)='?(\d+)'?", indexdef.rpartition("WITH")[2]))
+    if method is None:
+        return ""
+    if method[1] == "ivfflat":
+        return f"ivfflat, {options.get('lists', '?')} lists" + (", on halfvec" if "::halfvec" in indexdef else "")
+    return f"{method[1]}, " + ", ".join(f"{k} {v}" for k, v in options.items())
+
+
 def lag(conn: psycopg.Connection, schema: str) -> Lag:
     if not has_generations(conn, schema):
         return Lag(None, None, 0, 0, 0, 0, 0, None, 0)
     row = conn.execute(load_sql("search_lag.sql", schema=schema)).fetchone()
     gen, built_at, faces, removed, open_days, open_faces, shadowed, oldest, building = row
+    index = ""
+    if gen is not None:
+        found = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s"
+            " AND indexdef ~ ' USING (hnsw|ivfflat) '",
+            (schema, sealed_table(gen)),
+        ).fetchone()
+        index = describe_index(found[0]) if found else ""
     return Lag(
-        gen, built_at, int(faces), int(removed), int(open_days), int(open_faces), int(shadowed), oldest, int(building)
+        gen,
+        built_at,
+        int(faces),
+        int(removed),
+        int(open_days),
+        int(open_faces),
+        int(shadowed),
+        oldest,
+        int(building),
+        index,
     )
 
 
