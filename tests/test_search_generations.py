@@ -139,7 +139,8 @@ def test_one_graph_answers_as_the_exact_search_through_loads_reruns_and_clears(l
     last = DAY0 + dt.timedelta(days=5)
     gen = generations.current(db, schema)
     path, plan = explain_search(db, schema, spec, centres[0], k=10, since=DAY0, until=last)
-    assert path == "sealed" and f"search_sealed_g{gen}_embedding_{generations.Policy().index}" in plan, plan
+    kind = generations.Policy().for_faces(480).index  # auto: one graph at this size
+    assert path == "sealed" and f"search_sealed_g{gen}_embedding_{kind}" in plan, plan
     assert "faces_p" not in plan, plan  # no day partition is searched: every day is sealed
     with db.transaction():  # the one graph searches wider than a day's graph (section 9)
         plan_ = _search_plan(
@@ -249,7 +250,15 @@ def test_the_search_settings_are_checked(monkeypatch):
         ivf.lists_for(10_000_000, spec)
     assert dataclasses.replace(ivf, build_mem="6GB").lists_for(10_000_000, spec) == 5000
     assert ivf.lists_for(800, spec) == 800  # no more lists than faces
-    assert Policy.from_env().index == "hnsw"
+    # auto: one graph below AUTO_IVFFLAT_FACES, lists from there
+    assert Policy.from_env().index == "auto"
+    assert [Policy().for_faces(n).index for n in (480, 1_499_999, 1_500_000, 10_000_000)] == [
+        "hnsw",
+        "hnsw",
+        "ivfflat",
+        "ivfflat",
+    ]
+    assert Policy(index="hnsw").for_faces(10_000_000).index == "hnsw"  # a kind asked for stays
     for name, value in [("INDEX", "flat"), ("LISTS", "-1"), ("HNSW_M", "1"), ("HNSW_EF_CONSTRUCTION", "8")]:
         with monkeypatch.context() as m:
             m.setenv(f"FACEPIPE_SEARCH_{name}", value)
@@ -258,6 +267,22 @@ def test_the_search_settings_are_checked(monkeypatch):
     monkeypatch.setenv("FACEPIPE_SEARCH_PROBES", "0")
     with pytest.raises(ConfigError):
         search_probes()
+
+
+def _enrol_ada(db, schema, spec, centre) -> None:
+    """A person 'ada' with one reference photo whose vector is ``centre``."""
+    person = uuid.uuid4()
+    db.execute(
+        sql.SQL("INSERT INTO {} (person_id, name) VALUES (%s, 'ada')").format(sql.Identifier(schema, "people")),
+        (person,),
+    )
+    db.execute(
+        sql.SQL(
+            "INSERT INTO {} (person_id, content_sha256, uri, box_x, box_y, box_w, box_h, model, embedding)"
+            " VALUES (%s, 'ref', '/ref.jpg', 0, 0, 9, 9, %s, %s)"
+        ).format(sql.Identifier(schema, "person_refs")),
+        (person, spec.name, centre),
+    )
 
 
 def test_forget_removes_from_the_graph_at_once_and_rebuilds_it(loaded, db):
@@ -292,18 +317,7 @@ def test_forget_removes_from_the_graph_at_once_and_rebuilds_it(loaded, db):
         others = centres[rng.integers(6, len(centres), 36)] + rng.normal(scale=0.15, size=(36, 128))
         _load(db, schema, spec, day, "cam2", rng, centres, vectors=np.vstack([hers, others]))
     generations.rebuild(db, schema, spec, reason="test")
-    person = uuid.uuid4()
-    db.execute(
-        sql.SQL("INSERT INTO {} (person_id, name) VALUES (%s, 'ada')").format(sql.Identifier(schema, "people")),
-        (person,),
-    )
-    db.execute(
-        sql.SQL(
-            "INSERT INTO {} (person_id, content_sha256, uri, box_x, box_y, box_w, box_h, model, embedding)"
-            " VALUES (%s, 'ref', '/ref.jpg', 0, 0, 9, 9, %s, %s)"
-        ).format(sql.Identifier(schema, "person_refs")),
-        (person, spec.name, centre),
-    )
+    _enrol_ada(db, schema, spec, centre)
     near = db.execute(
         sql.SQL("SELECT count(*) FROM {} WHERE embedding <-> %s < %s").format(faces),
         (centre, spec.match_threshold * 1.5),
@@ -401,18 +415,7 @@ def test_forget_scrubs_a_halfvec_generation(loaded, db, monkeypatch):
         (schema, f"{table}_embedding_ivfflat"),
     ).fetchone()[0]
     _check(db, schema, spec, rng, centres, since=DAY0, until=last, extra=[centre])
-    person = uuid.uuid4()
-    db.execute(
-        sql.SQL("INSERT INTO {} (person_id, name) VALUES (%s, 'ada')").format(sql.Identifier(schema, "people")),
-        (person,),
-    )
-    db.execute(
-        sql.SQL(
-            "INSERT INTO {} (person_id, content_sha256, uri, box_x, box_y, box_w, box_h, model, embedding)"
-            " VALUES (%s, 'ref', '/ref.jpg', 0, 0, 9, 9, %s, %s)"
-        ).format(sql.Identifier(schema, "person_refs")),
-        (person, spec.name, centre),
-    )
+    _enrol_ada(db, schema, spec, centre)
     out = forget_person(db, schema, "ada", spec, threshold=spec.match_threshold)
     assert out.rows["faces"] >= 8 and out.rows["search_generation"] == out.rows["faces"]
     after = generations.current(db, schema)

@@ -108,7 +108,15 @@ def index_column(model: ModelSpec, half: bool) -> sql.Composable:
     return sql.SQL("(embedding::{}) {}").format(half_type(model), sql.SQL(opclass))
 
 
-INDEX_KINDS = ("ivfflat", "hnsw")
+INDEX_KINDS = ("auto", "hnsw", "ivfflat")
+
+# FACEPIPE_SEARCH_INDEX=auto: a generation of this many faces or more is indexed by IVFFlat,
+# a smaller one by HNSW: where one graph's recall@10 falls below 0.95 on the synthetic dlib
+# faces, 20 a person (BENCHMARKS.md section 9, bench/search_index.py). One HNSW graph (m 16):
+# 1M faces 0.959 at ef_search 200 (17 ms), 2M 0.922 (14 ms) and 0.936 at 400 (22 ms), 10M
+# 0.77 at best; IVFFlat on halfvec at 64 probes: 2M 0.974 (67 ms), 10M 0.934 (109 ms), built
+# 4.7x faster than the graph at 10M. Between the measured 1M and 2M: 1.5M.
+AUTO_IVFFLAT_FACES = 1_500_000
 
 
 def mem_bytes(setting: str) -> int:
@@ -150,18 +158,16 @@ class Policy:
     uses at most FACEPIPE_SEARCH_BUILD_MEM of maintenance_work_mem (it spills, slower,
     beyond it).
 
-    How the generation is indexed: FACEPIPE_SEARCH_INDEX ``hnsw`` (the default) with
-    FACEPIPE_SEARCH_HNSW_M and FACEPIPE_SEARCH_HNSW_EF_CONSTRUCTION, searched at the
-    query's ef_search; or ``ivfflat`` with FACEPIPE_SEARCH_LISTS lists (0: ``ivfflat_lists``),
-    searched with FACEPIPE_SEARCH_PROBES (facepipe.search.query): on 2 cores it builds about
-    15x faster than the graph, but needs more time per query for the same recall on
-    synthetic dlib faces (BENCHMARKS.md section 9), so it is the choice when the build is
-    the bottleneck (tens of millions of faces), not the default."""
+    How the generation is indexed: FACEPIPE_SEARCH_INDEX ``hnsw`` with FACEPIPE_SEARCH_HNSW_M
+    and FACEPIPE_SEARCH_HNSW_EF_CONSTRUCTION, searched at the query's ef_search; ``ivfflat``
+    on the vectors as halfvec with FACEPIPE_SEARCH_LISTS lists (0: ``ivfflat_lists``),
+    searched with FACEPIPE_SEARCH_PROBES (facepipe.search.query); or ``auto`` (the default):
+    HNSW below AUTO_IVFFLAT_FACES faces, IVFFlat from there (``for_faces``)."""
 
     max_open_days: int = 4
     max_stale: float = 0.10
     build_mem: str = "1GB"
-    index: str = "hnsw"
+    index: str = "auto"
     lists: int = 0
     hnsw_m: int = 16
     hnsw_ef_construction: int = 64
@@ -196,6 +202,12 @@ class Policy:
         if not 4 <= policy.hnsw_ef_construction <= 1000 or policy.hnsw_ef_construction < 2 * policy.hnsw_m:
             raise ConfigError("FACEPIPE_SEARCH_HNSW_EF_CONSTRUCTION must be 4 to 1000 and at least 2 x HNSW_M")
         return policy
+
+    def for_faces(self, faces: int) -> Policy:
+        """This policy for a generation of ``faces``: ``auto`` made ``hnsw`` or ``ivfflat``."""
+        if self.index != "auto":
+            return self
+        return dataclasses.replace(self, index="ivfflat" if faces >= AUTO_IVFFLAT_FACES else "hnsw")
 
     def half(self, model: ModelSpec) -> bool:
         """Whether a generation of ``model``'s vectors is indexed on them as halfvec: IVFFlat on
@@ -453,6 +465,7 @@ def rebuild(
             if spoiled:
                 break
         copied = time.monotonic()
+        policy = policy.for_faces(faces)
         spilled: list[str] = []
         if not spoiled:
             conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(policy.build_mem)))

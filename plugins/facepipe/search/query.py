@@ -75,8 +75,10 @@ def filtered_rows(conn: psycopg.Connection, schema: str, *, since: dt.date, unti
 SEALED_MIN_DAYS = 3
 
 # The IVFFlat lists of the generation a search reads (FACEPIPE_SEARCH_PROBES): recall
-# against latency, measured in bench/search_index.py (BENCHMARKS.md section 9).
-PROBES = 32
+# against latency, measured in bench/search_index.py (BENCHMARKS.md section 9, lists as
+# generations.ivfflat_lists makes them, halfvec): recall@10 0.995 at 1M faces, 0.974 at 2M
+# (67 ms), 0.934 at 10M (109 ms; 100 probes: 0.966 at 169 ms). 32 probes: 0.972, 0.916, 0.859.
+PROBES = 64
 
 
 # The memory of an IVFFlat search's sort of the faces its probes read (work_mem, for the
