@@ -425,6 +425,116 @@ def test_forget_scrubs_a_halfvec_generation(loaded, db, monkeypatch):
     _check(db, schema, spec, rng, centres, since=DAY0, until=last, extra=[centre, centre + 0.01])
 
 
+def _generation_rows(db, schema) -> list[tuple[int, str]]:
+    return db.execute(
+        sql.SQL("SELECT gen, state FROM {} ORDER BY gen").format(sql.Identifier(schema, "search_generations"))
+    ).fetchall()
+
+
+def test_a_failed_build_leaves_no_table_and_bad_settings_fail_before_the_copy(loaded, db, monkeypatch):
+    """A build that fails after its copy drops its table (a copy of every face, which a later
+    forget would not know of) and resets its memory; settings that would fail it after the
+    copy are refused before it."""
+    from facepipe.core.config import ConfigError
+    from facepipe.search import generations
+
+    schema, spec, rng, centres, shas = loaded
+    before = _generation_rows(db, schema)
+    mem = db.execute("SHOW maintenance_work_mem").fetchone()[0]
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("the index build failed")
+
+    with monkeypatch.context() as m:
+        m.setattr(generations, "index_column", boom)
+        with pytest.raises(RuntimeError, match="index build failed"):
+            generations.rebuild(db, schema, spec, reason="test")
+    (failed, state) = _generation_rows(db, schema)[-1]
+    assert state == "discarded" and failed > before[-1][0]
+    assert db.execute("SELECT to_regclass(%s)", (f"{schema}.search_sealed_g{failed}",)).fetchone()[0] is None
+    assert db.execute("SHOW maintenance_work_mem").fetchone()[0] == mem
+    assert generations.current(db, schema) == before[-1][0]
+    rows = _generation_rows(db, schema)
+    for env, match in [
+        ({"FACEPIPE_SEARCH_BUILD_MEM": "0MB"}, "FACEPIPE_SEARCH_BUILD_MEM=0MB: .*outside the valid range"),
+        ({"FACEPIPE_SEARCH_BUILD_MEM": "999999999TB"}, "FACEPIPE_SEARCH_BUILD_MEM=999999999TB"),
+        ({"FACEPIPE_SEARCH_INDEX": "ivfflat", "FACEPIPE_SEARCH_LISTS": "5000"}, "FACEPIPE_SEARCH_LISTS=5000 needs"),
+        ({"FACEPIPE_SEARCH_LISTS": "5000"}, "FACEPIPE_SEARCH_LISTS=5000 needs"),  # auto: IVFFlat one day
+    ]:
+        with monkeypatch.context() as m:
+            for name, value in env.items():
+                m.setenv(name, value)
+            with pytest.raises(ConfigError, match=match):
+                generations.rebuild(db, schema, spec, reason="test")
+        assert _generation_rows(db, schema) == rows  # refused before a generation was registered
+    for value in ("1MBB", "1.5GB", "1gb", "1kMGTB"):
+        monkeypatch.setenv("FACEPIPE_SEARCH_BUILD_MEM", value)
+        with pytest.raises(ConfigError, match="like 512MB"):
+            generations.Policy.from_env()
+    assert generations.mem_bytes("1048576B") == generations.mem_bytes("1MB") == generations.mem_bytes("1024") == 2**20
+
+
+def test_forget_drops_a_table_a_dead_build_left(loaded, db):
+    """A build whose process died left its table, holding a face of a day loaded after the
+    current generation (so the current generation has none of it): the forget of that photo
+    drops the table before it reports done, and her vector is in no file of the schema."""
+    from facepipe.core.config import SQL_DIR
+    from facepipe.core.db import load_sql
+    from facepipe.privacy.forget import forget_photo
+    from facepipe.search import generations
+
+    schema, spec, rng, centres, shas = loaded
+    new = DAY0 + dt.timedelta(days=6)
+    sha = _load(db, schema, spec, new, "cam0", rng, centres)[2]
+    (vector,) = db.execute(
+        sql.SQL("SELECT f.embedding FROM {} f JOIN {} i USING (day, image_id) WHERE i.content_sha256 = %s").format(
+            sql.Identifier(schema, "faces"), sql.Identifier(schema, "images")
+        ),
+        (sha,),
+    ).fetchone()
+    # what a build killed in its copy leaves: a 'building' row and its table, with the new day
+    (dead,) = db.execute(
+        sql.SQL("INSERT INTO {} (state, reason) VALUES ('building', 'killed') RETURNING gen").format(
+            sql.Identifier(schema, "search_generations")
+        )
+    ).fetchone()
+    table = generations.sealed_table(dead)
+    db.execute(
+        sql.SQL((SQL_DIR / "search_gen_table.sql").read_text()).format(
+            schema=sql.Identifier(schema), sealed=sql.Identifier(table), vector_type=sql.SQL(spec.column_type)
+        )
+    )
+    db.execute(load_sql("search_gen_copy_day.sql", schema=schema, sealed=table), {"gen": dead, "day": new})
+    needle = [np.asarray(vector.to_numpy(), np.float32).tobytes()[:64]]
+    assert table in _in_schema_files(db, schema, needle)  # the check can fail
+    out = forget_photo(db, schema, sha, spec)
+    assert out.rows["search_generation"] == 0  # the current generation never held it
+    assert db.execute("SELECT to_regclass(%s)", (f"{schema}.{table}",)).fetchone()[0] is None
+    assert dict(_generation_rows(db, schema))[dead] == "discarded"
+    assert _in_schema_files(db, schema, needle) == []
+
+
+def test_a_halfvec_generation_survives_a_downgrade_and_upgrade(loaded, db, monkeypatch):
+    """Revision 0009 undone and done again with a halfvec IVFFlat generation current: its flag
+    comes back from its index, and searches use the index again, exactly."""
+    from facepipe.core import schema as versions
+    from facepipe.search import generations
+    from facepipe.search.query import explain_search
+
+    schema, spec, rng, centres, shas = loaded
+    monkeypatch.setenv("FACEPIPE_SEARCH_INDEX", "ivfflat")
+    monkeypatch.setenv("FACEPIPE_SEARCH_LISTS", "8")
+    monkeypatch.setenv("FACEPIPE_SEARCH_PROBES", "8")
+    gen = generations.rebuild(db, schema, spec, reason="test")["gen"]
+    assert versions.downgrade(schema, spec, "0008")[1] == "0008"
+    assert versions.upgrade(schema, spec)[1] == versions.head()
+    assert generations.is_half(db, schema, gen)
+    last = DAY0 + dt.timedelta(days=5)
+    _, plans = explain_search(db, schema, spec, centres[3], k=10, since=DAY0, until=last, **EVERY)
+    assert f"Index Scan using {generations.sealed_table(gen)}_embedding_ivfflat" in plans
+    _check(db, schema, spec, rng, centres, since=DAY0, until=last)
+
+
 def test_retention_removes_expired_days_from_the_graph(loaded, db, tmp_path):
     from facepipe.privacy.retention import expire
     from facepipe.search import generations

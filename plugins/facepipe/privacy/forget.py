@@ -483,17 +483,26 @@ def _after_commit(conn, schema: str, out: Forgotten, model: ModelSpec, reports_d
             "this PostgreSQL has no pg_clear_attribute_stats (before 18): the statistics of a table a forget"
             " left empty keep their old values until rows come back and ANALYZE runs"
         )
+    from facepipe.core.config import ConfigError
+    from facepipe.search.generations import Policy, discard_leftovers, rebuild
+
+    try:
+        # a generation being built, or left by a build that died, may hold the faces too
+        discard_leftovers(conn, schema)
+    except psycopg.Error as exc:
+        problems.append(
+            f"a search generation left by a build was not dropped ({type(exc).__name__}): run `facepipe"
+            " search-maintain --rebuild` when the database is free"
+        )
     if out.rows.get("search_generation"):
         # the generation's files hold the deleted rows (heap and graph): a new generation
         # without them is built and swapped in, and the old table dropped with its files
-        from facepipe.search.generations import Policy, rebuild
-
         try:
             rebuild(conn, schema, model, reason=f"forget (audit op {out.op_no})", policy=Policy.from_env())
-        except (psycopg.Error, TimeoutError) as exc:
+        except (psycopg.Error, TimeoutError, ConfigError) as exc:
             problems.append(
-                f"the search structure was not rebuilt ({type(exc).__name__}): run `facepipe search-maintenance"
-                " --rebuild` (or trigger face_search) when the database is free"
+                f"the search structure was not rebuilt ({type(exc).__name__}: {str(exc)[:200]}): fix it, then run"
+                " `facepipe search-maintain --rebuild` (or trigger face_search) when the database is free"
             )
     out.files["problems"] = len(problems)
     with conn.transaction():

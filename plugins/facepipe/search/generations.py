@@ -121,7 +121,7 @@ AUTO_IVFFLAT_FACES = 1_500_000
 
 def mem_bytes(setting: str) -> int:
     """A PostgreSQL memory setting (``512MB``, ``2GB``, ``64kB``, a bare number: kB) in bytes."""
-    units = {"kB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+    units = {"B": 1, "kB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
     digits = setting.rstrip("kMGTB")
     return int(digits) * units.get(setting[len(digits) :], 1 << 10)
 
@@ -132,7 +132,7 @@ def kmeans_bytes(lists: int, dim: int, half: bool) -> int:
     a float per sample and list for Elkan's bounds, so it grows with lists squared: 1,000
     lists need 0.2 GB, 3,162 2.1 GB, 7,071 9.6 GB, 10,000 19 GB (pgvector's ivfkmeans.c)."""
     item = 8 + (2 if half else 4) * dim
-    samples = 50 * lists
+    samples = max(50 * lists, 10_000)  # pgvector samples at least 10,000 rows (fewer if the table has fewer)
     return samples * (item + 8) + lists * (item + 4 * dim + 12) + 4 * lists * (samples + lists)
 
 
@@ -191,7 +191,7 @@ class Policy:
             raise ConfigError(f"FACEPIPE_SEARCH_* setting: {exc}") from None
         if policy.max_open_days < 0 or not 0 <= policy.max_stale <= 1:
             raise ConfigError("FACEPIPE_SEARCH_MAX_OPEN_DAYS must be 0 or more, FACEPIPE_SEARCH_MAX_STALE 0 to 1")
-        if not policy.build_mem[:1].isdigit() or not policy.build_mem.rstrip("kMGTB").isdigit():
+        if not re.fullmatch(r"[0-9]{1,9}(B|kB|MB|GB|TB)?", policy.build_mem):
             raise ConfigError(f"FACEPIPE_SEARCH_BUILD_MEM must be like 512MB or 2GB, got {policy.build_mem[:20]!r}")
         if policy.index not in INDEX_KINDS:
             raise ConfigError(
@@ -434,6 +434,7 @@ def rebuild(
     if not conn.autocommit:
         raise ValueError("a search rebuild needs an autocommit connection: it runs many short transactions")
     started = time.monotonic()
+    _check_settings(conn, policy, model)
     conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (BUILD_LOCK,))
     try:
         gens = _t(schema, "search_generations")
@@ -443,100 +444,152 @@ def rebuild(
         (gen,) = conn.execute(
             sql.SQL("INSERT INTO {} (state, reason) VALUES ('building', %s) RETURNING gen").format(gens), (reason,)
         ).fetchone()
-        table = sealed_table(gen)
+        try:
+            return _build(conn, schema, model, gen, reason, policy, started)
+        except BaseException:
+            # a build that fails leaves no table: it holds a copy of every face (a forget
+            # after it would not know of it)
+            try:
+                conn.execute("RESET maintenance_work_mem")
+                state = conn.execute(sql.SQL("SELECT state FROM {} WHERE gen = %s").format(gens), (gen,)).fetchone()
+                if state and state[0] == "building":
+                    _drop_generation(conn, schema, gen, "discarded")
+            except Exception:
+                log.warning("search generation %s: the failed build's table is left; the next rebuild drops it", gen)
+            raise
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (BUILD_LOCK,))
+
+
+def _check_settings(conn: psycopg.Connection, policy: Policy, model: ModelSpec) -> None:
+    """What would fail a build after its copy, refused before it: a build memory PostgreSQL
+    does not take, and IVFFlat lists it cannot hold."""
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("SET LOCAL maintenance_work_mem = {}").format(sql.Literal(policy.build_mem)))
+    except psycopg.errors.DataError as exc:  # out of range, or not a memory size
+        raise ConfigError(f"FACEPIPE_SEARCH_BUILD_MEM={policy.build_mem[:20]}: {exc.diag.message_primary}") from None
+    if policy.lists and policy.index != "hnsw":
+        policy.lists_for(policy.lists, model)
+
+
+def _build(
+    conn: psycopg.Connection, schema: str, model: ModelSpec, gen: int, reason: str, policy: Policy, started: float
+) -> dict:
+    """``rebuild`` once generation ``gen`` is registered as building: copy, index, swap."""
+    gens = _t(schema, "search_generations")
+    table = sealed_table(gen)
+    conn.execute(
+        sql.SQL((SQL_DIR / "search_gen_table.sql").read_text()).format(
+            schema=sql.Identifier(schema), sealed=sql.Identifier(table), vector_type=sql.SQL(model.column_type)
+        )
+    )
+    days = [
+        d
+        for (d,) in conn.execute(
+            sql.SQL("SELECT DISTINCT day FROM {} ORDER BY day").format(_t(schema, "load_runs"))
+        ).fetchall()
+    ]
+    copy = load_sql("search_gen_copy_day.sql", schema=schema, sealed=table)
+    faces, spoiled = 0, False
+    for day in days:
+        with conn.transaction():
+            row = conn.execute(copy, {"gen": gen, "day": day}).fetchone()
+            faces += row[0] if row else 0
+        spoiled = conn.execute(sql.SQL("SELECT spoiled FROM {} WHERE gen = %s").format(gens), (gen,)).fetchone()[0]
+        if spoiled:
+            break
+    copied = time.monotonic()
+    policy = policy.for_faces(faces)
+    spilled: list[str] = []
+    if not spoiled:
+        conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(policy.build_mem)))
+        half = policy.half(model)
+        method = policy.index_sql(index_column(model, half), faces, model)
+        with _spills(conn) as spilled:
+            conn.execute(
+                sql.SQL("CREATE INDEX {} ON {} USING {}").format(
+                    sql.Identifier(f"{table}_embedding_{policy.index}"), _t(schema, table), method
+                )
+            )
+        if spilled:
+            log.warning(
+                "search generation %s: %s; the build went on on disk, many times slower:"
+                " FACEPIPE_SEARCH_BUILD_MEM=%s is too small for %d faces (HNSW at m 16 needs about"
+                " 1.2 kB a face, BENCHMARKS.md section 9)",
+                gen,
+                spilled[0],
+                policy.build_mem,
+                faces,
+            )
         conn.execute(
-            sql.SQL((SQL_DIR / "search_gen_table.sql").read_text()).format(
-                schema=sql.Identifier(schema), sealed=sql.Identifier(table), vector_type=sql.SQL(model.column_type)
+            sql.SQL("CREATE INDEX {} ON {} (day, image_id)").format(
+                sql.Identifier(table + "_day_image"), _t(schema, table)
             )
         )
-        days = [
-            d
-            for (d,) in conn.execute(
-                sql.SQL("SELECT DISTINCT day FROM {} ORDER BY day").format(_t(schema, "load_runs"))
-            ).fetchall()
-        ]
-        copy = load_sql("search_gen_copy_day.sql", schema=schema, sealed=table)
-        faces, spoiled = 0, False
-        for day in days:
-            with conn.transaction():
-                row = conn.execute(copy, {"gen": gen, "day": day}).fetchone()
-                faces += row[0] if row else 0
-            spoiled = conn.execute(sql.SQL("SELECT spoiled FROM {} WHERE gen = %s").format(gens), (gen,)).fetchone()[0]
-            if spoiled:
-                break
-        copied = time.monotonic()
-        policy = policy.for_faces(faces)
-        spilled: list[str] = []
+        conn.execute(sql.SQL("ANALYZE {}").format(_t(schema, table)))
+        conn.execute("RESET maintenance_work_mem")
+    indexed = time.monotonic()
+    old = None
+    with conn.transaction():
+        _swap_lock(conn)
+        spoiled = conn.execute(
+            sql.SQL("SELECT spoiled FROM {} WHERE gen = %s FOR UPDATE").format(gens), (gen,)
+        ).fetchone()[0]
         if not spoiled:
-            conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(policy.build_mem)))
-            half = policy.half(model)
-            method = policy.index_sql(index_column(model, half), faces, model)
-            with _spills(conn) as spilled:
+            old = current(conn, schema)
+            if old is not None:
                 conn.execute(
-                    sql.SQL("CREATE INDEX {} ON {} USING {}").format(
-                        sql.Identifier(f"{table}_embedding_{policy.index}"), _t(schema, table), method
-                    )
-                )
-            if spilled:
-                log.warning(
-                    "search generation %s: %s; the build went on on disk, many times slower:"
-                    " FACEPIPE_SEARCH_BUILD_MEM=%s is too small for %d faces (HNSW at m 16 needs about"
-                    " 1.2 kB a face, BENCHMARKS.md section 9)",
-                    gen,
-                    spilled[0],
-                    policy.build_mem,
-                    faces,
+                    sql.SQL("UPDATE {} SET state = 'retired', retired_at = now() WHERE gen = %s").format(gens),
+                    (old,),
                 )
             conn.execute(
-                sql.SQL("CREATE INDEX {} ON {} (day, image_id)").format(
-                    sql.Identifier(table + "_day_image"), _t(schema, table)
-                )
+                sql.SQL(
+                    "UPDATE {} SET state = 'current', built_at = now(), faces = %s, build_seconds = %s,"
+                    " half = %s WHERE gen = %s"
+                ).format(gens),
+                (faces, time.monotonic() - started, policy.half(model), gen),
             )
-            conn.execute(sql.SQL("ANALYZE {}").format(_t(schema, table)))
-            conn.execute("RESET maintenance_work_mem")
-        indexed = time.monotonic()
-        old = None
-        with conn.transaction():
-            _swap_lock(conn)
-            spoiled = conn.execute(
-                sql.SQL("SELECT spoiled FROM {} WHERE gen = %s FOR UPDATE").format(gens), (gen,)
-            ).fetchone()[0]
-            if not spoiled:
-                old = current(conn, schema)
-                if old is not None:
-                    conn.execute(
-                        sql.SQL("UPDATE {} SET state = 'retired', retired_at = now() WHERE gen = %s").format(gens),
-                        (old,),
-                    )
-                conn.execute(
-                    sql.SQL(
-                        "UPDATE {} SET state = 'current', built_at = now(), faces = %s, build_seconds = %s,"
-                        " half = %s WHERE gen = %s"
-                    ).format(gens),
-                    (faces, time.monotonic() - started, policy.half(model), gen),
-                )
-        if spoiled:
+    if spoiled:
+        _drop_generation(conn, schema, gen, "discarded")
+        log.info("search generation %s discarded: a forget or retention committed while it was built", gen)
+    elif old is not None:
+        _drop_generation(conn, schema, old, "retired")
+    result = {
+        "gen": gen,
+        "faces": faces,
+        "days": len(days),
+        "copy_seconds": round(copied - started, 2),
+        "index_seconds": round(indexed - copied, 2),
+        "seconds": round(time.monotonic() - started, 2),
+        "discarded": spoiled,
+        "spilled": bool(spilled),
+        "dropped": old,
+        "reason": reason,
+        "index": policy.index,
+        "lists": policy.lists_for(faces, model) if policy.index == "ivfflat" else None,
+        "half": policy.half(model),
+    }
+    log.info("search rebuild: %s", result)
+    return result
+
+
+def discard_leftovers(conn: psycopg.Connection, schema: str) -> int:
+    """After a forget's commit: a generation being built may hold the forgotten faces (copied
+    before the forget), and so may the table of a build whose process died. Waits for a
+    running build (the forget spoiled it: it drops its own table at its end) and drops what a
+    dead one left. Returns the tables dropped."""
+    if not has_generations(conn, schema):
+        return 0
+    building = sql.SQL("SELECT gen FROM {} WHERE state = 'building'").format(_t(schema, "search_generations"))
+    if conn.execute(building).fetchone() is None:
+        return 0
+    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (BUILD_LOCK,))
+    try:
+        left = [gen for (gen,) in conn.execute(building).fetchall()]
+        for gen in left:
             _drop_generation(conn, schema, gen, "discarded")
-            log.info("search generation %s discarded: a forget or retention committed while it was built", gen)
-        elif old is not None:
-            _drop_generation(conn, schema, old, "retired")
-        result = {
-            "gen": gen,
-            "faces": faces,
-            "days": len(days),
-            "copy_seconds": round(copied - started, 2),
-            "index_seconds": round(indexed - copied, 2),
-            "seconds": round(time.monotonic() - started, 2),
-            "discarded": spoiled,
-            "spilled": bool(spilled),
-            "dropped": old,
-            "reason": reason,
-            "index": policy.index,
-            "lists": policy.lists_for(faces, model) if policy.index == "ivfflat" else None,
-            "half": policy.half(model),
-        }
-        log.info("search rebuild: %s", result)
-        return result
+        return len(left)
     finally:
         conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (BUILD_LOCK,))
 
