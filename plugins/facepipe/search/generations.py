@@ -304,7 +304,10 @@ def describe_index(indexdef: str) -> str:
     if method is None:
         return ""
     if method[1] == "ivfflat":
-        return f"ivfflat, {options.get('lists', '?')} lists" + (", on halfvec" if "::halfvec" in indexdef else "")
+        lists = options.get("lists", "?")
+        return f"ivfflat, {lists} list{'' if lists == '1' else 's'}" + (
+            ", on halfvec" if "::halfvec" in indexdef else ""
+        )
     return f"{method[1]}, " + ", ".join(f"{k} {v}" for k, v in options.items())
 
 
