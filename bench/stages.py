@@ -97,8 +97,8 @@ def instrumented_day(day: str, env: dict, what_if: bool = False) -> tuple[dict, 
     import datetime as dt
 
     import facepipe.ingest.process as process
-    from facepipe.core.config import settings
     from facepipe.core.db import connect
+    from facepipe.core.deployment import settings
     from facepipe.core.schema import require
     from facepipe.core.sources import open_source
     from facepipe.core.specs import model_spec

@@ -17,18 +17,23 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from facepipe.core.assets import FACES
-from facepipe.core.config import fail_fast, max_active_shards, start_date
+from facepipe.core.config import fail_fast
+from facepipe.core.deployment import max_active_shards, start_date
 
-# shards of one day running at once: the cores (LocalExecutor), or all workers' slots
-MAX_SHARDS = max_active_shards()
+# Read when the file is parsed, from the deployment's settings in facepipe's database (one
+# small query; where it cannot be reached, the environment's and the defaults: the tasks
+# then check the day against the deployment's start date and retention horizon themselves).
+# max_active_shards: a day's shards running at once, the cores or all workers' slots.
+MAX_SHARDS = max_active_shards(strict=False)
+START = start_date(strict=False)
 
 
 @dag(
     dag_id="face_ingest",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    # Every day from FACEPIPE_START_DATE runs: after downtime the missed nights run
+    # Every day from the deployment's start_date runs: after downtime the missed nights run
     # too, oldest first, three at a time (a new deployment: every day since the start).
-    start_date=datetime.combine(start_date(), datetime.min.time(), tzinfo=UTC),
+    start_date=datetime.combine(START, datetime.min.time(), tzinfo=UTC),
     catchup=True,
     max_active_runs=3,
     default_args={
@@ -47,22 +52,22 @@ MAX_SHARDS = max_active_shards()
         "source": Param(
             None,
             type=["null", "string"],
-            description="Photo folder, or s3://bucket/prefix (see docs/operating.md). Empty: FACEPIPE_SOURCE.",
+            description="Photo folder, or s3://bucket/prefix (see docs/operating.md). Empty: the setting source.",
         ),
         # "setting" rather than null: the trigger form shows an enum's values as they are
         "detector": Param(
             "setting",
             type="string",
             enum=["setting", "mtcnn", "haar", "hog"],
-            values_display={"setting": "as FACEPIPE_DETECTOR says (default mtcnn)"},
-            description="Face detector. 'setting': FACEPIPE_DETECTOR (default mtcnn).",
+            values_display={"setting": "as the setting detector says (default mtcnn)"},
+            description="Face detector. 'setting': the deployment's setting detector (default mtcnn).",
         ),
         "model": Param(
             "setting",
             type="string",
             enum=["setting", "dlib-resnet-128", "imgbeddings-clip-768"],
-            values_display={"setting": "as FACEPIPE_MODEL says (default dlib-resnet-128)"},
-            description="Embedding model. 'setting': FACEPIPE_MODEL. Must match the tables.",
+            values_display={"setting": "as the setting model says (default dlib-resnet-128)"},
+            description="Embedding model. 'setting': the deployment's setting model. Must match the tables.",
         ),
         "allow_shrink": Param(
             False,

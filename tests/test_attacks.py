@@ -63,7 +63,7 @@ def loaded(tmp_path_factory, pg_uri, airflow_db):
     Eileen enrolled under a hostile name; face_ingest and face_report run for the day."""
     import psycopg
 
-    from facepipe.core.config import settings
+    from facepipe.core.deployment import settings
     from facepipe.ops.samples import enrolment_images
 
     base = tmp_path_factory.mktemp("attack")
@@ -363,8 +363,8 @@ def test_the_embedded_database_listens_on_a_unix_socket_only(pg_uri):
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
-    from facepipe.core.config import settings
     from facepipe.core.db import embedded_uri
+    from facepipe.core.deployment import settings
 
     uri = embedded_uri(settings().home)
     info = conninfo_to_dict(uri)

@@ -139,7 +139,8 @@ def test_compose_celery_profile_sets_what_the_cluster_sets(tmp_path):
 
 
 def test_max_active_shards_is_a_checked_setting(monkeypatch):
-    from facepipe.core.config import ConfigError, max_active_shards
+    from facepipe.core.config import ConfigError
+    from facepipe.core.deployment import max_active_shards
 
     monkeypatch.setenv("FACEPIPE_MAX_ACTIVE_SHARDS", "8")
     assert max_active_shards() == 8

@@ -150,8 +150,8 @@ def test_load_killed_in_the_middle_then_retried(schema, db, opts, sample_days):
 
 
 def test_database_restarted_during_load_then_retried(schema, db, pg_uri, opts, sample_days):
-    from facepipe.core.config import settings
     from facepipe.core.db import embedded_uri, stop_embedded
+    from facepipe.core.deployment import settings
 
     day = sample_days[1].isoformat()
     ingest(day, "old", opts)

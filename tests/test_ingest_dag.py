@@ -19,7 +19,7 @@ pytestmark = pytest.mark.dag
 
 
 def settings_reports() -> Path:
-    from facepipe.core.config import settings
+    from facepipe.core.deployment import settings
 
     return settings().reports_dir
 
@@ -246,7 +246,7 @@ def test_clip_model_end_to_end_and_failed_validation_loads_nothing(
     monkeypatch.setenv("FACEPIPE_CLIP_MODEL_PATH", str(build_tiny_clip(tmp_path / "broken.onnx", broken=True)))
     assert run_day("face_ingest", day.isoformat(), source=str(photos), model="imgbeddings-clip-768") == "failed"
     assert snapshot(db, schema, day) == before
-    from facepipe.core.config import settings
+    from facepipe.core.deployment import settings
 
     files = sorted((settings().reports_dir / "validation").glob(f"{day}_*.json"))
     verdicts = [json.loads(f.read_text()) for f in files]

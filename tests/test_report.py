@@ -123,7 +123,7 @@ def test_report_rerun_rewrites_the_same_rows(reported, db, sample_days):
 
 
 def test_report_files(reported, sample_days):
-    from facepipe.core.config import settings
+    from facepipe.core.deployment import settings
 
     folder = settings().reports_dir / sample_days[2].isoformat()
     html = (folder / "report.html").read_text()
@@ -160,7 +160,7 @@ def test_report_reads_each_reference_photo_once(reported, db, sample_days, tmp_p
 
 def test_html_report_renders_its_images_in_a_real_browser(reported, sample_days, tmp_path):
     """Open the report in headless Chromium; every image must have decoded."""
-    from facepipe.core.config import settings
+    from facepipe.core.deployment import settings
 
     chromium = shutil.which("chromium")
     if chromium is None:

@@ -324,7 +324,7 @@ def test_retention_off_does_nothing(nights, db, monkeypatch):
 
 
 def test_the_horizon_is_the_first_day_kept():
-    from facepipe.core.config import retention_horizon
+    from facepipe.core.deployment import retention_horizon
 
     assert retention_horizon(dt.date(2026, 12, 31), 30) == dt.date(2026, 12, 1)
     assert retention_horizon(dt.date(2026, 12, 31), 1) == dt.date(2026, 12, 30)

@@ -156,7 +156,7 @@ def reference(airflow_db, schemas, photos_root):
 
 @pytest.fixture(scope="module")
 def api(pg_uri, schemas, photos_root, reference, tmp_path_factory):
-    from facepipe.core.config import settings
+    from facepipe.core.deployment import settings
 
     home = tmp_path_factory.mktemp("airflow-sched")
     metadata_db = "airflow_" + uuid.uuid4().hex[:8]

@@ -75,7 +75,7 @@ def people(tmp_path_factory):
 def web(photos, people, sample_days, tmp_path_factory, pg_uri, airflow_db):
     import psycopg
 
-    from facepipe.core.config import settings
+    from facepipe.core.deployment import settings
     from facepipe.ops.local_airflow import Stack, embedded_metadata_url, password_file
 
     with reported_days("web_", photos, sample_days) as night:
@@ -296,7 +296,7 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days, tmp_path):
 
 
 def web_reports_dir() -> Path:
-    from facepipe.core.config import settings
+    from facepipe.core.deployment import settings
 
     return settings().reports_dir
 
@@ -598,7 +598,7 @@ def test_an_answer_yes_reaches_every_surface(web, db, capsys):
     """ "Is this face Eileen Collins?" answered yes in the view: the face is hers in the
     tables, in `people show`, on her page in the view, in the day's sightings table and CSV,
     and the audit says who answered."""
-    from facepipe.core.config import settings
+    from facepipe.core.deployment import settings
     from facepipe.ops.cli import main
 
     schema = web.schema

@@ -98,7 +98,7 @@ def test_a_stopped_embedded_server_is_not_started_by_the_view(app, monkeypatch, 
     """Under make airflow the embedded server is the api-server's own; the view never starts it."""
     from fastapi.testclient import TestClient
 
-    from facepipe.core.config import settings
+    from facepipe.core.deployment import settings
     from facepipe.web.auth import Access, access
 
     monkeypatch.delenv("AIRFLOW_CONN_FACEPIPE_DB", raising=False)

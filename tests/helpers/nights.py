@@ -53,8 +53,8 @@ def _env(**values: str) -> Iterator[None]:
 
 
 def _uri() -> str:
-    from facepipe.core.config import settings
     from facepipe.core.db import embedded_uri
+    from facepipe.core.deployment import settings
 
     return embedded_uri(settings().home)  # the tests' server: they never configure another
 
@@ -62,7 +62,7 @@ def _uri() -> str:
 def _bin(name: str) -> str:
     from fixtures.make_schema_dumps import pg_bin
 
-    from facepipe.core.config import settings
+    from facepipe.core.deployment import settings
 
     return pg_bin(settings().home, name)
 

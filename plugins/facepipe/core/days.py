@@ -4,10 +4,17 @@ retention has expired it."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+
+import psycopg
 
 from facepipe.core.config import ConfigError
 
 FIRST_DAY = dt.date(1970, 1, 1)
+
+
+class DayExpired(ConfigError):
+    """A day before the retention horizon: nothing of it is loaded, assigned or reported."""
 
 
 def resolve_day(param_day: str | None, data_interval_start: dt.datetime | None) -> str:
@@ -30,22 +37,76 @@ def resolve_day(param_day: str | None, data_interval_start: dt.datetime | None) 
     return day.isoformat()
 
 
-def expired(day: dt.date) -> bool:
-    """Whether retention (FACEPIPE_RETENTION_DAYS) has expired ``day`` today (UTC)."""
-    from facepipe.core.config import retention_horizon
+@dataclass(frozen=True)
+class Horizon:
+    """The first day kept: ``before`` is the first day not expired. ``applied``: the horizon the
+    last retention run recorded in the database (None: it never ran), ``setting`` the one the
+    setting retention_days gives today (None: 0, keep forever)."""
 
-    horizon = retention_horizon()
-    return horizon is not None and day < horizon
+    applied: dt.date | None
+    applied_by: str | None
+    applied_at: dt.datetime | None
+    setting: dt.date | None
+
+    @property
+    def before(self) -> dt.date | None:
+        days = [d for d in (self.applied, self.setting) if d is not None]
+        return max(days) if days else None
+
+    def expired(self, day: dt.date) -> bool:
+        return self.before is not None and day < self.before
+
+    def reason(self) -> str:
+        """Why the days before ``before`` are expired, in words."""
+        from facepipe.core.deployment import retention_days
+
+        if self.applied is not None and (self.setting is None or self.applied >= self.setting):
+            return (
+                f"retention dropped the days before {self.applied} (applied by {self.applied_by} at"
+                f" {self.applied_at:%Y-%m-%d %H:%M} UTC), and no day before it is loaded again"
+            )
+        return f"retention_days={retention_days()} keeps the days from {self.setting} on"
 
 
-def refuse_expired(day: dt.date) -> None:
-    """A ConfigError when retention has expired the day: loading it would index again the
-    photos still in the folder, which the next retention run drops."""
-    from facepipe.core.config import retention_days, retention_horizon
+def stored_horizon(conn: psycopg.Connection, schema: str) -> tuple[dt.date, int, str, dt.datetime] | None:
+    """(before, keep_days, set_by, set_at) of the horizon the database records, else None."""
+    from facepipe.core.db import load_sql, table_exists
 
-    if expired(day):
-        raise ConfigError(
-            f"day {day} is past retention: FACEPIPE_RETENTION_DAYS={retention_days()} keeps the days from"
-            f" {retention_horizon()} on, and retention drops older ones. Nothing was loaded. To load this day,"
-            " raise FACEPIPE_RETENTION_DAYS first (its faces are then kept that long)."
+    if not table_exists(conn, schema, "retention_horizon"):
+        return None
+    return conn.execute(load_sql("retention_horizon_get.sql", schema=schema)).fetchone()
+
+
+def horizon(conn: psycopg.Connection | None = None, schema: str | None = None) -> Horizon:
+    """The retention horizon: the later of the one retention applied (the database's row) and
+    the one today's setting gives. ``conn``: read on it (inside a load's transaction)."""
+    from facepipe.core.deployment import retention_horizon, settings
+
+    schema = schema or settings().db_schema
+    if conn is None:
+        from facepipe.core.db import connection
+
+        with connection() as c:
+            row = stored_horizon(c, schema)
+    else:
+        row = stored_horizon(conn, schema)
+    applied, _keep, by, at = row if row else (None, None, None, None)
+    return Horizon(applied, by, at, retention_horizon())
+
+
+def expired(day: dt.date, conn: psycopg.Connection | None = None) -> bool:
+    """Whether retention has expired ``day``: before the horizon retention applied, or before
+    the one the setting gives today (UTC)."""
+    return horizon(conn).expired(day)
+
+
+def refuse_expired(day: dt.date, conn: psycopg.Connection | None = None, schema: str | None = None) -> None:
+    """A DayExpired when retention has expired the day: loading it would index again the
+    photos still in the folder (a catch-up, a backfill, a Clear, a Trigger with ``day``)."""
+    h = horizon(conn, schema)
+    if h.expired(day):
+        raise DayExpired(
+            f"day {day} is past retention: {h.reason()}. Nothing was loaded. To keep more days"
+            " again: `facepipe retention --reopen-from DAY` (audited), and a retention_days"
+            " that keeps them (`facepipe settings set retention_days N`)."
         )

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from facepipe.core.config import DB_CONN_ID, SQL_DIR, ConfigError, settings
+from facepipe.core.config import DB_CONN_ENV, DB_CONN_ID, SQL_DIR, ConfigError, process_settings
 from facepipe.core.specs import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -69,9 +69,9 @@ def stop_embedded(home: Path) -> bool:
 
 
 def _airflow_connection_configured() -> bool:
-    if os.environ.get(f"AIRFLOW_CONN_{DB_CONN_ID.upper()}"):
+    if os.environ.get(DB_CONN_ENV):  # Airflow's own variable: its value is Airflow's to read
         return True
-    if os.environ.get("FACEPIPE_EMBEDDED_DB") == "1":
+    if process_settings().embedded_db:
         return False
     try:
         from airflow.sdk import BaseHook
@@ -99,7 +99,7 @@ def connect(autocommit: bool = True, start: bool = True) -> psycopg.Connection:
         conn = PostgresHook(postgres_conn_id=DB_CONN_ID).get_conn()
         conn.autocommit = autocommit
     else:
-        conn = psycopg.connect(embedded_uri(settings().home, start=start), autocommit=autocommit)
+        conn = psycopg.connect(embedded_uri(process_settings().home.resolve(), start=start), autocommit=autocommit)
     try:
         register_vector(conn)
     except psycopg.ProgrammingError:

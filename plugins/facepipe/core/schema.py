@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,10 +52,9 @@ def reader_schema(schema: str) -> str:
 def auto_upgrade() -> bool:
     """FACEPIPE_SCHEMA_UPGRADE: ``auto`` (default) lets the first task of a run and the command
     line upgrade a database that is behind; ``manual`` leaves it to ``facepipe db upgrade``."""
-    value = (os.environ.get(UPGRADE_ENV) or "auto").strip().lower()
-    if value not in ("auto", "manual"):
-        raise ConfigError(f"{UPGRADE_ENV} must be auto or manual, got {value[:40]!r}")
-    return value == "auto"
+    from facepipe.core.deployment import settings
+
+    return settings().schema_upgrade == "auto"
 
 
 def _config(schema: str | None = None, model: ModelSpec | None = None, connection=None):
@@ -184,7 +182,7 @@ def require(conn: psycopg.Connection, schema: str, model: ModelSpec, *, may_upgr
             raise SchemaBehind(
                 f"schema {schema!r} is at revision {rev or 'none (new, or made before versioning)'}; this facepipe"
                 f" needs {want}. Run `{UPGRADE_COMMAND}` once (FACEPIPE_SCHEMA_UPGRADE="
-                f"{os.environ.get(UPGRADE_ENV) or 'auto'}: "
+                f"{'auto' if auto_upgrade() else 'manual'}: "
                 + (
                     "only the first task of a run upgrades by itself"
                     if auto_upgrade()

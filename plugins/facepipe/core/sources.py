@@ -353,6 +353,12 @@ _TRANSIENT = {
 }
 
 
+def _s3_conn_id() -> str:
+    from facepipe.core.deployment import settings
+
+    return settings().s3_conn_id
+
+
 class S3Source:
     """Objects under ``s3://bucket/prefix``; a day's are those whose LastModified is in that UTC day.
 
@@ -371,7 +377,7 @@ class S3Source:
             raise SourceError("the S3 source's bucket name is missing or invalid (expected s3://bucket/prefix)")
         self.bucket = bucket
         self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
-        self.conn_id = conn_id or os.environ.get(S3_CONN_ID_ENV) or S3_DEFAULT_CONN_ID
+        self.conn_id = conn_id or _s3_conn_id()
         self.page_size = page_size
         self.name = f"s3://{bucket}/{self.prefix}"
         self._hook = None
@@ -466,7 +472,9 @@ class S3Source:
         try:
             if size is not None and size > max_bytes:
                 raise Unreadable("too_large", f"{size} bytes is more than {max_bytes} for a video")
-            folder = os.environ.get("FACEPIPE_TMP_DIR") or None
+            from facepipe.core.deployment import settings
+
+            folder = settings().tmp_dir
             with tempfile.NamedTemporaryFile(prefix="facepipe-video-", dir=folder) as tmp:
                 copied = 0
                 try:

@@ -19,3 +19,8 @@ def clean_text(text: str, max_len: int = 200) -> str:
         elif unicodedata.category(c) not in _DROPPED:
             kept.append(c)
     return " ".join("".join(kept).split())[:max_len]
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``n`` and the word in its number: 1 day, 2 days, 1,000 faces (``many``: an irregular plural)."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"

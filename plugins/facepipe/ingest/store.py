@@ -23,6 +23,7 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
+from facepipe.core.days import refuse_expired
 from facepipe.core.db import ensure_partitions, load_sql, partition_name, vector_value
 from facepipe.core.sources import Arrival
 from facepipe.core.specs import ModelSpec
@@ -330,9 +331,11 @@ def load_day(
 
     Refuses (and changes nothing) when the staged rows do not account for every file
     of the run's plan, when files of the run are loaded for the day from another
-    source, and, unless ``allow_shrink``, when it would remove most or all of the
-    images the (day, source) holds.
+    source, unless ``allow_shrink``, when it would remove most or all of the images the
+    (day, source) holds, and when retention has expired the day (its horizon is read in this
+    transaction, after the lock retention takes exclusively: no retention run slips between).
     """
+    refuse_expired(day, conn, schema)  # before a partition is made for it
     ensure_partitions(conn, schema, day)
     images_part, faces_part = partition_name("images", day), partition_name("faces", day)
     ids = {"schema": schema, "images_part": images_part, "faces_part": faces_part}
@@ -343,6 +346,7 @@ def load_day(
         conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('facepipe:ddl'))")
         # Two loads of the same day (a backfill and a manual run, two sources) take turns here.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:day'), %s)", (int(day.strftime("%Y%m%d")),))
+        refuse_expired(day, conn, schema)
         plan = run_plan(conn, schema, day, run_id)
         source = plan["source"]
         params = {"day": day, "run_id": run_id, "source": source}

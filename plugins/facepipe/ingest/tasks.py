@@ -11,9 +11,10 @@ import datetime as dt
 import logging
 import time
 
-from facepipe.core.config import ConfigError, check_settings, settings
+from facepipe.core.config import ConfigError
 from facepipe.core.days import refuse_expired
 from facepipe.core.db import connection
+from facepipe.core.deployment import check_settings, settings
 from facepipe.core.schema import require
 from facepipe.core.specs import check_detector, model_spec
 
@@ -51,11 +52,11 @@ def plan(day: str, run_id: str, opts: dict) -> list[dict]:
 
     s = settings()
     d = dt.date.fromisoformat(day)
-    refuse_expired(d)
     spec = model_spec(opts["model"])
     source = open_source(opts["source"])
     with connection() as conn:
         require(conn, s.db_schema, spec, may_upgrade=True)  # refuses a model the tables do not hold
+        refuse_expired(d, conn, s.db_schema)
         seen = FirstSeenStore(conn, s.db_schema, source.name) if isinstance(source, FolderSource) else None
         arrivals = source.list_day(d) if seen is None else list(source.list_day(d, seen))
         counts = write_manifest(conn, s.db_schema, d, run_id, source.name, arrivals, s.shard_size, s.staging_keep_days)
@@ -100,7 +101,7 @@ def process_shard(shard: dict) -> dict:
             detector,
             embedder,
             FaceSizing.of(shard["detector"], s.min_face),
-            VideoOptions(source, VideoLimits.from_settings(), spec.match_threshold, spec.distance_op),
+            VideoOptions(source, VideoLimits.from_settings(settings()), spec.match_threshold, spec.distance_op),
         )
         counts = write_shard(
             conn,
@@ -165,9 +166,8 @@ def load(day: str, run_id: str, opts: dict, allow_shrink: bool = False) -> dict:
 
     s = settings()
     spec = model_spec(opts["model"])
-    refuse_expired(dt.date.fromisoformat(day))  # retention ran since this run's plan
     with connection() as conn:
-        require(conn, s.db_schema, spec)
+        require(conn, s.db_schema, spec)  # load_day refuses a day retention expired since the plan
         counts = load_day(
             conn,
             s.db_schema,

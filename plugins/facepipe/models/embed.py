@@ -112,8 +112,11 @@ def preprocess_clip(image) -> np.ndarray:
 
 def resolve_clip_weights() -> str:
     """FACEPIPE_CLIP_MODEL_PATH, else the file from the Hugging Face repo."""
-    path = os.environ.get("FACEPIPE_CLIP_MODEL_PATH")
+    from facepipe.core.config import process_settings
+
+    path = process_settings().clip_model_path
     if path:
+        path = str(path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"FACEPIPE_CLIP_MODEL_PATH={path} is not a file")
         return path

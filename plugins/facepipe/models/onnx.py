@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from facepipe.core.config import process_settings
 
 
 def _onnx_session(model, threads: int | None):
@@ -10,5 +10,5 @@ def _onnx_session(model, threads: int | None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or int(os.environ.get("FACEPIPE_MODEL_THREADS", "1"))
+    options.intra_op_num_threads = threads or process_settings().model_threads
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])

@@ -17,6 +17,7 @@ or decode (truncated, corrupt) is a reject with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterator
@@ -24,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facepipe.core.config import _decimal, _whole
 from facepipe.core.sources import Unreadable
 from facepipe.core.text import clean_text
 from facepipe.models.detect import FaceSizing
@@ -95,14 +95,9 @@ class VideoLimits:
     max_bytes: int = 16 * 1024**3  # larger files are rejected from their size, never opened
 
     @classmethod
-    def from_settings(cls) -> VideoLimits:
-        return cls(
-            sample_seconds=_decimal("FACEPIPE_VIDEO_SAMPLE_SECONDS", 1.0, 0.04, 3600.0),
-            max_seconds=_decimal("FACEPIPE_VIDEO_MAX_SECONDS", 3 * 3600.0, 1.0, 7 * 86400.0),
-            max_pixels=_whole("FACEPIPE_VIDEO_MAX_PIXELS", 7680 * 4320, 64 * 64, 16384 * 16384),
-            max_frames=_whole("FACEPIPE_VIDEO_MAX_FRAMES", 1800, 1, 1_000_000),
-            max_bytes=_whole("FACEPIPE_VIDEO_MAX_BYTES", 16 * 1024**3, 1024, 2**50),
-        )
+    def from_settings(cls, s) -> VideoLimits:
+        """The video_* settings of ``s`` (facepipe.core.deployment.settings())."""
+        return cls(**{f.name: getattr(s, f"video_{f.name}") for f in dataclasses.fields(cls)})
 
 
 @dataclass(frozen=True)

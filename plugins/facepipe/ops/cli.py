@@ -13,7 +13,10 @@
   grant-reader ROLE let an existing database role read the reader views, and nothing else
   forget person NAME|ID, forget photo URI|SHA256
                     remove a person or a photo from every table and report; never indexed again
-  retention         drop the days past FACEPIPE_RETENTION_DAYS now (--dry-run: only list them)
+  retention         drop the days past retention_days now (--dry-run: only list them;
+                    --reopen-from DAY: let expired days from DAY on load again)
+  settings          every setting, its value and where it comes from;
+                    settings set NAME VALUE, settings unset NAME (the deployment's, audited)
   db upgrade|current|history|downgrade
                     the schema's revision: apply, show, list, undo
   db-uri            the connection string of the embedded database (for psql)
@@ -38,9 +41,11 @@ from facepipe.ops.status import print_status, shown
 def _retention(args) -> int:
     from facepipe.privacy.tasks import retention
 
+    if args.reopen_from is not None:
+        return _reopen(args.reopen_from)
     r = retention(dry_run=args.dry_run)
     if r["keep_days"] == 0:
-        print("FACEPIPE_RETENTION_DAYS is 0: every day is kept, nothing is expired")
+        print("retention_days is 0: every day is kept, nothing is expired")
         return 0
     verb = "would go (dry run, nothing changed)" if args.dry_run else "removed"
     print(f"retention {r['keep_days']} days: the days before {r['before']} are expired; {len(r['days'])} days {verb}")
@@ -52,9 +57,29 @@ def _retention(args) -> int:
     return 0
 
 
-def _rejects(args) -> int:
-    from facepipe.core.config import settings
+def _reopen(day: dt.date) -> int:
     from facepipe.core.db import connection
+    from facepipe.core.deployment import settings
+    from facepipe.privacy.retention import reopen
+
+    with connection() as conn:
+        old = reopen(conn, settings().db_schema, day)
+    if old is None:
+        print(f"the retention horizon is not after {day}: nothing changed")
+        return 0
+    print(f"retention horizon set back from {old} to {day}: the days from {day} on may be loaded again (audited)")
+    keep = settings().retention_days
+    if keep:
+        print(
+            f"  retention_days is {keep}: the next retention run drops the days before today - {keep} again;"
+            " `facepipe settings set retention_days N` to keep more"
+        )
+    return 0
+
+
+def _rejects(args) -> int:
+    from facepipe.core.db import connection
+    from facepipe.core.deployment import settings
 
     with connection() as conn:
         rows = conn.execute(
@@ -92,7 +117,7 @@ def _report(args) -> int:
         print(to_json(result))
         return 0
     if result.get("expired"):
-        print(f"{args.day} is past retention (FACEPIPE_RETENTION_DAYS): no report built")
+        print(f"{args.day} is past retention: no report built")
         return 0
     print(f"reports of {args.day} built:")
     print(table(["report table", "rows"], [(f"report_{k}", v) for k, v in result.items() if k not in ("day", "html")]))
@@ -101,8 +126,8 @@ def _report(args) -> int:
 
 
 def _search(args) -> int:
-    from facepipe.core.config import settings
     from facepipe.core.db import connection
+    from facepipe.core.deployment import settings
     from facepipe.core.schema import require
     from facepipe.core.specs import model_spec
     from facepipe.search.query import query_vector, search_faces
@@ -205,8 +230,8 @@ def _lag_text(lag: dict) -> str:
 
 
 def _people(args) -> int:
-    from facepipe.core.config import settings
     from facepipe.core.db import connection
+    from facepipe.core.deployment import settings
     from facepipe.core.schema import require
     from facepipe.core.specs import model_spec
     from facepipe.ops.tables import table, to_json
@@ -382,8 +407,8 @@ def _uuid(text: str):
 
 
 def _grant_reader(args) -> int:
-    from facepipe.core.config import settings
     from facepipe.core.db import connection
+    from facepipe.core.deployment import settings
     from facepipe.core.schema import require
     from facepipe.core.specs import model_spec
     from facepipe.privacy.reader import grant_reader
@@ -447,16 +472,16 @@ def _forget(args) -> int:
 
 
 def _db_uri(args) -> int:
-    from facepipe.core.config import settings
     from facepipe.core.db import embedded_uri
+    from facepipe.core.deployment import settings
 
     print(embedded_uri(settings().home))
     return 0
 
 
 def _stop_db(args) -> int:
-    from facepipe.core.config import settings
     from facepipe.core.db import stop_embedded
+    from facepipe.core.deployment import settings
 
     print("stopped" if stop_embedded(settings().home) else "not running")
     return 0
@@ -480,8 +505,8 @@ class UserError(ValueError):
 
 def _db(args) -> int:
     from facepipe.core import schema as versions
-    from facepipe.core.config import settings
     from facepipe.core.db import connection
+    from facepipe.core.deployment import settings
     from facepipe.core.specs import model_spec
 
     s = settings()
@@ -544,11 +569,11 @@ _NO_SCHEMA = {"db", "db-uri", "stop-db", "airflow", "demo"}
 
 def _embedded_upgrade() -> None:
     """On the embedded database (one user, this machine) every command brings the schema up to
-    date (FACEPIPE_SCHEMA_UPGRADE=auto). A shared server is upgraded only by `facepipe db
+    date (schema_upgrade auto). A shared server is upgraded only by `facepipe db
     upgrade` and the DAGs' first tasks: a command run from another checkout never changes it."""
     from facepipe.core import schema as versions
-    from facepipe.core.config import check_settings
     from facepipe.core.db import connection, is_embedded
+    from facepipe.core.deployment import check_settings
     from facepipe.core.specs import model_spec
 
     s = check_settings()
@@ -672,9 +697,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--json", action="store_true", help="the counts as JSON")
     p.set_defaults(func=_forget)
-    p = sub.add_parser("retention", help="drop the days past FACEPIPE_RETENTION_DAYS (docs/privacy.md)")
+    p = sub.add_parser("retention", help="drop the days past retention_days (docs/privacy.md)")
     p.add_argument("--dry-run", action="store_true", help="list what would go, change nothing")
+    p.add_argument(
+        "--reopen-from",
+        type=_day,
+        metavar="DAY",
+        help="set the recorded horizon back to DAY: expired days from DAY on may be loaded again (audited)",
+    )
     p.set_defaults(func=_retention)
+    from facepipe.ops.settings_cmd import add_parser as add_settings
+
+    add_settings(sub)
     p = sub.add_parser("db", help="the schema's revision: upgrade, current, history, downgrade")
     db = p.add_subparsers(dest="db_command", required=True)
     p = db.add_parser("upgrade", help="apply the revisions this facepipe has and the database lacks")
@@ -694,8 +728,15 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_demo)
     args = parser.parse_args(argv)  # bad arguments: argparse's one-line error, exit code 2
     try:
+        from facepipe.core import deployment
+
+        deployment.log_differences(False)
         if args.command not in _NO_SCHEMA:
             _embedded_upgrade()
+            if args.command not in ("status", "settings"):  # those two show every one in their output
+                for d in deployment.differences():
+                    if d.stored is not None:  # this shell's variable is not used: say so
+                        print(f"note: {shown(d.line())}", file=sys.stderr)
         return args.func(args)
     except KeyboardInterrupt:
         return 130

@@ -72,8 +72,23 @@ def output_to(path: Path):
             os.close(saved[1])
 
 
+def _start_at(day: dt.date) -> None:
+    """The deployment's start date set to the demo's first day, unless one is set already: so that
+    `make airflow` afterwards does not run every day since the default start, empty."""
+    from facepipe.core.db import connection
+    from facepipe.core.deployment import set_value, settings
+
+    s = settings()
+    with connection() as conn:
+        from facepipe.core.deployment import read_stored
+
+        if "start_date" not in read_stored(conn, s.db_schema):
+            set_value(conn, s.db_schema, "start_date", day.isoformat())
+            print(f"start date: {day}, the demo's first day (the deployment's setting start_date: `facepipe settings`)")
+
+
 def main(days: int = 3) -> int:
-    from facepipe.core.config import settings
+    from facepipe.core.deployment import settings
     from facepipe.ops.samples import enrolment_photos, lay_out_demo_photos
 
     started = time.monotonic()
@@ -105,6 +120,7 @@ def main(days: int = 3) -> int:
             if state != "success":
                 failed.append(f"{dag_id} {day}")
 
+    _start_at(day_list[0])
     from facepipe.ops.status import print_status
 
     print()

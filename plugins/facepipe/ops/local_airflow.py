@@ -189,7 +189,7 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 
 def main() -> int:
     """``make airflow``: start everything, print where to look, stop everything on Ctrl+C."""
-    from facepipe.core.config import settings
+    from facepipe.core.deployment import settings
 
     home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
     metadata = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or embedded_metadata_url(settings().home)

@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import datetime as dt
 
+from facepipe.core.text import plural
 from facepipe.ops.tables import shown  # noqa: F401  (facepipe.ops.cli and others import it from here)
 
 
 def print_status(args) -> int:
     """Per (day, source): what the tables hold now (after forgets and retention) and, where it
     differs, what the day's newest load counted; then the days never loaded."""
-    from facepipe.core.config import settings, start_date
+    from facepipe.core.days import horizon
     from facepipe.core.db import connection, load_sql, table_exists
+    from facepipe.core.deployment import differences, settings
+    from facepipe.ops.airflow_runs import ingest_state
     from facepipe.search.generations import Policy, lag
 
-    schema = settings().db_schema
+    s = settings()
+    schema = s.db_schema
     as_json = bool(getattr(args, "json", False))
     with connection() as conn:
+        h = horizon(conn, schema)
         loaded = table_exists(conn, schema, "load_runs")
         rows = []
         if loaded:
@@ -28,14 +33,18 @@ def print_status(args) -> int:
             rows = sorted((dict(zip(names, r)) for r in cur.fetchall()), key=lambda r: (r["day"], r["source"] or ""))
         search = lag(conn, schema) if loaded else None
     rows = [r for r in rows if r["loaded_at"] is not None or r["images"] or r["rejects"]]
-    first, last = start_date(), dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    since = "FACEPIPE_START_DATE"
-    from facepipe.core.config import retention_horizon
-
-    horizon = retention_horizon()
-    if horizon is not None and horizon > first:  # earlier days are expired, not missing
-        first, since = horizon, "the retention horizon"
+    start, last = s.start_date, dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    first, since = start, "the start date"
+    expired = None  # (from, to, days) before the horizon, from the start date on
+    if h.before is not None and h.before > first:  # earlier days are expired, not missing
+        n = (min(h.before, last + dt.timedelta(days=1)) - first).days
+        if n > 0:
+            expired = (first, first + dt.timedelta(days=n - 1), n)
+        first, since = h.before, "the retention horizon"
     missing = missing_days(first, last, {r["day"] for r in rows if r["loaded_at"] is not None})
+    notes = [d.line() for d in differences()]
+    airflow = ingest_state(s.home)
+    waiting = airflow.waiting if airflow is not None and airflow.paused else []
     if as_json:
         from facepipe.ops.tables import to_json
 
@@ -44,7 +53,12 @@ def print_status(args) -> int:
                 {
                     "schema": schema,
                     "days": rows,
+                    "start_date": start,
+                    "horizon": h.before,
+                    "expired": None if expired is None else {"from": expired[0], "to": expired[1], "days": expired[2]},
                     "never_loaded": [{"from": lo, "to": hi, "days": n} for lo, hi, n in missing],
+                    "waiting_on_paused_ingest": [{"run_id": r, "day": d, "run_type": t} for r, d, t in waiting],
+                    "settings_notes": notes,
                     "search": None if search is None else search.summary(),
                 }
             )
@@ -58,16 +72,36 @@ def print_status(args) -> int:
             print(
                 f"  a rebuild is due ({due}): face_search runs it daily (once unpaused), or `facepipe search-maintain`"
             )
+    if expired is not None:
+        lo, hi, n = expired
+        span = f"{lo}" if n == 1 else f"{lo} .. {hi}"
+        print(f"\nexpired, {plural(n, 'day')} from the start date {start}: {span}")
+        print(f"  {h.reason()}")
     if missing:
         print(
             f"\nnever loaded, {sum(n for _, _, n in missing)} of the days {first} .. {last}"
             f" ({since} to yesterday, UTC):"
         )
         for lo, hi, n in missing:
-            print(f"  {lo}" if n == 1 else f"  {lo} .. {hi}  ({n} days)")
-        print("  unpaused, face_ingest runs them (catchup); or Trigger -> Backfill over them in the UI")
-    else:
+            print(f"  {lo}" if n == 1 else f"  {lo} .. {hi}  ({plural(n, 'day')})")
+        if airflow is not None and airflow.paused:
+            print(
+                "  face_ingest is paused: unpaused, it runs them (catchup); or Trigger -> Backfill over them in the UI"
+            )
+        else:
+            print("  face_ingest runs them (catchup) while unpaused; or Trigger -> Backfill over them in the UI")
+    elif first <= last:
         print(f"\nevery day from {first} to {last} has been loaded")
+    if waiting:
+        days = sorted({d for _, d, _ in waiting if d is not None})
+        kinds = sorted({t for _, _, t in waiting})
+        print(
+            f"\n{plural(len(waiting), 'run')} of face_ingest ({', '.join(kinds)}) wait because face_ingest is paused"
+            + (f": {days[0]} .. {days[-1]}" if len(days) > 1 else f": {days[0]}" if days else "")
+        )
+        print("  unpause face_ingest in the Airflow UI (or `airflow dags unpause face_ingest`) to run them")
+    for note in notes:
+        print(f"\nnote: {note}")
     return 0
 
 

@@ -8,9 +8,10 @@ each worker; without FACEPIPE_WORKER_NAME this is Airflow's default (the FQDN).
 
 from __future__ import annotations
 
-import os
 import socket
 
 
 def hostname() -> str:
-    return os.environ.get("FACEPIPE_WORKER_NAME") or socket.getfqdn()
+    from facepipe.core.config import process_settings
+
+    return process_settings().worker_name or socket.getfqdn()

@@ -33,6 +33,7 @@ same lock as the nightly assignment and are recorded in ``audit``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -45,8 +46,8 @@ import psycopg
 from psycopg import sql
 
 from facepipe.core import audit
-from facepipe.core.config import _decimal, _whole
 from facepipe.core.db import load_sql
+from facepipe.core.deployment import settings
 from facepipe.core.specs import ModelSpec
 from facepipe.core.suppression import iou
 
@@ -80,16 +81,9 @@ class PeopleSettings:
 
     @classmethod
     def from_env(cls) -> PeopleSettings:
-        return cls(
-            min_faces=_whole("FACEPIPE_PEOPLE_MIN_FACES", 3, 2, 100),
-            pool_days=_whole("FACEPIPE_PEOPLE_POOL_DAYS", 30, 1, 3660),
-            neighbours=_whole("FACEPIPE_PEOPLE_NEIGHBOURS", 20, 2, 1000),
-            join=_decimal("FACEPIPE_PEOPLE_JOIN", 0.9, 0.1, 1.0),
-            margin=_decimal("FACEPIPE_PEOPLE_MARGIN", 0.1, 0.0, 1.0),
-            radius_slack=_decimal("FACEPIPE_PEOPLE_RADIUS_SLACK", 0.3, 0.0, 1.0),
-            members=_whole("FACEPIPE_PEOPLE_MEMBERS", 32, 1, 1000),
-            duplicate=_decimal("FACEPIPE_PEOPLE_DUPLICATE", 0.5, 0.0, 1.0),
-        )
+        """The deployment's people_* settings (facepipe.core.config)."""
+        s = settings()
+        return cls(**{f.name: getattr(s, f"people_{f.name}") for f in dataclasses.fields(cls)})
 
 
 def _t(schema: str, table: str) -> sql.Identifier:

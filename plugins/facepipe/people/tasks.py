@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from facepipe.core.config import settings
-from facepipe.core.days import expired
+from facepipe.core.days import expired, horizon
 from facepipe.core.db import connection
+from facepipe.core.deployment import settings
 from facepipe.core.schema import require
 from facepipe.core.specs import model_spec
 
@@ -68,7 +68,8 @@ def assign_people(days: list[str], threshold: float | None = None) -> list[dict]
     s = settings()
     spec = model_spec(s.model)
     ps = PeopleSettings.from_env()
-    kept = [day for day in sorted(days) if not expired(dt.date.fromisoformat(day))]
+    h = horizon()
+    kept = [day for day in sorted(days) if not h.expired(dt.date.fromisoformat(day))]
     if len(kept) < len(days):
         log.info("%d days are past retention: no identities assigned for them", len(days) - len(kept))
     with connection() as conn:
@@ -108,7 +109,7 @@ def rebuild_reports(conn, schema: str, model, days) -> dict:
     done, failed = [], []
     for day in sorted(set(days)):
         params = built_with(conn, schema, day, model)
-        if params is None or expired(day):
+        if params is None or expired(day, conn):
             continue
         conn.execute("SELECT pg_advisory_lock_shared(hashtext('facepipe:reports'))")
         try:

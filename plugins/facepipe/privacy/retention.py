@@ -16,6 +16,9 @@ operation runs meanwhile):
   planned_days keeps only each source's latest day (facepipe.ingest.first_seen needs it);
 - identities that lost faces get their count and centroid again from the faces
   they keep; unnamed ones left without a face are deleted;
+- the horizon is recorded (table retention_horizon; it only moves forward): no load,
+  assignment, report or search touches a day before it again, whatever a process's
+  settings say (facepipe.core.days.horizon);
 - one audit row records the counts, the horizon and the days.
 
 Kept: enrolled people and their reference photos (until forgotten), suppressions
@@ -42,8 +45,8 @@ import psycopg
 from psycopg import sql
 
 from facepipe.core import audit
-from facepipe.core.config import retention_horizon
 from facepipe.core.db import load_sql
+from facepipe.core.deployment import retention_horizon
 from facepipe.people.identities import recompute_identities
 from facepipe.search.generations import expire_days
 
@@ -163,6 +166,10 @@ def expire(
             "SELECT pg_advisory_xact_lock(hashtext('facepipe:reports'))"
         )  # report runs write no file meanwhile
         conn.execute("SET LOCAL DateStyle = 'ISO, YMD'")  # the partition bounds as 2026-11-20
+        conn.execute(
+            load_sql("retention_horizon_advance.sql", schema=schema),
+            {"before": before, "keep_days": keep_days, "who": audit.who()},
+        )
         partitions = expired_partitions(conn, schema, before)
         for parent, part_schema, part, first in partitions:
             (n,) = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(part_schema, part))).fetchone()
@@ -243,3 +250,17 @@ def expire(
     ):
         conn.execute(sql.SQL("VACUUM {}").format(_t(schema, table)))
     return result
+
+
+def reopen(conn: psycopg.Connection, schema: str, day: dt.date) -> dt.date | None:
+    """Set the recorded horizon back to ``day``: the days from ``day`` on may be loaded again (the
+    explicit way to keep more days again). One audit row; returns the horizon it had, or None
+    when it was not after ``day`` (nothing changed)."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('facepipe:ddl'))")
+        row = conn.execute(load_sql("retention_horizon_get.sql", schema=schema)).fetchone()
+        if row is None or row[0] <= day:
+            return None
+        conn.execute(load_sql("retention_horizon_reopen.sql", schema=schema), {"before": day, "who": audit.who()})
+        audit.record(conn, schema, "retention_reopen", detail={"before": row[0].isoformat(), "after": day.isoformat()})
+        return row[0]

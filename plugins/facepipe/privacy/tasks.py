@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from facepipe.core.config import check_settings, settings
 from facepipe.core.db import connection
+from facepipe.core.deployment import check_settings, settings
 from facepipe.core.schema import require
 from facepipe.core.specs import model_spec
 
@@ -74,9 +74,9 @@ def forget(
 
 
 def retention(today: str | None = None, dry_run: bool = False, upgrade: bool = False) -> dict:
-    """Drop the days past FACEPIPE_RETENTION_DAYS, counted back from ``today`` (default and
+    """Drop the days past the deployment's retention_days, counted back from ``today`` (default and
     latest: today, UTC), with their report files (facepipe.privacy.retention)."""
-    from facepipe.core.config import retention_days
+    from facepipe.core.deployment import retention_days
     from facepipe.privacy.retention import expire
 
     s = check_settings()
@@ -84,7 +84,7 @@ def retention(today: str | None = None, dry_run: bool = False, upgrade: bool = F
     now = dt.datetime.now(dt.UTC).date()
     ref = min(dt.date.fromisoformat(today), now) if today else now  # a future date never expires more
     if keep == 0:
-        log.info("FACEPIPE_RETENTION_DAYS is 0: every day is kept, nothing is expired")
+        log.info("retention_days is 0: every day is kept, nothing is expired")
         return {"keep_days": 0, "before": None, "days": [], "rows": {}, "partitions": 0, "files": 0, "dry_run": dry_run}
     with connection() as conn:
         require(conn, s.db_schema, model_spec(s.model), may_upgrade=upgrade)

@@ -19,6 +19,7 @@ from psycopg import sql
 
 from facepipe.core.config import PROJECT_ROOT
 from facepipe.core.db import load_sql
+from facepipe.core.deployment import settings
 from facepipe.core.specs import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -288,7 +289,7 @@ def read_uri(uri: str, source: str | None = None, frame_s: float | None = None) 
     if frame_s is not None:
         from facepipe.models.video import VideoLimits, frame_jpeg
 
-        limits = VideoLimits.from_settings()
+        limits = VideoLimits.from_settings(settings())
         src = open_source(source) if source else None
         if src is None:
             return frame_jpeg(str(path_of(uri)), frame_s, limits)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from facepipe.core.config import settings
 from facepipe.core.days import expired, resolve_day
 from facepipe.core.db import connection
+from facepipe.core.deployment import settings
 from facepipe.core.schema import require
 from facepipe.core.specs import model_spec
 

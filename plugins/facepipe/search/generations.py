@@ -36,7 +36,6 @@ import dataclasses
 import datetime as dt
 import logging
 import math
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -174,34 +173,11 @@ class Policy:
 
     @classmethod
     def from_env(cls) -> Policy:
-        def env(name: str, default, kind=int):
-            return kind(os.environ.get(f"FACEPIPE_SEARCH_{name}", "").strip() or default)
+        """The deployment's search_* settings (facepipe.core.config checks each)."""
+        from facepipe.core.deployment import settings
 
-        try:
-            policy = cls(
-                max_open_days=env("MAX_OPEN_DAYS", cls.max_open_days),
-                max_stale=env("MAX_STALE", cls.max_stale, float),
-                build_mem=env("BUILD_MEM", cls.build_mem, str),
-                index=env("INDEX", cls.index, str).lower(),
-                lists=env("LISTS", cls.lists),
-                hnsw_m=env("HNSW_M", cls.hnsw_m),
-                hnsw_ef_construction=env("HNSW_EF_CONSTRUCTION", cls.hnsw_ef_construction),
-            )
-        except ValueError as exc:
-            raise ConfigError(f"FACEPIPE_SEARCH_* setting: {exc}") from None
-        if policy.max_open_days < 0 or not 0 <= policy.max_stale <= 1:
-            raise ConfigError("FACEPIPE_SEARCH_MAX_OPEN_DAYS must be 0 or more, FACEPIPE_SEARCH_MAX_STALE 0 to 1")
-        if not re.fullmatch(r"[0-9]{1,9}(B|kB|MB|GB|TB)?", policy.build_mem):
-            raise ConfigError(f"FACEPIPE_SEARCH_BUILD_MEM must be like 512MB or 2GB, got {policy.build_mem[:20]!r}")
-        if policy.index not in INDEX_KINDS:
-            raise ConfigError(
-                f"FACEPIPE_SEARCH_INDEX must be one of {', '.join(INDEX_KINDS)}, got {policy.index[:20]!r}"
-            )
-        if not 0 <= policy.lists <= 32768 or not 2 <= policy.hnsw_m <= 100:
-            raise ConfigError("FACEPIPE_SEARCH_LISTS must be 0 (automatic) to 32768, FACEPIPE_SEARCH_HNSW_M 2 to 100")
-        if not 4 <= policy.hnsw_ef_construction <= 1000 or policy.hnsw_ef_construction < 2 * policy.hnsw_m:
-            raise ConfigError("FACEPIPE_SEARCH_HNSW_EF_CONSTRUCTION must be 4 to 1000 and at least 2 x HNSW_M")
-        return policy
+        s = settings()
+        return cls(**{f.name: getattr(s, f"search_{f.name}") for f in dataclasses.fields(cls)})
 
     def for_faces(self, faces: int) -> Policy:
         """This policy for a generation of ``faces``: ``auto`` made ``hnsw`` or ``ivfflat``."""

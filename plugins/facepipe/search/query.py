@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,16 +91,9 @@ RERANK = 4
 
 
 def search_probes() -> int:
-    from facepipe.core.config import ConfigError
+    from facepipe.core.deployment import settings
 
-    raw = os.environ.get("FACEPIPE_SEARCH_PROBES", "").strip()
-    try:
-        probes = int(raw) if raw else PROBES
-    except ValueError:
-        probes = 0
-    if not 1 <= probes <= 32768:
-        raise ConfigError(f"FACEPIPE_SEARCH_PROBES must be 1 to 32768, got {raw[:20]!r}")
-    return probes
+    return settings().search_probes
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from facepipe.core.config import settings
 from facepipe.core.db import connection
+from facepipe.core.deployment import settings
 from facepipe.core.schema import require
 from facepipe.core.specs import model_spec
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import re
 import uuid
 from contextlib import contextmanager
@@ -31,7 +30,15 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 60  # identities per page of the People grid
 FACES_SHOWN = 300  # faces on a page of an identity's, newest first
-UPLOAD_MAX_BYTES = int(os.environ.get("FACEPIPE_WEB_UPLOAD_MAX_MB", "50")) * 1024 * 1024
+
+
+def upload_max_bytes() -> int:
+    """The largest photo a search takes (web_upload_max_mb, the api-server's own setting)."""
+    from facepipe.core.config import process_settings
+
+    return process_settings().web_upload_max_mb * 1024 * 1024
+
+
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Pages run no script and load nothing from elsewhere; crops come from this app.
 CSP = (
@@ -78,8 +85,9 @@ def _db():
     """A connection to facepipe's database, its schema checked; DatabaseDown when it is not usable."""
     import psycopg
 
-    from facepipe.core.config import ConfigError, settings
+    from facepipe.core.config import ConfigError
     from facepipe.core.db import connect
+    from facepipe.core.deployment import settings
     from facepipe.core.schema import SchemaBehind, require
     from facepipe.core.specs import model_spec
 
@@ -419,8 +427,8 @@ def create_app() -> FastAPI:
     def _search_page(
         request, who, *, vector=None, query_face=None, since=None, until=None, source="", k=12, error=None
     ):
-        from facepipe.core.config import settings
         from facepipe.core.db import load_sql
+        from facepipe.core.deployment import settings
         from facepipe.core.specs import model_spec
 
         until = until or dt.date.today()
@@ -514,7 +522,7 @@ def create_app() -> FastAPI:
         from facepipe.web.upload import UploadRefused, read_upload
 
         try:
-            fields, photo = await read_upload(request, UPLOAD_MAX_BYTES)
+            fields, photo = await read_upload(request, upload_max_bytes())
         except UploadRefused as exc:
             return _search_page(request, who, error=f"{exc.reason}: {exc.detail}")
         since, until = _day(fields.get("since"), "since"), _day(fields.get("until"), "until")
@@ -525,7 +533,7 @@ def create_app() -> FastAPI:
         return await run_in_threadpool(_search_by_photo, request, who, photo, since, until, source, k)
 
     def _search_by_photo(request, who, photo: bytes, since, until, source, k):
-        from facepipe.core.config import settings
+        from facepipe.core.deployment import settings
         from facepipe.core.sources import Unreadable
         from facepipe.web.crops import embed_upload
 
@@ -556,8 +564,8 @@ def create_app() -> FastAPI:
     def day_page(request: Request, day: str, who: Access = Depends(access)):
         from psycopg import sql
 
-        from facepipe.core.config import settings
         from facepipe.core.db import load_sql
+        from facepipe.core.deployment import settings
 
         d = _day(day)
         with _db() as (conn, schema):
@@ -587,7 +595,7 @@ def create_app() -> FastAPI:
 
     @app.get("/days/{day}/report")
     def report(day: str, who: Access = Depends(access)):
-        from facepipe.core.config import settings
+        from facepipe.core.deployment import settings
 
         d = _day(day)  # a date or 400: nothing else of the request reaches the path
         path = _report_file(settings().reports_dir, d)

@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 def guarded_dag() -> str:
     """The DAG whose permissions gate the view (read: GET, change: PUT)."""
-    return os.environ.get("FACEPIPE_WEB_DAG", "face_report")
+    from facepipe.core.deployment import settings
+
+    return settings().web_dag
 
 
 @dataclass(frozen=True)
