@@ -7,7 +7,9 @@ Every task checks the database's revision (one query) before it touches a table:
 upgrades it instead only where the caller may (the first task of a run, the command
 line) and FACEPIPE_SCHEMA_UPGRADE is ``auto`` (the default). The version table is
 ``<schema>.alembic_version``; the revisions run in one transaction under the
-``facepipe:ddl`` advisory lock, so two first tasks starting at once upgrade once.
+``facepipe:ddl`` advisory lock, so two first tasks starting at once upgrade once. What
+operators granted on the reader schema is given back after the revisions, in their
+transaction (facepipe.core.migrations.reader_grants).
 
 A database created before the schema was versioned has no version table: it is
 upgraded from the first revision, whose statements all accept the objects an earlier
@@ -151,6 +153,8 @@ def _run(
         engine.dispose()
     if before != after:
         log.info("schema %s: revision %s -> %s (%s)", schema, before or "none", after or "none", command)
+    if given := cfg.attributes.get("readers_given"):
+        log.info("schema %s: grants on the reader views given back to %s", schema, ", ".join(given))
     return before, after
 
 

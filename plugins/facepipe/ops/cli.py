@@ -533,6 +533,8 @@ def _db(args) -> int:
             f"schema {s.db_schema!r}: revision {before or 'none'} -> {after}"
             + (" (nothing to do)" if before == after else "")
         )
+        if before != after:
+            _print_readers(s.db_schema)
         return 0
     if not args.yes:
         print(
@@ -543,7 +545,21 @@ def _db(args) -> int:
         return 2
     before, after = versions.downgrade(s.db_schema, model, args.revision)
     print(f"schema {s.db_schema!r}: revision {before or 'none'} -> {after or 'none (base)'}")
+    if before != after:
+        _print_readers(s.db_schema)
     return 0
+
+
+def _print_readers(schema: str) -> None:
+    """What a revision kept of the grants on the reader views (they are given back after each)."""
+    from facepipe.core.db import connection
+    from facepipe.core.migrations.reader_grants import summary
+    from facepipe.core.schema import reader_schema
+
+    with connection() as conn:
+        line = summary(conn, schema, reader_schema(schema))
+    if line:
+        print(line)
 
 
 def _day(text: str) -> dt.date:

@@ -1,12 +1,8 @@
 """Faces are biometric data: least privilege for report readers, and forgetting.
 
-``grant_reader`` gives an existing role read access to facepipe's schema with every
-column whose type is a pgvector type (vector, halfvec, sparsevec) left out, and no
-access at all to the staging tables (``stage_*``), the pool of unassigned faces, the
-forget records (suppressions, forget_templates) or the audit table: nothing a report
-reader needs. It reads the columns from the catalog, so it stays right as tables gain
-columns: run it again after an upgrade. Column privileges are granted on the
-partitioned parents; a reader who names a day's partition directly is refused.
+Report readers get the reader views and no internal table (facepipe.privacy.reader,
+``facepipe grant-reader``); schema changes keep those grants
+(facepipe.core.migrations.reader_grants).
 
 ``forget_person`` and ``forget_photo`` remove a person's faces (or a photo) from every
 table, staging included, in one transaction; rebuild the report tables of the days

@@ -5,7 +5,8 @@ staging, no pool of unassigned faces, no forget record and no audit detail.
 ``grant_reader`` revokes whatever the role held on facepipe's internal schema (earlier
 versions granted table columns there), then grants USAGE on the reader schema and SELECT
 on each of its views. The views run with their owner's rights, so the role needs nothing
-on the tables they read.
+on the tables they read. Once is enough: every upgrade and downgrade gives a reader of
+every view every view the reader schema then has (facepipe.core.migrations.reader_grants).
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # A view cannot lose columns in place: dropped and made again as 0005 made them (grants
-    # to reader roles go with them: run `facepipe grant-reader ROLE` again after a downgrade).
+    # A view cannot lose columns in place: dropped and made again as 0005 made them. The
+    # grants on them go with the views; env.py gives them back in this transaction.
     execute("DROP VIEW IF EXISTS {reader}.images, {reader}.faces, {reader}.day_summary")
     execute_file("0005_reader_views.sql")
     for table in ("images", "stage_images"):
