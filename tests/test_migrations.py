@@ -207,6 +207,7 @@ def test_downgrade_to_base_and_upgrade_again(schema, db, capsys):
         "0007",
         "0008",
         "0009",
+        "0010",
     ]
 
 

@@ -264,7 +264,7 @@ def test_an_expired_day_is_refused_and_loads_nothing(nights, db, photos, sample_
 
     schema, reports = nights
     old = sample_days[0]
-    with pytest.raises(ConfigError, match=f"day {old} is past retention: FACEPIPE_RETENTION_DAYS="):
+    with pytest.raises(ConfigError, match=f"day {old} is past retention: retention dropped the days before"):
         plan(old.isoformat(), "manual__x", options(str(photos)))
     before = state(db, schema, reports)
     assert run_day("face_ingest", old.isoformat(), source=str(photos)) == "failed"
@@ -303,8 +303,53 @@ def test_status_starts_its_gaps_at_the_horizon(nights, sample_days, keep_from_mi
 
     assert main(["status"]) == 0
     out = capsys.readouterr().out
-    assert str(sample_days[0]) not in out and str(sample_days[1]) in out
-    assert "(the retention horizon to yesterday, UTC)" in out or "every day from" in out
+    expired, _, rest = out.partition("expired, ")[2].partition("\n\n")
+    assert str(sample_days[0]) in expired and "retention dropped the days before" in expired
+    assert str(sample_days[0]) not in rest  # not "never loaded", not in the table
+    assert str(sample_days[1]) in out.partition("expired, ")[0]
+    assert "(the retention horizon to yesterday, UTC)" in rest or "every day from" in rest
+
+
+def test_the_horizon_holds_whatever_the_environment_says(nights, db, photos, sample_days, monkeypatch, capsys):
+    """Retention ran with the setting in one shell only: a process without it (retention_days 0)
+    still refuses the expired day in plan, in load's own transaction, in assignment and in the
+    report, and status in a new shell shows the day expired. Reopening is explicit and audited."""
+    from facepipe.core.config import ConfigError
+    from facepipe.core.days import horizon
+    from facepipe.core.specs import model_spec
+    from facepipe.ingest.store import load_day
+    from facepipe.ingest.tasks import options, plan
+    from facepipe.ops.cli import main
+    from facepipe.people.tasks import assign_people
+    from facepipe.reports.tasks import report
+
+    schema, reports = nights
+    old = sample_days[0]
+    monkeypatch.delenv("FACEPIPE_RETENTION_DAYS", raising=False)  # a shell, or Airflow, without it
+    h = horizon()
+    assert h.setting is None and h.applied == sample_days[1] and h.expired(old)
+    with pytest.raises(ConfigError, match=f"day {old} is past retention"):
+        plan(old.isoformat(), "manual__env", options(str(photos)))
+    with pytest.raises(ConfigError, match=f"day {old} is past retention"):
+        load_day(db, schema, day=old, run_id="manual__env", detector="mtcnn", model=model_spec("dlib-resnet-128"))
+    assert f"images_p{old:%Y%m%d}" not in partitions(db, schema)
+    assert assign_people([old.isoformat()]) == []
+    assert report(old.isoformat()) == {"day": old.isoformat(), "expired": True}
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "expired, " in out and str(old) in out.partition("expired, ")[2].partition("\n\n")[0]
+    # keeping more days again: explicit, audited, and only back
+    assert main(["retention", "--reopen-from", str(sample_days[1])]) == 0
+    assert "not after" in capsys.readouterr().out
+    assert main(["retention", "--reopen-from", str(old)]) == 0
+    assert f"set back from {sample_days[1]} to {old}" in capsys.readouterr().out
+    assert not horizon().expired(old)
+    (who, detail) = db.execute(
+        f'SELECT who, detail FROM "{schema}".audit WHERE op = %s ORDER BY op_no DESC LIMIT 1', ("retention_reopen",)
+    ).fetchone()
+    assert detail == {"before": sample_days[1].isoformat(), "after": old.isoformat()} and who
+    # and the promise back as it was, for the tests after this one
+    db.execute(f'UPDATE "{schema}".retention_horizon SET before = %s', (sample_days[1],))
 
 
 def test_retention_off_does_nothing(nights, db, monkeypatch):

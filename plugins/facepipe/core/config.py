@@ -385,7 +385,7 @@ def accepts(name: str) -> str:
     if getattr(kind, "__origin__", None) is Literal or (choices and all(isinstance(c, str) for c in choices)):
         return "one of " + ", ".join(choices)
     if kind is int:
-        return f"a whole number from {low:,} to {high:,}"
+        return f"a whole number from {low} to {high}"
     if kind is float:
         return f"a number {'above' if above else 'from'} {low:g} {'and at most' if above else 'to'} {high:g}"
     return "text of at least one character"
