@@ -64,8 +64,27 @@ def _text(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
+def _path(value: Any) -> Any:
+    """A path as text: trimmed, and no control character (a pasted newline, a NUL)."""
+    if isinstance(value, str):
+        value = value.strip()
+        if not value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("not a path")
+    return value
+
+
+def _source(value: Any) -> Any:
+    value = _path(value)
+    if isinstance(value, str) and "://" in value and not value.startswith("s3://"):
+        raise ValueError("not a folder or s3://")
+    return value
+
+
 Choice = BeforeValidator(_choice)
 Stripped = BeforeValidator(_text)
+PathText = BeforeValidator(_path)
+SourceText = BeforeValidator(_source)
+NAME = r"^[A-Za-z0-9_.\-]{1,250}$"  # an Airflow connection or DAG id, a host name
 PROCESS, DEPLOYMENT = "process", "deployment"
 
 
@@ -85,7 +104,7 @@ class FacepipeSettings(BaseSettings):
     )
 
     # --- process: each process's own environment -------------------------------------------
-    home: Annotated[Path, Stripped] = setting(
+    home: Annotated[Path, PathText] = setting(
         PROJECT_ROOT / ".facepipe",
         "state folder: the embedded database, staging files, the local Airflow's home",
         scope=PROCESS,
@@ -102,7 +121,7 @@ class FacepipeSettings(BaseSettings):
         "where `facepipe airflow` (`make airflow`) serves the UI and REST API; 0.0.0.0 opens it to the network",
         scope=PROCESS,
         accepts="a host name or address",
-        min_length=1,
+        pattern=r"^[A-Za-z0-9.:\-\[\]]{1,253}$",
     )
     airflow_port: int = setting(8080, "the port of that UI and REST API", scope=PROCESS, ge=1, le=65535)
     model_threads: int = setting(
@@ -112,25 +131,26 @@ class FacepipeSettings(BaseSettings):
         ge=1,
         le=256,
     )
-    clip_model_path: Path | None = setting(
+    clip_model_path: Annotated[Path | None, PathText] = setting(
         None,
         "this machine's copy of imgbeddings' `patch32_v1.onnx`; unset: downloaded from the Hugging Face repo"
         " `minimaxir/imgbeddings`",
         scope=PROCESS,
         accepts="a file path",
     )
-    tmp_dir: Path | None = setting(
+    tmp_dir: Annotated[Path | None, PathText] = setting(
         None,
         "where a large S3 object is copied before it is decoded; unset: the system's temporary folder",
         scope=PROCESS,
         accepts="a folder path",
     )
-    worker_name: str | None = setting(
+    worker_name: Annotated[str | None, Stripped] = setting(
         None,
         "this worker's host name in Airflow's task logs (with `AIRFLOW__CORE__HOSTNAME_CALLABLE="
         "facepipe.ops.worker.hostname`); unset: the FQDN",
         scope=PROCESS,
-        accepts="a name",
+        accepts="a host name (letters, digits, . _ -)",
+        pattern=NAME,
     )
     web_upload_max_mb: int = setting(
         50, "the largest photo the Faces view's search accepts, in MB", scope=PROCESS, ge=1, le=2048
@@ -159,22 +179,26 @@ class FacepipeSettings(BaseSettings):
         ge=0,
         le=36500,
     )
-    source: Annotated[str | None, Stripped] = setting(
+    source: Annotated[str | None, SourceText] = setting(
         None,
         "the photo folder, or `s3://bucket/prefix` (param `source`); unset: `$FACEPIPE_HOME/photos`",
         scope=DEPLOYMENT,
         accepts="a folder path or s3://bucket/prefix",
     )
     s3_conn_id: Annotated[str, Stripped] = setting(
-        "aws_default", "the Airflow AWS connection of an S3 source", scope=DEPLOYMENT, min_length=1
+        "aws_default",
+        "the Airflow AWS connection of an S3 source",
+        scope=DEPLOYMENT,
+        accepts="an Airflow connection id (letters, digits, . _ -)",
+        pattern=NAME,
     )
-    reports_dir: Path | None = setting(
+    reports_dir: Annotated[Path | None, PathText] = setting(
         None,
         "the daily reports and validation results; unset: `$FACEPIPE_HOME/reports`",
         scope=DEPLOYMENT,
         accepts="a folder path",
     )
-    enrol_dir: Path | None = setting(
+    enrol_dir: Annotated[Path | None, PathText] = setting(
         None,
         "the people folder `face_report` enrols (a sub-folder of photos per person); unset:"
         " `$FACEPIPE_HOME/people` if it exists",
@@ -328,7 +352,8 @@ class FacepipeSettings(BaseSettings):
         "face_report",
         "the DAG whose permissions the Faces view follows (read: GET access to it; changes: edit access)",
         scope=DEPLOYMENT,
-        min_length=1,
+        accepts="a DAG id (letters, digits, . _ -)",
+        pattern=NAME,
     )
 
     @model_validator(mode="after")

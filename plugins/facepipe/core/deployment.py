@@ -239,6 +239,8 @@ def _warn_differences(stored: dict[str, Stored]) -> None:
     if not _log_differences:
         return
     for d in differences(stored):
+        if d.stored is None:  # the environment's value, where the database holds none: as before 0010
+            continue
         key = (d.name, d.environment, d.deployment)
         if key not in _warned:
             _warned.add(key)
