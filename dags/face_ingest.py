@@ -83,14 +83,20 @@ START = start_date(strict=False)
 def face_ingest():
     @task(retries=0)
     def resolve(params=None, data_interval_start=None, run_id=None) -> dict:
-        from facepipe.core.days import resolve_day
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from facepipe.core.days import before_start, resolve_day
         from facepipe.ingest.tasks import options
 
         try:
             opts = options(params.get("source"), params.get("detector"), params.get("model"))
-            return {"day": resolve_day(params.get("day"), data_interval_start), "run_id": run_id, **opts}
+            day = resolve_day(params.get("day"), data_interval_start)
+            start = None if params.get("day") else before_start(day)
         except ValueError as exc:
             raise fail_fast(exc) from exc
+        if start is not None:  # scheduled from a start date the deployment no longer has
+            raise AirflowSkipException(f"day {day} is before the deployment's start_date {start}: nothing to load")
+        return {"day": day, "run_id": run_id, **opts}
 
     @task
     def plan(run: dict) -> list[dict]:

@@ -110,3 +110,12 @@ def refuse_expired(day: dt.date, conn: psycopg.Connection | None = None, schema:
             " again: `facepipe retention --reopen-from DAY` (audited), and a retention_days"
             " that keeps them (`facepipe settings set retention_days N`)."
         )
+
+
+def before_start(day: str) -> dt.date | None:
+    """The deployment's start date when ``day`` is before it, else None: a scheduled run of such a
+    day (the DAG file was parsed with another start date) has nothing to do."""
+    from facepipe.core.deployment import settings
+
+    start = settings().start_date
+    return start if dt.date.fromisoformat(day) < start else None

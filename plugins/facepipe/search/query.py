@@ -13,6 +13,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from facepipe.core.days import horizon
 from facepipe.core.db import load_sql
 from facepipe.core.specs import ModelSpec
 
@@ -272,10 +273,21 @@ def search_faces(
     search is pgvector's iterative index scan, so a filter still gives k rows when k
     exist.
     """
-    args = dict(
-        k=k, since=since, until=until, source=source, ef_search=ef_search, exact_max_rows=exact_max_rows, probes=probes
-    )
     with conn.transaction():
+        first = horizon(conn, schema).before  # no search reaches a day retention expired
+        if first is not None and since < first:
+            since = first
+        if since > until:
+            return []
+        args = dict(
+            k=k,
+            since=since,
+            until=until,
+            source=source,
+            ef_search=ef_search,
+            exact_max_rows=exact_max_rows,
+            probes=probes,
+        )
         plan = _search_plan(conn, schema, model, query, **args)
         if plan.path == "sealed":
             found = _run_sealed(conn, schema, plan, k)

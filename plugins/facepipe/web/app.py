@@ -153,6 +153,9 @@ def _rows(cur) -> list[dict]:
 
 
 def create_app() -> FastAPI:
+    from facepipe.core.deployment import server_may_start
+
+    server_may_start(False)  # inside the api-server: reading the settings never starts the embedded server
     app = FastAPI(title="facepipe Faces", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.exception_handler(DatabaseDown)

@@ -30,7 +30,9 @@ def guarded_dag() -> str:
     """The DAG whose permissions gate the view (read: GET, change: PUT)."""
     from facepipe.core.deployment import settings
 
-    return settings().web_dag
+    # strict=False: with the database down the view still asks Airflow about a DAG (the
+    # environment's or face_report), and then shows that the database is down
+    return settings(strict=False).web_dag
 
 
 @dataclass(frozen=True)
