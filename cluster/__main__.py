@@ -56,7 +56,7 @@ def main(argv=None) -> int:
   facepipe's tables        {cluster.facepipe_uri()}
   stop it with             make cluster-stop
 The DAGs start paused: unpause face_report, and face_ingest (it then runs every day from
-FACEPIPE_START_DATE), then Trigger or Backfill.""")
+the deployment's start_date: `facepipe settings`), then Trigger or Backfill.""")
     elif args.command == "stop":
         late = cluster.stop()
         print(f"stopped{f' (and {len(late)} orphaned task processes)' if late else ''}; nothing of the cluster runs")

@@ -189,6 +189,7 @@ def test_another_process_reads_the_value_without_restart(upgraded, db, tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
     )
+
     def printed() -> str:  # the next line the child printed, past its log lines
         while not (line := proc.stdout.readline().strip()).isdigit():
             assert line, "the child ended"
@@ -280,3 +281,38 @@ def test_generated_table_is_written_by_the_module(tmp_path):
     assert settings_doc.write(doc) is True and settings_doc.table() in doc.read_text()
     assert doc.read_text().endswith("\n\nafter\n") and settings_doc.write(doc) is False
     assert Path(settings_doc.DOC).is_file()
+
+
+@pytest.mark.dag
+def test_status_shows_runs_waiting_on_a_paused_face_ingest(airflow_db, upgraded, capsys):
+    """A run queued behind a paused face_ingest (a Trigger, a backfill with the DAG paused) is
+    what status says, with how to let it run; Airflow's own CLI makes the state."""
+    import json
+    import os
+
+    import sqlalchemy as sa
+
+    from facepipe.ops.cli import main
+
+    def airflow(*argv: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow", *argv], capture_output=True, text=True, timeout=300, env=os.environ
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    day = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)).isoformat()
+    airflow("dags", "reserialize")
+    airflow("dags", "pause", "face_ingest")
+    run_id = "manual__status_waiting"
+    airflow("dags", "trigger", "face_ingest", "-c", json.dumps({"day": day}), "-r", run_id)
+    engine = sa.create_engine(f"sqlite:///{os.environ['AIRFLOW_HOME']}/airflow.db")
+    try:
+        assert main(["status"]) == 0
+        text = capsys.readouterr().out
+        assert "1 run of face_ingest (manual) wait because face_ingest is paused" in text, text
+        assert "unpause face_ingest" in text
+    finally:
+        with engine.begin() as c:
+            c.execute(sa.text("DELETE FROM dag_run WHERE run_id = :r"), {"r": run_id})
+        engine.dispose()

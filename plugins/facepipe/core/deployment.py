@@ -257,13 +257,24 @@ def check_settings() -> Settings:
 
 def start_date(*, strict: bool = True) -> dt.date:
     """The first day face_ingest covers (start_date): the schedule runs every day from it
-    (catchup), and ``facepipe status`` reports the days since it that never loaded."""
-    return settings(strict=strict).start_date
+    (catchup), and ``facepipe status`` reports the days since it that never loaded.
+    ``strict`` False (the DAG file's parse): never an error; see ``_parsed``."""
+    return _parsed("start_date") if not strict else settings().start_date
 
 
 def max_active_shards(*, strict: bool = True) -> int:
     """How many process shards of face_ingest may run at once (read when the DAG file is parsed)."""
-    return settings(strict=strict).max_active_shards
+    return _parsed("max_active_shards") if not strict else settings().max_active_shards
+
+
+def _parsed(name: str) -> Any:
+    """A setting a DAG file reads when parsed: a bad value anywhere must not make the DAG vanish
+    from Airflow (an import error); the run's first task then fails naming the setting."""
+    try:
+        return getattr(settings(strict=False), name)
+    except ConfigError as exc:
+        log.warning("%s: the default is used while parsing (%s)", name, exc)
+        return FIELDS[name].default
 
 
 def retention_days() -> int:
