@@ -4,11 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
+# Airflow's own defaults (AIRFLOW_HOME=$FACEPIPE_HOME/airflow, this project's dags/ and
+# plugins/, no example DAGs) are facepipe's, not the Makefile's: every `facepipe` command
+# applies them where the environment sets none (facepipe.ops.local_airflow.airflow_defaults).
 export FACEPIPE_HOME ?= $(CURDIR)/.facepipe
-export AIRFLOW_HOME ?= $(FACEPIPE_HOME)/airflow
-export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
-export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
-export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export PYTHONPATH := $(CURDIR)/plugins
 
 .PHONY: install lint demo test airflow cluster cluster-stop bench bench-video bench-web bench-search lock status stop-db clean

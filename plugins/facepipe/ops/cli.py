@@ -694,6 +694,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_demo)
     args = parser.parse_args(argv)  # bad arguments: argparse's one-line error, exit code 2
     try:
+        from facepipe.ops.local_airflow import apply_airflow_defaults
+
+        apply_airflow_defaults()  # before anything imports Airflow: $FACEPIPE_HOME/airflow, not ~/airflow
         if args.command not in _NO_SCHEMA:
             _embedded_upgrade()
         return args.func(args)

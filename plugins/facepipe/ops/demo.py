@@ -16,22 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from facepipe.core.config import PROJECT_ROOT
-
-
-def airflow_env(home: Path) -> dict[str, str]:
-    """The Airflow settings facepipe runs with when the user has set none."""
-    return {
-        "AIRFLOW_HOME": str(home / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__PARALLELISM": str(os.cpu_count() or 2),
-    }
+from facepipe.ops.local_airflow import apply_airflow_defaults
 
 
 def prepare_airflow(home: Path) -> None:
-    for key, value in airflow_env(home).items():
-        os.environ.setdefault(key, value)
+    apply_airflow_defaults(home)
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
