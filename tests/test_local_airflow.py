@@ -74,16 +74,17 @@ def test_defaults_outside_make_are_facepipes(tmp_path):
         "examples": False,
     }
 
-    # an operator's explicit AIRFLOW_HOME, and an airflow.cfg of theirs in it, still win
+    # an operator's explicit settings still win; an airflow.cfg that Airflow wrote with its
+    # own defaults (as `airflow db migrate` does) does not bring the example DAGs back
     theirs = tmp_path / "theirs"
     theirs.mkdir()
-    (theirs / "airflow.cfg").write_text(f"[core]\ndags_folder = {tmp_path / 'their-dags'}\n")
-    got = seen(plain_env(tmp_path, AIRFLOW_HOME=str(theirs), AIRFLOW__CORE__LOAD_EXAMPLES="True"))
+    (theirs / "airflow.cfg").write_text(f"[core]\ndags_folder = {theirs / 'dags'}\nload_examples = True\n")
+    got = seen(plain_env(tmp_path, AIRFLOW_HOME=str(theirs), AIRFLOW__CORE__PLUGINS_FOLDER=str(tmp_path / "p")))
     assert got == {
         "home": str(theirs),
-        "dags": str(tmp_path / "their-dags"),
-        "plugins": str(PROJECT_ROOT / "plugins"),
-        "examples": True,
+        "dags": str(PROJECT_ROOT / "dags"),
+        "plugins": str(tmp_path / "p"),
+        "examples": False,
     }
 
 

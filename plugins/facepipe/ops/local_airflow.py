@@ -32,7 +32,6 @@ file lock, and a request such as creating a backfill while tasks run fails with
 
 from __future__ import annotations
 
-import configparser
 import errno
 import json
 import os
@@ -73,30 +72,20 @@ def airflow_env(home: Path) -> dict[str, str]:
 
 def airflow_defaults(environ: Mapping[str, str] | None = None, home: Path | None = None) -> dict[str, str]:
     """What of ``airflow_env`` applies under ``environ`` (default: this process's): each
-    setting the operator has not set, as a variable (``KEY``, ``KEY_CMD``, ``KEY_SECRET``) or
-    in ``$AIRFLOW_HOME/airflow.cfg``. ``home``: facepipe's state folder (default FACEPIPE_HOME)."""
+    setting the operator has not set as a variable (``KEY``, ``KEY_CMD`` or ``KEY_SECRET``).
+    An airflow.cfg does not count: Airflow writes one full of its own defaults
+    (``load_examples = True``) the first time it runs. ``home``: facepipe's state folder
+    (default FACEPIPE_HOME)."""
     environ = os.environ if environ is None else environ
     if home is None:
         from facepipe.core.config import settings
 
         home = settings().home
-    defaults = airflow_env(home)
-    airflow_home = Path(environ.get("AIRFLOW_HOME") or defaults["AIRFLOW_HOME"])
-    cfg = configparser.ConfigParser(interpolation=None, strict=False)
-    try:
-        cfg.read(airflow_home / "airflow.cfg", encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError):
-        pass  # Airflow reports a broken airflow.cfg itself
-    out = {}
-    for key, value in defaults.items():
-        if any(environ.get(key + tail) for tail in ("", "_CMD", "_SECRET")):
-            continue
-        if key.startswith("AIRFLOW__"):
-            section, option = key.removeprefix("AIRFLOW__").lower().split("__", 1)
-            if cfg.has_option(section, option) or cfg.has_option(section, option + "_cmd"):
-                continue
-        out[key] = value
-    return out
+    return {
+        key: value
+        for key, value in airflow_env(home).items()
+        if not any(environ.get(key + tail) for tail in ("", "_CMD", "_SECRET"))
+    }
 
 
 def apply_airflow_defaults(home: Path | None = None) -> None:
