@@ -32,11 +32,13 @@ $(VENV)/.facepipe: pyproject.toml | $(VENV)/.installed
 demo: install
 	$(BIN)/python -m facepipe demo
 
-# ruff (lint and format) and import-linter's layer contracts (pyproject.toml).
+# ruff (lint and format), import-linter's layer contracts (pyproject.toml), and every
+# relative link and #anchor of the markdown files (docs/check_links.py).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	cd plugins && ../$(BIN)/lint-imports --config ../pyproject.toml --no-cache
+	$(BIN)/python docs/check_links.py
 
 test: lint
 	$(BIN)/python -m pytest
