@@ -18,6 +18,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_conte
 
 from facepipe.core.assets import FACES
 from facepipe.core.config import fail_fast, max_active_shards, start_date
+from facepipe.core.text import plural
 
 # shards of one day running at once: the cores (LocalExecutor), or all workers' slots
 MAX_SHARDS = max_active_shards()
@@ -103,7 +104,9 @@ def face_ingest():
         from facepipe.ingest.store import PlanGone
         from facepipe.ingest.tasks import process_shard
 
-        get_current_context()["shard_label"] = f"{shard['day']} shard {shard['shard']} ({shard['files']} files)"
+        get_current_context()["shard_label"] = (
+            f"{shard['day']} shard {shard['shard']} ({plural(shard['files'], 'file')})"
+        )
         try:
             return process_shard(shard)
         except (PlanGone, ConfigError) as exc:  # ConfigError: the schema is behind, a model mismatch

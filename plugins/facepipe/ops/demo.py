@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from facepipe.core.config import PROJECT_ROOT
+from facepipe.core.text import plural
 from facepipe.ops.local_airflow import apply_airflow_defaults
 
 
@@ -74,7 +75,9 @@ def main(days: int = 3) -> int:
     today = dt.datetime.now(dt.UTC).date()
     day_list = [today - dt.timedelta(days=days - i) for i in range(days)]
     laid_out = lay_out_demo_photos(photos, day_list)
-    print(f"sample photos: {sum(len(v) for v in laid_out.values())} files over {days} days in {photos}")
+    print(
+        f"sample photos: {plural(sum(len(v) for v in laid_out.values()), 'file')} over {plural(days, 'day')} in {photos}"
+    )
     # Enrol one person; the other recurring visitor stays unknown on purpose.
     people = home / "people"
     enrolment_photos(home / "demo-people-all")

@@ -11,6 +11,7 @@ from facepipe.core.days import expired
 from facepipe.core.db import connection
 from facepipe.core.schema import require
 from facepipe.core.specs import model_spec
+from facepipe.core.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,10 @@ def assign_people(days: list[str], threshold: float | None = None) -> list[dict]
     ps = PeopleSettings.from_env()
     kept = [day for day in sorted(days) if not expired(dt.date.fromisoformat(day))]
     if len(kept) < len(days):
-        log.info("%d days are past retention: no identities assigned for them", len(days) - len(kept))
+        log.info(
+            "%s past retention: no identities assigned for them",
+            plural(len(days) - len(kept), "day is", "days are"),
+        )
     with connection() as conn:
         require(conn, s.db_schema, spec)
         return [
