@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import sys
+from contextlib import contextmanager, nullcontext
 
 from psycopg import sql
 
@@ -566,7 +568,38 @@ def _embedded_upgrade() -> None:
     with connection() as conn:
         rev = versions.current(conn, s.db_schema)
     if rev != versions.head() and versions.known(rev):
-        versions.upgrade(s.db_schema, model_spec(s.model))
+        before, after = versions.upgrade(s.db_schema, model_spec(s.model))
+        print(
+            f"schema {s.db_schema!r}: revision {before or 'none'} -> {after} (upgraded first:"
+            f" FACEPIPE_SCHEMA_UPGRADE=auto on the embedded database)",
+            file=sys.stderr,
+        )
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {shown(record.getMessage())}"
+
+
+@contextmanager
+def _terminal_logging(debug: bool):
+    """facepipe's log records while a command runs: warnings on stderr, one line each, not on
+    stdout (where Airflow's handler, installed when a command first imports Airflow, would put
+    them among the command's own lines and into its --json). Info records only with --debug:
+    each command prints what it did. A record whose content the result carries, and the
+    command prints (``extra={"in_result": True}``), is not shown twice."""
+    logger = logging.getLogger("facepipe")
+    saved = logger.handlers[:], logger.propagate, logger.level
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    handler.addFilter(lambda record: debug or not getattr(record, "in_result", False))
+    logger.handlers, logger.propagate = [handler], False
+    logger.setLevel(logging.INFO if debug else logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.handlers, logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
 
 
 def _message(exc: BaseException) -> tuple[str, int]:
@@ -702,18 +735,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=int, default=3)
     p.set_defaults(func=_demo)
     args = parser.parse_args(argv)  # bad arguments: argparse's one-line error, exit code 2
-    try:
-        from facepipe.ops.local_airflow import apply_airflow_defaults
+    # the demo's task logs go to its log file whole, as Airflow writes them
+    with _terminal_logging(args.debug) if args.command != "demo" else nullcontext():
+        try:
+            from facepipe.ops.local_airflow import apply_airflow_defaults
 
-        apply_airflow_defaults()  # before anything imports Airflow: $FACEPIPE_HOME/airflow, not ~/airflow
-        if args.command not in _NO_SCHEMA:
-            _embedded_upgrade()
-        return args.func(args)
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
-        if args.debug:
-            raise
-        message, code = _message(exc)
-        print(f"error: {shown(message)}", file=sys.stderr)
-        return code
+            apply_airflow_defaults()  # before anything imports Airflow: $FACEPIPE_HOME/airflow, not ~/airflow
+            if args.command not in _NO_SCHEMA:
+                _embedded_upgrade()
+            return args.func(args)
+        except KeyboardInterrupt:
+            return 130
+        except Exception as exc:
+            if args.debug:
+                raise
+            message, code = _message(exc)
+            print(f"error: {shown(message)}", file=sys.stderr)
+            return code

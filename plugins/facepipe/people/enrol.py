@@ -112,6 +112,7 @@ def enrol_folder(
         log.warning(
             "%s have no reference photo: add a photo of each with one clear face",
             plural(len(result.no_reference), "person", "people"),
+            extra={"in_result": True},  # the command line lists them by name
         )
     if result.forgotten:
         log.warning(

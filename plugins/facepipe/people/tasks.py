@@ -120,7 +120,7 @@ def rebuild_reports(conn, schema: str, model, days) -> dict:
             write_report(fetch_report(conn, schema, day, params.best_crops), day, reports_dir, read_uri, params, model)
             done.append(day.isoformat())
         except Exception as exc:  # the change itself is committed: say what is left to do
-            log.warning("report of %s not rebuilt: %s", day, type(exc).__name__)
+            log.warning("report of %s not rebuilt: %s", day, type(exc).__name__, extra={"in_result": True})
             failed.append((day.isoformat(), f"{type(exc).__name__}: {exc}"))
         finally:
             conn.execute("SELECT pg_advisory_unlock_shared(hashtext('facepipe:reports'))")
