@@ -4,11 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
+# Airflow's own defaults (AIRFLOW_HOME=$FACEPIPE_HOME/airflow, this project's dags/ and
+# plugins/, no example DAGs) are facepipe's, not the Makefile's: every `facepipe` command
+# applies them where the environment sets none (facepipe.ops.local_airflow.airflow_defaults).
 export FACEPIPE_HOME ?= $(CURDIR)/.facepipe
-export AIRFLOW_HOME ?= $(FACEPIPE_HOME)/airflow
-export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
-export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
-export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export PYTHONPATH := $(CURDIR)/plugins
 
 .PHONY: install lint demo test airflow cluster cluster-stop bench bench-video bench-web bench-search lock status stop-db clean
@@ -33,11 +32,13 @@ $(VENV)/.facepipe: pyproject.toml | $(VENV)/.installed
 demo: install
 	$(BIN)/python -m facepipe demo
 
-# ruff (lint and format) and import-linter's layer contracts (pyproject.toml).
+# ruff (lint and format), import-linter's layer contracts (pyproject.toml), and every
+# relative link and #anchor of the markdown files (docs/check_links.py).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	cd plugins && ../$(BIN)/lint-imports --config ../pyproject.toml --no-cache
+	$(BIN)/python docs/check_links.py
 
 test: lint
 	$(BIN)/python -m pytest

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from cluster.local import PROJECT_ROOT, Cluster
+from facepipe.core.text import plural
 
 # what the workers take from the caller's environment (the rest is the cluster's own)
 PASSED = (
@@ -59,7 +60,8 @@ The DAGs start paused: unpause face_report, and face_ingest (it then runs every 
 the deployment's start_date: `facepipe settings`), then Trigger or Backfill.""")
     elif args.command == "stop":
         late = cluster.stop()
-        print(f"stopped{f' (and {len(late)} orphaned task processes)' if late else ''}; nothing of the cluster runs")
+        orphans = f" (and {plural(len(late), 'orphaned task process')})" if late else ""
+        print(f"stopped{orphans}; nothing of the cluster runs")
     else:
         running = cluster.running()
         print("running: " + (", ".join(running) if running else "nothing"))

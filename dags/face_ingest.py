@@ -19,6 +19,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_conte
 from facepipe.core.assets import FACES
 from facepipe.core.config import fail_fast
 from facepipe.core.deployment import max_active_shards, start_date
+from facepipe.core.text import plural
 
 # Read when the file is parsed, from the deployment's settings in facepipe's database (one
 # small query; where it cannot be reached, the environment's and the defaults: the tasks
@@ -114,7 +115,9 @@ def face_ingest():
         from facepipe.ingest.store import PlanGone
         from facepipe.ingest.tasks import process_shard
 
-        get_current_context()["shard_label"] = f"{shard['day']} shard {shard['shard']} ({shard['files']} files)"
+        get_current_context()["shard_label"] = (
+            f"{shard['day']} shard {shard['shard']} ({plural(shard['files'], 'file')})"
+        )
         try:
             return process_shard(shard)
         except (PlanGone, ConfigError) as exc:  # ConfigError: the schema is behind, a model mismatch

@@ -1,6 +1,7 @@
 """Check the relative links of README.md, RELIABILITY.md, BENCHMARKS.md and docs/*.md: each file exists, each #anchor is a heading there.
 
-    python3 docs/check_links.py        (exit code 1 and one line per broken link)
+    python3 docs/check_links.py          (exit code 1 and one line per broken link; part of `make lint`)
+    python3 docs/check_links.py FILE...  (those markdown files instead)
 
 Anchors are GitHub's: the heading in lower case, punctuation other than - and _ dropped,
 spaces as -, and -1, -2 ... for repeats. Links to http(s) and mailto are not checked.
@@ -46,8 +47,21 @@ def anchors(path: Path) -> set[str]:
     return out
 
 
-def main() -> int:
-    files = [ROOT / "README.md", ROOT / "RELIABILITY.md", ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").glob("*.md"))]
+def shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv:
+        files = [Path(a).resolve() for a in argv]
+    else:
+        files = [
+            ROOT / "README.md",
+            ROOT / "RELIABILITY.md",
+            ROOT / "BENCHMARKS.md",
+            *sorted((ROOT / "docs").glob("*.md")),
+        ]
     bad = 0
     for f in files:
         for no, line in enumerate(strip_code(f.read_text(encoding="utf-8")), 1):
@@ -56,12 +70,12 @@ def main() -> int:
                     continue
                 name, _, anchor = target.partition("#")
                 dest = (f.parent / name).resolve() if name else f
-                where = f"{f.relative_to(ROOT)}:{no}: {target}"
+                where = f"{shown(f)}:{no}: {target}"
                 if not dest.exists():
                     print(f"{where}: no such file")
                     bad += 1
                 elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
-                    print(f"{where}: no heading #{anchor} in {dest.relative_to(ROOT)}")
+                    print(f"{where}: no heading #{anchor} in {shown(dest)}")
                     bad += 1
     print(f"{len(files)} files, {bad} broken links")
     return 1 if bad else 0

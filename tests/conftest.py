@@ -23,7 +23,7 @@ os.environ.pop("AIRFLOW_CONN_FACEPIPE_DB", None)
 os.environ.pop("FACEPIPE_SOURCE", None)
 os.environ.pop("FACEPIPE_MODEL", None)
 os.environ.pop("FACEPIPE_DETECTOR", None)
-from facepipe.ops.demo import airflow_env  # noqa: E402  (no Airflow import)
+from facepipe.ops.local_airflow import airflow_env  # noqa: E402  (no Airflow import)
 
 os.environ.update(airflow_env(_STATE))
 

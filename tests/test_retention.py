@@ -124,7 +124,7 @@ def test_dry_run_lists_the_expired_day_and_changes_nothing(nights, db, sample_da
     before = state(db, schema, reports)
     assert main(["retention", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert f"the days before {sample_days[1]} are expired; 1 days would go" in out, out
+    assert f"the days before {sample_days[1]} are expired; 1 day would go" in out, out
     assert f"  {sample_days[0]}\n" in out and str(sample_days[1]) not in out.split("expired;")[1]
     assert "faces" in out and "images" in out
     assert state(db, schema, reports) == before

@@ -224,7 +224,7 @@ def test_day_from_bucket_end_to_end_and_rerun(airflow_db, schema, db, s3, photos
     assert run_day("face_ingest", day.isoformat(), source=source) == "success"  # re-run: the same rows
     assert day_rows(db, schema, day) == rows
     out, err = capfd.readouterr()
-    assert f"{len(in_prefix)} files in 1 shards" in out + err + caplog.text  # the task logs were captured
+    assert f"{len(in_prefix)} files in 1 shard" in out + err + caplog.text  # the task logs were captured
     assert_no_secret(s3["secret"], out, err, caplog.text, airflow_files_text())
 
 

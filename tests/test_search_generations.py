@@ -617,13 +617,13 @@ def test_status_and_the_command_show_the_lag(loaded, db, capsys, monkeypatch):
     _load(db, schema, spec, DAY0 + dt.timedelta(days=9), "cam0", rng, centres)
     assert main(["status"]) == 0
     out = capsys.readouterr().out
-    assert "search over every day: generation" in out and "1 days loaded since (40 faces" in out
+    assert "search over every day: generation" in out and "1 day loaded since (40 faces" in out
     monkeypatch.setenv("FACEPIPE_SEARCH_MAX_OPEN_DAYS", "0")
     assert main(["status"]) == 0
-    assert "a rebuild is due (1 open days > 0)" in capsys.readouterr().out
+    assert "a rebuild is due (1 open day > 0)" in capsys.readouterr().out
     assert main(["search-maintain"]) == 0
     out = capsys.readouterr().out
-    assert "rebuilt (1 open days > 0)" in out and "0 days loaded since" in out
+    assert "rebuilt (1 open day > 0)" in out and "0 days loaded since" in out
 
 
 @pytest.mark.dag

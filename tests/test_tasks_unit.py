@@ -502,3 +502,13 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys, monkeypatch)
     assert capsys.readouterr().err.startswith("error: FACEPIPE_SHARD_SIZE must be")
     with pytest.raises(Exception):
         main(["--debug", "status"])
+
+
+def test_plural_says_counts_right():
+    from facepipe.core.text import plural
+
+    assert [plural(n, "day") for n in (0, 1, 2)] == ["0 days", "1 day", "2 days"]
+    assert plural(1, "identity") == "1 identity" and plural(3, "identity") == "3 identities"
+    assert plural(2, "key") == "2 keys" and plural(2, "process") == "2 processes" and plural(2, "entry") == "2 entries"
+    assert plural(1, "person", "people") == "1 person" and plural(5, "person", "people") == "5 people"
+    assert plural(1, "day is", "days are") == "1 day is" and plural(2, "day is", "days are") == "2 days are"

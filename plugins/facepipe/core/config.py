@@ -123,7 +123,14 @@ class FacepipeSettings(BaseSettings):
         accepts="a host name or address",
         pattern=r"^[A-Za-z0-9.:\-\[\]]{1,253}$",
     )
-    airflow_port: int = setting(8080, "the port of that UI and REST API", scope=PROCESS, ge=1, le=65535)
+    airflow_port: int = setting(
+        8080,
+        "the port of that UI and REST API",
+        scope=PROCESS,
+        accepts="a TCP port, a whole number from 1 to 65535",
+        ge=1,
+        le=65535,
+    )
     model_threads: int = setting(
         1,
         "onnxruntime threads per task (a day's shards already run one per core)",

@@ -152,7 +152,14 @@ def _run(
     finally:
         engine.dispose()
     if before != after:
-        log.info("schema %s: revision %s -> %s (%s)", schema, before or "none", after or "none", command)
+        log.info(
+            "schema %s: revision %s -> %s (%s)",
+            schema,
+            before or "none",
+            after or "none",
+            command,
+            extra={"in_result": True},  # the command line prints it from the result
+        )
     if given := cfg.attributes.get("readers_given"):
         log.info("schema %s: grants on the reader views given back to %s", schema, ", ".join(given))
     return before, after

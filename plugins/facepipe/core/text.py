@@ -1,4 +1,5 @@
-"""Text from outside (EXIF fields, file names, error messages) made safe to store and print."""
+"""Text from outside (EXIF fields, file names, error messages) made safe to store and print,
+and counts said right (``plural``)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,17 @@ def clean_text(text: str, max_len: int = 200) -> str:
     return " ".join("".join(kept).split())[:max_len]
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """``n`` and the word in its number: 1 day, 2 days, 1,000 faces (``many``: an irregular plural)."""
-    return f"{n:,} {word if n == 1 else many or word + 's'}"
+def plural(n, word: str, many: str | None = None) -> str:
+    """``n`` and ``word``, in the plural unless ``n`` is 1: ``plural(1, "day")`` is "1 day",
+    ``plural(3, "day")`` "3 days", ``plural(2, "identity")`` "2 identities"; ``many`` gives an
+    irregular plural (``plural(2, "person", "people")``). ``n`` is shown as given."""
+    if n == 1:
+        return f"{n} {word}"
+    if many is None:
+        if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
+            many = word[:-1] + "ies"
+        elif word.endswith(("s", "x", "ch", "sh")):
+            many = word + "es"
+        else:
+            many = word + "s"
+    return f"{n} {many}"

@@ -27,6 +27,7 @@ from facepipe.core.days import refuse_expired
 from facepipe.core.db import ensure_partitions, load_sql, partition_name, vector_value
 from facepipe.core.sources import Arrival
 from facepipe.core.specs import ModelSpec
+from facepipe.core.text import plural
 from facepipe.ingest.process import ShardResult
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def shard_arrivals(conn: psycopg.Connection, schema: str, day: dt.date, run_id: 
     plan = run_plan(conn, schema, day, run_id)
     if not 0 <= shard < plan["shards"]:
         raise PlanGone(
-            f"run {run_id}'s plan for {day} has {plan['shards']} shards, not shard {shard}"
+            f"run {run_id}'s plan for {day} has {plural(plan['shards'], 'shard')}, not shard {shard}"
             f" (it was planned again since). Nothing was changed. To load the day, {_CLEAR_PLAN}."
         )
     rows = conn.execute(
@@ -412,13 +413,13 @@ def _check_staging(conn: psycopg.Connection, schema: str, day: dt.date, run_id: 
     shards = sorted(set(unstaged_shards) | set(missing_shards))
     if shards or unstaged or listed != plan["files"]:
         raise IncompleteStaging(
-            f"run {run_id}'s plan for {day} lists {plan['files']} files in {plan['shards']} shards; shards"
-            f" {shards} have no staged results ({unstaged} files unaccounted for). Nothing was loaded. Clear the"
+            f"run {run_id}'s plan for {day} lists {plural(plan['files'], 'file')} in {plural(plan['shards'], 'shard')};"
+            f" shards {shards} have no staged results ({plural(unstaged, 'file')} unaccounted for). Nothing was loaded. Clear the"
             f" `process` tasks of those shards with their downstream tasks, or {_CLEAR_PLAN}."
         )
     if unplanned or twice or other_source:
         raise IncompleteStaging(
-            f"run {run_id}'s staging for {day} does not match its plan ({unplanned} files not in the plan,"
+            f"run {run_id}'s staging for {day} does not match its plan ({plural(unplanned, 'file')} not in the plan,"
             f" {twice} staged twice, {other_source} from another source). Nothing was loaded. {_CLEAR_PLAN[0].upper()}"
             f"{_CLEAR_PLAN[1:]}."
         )
@@ -439,8 +440,8 @@ def _check_shrink(conn: psycopg.Connection, schema: str, params: dict, plan: dic
     held, removed = conn.execute(load_sql("source_shrink.sql", schema=schema), params).fetchone()
     if held and 2 * removed > held:
         raise ShrinkRefused(
-            f"run {params['run_id']} would remove {removed} of the {held} images loaded for {params['day']} from"
-            f" {params['source']} (its plan lists {plan['files']} files). Nothing was changed. If the photos"
+            f"run {params['run_id']} would remove {removed} of the {plural(held, 'image')} loaded for {params['day']} from"
+            f" {params['source']} (its plan lists {plural(plan['files'], 'file')}). Nothing was changed. If the photos"
             " really are gone, trigger the day again with the param allow_shrink = true; otherwise check the"
             " source (a mistyped folder, an unmounted disk, another bucket prefix) and run the day again."
         )

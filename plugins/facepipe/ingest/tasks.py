@@ -17,6 +17,7 @@ from facepipe.core.db import connection
 from facepipe.core.deployment import check_settings, settings
 from facepipe.core.schema import require
 from facepipe.core.specs import check_detector, model_spec
+from facepipe.core.text import plural
 
 log = logging.getLogger(__name__)
 # Validation's floor for a face box, full-size pixels: a sanity check on what the
@@ -62,14 +63,14 @@ def plan(day: str, run_id: str, opts: dict) -> list[dict]:
         counts = write_manifest(conn, s.db_schema, d, run_id, source.name, arrivals, s.shard_size, s.staging_keep_days)
         if len(counts) > max_map_length():
             raise ConfigError(
-                f"day {day} has {sum(counts)} files: {len(counts)} shards of FACEPIPE_SHARD_SIZE={s.shard_size}"
+                f"day {day} has {plural(sum(counts), 'file')}: {plural(len(counts), 'shard')} of FACEPIPE_SHARD_SIZE={s.shard_size}"
                 f" are more than Airflow's [core] max_map_length of {max_map_length()}. Raise"
                 f" FACEPIPE_SHARD_SIZE to at least {-(-sum(counts) // max_map_length())} (or"
                 " AIRFLOW__CORE__MAX_MAP_LENGTH), then run the day again."
             )
         if seen is not None:
             seen.close_day(d)
-    log.info("day %s: %d files in %d shards", day, sum(counts), len(counts))
+    log.info("day %s: %s in %s", day, plural(sum(counts), "file"), plural(len(counts), "shard"))
     return [
         {"day": day, "run_id": run_id, "shard": i, "of": len(counts), "files": n, **opts} for i, n in enumerate(counts)
     ]
@@ -156,7 +157,7 @@ def validate(day: str, run_id: str, opts: dict) -> dict:
     ok, failed = summarise(result)
     if not ok:
         raise ValidationFailed(f"validation of {day} failed ({', '.join(failed)}); nothing was loaded. Details: {path}")
-    log.info("day %s: %d faces passed validation (%s)", day, len(df), path)
+    log.info("day %s: %s passed validation (%s)", day, plural(len(df), "face"), path)
     return {"faces": len(df), "result": str(path)}
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facepipe.core.sources import Unreadable
-from facepipe.core.text import clean_text
+from facepipe.core.text import clean_text, plural
 
 # A 102 MP Fujifilm GFX100 loads. Memory: the file's bytes (LibRaw keeps a copy while
 # it reads), 2 bytes a raw pixel, and for a half-size demosaic 8 bytes a quarter pixel
@@ -317,7 +317,7 @@ class _Tiff:
             raise Unreadable("truncated", "TIFF directory lies past the end of the data")
         n = struct.unpack(self.end + "H", self.data[at : at + 2])[0]
         if n > _MAX_ENTRIES:
-            raise Unreadable("corrupt", f"TIFF directory of {n} entries")
+            raise Unreadable("corrupt", f"TIFF directory of {plural(n, 'entry')}")
         if at + 2 + 12 * n + 4 > len(self.data):
             raise Unreadable("truncated", "TIFF directory runs past the end of the data")
         out = {}

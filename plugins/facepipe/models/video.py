@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facepipe.core.sources import Unreadable
-from facepipe.core.text import clean_text
+from facepipe.core.text import clean_text, plural
 from facepipe.models.detect import FaceSizing
 
 # ISO BMFF major brands that are still images (HEIF/AVIF, read as photos) or RAW
@@ -287,7 +287,7 @@ class VideoReader:
                     taken += 1
                     next_at = max(next_at + info.interval, t + 0.5 * info.interval)
         except av.FFmpegError as exc:
-            raise Unreadable("corrupt_video", f"decoding failed after {taken} frames: {_ff(exc)}") from None
+            raise Unreadable("corrupt_video", f"decoding failed after {plural(taken, 'frame')}: {_ff(exc)}") from None
 
 
 def _ff(exc: Exception) -> str:

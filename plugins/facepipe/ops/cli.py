@@ -31,10 +31,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import sys
+from contextlib import contextmanager, nullcontext
 
 from psycopg import sql
 
+from facepipe.core.text import plural
 from facepipe.ops.status import print_status, shown
 
 
@@ -48,12 +51,20 @@ def _retention(args) -> int:
         print("retention_days is 0: every day is kept, nothing is expired")
         return 0
     verb = "would go (dry run, nothing changed)" if args.dry_run else "removed"
-    print(f"retention {r['keep_days']} days: the days before {r['before']} are expired; {len(r['days'])} days {verb}")
+    from facepipe.ops.tables import table
+
+    print(
+        f"retention {plural(r['keep_days'], 'day')}: the days before {r['before']} are expired;"
+        f" {plural(len(r['days']), 'day')} {verb}"
+    )
     for day in r["days"]:
         print(f"  {day}")
-    for table, n in sorted(r["rows"].items()):
-        print(f"  {table:<28}{n:>8} rows")
-    print(f"  {r['partitions']} partitions, {r['files']} report folders and validation files")
+    if r["rows"]:
+        print(table(["table", "rows"], sorted(r["rows"].items()), right=["rows"]))
+    print(
+        f"{plural(r['partitions'], 'partition')},"
+        f" {plural(r['files'], 'report folder or validation file', 'report folders and validation files')}"
+    )
     return 0
 
 
@@ -98,8 +109,8 @@ def _enrol(args) -> int:
 
     r = enrol(args.folder)
     print(
-        f"{r['people']} people: {r['added']} reference photos added, {r['kept']} already enrolled,"
-        f" {r['skipped']} skipped"
+        f"{plural(r['people'], 'person', 'people')}: {plural(r['added'], 'reference photo')} added,"
+        f" {r['kept']} already enrolled, {r['skipped']} skipped"
     )
     for path, why in r["skipped_photos"]:
         print(f"  skipped {shown(path)}: {shown(why)}")
@@ -177,7 +188,9 @@ def _search(args) -> int:
     if args.json:
         print(to_json(rows))
         return 0
-    print(f"{len(matches)} nearest faces, {since} to {until}{f', source {shown(args.source)}' if args.source else ''}:")
+    print(
+        f"{plural(len(matches), 'nearest face')}, {since} to {until}{f', source {shown(args.source)}' if args.source else ''}:"
+    )
     print(
         table(
             ["distance", "day", "identity", "person", "source", "photo", "face"],
@@ -211,7 +224,7 @@ def _search_maintain(args) -> int:
     build = result.get("build")
     if build:
         print(
-            f"rebuilt ({result['reason']}): generation {build['gen']}, {build['faces']} faces of {build['days']} days"
+            f"rebuilt ({result['reason']}): generation {build['gen']}, {plural(build['faces'], 'face')} of {plural(build['days'], 'day')}"
             f" in {build['seconds']} s (copy {build['copy_seconds']} s, index {build['index_seconds']} s)"
             + (f"; generation {build['dropped']} dropped" if build["dropped"] else "")
         )
@@ -272,8 +285,8 @@ def _people(args) -> int:
             if r is None:
                 raise people.PeopleError(f"no identity {args.id}")
             print(
-                f"identity {r['identity_id']}: {shown(r['name'] or '(unnamed)')}, {r['faces']} faces on"
-                f" {r['days']} days"
+                f"identity {r['identity_id']}: {shown(r['name'] or '(unnamed)')}, {plural(r['faces'], 'face')} on"
+                f" {plural(r['days'], 'day')}"
             )
             print(f"{'day':<11} {'image_id':<36} {'face':>4}  {'how':<9} {'distance':>8}  photo")
             for f in people.identity_faces(conn, schema, args.id, limit=args.limit):
@@ -293,7 +306,7 @@ def _people(args) -> int:
                 )
             elif args.people_command == "merge":
                 r = change_people("merge", conn=conn, into=args.into, other=args.other)
-                print(f"identity {args.other} merged into {args.into}: {r['faces_moved']} faces moved")
+                print(f"identity {args.other} merged into {args.into}: {plural(r['faces_moved'], 'face')} moved")
             else:
                 r = change_people(
                     "move", conn=conn, day=args.day, image_id=args.image_id, face_no=args.face_no, to=args.to
@@ -333,7 +346,7 @@ def _people(args) -> int:
                 return 0
             print(
                 ("would change (dry run, nothing written):" if r["dry_run"] else "re-clustered:")
-                + f" {r['since']} to {r['days'][-1]}, {len(r['days'])} days"
+                + f" {r['since']} to {r['days'][-1]}, {plural(len(r['days']), 'day')}"
             )
             print(
                 table(
@@ -420,7 +433,7 @@ def _grant_reader(args) -> int:
     from facepipe.core.schema import reader_schema
 
     print(
-        f"{shown(args.role)} may read the {len(columns)} views of schema {reader_schema(s.db_schema)}"
+        f"{shown(args.role)} may read the {plural(len(columns), 'view')} of schema {reader_schema(s.db_schema)}"
         f" (docs/using.md), and no table of schema {s.db_schema}:"
     )
     print(f"{'view':<20}  columns")
@@ -455,19 +468,17 @@ def _forget(args) -> int:
             f" {'would keep' if args.dry_run else 'keep'} their op, time, actor and counts; their detail is replaced"
         )
     print(
-        f"kept so that it does not come back: {r['rows'].get('suppressions', 0)} suppressions (photo hash and box)"
+        f"kept so that it does not come back: {plural(r['rows'].get('suppressions', 0), 'suppression')} (photo hash and box)"
         + (", 1 template vector (--block-future)" if r["rows"].get("forget_templates") else "")
     )
     if r["report_days"]:
         print(
             f"{'the forget would rebuild the' if args.dry_run else 'rebuilt the'} reports of"
-            f" {len(r['report_days'])} days: {', '.join(r['report_days'])}"
+            f" {plural(len(r['report_days']), 'day')}: {', '.join(r['report_days'])}"
         )
     if r["files"]:
-        print(
-            f"report folder: {r['files'].get('rewritten', 0)} days' files rewritten,"
-            f" {r['files'].get('deleted', 0)} other files deleted"
-        )
+        rewritten = plural(r["files"].get("rewritten", 0), "day's files", "days' files")
+        print(f"report folder: {rewritten} rewritten, {plural(r['files'].get('deleted', 0), 'other file')} deleted")
     return 0
 
 
@@ -598,7 +609,38 @@ def _embedded_upgrade() -> None:
     with connection() as conn:
         rev = versions.current(conn, s.db_schema)
     if rev != versions.head() and versions.known(rev):
-        versions.upgrade(s.db_schema, model_spec(s.model))
+        before, after = versions.upgrade(s.db_schema, model_spec(s.model))
+        print(
+            f"schema {s.db_schema!r}: revision {before or 'none'} -> {after} (upgraded first:"
+            f" FACEPIPE_SCHEMA_UPGRADE=auto on the embedded database)",
+            file=sys.stderr,
+        )
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {shown(record.getMessage())}"
+
+
+@contextmanager
+def _terminal_logging(debug: bool):
+    """facepipe's log records while a command runs: warnings on stderr, one line each, not on
+    stdout (where Airflow's handler, installed when a command first imports Airflow, would put
+    them among the command's own lines and into its --json). Info records only with --debug:
+    each command prints what it did. A record whose content the result carries, and the
+    command prints (``extra={"in_result": True}``), is not shown twice."""
+    logger = logging.getLogger("facepipe")
+    saved = logger.handlers[:], logger.propagate, logger.level
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    handler.addFilter(lambda record: debug or not getattr(record, "in_result", False))
+    logger.handlers, logger.propagate = [handler], False
+    logger.setLevel(logging.INFO if debug else logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.handlers, logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
 
 
 def _message(exc: BaseException) -> tuple[str, int]:
@@ -743,22 +785,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=int, default=3)
     p.set_defaults(func=_demo)
     args = parser.parse_args(argv)  # bad arguments: argparse's one-line error, exit code 2
-    try:
-        from facepipe.core import deployment
+    # the demo's task logs go to its log file whole, as Airflow writes them
+    with _terminal_logging(args.debug) if args.command != "demo" else nullcontext():
+        try:
+            from facepipe.core import deployment
+            from facepipe.ops.local_airflow import apply_airflow_defaults
 
-        deployment.log_differences(False)
-        if args.command not in _NO_SCHEMA:
-            _embedded_upgrade()
-            if args.command not in ("status", "settings"):  # those two show every one in their output
-                for d in deployment.differences():
-                    if d.stored is not None:  # this shell's variable is not used: say so
-                        print(f"note: {shown(d.line())}", file=sys.stderr)
-        return args.func(args)
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
-        if args.debug:
-            raise
-        message, code = _message(exc)
-        print(f"error: {shown(message)}", file=sys.stderr)
-        return code
+            apply_airflow_defaults()  # before anything imports Airflow: $FACEPIPE_HOME/airflow, not ~/airflow
+            deployment.log_differences(False)
+            if args.command not in _NO_SCHEMA:
+                _embedded_upgrade()
+                if args.command not in ("status", "settings"):  # those two show every one in their output
+                    for d in deployment.differences():
+                        if d.stored is not None:  # this shell's variable is not used: say so
+                            print(f"note: {shown(d.line())}", file=sys.stderr)
+            return args.func(args)
+        except KeyboardInterrupt:
+            return 130
+        except Exception as exc:
+            if args.debug:
+                raise
+            message, code = _message(exc)
+            print(f"error: {shown(message)}", file=sys.stderr)
+            return code

@@ -16,22 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from facepipe.core.config import PROJECT_ROOT
-
-
-def airflow_env(home: Path) -> dict[str, str]:
-    """The Airflow settings facepipe runs with when the user has set none."""
-    return {
-        "AIRFLOW_HOME": str(home / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__PARALLELISM": str(os.cpu_count() or 2),
-    }
+from facepipe.core.text import plural
+from facepipe.ops.local_airflow import apply_airflow_defaults
 
 
 def prepare_airflow(home: Path) -> None:
-    for key, value in airflow_env(home).items():
-        os.environ.setdefault(key, value)
+    apply_airflow_defaults(home)
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
@@ -100,7 +90,9 @@ def main(days: int = 3) -> int:
     today = dt.datetime.now(dt.UTC).date()
     day_list = [today - dt.timedelta(days=days - i) for i in range(days)]
     laid_out = lay_out_demo_photos(photos, day_list)
-    print(f"sample photos: {sum(len(v) for v in laid_out.values())} files over {days} days in {photos}")
+    print(
+        f"sample photos: {plural(sum(len(v) for v in laid_out.values()), 'file')} over {plural(days, 'day')} in {photos}"
+    )
     # Enrol one person; the other recurring visitor stays unknown on purpose.
     people = home / "people"
     enrolment_photos(home / "demo-people-all")

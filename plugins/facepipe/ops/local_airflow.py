@@ -16,6 +16,13 @@ each in a process group of its own, with its output in
 ``$AIRFLOW_HOME/logs/components/NAME.log``. Ctrl+C (or SIGTERM, or any component
 dying) stops every group it started: SIGTERM, then SIGKILL after a bounded wait.
 
+Where the environment sets none, Airflow's home is ``$FACEPIPE_HOME/airflow``, its DAGs
+and plugins this project's, and it loads no example DAGs (``airflow_defaults``: every
+``facepipe`` command applies them, inside make or not). Before anything starts, a port
+that is not one (``airflow_port``) and an address another process holds are refused in
+one line naming the holder; a running api-server of this AIRFLOW_HOME is named and left
+alone (``check_address_free``).
+
 Airflow's metadata database is a database ``airflow`` in facepipe's embedded
 PostgreSQL (unless AIRFLOW__DATABASE__SQL_ALCHEMY_CONN says otherwise): with
 SQLite, the scheduler, the task processes and the api-server take turns on one
@@ -25,19 +32,196 @@ file lock, and a request such as creating a backfill while tasks run fails with
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facepipe.core.config import PROJECT_ROOT, process_settings
+from facepipe.core.text import plural
+
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 _ARGS = {"scheduler": ["--skip-serve-logs"], "triggerer": ["--skip-serve-logs"]}
+HOST_ENV = "FACEPIPE_AIRFLOW_HOST"
+PORT_ENV = "FACEPIPE_AIRFLOW_PORT"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+def airflow_env(home: Path) -> dict[str, str]:
+    """The Airflow settings facepipe runs with when the user has set none: Airflow's home in
+    facepipe's state folder ``home``, this project's DAGs and plugins, no example DAGs."""
+    return {
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": str(os.cpu_count() or 2),
+    }
+
+
+def airflow_defaults(environ: Mapping[str, str] | None = None, home: Path | None = None) -> dict[str, str]:
+    """What of ``airflow_env`` applies under ``environ`` (default: this process's): each
+    setting the operator has not set as a variable (``KEY``, ``KEY_CMD`` or ``KEY_SECRET``).
+    An airflow.cfg does not count: Airflow writes one full of its own defaults
+    (``load_examples = True``) the first time it runs. ``home``: facepipe's state folder
+    (default FACEPIPE_HOME)."""
+    environ = os.environ if environ is None else environ
+    if home is None:
+        home = process_settings().home.resolve()
+    return {
+        key: value
+        for key, value in airflow_env(home).items()
+        if not any(environ.get(key + tail) for tail in ("", "_CMD", "_SECRET"))
+    }
+
+
+def apply_airflow_defaults(home: Path | None = None) -> None:
+    """Set ``airflow_defaults()`` in this process's environment, before Airflow is imported:
+    ``facepipe COMMAND`` run outside make uses ``$FACEPIPE_HOME/airflow``, not ~/airflow."""
+    os.environ.update(airflow_defaults(home=home))
+
+
+def airflow_host() -> str:
+    """FACEPIPE_AIRFLOW_HOST: where the api-server listens (a process setting)."""
+    return process_settings().airflow_host
+
+
+def airflow_port() -> int:
+    """FACEPIPE_AIRFLOW_PORT: the api-server's TCP port, checked by the settings model."""
+    return process_settings().airflow_port
+
+
+class PortInUse(ValueError):
+    """The api-server's address is taken (or cannot be bound): one line for the user, exit code 2."""
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A process holding a socket: its pid, its command line and where its output goes (empty:
+    not readable by this user)."""
+
+    pid: int
+    command: str
+    stdout: str
+
+    @property
+    def facepipe_airflow_home(self) -> Path | None:
+        """The AIRFLOW_HOME of the ``Stack`` that started this api-server, else None: its output
+        goes to ``AIRFLOW_HOME/logs/components/api-server.log`` (its environment cannot tell:
+        the api-server rewrites its process title over it)."""
+        if not re.search(r"\bairflow\s+api[-_]server\b", self.command):
+            return None
+        log = Path(self.stdout)
+        return log.parents[2] if log.parts[-3:] == ("logs", "components", "api-server.log") else None
+
+
+def port_holders(port: int) -> list[Holder]:
+    """The processes of this user holding a TCP socket bound to ``port`` (listening first),
+    read from /proc/net/tcp and tcp6 (socket inodes) and /proc/PID/fd; topmost first: a
+    process whose parent also holds the socket (a forked worker) is left out."""
+    by_state: dict[str, set[str]] = {"0A": set(), "07": set()}  # LISTEN, CLOSE (bound, not listening)
+    for name in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/net/{name}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] in by_state and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                by_state[fields[3]].add(fields[9])
+    inodes = by_state["0A"] or by_state["07"]
+    if not inodes:
+        return []
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in wanted for fd in (proc / "fd").iterdir()):
+                pids.append(int(proc.name))
+        except OSError:  # another user's process, or gone
+            continue
+    holders = []
+    for pid in sorted(pids):
+        if _parent(pid) in pids:
+            continue
+        try:
+            stdout = os.readlink(f"/proc/{pid}/fd/1")
+        except OSError:
+            stdout = ""
+        holders.append(Holder(pid, _cmdline(pid), stdout))
+    return holders
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return " ".join(a.decode("utf-8", "replace") for a in raw.split(b"\0") if a)
+
+
+def check_address_free(host: str, port: int, airflow_home: Path) -> None:
+    """Refuse, naming what holds it, an address the api-server could not listen on; before any
+    component starts, so that a second ``make airflow`` leaves a running one alone."""
+    from facepipe.ops.tables import shown
+
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
+            0
+        ]
+    except socket.gaierror as exc:
+        raise PortInUse(f"{HOST_ENV}={shown(host[:60])} is not an address of this machine ({exc.strerror})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the api-server's uvicorn does
+        try:
+            probe.bind(addr)
+            return
+        except OSError as exc:
+            failure = exc
+    if failure.errno == errno.EADDRNOTAVAIL:
+        raise PortInUse(f"{HOST_ENV}={shown(host[:60])} is not an address of this machine")
+    if failure.errno == errno.EACCES:
+        raise PortInUse(f"{PORT_ENV}={port}: this user may not listen on ports below 1024; choose another")
+    if failure.errno != errno.EADDRINUSE:
+        raise PortInUse(f"cannot listen on {host}:{port} ({failure.strerror})")
+    holders = port_holders(port)
+    url = Stack(airflow_home, host=host, port=port).url
+    for h in holders:
+        theirs = h.facepipe_airflow_home
+        if theirs is not None and theirs.resolve() == airflow_home.resolve():
+            raise PortInUse(
+                f"facepipe's Airflow is already running at {url}, pid {h.pid} (AIRFLOW_HOME {shown(theirs)});"
+                " left alone: Ctrl+C in its terminal stops it"
+            )
+    if not holders:
+        raise PortInUse(f"{host}:{port} is in use by a process this user cannot see: set {PORT_ENV} to a free port")
+    h = holders[0]
+    if h.facepipe_airflow_home is not None:
+        what = f"facepipe's Airflow of AIRFLOW_HOME {shown(h.facepipe_airflow_home)}"
+    else:
+        what = shown(h.command if len(h.command) <= 120 else h.command[:117] + "...") or "command line not readable"
+    also = f" and {plural(len(holders) - 1, 'other process')}" if len(holders) > 1 else ""
+    raise PortInUse(f"{host}:{port} is in use by pid {h.pid} ({what}){also}: stop it, or set {PORT_ENV} to a free port")
 
 
 def embedded_metadata_url(home: Path, database: str = "airflow") -> str:
@@ -180,6 +364,25 @@ class Stack:
         self.procs.clear()
 
 
+def _answered_by_ours(stack: Stack) -> None:
+    """The api-server that answered is the one started here, not one that took the port in
+    the meantime (whose health would read as this one's)."""
+    ours = stack.procs["api-server"].pid
+    holders = port_holders(stack.port)
+    if holders and not any(_group(h.pid) == ours for h in holders):
+        raise RuntimeError(
+            f"port {stack.port} is held by pid {holders[0].pid}, not by the api-server started here; see"
+            f" {stack.log_of('api-server')}"
+        )
+
+
+def _group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     try:
         os.killpg(proc.pid, sig)  # the group id is the leader's pid (start_new_session)
@@ -191,14 +394,12 @@ def main() -> int:
     """``make airflow``: start everything, print where to look, stop everything on Ctrl+C."""
     from facepipe.core.deployment import settings
 
-    home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
+    host, port = airflow_host(), airflow_port()
+    apply_airflow_defaults()
+    home = Path(os.environ["AIRFLOW_HOME"])
+    check_address_free(host, port, home)  # before anything starts: a running one is left alone
     metadata = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or embedded_metadata_url(settings().home)
-    stack = Stack(
-        airflow_home=home,
-        host=os.environ.get("FACEPIPE_AIRFLOW_HOST", "127.0.0.1"),
-        port=int(os.environ.get("FACEPIPE_AIRFLOW_PORT", "8080")),
-        metadata_url=metadata,
-    )
+    stack = Stack(airflow_home=home, host=host, port=port, metadata_url=metadata)
     stopping = False
 
     def on_signal(signum, frame):
@@ -212,6 +413,7 @@ def main() -> int:
     stack.start()
     try:
         stack.wait_ready()
+        _answered_by_ours(stack)
         where = password_file(home)
         print(
             f"""

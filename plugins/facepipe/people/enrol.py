@@ -28,6 +28,7 @@ from facepipe.core.db import load_sql, vector_value
 from facepipe.core.sources import FolderSource, Unreadable, uri_of
 from facepipe.core.specs import ModelSpec
 from facepipe.core.suppression import SAME_FACE_IOU, iou, suppressed_lookup
+from facepipe.core.text import plural
 from facepipe.models.detect import FaceSizing
 from facepipe.models.faces import embed_largest_face
 from facepipe.people.names import name_problem, person_id
@@ -109,18 +110,19 @@ def enrol_folder(
     # Logs carry counts only (no name, no path); the command line lists them (python -m facepipe enrol).
     if result.no_reference:
         log.warning(
-            "%d people have no reference photo: add a photo of each with one clear face", len(result.no_reference)
+            "%s have no reference photo: add a photo of each with one clear face",
+            plural(len(result.no_reference), "person", "people"),
+            extra={"in_result": True},  # the command line lists them by name
         )
     if result.forgotten:
         log.warning(
-            "%d person folders hold forgotten photos (facepipe forget) and no other reference: they"
-            " are not enrolled; remove the folders",
-            result.forgotten,
+            "%s forgotten photos (facepipe forget) and no other reference: not enrolled; remove them",
+            plural(result.forgotten, "person folder holds", "person folders hold"),
         )
     log.info(
-        "enrolment: %d people, %d reference photos added, %d already enrolled, %d skipped",
-        result.people,
-        result.added,
+        "enrolment: %s, %s added, %d already enrolled, %d skipped",
+        plural(result.people, "person", "people"),
+        plural(result.added, "reference photo"),
         result.kept,
         len(result.skipped),
     )

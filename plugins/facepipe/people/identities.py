@@ -50,6 +50,7 @@ from facepipe.core.db import load_sql
 from facepipe.core.deployment import settings
 from facepipe.core.specs import ModelSpec
 from facepipe.core.suppression import iou
+from facepipe.core.text import plural
 
 if TYPE_CHECKING:
     import numpy as np
@@ -797,7 +798,7 @@ def name(conn: psycopg.Connection, schema: str, identity_id: int, new_name: str,
             ).fetchone()[0]
             if refs:
                 raise PeopleError(
-                    f"{old_name} is enrolled from the people folder ({refs} photos): rename the"
+                    f"{old_name} is enrolled from the people folder ({plural(refs, 'photo')}): rename the"
                     " folder and enrol again, or it comes back under its old name"
                 )
             pid = person_id_of(new_name)

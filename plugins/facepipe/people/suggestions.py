@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from facepipe.core.db import load_sql
+from facepipe.core.text import plural
 
 Box = tuple[int, int, int, int]
 
@@ -163,11 +164,11 @@ def evidence_text(r: dict) -> str:
             parts.append(f"nearest face {e['nearest_member']}")
         if e.get("next_distance") is not None:
             parts.append(f"next identity {e['next_distance']}")
-        parts.append(f"{e.get('identity_faces')} faces; {e.get('why')}")
+        parts.append(f"{plural(e.get('identity_faces'), 'face')}; {e.get('why')}")
         return ", ".join(parts)
     return (
-        f"centroids {e.get('centroid_distance')} apart, {e.get('faces')} and {e.get('other_faces')} faces,"
-        f" {e.get('faces_between')} faces between them"
+        f"centroids {e.get('centroid_distance')} apart, {e.get('faces')} and {plural(e.get('other_faces'), 'face')},"
+        f" {plural(e.get('faces_between'), 'face')} between them"
     )
 
 
@@ -186,4 +187,6 @@ def answer_summary(r: dict) -> str:
     d = r["done"]
     if r["kind"] == "face":
         return f"face moved from identity {d.get('from')} to {d.get('identity_id')}"
-    return f"identity {d.get('merged')} merged into {d.get('identity_id')}: {d.get('faces_moved')} faces moved"
+    return (
+        f"identity {d.get('merged')} merged into {d.get('identity_id')}: {plural(d.get('faces_moved'), 'face')} moved"
+    )

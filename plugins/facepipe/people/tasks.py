@@ -11,6 +11,7 @@ from facepipe.core.db import connection
 from facepipe.core.deployment import settings
 from facepipe.core.schema import require
 from facepipe.core.specs import model_spec
+from facepipe.core.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,10 @@ def assign_people(days: list[str], threshold: float | None = None) -> list[dict]
     h = horizon()
     kept = [day for day in sorted(days) if not h.expired(dt.date.fromisoformat(day))]
     if len(kept) < len(days):
-        log.info("%d days are past retention: no identities assigned for them", len(days) - len(kept))
+        log.info(
+            "%s past retention: no identities assigned for them",
+            plural(len(days) - len(kept), "day is", "days are"),
+        )
     with connection() as conn:
         require(conn, s.db_schema, spec)
         return [
@@ -117,7 +121,7 @@ def rebuild_reports(conn, schema: str, model, days) -> dict:
             write_report(fetch_report(conn, schema, day, params.best_crops), day, reports_dir, read_uri, params, model)
             done.append(day.isoformat())
         except Exception as exc:  # the change itself is committed: say what is left to do
-            log.warning("report of %s not rebuilt: %s", day, type(exc).__name__)
+            log.warning("report of %s not rebuilt: %s", day, type(exc).__name__, extra={"in_result": True})
             failed.append((day.isoformat(), f"{type(exc).__name__}: {exc}"))
         finally:
             conn.execute("SELECT pg_advisory_unlock_shared(hashtext('facepipe:reports'))")

@@ -35,6 +35,7 @@ from facepipe.core import audit
 from facepipe.core.db import load_sql
 from facepipe.core.specs import ModelSpec
 from facepipe.core.suppression import SAME_FACE_IOU, SAME_TRACK_SLACK_S
+from facepipe.core.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -510,8 +511,8 @@ def _after_commit(conn, schema: str, out: Forgotten, model: ModelSpec, reports_d
         )
     if problems:
         raise FilesLeft(
-            f"the forget is done in the database (audit op {out.op_no}), but {len(problems)} steps after"
-            " it are left: " + "; ".join(problems)
+            f"the forget is done in the database (audit op {out.op_no}), but"
+            f" {plural(len(problems), 'step after it is', 'steps after it are')} left: " + "; ".join(problems)
         )
 
 

@@ -10,6 +10,7 @@ from facepipe.core.db import connection
 from facepipe.core.deployment import check_settings, settings
 from facepipe.core.schema import require
 from facepipe.core.specs import model_spec
+from facepipe.core.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +63,12 @@ def forget(
         "files": out.files,
     }
     log.info(
-        "forget%s: audit op %s, rows %s, reports %srebuilt for %d days, files %s",
+        "forget%s: audit op %s, rows %s, reports %srebuilt for %s, files %s",
         " (dry run, nothing changed)" if dry_run else "",
         out.op_no,
         out.rows,
         "would be " if dry_run else "",
-        len(out.days),
+        plural(len(out.days), "day"),
         out.files,
     )
     return result
@@ -90,13 +91,13 @@ def retention(today: str | None = None, dry_run: bool = False, upgrade: bool = F
         require(conn, s.db_schema, model_spec(s.model), may_upgrade=upgrade)
         result = expire(conn, s.db_schema, ref, keep, s.reports_dir, dry_run=dry_run)
     log.info(
-        "retention%s: %d days before %s expired (%s); rows %s; %d partitions, %d report files",
+        "retention%s: %s before %s expired (%s); rows %s; %s, %s",
         " (dry run)" if dry_run else "",
-        len(result["days"]),
+        plural(len(result["days"]), "day"),
         result["before"],
         ", ".join(result["days"]),
         result["rows"],
-        result["partitions"],
-        result["files"],
+        plural(result["partitions"], "partition"),
+        plural(result["files"], "report file"),
     )
     return result

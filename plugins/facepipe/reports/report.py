@@ -21,6 +21,7 @@ from facepipe.core.config import PROJECT_ROOT
 from facepipe.core.db import load_sql
 from facepipe.core.deployment import settings
 from facepipe.core.specs import ModelSpec
+from facepipe.core.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +266,7 @@ def write_report(
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["plural"] = plural  # {{ n | plural("day") }}: "1 day", "2 days"
     html = env.get_template("report.html.j2").render(
         day=day,
         summary=report["daily_summary"],

@@ -48,6 +48,7 @@ from psycopg import sql
 from facepipe.core.config import SQL_DIR, ConfigError
 from facepipe.core.db import load_sql
 from facepipe.core.specs import ModelSpec
+from facepipe.core.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ class Lag:
         if policy.max_open_days < 0:
             return "asked for"
         if self.open_days > policy.max_open_days:
-            return f"{self.open_days} open days > {policy.max_open_days}"
+            return f"{plural(self.open_days, 'open day')} > {policy.max_open_days}"
         if self.stale > policy.max_stale:
             return f"{self.stale:.1%} stale rows > {policy.max_stale:.0%}"
         return None
@@ -257,15 +258,15 @@ class Lag:
         if self.gen is None:
             return (
                 f"off (opt-in: unpause the DAG face_search, or run `facepipe search-maintain`, to build it):"
-                f" {self.open_days} days ({self.open_faces} faces) searched day by day"
+                f" {plural(self.open_days, 'day')} ({plural(self.open_faces, 'face')}) searched day by day"
                 + (f"; {self.building} generation building" if self.building else "")
             )
         return (
             f"generation {self.gen}"
             + (f" ({self.index})" if self.index else "")
-            + f" built {str(self.built_at)[:16]} UTC holds {self.sealed_faces} faces"
+            + f" built {str(self.built_at)[:16]} UTC holds {plural(self.sealed_faces, 'face')}"
             f" ({self.removed} deleted since, {self.shadowed} of days loaded again);"
-            f" {self.open_days} days loaded since ({self.open_faces} faces"
+            f" {plural(self.open_days, 'day')} loaded since ({plural(self.open_faces, 'face')}"
             + (f", oldest {self.oldest_open}" if self.oldest_open else "")
             + f") searched day by day; {self.stale:.1%} stale"
             + (f"; {self.building} generation building" if self.building else "")
@@ -494,12 +495,12 @@ def _build(
         if spilled:
             log.warning(
                 "search generation %s: %s; the build went on on disk, many times slower:"
-                " FACEPIPE_SEARCH_BUILD_MEM=%s is too small for %d faces (HNSW at m 16 needs about"
+                " FACEPIPE_SEARCH_BUILD_MEM=%s is too small for %s (HNSW at m 16 needs about"
                 " 1.2 kB a face, BENCHMARKS.md section 9)",
                 gen,
                 spilled[0],
                 policy.build_mem,
-                faces,
+                plural(faces, "face"),
             )
         conn.execute(
             sql.SQL("CREATE INDEX {} ON {} (day, image_id)").format(

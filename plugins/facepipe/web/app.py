@@ -24,6 +24,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from facepipe.core.text import plural
 from facepipe.web.auth import Access, access, check_post
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def _templates():
         undefined=jinja2.StrictUndefined,
     )
     env.filters["q"] = lambda d: urlencode({k: v for k, v in d.items() if v not in (None, "")})
+    env.filters["plural"] = plural  # {{ n | plural("face") }}: "1 face", "2 faces"
     return env
 
 

@@ -9,6 +9,7 @@ from psycopg import sql
 
 from facepipe.core.config import ConfigError
 from facepipe.core.migrations import _context, execute, execute_file, exists
+from facepipe.core.text import plural
 
 revision = "0004"
 down_revision = "0003"
@@ -39,7 +40,7 @@ def downgrade() -> None:
     if kept:
         raise ConfigError(
             "refused: a downgrade below 0004 would drop "
-            + ", ".join(f"{n} rows of {t}" for t, n in kept.items())
+            + ", ".join(f"{plural(n, 'row')} of {t}" for t, n in kept.items())
             + ". suppressions and forget_templates keep forgotten faces from being indexed again, and the"
             " audit records who did what. Nothing was changed."
         )
