@@ -183,7 +183,7 @@ def api(pg_uri, schemas, photos_root, reference, tmp_path_factory):
         started = listening_only_on_loopback(stack)
         client = Api(stack.url, json.loads(password_file(home).read_text())["admin"])
         deadline = time.monotonic() + 180
-        while {d["dag_id"] for d in client.call("GET", "/dags")["dags"]} < {"face_ingest", "face_report"}:
+        while not {"face_ingest", "face_report"} <= {d["dag_id"] for d in client.call("GET", "/dags")["dags"]}:
             assert time.monotonic() < deadline, "the dag-processor never parsed the DAGs"
             time.sleep(POLL)
         yield client
