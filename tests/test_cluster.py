@@ -11,6 +11,7 @@ a reference schema. The tests run in file order: the second re-runs a day of the
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -271,6 +272,100 @@ def test_backfill_through_the_rest_api_runs_shards_on_both_workers(cluster, db, 
     assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg" and img.content[:2] == b"\xff\xd8"
 
 
+# --- one truth for settings: what a shell sets reaches the workers through the database alone ----
+# The workers were started with FACEPIPE_SHARD_SIZE=2 and no FACEPIPE_RETENTION_DAYS.
+
+
+def shell(cluster, home: Path, *args: str, env: dict | None = None) -> str:
+    """``python -m facepipe ARGS`` in a new shell beside the cluster: its database and schema, a home
+    of its own, none of the workers' FACEPIPE_* settings, plus ``env``. Its output; it must succeed."""
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("FACEPIPE_") and k != "AIRFLOW_CONN_FACEPIPE_DB"}
+    done = subprocess.run(
+        [sys.executable, "-m", "facepipe", *args],
+        env={
+            **base,
+            "FACEPIPE_HOME": str(home),
+            "FACEPIPE_REPORTS_DIR": str(cluster.root / "reports"),
+            "AIRFLOW_CONN_FACEPIPE_DB": cluster.facepipe_uri(),
+            "FACEPIPE_DB_SCHEMA": SCHEMA,
+            **(env or {}),
+        },
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, f"facepipe {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def trigger_day(api, day: dt.date) -> dict:
+    """Trigger with the param day, as the UI does it; the run once it ended."""
+    run_id = api.call(
+        "POST", "/dags/face_ingest/dagRuns", json={"logical_date": None, "conf": {"day": day.isoformat()}}
+    )["dag_run_id"]
+    return wait_for(
+        lambda: next(
+            (r for r in api.runs("face_ingest") if r["dag_run_id"] == run_id and r["state"] in ("success", "failed")),
+            None,
+        ),
+        RUN_TIMEOUT,
+        f"the run of {day}",
+    )
+
+
+def worker_log(cluster, ti: dict) -> str:
+    """A task's log, read on the worker that ran it (the workers serve no logs: --skip-serve-logs)."""
+    assert ti["hostname"] in WORKERS, ti
+    folder = (
+        cluster.root / ti["hostname"] / "airflow" / "logs" / f"dag_id={ti['dag_id']}" / f"run_id={ti['dag_run_id']}"
+    )
+    folder /= f"task_id={ti['task_id']}"
+    if ti["map_index"] >= 0:
+        folder /= f"map_index={ti['map_index']}"
+    path = folder / f"attempt={ti['try_number']}.log"
+    assert path.is_file(), path
+    return path.read_text()
+
+
+def test_a_setting_set_in_a_shell_reaches_the_workers_without_a_restart(cluster, db, reference, sample_days, tmp_path):
+    """`facepipe settings set shard_size 4` in a shell: the next run's plan, on a worker, makes shards
+    of 4 photos; every task's log, on either worker, says that worker's FACEPIPE_SHARD_SIZE=2 is not used;
+    no worker was restarted; the rows are dag.test()'s; the change and its undoing are audited."""
+    import getpass
+
+    api, day = cluster.api(), sample_days[1]
+    pids = {name: cluster.state["pids"][name] for name in WORKERS}
+    out = shell(cluster, tmp_path, "settings", "set", "shard_size", "4")
+    assert "shard_size: (not set) -> 4 for every process" in out, out
+    run = trigger_day(api, day)
+    assert run["state"] == "success", run
+    tis = api.task_instances("face_ingest", run["dag_run_id"])
+    shards = api.call(
+        "GET", f"/dags/face_ingest/dagRuns/{run['dag_run_id']}/taskInstances/plan/xcomEntries/return_value"
+    )["value"]
+    shards = json.loads(shards) if isinstance(shards, str) else shards
+    process = [ti for ti in tis if ti["task_id"] == "process"]
+    files = sum(sh["files"] for sh in shards)
+    assert files > 4 and [sh["files"] for sh in shards] == [min(4, files - 4 * i) for i in range(len(process))]
+    unused = "FACEPIPE_SHARD_SIZE=2 in this process's environment is not used: the deployment's value is 4"
+    for ti in tis:  # each task process reads the settings when it parses the DAG file
+        assert unused in worker_log(cluster, ti), (ti["task_id"], ti["map_index"], ti["hostname"])
+    print("process shards ran on", sorted({ti["hostname"] for ti in process}))
+    assert snapshot(db, SCHEMA, day) == snapshot(db, reference, day)
+    assert {name: cluster.state["pids"][name] for name in WORKERS} == pids and set(cluster.running()) >= set(WORKERS)
+
+    out = shell(cluster, tmp_path, "settings", "unset", "shard_size")
+    assert "shard_size: 4 removed" in out, out
+    me = getpass.getuser()
+    assert q(db, SCHEMA, "SELECT who, detail FROM {s}.audit WHERE op = 'setting' ORDER BY op_no") == [
+        (me, {"name": "shard_size", "old": None, "new": "4"}),
+        (me, {"name": "shard_size", "old": "4", "new": None}),
+    ]
+
+
 def test_a_killed_worker_shard_is_retried_on_the_other(cluster, db, reference, sample_days):
     api = cluster.api()
     day = sample_days[0]
@@ -317,3 +412,37 @@ def test_a_killed_worker_shard_is_retried_on_the_other(cluster, db, reference, s
     assert tries[-1]["hostname"] == other and tries[-1]["state"] == "success", tries
     assert len(tries) >= 2
     assert snapshot(db, SCHEMA, day) == snapshot(db, reference, day)
+
+
+def test_an_expired_day_is_refused_on_a_celery_worker(cluster, db, sample_days, tmp_path):
+    """Retention set in one shell only (FACEPIPE_RETENTION_DAYS there) expires the first sample day;
+    Trigger with the param day of it: the Celery worker, started before and never told, refuses it
+    from the horizon recorded in the database; nothing of the day comes back; status agrees."""
+    from facepipe.core.config import DEFAULT_START_DATE
+
+    api, expired, kept = cluster.api(), sample_days[0], sample_days[1]
+    keep = (dt.datetime.now(dt.UTC).date() - kept).days
+    assert q(db, SCHEMA, "SELECT count(*) FROM {s}.images WHERE day = %s", expired)[0][0] > 0
+    out = shell(cluster, tmp_path, "retention", env={"FACEPIPE_RETENTION_DAYS": str(keep)})
+    assert f"the days before {kept} are expired" in out and f"\n  {expired}\n" in out, out
+
+    run = trigger_day(api, expired)
+    assert run["state"] == "failed", run
+    tis = {(ti["task_id"], ti["map_index"]): ti for ti in api.task_instances("face_ingest", run["dag_run_id"])}
+    assert tis[("plan", -1)]["state"] == "failed" and tis[("load", -1)]["state"] == "upstream_failed", tis
+    log = worker_log(cluster, tis[("plan", -1)])
+    assert f"day {expired} is past retention: retention dropped the days before {kept}" in log, log[-2000:]
+    for table in ("images", "faces", "rejects", "load_runs", "stage_manifest"):
+        assert q(db, SCHEMA, f"SELECT count(*) FROM {{s}}.{table} WHERE day = %s", expired) == [(0,)], table
+    partitions = db.execute(
+        "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE nspname = %s AND relname = ANY(%s)",
+        (SCHEMA, [f"images_p{expired:%Y%m%d}", f"faces_p{expired:%Y%m%d}"]),
+    ).fetchall()
+    assert partitions == []
+    assert q(db, SCHEMA, "SELECT count(*) FROM {s}.images WHERE day = %s", kept)[0][0] > 0
+
+    status = json.loads(shell(cluster, tmp_path, "status", "--json"))  # no FACEPIPE_RETENTION_DAYS
+    start = dt.date.fromisoformat(DEFAULT_START_DATE)  # the shell's start date: the default
+    assert status["horizon"] == kept.isoformat()
+    assert status["expired"] == {"from": start.isoformat(), "to": expired.isoformat(), "days": (kept - start).days}

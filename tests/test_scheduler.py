@@ -114,6 +114,15 @@ class Api:
         )
         return json.dumps(out["content"])
 
+    def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1):
+        """A task's return value, as the UI's XCom tab reads it."""
+        value = self.call(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
+            params={"map_index": map_index},
+        )["value"]
+        return json.loads(value) if isinstance(value, str) else value
+
 
 @pytest.fixture(scope="module")
 def photos_root(tmp_path_factory) -> Path:
@@ -182,8 +191,9 @@ def api(pg_uri, schemas, photos_root, reference, tmp_path_factory):
         stack.wait_ready(timeout=240)
         started = listening_only_on_loopback(stack)
         client = Api(stack.url, json.loads(password_file(home).read_text())["admin"])
+        client.stack = stack  # its processes: a test checks that none was restarted
         deadline = time.monotonic() + 180
-        while {d["dag_id"] for d in client.call("GET", "/dags")["dags"]} < {"face_ingest", "face_report"}:
+        while not {"face_ingest", "face_report"} <= {d["dag_id"] for d in client.call("GET", "/dags")["dags"]}:
             assert time.monotonic() < deadline, "the dag-processor never parsed the DAGs"
             time.sleep(POLL)
         yield client
@@ -435,6 +445,232 @@ def test_forget_from_the_ui_is_a_dry_run_until_unticked_and_a_clear_does_not_bri
     assert q(db, s, "SELECT count(*) FROM {s}.images WHERE uri = %s", uri) == [(0,)]
     assert q(db, s, "SELECT reason FROM {s}.rejects WHERE day = %s AND uri = %s", day, uri) == [("forgotten",)]
     assert q(db, s, "SELECT count(*) FROM {s}.faces WHERE day = %s", day) == [(faces_after,)]
+
+
+# --- one truth for settings: a deployment setting and retention, each set in one shell -----------
+# The Airflow processes were started with ENV only: no FACEPIPE_RETENTION_DAYS, FACEPIPE_SHARD_SIZE=2,
+# FACEPIPE_START_DATE=DAYS[2]. What a shell sets reaches them through facepipe's database alone.
+
+
+def shell(schemas, *args: str, env: dict | None = None) -> str:
+    """``python -m facepipe ARGS`` as a person runs it in a new shell on this machine: its environment
+    (FACEPIPE_HOME, the reports folder, as the Airflow processes') with the Airflow schema, none of
+    ENV nor FACEPIPE_RETENTION_DAYS, plus ``env``. Its output; it must succeed."""
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if k not in ENV and k != "FACEPIPE_RETENTION_DAYS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "facepipe", *args],
+        env={**base, "FACEPIPE_DB_SCHEMA": schemas["airflow"], **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, f"facepipe {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def component_pids(api) -> dict:
+    procs = api.stack.procs
+    assert procs and all(p.poll() is None for p in procs.values()), {n: p.poll() for n, p in procs.items()}
+    return {name: p.pid for name, p in procs.items()}
+
+
+def setting_audit(db, schema: str) -> list:
+    return q(db, schema, "SELECT who, detail FROM {s}.audit WHERE op = 'setting' ORDER BY op_no")
+
+
+def test_a_setting_set_in_a_shell_is_used_by_the_next_task_without_a_restart(api, db, schemas, tmp_path):
+    """`facepipe settings set shard_size 4` in a shell: the next run's plan (a task process of the
+    scheduler started long before, with FACEPIPE_SHARD_SIZE=2) makes shards of 4 photos, its log
+    says the process's 2 is not used; `settings set reports_dir` reaches the api-server's Faces view;
+    nothing was restarted, and each change and its undoing are audited."""
+    import getpass
+
+    s, day = schemas["airflow"], DAYS[1]
+    # the reference's dag.test() runs left no task context in this process (a shell started from
+    # it would be audited as that task: facepipe.ops.demo.run_day)
+    assert not [k for k in os.environ if k.startswith("AIRFLOW_CTX_")]
+    pids = component_pids(api)
+    before = api.xcom("face_ingest", ingest_run(api, day), "plan")  # a run with the processes' 2
+    files = sum(sh["files"] for sh in before)
+    assert [sh["files"] for sh in before] == [min(2, files - 2 * i) for i in range(len(before))] and files > 4
+
+    out = shell(schemas, "settings", "set", "shard_size", "4")
+    assert "shard_size: (not set) -> 4 for every process" in out, out
+    run = api.trigger("face_ingest", {"day": day.isoformat()})
+    assert api.wait("face_ingest", run) == "success"
+    shards = api.xcom("face_ingest", run, "plan")
+    want = [min(4, files - 4 * i) for i in range(-(-files // 4))]
+    assert [sh["files"] for sh in shards] == want and {sh["of"] for sh in shards} == {len(want)}
+    assert len([k for k in api.states("face_ingest", run) if k[0] == "process"]) == len(want)
+    assert "FACEPIPE_SHARD_SIZE=2 in this process's environment is not used: the deployment's value is 4" in api.log(
+        "face_ingest", run, "plan"
+    )
+    same_as_reference(db, schemas, day)  # the shard size changes the tasks, not the rows
+    assert component_pids(api) == pids
+
+    out = shell(schemas, "settings", "unset", "shard_size")
+    assert "shard_size: 4 removed" in out, out
+
+    # the api-server, a long-lived process with FACEPIPE_REPORTS_DIR in its environment: its Faces
+    # view serves a day's report page from the deployment's reports_dir (read again every 5 s)
+    pages, marker = tmp_path / "reports", "a page from the deployment's reports_dir"
+    (pages / DAYS[2].isoformat()).mkdir(parents=True)
+    (pages / DAYS[2].isoformat() / "report.html").write_text(f"<p>{marker}</p>")
+    page = f"/facepipe/days/{DAYS[2]}/report"
+    assert marker not in api.http.get(page).text
+    shell(schemas, "settings", "set", "reports_dir", str(pages))
+    wait_until("the api-server reads the new reports_dir", lambda: marker in api.http.get(page).text, timeout=30)
+    shell(schemas, "settings", "unset", "reports_dir")
+    wait_until("the api-server reads its own again", lambda: marker not in api.http.get(page).text, timeout=30)
+    assert component_pids(api) == pids
+
+    me = getpass.getuser()
+    assert setting_audit(db, s) == [
+        (me, {"name": "shard_size", "old": None, "new": "4"}),
+        (me, {"name": "shard_size", "old": "4", "new": None}),
+        (me, {"name": "reports_dir", "old": None, "new": str(pages)}),
+        (me, {"name": "reports_dir", "old": str(pages), "new": None}),
+    ]
+    assert q(db, s, "SELECT count(*) FROM {s}.settings") == [(0,)]
+
+
+def partitions_of(db, schema: str, day: dt.date) -> list:
+    names = [f"images_p{day:%Y%m%d}", f"faces_p{day:%Y%m%d}"]
+    return db.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = ANY(%s) ORDER BY 1",
+        (schema, names),
+    ).fetchall()
+
+
+def nothing_of(db, schema: str, day: dt.date) -> None:
+    """Nothing of ``day`` in the tables: no rows, no partition, no load, nothing staged."""
+    for table in ("images", "faces", "rejects", "load_runs", "stage_manifest", "stage_images"):
+        assert q(db, schema, f"SELECT count(*) FROM {{s}}.{table} WHERE day = %s", day) == [(0,)], table
+    assert partitions_of(db, schema, day) == []
+
+
+def refused(api, run_id: str, day: dt.date) -> None:
+    """The run failed at plan, whose log says the day is past retention, and nothing after it ran."""
+    states = api.states("face_ingest", run_id)
+    assert states[("resolve", -1)] == "success" and states[("plan", -1)] == "failed", states
+    assert {v for k, v in states.items() if k[0] in ("load", "index", "publish")} == {"upstream_failed"}, states
+    log = api.log("face_ingest", run_id, "plan")
+    assert f"day {day} is past retention: retention dropped the days before {DAYS[1]}" in log, log[-2000:]
+
+
+def test_retention_set_in_one_shell_expires_the_oldest_day(api, db, schemas):
+    s = schemas["airflow"]
+    assert q(db, s, "SELECT count(*) FROM {s}.images WHERE day = %s", DAYS[0])[0][0] > 0
+    assert partitions_of(db, s, DAYS[0])
+    out = shell(schemas, "retention", env={"FACEPIPE_RETENTION_DAYS": "3"})
+    assert f"retention 3 days: the days before {DAYS[1]} are expired" in out and f"\n  {DAYS[0]}\n" in out, out
+    nothing_of(db, s, DAYS[0])
+    assert q(db, s, "SELECT before, keep_days FROM {s}.retention_horizon") == [(DAYS[1], 3)]
+    assert q(db, s, "SELECT count(*) FROM {s}.settings") == [(0,)]  # the setting stayed in the shell
+    assert q(db, s, "SELECT count(*) FROM {s}.images WHERE day = %s", DAYS[1])[0][0] > 0
+
+
+def test_the_expired_day_is_refused_by_a_trigger_a_clear_and_a_backfill(api, db, schemas):
+    """The scheduler and its task processes, started without FACEPIPE_RETENTION_DAYS, refuse the
+    expired day however a run of it comes: Trigger with the param day, a Clear of a run that loaded
+    it, a backfill over it and the next day (All Runs: the next day loads again)."""
+    s, day = schemas["airflow"], DAYS[0]
+    old = ingest_run(api, day)  # a run that loaded the day before retention
+
+    trigger = api.trigger("face_ingest", {"day": day.isoformat()})
+    assert api.wait("face_ingest", trigger) == "failed"
+    refused(api, trigger, day)
+    nothing_of(db, s, day)
+
+    assert api.clear("face_ingest", old, None, False) == "failed"  # the UI's Clear of the whole run
+    refused(api, old, day)
+    nothing_of(db, s, day)
+
+    backfill = api.call(
+        "POST",
+        "/backfills",
+        json={
+            "dag_id": "face_ingest",
+            "from_date": f"{DAYS[0]}T00:00:00Z",
+            "to_date": f"{DAYS[1]}T00:00:00Z",
+            "reprocess_behavior": "completed",
+            "max_active_runs": 2,
+        },
+    )
+    wait_until("the backfill completed", lambda: api.call("GET", f"/backfills/{backfill['id']}")["completed_at"])
+    created = dt.datetime.fromisoformat(backfill["created_at"])
+    runs = {  # All Runs: the days' existing runs (of the first backfill) run again in place
+        r["logical_date"][:10]: r
+        for r in api.runs("face_ingest")
+        if r["run_type"] == "backfill" and r["logical_date"][:10] in (DAYS[0].isoformat(), DAYS[1].isoformat())
+    }
+    assert len(runs) == 2 and all(dt.datetime.fromisoformat(r["start_date"]) > created for r in runs.values()), runs
+    assert runs[DAYS[1].isoformat()]["state"] == "success" and runs[DAYS[0].isoformat()]["state"] == "failed"
+    refused(api, runs[DAYS[0].isoformat()]["dag_run_id"], day)
+    nothing_of(db, s, day)
+    same_as_reference(db, schemas, DAYS[1])
+
+
+def test_a_catch_up_refuses_the_expired_day_and_loads_the_others(api, db, schemas):
+    """The deployment's start_date moved back to the expired day (`facepipe settings set` in a shell):
+    the dag-processor, never restarted, gives face_ingest that start date; with no automated run left
+    (deleted in the UI: a deployment whose ingest stood still while retention ran), the scheduler
+    catches up from it: the expired day's scheduled run is refused, the later days load."""
+    s = schemas["airflow"]
+    pids = component_pids(api)
+    api.call("PATCH", "/dags/face_ingest", json={"is_paused": True})
+    out = shell(schemas, "settings", "set", "start_date", DAYS[0].isoformat())
+    assert f"start_date: (not set) -> {DAYS[0]} for every process" in out, out
+    assert setting_audit(db, s)[-1][1] == {"name": "start_date", "old": None, "new": DAYS[0].isoformat()}
+    for r in api.runs("face_ingest"):
+        if r["logical_date"]:  # the scheduled and backfill runs (the catch-up starts after the newest)
+            api.call("DELETE", f"/dags/face_ingest/dagRuns/{r['dag_run_id']}")
+    api.call("PUT", f"/parseDagFile/{api.call('GET', '/dags/face_ingest/details')['file_token']}")  # Reparse Dag
+    wait_until(
+        "face_ingest's next run is the new start date",
+        lambda: (api.call("GET", "/dags/face_ingest")["next_dagrun_logical_date"] or "")[:10] == DAYS[0].isoformat(),
+        timeout=120,
+    )
+    api.call("PATCH", "/dags/face_ingest", json={"is_paused": False})
+
+    def caught_up():  # max_active_runs 3: the last day's run is created when one of them ends
+        runs = {
+            r["logical_date"][:10]: r
+            for r in api.runs("face_ingest")
+            if r["run_type"] == "scheduled" and r["logical_date"][:10] <= DAYS[3].isoformat()
+        }
+        done = len(runs) == len(DAYS) and all(r["state"] in ("success", "failed") for r in runs.values())
+        return runs if done else None
+
+    runs = wait_until("the catch-up ran every day from the start date", caught_up)
+    assert {d: r["state"] for d, r in runs.items()} == {
+        DAYS[0].isoformat(): "failed",
+        **{d.isoformat(): "success" for d in DAYS[1:]},
+    }
+    refused(api, runs[DAYS[0].isoformat()]["dag_run_id"], DAYS[0])
+    nothing_of(db, s, DAYS[0])
+    for day in DAYS[1:3]:
+        same_as_reference(db, schemas, day)
+    # the unset shard_size of an earlier test: the processes' own FACEPIPE_SHARD_SIZE=2 again
+    assert max(sh["files"] for sh in api.xcom("face_ingest", runs[DAYS[1].isoformat()]["dag_run_id"], "plan")) == 2
+    assert component_pids(api) == pids
+
+
+def test_status_in_a_new_shell_shows_the_expired_day(api, schemas):
+    """`facepipe status` in a shell without FACEPIPE_RETENTION_DAYS: the recorded horizon."""
+    out = shell(schemas, "status")
+    assert f"\nexpired, 1 day from the start date {DAYS[0]}: {DAYS[0]}\n" in out, out
+    assert f"retention dropped the days before {DAYS[1]}" in out, out
+    assert f"every day from {DAYS[1]} to {DAYS[3]} has been loaded" in out, out
+    status = json.loads(shell(schemas, "status", "--json"))
+    assert status["horizon"] == DAYS[1].isoformat() and status["start_date"] == DAYS[0].isoformat()
+    assert status["expired"] == {"from": DAYS[0].isoformat(), "to": DAYS[0].isoformat(), "days": 1}
+    assert status["never_loaded"] == []
+    assert DAYS[0].isoformat() not in {str(r["day"]) for r in status["days"]}
 
 
 def test_make_airflow_prints_the_password_and_ctrl_c_stops_everything(tmp_path):

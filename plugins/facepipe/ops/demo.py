@@ -19,6 +19,8 @@ from facepipe.core.config import PROJECT_ROOT
 from facepipe.core.text import plural
 from facepipe.ops.local_airflow import apply_airflow_defaults
 
+TASK_CONTEXT = "AIRFLOW_CTX_"  # the variables an Airflow task exports
+
 
 def prepare_airflow(home: Path) -> None:
     apply_airflow_defaults(home)
@@ -32,13 +34,24 @@ def prepare_airflow(home: Path) -> None:
 
 
 def run_day(dag_id: str, day: str, **conf) -> str:
-    """Run one DAG for one day through Airflow; returns the run's final state."""
+    """Run one DAG for one day through Airflow; returns the run's final state.
+
+    dag.test() runs the tasks in this process, and Airflow's task runner exports each task's
+    context to os.environ (AIRFLOW_CTX_DAG_ID, AIRFLOW_CTX_DAG_RUN_ID, ...) and leaves it there:
+    they are put back as they were, else whatever this process does next is audited as the
+    last task's (facepipe.core.audit.who; `facepipe demo` then recorded its start date so)."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")
-    run = bag.get_dag(dag_id).test(run_conf={"day": day, **conf})
+    saved = {k: v for k, v in os.environ.items() if k.startswith(TASK_CONTEXT)}
+    try:
+        run = bag.get_dag(dag_id).test(run_conf={"day": day, **conf})
+    finally:
+        for key in [k for k in os.environ if k.startswith(TASK_CONTEXT)]:
+            del os.environ[key]
+        os.environ.update(saved)
     return str(run.state)
 
 
