@@ -189,6 +189,7 @@ def test_another_process_reads_the_value_without_restart(upgraded, db, tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
     )
+
     def printed() -> str:  # the next line the child printed, past its log lines
         while not (line := proc.stdout.readline().strip()).isdigit():
             assert line, "the child ended"
