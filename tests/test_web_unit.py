@@ -215,3 +215,36 @@ def test_a_fresh_install_registers_the_plugin_once(tmp_path):
     shutil.copytree(checkout / "include" / "facepipe.egg-info", checkout / "plugins" / "facepipe.egg-info")
     found = _plugin_errors(checkout, tmp_path)
     assert any("already registered" in e for e in found["errors"].values()), found
+
+
+def test_notices_are_signed_fresh_and_for_one_page(monkeypatch):
+    import time
+
+    from facepipe.web import notice
+
+    value = notice.sign({"to": "/facepipe/people/1", "text": "Named Ann."})
+    assert notice.unsign(value, 120)["text"] == "Named Ann."
+    body, mac = value.split(".")
+    assert notice.unsign(body + "." + mac[:-2] + "AA", 120) is None  # tampered
+    assert notice.unsign(body.replace("A", "B", 1) + "." + mac, 120) is None
+    assert notice.unsign("not-a-notice", 120) is None and notice.unsign(None, 120) is None
+    later = time.time() + 121
+    monkeypatch.setattr(notice.time, "time", lambda: later)
+    assert notice.unsign(value, 120) is None  # stale
+
+
+def test_the_theme_script_is_served_under_script_src_self(app):
+    """The pages' one script is this app's static file; the CSP allows no other."""
+    from fastapi.testclient import TestClient
+
+    from facepipe.web.auth import Access, access
+
+    app.dependency_overrides[access] = lambda: Access(user="t", can_edit=True, by_cookie=False)
+    client = TestClient(app)
+    r = client.get("/static/theme.js")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/javascript")
+    assert "MutationObserver" in r.text and "classList.contains(\"dark\")" in r.text
+    assert client.get("/static/nothing.js").status_code == 404
+    from facepipe.web.app import CSP
+
+    assert "script-src 'self';" in CSP and "unsafe" not in CSP.split("script-src")[1].split(";")[0]
