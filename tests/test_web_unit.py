@@ -243,7 +243,7 @@ def test_the_theme_script_is_served_under_script_src_self(app):
     client = TestClient(app)
     r = client.get("/static/theme.js")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/javascript")
-    assert "MutationObserver" in r.text and "classList.contains(\"dark\")" in r.text
+    assert "MutationObserver" in r.text and 'classList.contains("dark")' in r.text
     assert client.get("/static/nothing.js").status_code == 404
     from facepipe.web.app import CSP
 
