@@ -27,6 +27,7 @@ install: $(VENV)/.installed $(VENV)/.facepipe
 $(VENV)/.facepipe: pyproject.toml | $(VENV)/.installed
 	@rm -f "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/facepipe-plugins.pth"
 	$(BIN)/pip install --quiet --no-deps -e .
+	@rm -rf plugins/facepipe.egg-info  # left by builds before pyproject.toml's egg_base (a second plugin)
 	touch $@
 
 demo: install

@@ -27,6 +27,9 @@ from facepipe.ops.local_airflow import airflow_env  # noqa: E402  (no Airflow im
 
 os.environ.update(airflow_env(_STATE))
 
+# the Faces view's api-server (fixtures web, people): tests/test_web.py, tests/test_web_browser.py
+pytest_plugins = ["helpers.webstack"]
+
 
 @pytest.fixture(scope="session")
 def pg_uri():

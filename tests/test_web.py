@@ -1,304 +1,21 @@
-"""The Faces view through the real api-server (facepipe.ops.local_airflow.Stack), logged in
-as the UI logs in (the simple auth manager's users admin, viewer and editor).
-
-Three sample days are ingested and reported first (only Eileen Collins enrolled); one
-api-server runs for the module. The browser tier (marker ``browser``) drives the view in
-Debian's Chromium from Airflow's nav: it names, moves a face out, merges, searches by
-upload, opens a day and its report, and forgets a person, checking each step in the
-tables and the audit; with FACEPIPE_UPDATE_SCREENSHOTS=1 its screenshots replace docs/images/. The other tests (marker
-``web``) try every route as anonymous, viewer and editor, and the attacks.
+"""The Faces view through the real api-server (helpers.webstack), logged in as the UI logs in
+(the simple auth manager's users admin, viewer and editor): every route as anonymous, viewer
+and editor, every change answered 303 to a GET page (Post/Redirect/Get), and the attacks.
+The browser tier is tests/test_web_browser.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
 import re
-import shutil
-import socket
-import uuid
 import zlib
 from pathlib import Path
 
 import pytest
-from helpers.nights import reported_days
 from helpers.rows import q
-from psycopg import sql
+from helpers.webstack import identities, last_audit
 
 pytestmark = pytest.mark.web
-
-DOCS_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
-USERS = "admin:admin,viewer:viewer,editor:user"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Web:
-    def __init__(self, url: str, passwords: dict, schema: str, tmp: Path):
-        import httpx
-
-        self.url, self.passwords, self.schema, self.tmp = url, passwords, schema, tmp
-        self.anonymous = httpx.Client(base_url=url, timeout=60)
-        self.clients = {"anonymous": self.anonymous}
-        for user in ("viewer", "editor"):
-            resp = httpx.post(f"{url}/auth/token", json={"username": user, "password": passwords[user]})
-            assert resp.status_code == 201, resp.text
-            # the UI's own credential: the _token cookie, and a browser's Origin on every POST
-            self.clients[user] = httpx.Client(
-                base_url=url, timeout=120, cookies={"_token": resp.json()["access_token"]}, headers={"Origin": url}
-            )
-
-    @property
-    def editor(self):
-        return self.clients["editor"]
-
-    @property
-    def viewer(self):
-        return self.clients["viewer"]
-
-
-@pytest.fixture(scope="module")
-def people(tmp_path_factory):
-    from facepipe.ops.samples import enrolment_photos
-
-    root = tmp_path_factory.mktemp("people")
-    enrolment_photos(root)
-    return root
-
-
-@pytest.fixture(scope="module")
-def web(photos, people, sample_days, tmp_path_factory, pg_uri, airflow_db):
-    import psycopg
-
-    from facepipe.core.deployment import settings
-    from facepipe.ops.local_airflow import Stack, embedded_metadata_url, password_file
-
-    with reported_days("web_", photos, sample_days) as night:
-        schema = night.schema
-        tmp = tmp_path_factory.mktemp("api-tmp")  # the api-server's TMPDIR: an upload must leave nothing here
-        home = tmp_path_factory.mktemp("airflow-web")
-        metadata_db = "airflow_" + uuid.uuid4().hex[:8]
-        stack = Stack(
-            airflow_home=home,
-            port=free_port(),
-            components=("api-server",),
-            metadata_url=embedded_metadata_url(settings().home, metadata_db),
-            env={
-                "FACEPIPE_DB_SCHEMA": schema,
-                "TMPDIR": str(tmp),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": USERS,
-                "FACEPIPE_WEB_UPLOAD_MAX_MB": "20",
-            },
-        )
-        stack.migrate()
-        stack.start()
-        try:
-            stack.wait_ready(timeout=240)
-            yield Web(stack.url, json.loads(password_file(home).read_text()), schema, tmp)
-        finally:
-            stack.stop()
-            with psycopg.connect(pg_uri, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(metadata_db)))
-
-
-def identities(db, schema) -> dict[int, str | None]:
-    return dict(
-        q(db, schema, "SELECT i.identity_id, p.name FROM {s}.identities i LEFT JOIN {s}.people p USING (person_id)")
-    )
-
-
-def last_audit(db, schema) -> tuple:
-    return q(db, schema, "SELECT op, who, identity_id, other_id FROM {s}.audit ORDER BY op_no DESC LIMIT 1")[0]
-
-
-def faces_of(db, schema, identity_id) -> list[tuple]:
-    return q(
-        db,
-        schema,
-        "SELECT f.day, f.image_id, f.face_no FROM {s}.face_identity a JOIN {s}.faces f ON f.day = a.day"
-        " AND f.image_id = a.image_id AND (f.box_x, f.box_y, f.box_w, f.box_h) = (a.box_x, a.box_y, a.box_w, a.box_h)"
-        " WHERE a.identity_id = %s ORDER BY 1, 2, 3",
-        identity_id,
-    )
-
-
-# --- the browser tier ---------------------------------------------------------------
-
-
-@pytest.mark.browser
-def test_faces_view_in_the_airflow_ui(web, db, people, sample_days, tmp_path):
-    """Log in, open Faces from the nav, name, move out, merge, search, open a day and its report,
-    forget; every step checked in the tables and the audit; every crop decoded."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run installs it)")
-    from playwright.sync_api import sync_playwright
-
-    schema = web.schema
-    unnamed = [i for i, n in identities(db, schema).items() if n is None]
-    assert unnamed, "the sample days make a recurring visitor"
-    visitor = max(unnamed, key=lambda i: len(faces_of(db, schema, i)))
-    # FACEPIPE_UPDATE_SCREENSHOTS=1 writes them over docs/images (the README's); else a scratch folder
-    shots = DOCS_IMAGES if os.environ.get("FACEPIPE_UPDATE_SCREENSHOTS") == "1" else tmp_path
-    shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1300, "height": 950})
-        dialogs: list = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.goto(web.url + "/")
-        page.fill("input[name=username]", "editor")
-        page.fill("input[name=password]", web.passwords["editor"])
-        page.click("button[type=submit]")
-        page.wait_for_url(lambda u: "/auth/login" not in u, timeout=60_000)
-        # Browse -> Faces: the plugin's nav entry opens the view in the UI's iframe
-        page.get_by_role("button", name="Browse").click()
-        page.get_by_role("menuitem", name="Faces").click()
-        page.wait_for_url("**/plugin/faces", timeout=30_000)
-        frame = page.frame_locator("iframe")
-        frame.locator(".card").first.wait_for(timeout=60_000)
-
-        def crops_render():
-            """Every crop on the page decoded (each is cut on request: wait until all have loaded)."""
-            import time
-
-            imgs = frame.locator("img")
-            for i in range(imgs.count()):
-                imgs.nth(i).scroll_into_view_if_needed()
-            deadline = time.monotonic() + 90
-            while True:
-                sizes = imgs.evaluate_all("els => els.map(e => [e.complete, e.naturalWidth])")
-                if all(done for done, _ in sizes) or time.monotonic() > deadline:
-                    break
-                page.wait_for_timeout(500)
-            assert sizes and all(done and w > 0 for done, w in sizes), sizes
-
-        crops_render()
-        page.screenshot(path=str(shots / "faces-people.png"))
-
-        def done():
-            """The change page (or the refusal, whose text fails the test)."""
-            frame.locator("#done, .error").first.wait_for(timeout=180_000)
-            errors = frame.locator(".error")
-            assert errors.count() == 0, errors.first.inner_text()
-
-        # name the visitor
-        frame.locator(f'.card[data-identity="{visitor}"] a').click()
-        frame.locator("#name-form").wait_for()
-        crops_render()
-        frame.locator('#name-form input[name="name"]').fill("Vera Visitor")
-        frame.locator("#name-form button").click()
-        done()
-        assert identities(db, schema)[visitor] == "Vera Visitor"
-        assert last_audit(db, schema)[:3] == ("name", "ui:editor", visitor)
-        # one truth: her day reports were rebuilt by the same operation
-        assert q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE person_name = 'Vera Visitor'")[0][0] > 0
-        assert "Vera Visitor" in (web_reports_dir() / sample_days[-1].isoformat() / "report.html").read_text()
-
-        # move one face out into a new identity
-        frame.get_by_role("link", name=f"identity #{visitor}").first.click()
-        before = faces_of(db, schema, visitor)
-        frame.locator(".move-form button").first.click()
-        done()
-        op, who, new, old = q(
-            db, schema, "SELECT op, who, identity_id, other_id FROM {s}.audit ORDER BY op_no DESC LIMIT 1"
-        )[0]
-        assert (op, who, old) == ("move", "ui:editor", visitor)
-        assert len(faces_of(db, schema, new)) == 1 and len(faces_of(db, schema, visitor)) == len(before) - 1
-
-        # merge it back
-        frame.get_by_role("link", name=f"identity #{visitor}").first.click()
-        frame.locator('#merge-form input[name="other"]').fill(str(new))
-        frame.locator("#merge-form button").click()
-        done()
-        assert faces_of(db, schema, visitor) == before and new not in identities(db, schema)
-        assert last_audit(db, schema) == ("merge", "ui:editor", visitor, new)
-        frame.get_by_role("link", name=f"identity #{visitor}").first.click()
-        frame.locator("#name-form").wait_for()
-        page.screenshot(path=str(shots / "faces-identity.png"))
-
-        # search by uploading an enrolment photo of Eileen Collins
-        frame.get_by_role("link", name="Search", exact=True).click()
-        photo = sorted((people / "eileen_collins").iterdir())[0]
-        frame.locator('#search-form input[name="photo"]').set_input_files(str(photo))
-        frame.locator('#search-form input[name="since"]').fill((sample_days[0] - dt.timedelta(days=1)).isoformat())
-        frame.locator('#search-form input[name="until"]').fill(sample_days[-1].isoformat())
-        frame.locator("#search-form button").click()
-        frame.locator("#results").wait_for()
-        assert "eileen_collins" in frame.locator("#results tr").nth(1).inner_text()
-        crops_render()
-        page.screenshot(path=str(shots / "faces-search.png"))
-
-        # a day, its rejects and its report page
-        frame.get_by_role("link", name="Days", exact=True).click()
-        frame.locator("#days").wait_for()
-        frame.get_by_role("link", name=sample_days[-1].isoformat(), exact=True).first.click()
-        frame.locator("#report-link").click()
-        frame.get_by_text("Vera Visitor").first.wait_for()
-        page.screenshot(path=str(shots / "faces-report.png"))
-
-        # a question of the night ("is this face Vera?"), answered no on the Suggestions page
-        face = q(
-            db,
-            schema,
-            "SELECT f.day, f.image_id, f.box_x, f.box_y, f.box_w, f.box_h FROM {s}.faces f"
-            " WHERE NOT EXISTS (SELECT 1 FROM {s}.face_identity a WHERE a.identity_id = %s"
-            " AND a.day = f.day AND a.image_id = f.image_id) ORDER BY 1 DESC, 2 LIMIT 1",
-            visitor,
-        )[0]
-        (asked,) = q(
-            db,
-            schema,
-            "INSERT INTO {s}.suggestions (kind, identity_id, day, image_id, box_x, box_y, box_w, box_h, evidence)"
-            ' VALUES (\'face\', %s, %s, %s, %s, %s, %s, %s, \'{{"distance": 0.46, "why": "another identity as'
-            " near\"}}') RETURNING suggestion_id",
-            visitor,
-            *face,
-        )[0]
-        page.goto(web.url + "/plugin/faces")
-        frame.get_by_role("navigation").get_by_role("link", name="Suggestions").click()
-        row = frame.locator(f'tr[data-suggestion="{asked}"]')
-        row.wait_for()
-        assert f"identity #{visitor}" in row.inner_text()
-        crops_render()
-        page.screenshot(path=str(shots / "faces-suggestions.png"))
-        row.get_by_role("button", name="No").click()
-        frame.get_by_text(f"this face never joins identity {visitor}").wait_for()
-        assert q(db, schema, "SELECT state, answered_by FROM {s}.suggestions WHERE suggestion_id = %s", asked) == [
-            ("no", "ui:editor")
-        ]
-        frame.get_by_role("navigation").get_by_role("link", name="Suggestions").click()
-        frame.locator("h1").get_by_text("Suggestions").wait_for()
-        assert frame.locator(f'tr[data-suggestion="{asked}"]').count() == 0  # not asked again
-
-        # forget Vera: the dry run's counts, then the typed confirmation (the report page has no
-        # nav of its own: back to Faces from Airflow's)
-        page.goto(web.url + "/plugin/faces")
-        frame.get_by_role("link", name="Forget", exact=True).click()
-        frame.locator('#forget-ask input[name="which"]').fill(f"identity:{visitor}")
-        frame.locator("#forget-ask button").click()
-        frame.locator("#would").wait_for()
-        assert visitor in identities(db, schema)  # a dry run changes nothing
-        frame.locator('#forget-confirm input[name="typed"]').fill(f"identity:{visitor}")
-        page.screenshot(path=str(shots / "faces-forget.png"))
-        frame.locator("#forget-confirm button").click()
-        frame.locator("#forgotten").wait_for()
-        assert visitor not in identities(db, schema)
-        assert q(db, schema, "SELECT who FROM {s}.audit WHERE op = 'forget_person'") == [("ui:editor",)]
-        assert not q(db, schema, "SELECT 1 FROM {s}.report_sightings WHERE person_name = 'Vera Visitor'")
-        browser.close()
-    assert dialogs == []
-
-
-def web_reports_dir() -> Path:
-    from facepipe.core.deployment import settings
-
-    return settings().reports_dir
 
 
 # --- every route, three users -----------------------------------------------------------
@@ -308,8 +25,16 @@ def routes(db, schema) -> tuple[list[str], list[tuple[str, dict]]]:
     """Every GET route with real arguments, and every POST route with a harmless body."""
     (ident,) = q(db, schema, "SELECT identity_id FROM {s}.identities ORDER BY identity_id LIMIT 1")[0]
     day, image_id, face_no = q(db, schema, "SELECT day, image_id, face_no FROM {s}.faces ORDER BY 1, 2, 3 LIMIT 1")[0]
+    (other,) = q(db, schema, "SELECT identity_id FROM {s}.identities ORDER BY identity_id DESC LIMIT 1")[0]
     gets = [
         "/facepipe/",
+        f"/facepipe/photos/{day}/{image_id}",
+        f"/facepipe/photos/{day}/{image_id}?face={face_no}",
+        f"/facepipe/photos/{day}/{image_id}/image",
+        f"/facepipe/people/{ident}/merge",
+        f"/facepipe/people/{ident}/merge?q=eil",
+        f"/facepipe/people/{ident}/merge?other={other}",
+        "/facepipe/static/theme.js",
         "/facepipe/people",
         f"/facepipe/people/{ident}",
         f"/facepipe/crop/{day}/{image_id}/{face_no}",
@@ -342,7 +67,15 @@ def test_every_route_for_anonymous_viewer_and_editor(web, db):
         for user in ("viewer", "editor"):
             r = web.clients[user].get(path)
             assert r.status_code == (307 if path == "/facepipe/" else 200), (user, path, r.status_code, r.text[-300:])
-            assert r.status_code == 307 or r.headers["cache-control"] == "no-store"
+            cache = r.headers.get("cache-control", "")
+            assert r.status_code == 307 or "no-store" in cache or path.endswith(".js"), (path, cache)
+            assert "public" not in cache
+            if r.headers.get("content-type", "").startswith("image/"):  # photo bytes: never in a shared cache
+                assert cache == "private, no-store", (path, cache)
+    # the forget preview is for editors; without a forget being previewed it is the Forget page
+    assert web.viewer.get("/facepipe/forget/preview").status_code == 403
+    r = web.editor.get("/facepipe/forget/preview")
+    assert r.status_code == 303 and r.headers["location"].endswith("/facepipe/forget")
     for path, body in posts:
         assert web.anonymous.post(path, data=body).status_code in (401, 403), path
         r = web.viewer.post(path, data=body)
@@ -357,8 +90,17 @@ def test_every_route_for_anonymous_viewer_and_editor(web, db):
 
     assert httpx.get(web.url + "/facepipe/people", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert httpx.get(web.url + "/facepipe/people", cookies={"_token": token[:-4] + "AAAA"}).status_code in (401, 403)
-    # writes are POST only
-    assert web.editor.get(gets[2] + "/name").status_code == 405
+    # a change's URL asked for with GET (a reload inside Airflow's frame, a bookmark): its page
+    (ident,) = q(db, web.schema, "SELECT identity_id FROM {s}.identities ORDER BY identity_id LIMIT 1")[0]
+    for path, page in (
+        (f"/facepipe/people/{ident}/name", f"/facepipe/people/{ident}"),
+        ("/facepipe/faces/move", "/facepipe/people"),
+        ("/facepipe/suggestions/1/answer", "/facepipe/suggestions"),
+        ("/facepipe/forget/confirm", "/facepipe/forget"),
+    ):
+        r = web.editor.get(path)
+        assert r.status_code == 303 and r.headers["location"] == page, (path, r.status_code)
+        assert web.anonymous.get(path).status_code in (401, 403)
 
 
 def test_cross_site_posts_are_refused(web, db):
@@ -367,18 +109,30 @@ def test_cross_site_posts_are_refused(web, db):
     schema = web.schema
     (ident,) = q(db, schema, "SELECT identity_id FROM {s}.identities ORDER BY identity_id LIMIT 1")[0]
     before = identities(db, schema)[ident]
+    (other,) = q(db, schema, "SELECT identity_id FROM {s}.identities ORDER BY identity_id DESC LIMIT 1")[0]
     token = web.editor.cookies["_token"]
     path = f"{web.url}/facepipe/people/{ident}/name"
-    for headers in (
-        {"Origin": "http://evil.example"},
-        {"Origin": "null"},
-        {"Sec-Fetch-Site": "cross-site"},
-        {"Origin": web.url, "Sec-Fetch-Site": "same-site"},
-        {},  # the cookie, and nothing to say where the form came from
+    before_all = identities(db, schema)
+    for url, body in (
+        (path, {"name": "Mallory"}),
+        (f"{web.url}/facepipe/people/{ident}/merge", {"other": other}),  # the merge preview's confirmation
+        (f"{web.url}/facepipe/forget/preview", {"what": "person", "which": f"identity:{ident}"}),
+        (
+            f"{web.url}/facepipe/forget/confirm",
+            {"what": "person", "which": f"identity:{ident}", "typed": f"identity:{ident}"},
+        ),
     ):
-        r = httpx.post(path, data={"name": "Mallory"}, cookies={"_token": token}, headers=headers)
-        assert r.status_code == 403, (headers, r.status_code)
-    assert identities(db, schema)[ident] == before
+        for headers in (
+            {"Origin": "http://evil.example"},
+            {"Origin": "null"},
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Origin": web.url, "Sec-Fetch-Site": "same-site"},
+            {},  # the cookie, and nothing to say where the form came from
+        ):
+            r = httpx.post(url, data=body, cookies={"_token": token}, headers=headers)
+            assert r.status_code == 403, (url, headers, r.status_code)
+            assert "set-cookie" not in r.headers  # no notice, no forget state
+    assert identities(db, schema)[ident] == before and identities(db, schema) == before_all
     assert not q(db, schema, "SELECT 1 FROM {s}.audit WHERE detail->>'name' = 'Mallory'")
 
 
@@ -394,15 +148,25 @@ def test_markup_in_a_name_is_shown_as_text(web, db):
     r = web.editor.post(
         "/facepipe/faces/move", data={"day": day, "image_id": image_id, "face_no": face_no, "back": ident}
     )
-    assert r.status_code == 200, r.text[-300:]
+    assert r.status_code == 303, r.text[-300:]
     new = last_audit(db, schema)[2]
     markup = "<img src=x onerror=alert(1)>"
     r = web.editor.post(f"/facepipe/people/{new}/name", data={"name": markup})
-    assert r.status_code == 200 and identities(db, schema)[new] == markup
-    for path in ("/facepipe/people", f"/facepipe/people/{new}"):
+    assert r.status_code == 303 and identities(db, schema)[new] == markup
+    shown = web.editor.get(r.headers["location"]).text  # the notice says the name, as text
+    assert markup not in shown and "Named &lt;img src=x onerror=alert(1)&gt;." in shown
+    for path in (
+        "/facepipe/people",
+        f"/facepipe/people/{new}",
+        f"/facepipe/photos/{day}/{image_id}",  # the photo page's boxes and its list
+        f"/facepipe/people/{ident}/merge",  # the merge picker
+        f"/facepipe/people/{ident}/merge?other={new}",  # the merge preview
+        f"/facepipe/people/{new}/merge?other={ident}",
+    ):
         page = web.viewer.get(path).text
-        assert markup not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
-    assert "script-src" not in web.viewer.get("/facepipe/people").headers["content-security-policy"]  # default none
+        assert markup not in page and "&lt;img src=x onerror=alert(1)&gt;" in page, path
+    csp = web.viewer.get("/facepipe/people").headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
 
 
 def test_uploads_are_refused_with_reasons_and_leave_no_file(web):
@@ -526,6 +290,7 @@ def test_an_upload_does_not_hold_up_other_requests(web, people):
 def test_malformed_requests_get_a_clear_refusal(web, db):
     """Out-of-range dates and numbers, past-the-end pages and a form of many parts: 400/404, never 500."""
     (ident,) = q(db, web.schema, "SELECT identity_id FROM {s}.identities ORDER BY identity_id LIMIT 1")[0]
+    day, image_id = q(db, web.schema, "SELECT day, image_id FROM {s}.faces ORDER BY 1, 2 LIMIT 1")[0]
     assert web.viewer.get(f"/facepipe/people/{ident}?page=1").status_code == 200
     for path, status in (
         (f"/facepipe/people/{ident}?page=2", 404),  # fewer than 300 faces: one page
@@ -535,6 +300,18 @@ def test_malformed_requests_get_a_clear_refusal(web, db):
         ("/facepipe/people/99999999999999999999", 404),
         ("/facepipe/people?page=1000000", 404),
         ("/facepipe/crop/2026-11-20/00000000-0000-0000-0000-000000000000/99999", 404),
+        ("/facepipe/people/99999999999999999999/merge", 404),
+        ("/facepipe/people/0/merge", 404),
+        (f"/facepipe/people/{ident}/merge?other=999999999", 404),
+        (f"/facepipe/people/{ident}/merge?other={ident}", 400),
+        (f"/facepipe/people/{ident}/merge?other=x", 400),
+        ("/facepipe/photos/2026-11-20/00000000-0000-0000-0000-000000000000", 404),
+        ("/facepipe/photos/2026-11-20/00000000-0000-0000-0000-000000000000/image", 404),
+        (f"/facepipe/photos/{day}/{image_id}?face=99999", 400),
+        (f"/facepipe/photos/{day}/{image_id}?face=32000", 404),
+        (f"/facepipe/photos/0001-01-01/{image_id}", 400),
+        ("/facepipe/static/app.py", 404),
+        ("/facepipe/static/..%2F..%2Fapp.py", 404),
     ):
         r = web.viewer.get(path)
         assert r.status_code == status, (path, r.status_code, r.text[-300:])
@@ -580,13 +357,16 @@ def test_cli_and_view_show_the_same_suggestions(web, db, capsys):
         assert shown == {r["suggestion_id"] for r in listed} and n in shown
         assert f"is this face identity {idents[0]}" in page
         r = web.editor.post(f"/facepipe/suggestions/{n}/answer", data={"answer": "no"})
-        assert r.status_code == 200 and "answered no" in r.text, r.text[-400:]
+        assert r.status_code == 303 and r.headers["location"] == "/facepipe/suggestions"
+        assert "Answered no" in web.editor.get(r.headers["location"]).text
         assert q(db, schema, "SELECT state, answered_by FROM {s}.suggestions WHERE suggestion_id = %s", n) == [
             ("no", "ui:editor")
         ]
         assert last_audit(db, schema)[:2] == ("answer", "ui:editor")
         again = web.editor.post(f"/facepipe/suggestions/{n}/answer", data={"answer": "yes"})
-        assert again.status_code == 409 and "was answered no" in again.text
+        assert again.status_code == 303
+        refused = web.editor.get(again.headers["location"]).text
+        assert "Nothing was changed" in refused and "was answered no" in refused
         assert n not in {
             int(i) for i in re.findall(r'data-suggestion="(\d+)"', web.viewer.get("/facepipe/suggestions").text)
         }
@@ -635,7 +415,7 @@ def test_an_answer_yes_reaches_every_surface(web, db, capsys):
         h,
     )[0]
     r = web.editor.post(f"/facepipe/suggestions/{n}/answer", data={"answer": "yes"})
-    assert r.status_code == 200 and "answered yes" in r.text, r.text[-400:]
+    assert r.status_code == 303 and "Answered yes" in web.editor.get(r.headers["location"]).text
 
     box = "(a.box_x, a.box_y, a.box_w, a.box_h) = (%s, %s, %s, %s)"
     assert q(
@@ -667,3 +447,103 @@ def test_an_answer_yes_reaches_every_surface(web, db, capsys):
         ("yes", "ui:editor")
     ]
     assert last_audit(db, schema)[:3] == ("answer", "ui:editor", eileen)
+
+
+def see(client, r, page: str) -> str:
+    """A change's answer: 303 to the GET page ``page``, which shows its notice once; a reload is safe."""
+    assert r.status_code == 303, (r.status_code, r.text[-300:])
+    assert r.headers["location"].split("?")[0] == page, r.headers["location"]
+    shown = client.get(r.headers["location"])
+    assert shown.status_code == 200 and 'id="notice"' in shown.text, shown.text[-500:]
+    again = client.get(r.headers["location"])  # a reload: the page as it is, the notice gone
+    assert again.status_code == 200 and 'id="notice"' not in again.text
+    return re.search(r'id="notice"[^>]*>(.*?)</div>', shown.text, re.S).group(1)
+
+
+def test_every_change_lands_on_the_page_it_changed(web, db):
+    """Post/Redirect/Get: name, move, merge (after its preview), answer and forget each answer 303 to
+    the GET page acted on, with a notice of what changed; an identity merged away leads to the one it
+    went into; a refusal lands on the page too, with nothing changed."""
+    schema = web.schema
+    day, image_id, face_no, ident = q(
+        db,
+        schema,
+        "SELECT f.day, f.image_id, f.face_no, a.identity_id FROM {s}.face_identity a JOIN {s}.faces f"
+        " ON f.day = a.day AND f.image_id = a.image_id AND (f.box_x, f.box_y, f.box_w, f.box_h)"
+        " = (a.box_x, a.box_y, a.box_w, a.box_h) JOIN {s}.identities i ON i.identity_id = a.identity_id"
+        " WHERE i.faces > 1 ORDER BY i.person_id IS NOT NULL, 1 DESC, 2, 3 LIMIT 1",
+    )[0]
+    # an unnamed identity (the sample days' recurring visitor): its face, once named, can merge back
+    assert identities(db, schema)[ident] is None, "no unnamed identity with two faces left"
+    ed = web.editor
+    # move a face out (into a new identity): back to the identity it left
+    text = see(
+        ed,
+        ed.post("/facepipe/faces/move", data={"day": day, "image_id": image_id, "face_no": face_no, "back": ident}),
+        f"/facepipe/people/{ident}",
+    )
+    new = last_audit(db, schema)[2]
+    assert f"1 face moved to identity #{new}." in text and f"/facepipe/people/{new}" in text
+    # name it
+    text = see(ed, ed.post(f"/facepipe/people/{new}/name", data={"name": "Petra Prg"}), f"/facepipe/people/{new}")
+    assert "Named Petra Prg." in text and identities(db, schema)[new] == "Petra Prg"
+    # a refused change: the same page, what was refused, nothing changed
+    text = see(ed, ed.post(f"/facepipe/people/{new}/merge", data={"other": new}), f"/facepipe/people/{new}/merge")
+    assert "Nothing was changed" in text
+    # merge it back: the preview shows both sides' faces, then one POST
+    preview = ed.get(f"/facepipe/people/{ident}/merge?other={new}")
+    assert preview.status_code == 200 and 'id="merge-form"' in preview.text
+    assert f"/crop/{day}/{image_id}/{face_no}" in preview.text  # the face that would move, shown
+    assert new in identities(db, schema)  # a preview changes nothing
+    text = see(ed, ed.post(f"/facepipe/people/{ident}/merge", data={"other": new}), f"/facepipe/people/{ident}")
+    assert f"Identity #{new} merged into this one: 1 face moved." in text
+    assert new not in identities(db, schema) and last_audit(db, schema)[:4] == ("merge", "ui:editor", ident, new)
+    # the old link of the identity merged away: the one it went into
+    r = ed.get(f"/facepipe/people/{new}")
+    assert r.status_code == 303 and r.headers["location"] == f"/facepipe/people/{ident}"
+    assert f"Identity #{new} was merged into this one." in ed.get(r.headers["location"]).text
+    # forget: the dry run is a GET page (reloadable), a mistyped confirmation keeps it, then the forget
+    r = ed.post("/facepipe/forget/preview", data={"what": "photo", "which": "/no/such/photo.jpg"})
+    assert r.status_code == 303 and r.headers["location"] == "/facepipe/forget/preview"
+    assert "photo.jpg" not in r.headers["location"]  # what is forgotten stays out of the URL (and the logs)
+    r = ed.get("/facepipe/forget/preview")
+    assert r.status_code == 303 and r.headers["location"] == "/facepipe/forget"  # no such photo: refused
+    assert "Nothing was changed" in ed.get("/facepipe/forget").text
+    (uri,) = q(db, schema, "SELECT uri FROM {s}.images WHERE day = %s AND image_id = %s", day, image_id)[0]
+    r = ed.post("/facepipe/forget/preview", data={"what": "photo", "which": uri})
+    for _reload in range(2):
+        page = ed.get("/facepipe/forget/preview")
+        assert page.status_code == 200 and 'id="would"' in page.text
+    text = see(
+        ed,
+        ed.post("/facepipe/forget/confirm", data={"what": "photo", "which": uri, "typed": "typo"}),
+        "/facepipe/forget/preview",
+    )
+    assert "did not match" in text and 'id="would"' in ed.get("/facepipe/forget/preview").text
+    assert q(db, schema, "SELECT count(*) FROM {s}.images WHERE uri = %s", uri)[0][0] == 1
+    text = see(
+        ed, ed.post("/facepipe/forget/confirm", data={"what": "photo", "which": uri, "typed": uri}), "/facepipe/forget"
+    )
+    assert "Forgotten:" in text and q(db, schema, "SELECT count(*) FROM {s}.images WHERE uri = %s", uri)[0][0] == 0
+    r = ed.get("/facepipe/forget/preview")  # the preview is closed once done
+    assert r.status_code == 303 and r.headers["location"] == "/facepipe/forget"
+
+
+def test_a_forged_notice_is_not_shown(web, db):
+    """The notice is signed by the app: a cookie made elsewhere (or one of the app's for another page)
+    shows nothing."""
+    import base64
+    import json as js
+
+    import httpx
+
+    (ident,) = q(db, web.schema, "SELECT identity_id FROM {s}.identities ORDER BY identity_id LIMIT 1")[0]
+    body = base64.urlsafe_b64encode(
+        js.dumps(
+            {"to": f"/facepipe/people/{ident}", "text": "Your password expired: log in at evil.example", "ts": 2**31}
+        ).encode()
+    ).decode()
+    for value in (body + ".AAAA", body, "x.y"):
+        cookies = {**dict(web.editor.cookies), "facepipe_notice": value}
+        r = httpx.get(f"{web.url}/facepipe/people/{ident}", cookies=cookies)
+        assert r.status_code == 200 and "evil.example" not in r.text and 'id="notice"' not in r.text

@@ -134,3 +134,117 @@ def test_requests_out_of_range_are_refused_before_the_database(app):
         assert "Traceback" not in r.text
     r = client.post("/people/99999999999999999999/name", data={"name": "x"}, headers={"Sec-Fetch-Site": "same-origin"})
     assert r.status_code == 404
+
+
+PLUGIN_ERRORS = """
+import json, sys
+from pathlib import Path
+plugins = sys.argv[1]
+# the venv's editable .pth points at the checkout it was installed from; this checkout's
+# `make install` points it here (a worktree may share another checkout's venv)
+sys.path = [plugins if (Path(p) / "facepipe" / "__init__.py").is_file() else p for p in sys.path]
+from airflow import plugins_manager
+found, errors = plugins_manager._get_plugins()
+print(json.dumps({"plugins": [p.name for p in found], "errors": errors}))
+"""
+
+
+def _plugin_errors(checkout, tmp_path) -> dict:
+    """Airflow's plugins_manager as `make airflow` runs it: the checkout's plugins/ as the
+    plugins folder and on PYTHONPATH, and the installed package's airflow.plugins entry point."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    plugins = str(checkout / "plugins")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": plugins,
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PYTHONPATH": plugins,
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", PLUGIN_ERRORS, plugins],
+        env=env,
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_a_fresh_install_registers_the_plugin_once(tmp_path):
+    """`pip install -e .` (make install, the Dockerfile) leaves no second facepipe distribution in
+    plugins/: Airflow reports no plugin import error ("Plugin 'facepipe' already registered")."""
+    import shutil
+    import subprocess
+    import venv
+
+    from facepipe.core.config import PROJECT_ROOT
+
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    for name in ("pyproject.toml", "README.md", "requirements.txt"):
+        shutil.copy(PROJECT_ROOT / name, checkout / name)
+    shutil.copytree(PROJECT_ROOT / "include", checkout / "include")
+    shutil.copytree(
+        PROJECT_ROOT / "plugins", checkout / "plugins", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
+    # make install's own step (pip's isolated build), in a venv of its own
+    venv.create(tmp_path / "venv", with_pip=True)
+    build = subprocess.run(
+        [str(tmp_path / "venv" / "bin" / "pip"), "install", "--quiet", "--no-deps", "-e", "."],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    assert not list((checkout / "plugins").glob("*.egg-info")), "the build left its metadata in plugins/"
+    assert (checkout / "include" / "facepipe.egg-info" / "entry_points.txt").is_file()
+
+    found = _plugin_errors(checkout, tmp_path)
+    assert found["errors"] == {} and found["plugins"].count("facepipe") == 1, found
+    # control: the metadata in plugins/ (as builds before this left it) is what Airflow loads twice
+    shutil.copytree(checkout / "include" / "facepipe.egg-info", checkout / "plugins" / "facepipe.egg-info")
+    found = _plugin_errors(checkout, tmp_path)
+    assert any("already registered" in e for e in found["errors"].values()), found
+
+
+def test_notices_are_signed_fresh_and_for_one_page(monkeypatch):
+    import time
+
+    from facepipe.web import notice
+
+    value = notice.sign({"to": "/facepipe/people/1", "text": "Named Ann."})
+    assert notice.unsign(value, 120)["text"] == "Named Ann."
+    body, mac = value.split(".")
+    assert notice.unsign(body + "." + mac[:-2] + "AA", 120) is None  # tampered
+    assert notice.unsign(body.replace("A", "B", 1) + "." + mac, 120) is None
+    assert notice.unsign("not-a-notice", 120) is None and notice.unsign(None, 120) is None
+    later = time.time() + 121
+    monkeypatch.setattr(notice.time, "time", lambda: later)
+    assert notice.unsign(value, 120) is None  # stale
+
+
+def test_the_theme_script_is_served_under_script_src_self(app):
+    """The pages' one script is this app's static file; the CSP allows no other."""
+    from fastapi.testclient import TestClient
+
+    from facepipe.web.auth import Access, access
+
+    app.dependency_overrides[access] = lambda: Access(user="t", can_edit=True, by_cookie=False)
+    client = TestClient(app)
+    r = client.get("/static/theme.js")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/javascript")
+    assert "MutationObserver" in r.text and 'classList.contains("dark")' in r.text
+    assert client.get("/static/nothing.js").status_code == 404
+    from facepipe.web.app import CSP
+
+    assert "script-src 'self';" in CSP and "unsafe" not in CSP.split("script-src")[1].split(";")[0]

@@ -2,10 +2,14 @@
 
 Mounted by Airflow's api-server at ``/facepipe`` (facepipe.ops.plugin) and shown in
 the UI's nav as an iframe. Every route depends on facepipe.web.auth.access (Airflow's
-auth manager); changes are POST forms checked by ``check_post``. Pages are Jinja2
-templates with autoescape (include/templates/web) and no script; links are built from
-the mount's root path, so a base_url prefix works. The database is opened per request:
-when it is down, the api-server still runs and every page says so.
+auth manager); changes are POST forms checked by ``check_post``, and every one answers
+303 to the GET page it acted on with a notice of what changed (facepipe.web.notice), so
+a reload or a bookmark inside Airflow's frame is a GET. Pages are Jinja2 templates with
+autoescape (include/templates/web); their one script is a static file of this app
+(include/static/web/theme.js: Airflow's light/dark choice, followed live), under CSP
+script-src 'self'. Links are built from the mount's root path, so a base_url prefix
+works. The database is opened per request: when it is down, the api-server still runs
+and every page says so.
 
 Only fastapi is imported here; the database, the models and OpenCV load on first use.
 """
@@ -25,7 +29,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from facepipe.core.text import plural
-from facepipe.web.auth import Access, access, check_post
+from facepipe.web.auth import Access, access, check_post, guarded_dag
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +45,18 @@ def upload_max_bytes() -> int:
 
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# Pages run no script and load nothing from elsewhere; crops come from this app.
+# Pages load nothing from elsewhere: crops, photos and the one script come from this app.
 CSP = (
-    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'self'; "
+    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; "
     "frame-ancestors 'self'; base-uri 'none'"
 )
 NO_STORE = {"Cache-Control": "no-store", "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
+# photo bytes: only through the app's auth, never kept by a shared cache
+PRIVATE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+NOTICE_SECONDS = 120  # a change's notice waits this long for its page
+FORGET_SECONDS = 900  # a forget's preview stays open this long
+STATIC = {"theme.js": "application/javascript"}
+SAMPLE = 8  # faces of each side shown beside a merge
 
 
 class DatabaseDown(RuntimeError):
@@ -69,13 +79,71 @@ def _templates():
     return env
 
 
+def _root(request: Request) -> str:
+    return request.scope.get("root_path", "").rstrip("/")
+
+
+def _here(request: Request) -> str:
+    """This request's path with the mount's root (Starlette keeps or strips it by version)."""
+    root, path = _root(request), request.scope.get("path", "")
+    return path if root and path.startswith(root + "/") else root + path
+
+
+def _flash(request: Request) -> dict | None:
+    """The notice a change left for this page (signed, fresh, for this path), or None."""
+    from facepipe.web.notice import NOTICE, unsign
+
+    payload = unsign(request.cookies.get(NOTICE), NOTICE_SECONDS)
+    if payload is None or payload.get("to") != _here(request):
+        return None
+    links = [(str(a), str(b)) for a, b in payload.get("links", []) if str(b).startswith("/")]
+    return {
+        "kind": "error" if payload.get("kind") == "error" else "ok",
+        "text": str(payload.get("text", "")),
+        "more": [str(m) for m in payload.get("more", [])],
+        "links": links,
+    }
+
+
 def _page(request: Request, who: Access | None, template: str, status: int = 200, **values) -> HTMLResponse:
-    html = (
-        _templates()
-        .get_template(template)
-        .render(root=request.scope.get("root_path", "").rstrip("/"), who=who, **values)
-    )
-    return HTMLResponse(html, status_code=status, headers=NO_STORE)
+    from facepipe.web.notice import NOTICE
+
+    flash = _flash(request) if status < 400 else None
+    html = _templates().get_template(template).render(root=_root(request), who=who, flash=flash, **values)
+    resp = HTMLResponse(html, status_code=status, headers=NO_STORE)
+    if flash is not None:  # shown once: a reload shows the page as it is
+        resp.delete_cookie(NOTICE, path=_root(request) or "/")
+    return resp
+
+
+def _see(request: Request, path: str, text: str | None = None, *, kind: str = "ok", more=(), links=()):
+    """303 to the GET page ``path`` (under the mount), with a notice of what changed for it."""
+    from urllib.parse import urlsplit
+
+    from facepipe.web.notice import NOTICE, sign
+
+    url = _root(request) + path
+    resp = RedirectResponse(url, status_code=303, headers=NO_STORE)
+    if text:
+        value = sign(
+            {
+                "to": urlsplit(url).path,
+                "kind": kind,
+                "text": text[:600],
+                "more": [m[:300] for m in more][:8],
+                "links": [[a, _root(request) + b] for a, b in links][:4],
+            }
+        )
+        resp.set_cookie(
+            NOTICE,
+            value,
+            max_age=NOTICE_SECONDS,
+            path=_root(request) or "/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+    return resp
 
 
 def _message(request: Request, who: Access | None, title: str, text: str, status: int, **more) -> HTMLResponse:
@@ -185,6 +253,7 @@ def create_app() -> FastAPI:
             .render(
                 root=request.scope.get("root_path", "").rstrip("/"),
                 who=None,
+                flash=None,
                 title={401: "Not logged in", 403: "Not allowed", 404: "Not found"}.get(exc.status_code, "Refused"),
                 text=text + (" (log in to Airflow first)" if exc.status_code == 401 else ""),
             )
@@ -243,16 +312,17 @@ def create_app() -> FastAPI:
             filters=filters,
         )
 
-    def _identity_view(
-        request: Request, who: Access, identity_id: int, notice=None, error=None, status=200, page: int = 1
-    ):
+    def _identity_view(request: Request, who: Access, identity_id: int, page: int = 1):
         from facepipe.people.identities import identity_faces, list_identities
 
         _known_id(identity_id)
         with _db() as (conn, schema):
             found = list_identities(conn, schema, identity_id=identity_id, min_faces=0)
             if not found:
-                raise HTTPException(404, f"no identity {identity_id} (it may have been merged or forgotten)")
+                into = _merged_into(conn, schema, identity_id)
+                if into is not None:  # an old link of an identity merged away: the one it went into
+                    return _see(request, f"/people/{into}", f"Identity #{identity_id} was merged into this one.")
+                raise HTTPException(404, f"no identity {identity_id} (it may have been forgotten)")
             faces = identity_faces(conn, schema, identity_id, limit=FACES_SHOWN, offset=(page - 1) * FACES_SHOWN)
         pages = max(1, -(-found[0]["faces"] // FACES_SHOWN))
         if page > pages:
@@ -264,14 +334,11 @@ def create_app() -> FastAPI:
             request,
             who,
             "identity.html.j2",
-            status=status,
             ident=found[0],
             by_day=by_day,
             shown=len(faces),
             page=page,
             pages=pages,
-            notice=notice,
-            error=error,
         )
 
     @app.get("/people/{identity_id}")
@@ -288,7 +355,8 @@ def create_app() -> FastAPI:
 
         return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
 
-    def _people_change(request: Request, who: Access, op: str, back: int | None, **kw):
+    def _people_change(request: Request, who: Access, op: str, back: str, **kw):
+        """Run one change; 303 to the page it changed (``back`` when refused) with its notice."""
         from facepipe.people.identities import PeopleError
         from facepipe.people.suggestions import SuggestionError
         from facepipe.people.tasks import change_people
@@ -296,21 +364,16 @@ def create_app() -> FastAPI:
         try:
             with _db() as (conn, _schema):
                 result = change_people(op, actor=who.actor, conn=conn, **kw)
-        except SuggestionError as exc:
-            return _suggestions_view(request, who, error=str(exc), status=409)
-        except PeopleError as exc:
-            if back is not None:
-                return _identity_view(request, who, back, error=str(exc), status=409)
-            return _message(request, who, "Refused", str(exc), 409)
-        target = result.get("identity_id")
-        if op == "answer":
-            from facepipe.people.suggestions import answer_summary
-
-            target = (result.get("done") or {}).get("identity_id") or target
-            return _page(
-                request, who, "changed.html.j2", op=op, result=result, target=target, summary=answer_summary(result)
-            )
-        return _page(request, who, "changed.html.j2", op=op, result=result, target=target)
+                to, text, links = _changed(conn, _schema, op, result, back)
+        except (SuggestionError, PeopleError) as exc:
+            return _see(request, back, f"Nothing was changed: {exc}", kind="error")
+        more = []
+        if result.get("report_days"):
+            more.append(f"Day reports rebuilt: {', '.join(str(d) for d in result['report_days'][:20])}.")
+        failed = result.get("report_failures") or []
+        for d, why in failed[:3]:
+            more.append(f"The report of {d} was not rebuilt ({why}); face_report builds it again.")
+        return _see(request, to, text, kind="error" if failed else "ok", more=more, links=links)
 
     @app.post("/people/{identity_id}/name")
     async def name(request: Request, identity_id: int, who: Access = Depends(access)):
@@ -321,8 +384,64 @@ def create_app() -> FastAPI:
         if not new_name:
             raise HTTPException(400, "give a name")
         return await run_in_threadpool(
-            _people_change, request, who, "name", identity_id, identity_id=identity_id, name=new_name
+            _people_change, request, who, "name", f"/people/{identity_id}", identity_id=identity_id, name=new_name
         )
+
+    @app.get("/people/{identity_id}/merge")
+    def merge_preview(
+        request: Request,
+        identity_id: int,
+        other: str | None = None,
+        q: str | None = None,
+        who: Access = Depends(access),
+    ):
+        """Merge another identity into this one: pick it by face or name (the nearest first),
+        then see both sides' faces and what would change; the one POST below confirms."""
+        from facepipe.core.db import load_sql
+        from facepipe.core.deployment import settings
+        from facepipe.core.specs import model_spec
+        from facepipe.people.identities import list_identities
+
+        _known_id(identity_id)
+        other_id = _int(other, "the identity to merge", 1, 2**63 - 1)
+        text = (q or "").strip()[:200] or None
+        with _db() as (conn, schema):
+            found = list_identities(conn, schema, identity_id=identity_id, min_faces=0)
+            if not found:
+                into = _merged_into(conn, schema, identity_id)
+                if into is not None:
+                    return _see(request, f"/people/{into}/merge", f"Identity #{identity_id} was merged into this one.")
+                raise HTTPException(404, f"no identity {identity_id}")
+            me = {**found[0], "sample": _sample(conn, schema, identity_id)}
+            if other_id is None:
+                op = model_spec(settings().model).distance_op
+                rows = _rows(
+                    conn.execute(
+                        load_sql("web_merge_candidates.sql", schema=schema, op=op),
+                        {"identity_id": identity_id, "q": text, "limit": 24},
+                    )
+                )
+                return _page(request, who, "merge_pick.html.j2", me=me, rows=rows, q=text or "")
+            if other_id == identity_id:
+                raise HTTPException(400, "an identity cannot be merged with itself")
+            theirs = list_identities(conn, schema, identity_id=other_id, min_faces=0)
+            if not theirs:
+                raise HTTPException(404, f"no identity {other_id}")
+            them = {**theirs[0], "sample": _sample(conn, schema, other_id)}
+            shared = _rows(
+                conn.execute(
+                    load_sql("web_shared_photos.sql", schema=schema), {"a": identity_id, "b": other_id, "limit": 6}
+                )
+            )
+        refused = None
+        if me["name"] and them["name"]:
+            refused = (
+                f"Both are named ({me['name']} and {them['name']}): a merge would lose a person."
+                " Move the wrong faces out instead."
+            )
+        elif shared:
+            refused = "They have faces in the same photo: two faces of one photo are two people. Move the wrong face out first."
+        return _page(request, who, "merge_preview.html.j2", me=me, them=them, shared=shared, refused=refused)
 
     @app.post("/people/{identity_id}/merge")
     async def merge(request: Request, identity_id: int, who: Access = Depends(access)):
@@ -333,7 +452,13 @@ def create_app() -> FastAPI:
         if other is None:
             raise HTTPException(400, "give the number of the identity to merge into this one")
         return await run_in_threadpool(
-            _people_change, request, who, "merge", identity_id, into=identity_id, other=other
+            _people_change,
+            request,
+            who,
+            "merge",
+            f"/people/{identity_id}/merge",
+            into=identity_id,
+            other=other,
         )
 
     @app.post("/faces/move")
@@ -352,19 +477,42 @@ def create_app() -> FastAPI:
             raise HTTPException(400, "give face_no")
         to = _int(form.get("to"), "the identity to move it into", 1, 2**62)
         back = _int(form.get("back"), "back", 1, 2**62)
+        where = f"/people/{back}" if back is not None else f"/photos/{day}/{image_id}"
         return await run_in_threadpool(
-            _people_change, request, who, "move", back, day=day, image_id=image_id, face_no=face_no, to=to
+            _people_change, request, who, "move", where, day=day, image_id=image_id, face_no=face_no, to=to
         )
+
+    # a change's URL asked for with GET (a reload, a bookmark): the page it changes
+    @app.get("/people/{identity_id}/name")
+    def name_get(request: Request, identity_id: int, who: Access = Depends(access)):
+        return _see(request, f"/people/{_known_id(identity_id)}")
+
+    @app.get("/faces/move")
+    def move_get(request: Request, who: Access = Depends(access)):
+        return _see(request, "/people")
+
+    @app.get("/suggestions/{suggestion_id}/answer")
+    def answer_get(request: Request, suggestion_id: int, who: Access = Depends(access)):
+        return _see(request, "/suggestions")
+
+    @app.get("/forget/confirm")
+    def forget_confirm_get(request: Request, who: Access = Depends(access)):
+        return _see(request, "/forget")
 
     # --- Suggestions: what the nightly assignment was not sure of ---------------
 
-    def _suggestions_view(request: Request, who: Access, error=None, status=200, page: int = 1, answered=False):
+    def _suggestions_view(request: Request, who: Access, page: int = 1, answered=False):
         from facepipe.people.suggestions import list_suggestions, suggestion_row
 
+        samples: dict = {}
         with _db() as (conn, schema):
             rows = list_suggestions(
                 conn, schema, state=None if answered else "open", limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
             )
+            for r in rows[:PAGE_SIZE]:  # the faces of both sides of each question
+                for ident in (r.get("identity_id"), r.get("other_id")):
+                    if ident is not None and ident not in samples:
+                        samples[ident] = _sample(conn, schema, ident, limit=4)
         if page > 1 and not rows:
             raise HTTPException(404, f"page {page} is past the last page of suggestions")
         more = len(rows) > PAGE_SIZE
@@ -373,12 +521,11 @@ def create_app() -> FastAPI:
             request,
             who,
             "suggestions.html.j2",
-            status=status,
             rows=shown,
+            samples=samples,
             page=page,
             more=more,
             answered=answered,
-            error=error,
         )
 
     @app.get("/suggestions")
@@ -396,7 +543,108 @@ def create_app() -> FastAPI:
         if reply not in ("yes", "no"):
             raise HTTPException(400, "answer yes or no")
         return await run_in_threadpool(
-            _people_change, request, who, "answer", None, suggestion_id=suggestion_id, yes=reply == "yes"
+            _people_change, request, who, "answer", "/suggestions", suggestion_id=suggestion_id, yes=reply == "yes"
+        )
+
+    # --- the photo behind a face ---------------------------------------------------
+
+    def _photo_row(conn, schema: str, day: dt.date, image_id: uuid.UUID):
+        from facepipe.core.db import load_sql
+
+        image = conn.execute(load_sql("web_photo.sql", schema=schema), {"day": day, "image_id": image_id}).fetchone()
+        if image is None:
+            raise HTTPException(404, "no such photo")
+        return image
+
+    @app.get("/photos/{day}/{image_id}")
+    def photo_page(
+        request: Request, day: str, image_id: uuid.UUID, face: str | None = None, who: Access = Depends(access)
+    ):
+        """The whole photo with every face's box and who it is (a video: the frame of one face)."""
+        from facepipe.core.db import load_sql
+
+        d = _day(day)
+        face_no = _int(face, "face", 0, 32767)
+        with _db() as (conn, schema):
+            uri, source, width, height, media, captured_at, camera = _photo_row(conn, schema, d, image_id)
+            faces = _rows(
+                conn.execute(load_sql("web_photo_faces.sql", schema=schema), {"day": d, "image_id": image_id})
+            )
+        if face_no is not None and face_no not in {f["face_no"] for f in faces}:
+            raise HTTPException(404, "no such face in this photo")
+        frame_s = None
+        if media == "video" and faces:  # one frame: the face asked for, else the first
+            chosen = next((f for f in faces if f["face_no"] == face_no), faces[0])
+            frame_s = chosen["frame_s"]
+            face_no = chosen["face_no"]
+            faces = [f for f in faces if f["frame_s"] == frame_s]
+        W, H = max(1, width or 1), max(1, height or 1)
+        for f in faces:  # boxes as percentages of the upright photo: CSS draws them over the <img>
+            f["left"] = round(100 * f["box_x"] / W, 3)
+            f["top"] = round(100 * f["box_y"] / H, 3)
+            f["width"] = round(100 * f["box_w"] / W, 3)
+            f["height"] = round(100 * f["box_h"] / H, 3)
+        return _page(
+            request,
+            who,
+            "photo.html.j2",
+            day=d,
+            image_id=image_id,
+            uri=uri,
+            file=uri.rsplit("/", 1)[-1],
+            source=source,
+            width=width,
+            height=height,
+            media=media,
+            captured_at=captured_at,
+            camera=camera,
+            faces=faces,
+            face_no=face_no,
+            frame_s=frame_s,
+        )
+
+    @app.get("/photos/{day}/{image_id}/image")
+    def photo_image(day: str, image_id: uuid.UUID, face: str | None = None, who: Access = Depends(access)):
+        """The photo upright, scaled to PHOTO_SIDE (a video's frame: of ``face``), cut on request."""
+        from facepipe.core.db import load_sql
+        from facepipe.core.sources import Unreadable
+        from facepipe.reports.report import read_uri
+        from facepipe.web.crops import photo_jpeg
+
+        d = _day(day)
+        face_no = _int(face, "face", 0, 32767)
+        with _db() as (conn, schema):
+            uri, source, _w, _h, media, _c, _m = _photo_row(conn, schema, d, image_id)
+            frame_s = None
+            if media == "video":
+                faces = _rows(
+                    conn.execute(load_sql("web_photo_faces.sql", schema=schema), {"day": d, "image_id": image_id})
+                )
+                chosen = next((f for f in faces if f["face_no"] == face_no), faces[0] if faces else None)
+                if chosen is None:
+                    raise HTTPException(404, "no frame of this video has a face")
+                frame_s = chosen["frame_s"]
+        try:
+            data = read_uri(uri, source) if frame_s is None else read_uri(uri, source, frame_s=frame_s)
+            jpeg = photo_jpeg(data)
+        except (Unreadable, OSError, ValueError) as exc:
+            log.warning("no photo for %s: %s", d, type(exc).__name__)
+            raise HTTPException(404, "this photo cannot be read now") from None
+        return Response(jpeg, media_type="image/jpeg", headers=PRIVATE)
+
+    # --- the one script: Airflow's light/dark choice, followed -------------------------
+
+    @app.get("/static/{name}")
+    def static(name: str, who: Access = Depends(access)):
+        from facepipe.core.config import PROJECT_ROOT
+
+        if name not in STATIC:
+            raise HTTPException(404, "no such file")
+        body = (PROJECT_ROOT / "include" / "static" / "web" / name).read_bytes()
+        return Response(
+            body,
+            media_type=STATIC[name],
+            headers={"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"},
         )
 
     # --- crops -----------------------------------------------------------------
@@ -425,7 +673,7 @@ def create_app() -> FastAPI:
         except (Unreadable, OSError, ValueError) as exc:
             log.warning("no crop for a face of %s: %s", d, type(exc).__name__)
             raise HTTPException(404, "the photo of this face cannot be read now") from None
-        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+        return Response(jpeg, media_type="image/jpeg", headers=PRIVATE)
 
     # --- Search ----------------------------------------------------------------
 
@@ -619,12 +867,43 @@ def create_app() -> FastAPI:
 
     # --- Forget ------------------------------------------------------------------
 
+    def _forget_state(request: Request) -> dict | None:
+        from facepipe.web.notice import FORGET, unsign
+
+        state = unsign(request.cookies.get(FORGET), FORGET_SECONDS)
+        if state is None or state.get("what") not in ("person", "photo") or not state.get("which"):
+            return None
+        return {"what": state["what"], "which": str(state["which"])}
+
+    def _keep_forget(request: Request, resp, what: str, which: str):
+        from facepipe.web.notice import FORGET, sign
+
+        # what is previewed travels in a signed cookie, not the URL: a name or a photo's path
+        # being forgotten is not written to the api-server's access log
+        resp.set_cookie(
+            FORGET,
+            sign({"what": what, "which": which}),
+            max_age=FORGET_SECONDS,
+            path=_root(request) or "/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return resp
+
     @app.get("/forget")
     def forget_form(
         request: Request, person: str | None = None, photo: str | None = None, who: Access = Depends(access)
     ):
-        what, which = ("photo", photo) if photo else ("person", person or "")
-        return _page(request, who, "forget.html.j2", step="ask", what=what, which=which, result=None, error=None)
+        state = _forget_state(request) or {}
+        what, which = (
+            ("photo", photo)
+            if photo
+            else ("person", person)
+            if person
+            else (state.get("what", "person"), state.get("which", ""))
+        )
+        return _page(request, who, "forget.html.j2", step="ask", what=what, which=which or "", result=None)
 
     def _forget_args(form: dict) -> tuple[str, str]:
         what = form.get("what")
@@ -644,50 +923,140 @@ def create_app() -> FastAPI:
         return forget(**kw, dry_run=dry_run, actor=who.actor)
 
     @app.post("/forget/preview")
-    async def forget_preview(request: Request, who: Access = Depends(access)):
+    async def forget_preview_post(request: Request, who: Access = Depends(access)):
         check_post(request, who, edit=True)
         what, which = _forget_args(await _form(request))
+        return _keep_forget(request, _see(request, "/forget/preview"), what, which)
+
+    @app.get("/forget/preview")
+    async def forget_preview(request: Request, who: Access = Depends(access)):
+        """The dry run of the forget asked for (a GET: a reload shows it again; it changes nothing)."""
+        if not who.can_edit:
+            raise HTTPException(403, f"forgetting needs edit access to the DAG {guarded_dag()}")
+        state = _forget_state(request)
+        if state is None:
+            return _see(request, "/forget")
         try:
-            result = await run_in_threadpool(_forget, who, what, which, True)
+            result = await run_in_threadpool(_forget, who, state["what"], state["which"], True)
         except ValueError as exc:  # PrivacyError, PeopleError: nothing changed
-            return _page(
-                request, who, "forget.html.j2", 409, step="ask", what=what, which=which, result=None, error=str(exc)
-            )
-        return _page(request, who, "forget.html.j2", step="confirm", what=what, which=which, result=result, error=None)
+            return _see(request, "/forget", f"Nothing was changed: {exc}", kind="error")
+        return _page(request, who, "forget.html.j2", step="confirm", result=result, **state)
 
     @app.post("/forget/confirm")
     async def forget_confirm(request: Request, who: Access = Depends(access)):
+        from facepipe.web.notice import FORGET
+
         check_post(request, who, edit=True)
         form = await _form(request)
         what, which = _forget_args(form)
         if (form.get("typed") or "").strip() != which:
-            return _page(
+            resp = _see(
                 request,
-                who,
-                "forget.html.j2",
-                400,
-                step="ask",
-                what=what,
-                which=which,
-                result=None,
-                error="the confirmation did not match: type exactly what is to be forgotten. Nothing was changed.",
+                "/forget/preview",
+                "The confirmation did not match: type exactly what is to be forgotten. Nothing was changed.",
+                kind="error",
             )
-        left = None
+            return _keep_forget(request, resp, what, which)  # the dry run stays
         try:
             result = await run_in_threadpool(_forget, who, what, which, False)
         except ValueError as exc:
-            return _page(
-                request, who, "forget.html.j2", 409, step="ask", what=what, which=which, result=None, error=str(exc)
-            )
+            return _see(request, "/forget", f"Nothing was changed: {exc}", kind="error")
         except Exception as exc:
             if type(exc).__name__ != "FilesLeft":
                 raise
-            result, left = None, str(exc)
-        return _page(
-            request, who, "forget.html.j2", step="done", what=what, which=which, result=result, error=None, left=left
-        )
+            resp = _see(request, "/forget", f"Forgotten in the database; left to do: {exc}", kind="error")
+        else:
+            resp = _see(request, "/forget", f"Forgotten: {which}.", more=_forget_summary(what, result))
+        resp.delete_cookie(FORGET, path=_root(request) or "/")
+        return resp
 
     return app
+
+
+def _n(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+def _forget_summary(what: str, result: dict) -> list[str]:
+    rows = result.get("rows", {})
+    out = [
+        f"Removed {_n(rows.get('faces', 0), 'face')} and {_n(rows.get('images', 0), 'photo')}"
+        f" (audit entry {result.get('op_no')})."
+    ]
+    if rows.get("suppressions"):
+        out.append(f"Kept so that it does not come back: {_n(rows['suppressions'], 'suppression')} (no face data).")
+    if result.get("report_days"):
+        out.append(f"Day reports rebuilt: {', '.join(str(d) for d in result['report_days'][:20])}.")
+    if what == "person":
+        out.append("If they were enrolled, remove their folder from the people folder too.")
+    return out
+
+
+def _merged_into(conn, schema: str, identity_id: int) -> int | None:
+    """The identity an identity merged away went into (the audit's merges, followed), or None."""
+    from facepipe.core.db import load_sql
+
+    seen = {identity_id}
+    current = identity_id
+    for _ in range(50):
+        row = conn.execute(load_sql("web_merged_into.sql", schema=schema), {"identity_id": current}).fetchone()
+        if row is None or row[0] in seen:
+            return None
+        current, alive = row
+        if alive:
+            return current
+        seen.add(current)
+    return None
+
+
+def _sample(conn, schema: str, identity_id: int, limit: int = SAMPLE) -> list[dict]:
+    """An identity's largest faces (beside a merge)."""
+    from facepipe.core.db import load_sql
+
+    return _rows(
+        conn.execute(load_sql("web_identity_sample.sql", schema=schema), {"identity_id": identity_id, "limit": limit})
+    )
+
+
+def _changed(conn, schema: str, op: str, result: dict, back: str) -> tuple[str, str, list]:
+    """Where a change lands, and what it did in words."""
+    from psycopg import sql
+
+    if op == "name":
+        target, new = result["identity_id"], result["name"]
+        if not result.get("changed", True):
+            return f"/people/{target}", f"Already named {new}.", []
+        if result.get("merged_into"):
+            return (
+                f"/people/{target}",
+                f"{new} already had this identity: {_n(result.get('faces_moved', 0), 'face')} joined it.",
+                [],
+            )
+        if result.get("was"):
+            return f"/people/{target}", f"Renamed from {result['was']} to {new}.", []
+        return f"/people/{target}", f"Named {new}.", []
+    if op == "merge":
+        return (
+            f"/people/{result['identity_id']}",
+            f"Identity #{result['merged']} merged into this one: {_n(result.get('faces_moved', 0), 'face')} moved.",
+            [],
+        )
+    if op == "move":
+        to, old = result["identity_id"], result["from"]
+        photo = ("the photo", f"/photos/{result['day']}/{result['image_id']}")
+        where = back
+        if old is not None and back == f"/people/{old}":
+            alive = conn.execute(
+                sql.SQL("SELECT 1 FROM {} WHERE identity_id = %s").format(sql.Identifier(schema, "identities")), (old,)
+            ).fetchone()
+            if not alive:  # its last face moved out: the identity is gone
+                where = f"/people/{to}"
+        return where, f"1 face moved to identity #{to}.", [(f"identity #{to}", f"/people/{to}"), photo]
+    from facepipe.people.suggestions import answer_summary
+
+    done = (result.get("done") or {}).get("identity_id") or result.get("identity_id")
+    links = [(f"identity #{done}", f"/people/{done}")] if done else []
+    return "/suggestions", f"Answered {result['answer']}: {answer_summary(result)}.", links
 
 
 def _report_file(reports_dir, day: dt.date):

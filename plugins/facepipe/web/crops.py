@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import cache
 
 CROP_HEIGHT = 160  # pixels of the crop sent (the box and a quarter of its size around it)
+PHOTO_SIDE = 1600  # the long side of a whole photo sent for its page
 
 
 def crop_jpeg(data: bytes, box: tuple[int, int, int, int], long_side: int, height: int = CROP_HEIGHT) -> bytes:
@@ -35,6 +36,20 @@ def crop_jpeg(data: bytes, box: tuple[int, int, int, int], long_side: int, heigh
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:
         raise ValueError("the crop could not be encoded")
+    return jpeg.tobytes()
+
+
+def photo_jpeg(data: bytes, side: int = PHOTO_SIDE) -> bytes:
+    """The whole photo upright (EXIF orientation applied, as ingest decodes it), ``side`` px on
+    its long side at most: the boxes, in upright full-size pixels, fall where they are."""
+    import cv2
+
+    from facepipe.models.imaging import decode
+
+    img = decode(data, max_side=side)
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(img.rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise ValueError("the photo could not be encoded")
     return jpeg.tobytes()
 
 

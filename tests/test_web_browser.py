@@ -1,0 +1,329 @@
+"""The browser tier: the Faces view driven in Debian's Chromium through Airflow's own login and
+nav, as a person uses it (helpers.webstack's api-server over three sample days).
+
+One walk names, moves a face out, merges it back through the merge picker and its preview,
+searches by upload, opens a day and its report, answers a question and forgets a person,
+checking each step in the tables and the audit, and that each change lands on a GET page.
+Another opens the photo page and the merge preview in Airflow's light and dark modes (the
+view follows Airflow's choice live) at 1300 and 800 px wide. Screenshots go to
+FACEPIPE_SCREENSHOTS (a folder) or a scratch folder; with FACEPIPE_UPDATE_SCREENSHOTS=1
+they replace docs/images/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers.rows import q
+from helpers.webstack import faces_of, identities, last_audit, web_reports_dir
+
+pytestmark = [pytest.mark.web, pytest.mark.browser]
+
+DOCS_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
+
+
+def screenshots(tmp_path: Path) -> Path:
+    if os.environ.get("FACEPIPE_UPDATE_SCREENSHOTS") == "1":
+        shots = DOCS_IMAGES
+    else:
+        shots = Path(os.environ.get("FACEPIPE_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+def chromium_or_skip() -> str:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    return chromium
+
+
+def view_frame(page):
+    return next(f for f in reversed(page.frames) if "/facepipe/" in f.url)
+
+
+def get_safe(page) -> bool:
+    """The view's frame holds a GET page: loading its URL again (a reload, a bookmark) shows it."""
+    return page.request.get(view_frame(page).url).status == 200
+
+
+def log_in(p, chromium, web, width=1300):
+    browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+    page = browser.new_page(viewport={"width": width, "height": 950})
+    page.goto(web.url + "/")
+    page.fill("input[name=username]", "editor")
+    page.fill("input[name=password]", web.passwords["editor"])
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda u: "/auth/login" not in u, timeout=60_000)
+    return browser, page
+
+
+def test_faces_view_in_the_airflow_ui(web, db, people, sample_days, tmp_path):
+    """Log in, open Faces from the nav, name, move out, merge, search, open a day and its report,
+    forget; every step checked in the tables and the audit; every crop decoded."""
+    chromium = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    schema = web.schema
+    unnamed = [i for i, n in identities(db, schema).items() if n is None]
+    assert unnamed, "the sample days make a recurring visitor"
+    visitor = max(unnamed, key=lambda i: len(faces_of(db, schema, i)))
+    shots = screenshots(tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1300, "height": 950})
+        dialogs: list = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(web.url + "/")
+        page.fill("input[name=username]", "editor")
+        page.fill("input[name=password]", web.passwords["editor"])
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda u: "/auth/login" not in u, timeout=60_000)
+        # Browse -> Faces: the plugin's nav entry opens the view in the UI's iframe
+        page.get_by_role("button", name="Browse").click()
+        page.get_by_role("menuitem", name="Faces").click()
+        page.wait_for_url("**/plugin/faces", timeout=30_000)
+        frame = page.frame_locator("iframe")
+        frame.locator(".card").first.wait_for(timeout=60_000)
+
+        def crops_render():
+            """Every crop on the page decoded (each is cut on request: wait until all have loaded)."""
+            import time
+
+            imgs = frame.locator("img")
+            for i in range(imgs.count()):
+                imgs.nth(i).scroll_into_view_if_needed()
+            deadline = time.monotonic() + 90
+            while True:
+                sizes = imgs.evaluate_all("els => els.map(e => [e.complete, e.naturalWidth])")
+                if all(done for done, _ in sizes) or time.monotonic() > deadline:
+                    break
+                page.wait_for_timeout(500)
+            assert sizes and all(done and w > 0 for done, w in sizes), sizes
+            frame.locator("body").evaluate("() => window.scrollTo(0, 0)")  # screenshots from the top
+
+        crops_render()
+        page.screenshot(path=str(shots / "faces-people.png"))
+
+        def act(control):
+            """Submit a form: its POST, the 303 and the GET page it lands on, then that page's notice."""
+            with view_frame(page).expect_navigation(timeout=180_000):
+                control.click()
+            done()
+
+        def done():
+            """The page the change landed on (a GET: Post/Redirect/Get), with its notice; a refusal fails."""
+            frame.locator("#notice").wait_for(timeout=180_000)
+            errors = frame.locator(".error")
+            assert errors.count() == 0, errors.first.inner_text()
+            assert get_safe(page), page.url
+
+        # name the visitor
+        frame.locator(f'.card[data-identity="{visitor}"] a.who').click()
+        frame.locator("#name-form").wait_for()
+        crops_render()
+        frame.locator('#name-form input[name="name"]').fill("Vera Visitor")
+        act(frame.locator("#name-form button"))
+        assert identities(db, schema)[visitor] == "Vera Visitor"
+        assert last_audit(db, schema)[:3] == ("name", "ui:editor", visitor)
+        # one truth: her day reports were rebuilt by the same operation
+        assert q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE person_name = 'Vera Visitor'")[0][0] > 0
+        assert "Vera Visitor" in (web_reports_dir() / sample_days[-1].isoformat() / "report.html").read_text()
+
+        # move one face out into a new identity: the identity's page again, with the notice
+        before = faces_of(db, schema, visitor)
+        act(frame.locator(".move-form button").first)
+        op, who, new, old = q(
+            db, schema, "SELECT op, who, identity_id, other_id FROM {s}.audit ORDER BY op_no DESC LIMIT 1"
+        )[0]
+        assert (op, who, old) == ("move", "ui:editor", visitor)
+        assert len(faces_of(db, schema, new)) == 1 and len(faces_of(db, schema, visitor)) == len(before) - 1
+
+        # merge it back: "merge another identity into this one", picked by face, both sides shown first
+        frame.locator("#notice").get_by_role("link", name="identity #").first.wait_for()
+        frame.locator("#merge-link").click()
+        frame.locator(f'.card[data-identity="{new}"]').click()
+        frame.locator("#merge-preview").wait_for()
+        crops_render()
+        assert frame.locator("#side-other img").count() == 1 and frame.locator("#side-into img").count() >= 1
+        assert faces_of(db, schema, new), "a preview changes nothing"
+        act(frame.locator("#merge-form button"))
+        assert faces_of(db, schema, visitor) == before and new not in identities(db, schema)
+        assert last_audit(db, schema) == ("merge", "ui:editor", visitor, new)
+        frame.locator("#name-form").wait_for()
+        crops_render()
+        page.screenshot(path=str(shots / "faces-identity.png"))
+
+        # search by uploading an enrolment photo of Eileen Collins
+        frame.get_by_role("link", name="Search", exact=True).click()
+        photo = sorted((people / "eileen_collins").iterdir())[0]
+        frame.locator('#search-form input[name="photo"]').set_input_files(str(photo))
+        frame.locator('#search-form input[name="since"]').fill((sample_days[0] - dt.timedelta(days=1)).isoformat())
+        frame.locator('#search-form input[name="until"]').fill(sample_days[-1].isoformat())
+        frame.locator("#search-form button").click()
+        frame.locator("#results").wait_for()
+        assert "eileen_collins" in frame.locator("#results tr").nth(1).inner_text()
+        crops_render()
+        page.screenshot(path=str(shots / "faces-search.png"))
+
+        # a day, its rejects and its report page
+        frame.get_by_role("link", name="Days", exact=True).click()
+        frame.locator("#days").wait_for()
+        frame.get_by_role("link", name=sample_days[-1].isoformat(), exact=True).first.click()
+        frame.locator("#report-link").click()
+        frame.get_by_text("Vera Visitor").first.wait_for()
+        page.screenshot(path=str(shots / "faces-report.png"))
+
+        # a question of the night ("is this face Vera?"), answered no on the Suggestions page
+        face = q(
+            db,
+            schema,
+            "SELECT f.day, f.image_id, f.box_x, f.box_y, f.box_w, f.box_h FROM {s}.faces f"
+            " WHERE NOT EXISTS (SELECT 1 FROM {s}.face_identity a WHERE a.identity_id = %s"
+            " AND a.day = f.day AND a.image_id = f.image_id) ORDER BY 1 DESC, 2 LIMIT 1",
+            visitor,
+        )[0]
+        (asked,) = q(
+            db,
+            schema,
+            "INSERT INTO {s}.suggestions (kind, identity_id, day, image_id, box_x, box_y, box_w, box_h, evidence)"
+            ' VALUES (\'face\', %s, %s, %s, %s, %s, %s, %s, \'{{"distance": 0.46, "why": "another identity as'
+            " near\"}}') RETURNING suggestion_id",
+            visitor,
+            *face,
+        )[0]
+        page.goto(web.url + "/plugin/faces")
+        frame.get_by_role("navigation").get_by_role("link", name="Suggestions").click()
+        row = frame.locator(f'tr[data-suggestion="{asked}"]')
+        row.wait_for()
+        assert f"identity #{visitor}" in row.inner_text()
+        crops_render()
+        page.screenshot(path=str(shots / "faces-suggestions.png"))
+        row.get_by_role("button", name="No").click()
+        frame.get_by_text(f"this face never joins identity {visitor}").wait_for()
+        assert get_safe(page)
+        assert q(db, schema, "SELECT state, answered_by FROM {s}.suggestions WHERE suggestion_id = %s", asked) == [
+            ("no", "ui:editor")
+        ]
+        frame.get_by_role("navigation").get_by_role("link", name="Suggestions").click()
+        frame.locator("h1").get_by_text("Suggestions").wait_for()
+        assert frame.locator(f'tr[data-suggestion="{asked}"]').count() == 0  # not asked again
+
+        # forget Vera: the dry run's counts, then the typed confirmation (the report page has no
+        # nav of its own: back to Faces from Airflow's)
+        page.goto(web.url + "/plugin/faces")
+        frame.get_by_role("link", name="Forget", exact=True).click()
+        frame.locator('#forget-ask input[name="which"]').fill(f"identity:{visitor}")
+        frame.locator("#forget-ask button").click()
+        frame.locator("#would").wait_for()
+        assert visitor in identities(db, schema)  # a dry run changes nothing
+        frame.locator('#forget-confirm input[name="typed"]').fill(f"identity:{visitor}")
+        page.screenshot(path=str(shots / "faces-forget.png"))
+        with view_frame(page).expect_navigation(timeout=180_000):
+            frame.locator("#forget-confirm button").click()
+        frame.locator("#notice").get_by_text("Forgotten:").wait_for(timeout=180_000)
+        assert get_safe(page)
+        assert visitor not in identities(db, schema)
+        assert q(db, schema, "SELECT who FROM {s}.audit WHERE op = 'forget_person'") == [("ui:editor",)]
+        assert not q(db, schema, "SELECT 1 FROM {s}.report_sightings WHERE person_name = 'Vera Visitor'")
+        browser.close()
+    assert dialogs == []
+
+
+def images_loaded(frame, page):
+    """Every image of the view's page decoded (crops and photos are cut on request)."""
+    import time
+
+    imgs = frame.locator("img")
+    for i in range(imgs.count()):
+        imgs.nth(i).scroll_into_view_if_needed()
+    deadline = time.monotonic() + 90
+    while True:
+        sizes = imgs.evaluate_all("els => els.map(e => [e.complete, e.naturalWidth])")
+        if all(done for done, _ in sizes) or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(500)
+    assert sizes and all(done and w > 0 for done, w in sizes), sizes
+    frame.locator("body").evaluate("() => window.scrollTo(0, 0)")
+
+
+def test_the_photo_page_and_the_merge_preview_light_and_dark(web, db, tmp_path):
+    """The photo behind a face (every box, who it is) and a merge's preview (both sides' faces), in
+    Airflow's light mode and, switched live, its dark mode; at 800 px no horizontal scroll."""
+    chromium = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    schema = web.schema
+    day, image_id, n = q(
+        db,
+        schema,
+        "SELECT day, image_id, count(*) FROM {s}.faces GROUP BY 1, 2 ORDER BY 3 DESC, 1 DESC, 2 LIMIT 1",
+    )[0]
+    if len(identities(db, schema)) < 2:  # the walk above may have forgotten all but one: a face moved out
+        fday, fimage, fno, ident = q(
+            db,
+            schema,
+            "SELECT f.day, f.image_id, f.face_no, a.identity_id FROM {s}.face_identity a JOIN {s}.faces f"
+            " ON f.day = a.day AND f.image_id = a.image_id AND (f.box_x, f.box_y, f.box_w, f.box_h)"
+            " = (a.box_x, a.box_y, a.box_w, a.box_h) JOIN {s}.identities i ON i.identity_id = a.identity_id"
+            " WHERE i.faces > 1 ORDER BY 1 DESC LIMIT 1",
+        )[0]
+        r = web.editor.post(
+            "/facepipe/faces/move", data={"day": fday, "image_id": fimage, "face_no": fno, "back": ident}
+        )
+        assert r.status_code == 303
+    named = [i for i, name in identities(db, schema).items() if name is not None]
+    unnamed = [i for i, name in identities(db, schema).items() if name is None]
+    into, other = (named + unnamed)[0], (named + unnamed)[-1]
+    shots = screenshots(tmp_path)
+    with sync_playwright() as p:
+        for width in (1300, 800):
+            browser, page = log_in(p, chromium, web, width)
+            page.goto(f"{web.url}/plugin/faces/facepipe/photos/{day}/{image_id}")
+            frame = page.frame_locator("iframe")
+            frame.locator("#photo img").wait_for(timeout=60_000)
+            images_loaded(frame, page)
+            assert frame.locator("#photo .box").count() == n
+            assert frame.locator("#photo-faces tr[data-face]").count() == n
+            inner = view_frame(page)
+            assert inner.title().endswith("· Faces · Airflow") and inner.title() != "Faces · Airflow"
+            # the boxes lie inside the photo as drawn
+            photo = frame.locator("#photo img").bounding_box()
+            for i in range(n):
+                box = frame.locator("#photo .box").nth(i).bounding_box()
+                assert photo["x"] - 1 <= box["x"] and box["x"] + box["width"] <= photo["x"] + photo["width"] + 1
+                assert photo["y"] - 1 <= box["y"] and box["y"] + box["height"] <= photo["y"] + photo["height"] + 1
+            wide = "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+            assert inner.evaluate(wide), f"horizontal scroll at {width} px"
+            assert not inner.evaluate("() => document.documentElement.classList.contains('dark')")
+            page.screenshot(path=str(shots / f"faces-photo-light-{width}.png"))
+            # Airflow switched to dark: the view follows without a reload
+            page.evaluate("() => document.documentElement.classList.add('dark')")
+            inner.wait_for_function("() => document.documentElement.classList.contains('dark')", timeout=5000)
+            bg = inner.evaluate("() => getComputedStyle(document.body).backgroundColor")
+            assert bg not in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)"), bg
+            page.screenshot(path=str(shots / f"faces-photo-dark-{width}.png"))
+            page.evaluate("() => document.documentElement.classList.remove('dark')")
+            inner.wait_for_function("() => !document.documentElement.classList.contains('dark')", timeout=5000)
+
+            # the merge preview: both identities' faces side by side, nothing changed yet
+            before = identities(db, schema)
+            page.goto(f"{web.url}/plugin/faces/facepipe/people/{into}/merge?other={other}")
+            frame = page.frame_locator("iframe")
+            frame.locator("#merge-preview").wait_for(timeout=60_000)
+            images_loaded(frame, page)
+            assert frame.locator("#side-into img").count() >= 1 and frame.locator("#side-other img").count() >= 1
+            inner = view_frame(page)
+            assert inner.evaluate(wide), f"horizontal scroll at {width} px"
+            page.screenshot(path=str(shots / f"faces-merge-light-{width}.png"))
+            page.evaluate("() => document.documentElement.classList.add('dark')")
+            inner.wait_for_function("() => document.documentElement.classList.contains('dark')", timeout=5000)
+            page.screenshot(path=str(shots / f"faces-merge-dark-{width}.png"))
+            assert identities(db, schema) == before
+            browser.close()
+    print(f"screenshots in {shots}")
