@@ -155,7 +155,7 @@ def test_set_unset_and_the_audit(upgraded, db, monkeypatch, capsys):
         (["settings", "set", "no_such", "1"], "no setting 'no_such'"),
         (["settings", "set", "retention_days", "ten"], "FACEPIPE_RETENTION_DAYS must be a whole number from 0"),
         (["settings", "set", "search_hnsw_m", "50"], "FACEPIPE_SEARCH_HNSW_EF_CONSTRUCTION must be at least 2 x"),
-        (["settings", "set", "source", "ftp://x"], "FACEPIPE_SOURCE must be a folder path or s3://"),
+        (["settings", "set", "source", "ftp://x"], "FACEPIPE_SOURCE must be an absolute folder path or s3://"),
     ],
 )
 def test_set_refuses_what_no_process_could_use(upgraded, db, capsys, argv, message):
@@ -316,3 +316,86 @@ def test_status_shows_runs_waiting_on_a_paused_face_ingest(airflow_db, upgraded,
         with engine.begin() as c:
             c.execute(sa.text("DELETE FROM dag_run WHERE run_id = :r"), {"r": run_id})
         engine.dispose()
+
+
+def test_a_bad_value_in_the_database_names_its_fix_and_unset_still_works(upgraded, db, capsys):
+    """A value the code refuses (written by hand, or by another version) stops what reads it
+    with one line naming the fix, and `settings unset` / `settings set` still repair it."""
+    from facepipe.core.deployment import forget_cached
+    from facepipe.ops.cli import main
+
+    schema = upgraded
+    db.execute(f'INSERT INTO "{schema}".settings (name, value, set_by) VALUES (%s, %s, %s)', ("min_face", "abc", "x"))
+    forget_cached()
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert "FACEPIPE_MIN_FACE must be" in err and "`facepipe settings unset min_face`" in err, err
+    assert main(["settings"]) == 0
+    out = capsys.readouterr().out
+    assert "not used until fixed" in out
+    assert main(["settings", "unset", "min_face"]) == 0
+    capsys.readouterr()
+    assert main(["status"]) == 0
+
+
+def test_a_pair_is_checked_against_the_deployment_not_the_setters_shell(upgraded, db, capsys, monkeypatch):
+    from facepipe.ops.cli import main
+
+    schema = upgraded
+    monkeypatch.setenv("FACEPIPE_SEARCH_HNSW_EF_CONSTRUCTION", "200")  # this shell only
+    assert main(["settings", "set", "search_hnsw_m", "50"]) == 2
+    assert "64 < 2 x 50" in capsys.readouterr().err
+    assert main(["settings", "set", "search_hnsw_ef_construction", "200"]) == 0
+    assert main(["settings", "set", "search_hnsw_m", "50"]) == 0
+    capsys.readouterr()
+    stored = dict(db.execute(f'SELECT name, value FROM "{schema}".settings').fetchall())
+    assert stored == {"search_hnsw_ef_construction": "200", "search_hnsw_m": "50"}
+
+
+def test_a_model_the_tables_do_not_hold_is_refused(upgraded, db, capsys):
+    from facepipe.ops.cli import main
+
+    assert main(["settings", "set", "model", "imgbeddings-clip-768"]) == 2
+    assert "hold vectors of dlib-resnet-128" in capsys.readouterr().err
+    assert main(["settings", "set", "model", "dlib-resnet-128"]) == 0
+
+
+def test_a_downgrade_and_upgrade_keep_the_settings_and_the_reopened_horizon(upgraded, db, capsys):
+    """Below revision 0010 the tables are gone; the upgrade replays the audit trail: each
+    setting's newest value, and the horizon as retention and --reopen-from left it."""
+    from facepipe.core import schema as versions
+    from facepipe.core.specs import model_spec
+    from facepipe.ops.cli import main
+
+    schema = upgraded
+    spec = model_spec("dlib-resnet-128")
+    assert main(["settings", "set", "retention_days", "6"]) == 0
+    assert main(["settings", "set", "shard_size", "9"]) == 0
+    assert main(["settings", "unset", "shard_size"]) == 0
+    from facepipe.core import audit
+
+    audit.record(db, schema, "retention", detail={"before": "2026-11-20", "keep_days": 6})
+    audit.record(db, schema, "retention", detail={"before": "2026-11-25", "keep_days": 6})
+    db.execute(
+        f'INSERT INTO "{schema}".retention_horizon (before, keep_days, set_by) VALUES (%s, 6, %s)',
+        ("2026-11-25", "x"),
+    )
+    assert main(["retention", "--reopen-from", "2026-11-22", "--dry-run"]) == 2  # no dry run of a change
+    assert main(["retention", "--reopen-from", "2026-11-22"]) == 0
+    capsys.readouterr()
+    versions.downgrade(schema, spec, "0009")
+    versions.upgrade(schema, spec)
+    assert dict(db.execute(f'SELECT name, value FROM "{schema}".settings').fetchall()) == {"retention_days": "6"}
+    assert db.execute(f'SELECT before::text FROM "{schema}".retention_horizon').fetchone() == ("2026-11-22",)
+
+
+def test_a_variable_equal_to_the_folder_a_process_would_use_is_no_difference(upgraded, monkeypatch):
+    from facepipe.core.config import process_settings
+    from facepipe.core.deployment import differences
+
+    home = process_settings().home.resolve()
+    monkeypatch.setenv("FACEPIPE_SOURCE", f"{home}/photos/")
+    monkeypatch.setenv("FACEPIPE_REPORTS_DIR", str(home / "reports"))
+    assert [d.name for d in differences()] == []
+    monkeypatch.setenv("FACEPIPE_SOURCE", "/srv/elsewhere")
+    assert [d.name for d in differences()] == ["source"]

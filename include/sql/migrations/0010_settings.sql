@@ -23,12 +23,6 @@ CREATE TABLE IF NOT EXISTS {schema}.retention_horizon (
     set_by     text        NOT NULL,
     set_at     timestamptz NOT NULL DEFAULT now()
 );
--- A deployment whose retention ran before this revision: the newest horizon its audit trail
--- records (retention writes one audit row per run, with the horizon it applied).
-INSERT INTO {schema}.retention_horizon (before, keep_days, set_by, set_at)
-SELECT (detail ->> 'before')::date, coalesce((detail ->> 'keep_days')::integer, 0), who, at
-FROM {schema}.audit
-WHERE op = 'retention' AND detail ? 'before'
-ORDER BY (detail ->> 'before')::date DESC, op_no DESC
-LIMIT 1
-ON CONFLICT (one) DO NOTHING;
+-- A deployment whose retention ran before this revision, or that went back below it and up
+-- again: the horizon and the settings come back from the audit trail (the revision's Python
+-- replays it: facepipe.core.migrations.versions 0010).

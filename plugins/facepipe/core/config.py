@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -73,16 +74,28 @@ def _path(value: Any) -> Any:
     return value
 
 
+def _absolute(value: Any) -> Any:
+    """A deployment's folder: one value for every process, so an absolute path (a relative one
+    would be resolved from each process's own working folder)."""
+    value = _path(value)
+    if isinstance(value, str) and not value.startswith("/"):
+        raise ValueError("not an absolute path")
+    return value
+
+
 def _source(value: Any) -> Any:
     value = _path(value)
-    if isinstance(value, str) and "://" in value and not value.startswith("s3://"):
-        raise ValueError("not a folder or s3://")
-    return value
+    if isinstance(value, str) and value.startswith("s3://"):
+        if not re.match(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$", value):
+            raise ValueError("not s3://bucket/prefix")
+        return value
+    return _absolute(value)
 
 
 Choice = BeforeValidator(_choice)
 Stripped = BeforeValidator(_text)
 PathText = BeforeValidator(_path)
+AbsolutePath = BeforeValidator(_absolute)
 SourceText = BeforeValidator(_source)
 NAME = r"^[A-Za-z0-9_.\-]{1,250}$"  # an Airflow connection or DAG id, a host name
 PROCESS, DEPLOYMENT = "process", "deployment"
@@ -175,7 +188,9 @@ class FacepipeSettings(BaseSettings):
         "the first day `face_ingest` covers: the schedule runs every day from it (catchup), and"
         " `facepipe status` lists the days since it that never loaded",
         scope=DEPLOYMENT,
-        accepts="a date like 2026-11-01",
+        accepts="a date like 2026-11-01, from 1970-01-01 to 2999-12-31",
+        ge=dt.date(1970, 1, 1),
+        le=dt.date(2999, 12, 31),
     )
     retention_days: int = setting(
         0,
@@ -190,7 +205,7 @@ class FacepipeSettings(BaseSettings):
         None,
         "the photo folder, or `s3://bucket/prefix` (param `source`); unset: `$FACEPIPE_HOME/photos`",
         scope=DEPLOYMENT,
-        accepts="a folder path or s3://bucket/prefix",
+        accepts="an absolute folder path or s3://bucket/prefix",
     )
     s3_conn_id: Annotated[str, Stripped] = setting(
         "aws_default",
@@ -199,18 +214,18 @@ class FacepipeSettings(BaseSettings):
         accepts="an Airflow connection id (letters, digits, . _ -)",
         pattern=NAME,
     )
-    reports_dir: Annotated[Path | None, PathText] = setting(
+    reports_dir: Annotated[Path | None, AbsolutePath] = setting(
         None,
         "the daily reports and validation results; unset: `$FACEPIPE_HOME/reports`",
         scope=DEPLOYMENT,
-        accepts="a folder path",
+        accepts="an absolute folder path",
     )
-    enrol_dir: Annotated[Path | None, PathText] = setting(
+    enrol_dir: Annotated[Path | None, AbsolutePath] = setting(
         None,
         "the people folder `face_report` enrols (a sub-folder of photos per person); unset:"
         " `$FACEPIPE_HOME/people` if it exists",
         scope=DEPLOYMENT,
-        accepts="a folder path",
+        accepts="an absolute folder path",
     )
     detector: Annotated[Literal["mtcnn", "hog", "haar"], Choice] = setting(
         "mtcnn", "the face detector: `mtcnn`, `hog` (dlib) or `haar` (OpenCV) (param `detector`)", scope=DEPLOYMENT

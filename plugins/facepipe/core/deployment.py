@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from facepipe.core import audit
 from facepipe.core.config import (
@@ -32,7 +33,6 @@ from facepipe.core.config import (
     ConfigError,
     FacepipeSettings,
     _environment,
-    _first_error,
     build,
     check_connection_setting,
     env_name,
@@ -124,8 +124,22 @@ def read_stored(conn, schema: str) -> dict[str, Stored]:
 
 
 def _build(stored: dict[str, Stored]) -> FacepipeSettings:
-    where = {k: f"the database, set by {v.set_by} at {v.set_at:%Y-%m-%d %H:%M} UTC" for k, v in stored.items()}
+    where = {
+        k: f"the database's value, set by {v.set_by} at {v.set_at:%Y-%m-%d %H:%M} UTC: `facepipe settings set {k}"
+        f" VALUE` or `facepipe settings unset {k}`"
+        for k, v in stored.items()
+    }
     return build({k: v.value for k, v in stored.items()}, where)
+
+
+def value(name: str) -> Any:
+    """One deployment setting on its own: the database's value, else this process's environment's,
+    else the default. What the command line needs before anything else (schema_upgrade), so
+    that a bad value of another setting cannot stop `facepipe settings unset` from fixing it."""
+    stored = stored_settings(process_settings().db_schema)
+    if name in stored:
+        return parse_value(name, stored[name].value)
+    return getattr(process_settings(), name)
 
 
 class Settings:
@@ -221,10 +235,29 @@ def differences(stored: dict[str, Stored] | None = None) -> list[Difference]:
             if mine != theirs:
                 out.append(Difference(name, mine, theirs, stored[name]))
         else:
-            default = _text_of(FIELDS[name].default)
-            if mine != default:
-                out.append(Difference(name, mine, default, None))
+            default = _effective_default(name)
+            if _same(mine, default):
+                continue
+            out.append(Difference(name, mine, default, None))
     return out
+
+
+def _effective_default(name: str) -> str:
+    """The value a process without the variable uses: the folders under its home too."""
+    home = process_settings().home.resolve()
+    derived = {"source": home / "photos", "reports_dir": home / "reports", "enrol_dir": home / "people"}
+    if name in derived:
+        return str(derived[name])
+    return _text_of(FIELDS[name].default)
+
+
+def _same(a: str, b: str) -> bool:
+    """Equal values, paths compared as paths (a trailing slash, ./ and .. do not count)."""
+    if a == b:
+        return True
+    if a.startswith("/") and b.startswith("/"):
+        return os.path.normpath(a) == os.path.normpath(b)
+    return False
 
 
 def _canonical(name: str, text: str) -> str:
@@ -315,8 +348,15 @@ class Row:
 def listing(conn: psycopg.Connection, schema: str) -> list[Row]:
     """Every setting: its value for this process and where it comes from."""
     stored = read_stored(conn, schema)
-    view = Settings(stored=stored)
-    notes = {d.name: d.line() for d in differences(stored)}
+    bad = {}
+    for name, row in stored.items():  # a value the code refuses (set by hand, or by another version)
+        try:
+            parse_value(name, row.value)
+        except ConfigError as exc:
+            bad[name] = f"{exc}: not used until fixed, `facepipe settings set {name} VALUE` or `settings unset {name}`"
+    valid = {k: v for k, v in stored.items() if k not in bad}
+    view = Settings(stored=valid)
+    notes = {d.name: d.line() for d in differences(valid)} | bad
     rows = []
 
     for name, info in FIELDS.items():
@@ -370,14 +410,18 @@ def set_value(conn: psycopg.Connection, schema: str, text: str, value: str) -> t
     canonical = _text_of(parse_value(name, value.strip()))
     _require_table(conn, schema)
     with conn.transaction():
+        # one change at a time: two sets of a pair (search_hnsw_m, its ef_construction) that are
+        # each valid alone never store a pair that is not
+        conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(schema, "settings")))
         stored = read_stored(conn, schema)
-        candidate = {k: v.value for k, v in stored.items()} | {name: canonical}
-        _check_together(candidate)
-        (old,) = conn.execute(
+        old = stored[name].value if name in stored else None
+        if old == canonical:
+            return name, old, canonical
+        _check_together(conn, schema, stored, name, canonical)
+        conn.execute(
             load_sql("settings_set.sql", schema=schema), {"name": name, "value": canonical, "who": audit.who()}
-        ).fetchone()
-        if old != canonical:
-            audit.record(conn, schema, "setting", detail={"name": name, "old": old, "new": canonical})
+        )
+        audit.record(conn, schema, "setting", detail={"name": name, "old": old, "new": canonical})
     forget_cached()
     return name, old, canonical
 
@@ -396,10 +440,29 @@ def unset_value(conn: psycopg.Connection, schema: str, text: str) -> tuple[str, 
     return name, old
 
 
-def _check_together(values: dict[str, str]) -> None:
-    from pydantic import ValidationError
+def _check_together(conn: psycopg.Connection, schema: str, stored: dict[str, Stored], name: str, new: str) -> None:
+    """What a value must agree with, beyond its own range: the other half of a pair (the
+    database's value, else the default; never the setter's own environment), and for ``model``
+    the vectors the tables hold."""
+    pair = ("search_hnsw_m", "search_hnsw_ef_construction")
+    if name in pair:
 
-    try:
-        FacepipeSettings(**values)
-    except ValidationError as exc:
-        raise _first_error(exc, {k: "given" for k in values} | {k + ":value": v for k, v in values.items()}) from None
+        def current(n: str) -> int:
+            if n == name:
+                return int(new)
+            return int(parse_value(n, stored[n].value)) if n in stored else int(FIELDS[n].default)
+
+        m, ef = current(pair[0]), current(pair[1])
+        if ef < 2 * m:
+            raise ConfigError(
+                f"{env_name(pair[1])} must be at least 2 x {env_name(pair[0])}: {ef} < 2 x {m}"
+                f" ({'the new value' if name == pair[1] else 'the deployment value'} {ef}); set"
+                f" {pair[1]} first"
+            )
+    if name == "model" and table_exists(conn, schema, "embedding_space"):
+        row = conn.execute(sql.SQL("SELECT model FROM {}").format(sql.Identifier(schema, "embedding_space"))).fetchone()
+        if row is not None and row[0] != new:
+            raise ConfigError(
+                f"the tables of schema {schema!r} hold vectors of {row[0]}: model {new} would make every run"
+                " fail. Changing the model is a re-embed into another schema (docs/operating.md: Models)"
+            )

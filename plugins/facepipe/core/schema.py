@@ -54,9 +54,9 @@ def reader_schema(schema: str) -> str:
 def auto_upgrade() -> bool:
     """FACEPIPE_SCHEMA_UPGRADE: ``auto`` (default) lets the first task of a run and the command
     line upgrade a database that is behind; ``manual`` leaves it to ``facepipe db upgrade``."""
-    from facepipe.core.deployment import settings
+    from facepipe.core.deployment import value
 
-    return settings().schema_upgrade == "auto"
+    return value("schema_upgrade") == "auto"
 
 
 def _config(schema: str | None = None, model: ModelSpec | None = None, connection=None):

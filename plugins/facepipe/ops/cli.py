@@ -45,6 +45,8 @@ def _retention(args) -> int:
     from facepipe.privacy.tasks import retention
 
     if args.reopen_from is not None:
+        if args.dry_run:
+            raise UserError("--reopen-from changes the horizon: it has no --dry-run (`facepipe status` shows it)")
         return _reopen(args.reopen_from)
     r = retention(dry_run=args.dry_run)
     if r["keep_days"] == 0:
@@ -71,9 +73,12 @@ def _retention(args) -> int:
 def _reopen(day: dt.date) -> int:
     from facepipe.core.db import connection
     from facepipe.core.deployment import settings
+    from facepipe.core.schema import require
+    from facepipe.core.specs import model_spec
     from facepipe.privacy.retention import reopen
 
     with connection() as conn:
+        require(conn, settings().db_schema, model_spec(settings().model))  # behind: says which command
         old = reopen(conn, settings().db_schema, day)
     if old is None:
         print(f"the retention horizon is not after {day}: nothing changed")
@@ -600,7 +605,7 @@ def _embedded_upgrade() -> None:
     upgrade` and the DAGs' first tasks: a command run from another checkout never changes it."""
     from facepipe.core import schema as versions
     from facepipe.core.db import connection, is_embedded
-    from facepipe.core.deployment import check_settings
+    from facepipe.core.deployment import check_settings, value
     from facepipe.core.specs import model_spec
 
     s = check_settings()
@@ -609,7 +614,7 @@ def _embedded_upgrade() -> None:
     with connection() as conn:
         rev = versions.current(conn, s.db_schema)
     if rev != versions.head() and versions.known(rev):
-        before, after = versions.upgrade(s.db_schema, model_spec(s.model))
+        before, after = versions.upgrade(s.db_schema, model_spec(value("model")))
         print(
             f"schema {s.db_schema!r}: revision {before or 'none'} -> {after} (upgraded first:"
             f" FACEPIPE_SCHEMA_UPGRADE=auto on the embedded database)",

@@ -76,7 +76,7 @@ def print_status(args) -> int:
         lo, hi, n = expired
         span = f"{lo}" if n == 1 else f"{lo} .. {hi}"
         print(f"\nexpired, {plural(n, 'day')} from the start date {start}: {span}")
-        print(f"  {h.reason()}")
+        print(f"  {shown(h.reason())}")
     if missing:
         print(
             f"\nnever loaded, {sum(n for _, _, n in missing)} of the days {first} .. {last}"
@@ -101,7 +101,7 @@ def print_status(args) -> int:
         )
         print("  unpause face_ingest in the Airflow UI (or `airflow dags unpause face_ingest`) to run them")
     for note in notes:
-        print(f"\nnote: {note}")
+        print(f"\nnote: {shown(note)}")
     return 0
 
 

@@ -62,7 +62,7 @@ def report(
     )
     d = dt.date.fromisoformat(day)
     if expired(d):  # its rows and files are gone: build nothing, write nothing
-        log.info("day %s is past retention (FACEPIPE_RETENTION_DAYS): no report", day)
+        log.info("day %s is before the retention horizon: no report", day)
         return {"day": day, "expired": True}
     with connection() as conn:
         require(conn, s.db_schema, spec)

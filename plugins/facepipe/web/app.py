@@ -63,6 +63,10 @@ class DatabaseDown(RuntimeError):
     """The facepipe database cannot be reached (or its schema is not usable)."""
 
 
+class SettingRefused(DatabaseDown):
+    """The database is up, but a setting is not valid: the page names it and its fix."""
+
+
 @cache
 def _templates():
     import jinja2
@@ -172,7 +176,11 @@ def _db():
         raise DatabaseDown("the facepipe database cannot be reached") from None
     try:
         try:
-            require(conn, s.db_schema, model_spec(s.model))
+            model = model_spec(s.model)  # the deployment's setting, read from the database
+        except (ConfigError, ValueError) as exc:
+            raise SettingRefused(str(exc)) from None
+        try:
+            require(conn, s.db_schema, model)
         except (SchemaBehind, ConfigError) as exc:
             raise DatabaseDown(str(exc)) from None
         yield conn, s.db_schema
@@ -230,6 +238,8 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(DatabaseDown)
     async def database_down(request: Request, exc: DatabaseDown):
+        if isinstance(exc, SettingRefused):
+            return _message(request, None, "A setting is not valid", f"{exc}.", 503)
         return _message(
             request,
             None,
@@ -848,10 +858,15 @@ def create_app() -> FastAPI:
 
     @app.get("/days/{day}/report")
     def report(day: str, who: Access = Depends(access)):
+        from facepipe.core.config import ConfigError
         from facepipe.core.deployment import settings
 
         d = _day(day)  # a date or 400: nothing else of the request reaches the path
-        path = _report_file(settings().reports_dir, d)
+        try:
+            reports_dir = settings().reports_dir  # the deployment's: read from the database
+        except ConfigError as exc:
+            raise SettingRefused(str(exc)) from None
+        path = _report_file(reports_dir, d)
         if path is None:
             raise HTTPException(404, f"no report page for {d} (face_report writes it)")
         return HTMLResponse(
