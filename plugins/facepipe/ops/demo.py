@@ -40,6 +40,7 @@ def run_day(dag_id: str, day: str, **conf) -> str:
     context to os.environ (AIRFLOW_CTX_DAG_ID, AIRFLOW_CTX_DAG_RUN_ID, ...) and leaves it there:
     they are put back as they were, else whatever this process does next is audited as the
     last task's (facepipe.core.audit.who; `facepipe demo` then recorded its start date so)."""
+    apply_airflow_defaults()  # called from Python, not the command line: $FACEPIPE_HOME/airflow too
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
