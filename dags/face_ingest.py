@@ -83,7 +83,7 @@ START = start_date(strict=False)
 )
 def face_ingest():
     @task(retries=0)
-    def resolve(params=None, data_interval_start=None, run_id=None) -> dict:
+    def resolve(params=None, data_interval_start=None, run_id=None, dag_run=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from facepipe.core.days import before_start, resolve_day
@@ -92,7 +92,9 @@ def face_ingest():
         try:
             opts = options(params.get("source"), params.get("detector"), params.get("model"))
             day = resolve_day(params.get("day"), data_interval_start)
-            start = None if params.get("day") else before_start(day)
+            # only the scheduler's own runs: a backfill or a Trigger of an earlier day is asked for
+            scheduled = str(getattr(dag_run, "run_type", "")).lower().endswith("scheduled")
+            start = before_start(day) if scheduled and not params.get("day") else None
         except ValueError as exc:
             raise fail_fast(exc) from exc
         if start is not None:  # scheduled from a start date the deployment no longer has
