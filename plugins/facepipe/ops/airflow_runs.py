@@ -24,10 +24,13 @@ class IngestState:
     waiting: list[tuple[str, dt.date | None, str]]  # (run_id, day, run_type) of queued runs
 
 
-def _metadata_url(home: Path) -> str | None:
+def _metadata_urls(home: Path) -> list[str]:
+    """The metadata databases this machine's Airflow may use: the configured one, else both the
+    one `make airflow` uses and the SQLite file `make demo` (dag.test) uses."""
     url = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
     if url:
-        return url
+        return [url]
+    urls = []
     import psycopg
 
     from facepipe.core.db import EmbeddedStopped, embedded_uri
@@ -39,25 +42,35 @@ def _metadata_url(home: Path) -> str | None:
         if found:
             from facepipe.ops.local_airflow import embedded_metadata_url
 
-            return embedded_metadata_url(home)
+            urls.append(embedded_metadata_url(home))
     except (EmbeddedStopped, psycopg.Error):
         pass
     sqlite = Path(os.environ.get("AIRFLOW_HOME") or home / "airflow") / "airflow.db"
-    return f"sqlite:///{sqlite}" if sqlite.is_file() else None
+    if sqlite.is_file():
+        urls.append(f"sqlite:///{sqlite}")
+    return urls
 
 
 def ingest_state(home: Path, dag_id: str = "face_ingest") -> IngestState | None:
-    """face_ingest's pause flag and queued runs, or None when no metadata database answers."""
-    url = _metadata_url(home)
-    if url is None:
+    """face_ingest's pause flag and queued runs, or None when no metadata database answers; of
+    several, the one that parsed face_ingest last."""
+    found = [got for url in _metadata_urls(home) if (got := _state(url, dag_id)) is not None]
+    if not found:
         return None
+    return max(found, key=lambda f: str(f[0] or ""))[1]
+
+
+def _state(url: str, dag_id: str) -> tuple[object, IngestState] | None:
     try:
         import sqlalchemy as sa
 
         engine = sa.create_engine(url)
         try:
             with engine.connect() as c:
-                paused = c.execute(sa.text("SELECT is_paused FROM dag WHERE dag_id = :d"), {"d": dag_id}).scalar()
+                row = c.execute(
+                    sa.text("SELECT is_paused, last_parsed_time FROM dag WHERE dag_id = :d"), {"d": dag_id}
+                ).fetchone()
+                paused, parsed = (row[0], row[1]) if row else (None, None)
                 rows = c.execute(
                     sa.text(
                         "SELECT run_id, data_interval_start, run_type, conf FROM dag_run"
@@ -79,4 +92,4 @@ def ingest_state(home: Path, dag_id: str = "face_ingest") -> IngestState | None:
             except ValueError:
                 day = None
         waiting.append((str(run_id), day, str(run_type)))
-    return IngestState(None if paused is None else bool(paused), waiting)
+    return parsed, IngestState(None if paused is None else bool(paused), waiting)
