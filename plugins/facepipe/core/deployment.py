@@ -44,6 +44,8 @@ from facepipe.core.config import (
 from facepipe.core.db import EmbeddedStopped, connect, load_sql, table_exists
 
 log = logging.getLogger(__name__)
+# Deployment folders whose default is a folder of each process's home (FACEPIPE_HOME)
+HOME_FOLDERS = {"source": "photos", "reports_dir": "reports", "enrol_dir": "people"}
 CACHE_SECONDS = 5.0  # a long-lived process (the api-server) reads the database's values again after this
 
 
@@ -171,13 +173,11 @@ class Settings:
             raise AttributeError(name)
         if name == "home":
             return value.resolve()
-        if name == "source" and value is None:
-            return str(self.home / "photos")
-        if name == "reports_dir" and value is None:
-            return self.home / "reports"
-        if name == "enrol_dir" and value is None:
-            default = self.home / "people"
-            return default if default.is_dir() else None
+        if value is None and name in HOME_FOLDERS:
+            folder = self.home / HOME_FOLDERS[name]
+            if name == "source":
+                return str(folder)
+            return folder if name != "enrol_dir" or folder.is_dir() else None  # enrol_dir: if it exists
         return value
 
     def all(self) -> FacepipeSettings:
@@ -244,10 +244,8 @@ def differences(stored: dict[str, Stored] | None = None) -> list[Difference]:
 
 def _effective_default(name: str) -> str:
     """The value a process without the variable uses: the folders under its home too."""
-    home = process_settings().home.resolve()
-    derived = {"source": home / "photos", "reports_dir": home / "reports", "enrol_dir": home / "people"}
-    if name in derived:
-        return str(derived[name])
+    if name in HOME_FOLDERS:
+        return str(process_settings().home.resolve() / HOME_FOLDERS[name])
     return _text_of(FIELDS[name].default)
 
 

@@ -247,6 +247,12 @@ def _run_sealed(conn: psycopg.Connection, schema: str, plan: _Plan, k: int) -> l
     return out
 
 
+def _after_horizon(conn: psycopg.Connection, schema: str, since: dt.date) -> dt.date:
+    """``since``, or the retention horizon when it is later: no search reaches an expired day."""
+    first = horizon(conn, schema).before
+    return first if first is not None and since < first else since
+
+
 def search_faces(
     conn: psycopg.Connection,
     schema: str,
@@ -274,9 +280,7 @@ def search_faces(
     exist.
     """
     with conn.transaction():
-        first = horizon(conn, schema).before  # no search reaches a day retention expired
-        if first is not None and since < first:
-            since = first
+        since = _after_horizon(conn, schema, since)
         if since > until:
             return []
         args = dict(
@@ -326,6 +330,7 @@ def explain_search(
     out of logs (facepipe only calls this from tests and bench/, on synthetic vectors).
     """
     with conn.transaction():
+        since = _after_horizon(conn, schema, since)
         plan = _search_plan(
             conn,
             schema,
