@@ -111,3 +111,13 @@ def dlib_embedder():
     from facepipe.models.embed import DlibResnetEmbedder
 
     return DlibResnetEmbedder()
+
+
+@pytest.fixture(autouse=True)
+def _no_task_context_left():
+    """A dag.test() run in this process exports its task's context (AIRFLOW_CTX_*) and leaves
+    it: gone after each test, so that a later test's commands are not audited as that task."""
+    before = {k for k in os.environ if k.startswith("AIRFLOW_CTX_")}
+    yield
+    for key in [k for k in os.environ if k.startswith("AIRFLOW_CTX_") and k not in before]:
+        del os.environ[key]

@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from facepipe.core.config import PROJECT_ROOT
+from facepipe.core.config import PROJECT_ROOT, ConfigError
 from facepipe.core.text import plural
 from facepipe.ops.local_airflow import apply_airflow_defaults
 
@@ -40,7 +40,10 @@ def run_day(dag_id: str, day: str, **conf) -> str:
     context to os.environ (AIRFLOW_CTX_DAG_ID, AIRFLOW_CTX_DAG_RUN_ID, ...) and leaves it there:
     they are put back as they were, else whatever this process does next is audited as the
     last task's (facepipe.core.audit.who; `facepipe demo` then recorded its start date so)."""
-    apply_airflow_defaults()  # called from Python, not the command line: $FACEPIPE_HOME/airflow too
+    try:
+        apply_airflow_defaults()  # called from Python, not the command line: $FACEPIPE_HOME/airflow too
+    except ConfigError:
+        pass  # a bad setting: the run's first task fails naming it
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))

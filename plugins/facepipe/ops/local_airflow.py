@@ -219,7 +219,9 @@ def check_address_free(host: str, port: int, airflow_home: Path) -> None:
     if h.facepipe_airflow_home is not None:
         what = f"facepipe's Airflow of AIRFLOW_HOME {shown(h.facepipe_airflow_home)}"
     else:
-        what = shown(h.command if len(h.command) <= 120 else h.command[:117] + "...") or "command line not readable"
+        # long: its program and its last arguments (what tells one command from another)
+        what = shown(h.command if len(h.command) <= 120 else h.command[:40] + " ... " + h.command[-75:])
+        what = what or "command line not readable"
     also = f" and {plural(len(holders) - 1, 'other process')}" if len(holders) > 1 else ""
     raise PortInUse(f"{host}:{port} is in use by pid {h.pid} ({what}){also}: stop it, or set {PORT_ENV} to a free port")
 
