@@ -1,5 +1,0 @@
--- The photos of a search's k faces: partition pruning on their few days.
-SELECT i.day, i.image_id, i.uri, i.camera, i.captured_at
-FROM {schema}.images AS i
-WHERE i.day = ANY(%(days)s::date[])
-  AND i.image_id = ANY(%(image_ids)s::uuid[]);
