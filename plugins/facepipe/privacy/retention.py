@@ -245,9 +245,7 @@ def expire(
         except OSError as exc:
             log.warning("retention: a report file of %s could not be deleted: %s", day, type(exc).__name__)
     result["files_deleted"] = deleted
-    for table in sorted(
-        {t for t in rows if t not in ("images", "faces", "search_lists")} if conn.autocommit else ()
-    ):
+    for table in sorted({t for t in rows if t not in ("images", "faces", "search_lists")} if conn.autocommit else ()):
         conn.execute(sql.SQL("VACUUM {}").format(_t(schema, table)))
     if rows.get("search_lists") and conn.autocommit:
         from facepipe.search.ivf import writable

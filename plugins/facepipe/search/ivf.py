@@ -294,7 +294,7 @@ def forget_rows(conn: psycopg.Connection, schema: str) -> dict[str, int]:
     after the forget commits."""
     touched: dict[str, int] = {}
     for version in writable(conn, schema):
-        for (table, n) in conn.execute(
+        for table, n in conn.execute(
             sql.SQL(
                 "WITH gone AS (DELETE FROM {} AS s USING forget_faces AS f"
                 " WHERE s.day = f.day AND s.image_id = f.image_id AND s.face_no = f.face_no"
@@ -417,14 +417,10 @@ def _drop(conn: psycopg.Connection, schema: str, version: int, state: str) -> No
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_t(schema, lists_table(version))))
     with conn.transaction():
         conn.execute(
-            sql.SQL("UPDATE {} SET state = %s, retired_at = now() WHERE version = %s").format(
-                _t(schema, "search_ivf")
-            ),
+            sql.SQL("UPDATE {} SET state = %s, retired_at = now() WHERE version = %s").format(_t(schema, "search_ivf")),
             (state, version),
         )
-        conn.execute(
-            sql.SQL("DELETE FROM {} WHERE version = %s").format(_t(schema, "search_centroids")), (version,)
-        )
+        conn.execute(sql.SQL("DELETE FROM {} WHERE version = %s").format(_t(schema, "search_centroids")), (version,))
 
 
 def build(
