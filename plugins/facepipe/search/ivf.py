@@ -365,7 +365,7 @@ def _create(conn: psycopg.Connection, schema: str, model: ModelSpec, version: in
     )
 
 
-def _estimate(conn: psycopg.Connection, schema: str, table: str) -> int:
+def estimate(conn: psycopg.Connection, schema: str, table: str) -> int:
     (n,) = conn.execute(
         "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint FROM pg_inherits AS i"
         " JOIN pg_class AS c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
@@ -376,10 +376,10 @@ def _estimate(conn: psycopg.Connection, schema: str, table: str) -> int:
 
 def face_count(conn: psycopg.Connection, schema: str) -> int:
     """The faces the planner's statistics count (no scan), or a count when there are few."""
-    estimate = _estimate(conn, schema, "faces")
-    if estimate < 100_000:
-        (estimate,) = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(_t(schema, "faces"))).fetchone()
-    return int(estimate)
+    n = estimate(conn, schema, "faces")
+    if n < 100_000:
+        (n,) = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(_t(schema, "faces"))).fetchone()
+    return int(n)
 
 
 def _sample(conn: psycopg.Connection, schema: str, faces: int, size: int) -> np.ndarray:
@@ -615,7 +615,7 @@ def state(conn: psycopg.Connection, schema: str, *, exact: bool = True) -> State
         ).fetchone()
         (faces_now,) = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(_t(schema, "faces"))).fetchone()
     else:  # the planner's counts
-        rows, largest, median = _estimate(conn, schema, v.table), 0, 0.0
+        rows, largest, median = estimate(conn, schema, v.table), 0, 0.0
     return State(
         v.version,
         v.built_at,

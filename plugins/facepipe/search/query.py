@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def query_vector(photo: Path, model: ModelSpec, detector_name: str, min_face: in
     return found[1]
 
 
-# A search whose day range and source keep at most this many faces (the planner's estimate)
+# A search whose day range and source keep at most this many faces (as the loads counted them)
 # reads every one of them and computes every distance: exact, and about as fast as the IVF's
 # lists there (bench/ann.py, 1,000,000 faces on 2 cores: 100,000 rows in 30 ms). Past it, the
 # IVF (facepipe.search.ivf) reads only the probed lists.
@@ -58,13 +59,12 @@ EXACT_MAX_ROWS = 50_000
 
 def filtered_rows(
     conn: psycopg.Connection, schema: str, *, since: dt.date, until: dt.date, source: str | None = None
-) -> int:
-    """The planner's estimate of the faces in the day range (of ``source``; nothing is counted)."""
-    plan = conn.execute(
-        sql.SQL("EXPLAIN (FORMAT JSON) ") + load_sql("search_filtered_rows.sql", schema=schema),
-        {"since": since, "until": until, "source": source},
-    ).fetchone()[0]
-    return int(plan[0]["Plan"]["Plan Rows"])
+) -> tuple[int, int]:
+    """The faces in the day range (of ``source``) and in every day, as the loads counted them."""
+    kept, total = conn.execute(
+        load_sql("search_filtered_rows.sql", schema=schema), {"since": since, "until": until, "source": source}
+    ).fetchone()
+    return int(kept), int(total)
 
 
 def search_probes() -> int:
@@ -123,9 +123,17 @@ def _search_plan(
     version = ivf.current(conn, schema)
     if version is None or version.model != model.name:
         return exact
-    if exact_max_rows > 0 and filtered_rows(conn, schema, since=since, until=until, source=source) <= exact_max_rows:
+    rows, total = filtered_rows(conn, schema, since=since, until=until, source=source)
+    if exact_max_rows > 0 and rows <= exact_max_rows:
         return exact
-    lists = ivf.nearest_lists(ivf.centroids(conn, schema, version.version), query, probes or search_probes())
+    # A filter (a source, part of the days) keeps a share of each list's faces: read as many more
+    # lists, so that about as many faces of the range are compared as without it; when that
+    # would read as many faces as the range holds, read the range (exact).
+    share = min(1.0, max(rows, 1) / max(total, 1))
+    width = math.ceil((probes or search_probes()) / share)
+    if exact_max_rows > 0 and width >= version.lists:
+        return exact
+    lists = ivf.nearest_lists(ivf.centroids(conn, schema, version.version), query, width)
     return _Plan(
         "ivf",
         load_sql("search_ivf.sql", schema=schema, table=version.table, op=model.distance_op),
@@ -187,10 +195,34 @@ def search_faces(
         )
         _apply(conn, plan.settings)
         rows = conn.execute(plan.statement, plan.params).fetchall()
-        if plan.path == "ivf" and len(rows) < k:
-            exact = load_sql("search_faces_exact.sql", schema=schema, op=model.distance_op)
-            rows = conn.execute(exact, plan.params).fetchall()
+        if plan.path == "ivf":
+            if len(rows) < k:  # the probed lists hold fewer than k faces of the range: all of them
+                exact = load_sql("search_faces_exact.sql", schema=schema, op=model.distance_op)
+                rows = conn.execute(exact, plan.params).fetchall()
+            else:
+                rows = _with_photos(conn, schema, rows)
     return [Match(r[0], str(r[1]), r[2], r[3], r[4], r[5], r[6], (r[7], r[8], r[9], r[10]), float(r[11])) for r in rows]
+
+
+def _with_photos(conn: psycopg.Connection, schema: str, found: list) -> list:
+    """The IVF's (day, image_id, face_no, source, distance) rows with their photos and boxes, as
+    the exact path returns them (a face's photo goes with it: never a half-made row)."""
+    if not found:
+        return []
+    more = {
+        (day, image_id, face_no): rest
+        for day, image_id, face_no, *rest in conn.execute(
+            load_sql("search_found.sql", schema=schema),
+            {"days": sorted({r[0] for r in found}), "image_ids": sorted({r[1] for r in found})},
+        )
+    }
+    out = []
+    for day, image_id, face_no, source, distance in found:
+        photo = more.get((day, image_id, face_no))
+        if photo is not None:
+            uri, camera, captured_at, bx, by, bw, bh = photo
+            out.append((day, image_id, face_no, uri, source, camera, captured_at, bx, by, bw, bh, distance))
+    return out
 
 
 def explain_search(
