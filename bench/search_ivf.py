@@ -83,7 +83,7 @@ def load(uri: str, data: Data, schema: str) -> dict:
     return {"copy_s": round(copied, 1)}
 
 
-def build(uri: str, schema: str, lists: int) -> dict:
+def build(uri: str, schema: str, lists: int, data: Data) -> dict:
     from facepipe.core.specs import model_spec
     from facepipe.search import ivf
 
@@ -99,6 +99,13 @@ def build(uri: str, schema: str, lists: int) -> dict:
             (f'"{schema}".{v.table}',),
         ).fetchone()
         built["table_mib"] = round(max(size, parts) / 2**20)
+        cents = ivf.centroids(conn, schema, v.version)
+    built["centroids_mib"] = round(cents.nbytes / 2**20, 1)
+    # the list a face is put in (its nearest cells' lists) against its exact nearest list
+    rows = np.random.default_rng(1).choice(len(data.vectors), min(20_000, len(data.vectors)), replace=False)
+    exact = ivf.assign(data.vectors[rows], cents)
+    routed = ivf.assign_lists(data.vectors[rows], cents, v.bounds)
+    built["routed_equals_exact"] = round(float((exact == routed).mean()), 4)
     log(f"  built {built}")
     return built
 
@@ -299,7 +306,7 @@ def main(argv=None) -> int:
         data = Data(args.faces, identities, DAYS, 10, seed=5)
         shape = out["shapes"][str(identities)] = {"loadavg_start": machine()["loadavg"]}
         shape["load"] = load(uri, data, SCHEMA)
-        shape["build"] = build(uri, SCHEMA, args.lists)
+        shape["build"] = build(uri, SCHEMA, args.lists, data)
         ids, qv = queries(data, args.queries + 3)
         shape["queries"] = []
         for pr in probes:

@@ -496,6 +496,10 @@ def test_the_ivf_centroids_and_lists_in_numpy():
         own = int(ivf.assign(point[None, :], cents)[0])
         assert own in ivf.nearest_lists(cents, point, 1)
     assert ivf.nearest_lists(cents, x[0], 500) == list(range(64))
+    # a list among the nearest cells' lists: the exact nearest list nearly always, and as near
+    routed = ivf.assign_lists(x, cents, bounds, top=2)
+    assert (routed == ids).mean() >= 0.98, (routed == ids).mean()
+    assert (ivf.assign_lists(x, cents, bounds, top=len(bounds)) == ids).all()
     assert ivf.lists_for(1_000_000) == 15625 and ivf.lists_for(10**9) == ivf.MAX_LISTS and ivf.lists_for(5, 7) == 7
 
 
