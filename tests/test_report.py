@@ -364,8 +364,14 @@ def test_search_takes_the_exact_path_for_a_selective_source(search_data, pg_uri,
         monkeypatch.setattr(search, "load_sql", lambda name, **ids: used.append(name) or load_sql(name, **ids))
         assert len(search.search_faces(conn, schema, spec, centres[0], since=since, until=until, source="cam03")) == 10
         assert "search_faces_exact.sql" in used and "search_ivf.sql" not in used, used
-        # A filter that keeps more rows than the threshold, or the exact path switched off: the IVF's lists
-        for source, limit in ((None, 10_000), ("cam03", estimate - 1), ("cam03", 0)):
+        # A source that keeps more faces than the threshold, but so few that the lists a search would
+        # probe for it (128 / its 1/30 share) would read as many faces as it holds: the exact path
+        path, _ = search.explain_search(
+            conn, schema, spec, centres[0], since=since, until=until, source="cam03", exact_max_rows=estimate - 1
+        )
+        assert path == "exact"
+        # No filter, or the exact path switched off: the IVF's lists
+        for source, limit in ((None, 10_000), ("cam03", 0)):
             path, plan = search.explain_search(
                 conn, schema, spec, centres[0], since=since, until=until, source=source, exact_max_rows=limit
             )
