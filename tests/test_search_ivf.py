@@ -413,9 +413,9 @@ def test_loads_and_forgets_during_a_build_reach_the_new_version(loaded, db, pg_u
                 forget_photo(other, schema, sha, spec)
         landed.set()
 
-    def copying(conn, schema_, version, cents, rows):
+    def copying(conn, schema_, version, cents, day, rows):
         copies.append(version.version)
-        n = real(conn, schema_, version, cents, rows)
+        n = real(conn, schema_, version, cents, day, rows)
         if version.state == "building" and len(copies) == 2:  # the build, its second day copied
             workers.append(threading.Thread(target=meanwhile))
             workers[0].start()

@@ -275,8 +275,11 @@ def _vectors(rows) -> np.ndarray:
     return np.asarray([one(v) for v in rows], np.float32)
 
 
-def _insert(conn: psycopg.Connection, schema: str, version: Version, cents: np.ndarray, rows: list) -> int:
-    """The rows (day, image_id, face_no, source, embedding) under their lists, in ``version``'s table."""
+def _insert(
+    conn: psycopg.Connection, schema: str, version: Version, cents: np.ndarray, day: dt.date, rows: list
+) -> int:
+    """One day's rows (day, image_id, face_no, source, embedding) under their lists, in ``version``'s
+    table (the vectors come from ``faces`` on the server; only the keys and list ids are sent)."""
     if not rows:
         return 0
     ids = assign_lists(_vectors([r[4] for r in rows]), cents, version.bounds)
@@ -284,21 +287,19 @@ def _insert(conn: psycopg.Connection, schema: str, version: Version, cents: np.n
         sql.SQL(
             "INSERT INTO {} (list_id, day, image_id, face_no, source, embedding)"
             " SELECT l.list_id, f.day, f.image_id, f.face_no, f.source, f.embedding"
-            " FROM unnest(%s::date[], %s::uuid[], %s::smallint[], %s::int[]) AS l(day, image_id, face_no, list_id)"
-            " JOIN {} AS f USING (day, image_id, face_no)"
+            " FROM unnest(%s::uuid[], %s::smallint[], %s::int[]) AS l(image_id, face_no, list_id)"
+            " JOIN {} AS f ON f.day = %s AND f.image_id = l.image_id AND f.face_no = l.face_no"
         ).format(_t(schema, version.table), _t(schema, "faces")),
-        ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], ids.tolist()),
+        ([r[1] for r in rows], [r[2] for r in rows], ids.tolist(), day),
     )
     return len(rows)
 
 
-def _day_rows(conn: psycopg.Connection, schema: str, day: dt.date, source: str | None, lock: bool = False) -> list:
+def _day_rows(conn: psycopg.Connection, schema: str, day: dt.date, source: str | None) -> list:
     query = sql.SQL(
         "SELECT day, image_id, face_no, source, embedding FROM {} WHERE day = %s"
         " AND (%s::text IS NULL OR source = %s::text)"
     ).format(_t(schema, "faces"))
-    if lock:
-        query += sql.SQL(" FOR SHARE")
     with conn.cursor(binary=True) as cur:
         return cur.execute(query, (day, source, source)).fetchall()
 
@@ -317,7 +318,7 @@ def replace_day(conn: psycopg.Connection, schema: str, day: dt.date, source: str
             ),
             (day, source, source),
         )
-        _insert(conn, schema, version, centroids(conn, schema, version.version), rows)
+        _insert(conn, schema, version, centroids(conn, schema, version.version), day, rows)
     return len(rows)
 
 
@@ -507,9 +508,9 @@ def build(
                     "SELECT pg_advisory_xact_lock(hashtext('facepipe:day'), %s)", (int(day.strftime("%Y%m%d")),)
                 )
                 conn.execute(sql.SQL("DELETE FROM {} WHERE day = %s").format(_t(schema, new.table)), (day,))
-                # FOR SHARE: a forget deleting these faces now waits for this copy, then deletes
-                # its rows here too; one that deleted first is seen deleted
-                copied += _insert(conn, schema, new, cents, _day_rows(conn, schema, day, None, lock=True))
+                # forget and retention take the ddl lock exclusively: none runs during this copy,
+                # and one after it deletes from this version too
+                copied += _insert(conn, schema, new, cents, day, _day_rows(conn, schema, day, None))
         filled = time.monotonic()
         conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(_t(schema, new.table)))
         old = None
