@@ -217,13 +217,14 @@ def _kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iterations: int = K
     cents = x[rng.choice(len(x), k, replace=False)].copy()
     for _ in range(iterations):
         labels = assign(x, cents)
-        sums = np.zeros_like(cents, dtype=np.float64)
-        np.add.at(sums, labels, x)
         counts = np.bincount(labels, minlength=k)
-        empty = counts == 0
-        cents = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
-        if empty.any():
-            cents[empty] = x[rng.choice(len(x), int(empty.sum()), replace=False)]
+        filled = counts > 0
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[filled]
+        # each list's sum: its rows together (a sort), then one reduceat (np.add.at is 10x slower)
+        sums = np.add.reduceat(x[np.argsort(labels, kind="stable")], starts, axis=0)
+        cents[filled] = sums / counts[filled, None]
+        if (~filled).any():
+            cents[~filled] = x[rng.choice(len(x), int((~filled).sum()), replace=False)]
     return cents
 
 
