@@ -115,8 +115,9 @@ def _in_step(db, schema) -> bool:
 
 
 @pytest.fixture
-def loaded(schema, db):
-    """Six days of two sources loaded, and the first centroids trained."""
+def loaded(schema, db, monkeypatch):
+    """Six days of two sources loaded, and the first centroids trained (partitions of about 100
+    faces, so that a forget's scrub and a search's pruning have several to choose from)."""
     from pgvector.psycopg import register_vector
 
     from facepipe.core.schema import require
@@ -139,9 +140,10 @@ def loaded(schema, db):
     assert state.version is None and state.faces_now == 480
     assert state.due(2.0) is None and state.due(2.0, min_faces=480) == "first version"
     assert state.summary().startswith("no centroids yet: searches read every face of their range (480 faces")
+    monkeypatch.setattr(ivf, "PARTITION_FACES", 100)
     built = ivf.build(db, schema, spec, reason="test", lists=LISTS)
     assert built["faces"] == 480 and built["lists"] == LISTS and built["dropped"] is None
-    assert 1 < built["partitions"] <= LISTS
+    assert 2 <= built["partitions"] <= 3  # whole cells (round(sqrt(12)) of them), about 100 faces each
     assert _in_step(db, schema)
     return schema, spec, rng, centres, shas
 
@@ -487,9 +489,13 @@ def test_the_ivf_centroids_and_lists_in_numpy():
     rng = np.random.default_rng(3)
     centres = rng.normal(size=(50, 16)).astype(np.float32)
     x = centres[rng.integers(0, 50, 5000)] + rng.normal(scale=0.05, size=(5000, 16)).astype(np.float32)
-    cents, bounds = ivf.train(x, 64)
+    cents, bounds, sizes = ivf.train(x, 64)
     assert cents.shape == (64, 16) and bounds[0] == 0 and list(bounds) == sorted(bounds)
-    assert len(bounds) == round(64**0.5)
+    assert len(bounds) == round(64**0.5) and sum(sizes) == len(x)
+    # partitions: whole cells, about PARTITION_FACES faces each
+    assert ivf.partition_bounds(bounds, sizes, 5000) == (0,)
+    parts = ivf.partition_bounds(bounds, sizes, 4 * ivf.PARTITION_FACES)
+    assert len(parts) == 4 and set(parts) <= set(bounds) and parts[0] == 0
     ids = ivf.assign(x, cents)
     assert set(ids.tolist()) == set(range(64))  # no empty list
     for point in x[:50]:

@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS {schema}.search_ivf (
     model         text        NOT NULL,
     lists         integer     NOT NULL CHECK (lists > 0),
     bounds        integer[]   NOT NULL,             -- each partition's first list id
+    cells         integer[]   NOT NULL,             -- each coarse cell's first list id
     trained_faces bigint      NOT NULL,             -- faces when its centroids were trained
     started_at    timestamptz NOT NULL DEFAULT now(),
     built_at      timestamptz,

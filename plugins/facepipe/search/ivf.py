@@ -1,6 +1,6 @@
 """The search structure over every day: an inverted file (IVF) that facepipe keeps itself.
 
-Every face of ``faces`` has a copy in ``<schema>.search_lists_v<N>`` (key, source, vector)
+Every face of ``faces`` has a copy in ``<schema>.search_lists_v<N>`` (key, source, box, vector)
 under the *list* of its nearest centroid. The centroids (``search_centroids``) come from a
 k-means on a sample of the faces, computed here in numpy, in two levels as VectorChord's
 hierarchical k-means does: about sqrt(lists) coarse cells, then each cell's share of the
@@ -83,6 +83,7 @@ class Version:
     model: str
     lists: int
     bounds: tuple[int, ...]  # each partition's first list id
+    cells: tuple[int, ...]  # each coarse cell's first list id (a face's list is looked for in its nearest cells)
     trained_faces: int
     built_at: dt.datetime | None
 
@@ -109,12 +110,12 @@ def _versions(conn: psycopg.Connection, schema: str, states: tuple[str, ...]) ->
         return []
     rows = conn.execute(
         sql.SQL(
-            "SELECT version, state, model, lists, bounds, trained_faces, built_at FROM {}"
+            "SELECT version, state, model, lists, bounds, cells, trained_faces, built_at FROM {}"
             " WHERE state = ANY(%s) ORDER BY version"
         ).format(_t(schema, "search_ivf")),
         (list(states),),
     ).fetchall()
-    return [Version(v, s, m, n, tuple(b), t, at) for v, s, m, n, b, t, at in rows]
+    return [Version(v, s, m, n, tuple(b), tuple(c), t, at) for v, s, m, n, b, c, t, at in rows]
 
 
 def current(conn: psycopg.Connection, schema: str) -> Version | None:
@@ -178,17 +179,20 @@ def assign(vectors: np.ndarray, cents: np.ndarray, chunk: int = 4096) -> np.ndar
     return out
 
 
-# A face's list is looked for among the lists of its CELLS_SEARCHED nearest coarse cells: the
-# cost of a night's (and a build's) list ids falls from faces x lists to faces x (cells + this x
-# lists / cells), 64x less at 65,536 lists; tests/test_search_ivf.py measures how often it
-# differs from the exact nearest list.
-CELLS_SEARCHED = 4
+# A face's list is looked for among the lists of its nearest coarse cells, an eighth of them (at
+# least 4): the cost of a night's (and a build's) list ids falls from faces x lists to faces x
+# (cells + lists / 8). How often that is not the exact nearest list: bench/search_ivf.py
+# ("routed_equals_exact"), tests/test_search_ivf.py.
+CELLS_SHARE = 8
+CELLS_MIN = 4
 
 
-def assign_lists(vectors: np.ndarray, cents: np.ndarray, bounds, top: int = CELLS_SEARCHED) -> np.ndarray:
+def assign_lists(vectors: np.ndarray, cents: np.ndarray, bounds, top: int | None = None) -> np.ndarray:
     """Each vector's list: the nearest centroid among the lists of its ``top`` nearest cells (a
     cell's centre is the mean of its lists' centroids). Exact when ``top`` covers every cell."""
     vectors = np.asarray(vectors, np.float32)
+    if top is None:
+        top = max(CELLS_MIN, math.ceil(len(bounds) / CELLS_SHARE))
     edges = [*bounds, len(cents)]
     if len(bounds) <= top:
         return assign(vectors, cents)
@@ -239,9 +243,9 @@ def _shares(sizes: np.ndarray, total: int) -> np.ndarray:
     return share
 
 
-def train(sample: np.ndarray, lists: int, seed: int = 0) -> tuple[np.ndarray, tuple[int, ...]]:
+def train(sample: np.ndarray, lists: int, seed: int = 0) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]]:
     """Centroids for ``lists`` lists from a sample (two levels: coarse cells, then lists within
-    each), and each cell's first list id: the partitions' bounds."""
+    each), each cell's first list id, and each cell's share of the sample."""
     sample = np.asarray(sample, np.float32)
     rng = np.random.default_rng(seed)
     lists = max(1, min(int(lists), len(sample)))
@@ -249,14 +253,36 @@ def train(sample: np.ndarray, lists: int, seed: int = 0) -> tuple[np.ndarray, tu
     coarse = _kmeans(sample, cells, rng)
     labels = assign(sample, coarse)
     share = _shares(np.bincount(labels, minlength=len(coarse)), lists)
-    parts, bounds, first = [], [], 0
+    parts, bounds, sizes, first = [], [], [], 0
     for cell in range(len(coarse)):
         if share[cell] == 0:
             continue
-        parts.append(_kmeans(sample[labels == cell], int(share[cell]), rng))
+        members = sample[labels == cell]
+        parts.append(_kmeans(members, int(share[cell]), rng))
         bounds.append(first)
+        sizes.append(len(members))
         first += len(parts[-1])
-    return np.vstack(parts), tuple(bounds)
+    return np.vstack(parts), tuple(bounds), tuple(sizes)
+
+
+# A partition of the search table holds about this many faces (whole coarse cells): a forget
+# rewrites the few that held the person's faces (VACUUM FULL: seconds each), and a search
+# plans and reads few partitions (BENCHMARKS.md section 14).
+PARTITION_FACES = 200_000
+
+
+def partition_bounds(cells: tuple[int, ...], sizes: tuple[int, ...], faces: int) -> tuple[int, ...]:
+    """Consecutive cells grouped into partitions of about PARTITION_FACES faces (by the cells'
+    shares of the sample): each partition's first list id."""
+    parts = max(1, min(MAX_PARTITIONS, len(cells), round(faces / PARTITION_FACES)))
+    if parts == 1:
+        return (0,)
+    edge = np.cumsum(sizes) / sum(sizes)  # the share of the faces up to each cell's end
+    bounds = [0]
+    for cell in range(1, len(cells)):
+        if edge[cell - 1] >= len(bounds) / parts and len(bounds) < parts:
+            bounds.append(cells[cell])
+    return tuple(bounds)
 
 
 def lists_for(faces: int, configured: int = 0) -> int:
@@ -283,11 +309,12 @@ def _insert(
     table (the vectors come from ``faces`` on the server; only the keys and list ids are sent)."""
     if not rows:
         return 0
-    ids = assign_lists(_vectors([r[4] for r in rows]), cents, version.bounds)
+    ids = assign_lists(_vectors([r[4] for r in rows]), cents, version.cells)
     conn.execute(
         sql.SQL(
-            "INSERT INTO {} (list_id, day, image_id, face_no, source, embedding)"
-            " SELECT l.list_id, f.day, f.image_id, f.face_no, f.source, f.embedding"
+            "INSERT INTO {} (list_id, day, image_id, face_no, source, box_x, box_y, box_w, box_h, embedding)"
+            " SELECT l.list_id, f.day, f.image_id, f.face_no, f.source, f.box_x, f.box_y, f.box_w, f.box_h,"
+            " f.embedding"
             " FROM unnest(%s::uuid[], %s::smallint[], %s::int[]) AS l(image_id, face_no, list_id)"
             " JOIN {} AS f ON f.day = %s AND f.image_id = l.image_id AND f.face_no = l.face_no"
         ).format(_t(schema, version.table), _t(schema, "faces")),
@@ -374,7 +401,8 @@ def _create(conn: psycopg.Connection, schema: str, model: ModelSpec, version: in
     conn.execute(
         sql.SQL(
             "CREATE TABLE {} (list_id integer NOT NULL, day date NOT NULL, image_id uuid NOT NULL,"
-            " face_no smallint NOT NULL, source text NOT NULL, embedding {} NOT NULL) PARTITION BY RANGE (list_id)"
+            " face_no smallint NOT NULL, source text NOT NULL, box_x integer NOT NULL, box_y integer NOT NULL,"
+            " box_w integer NOT NULL, box_h integer NOT NULL, embedding {} NOT NULL) PARTITION BY RANGE (list_id)"
         ).format(parent, sql.SQL(model.column_type))
     )
     edges = [*bounds, lists]
@@ -389,7 +417,8 @@ def _create(conn: psycopg.Connection, schema: str, model: ModelSpec, version: in
     # the lists, read by an index-only scan; page room for a night's inserts into every list
     conn.execute(
         sql.SQL(
-            "CREATE INDEX {} ON {} (list_id) INCLUDE (day, image_id, face_no, source, embedding) WITH (fillfactor = 80)"
+            "CREATE INDEX {} ON {} (list_id) INCLUDE (day, image_id, face_no, source, box_x, box_y, box_w, box_h,"
+            " embedding) WITH (fillfactor = 80)"
         ).format(sql.Identifier(lists_table(version) + "_lists"), parent)
     )
     # a re-run's, retention's and a forget's rows
@@ -478,17 +507,18 @@ def build(
         sample = _sample(conn, schema, faces, size)
         if len(sample) == 0:
             raise ValueError("there are no faces to train the search's centroids on")
-        cents, bounds = train(sample, n_lists, seed)
+        cents, cells, sizes = train(sample, n_lists, seed)
+        bounds = partition_bounds(cells, sizes, faces)
         del sample
         trained = time.monotonic()
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('facepipe:ddl'))")
             (version,) = conn.execute(
                 sql.SQL(
-                    "INSERT INTO {} (state, model, lists, bounds, trained_faces, reason)"
-                    " VALUES ('building', %s, %s, %s, %s, %s) RETURNING version"
+                    "INSERT INTO {} (state, model, lists, bounds, cells, trained_faces, reason)"
+                    " VALUES ('building', %s, %s, %s, %s, %s, %s) RETURNING version"
                 ).format(_t(schema, "search_ivf")),
-                (model.name, len(cents), list(bounds), faces, reason),
+                (model.name, len(cents), list(bounds), list(cells), faces, reason),
             ).fetchone()
             with conn.cursor() as cur:
                 cur.executemany(

@@ -205,22 +205,22 @@ def search_faces(
 
 
 def _with_photos(conn: psycopg.Connection, schema: str, found: list) -> list:
-    """The IVF's (day, image_id, face_no, source, distance) rows with their photos and boxes, as
-    the exact path returns them (a face's photo goes with it: never a half-made row)."""
+    """The IVF's (day, image_id, face_no, source, box, distance) rows with their photos, as the
+    exact path returns them (a face's photo goes with it: never a half-made row)."""
     if not found:
         return []
-    more = {
-        (day, image_id, face_no): rest
-        for day, image_id, face_no, *rest in conn.execute(
-            load_sql("search_found.sql", schema=schema),
+    photos = {
+        (day, image_id): rest
+        for day, image_id, *rest in conn.execute(
+            load_sql("search_images.sql", schema=schema),
             {"days": sorted({r[0] for r in found}), "image_ids": sorted({r[1] for r in found})},
         )
     }
     out = []
-    for day, image_id, face_no, source, distance in found:
-        photo = more.get((day, image_id, face_no))
+    for day, image_id, face_no, source, bx, by, bw, bh, distance in found:
+        photo = photos.get((day, image_id))
         if photo is not None:
-            uri, camera, captured_at, bx, by, bw, bh = photo
+            uri, camera, captured_at = photo
             out.append((day, image_id, face_no, uri, source, camera, captured_at, bx, by, bw, bh, distance))
     return out
 
