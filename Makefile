@@ -67,11 +67,11 @@ bench-video: install  # videos: sampled against every frame, 1080p and 4K (BENCH
 bench-web: install  # the Faces view at 1M faces / 30,000 identities (BENCHMARKS.md section 10)
 	$(BIN)/python bench/web.py
 
-# BENCHMARKS.md section 9 at a small size (a few minutes): the search over every day, per-day
-# path against the search structure (each index kind), 30 and 365 days. Full size: see there.
+# BENCHMARKS.md section 14 at a small size (a few minutes): the search over every day through
+# search_faces (the IVF, and the exact path beside it). Full size: see there.
 bench-search: install
-	$(BIN)/python bench/search_all.py --faces 30000 --identities 3000 --layouts 30,365 --queries 30 \
-		--seconds 3 --out search_all_quick
+	$(BIN)/python bench/search_ivf.py --faces 30000 --shapes 3000 --probes 64,128 --queries 30 \
+		--exact-queries 10 --out search_ivf_quick
 
 status: install
 	$(BIN)/python -m facepipe status

@@ -1,4 +1,6 @@
-"""Which index a search generation should be built with: HNSW, IVFFlat, halfvec, side by side.
+"""Which pgvector index a search generation should have been built with: HNSW, IVFFlat, halfvec,
+side by side (the generations went in revision 0011; these remain the baselines that
+bench/ivf_external.py and BENCHMARKS.md sections 9 and 13 compare facepipe's IVF with).
 
     .venv/bin/python bench/search_index.py --faces 1000000 --shapes 100000,50000 \\
         --variants ivfflat:1000,ivfflat:2000,ivfflat-half:1000 --probes 8,16,32,64
@@ -10,7 +12,7 @@ variant, in one run: its build (seconds, index size, peak postgres RSS), then qu
 like include/sql/search_on_days.sql on a generation (every day in the day filter, relaxed-order iterative
 scan, exact order outside) at each search width, recall@10 against numpy's exact answer,
 p50/p95 of the SQL alone (search_faces adds its lock, day list and photo lookup, a few ms:
-bench/search_all.py measures it end to end). Variants:
+bench/search_ivf.py measures facepipe's own structure end to end). Variants:
 
 - ``hnsw:M:EFC``: HNSW on the vector, m and ef_construction; widths are ef_search (--ef);
 - ``ivfflat:LISTS``: IVFFlat on the vector; widths are probes (--probes);
@@ -116,10 +118,8 @@ def _server_cpu_s(state: Path) -> float:
 
 def build(uri: str, variant: str, mem: str, state: Path, faces: int) -> dict:
     kind, *opts = variant.split(":")
-    if opts and opts[0] == "auto":
-        from facepipe.search.generations import ivfflat_lists
-
-        opts = [str(ivfflat_lists(faces, mem, half=kind == "ivfflat-half"))]
+    if opts and opts[0] == "auto":  # as the generations (before revision 0011) chose: a list per 1,000 faces
+        opts = [str(max(1, faces // 1000))]
         variant = f"{kind}:{opts[0]}"
     cpu0 = _server_cpu_s(state)
     with connect(uri) as conn, PeakRss(state) as rss:

@@ -1,16 +1,14 @@
 """
 ### face_search: keeps the search over every day fast
 
-Daily. Face search over many days reads one index (a *generation* of the search
-structure: an HNSW graph, or IVFFlat with `FACEPIPE_SEARCH_INDEX=ivfflat`) for the days
-it holds, plus each day loaded since in its own partition.
-This DAG logs how far the structure is behind (days loaded since the last build, rows
-forget and retention deleted) and, when `FACEPIPE_SEARCH_MAX_OPEN_DAYS` days are open
-or `FACEPIPE_SEARCH_MAX_STALE` of its rows are stale, builds a new generation beside
-the current one and swaps it in: searches and loads go on meanwhile; the build uses at
-most `FACEPIPE_SEARCH_BUILD_MEM` of maintenance_work_mem. The param `force` rebuilds
-whatever the lag. Search results never depend on it: an open day is searched in its
-partition, a deleted face is never returned (docs/using.md, Face search).
+Daily. Face search over many days reads an inverted file facepipe keeps itself: every
+face sits in the list of its nearest centroid, and a search reads the faces of the lists
+nearest the query (docs/using.md, Face search). Loads, forgets and retention change its
+rows in their own transactions, so search results never wait for this DAG. What it does:
+log the structure's state; train new centroids (online: the new version is filled beside
+the current one and swapped in, searches and loads go on) when none exist yet and the faces
+reach 20,000, when the faces have grown `FACEPIPE_SEARCH_RETRAIN_GROWTH` times since the
+current centroids were trained, or when the param `force` asks; else VACUUM its table.
 """
 
 from __future__ import annotations
@@ -26,11 +24,11 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
     schedule=CronDataIntervalTimetable("0 3 * * *", timezone="UTC"),
     start_date=datetime(2026, 11, 1, tzinfo=UTC),
     catchup=False,
-    # Opt-in until its recall meets the per-day path's (BENCHMARKS.md section 9: 0.81 against
-    # 0.99 at 1M faces over 365 days): with no generation built, every search goes day by day.
-    is_paused_upon_creation=True,
+    # On from the start: until it trains the first centroids, searches read every face of
+    # their range (exact, and slow past a few 100,000 faces).
+    is_paused_upon_creation=False,
     max_active_runs=1,
-    params={"force": Param(False, type="boolean", description="rebuild even if the lag is within the policy")},
+    params={"force": Param(False, type="boolean", description="train new centroids even if none are due")},
     default_args={
         "owner": "facepipe",
         "retries": 1,

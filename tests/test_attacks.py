@@ -255,7 +255,7 @@ def test_sql_files_take_values_only_as_parameters(pg_uri):
 
     from facepipe.core.db import load_sql
 
-    identifiers = {"schema", "images_part", "faces_part", "sealed", "table"}  # sealed, table: a search generation
+    identifiers = {"schema", "images_part", "faces_part", "table"}  # table: a version of the search structure
     hostile = 'x"; DROP TABLE faces; --'
     files = sorted((PROJECT_ROOT / "include" / "sql").glob("*.sql"))
     assert len(files) >= 10
@@ -263,7 +263,7 @@ def test_sql_files_take_values_only_as_parameters(pg_uri):
         for path in files:
             code = "\n".join(line.split("--", 1)[0] for line in path.read_text().splitlines())
             names = set(re.findall(r"\{(\w*)\}", code))
-            assert names <= identifiers | {"op", "half", "vector_type", "opclass"}, (path.name, names)
+            assert names <= identifiers | {"op", "vector_type", "opclass"}, (path.name, names)
             assert not re.search(r"'[^'\n]*%(\(\w+\))?s[^'\n]*'", code), f"{path.name}: a parameter inside quotes"
             assert not re.search(r"\bEXECUTE\b|\bformat\s*\(", code, re.IGNORECASE), f"{path.name}: dynamic SQL"
             if names & {
@@ -274,14 +274,11 @@ def test_sql_files_take_values_only_as_parameters(pg_uri):
             text = load_sql(
                 path.name,
                 op="<->" if "op" in names else None,
-                half=128 if "half" in names else None,
-                **{k: hostile for k in names - {"op", "half"}},
+                **{k: hostile for k in names - {"op"}},
             ).as_string(conn)
             assert hostile not in text.replace('"x""; DROP TABLE faces; --"', ""), path.name
     with pytest.raises(ValueError):
-        load_sql("search_faces.sql", schema="s", op="<->; DROP TABLE faces")
-    with pytest.raises(ValueError):  # a number, or nothing
-        load_sql("search_on_days_half.sql", schema="s", table="t", op="<->", half="128) x; DROP TABLE faces; --")
+        load_sql("search_ivf.sql", schema="s", table="t", op="<->; DROP TABLE faces")
 
 
 # ----------------------------------------------------------------- the HTML report

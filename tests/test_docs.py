@@ -123,7 +123,6 @@ RUN = [
     "facepipe forget photo URI",
     "facepipe people ops",
     "facepipe report DAY",
-    "facepipe search-maintain --rebuild",
     "facepipe retention",
     "FACEPIPE_RETENTION_DAYS=30 .venv/bin/facepipe retention --dry-run",
     "FACEPIPE_RETENTION_DAYS=30 .venv/bin/facepipe retention",

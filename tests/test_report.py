@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 import uuid
 
@@ -202,6 +203,7 @@ def search_data(pg_uri):
     from facepipe.core.schema import require
     from facepipe.core.specs import model_spec
     from facepipe.ingest.store import index_day
+    from facepipe.search import ivf
 
     schema = "search_" + uuid.uuid4().hex[:8]
     spec = model_spec("dlib-resnet-128")
@@ -250,7 +252,23 @@ def search_data(pg_uri):
                             "loaded",
                         )
                     )
+            # a load a (day, source), as facepipe's loads count them (search chooses its path by them)
+            for src, n in zip(*np.unique(sources, return_counts=True)):
+                conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {} (day, run_id, source, detector, model, images, duplicates, faces, rejects)"
+                        " VALUES (%s, 'copy', %s, 'hog', %s, %s, 0, %s, 0)"
+                    ).format(sql.Identifier(schema, "load_runs")),
+                    (day, f"cam{int(src):02d}", spec.name, int(n), int(n)),
+                )
             index_day(conn, schema, day, spec)
+        # the rows went in by COPY, not by a load: the IVF's first centroids from them, in
+        # partitions of about 2,000 faces (a deployment's hold 200,000), so that pruning shows
+        kept, ivf.PARTITION_FACES = ivf.PARTITION_FACES, 2_000
+        try:
+            ivf.build(conn, schema, spec, reason="test")
+        finally:
+            ivf.PARTITION_FACES = kept
     yield schema, spec, rows, centres
     with psycopg.connect(pg_uri, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
@@ -265,7 +283,7 @@ def exact(rows, query, k, since, until, source=None):
     return [iid for _, iid in sorted(cand)[:k]]
 
 
-@pytest.mark.parametrize("path", ["exact", "hnsw"])
+@pytest.mark.parametrize("path", ["exact", "ivf"])
 def test_filtered_search_is_complete_and_accurate(search_data, pg_uri, path):
     import psycopg
     from pgvector.psycopg import register_vector
@@ -301,28 +319,30 @@ def test_filtered_search_is_complete_and_accurate(search_data, pg_uri, path):
     assert np.mean(recalls) >= (1.0 if path == "exact" else 0.95), recalls
 
 
-def test_search_plan_prunes_partitions_and_uses_each_hnsw_index(search_data, pg_uri):
+def test_search_plans_prune_partitions(search_data, pg_uri):
+    """The exact path reads the range's day partitions only; the IVF path the partitions of the
+    probed lists only, each through its covering btree."""
     import psycopg
     from pgvector.psycopg import register_vector
 
-    from facepipe.core.db import load_sql
+    from facepipe.search import ivf
+    from facepipe.search.query import explain_search
 
     schema, spec, rows, centres = search_data
     days = sorted({r[0] for r in rows})
     with psycopg.connect(pg_uri, autocommit=True) as conn:
         register_vector(conn)
-        with conn.transaction():
-            conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-            plan = "\n".join(
-                r[0]
-                for r in conn.execute(
-                    sql.SQL("EXPLAIN ") + load_sql("search_faces.sql", schema=schema, op=spec.distance_op),
-                    {"query": centres[0], "k": 10, "since": days[1], "until": days[2], "source": "cam03"},
-                )
-            )
-    used = {f"faces_p{d:%Y%m%d}_embedding_hnsw" for d in days[1:]}
-    assert all(name in plan for name in used), plan
-    assert f"faces_p{days[0]:%Y%m%d}" not in plan, plan  # pruned: outside the range
+        path, plan = explain_search(
+            conn, schema, spec, centres[0], since=days[1], until=days[2], source="cam03", exact_max_rows=10**9
+        )
+        assert path == "exact" and f"faces_p{days[0]:%Y%m%d}" not in plan and f"faces_p{days[1]:%Y%m%d}" in plan
+        v = ivf.current(conn, schema)
+        assert len(v.bounds) > 4, v  # enough partitions for pruning to show
+        path, plan = explain_search(
+            conn, schema, spec, centres[0], since=days[0], until=days[2], probes=1, exact_max_rows=0
+        )
+        scanned = set(re.findall(rf"Scan using \S+ on ({v.table}_p[0-9]+)", plan))
+        assert path == "ivf" and len(scanned) == 1, plan  # one list: one partition
 
 
 def test_search_takes_the_exact_path_for_a_selective_source(search_data, pg_uri, monkeypatch):
@@ -339,32 +359,36 @@ def test_search_takes_the_exact_path_for_a_selective_source(search_data, pg_uri,
     in_range = [f"faces_p{d:%Y%m%d}" for d in days[1:]]
     with psycopg.connect(pg_uri, autocommit=True) as conn:
         register_vector(conn)
-        estimate = search.filtered_rows(conn, schema, since=since, until=until, source="cam03")
-        assert kept / 2 <= estimate <= kept * 2, (estimate, kept)
+        estimate, total = search.filtered_rows(conn, schema, since=since, until=until, source="cam03")
+        assert estimate == kept and total == len(rows), (estimate, kept)
         path, plan = search.explain_search(conn, schema, spec, centres[0], since=since, until=until, source="cam03")
         assert path == "exact"
         assert all(f"{p}_source_idx" in plan for p in in_range), plan  # the btree of each day in range
-        assert "hnsw" not in plan and f"faces_p{days[0]:%Y%m%d}" not in plan, plan
+        assert "search_lists" not in plan and f"faces_p{days[0]:%Y%m%d}" not in plan, plan
         used = []
         monkeypatch.setattr(search, "load_sql", lambda name, **ids: used.append(name) or load_sql(name, **ids))
         assert len(search.search_faces(conn, schema, spec, centres[0], since=since, until=until, source="cam03")) == 10
-        assert "search_faces_exact.sql" in used and "search_faces.sql" not in used, used
-        # No filter, a filter that keeps more rows than the threshold, or the exact path switched off: the
-        # HNSW indexes (at the default ef_search 400 the planner would rather scan and sort if it could).
-        for source, limit in ((None, search.EXACT_MAX_ROWS), ("cam03", estimate - 1), ("cam03", 0)):
+        assert "search_faces_exact.sql" in used and "search_ivf.sql" not in used, used
+        # A source that keeps more faces than the threshold, but so few that the lists a search would
+        # probe for it (128 / its 1/30 share) would read as many faces as it holds: the exact path
+        path, _ = search.explain_search(
+            conn, schema, spec, centres[0], since=since, until=until, source="cam03", exact_max_rows=estimate - 1
+        )
+        assert path == "exact"
+        # No filter, or the exact path switched off: the IVF's lists
+        for source, limit in ((None, 10_000), ("cam03", 0)):
             path, plan = search.explain_search(
                 conn, schema, spec, centres[0], since=since, until=until, source=source, exact_max_rows=limit
             )
-            assert path == "hnsw", (source, limit)
-            assert all(f"{p}_embedding_hnsw" in plan for p in in_range), plan
-            assert "source_idx" not in plan and "Seq Scan on faces" not in plan, plan
+            assert path == "ivf", (source, limit)
+            assert "search_lists_v" in plan and "source_idx" not in plan and "Seq Scan on faces" not in plan, plan
 
 
 @pytest.fixture(scope="module")
 def loaded_search_data(pg_uri):
     """900 faces over 3 days, loaded as a night loads them (write_manifest, write_shard, load_day, index_day):
-    three sources a day, each loaded by a run of its own (out of source order), few enough that an HNSW search
-    at ef_search 1000 visits every face of a day."""
+    three sources a day, each loaded by a run of its own (out of source order), and the IVF built on them
+    (9 lists: a search probing all 9 compares every face)."""
     import psycopg
 
     from facepipe.core.schema import require
@@ -373,6 +397,7 @@ def loaded_search_data(pg_uri):
     from facepipe.ingest.process import FaceRecord, ImageRecord, ShardResult
     from facepipe.ingest.store import index_day, load_day, write_manifest, write_shard
     from facepipe.models.detect import Box
+    from facepipe.search import ivf
 
     schema = "search_" + uuid.uuid4().hex[:8]
     spec = model_spec("dlib-resnet-128")
@@ -424,12 +449,13 @@ def loaded_search_data(pg_uri):
                 )
                 load_day(conn, schema, day=day, run_id=run_id, detector="hog", model=spec)
             index_day(conn, schema, day, spec)
+        ivf.build(conn, schema, spec, reason="test", lists=9)
     yield schema, spec, days, centres
     with psycopg.connect(pg_uri, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
-def test_search_exact_and_hnsw_paths_return_the_same_faces(loaded_search_data, db):
+def test_search_exact_and_ivf_paths_return_the_same_faces(loaded_search_data, db):
     from pgvector.psycopg import register_vector
 
     from facepipe.search.query import explain_search, search_faces
@@ -437,16 +463,16 @@ def test_search_exact_and_hnsw_paths_return_the_same_faces(loaded_search_data, d
     schema, spec, days, centres = loaded_search_data
     register_vector(db)
     rng = np.random.default_rng(3)
-    hnsw = {"ef_search": 1000, "exact_max_rows": 0}  # ef_search above a day's 300 faces: every face is visited
+    every = {"probes": 9, "exact_max_rows": 0}  # every list probed: every face is compared
     for i in range(12):
         query = (centres[rng.integers(0, len(centres))] + rng.normal(scale=0.12, size=128)).astype(np.float32)
         args = {"k": 10, "since": days[i % 2], "until": days[2], "source": f"cam{i % 3}"}
         path, plan = explain_search(db, schema, spec, query, **args)
-        assert path == "exact" and "hnsw" not in plan, plan  # (btree or seq scan: the planner's choice here)
-        path, plan = explain_search(db, schema, spec, query, **args, **hnsw)
-        assert path == "hnsw" and "_embedding_hnsw" in plan and "_source_idx" not in plan, plan
+        assert path == "exact" and "search_lists" not in plan, plan  # (btree or seq scan: the planner's choice)
+        path, plan = explain_search(db, schema, spec, query, **args, **every)
+        assert path == "ivf" and "search_lists_v" in plan and "_source_idx" not in plan, plan
         found = search_faces(db, schema, spec, query, **args)
-        assert len(found) == 10 and found == search_faces(db, schema, spec, query, **args, **hnsw)
+        assert len(found) == 10 and found == search_faces(db, schema, spec, query, **args, **every)
 
 
 def test_search_refuses_a_connection_in_a_transaction(loaded_search_data, pg_uri):

@@ -175,14 +175,14 @@ def test_retention_drops_exactly_the_days_past_the_limit(nights, db, sample_days
     after = state(db, schema, reports)
     # partitions: the old day's are gone, with their index; the others are where they were
     gone = {r for r in before["partitions"] if r.startswith((f"images_p{old:%Y%m%d}", f"faces_p{old:%Y%m%d}"))}
-    assert f"faces_p{old:%Y%m%d}_embedding_hnsw" in gone and f"images_p{old:%Y%m%d}_pkey" in gone
+    assert f"faces_p{old:%Y%m%d}_pkey" in gone and f"images_p{old:%Y%m%d}_pkey" in gone
     assert after["partitions"] == before["partitions"] - gone
     assert q(
         db,
         schema,
         "SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND indexname = %s",
         schema,
-        f"faces_p{kept[0]:%Y%m%d}_embedding_hnsw",
+        f"faces_p{kept[0]:%Y%m%d}_pkey",
     ) == [(1,)]
     # no table holds a row of the old day (report_person_days: neither as its day nor as seen_day)
     tables = day_tables(db, schema)

@@ -329,46 +329,26 @@ class FacepipeSettings(BaseSettings):
     people_duplicate: float = setting(
         0.5, "a new group this near an identity's centroid is not made", scope=DEPLOYMENT, ge=0.0, le=1.0
     )
-    search_max_open_days: int = setting(
-        4,
-        "`face_search` rebuilds the search structure when more days than this were loaded since its last build",
-        scope=DEPLOYMENT,
-        ge=0,
-        le=100_000,
-    )
-    search_max_stale: float = setting(
-        0.1, "... or when more than this share of its rows is stale", scope=DEPLOYMENT, ge=0.0, le=1.0
-    )
-    search_build_mem: Annotated[str, Stripped] = setting(
-        "1GB",
-        "maintenance_work_mem of that build (its memory bound; IVFFlat: how many lists its k-means can afford)",
-        scope=DEPLOYMENT,
-        accepts="a size like 512MB or 2GB",
-        pattern=r"^[0-9]{1,9}(B|kB|MB|GB|TB)?$",
-    )
-    search_index: Annotated[Literal["auto", "hnsw", "ivfflat"], Choice] = setting(
-        "auto",
-        "the search structure's index: `hnsw`, `ivfflat` (on halfvec, re-ranked), or `auto` (hnsw below"
-        " 1,500,000 faces); takes effect at the next rebuild",
-        scope=DEPLOYMENT,
-    )
-    search_hnsw_m: int = setting(16, "the graph's links per node (`hnsw`)", scope=DEPLOYMENT, ge=2, le=100)
-    search_hnsw_ef_construction: int = setting(
-        64,
-        "the graph's build width (`hnsw`), at least 2 x search_hnsw_m",
-        scope=DEPLOYMENT,
-        ge=4,
-        le=1000,
-    )
     search_lists: int = setting(
         0,
-        "IVFFlat lists (`ivfflat`); 0: a list per 1,000 faces, as many as the build memory fits",
+        "lists of the search structure's next centroids; 0: a list per 64 faces (at most 65,536)",
         scope=DEPLOYMENT,
         ge=0,
-        le=32768,
+        le=65_536,
     )
     search_probes: int = setting(
-        64, "IVFFlat lists a search reads (`ivfflat`): more, higher recall and slower", scope=DEPLOYMENT, ge=1, le=32768
+        128,
+        "lists a search reads: more, higher recall and slower (BENCHMARKS.md section 13)",
+        scope=DEPLOYMENT,
+        ge=1,
+        le=65_536,
+    )
+    search_retrain_growth: float = setting(
+        2.0,
+        "`face_search` trains new centroids when the faces have grown this many times since the current ones",
+        scope=DEPLOYMENT,
+        ge=1.1,
+        le=1000.0,
     )
     web_dag: Annotated[str, Stripped] = setting(
         "face_report",
@@ -383,8 +363,6 @@ class FacepipeSettings(BaseSettings):
         name = self.db_schema
         if not name or len(name.encode("utf-8")) > SCHEMA_NAME_MAX_BYTES or "\x00" in name or name.endswith("_reader"):
             raise ValueError("db_schema")
-        if self.search_hnsw_ef_construction < 2 * self.search_hnsw_m:
-            raise ValueError("search_hnsw_ef_construction")
         return self
 
     @classmethod
@@ -452,8 +430,6 @@ def _first_error(exc: ValidationError, origins: dict[str, str]) -> ConfigError:
         got = origins.get(name + ":value")
     where = origins.get(name, "environment")
     shown = f"{str(got)[:40]!r}" if isinstance(got, str) else repr(got)
-    if name == "search_hnsw_ef_construction" and (not loc or loc[0] not in FIELDS):
-        return ConfigError(f"{env_name(name)} must be at least 2 x {env_name('search_hnsw_m')}{_where(where)}")
     return ConfigError(f"{env_name(name)} must be {accepts(name)}, got {shown}{_where(where)}")
 
 

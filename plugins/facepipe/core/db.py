@@ -118,11 +118,10 @@ def connection(autocommit: bool = True) -> Iterator[psycopg.Connection]:
         conn.close()
 
 
-def load_sql(name: str, *, op: str | None = None, half: int | None = None, **identifiers: str) -> sql.Composed:
+def load_sql(name: str, *, op: str | None = None, **identifiers: str) -> sql.Composed:
     """An include/sql file with ``{name}`` placeholders bound to identifiers.
 
-    ``{op}`` is the model's distance operator, taken from facepipe.core.specs only;
-    ``{half}`` the type ``halfvec(<half>)``, ``half`` the model's dimensions.
+    ``{op}`` is the model's distance operator, taken from facepipe.core.specs only.
     """
     text = (SQL_DIR / name).read_text()
     parts: dict = {k: sql.Identifier(v) for k, v in identifiers.items()}
@@ -130,8 +129,6 @@ def load_sql(name: str, *, op: str | None = None, half: int | None = None, **ide
         if op not in ("<->", "<=>", "<#>"):
             raise ValueError(f"not a pgvector distance operator: {op!r}")
         parts["op"] = sql.SQL(op)
-    if half is not None:
-        parts["half"] = sql.SQL("halfvec({})").format(sql.Literal(int(half)))
     return sql.SQL(text).format(**parts)
 
 

@@ -408,8 +408,8 @@ def set_value(conn: psycopg.Connection, schema: str, text: str, value: str) -> t
     canonical = _text_of(parse_value(name, value.strip()))
     _require_table(conn, schema)
     with conn.transaction():
-        # one change at a time: two sets of a pair (search_hnsw_m, its ef_construction) that are
-        # each valid alone never store a pair that is not
+        # one change at a time: a check against the stored values (the model against the
+        # tables' vectors) holds until the change commits
         conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(schema, "settings")))
         stored = read_stored(conn, schema)
         old = stored[name].value if name in stored else None
@@ -439,24 +439,8 @@ def unset_value(conn: psycopg.Connection, schema: str, text: str) -> tuple[str, 
 
 
 def _check_together(conn: psycopg.Connection, schema: str, stored: dict[str, Stored], name: str, new: str) -> None:
-    """What a value must agree with, beyond its own range: the other half of a pair (the
-    database's value, else the default; never the setter's own environment), and for ``model``
-    the vectors the tables hold."""
-    pair = ("search_hnsw_m", "search_hnsw_ef_construction")
-    if name in pair:
-
-        def current(n: str) -> int:
-            if n == name:
-                return int(new)
-            return int(parse_value(n, stored[n].value)) if n in stored else int(FIELDS[n].default)
-
-        m, ef = current(pair[0]), current(pair[1])
-        if ef < 2 * m:
-            raise ConfigError(
-                f"{env_name(pair[1])} must be at least 2 x {env_name(pair[0])}: {ef} < 2 x {m}"
-                f" ({'the new value' if name == pair[1] else 'the deployment value'} {ef}); set"
-                f" {pair[1]} first"
-            )
+    """What a value must agree with, beyond its own range: for ``model``, the vectors the tables
+    hold (never the setter's own environment)."""
     if name == "model" and table_exists(conn, schema, "embedding_space"):
         row = conn.execute(sql.SQL("SELECT model FROM {}").format(sql.Identifier(schema, "embedding_space"))).fetchone()
         if row is not None and row[0] != new:

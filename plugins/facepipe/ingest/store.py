@@ -29,6 +29,7 @@ from facepipe.core.sources import Arrival
 from facepipe.core.specs import ModelSpec
 from facepipe.core.text import plural
 from facepipe.ingest.process import ShardResult
+from facepipe.search import ivf as search_ivf
 
 log = logging.getLogger(__name__)
 
@@ -355,7 +356,6 @@ def load_day(
         _check_overlap(conn, schema, params)
         if not allow_shrink:
             _check_shrink(conn, schema, params, plan)
-        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(_t(schema, faces_part + "_embedding_hnsw")))
         others = conn.execute(
             sql.SQL(
                 "SELECT EXISTS (SELECT 1 FROM {} WHERE source <> %(source)s)"
@@ -375,6 +375,8 @@ def load_day(
         conn.execute(load_sql("load_images.sql", **ids), params)
         conn.execute(load_sql("load_faces.sql", **ids), params)
         conn.execute(load_sql("load_rejects.sql", **ids), params)
+        # the search structure over every day: the same faces, in this transaction
+        search_ivf.replace_day(conn, schema, day, None if not others else source)
         counts = day_counts(conn, schema, day, source)
         if (
             counts["images"] + counts["duplicates"] + counts["rejects"] != plan["files"]
@@ -457,17 +459,10 @@ def day_counts(conn: psycopg.Connection, schema: str, day: dt.date, source: str)
     return dict(zip(("images", "duplicates", "faces", "rejects"), row))
 
 
-def index_day(
-    conn: psycopg.Connection, schema: str, day: dt.date, model: ModelSpec, maintenance_work_mem: str = "512MB"
-) -> str:
-    """Build the day's HNSW index (only this partition) and ANALYZE it."""
+def index_day(conn: psycopg.Connection, schema: str, day: dt.date, model: ModelSpec) -> str:
+    """ANALYZE the day's partitions: the planner's counts, which choose a search's path
+    (facepipe.search.query). The day's faces are searched through the search structure over
+    every day (facepipe.search.ivf), written in the load's own transaction: no index is built."""
     faces_part = partition_name("faces", day)
-    index = faces_part + "_embedding_hnsw"
-    conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(maintenance_work_mem)))
-    conn.execute(
-        sql.SQL(
-            "CREATE INDEX IF NOT EXISTS {} ON {} USING hnsw (embedding {}) WITH (m = 16, ef_construction = 64)"
-        ).format(sql.Identifier(index), _t(schema, faces_part), sql.SQL(model.opclass))
-    )
     conn.execute(sql.SQL("ANALYZE {}, {}").format(_t(schema, faces_part), _t(schema, partition_name("images", day))))
-    return index
+    return faces_part

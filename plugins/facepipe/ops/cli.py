@@ -228,23 +228,23 @@ def _search_maintain(args) -> int:
         return 0
     build = result.get("build")
     if build:
+        took = build["seconds"]
         print(
-            f"rebuilt ({result['reason']}): generation {build['gen']}, {plural(build['faces'], 'face')} of {plural(build['days'], 'day')}"
-            f" in {build['seconds']} s (copy {build['copy_seconds']} s, index {build['index_seconds']} s)"
-            + (f"; generation {build['dropped']} dropped" if build["dropped"] else "")
+            f"new centroids ({result['reason']}): version {build['version']}, {plural(build['lists'], 'list')}"
+            f" in {plural(build['partitions'], 'partition')}, {plural(build['faces'], 'face')} of"
+            f" {plural(build['days'], 'day')} (train {took['train']} s, fill {took['fill']} s, swap {took['swap']} s)"
+            + (f"; version {build['dropped']} dropped" if build["dropped"] else "")
         )
-    elif result.get("discarded"):
-        print("not rebuilt: a forget or retention ran during each build; run it again")
     else:
-        print("no rebuild due")
-    print(_lag_text(result["lag_after"]))
+        print("no new centroids due")
+    print(_search_text(result["after"]))
     return 0
 
 
-def _lag_text(lag: dict) -> str:
-    from facepipe.search.generations import Lag
+def _search_text(state: dict) -> str:
+    from facepipe.search.ivf import State
 
-    return "search: " + Lag(**{k: lag[k] for k in Lag.__dataclass_fields__ if k in lag}).summary()
+    return "search: " + State(**{k: state[k] for k in State.__dataclass_fields__ if k in state}).summary()
 
 
 def _people(args) -> int:
@@ -691,9 +691,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="the matches as JSON")
     p.set_defaults(func=_search)
     p = sub.add_parser(
-        "search-maintain", help="the search structure over every day: its lag, and a rebuild when due (face_search)"
+        "search-maintain",
+        help="the search structure over every day: its state, and new centroids when due (face_search)",
     )
-    p.add_argument("--rebuild", action="store_true", help="rebuild now, whatever the lag")
+    p.add_argument("--rebuild", action="store_true", help="train new centroids now, whatever the growth")
     p.add_argument("--json", action="store_true", help="the result as JSON")
     p.set_defaults(func=_search_maintain)
     p = sub.add_parser("people", help="identities: list, show, name, merge, move, suggestions, answer, ops")

@@ -106,7 +106,7 @@ def _consequences(name: str, new: str | None) -> None:
         print("  face_ingest's schedule follows at its next parse (about 30 s); `facepipe status` counts from it now")
     elif name == "max_active_shards":
         print("  face_ingest takes it at its next parse (about 30 s)")
-    elif name.startswith("search_") and name not in ("search_probes",):
-        print("  the search structure takes it at its next rebuild (`facepipe search-maintain --rebuild`)")
+    elif name in ("search_lists", "search_retrain_growth"):
+        print("  the search structure takes it when it next trains centroids (`facepipe search-maintain --rebuild`)")
     elif name == "model":
         print("  a model must match the vectors the tables hold: a run of another model is refused (docs: Models)")

@@ -16,7 +16,7 @@ def print_status(args) -> int:
     from facepipe.core.db import connection, load_sql, table_exists
     from facepipe.core.deployment import differences, settings
     from facepipe.ops.airflow_runs import ingest_state
-    from facepipe.search.generations import Policy, lag
+    from facepipe.search.ivf import state
 
     s = settings()
     schema = s.db_schema
@@ -31,7 +31,7 @@ def print_status(args) -> int:
             )
             names = [c.name for c in cur.description]
             rows = sorted((dict(zip(names, r)) for r in cur.fetchall()), key=lambda r: (r["day"], r["source"] or ""))
-        search = lag(conn, schema) if loaded else None
+        search = state(conn, schema, exact=False) if loaded and table_exists(conn, schema, "search_ivf") else None
     rows = [r for r in rows if r["loaded_at"] is not None or r["images"] or r["rejects"]]
     start, last = s.start_date, dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     first, since = start, "the start date"
@@ -66,12 +66,10 @@ def print_status(args) -> int:
         return 0
     _print_days(schema, rows)
     if search is not None and rows:
-        due = search.due(Policy.from_env())
+        due = search.due(s.search_retrain_growth)
         print(f"\nsearch over every day: {search.summary()}")
-        if due and search.gen is not None:  # without a generation the summary says how to opt in
-            print(
-                f"  a rebuild is due ({due}): face_search runs it daily (once unpaused), or `facepipe search-maintain`"
-            )
+        if due:
+            print(f"  new centroids are due ({due}): face_search trains them daily, or `facepipe search-maintain`")
     if expired is not None:
         lo, hi, n = expired
         span = f"{lo}" if n == 1 else f"{lo} .. {hi}"

@@ -60,6 +60,7 @@ class Forgotten:
     touched: set[dt.date] = field(default_factory=set, repr=False)  # days whose faces or images changed
     files: dict[str, int] = field(default_factory=dict)  # report and validation files rewritten or deleted
     identifiers: set[str] = field(default_factory=set, repr=False)  # image ids, URIs, hashes, names gone
+    search_partitions: dict[str, int] = field(default_factory=dict, repr=False)  # rows deleted, per table
 
 
 def _locks(conn: psycopg.Connection) -> None:
@@ -278,7 +279,7 @@ def _remove(
     """Remove what the forget's suppressions and forget_faces name from every table, and
     rebuild the report tables of the days it touched. Counts go to ``out.rows``."""
     from facepipe.people.identities import recompute_identities
-    from facepipe.search.generations import forget_rows
+    from facepipe.search.ivf import forget_rows
 
     rows = out.rows
     p = {
@@ -364,8 +365,10 @@ def _remove(
         + sql.SQL(") OR a.identity_id = %(identity_id)s OR a.other_id = %(identity_id)s")
     )
     rows["faces"] = run(sql.SQL("DELETE FROM {faces} AS a WHERE ").format(**t) + in_forget)
-    # the search structure over every day: the same faces, in this transaction (rebuilt after it)
-    rows["search_generation"] = forget_rows(conn, schema)
+    # the search structure over every day: the same faces, in this transaction (the partitions
+    # that held them are rewritten after it)
+    out.search_partitions = forget_rows(conn, schema)
+    rows["search_lists"] = sum(out.search_partitions.values())
     rows["images"] = run(sql.SQL("DELETE FROM {images} WHERE content_sha256 = ANY(%(shas)s)").format(**t))
     run(load_sql("forget_face_counts.sql", schema=schema))
     rows["stage_faces"] = run(load_sql("forget_stage_faces.sql", schema=schema))
@@ -480,26 +483,24 @@ def _after_commit(conn, schema: str, out: Forgotten, model: ModelSpec, reports_d
             "this PostgreSQL has no pg_clear_attribute_stats (before 18): the statistics of a table a forget"
             " left empty keep their old values until rows come back and ANALYZE runs"
         )
-    from facepipe.core.config import ConfigError
-    from facepipe.search.generations import Policy, discard_leftovers, rebuild
+    from facepipe.search.ivf import discard_leftovers, scrub
 
     try:
-        # a generation being built, or left by a build that died, may hold the faces too
+        # a version a dead build left may hold the faces too
         discard_leftovers(conn, schema)
     except psycopg.Error as exc:
         problems.append(
-            f"a search generation left by a build was not dropped ({type(exc).__name__}): run `facepipe"
+            f"a search version left by a build was not dropped ({type(exc).__name__}): run `facepipe"
             " search-maintain --rebuild` when the database is free"
         )
-    if out.rows.get("search_generation"):
-        # the generation's files hold the deleted rows (heap and graph): a new generation
-        # without them is built and swapped in, and the old table dropped with its files
+    if out.search_partitions:
+        # the partitions' files hold the deleted rows (heap and btrees): rewritten without them
         try:
-            rebuild(conn, schema, model, reason=f"forget (audit op {out.op_no})", policy=Policy.from_env())
-        except (psycopg.Error, TimeoutError, ConfigError) as exc:
+            out.files["search_partitions_rewritten"] = len(scrub(conn, schema, out.search_partitions))
+        except psycopg.Error as exc:
             problems.append(
-                f"the search structure was not rebuilt ({type(exc).__name__}: {str(exc)[:200]}): fix it, then run"
-                " `facepipe search-maintain --rebuild` (or trigger face_search) when the database is free"
+                f"the search structure's partitions were not rewritten ({type(exc).__name__}): run VACUUM (FULL)"
+                f" on {', '.join(sorted(out.search_partitions))} when nothing holds them"
             )
     out.files["problems"] = len(problems)
     with conn.transaction():

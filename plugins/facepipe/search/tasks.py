@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from facepipe.core.db import connection
@@ -14,16 +13,12 @@ log = logging.getLogger(__name__)
 
 
 def maintain(force: bool = False) -> dict:
-    """Log how far the search structure is behind, rebuild it if the policy says so (or
-    ``force``), log the lag after (facepipe.search.generations). Returns counts and times."""
-    from facepipe.search.generations import Policy
-    from facepipe.search.generations import maintain as run
+    """Log the search structure's state, train new centroids when due (or ``force``), log the
+    state after (facepipe.search.ivf). Returns counts and times."""
+    from facepipe.search.ivf import maintain as run
 
     s = settings()
     spec = model_spec(s.model)
-    policy = Policy.from_env()
-    if force:
-        policy = dataclasses.replace(policy, max_open_days=-1)
     with connection() as conn:
         require(conn, s.db_schema, spec, may_upgrade=True)
-        return run(conn, s.db_schema, spec, policy)
+        return run(conn, s.db_schema, spec, growth=s.search_retrain_growth, lists=s.search_lists, force=force)

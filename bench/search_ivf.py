@@ -1,0 +1,407 @@
+"""The search structure over every day as facepipe runs it (facepipe.search.ivf), end to end
+through ``search_faces``, against the exact search over ``faces`` in the same run.
+
+    PYTHONPATH=plugins .venv/bin/python bench/search_ivf.py --faces 1000000 --shapes 100000,50000 \\
+        --probes 64,128,256 --queries 200 --out search_ivf_1m
+
+Input: bench/ann.py's synthetic dlib-geometry faces (``Data``: the generator, seed and queries of
+bench/search_index.py and bench/ivf_external.py), ``--faces`` drawn from each of ``--shapes``
+identities over 365 days and 10 sources, binary COPY'd into facepipe's own tables with a
+load_runs row per day. Then, per shape, timed: the first centroids and the fill of the search
+table (``ivf.build``, lists as facepipe chooses them for the faces, or ``--lists``); the queries
+through ``search_faces`` at each of ``--probes``: every day, one source over every day, and 30
+days; recall@10 against numpy's exact answer, the share of the exact top-10's faces of the
+query's own identity ("own"), the queries finding none of their own, p50/p95 of the whole
+call (centroid search, SQL, photo lookup); the exact path (the baseline, fewer queries: it
+reads every face); 4 clients at once; then the upkeep, each step in its own transaction as
+facepipe does it: a night of faces/30 new faces (COPY into the day's partition and
+``replace_day`` in one transaction), a retention of the oldest day (``expire_days`` + VACUUM),
+a forget of the identity with the most faces (``forget_rows`` + the scrub of the partitions that
+held them), and the queries again. Results: bench/results/<--out>.json. No timed assertion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ann import DAY0, ID_OFFSET, Data, copy_rows  # noqa: E402, F401  (copy_rows: the slow reference)
+from common import RESULTS, connect, log, machine, pct, setup_env, start_db  # noqa: E402
+
+DAYS = 365
+SCHEMA = "bench_ivf"
+
+
+def _row(image_id) -> int:
+    return uuid.UUID(str(image_id)).int - ID_OFFSET
+
+
+PG_EPOCH = dt.date(2000, 1, 1)
+HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
+
+
+def _binary_rows(columns: list[tuple[str, np.ndarray]]) -> bytes:
+    """PostgreSQL's binary COPY rows (no header) of fixed-width columns, built by numpy: each
+    column's values already in their wire format (big-endian), all rows at once."""
+    n = len(columns[0][1])
+    fields = [("count", ">i2")]
+    for j, (_, values) in enumerate(columns):
+        fields += [(f"len{j}", ">i4"), (f"val{j}", values.dtype, values.shape[1:])]
+    rows = np.empty(n, np.dtype(fields))
+    rows["count"] = len(columns)
+    for j, (_, values) in enumerate(columns):
+        rows[f"len{j}"] = values.dtype.itemsize * int(np.prod(values.shape[1:], dtype=np.int64))
+        rows[f"val{j}"] = values
+    return rows.tobytes()
+
+
+def _fixed(texts: list[str]) -> np.ndarray:
+    return np.array([t.encode() for t in texts])
+
+
+def fast_copy(conn, schema: str, data: Data, rows: np.ndarray, dates: list[dt.date], model: str) -> None:
+    """``rows`` of ``data`` as facepipe's images and faces (as ann.copy_rows makes them: image_id
+    uuid(ID_OFFSET + row), one face a photo, source ``source-NN``), by binary COPY built in numpy
+    (ann.copy_rows's write_row takes about 0.5 ms a row: 10M faces would take hours)."""
+    day_no = np.array([(d - PG_EPOCH).days for d in dates], ">i4")[data.day[rows].astype(int)]
+    ids = np.empty((len(rows), 2), ">u8")
+    ids[:, 0], ids[:, 1] = ID_OFFSET >> 64, rows.astype(np.uint64)
+    ids = ids.view("S16").reshape(-1)
+    src = _fixed([f"source-{int(x):02d}" for x in range(10)])[data.source[rows].astype(int)]
+    arrived = (day_no.astype(np.int64) * 86400 + 12 * 3600) * 1_000_000
+    images = [
+        ("day", day_no),
+        ("image_id", ids),
+        ("uri", _fixed([f"s3://bench/{int(i):012d}.jpg" for i in rows])),
+        ("content_sha256", _fixed([f"{int(i):064x}" for i in rows])),
+        ("bytes", np.full(len(rows), 2_000_000, ">i8")),
+        ("width", np.full(len(rows), 4032, ">i4")),
+        ("height", np.full(len(rows), 3024, ">i4")),
+        ("source", src),
+        ("arrived_at", arrived.astype(">i8")),
+        ("status", np.full(len(rows), b"loaded", "S6")),
+        ("face_count", np.full(len(rows), 1, ">i4")),
+    ]
+    vec = np.empty(len(rows), np.dtype([("dim", ">i2"), ("unused", ">i2"), ("x", ">f4", (128,))]))
+    vec["dim"], vec["unused"], vec["x"] = 128, 0, data.vectors[rows]
+    faces = [
+        ("day", day_no),
+        ("image_id", ids),
+        ("face_no", np.zeros(len(rows), ">i2")),
+        ("box_x", np.full(len(rows), 100, ">i4")),
+        ("box_y", np.full(len(rows), 100, ">i4")),
+        ("box_w", np.full(len(rows), 400, ">i4")),
+        ("box_h", np.full(len(rows), 400, ">i4")),
+        ("source", src),
+        ("detector", np.full(len(rows), b"haar", "S4")),
+        ("det_score", np.full(len(rows), 2.0, ">f4")),
+        ("model", np.full(len(rows), model.encode(), f"S{len(model)}")),
+        ("embedding", vec),
+    ]
+    for table, columns in (("images", images), ("faces", faces)):
+        names = ", ".join(name for name, _ in columns)
+        with conn.cursor().copy(f'COPY "{schema}".{table} ({names}) FROM STDIN (FORMAT BINARY)') as cp:
+            cp.write(HEADER + _binary_rows(columns) + b"\xff\xff")
+
+
+def load(uri: str, data: Data, schema: str) -> dict:
+    from facepipe.core.db import ensure_partitions
+    from facepipe.core.schema import require
+    from facepipe.core.specs import model_spec
+
+    spec = model_spec("dlib-resnet-128")
+    with connect(uri) as conn:
+        for (part,) in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relispartition AND c.relkind = 'r'",
+            (schema,),
+        ).fetchall():
+            conn.execute(f'DROP TABLE IF EXISTS "{schema}"."{part}"')
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        require(conn, schema, spec, may_upgrade=True)
+        dates = [DAY0 + dt.timedelta(days=d) for d in range(DAYS)]
+        for d in dates:
+            ensure_partitions(conn, schema, d)
+        t = time.perf_counter()
+        with conn.transaction():
+            for start in range(0, len(data.day), 500_000):
+                fast_copy(conn, schema, data, np.arange(start, min(start + 500_000, len(data.day))), dates, spec.name)
+            # a load a (day, source), as facepipe's loads leave them
+            counts = np.zeros((DAYS, 10), np.int64)
+            np.add.at(counts, (data.day.astype(int), data.source.astype(int)), 1)
+            conn.cursor().executemany(
+                f'INSERT INTO "{schema}".load_runs (day, run_id, source, detector, model, images, duplicates,'
+                " faces, rejects) VALUES (%s, 'bench', %s, 'haar', %s, %s, 0, %s, 0)",
+                [
+                    (dates[d], f"source-{s:02d}", spec.name, int(counts[d, s]), int(counts[d, s]))
+                    for d in range(DAYS)
+                    for s in range(10)
+                ],
+            )
+        copied = time.perf_counter() - t
+        conn.execute(f'ANALYZE "{schema}".faces, "{schema}".images')
+    return {"copy_s": round(copied, 1)}
+
+
+def build(uri: str, schema: str, lists: int, data: Data) -> dict:
+    from facepipe.core.specs import model_spec
+    from facepipe.search import ivf
+
+    with connect(uri) as conn:
+        t = time.perf_counter()
+        built = ivf.build(conn, schema, model_spec("dlib-resnet-128"), reason="bench", lists=lists)
+        built["total_s"] = round(time.perf_counter() - t, 1)
+        v = ivf.current(conn, schema)
+        (size,) = conn.execute("SELECT pg_total_relation_size(%s::regclass)", (f'"{schema}".{v.table}',)).fetchone()
+        # per-partition sizes: pg_total_relation_size of a partitioned parent is 0 before PG 18
+        (parts,) = conn.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i WHERE i.inhparent = %s::regclass",
+            (f'"{schema}".{v.table}',),
+        ).fetchone()
+        built["table_mib"] = round(max(size, parts) / 2**20)
+        cents = ivf.centroids(conn, schema, v.version)
+    built["centroids_mib"] = round(cents.nbytes / 2**20, 1)
+    # the list a face is put in (its nearest cells' lists) against its exact nearest list
+    rows = np.random.default_rng(1).choice(len(data.vectors), min(20_000, len(data.vectors)), replace=False)
+    exact = ivf.assign(data.vectors[rows], cents)
+    routed = ivf.assign_lists(data.vectors[rows], cents, v.bounds)
+    built["routed_equals_exact"] = round(float((exact == routed).mean()), 4)
+    log(f"  built {built}")
+    return built
+
+
+def queries(data: Data, n: int):
+    ids = data.rng.integers(0, len(data.centres), n)
+    return ids, data.face(ids)
+
+
+_TRUTH: dict = {}
+
+
+def measure(uri: str, schema: str, data: Data, ids, qv, *, probes: int, case: str, exact: bool = False) -> dict:
+    from facepipe.core.specs import model_spec
+    from facepipe.search.query import search_faces
+
+    spec = model_spec("dlib-resnet-128")
+    last = DAY0 + dt.timedelta(days=DAYS - 1)
+    lat, rec, own_rec, none = [], [], [], 0
+    with connect(uri) as conn:
+        from pgvector.psycopg import register_vector
+
+        register_vector(conn)
+        for i, (who, q) in enumerate(zip(ids, qv)):
+            if case == "all":
+                lo, hi, source, since, until = 0, DAYS, None, DAY0, last
+            elif case == "source":
+                s = int(i % 10)
+                lo, hi, source, since, until = 0, DAYS, s, DAY0, last
+            else:  # 30 days
+                start = int(i * 7 % (DAYS - 30))
+                lo, hi, source = start, start + 30, None
+                since, until = DAY0 + dt.timedelta(days=lo), DAY0 + dt.timedelta(days=hi - 1)
+            t0 = time.perf_counter()
+            got = search_faces(
+                conn,
+                schema,
+                spec,
+                q,
+                k=10,
+                since=since,
+                until=until,
+                source=None if source is None else f"source-{source:02d}",
+                probes=probes,
+                exact_max_rows=10**12 if exact else 0,
+            )
+            took = (time.perf_counter() - t0) * 1000
+            key = (case, i)
+            if key not in _TRUTH:  # the same queries at every width: their exact answer once
+                _TRUTH[key] = data.exact(q, lo, hi, source)
+            want = _TRUTH[key]
+            rows = {_row(m.image_id) for m in got}
+            if i >= 3:
+                lat.append(took)
+                rec.append(len(rows & set(want.tolist())) / 10)
+                mine = {int(r) for r in want if data.identity[r] == who}
+                if mine:
+                    own_rec.append(len(rows & mine) / len(mine))
+                    none += len(rows & mine) == 0
+    out = {
+        "case": case,
+        "path": "exact" if exact else "ivf",
+        "probes": None if exact else probes,
+        "queries": len(rec),
+        "recall": round(float(np.mean(rec)), 4),
+        "min_recall": round(float(np.min(rec)), 2),
+        "own": round(float(np.mean(own_rec)), 4) if own_rec else None,
+        "none_of_own": none,
+        "p50_ms": round(pct(lat, 50), 1),
+        "p95_ms": round(pct(lat, 95), 1),
+        "loadavg": machine()["loadavg"],
+    }
+    log(f"  {out}")
+    return out
+
+
+def clients(uri: str, schema: str, qv, probes: int, n: int = 4, seconds: float = 20.0) -> dict:
+    from facepipe.core.specs import model_spec
+    from facepipe.search.query import search_faces
+
+    spec = model_spec("dlib-resnet-128")
+    done = [0] * n
+    stop = time.perf_counter() + seconds
+
+    def run(c: int) -> None:
+        with connect(uri) as conn:
+            i = c
+            while time.perf_counter() < stop:
+                search_faces(
+                    conn, schema, spec, qv[i % len(qv)], k=10, since=DAY0,
+                    until=DAY0 + dt.timedelta(days=DAYS - 1), probes=probes, exact_max_rows=0,
+                )  # fmt: skip
+                done[c] += 1
+                i += n
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in range(n)]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    out = {"clients": n, "probes": probes, "qps": round(sum(done) / (time.perf_counter() - t), 1)}
+    log(f"  {out}")
+    return out
+
+
+def upkeep(uri: str, schema: str, data: Data) -> dict:
+    """A night, a day's retention and a forget, each timed as facepipe runs it."""
+    from facepipe.core.db import ensure_partitions
+    from facepipe.core.specs import model_spec
+    from facepipe.search import ivf
+
+    spec = model_spec("dlib-resnet-128")
+    out = {}
+    night = DAY0 + dt.timedelta(days=DAYS)
+    n = len(data.day) // 30
+    rng = np.random.default_rng(11)
+    who = rng.integers(0, len(data.centres), n)
+    vectors = data.face(who)
+    with connect(uri) as conn:
+        ensure_partitions(conn, schema, night)
+        t = time.perf_counter()
+        with conn.transaction():
+            with conn.cursor().copy(
+                f'COPY "{schema}".faces (day, image_id, face_no, box_x, box_y, box_w, box_h, source, detector,'
+                " det_score, model, embedding) FROM STDIN (FORMAT BINARY)"
+            ) as cp:
+                cp.set_types(
+                    ["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "text", "float4", "text", "vector"]
+                )
+                for i, v in enumerate(vectors):
+                    cp.write_row(
+                        (night, uuid.UUID(int=(2 << 64) + i), 0, 0, 0, 50, 50, "source-00", "haar", 1.0, spec.name, v)
+                    )
+            copied = time.perf_counter()
+            ivf.replace_day(conn, schema, night, None)
+        done = time.perf_counter()
+        out["night"] = {"faces": n, "copy_s": round(copied - t, 2), "search_upkeep_s": round(done - copied, 2)}
+        log(f"  night {out['night']}")
+        t = time.perf_counter()
+        with conn.transaction():
+            gone = ivf.expire_days(conn, schema, DAY0 + dt.timedelta(days=1))
+        deleted = time.perf_counter()
+        for v in ivf.writable(conn, schema):
+            conn.execute(f'VACUUM "{schema}"."{v.table}"')
+        out["retention_one_day"] = {
+            "rows": gone,
+            "delete_s": round(deleted - t, 2),
+            "vacuum_s": round(time.perf_counter() - deleted, 2),
+        }
+        log(f"  retention {out['retention_one_day']}")
+        biggest = int(np.bincount(data.identity).argmax())
+        rows = np.flatnonzero(data.identity == biggest)
+        days = [DAY0 + dt.timedelta(days=int(data.day[r])) for r in rows]
+        t = time.perf_counter()
+        with conn.transaction():
+            conn.execute("CREATE TEMP TABLE forget_faces (day date, image_id uuid, face_no smallint) ON COMMIT DROP")
+            conn.cursor().executemany(
+                "INSERT INTO forget_faces VALUES (%s, %s, 0)",
+                [(d, uuid.UUID(int=ID_OFFSET + int(r))) for d, r in zip(days, rows)],
+            )
+            conn.execute(
+                f'DELETE FROM "{schema}".faces f USING forget_faces g WHERE f.day = g.day AND f.image_id = g.image_id'
+            )
+            touched = ivf.forget_rows(conn, schema)
+        deleted = time.perf_counter()
+        rewritten = ivf.scrub(conn, schema, touched)
+        out["forget"] = {
+            "faces": len(rows),
+            "days": len(set(days)),
+            "rows_deleted": sum(touched.values()),
+            "delete_s": round(deleted - t, 2),
+            "partitions_rewritten": len(rewritten),
+            "scrub_s": round(time.perf_counter() - deleted, 2),
+        }
+        log(f"  forget {out['forget']}")
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--faces", type=int, default=1_000_000)
+    p.add_argument("--shapes", default="100000,50000", help="identities, one run each")
+    p.add_argument("--probes", default="64,128,256")
+    p.add_argument("--lists", type=int, default=0, help="0: as facepipe chooses for the faces")
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--exact-queries", type=int, default=20)
+    p.add_argument("--state", default=None, help="the bench's own embedded PostgreSQL folder")
+    p.add_argument("--out", default="search_ivf")
+    args = p.parse_args(argv)
+    state = Path(args.state or "/tmp/facepipe-bench-ivf")
+    setup_env(state)
+    uri = start_db(state)
+    out = {"args": vars(args), "machine": machine(), "started": dt.datetime.now(dt.UTC).isoformat(), "shapes": {}}
+    path = RESULTS / f"{args.out}.json"
+
+    def save():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(out, indent=2, default=str))
+
+    probes = [int(x) for x in args.probes.split(",")]
+    for identities in [int(x) for x in args.shapes.split(",")]:
+        log(f"shape {identities:,} identities x {args.faces // identities} faces: {args.faces:,} faces")
+        data = Data(args.faces, identities, DAYS, 10, seed=5)
+        _TRUTH.clear()
+        shape = out["shapes"][str(identities)] = {"loadavg_start": machine()["loadavg"]}
+        shape["load"] = load(uri, data, SCHEMA)
+        shape["build"] = build(uri, SCHEMA, args.lists, data)
+        ids, qv = queries(data, args.queries + 3)
+        shape["queries"] = []
+        for pr in probes:
+            for case in ("all", "source", "30 days"):
+                shape["queries"].append(measure(uri, SCHEMA, data, ids, qv, probes=pr, case=case))
+            save()
+        for case in ("all", "source"):
+            n = args.exact_queries + 3
+            shape["queries"].append(
+                measure(uri, SCHEMA, data, ids[:n], qv[:n], probes=0, case=case, exact=True)
+            )  # the baseline: every face of the range
+        shape["clients"] = clients(uri, SCHEMA, qv, probes[len(probes) // 2])
+        shape["upkeep"] = upkeep(uri, SCHEMA, data)
+        save()
+    out["finished"] = dt.datetime.now(dt.UTC).isoformat()
+    save()
+    log(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
