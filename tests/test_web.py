@@ -43,6 +43,10 @@ def routes(db, schema) -> tuple[list[str], list[tuple[str, dict]]]:
         "/facepipe/days",
         f"/facepipe/days/{day}",
         f"/facepipe/days/{day}/report",
+        f"/facepipe/days/{day}/report/sightings.csv",
+        f"/facepipe/days/{day}?x=1",
+        "/facepipe/days?since=2026-11-01&until=2026-11-30",
+        "/facepipe/static/airflow.js",
         "/facepipe/forget",
         "/facepipe/suggestions",
         "/facepipe/suggestions?answered=1",
@@ -217,7 +221,85 @@ def test_report_paths_outside_a_day_are_refused(web, sample_days):
         assert r.status_code in (400, 404), (path, r.status_code)
         assert "root:" not in r.text and "<html" in r.text.lower() or r.status_code == 404
     r = web.editor.get(f"/facepipe/days/{sample_days[-1]}/report")
-    assert r.status_code == 200 and "script-src" not in r.headers["content-security-policy"]
+    assert r.status_code == 200 and "script-src 'self'" in r.headers["content-security-policy"]
+    # the CSV route serves only the report's own files of that day
+    day = sample_days[-1]
+    for name in (
+        "..%2F..%2F..%2Fetc%2Fpasswd",
+        "..%2Freport.html",
+        "report.html",
+        "sightings",
+        "sightings.csv%00.html",
+        "%2E%2E%2F2026-11-20%2Fsightings.csv",
+        "..%2F..%2Fvalidation%2Fsightings.csv",
+        "SIGHTINGS.CSV",
+    ):
+        r = httpx.get(f"{web.url}/facepipe/days/{day}/report/{name}", cookies=web.editor.cookies)
+        assert r.status_code in (400, 404), (name, r.status_code)
+        assert "root:" not in r.text and "text/csv" not in r.headers.get("content-type", "")
+    for path in (f"/facepipe/days/..%2F{day}/report/sightings.csv", "/facepipe/days/2026-02-30/report/sightings.csv"):
+        assert httpx.get(web.url + path, cookies=web.editor.cookies).status_code in (400, 404), path
+    assert web.editor.get("/facepipe/days/1899-12-31/report/sightings.csv").status_code == 400
+    assert web.editor.get("/facepipe/days/2026-01-05/report/sightings.csv").status_code == 404  # no report that day
+
+
+def test_the_day_report_is_a_page_of_the_view(web, db, sample_days):
+    """The report in the view's frame: its nav, identities linked to their pages, every crop to
+    its photo, and the day's CSV files downloadable (the same bytes face_report wrote)."""
+    from helpers.webstack import web_reports_dir
+
+    schema = web.schema
+    for day in sample_days:
+        r = web.viewer.get(f"/facepipe/days/{day}/report")
+        assert r.status_code == 200, r.text[-300:]
+        assert 'class="tabs"' in r.text and f"<title>Report {day}" in r.text
+        sightings = q(db, schema, "SELECT identity_id, image_id, face_no FROM {s}.report_sightings WHERE day = %s", day)
+        unknowns = q(
+            db, schema, "SELECT identity_id, image_id, face_no FROM {s}.report_recurring_unknowns WHERE day = %s", day
+        )
+        for identity_id, image_id, face_no in sightings + unknowns:
+            assert f'href="/facepipe/people/{identity_id}"' in r.text, (day, identity_id)
+            assert f'href="/facepipe/photos/{day}/{image_id}?face={face_no}"' in r.text
+        # every crop on the page sits in a link to its photo's page
+        crops = re.findall(r'<a href="/facepipe/photos/[^"]+"[^>]*><img [^>]*src="/facepipe/crop/', r.text)
+        assert len(crops) == r.text.count('src="/facepipe/crop/')
+        for name in ("daily_summary", "sightings", "recurring_unknowns", "person_days"):
+            assert f'href="/facepipe/days/{day}/report/{name}.csv"' in r.text
+            got = web.viewer.get(f"/facepipe/days/{day}/report/{name}.csv")
+            assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+            assert (
+                got.headers["cache-control"] == "private, no-store"
+                and "attachment" in got.headers["content-disposition"]
+            )
+            assert got.content == (web_reports_dir() / str(day) / f"{name}.csv").read_bytes()
+        assert web.anonymous.get(f"/facepipe/days/{day}/report/sightings.csv").status_code in (401, 403)
+    # a day with sightings of the enrolled person shows her name as people write it, linked
+    assert any(
+        "Eileen Collins" in web.viewer.get(f"/facepipe/days/{d}/report").text
+        for d in sample_days
+        if q(db, schema, "SELECT 1 FROM {s}.report_sightings WHERE day = %s", d)
+    )
+
+
+def test_days_lists_never_loaded_and_expired_days_and_pages(web, db, sample_days):
+    r = web.viewer.get("/facepipe/days?since=2026-11-01&until=2026-11-30")
+    assert r.status_code == 200
+    states = {day: state for state, day in re.findall(r'<tr class="([a-z ]+)" data-day="([0-9-]+)"', r.text)}
+    for d in sample_days:
+        assert states[str(d)] == "loaded", (d, states.get(str(d)))
+    assert states["2026-11-23"] == "never" and states["2026-11-01"] == "never"
+    assert "2026-10-31" not in states  # before the deployment's start date
+    assert "never loaded" in r.text and "face_ingest" in r.text
+    # bounded: a year at most per page, dates as ISO text, a clear 400 otherwise
+    assert web.viewer.get("/facepipe/days?since=2020-01-01&until=2026-11-30").status_code == 400
+    assert web.viewer.get("/facepipe/days?since=2026-11-30&until=2026-11-01").status_code == 400
+    assert web.viewer.get("/facepipe/days?since=11/01/2026").status_code == 400
+    assert 'type="date"' not in r.text
+    assert 'id="older"' not in r.text  # nothing before the start date
+    r = web.viewer.get("/facepipe/days")  # today's window: nothing newer
+    assert r.status_code == 200 and 'id="newer"' not in r.text
+    r = web.viewer.get("/facepipe/days?since=2026-11-15&until=2026-11-30")
+    assert 'id="older"' in r.text and 'id="newer"' in r.text and 'data-day="2026-11-14"' not in r.text
 
 
 def test_cli_and_view_agree_after_a_change(web, db, capsys):

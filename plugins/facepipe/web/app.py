@@ -28,7 +28,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from facepipe.core.text import plural
+from facepipe.core.text import display_name, plural
 from facepipe.web.auth import Access, access, check_post, guarded_dag
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ NO_STORE = {"Cache-Control": "no-store", "Content-Security-Policy": CSP, "X-Cont
 PRIVATE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
 NOTICE_SECONDS = 120  # a change's notice waits this long for its page
 FORGET_SECONDS = 900  # a forget's preview stays open this long
-STATIC = {"theme.js": "application/javascript"}
+STATIC = {"theme.js": "application/javascript", "airflow.js": "application/javascript"}
 SAMPLE = 8  # faces of each side shown beside a merge
 
 
@@ -80,6 +80,7 @@ def _templates():
     )
     env.filters["q"] = lambda d: urlencode({k: v for k, v in d.items() if v not in (None, "")})
     env.filters["plural"] = plural  # {{ n | plural("face") }}: "1 face", "2 faces"
+    env.filters["person"] = display_name  # {{ name | person }}: eileen_collins as "Eileen Collins"
     return env
 
 
@@ -811,74 +812,11 @@ def create_app() -> FastAPI:
             del photo  # held in memory only, never written
         return _search_page(request, who, vector=vector, since=since, until=until, source=source, k=k, error=error)
 
-    # --- Days ------------------------------------------------------------------
+    # --- Days: facepipe.web.days ----------------------------------------------
 
-    @app.get("/days")
-    def days(request: Request, since: str | None = None, until: str | None = None, who: Access = Depends(access)):
-        from facepipe.core.db import load_sql
+    from facepipe.web.days import register as register_days
 
-        u = _day(until, "until") or dt.date.today()
-        s = _day(since, "since") or u - dt.timedelta(days=60)
-        with _db() as (conn, schema):
-            rows = _rows(conn.execute(load_sql("web_days.sql", schema=schema), {"since": s, "until": u}))
-        return _page(request, who, "days.html.j2", rows=rows, since=s, until=u)
-
-    @app.get("/days/{day}")
-    def day_page(request: Request, day: str, who: Access = Depends(access)):
-        from psycopg import sql
-
-        from facepipe.core.db import load_sql
-        from facepipe.core.deployment import settings
-
-        d = _day(day)
-        with _db() as (conn, schema):
-            counts = _rows(conn.execute(load_sql("web_days.sql", schema=schema), {"since": d, "until": d}))
-            rejects = _rows(
-                conn.execute(
-                    sql.SQL("SELECT uri, reason, detail, source FROM {} WHERE day = %s ORDER BY uri").format(
-                        sql.Identifier(schema, "rejects")
-                    ),
-                    (d,),
-                )
-            )
-            built = conn.execute(
-                sql.SQL("SELECT built_at FROM {} WHERE day = %s").format(sql.Identifier(schema, "report_runs")), (d,)
-            ).fetchone()
-        has_report = _report_file(settings().reports_dir, d) is not None
-        return _page(
-            request,
-            who,
-            "day.html.j2",
-            day=d,
-            counts=counts,
-            rejects=rejects,
-            built_at=built[0] if built else None,
-            has_report=has_report,
-        )
-
-    @app.get("/days/{day}/report")
-    def report(day: str, who: Access = Depends(access)):
-        from facepipe.core.config import ConfigError
-        from facepipe.core.deployment import settings
-
-        d = _day(day)  # a date or 400: nothing else of the request reaches the path
-        try:
-            reports_dir = settings().reports_dir  # the deployment's: read from the database
-        except ConfigError as exc:
-            raise SettingRefused(str(exc)) from None
-        path = _report_file(reports_dir, d)
-        if path is None:
-            raise HTTPException(404, f"no report page for {d} (face_report writes it)")
-        return HTMLResponse(
-            path.read_bytes(),
-            headers={
-                "Cache-Control": "no-store",
-                # the page is self-contained: its crops are data URIs, it runs no script
-                "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline';"
-                " frame-ancestors 'self'; base-uri 'none'; form-action 'none'",
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
+    register_days(app)
 
     # --- Forget ------------------------------------------------------------------
 
