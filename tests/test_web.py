@@ -290,6 +290,7 @@ def test_days_lists_never_loaded_and_expired_days_and_pages(web, db, sample_days
     assert states["2026-11-23"] == "never" and states["2026-11-01"] == "never"
     assert "2026-10-31" not in states  # before the deployment's start date
     assert "never loaded" in r.text and "face_ingest" in r.text
+    assert "could not be read" not in r.text  # Airflow's run records were read (this api-server has none)
     # bounded: a year at most per page, dates as ISO text, a clear 400 otherwise
     assert web.viewer.get("/facepipe/days?since=2020-01-01&until=2026-11-30").status_code == 400
     assert web.viewer.get("/facepipe/days?since=2026-11-30&until=2026-11-01").status_code == 400
@@ -365,8 +366,67 @@ def test_an_upload_does_not_hold_up_other_requests(web, people):
     t.join()
     assert r.status_code == 200
     finished, status, text = done["upload"]
-    assert status == 200 and '<td class="n">' in text, text[-400:]  # a face was found and searched for
+    assert status == 200 and 'class="group' in text, text[-400:]  # a face was found and searched for
     assert page_done < finished, "the page waited for the upload: the event loop was blocked"
+
+
+def test_search_shows_the_photo_its_faces_and_the_threshold(web, db):
+    """An upload is shown back with its faces boxed, the largest searched for; a click on another
+    box searches for it (the page's own encrypted state, no second upload); the results are
+    grouped by identity with a line at the model's threshold; a forged or foreign state is refused."""
+    import httpx
+
+    from facepipe.core.deployment import settings
+    from facepipe.core.specs import model_spec
+
+    schema = web.schema
+    uri, n = q(
+        db,
+        schema,
+        "SELECT i.uri, count(*) FROM {s}.faces f JOIN {s}.images i USING (day, image_id)"
+        " WHERE i.media = 'photo' GROUP BY i.uri ORDER BY 2 DESC, 1 LIMIT 1",
+    )[0]
+    assert n >= 2, "the sample days have no photo of two faces"
+    photo = Path(uri.removeprefix("file://")).read_bytes()
+    fields = {"since": "2026-11-01", "until": "2026-11-30"}
+    r = web.viewer.post("/facepipe/search", data=fields, files={"photo": ("group <b>.jpg", photo, "image/jpeg")})
+    assert r.status_code == 200, r.text[-400:]
+    assert 'src="data:image/jpeg;base64,' in r.text and "group <b>" not in r.text
+    faces = re.findall(r'class="box( chosen)?" (?:name="face" value="\d+" )?data-face="(\d+)"', r.text)
+    assert len(faces) >= 2 and faces[0] == (" chosen", "0"), faces[:3]
+    assert [f for f in faces if f[0]] == [(" chosen", "0")]  # only the largest is marked
+    threshold = model_spec(settings().model).match_threshold
+    assert 'id="threshold"' in r.text and f"distance {threshold}" in r.text
+    best = [float(d) for d in re.findall(r'<div class="dist"[^>]*>([0-9.]+)</div>', r.text)]
+    assert best and best == sorted(best)  # groups, the closest first
+    # the line stands between the groups closer than the threshold and the others
+    line = r.text.index('id="threshold"')
+    for d, at in zip(best, [m.start() for m in re.finditer(r'<div class="dist"', r.text)]):
+        assert (d < threshold) == (at < line), (d, threshold)
+    assert re.search(r'<code title="[^"]+/[^"/]+">[^<]+</code>', r.text)  # a short name, the path on hover
+    state = re.search(r'name="state" value="([^"]+)"', r.text).group(1)
+    # another face: chosen by its box, searched without uploading again
+    r2 = web.viewer.post("/facepipe/search/face", data={"state": state, "face": "1", **fields})
+    assert r2.status_code == 200, r2.text[-400:]
+    chosen = re.findall(r'class="box chosen" data-face="(\d+)"', r2.text)
+    assert chosen == ["1"] and 'id="results"' in r2.text
+    # a forged, cut or foreign state: refused with a clear reason, nothing searched
+    for bad in (state[:-8] + "AAAAAAAA", "", "x" * 100, state[10:]):
+        r3 = web.viewer.post("/facepipe/search/face", data={"state": bad, "face": "0", **fields})
+        assert r3.status_code == 400 and "upload it again" in r3.text and 'id="results"' not in r3.text
+    assert web.viewer.post("/facepipe/search/face", data={"state": state, "face": "99", **fields}).status_code == 400
+    # anonymous and cross-site: refused
+    assert web.anonymous.post("/facepipe/search/face", data={"state": state, "face": "1"}).status_code in (401, 403)
+    r4 = httpx.post(
+        web.url + "/facepipe/search/face",
+        data={"state": state, "face": "1"},
+        cookies=web.viewer.cookies,
+        headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+    )
+    assert r4.status_code == 403 and 'id="results"' not in r4.text
+    # its GET (a reload inside Airflow's frame): the Search page
+    r5 = web.viewer.get("/facepipe/search/face")
+    assert r5.status_code == 303 and r5.headers["location"] == "/facepipe/search"
 
 
 def test_malformed_requests_get_a_clear_refusal(web, db):

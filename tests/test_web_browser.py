@@ -167,7 +167,10 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days, tmp_path):
         frame.locator('#search-form input[name="until"]').fill(sample_days[-1].isoformat())
         frame.locator("#search-form button").click()
         frame.locator("#results").wait_for()
-        assert "eileen_collins" in frame.locator("#results tr").nth(1).inner_text()
+        assert "Eileen Collins" in frame.locator("#results .group").first.inner_text()
+        frame.locator("#query-photo").wait_for()
+        assert frame.locator("#pick .box.chosen").count() == 1
+        frame.locator("#threshold").wait_for()
         crops_render()
         page.screenshot(path=str(shots / "faces-search.png"))
 
