@@ -166,8 +166,11 @@ def test_markup_in_a_name_is_shown_as_text(web, db):
         f"/facepipe/people/{ident}/merge",  # the merge picker
         f"/facepipe/people/{ident}/merge?other={new}",  # the merge preview
         f"/facepipe/people/{new}/merge?other={ident}",
+        f"/facepipe/faces/move/pick?day={day}&image_id={image_id}&face_no={face_no}&back={ident}",  # candidates
+        f"/facepipe/days/{day}/report",  # the report rebuilt for the name
+        f"/facepipe/search?day={day}&image_id={image_id}&face_no={face_no}",  # her group in the results
     ):
-        page = web.viewer.get(path).text
+        page = (web.editor if "/move/" in path else web.viewer).get(path).text
         assert markup not in page and "&lt;img src=x onerror=alert(1)&gt;" in page, path
     csp = web.viewer.get("/facepipe/people").headers["content-security-policy"]
     assert "script-src 'self';" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
@@ -308,13 +311,19 @@ def test_cli_and_view_agree_after_a_change(web, db, capsys):
     from facepipe.ops.cli import main
 
     page = web.viewer.get("/facepipe/people?show=all&min_faces=0").text
-    shown = {int(i): n for i, n in re.findall(r'data-identity="(\d+)".*?class="name">([^<]*)<', page, re.S)}
+    from facepipe.core.text import display_name
+
+    # each card: the stored name on hover, the name as people write it shown
+    found = re.findall(r'data-identity="(\d+)".*?class="name" title="([^"]*)">([^<]*)<', page, re.S)
     assert main(["people", "list", "--json", "--min-faces", "0"]) == 0
-    listed = {r["identity_id"]: r["name"] or "(unnamed)" for r in json.loads(capsys.readouterr().out)}
+    listed = {r["identity_id"]: r["name"] for r in json.loads(capsys.readouterr().out)}
     import html
 
-    assert {i: html.unescape(n) for i, n in shown.items()} == listed
-    days = web.viewer.get("/facepipe/days?since=2026-01-01").text
+    assert {int(i): html.unescape(n) or None for i, n, _ in found} == listed
+    assert {int(i): html.unescape(d) for i, _, d in found} == {
+        i: display_name(n) or "Unnamed" for i, n in listed.items()
+    }
+    days = web.viewer.get("/facepipe/days?since=2026-11-01").text
     assert main(["status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     for row in status["days"]:
@@ -429,6 +438,76 @@ def test_search_shows_the_photo_its_faces_and_the_threshold(web, db):
     assert r5.status_code == 303 and r5.headers["location"] == "/facepipe/search"
 
 
+def test_not_this_person_picks_an_identity_by_face_or_name(web, db):
+    """The move of a face is chosen from the identities nearest to it (each with a face) or by
+    name, never a typed number; the viewer may not; the choice is one POST that lands back."""
+    schema = web.schema
+    day, image_id, face_no, ident = q(
+        db,
+        schema,
+        "SELECT f.day, f.image_id, f.face_no, a.identity_id FROM {s}.face_identity a JOIN {s}.faces f"
+        " ON f.day = a.day AND f.image_id = a.image_id AND (f.box_x, f.box_y, f.box_w, f.box_h)"
+        " = (a.box_x, a.box_y, a.box_w, a.box_h) JOIN {s}.identities i ON i.identity_id = a.identity_id"
+        " WHERE i.faces > 1 ORDER BY 1 DESC, 2, 3 LIMIT 1",
+    )[0]
+    path = f"/facepipe/faces/move/pick?day={day}&image_id={image_id}&face_no={face_no}&back={ident}"
+    assert web.viewer.get(path).status_code == 403
+    assert web.anonymous.get(path).status_code in (401, 403)
+    r = web.editor.get(path)
+    assert r.status_code == 200, r.text[-300:]
+    page = web.editor.get(f"/facepipe/people/{ident}").text
+    assert 'name="to" min="1"' not in page and "Not this person: to #" not in page and "move-link" in page
+    offered = [int(i) for i in re.findall(r'class="cand" data-identity="(\d+)"', r.text)]
+    others = {i for i in identities(db, schema) if i != ident}
+    assert ident not in offered and set(offered) <= others and len(offered) == min(len(others), 12)
+    distances = [float(d) for d in re.findall(r"([0-9.]+) from this face", r.text)]
+    assert distances == sorted(distances)  # the nearest to this face first
+    assert len(re.findall(r'<input type="hidden" name="to" value="\d+">', r.text)) == len(offered)
+    # by name: only the identities whose name holds the text
+    named = {i: n for i, n in identities(db, schema).items() if n and i != ident}
+    if named:
+        i, n = next(iter(named.items()))
+        found = [
+            int(x) for x in re.findall(r'class="cand" data-identity="(\d+)"', web.editor.get(path + f"&q={n[:4]}").text)
+        ]
+        assert i in found and all(n[:4].lower() in (identities(db, schema)[x] or "").lower() for x in found)
+    for bad, status in (("&face_no=99999", 400), ("&face_no=3000", 404), ("&back=x", 400)):
+        url = f"/facepipe/faces/move/pick?day={day}&image_id={image_id}&face_no={face_no}&back={ident}"
+        url = url.replace(f"&face_no={face_no}", "") if "face_no" in bad else url.replace(f"&back={ident}", "")
+        assert web.editor.get(url + bad).status_code == status, bad
+    # the choice: one POST, landing on the identity it came from; then moved back
+    to = offered[0]
+    r = web.editor.post(
+        "/facepipe/faces/move", data={"day": day, "image_id": image_id, "face_no": face_no, "to": to, "back": ident}
+    )
+    assert r.status_code == 303 and r.headers["location"] == f"/facepipe/people/{ident}"
+    assert last_audit(db, schema) == ("move", "ui:editor", to, ident)
+    r = web.editor.post(
+        "/facepipe/faces/move", data={"day": day, "image_id": image_id, "face_no": face_no, "to": ident}
+    )
+    assert r.status_code == 303
+
+
+def test_an_enrolled_person_is_not_offered_a_rename(web, db):
+    schema = web.schema
+    enrolled = q(
+        db,
+        schema,
+        "SELECT i.identity_id, p.name FROM {s}.identities i JOIN {s}.people p USING (person_id)"
+        " WHERE EXISTS (SELECT 1 FROM {s}.person_refs r WHERE r.person_id = p.person_id)",
+    )
+    assert enrolled, "Eileen Collins is enrolled in the sample"
+    ident, name = enrolled[0]
+    page = web.editor.get(f"/facepipe/people/{ident}").text
+    assert 'id="name-form"' not in page and "enrolled from the people folder" in page
+    assert name == "eileen_collins" and "Eileen Collins" in page  # shown as people write it, stored as it was
+    grid = web.editor.get("/facepipe/people").text
+    assert "Eileen Collins" in grid and ">eileen_collins<" not in grid
+    unnamed = [i for i, n in identities(db, schema).items() if n is None]
+    if unnamed:
+        assert 'id="name-form"' in web.editor.get(f"/facepipe/people/{unnamed[0]}").text
+
+
 def test_malformed_requests_get_a_clear_refusal(web, db):
     """Out-of-range dates and numbers, past-the-end pages and a form of many parts: 400/404, never 500."""
     (ident,) = q(db, web.schema, "SELECT identity_id FROM {s}.identities ORDER BY identity_id LIMIT 1")[0]
@@ -497,7 +576,14 @@ def test_cli_and_view_show_the_same_suggestions(web, db, capsys):
         assert main(["people", "suggestions", "--json"]) == 0
         listed = json.loads(capsys.readouterr().out)
         assert shown == {r["suggestion_id"] for r in listed} and n in shown
-        assert f"is this face identity {idents[0]}" in page
+        from facepipe.core.text import display_name
+
+        name = identities(db, schema)[idents[0]]
+        asked = display_name(name) if name else f"unnamed identity #{idents[0]}"
+        assert f"Is this face {asked}?" in page
+        row = re.search(rf'data-suggestion="{n}".*?</tr>', page, re.S).group(0)
+        assert "How close: 0.47 from" in row and "How sure: not sure enough" in row and "Next nearest:" in row
+        assert "None" not in row and "centroid" not in row
         r = web.editor.post(f"/facepipe/suggestions/{n}/answer", data={"answer": "no"})
         assert r.status_code == 303 and r.headers["location"] == "/facepipe/suggestions"
         assert "Answered no" in web.editor.get(r.headers["location"]).text

@@ -335,6 +335,7 @@ def create_app() -> FastAPI:
                     return _see(request, f"/people/{into}", f"Identity #{identity_id} was merged into this one.")
                 raise HTTPException(404, f"no identity {identity_id} (it may have been forgotten)")
             faces = identity_faces(conn, schema, identity_id, limit=FACES_SHOWN, offset=(page - 1) * FACES_SHOWN)
+            enrolled = _enrolled(conn, schema, found[0].get("person_id"))
         pages = max(1, -(-found[0]["faces"] // FACES_SHOWN))
         if page > pages:
             raise HTTPException(404, f"page {page} is past the last page ({pages}) of identity {identity_id}'s faces")
@@ -346,6 +347,7 @@ def create_app() -> FastAPI:
             who,
             "identity.html.j2",
             ident=found[0],
+            enrolled=enrolled,
             by_day=by_day,
             shown=len(faces),
             page=page,
@@ -524,10 +526,21 @@ def create_app() -> FastAPI:
                 for ident in (r.get("identity_id"), r.get("other_id")):
                     if ident is not None and ident not in samples:
                         samples[ident] = _sample(conn, schema, ident, limit=4)
+            nearest, threshold = _next_nearest(conn, schema, rows[:PAGE_SIZE])
         if page > 1 and not rows:
             raise HTTPException(404, f"page {page} is past the last page of suggestions")
         more = len(rows) > PAGE_SIZE
-        shown = [{**r, "row": suggestion_row(r)} for r in rows[:PAGE_SIZE]]
+        from facepipe.web.words import evidence_words, question_words
+
+        shown = [
+            {
+                **r,
+                "row": suggestion_row(r),
+                "words": evidence_words(r, threshold, nearest.get(r["suggestion_id"])),
+                "question": question_words(r),
+            }
+            for r in rows[:PAGE_SIZE]
+        ]
         return _page(
             request,
             who,
@@ -692,6 +705,12 @@ def create_app() -> FastAPI:
 
     register_search(app)
 
+    # --- Not this person: a face's move picked by face or name (facepipe.web.movepage) ---
+
+    from facepipe.web.movepage import register as register_move
+
+    register_move(app)
+
     # --- Days: facepipe.web.days ----------------------------------------------
 
     from facepipe.web.days import register as register_days
@@ -840,6 +859,39 @@ def _merged_into(conn, schema: str, identity_id: int) -> int | None:
             return current
         seen.add(current)
     return None
+
+
+def _enrolled(conn, schema: str, person_id) -> int:
+    """How many reference photos enrol this person (0: not enrolled; a rename is then allowed)."""
+    from psycopg import sql
+
+    if person_id is None:
+        return 0
+    return conn.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE person_id = %s").format(sql.Identifier(schema, "person_refs")),
+        (person_id,),
+    ).fetchone()[0]
+
+
+def _next_nearest(conn, schema: str, rows: list[dict]) -> tuple[dict, float]:
+    """For each open face question, the identity nearest its face other than the one asked
+    about: {suggestion_id: (identity_id, name, distance)}; and the model's threshold."""
+    from facepipe.core.db import load_sql
+    from facepipe.core.deployment import settings
+    from facepipe.core.specs import model_spec
+
+    spec = model_spec(settings().model)
+    out = {}
+    for r in rows:
+        if r.get("kind") != "face" or r.get("face_no") is None or r.get("state") != "open":
+            continue
+        found = conn.execute(
+            load_sql("web_next_identity.sql", schema=schema, op=spec.distance_op),
+            {"identity_id": r["identity_id"], "day": r["day"], "image_id": r["image_id"], "face_no": r["face_no"]},
+        ).fetchone()
+        if found is not None:
+            out[r["suggestion_id"]] = (found[0], found[1], float(found[2]) if found[2] is not None else None)
+    return out, spec.match_threshold
 
 
 def _sample(conn, schema: str, identity_id: int, limit: int = SAMPLE) -> list[dict]:
