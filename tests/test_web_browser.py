@@ -338,6 +338,15 @@ def test_the_photo_page_and_the_merge_preview_light_and_dark(web, db, tmp_path):
     print(f"screenshots in {shots}")
 
 
+def whole(page, path: Path, width: int) -> None:
+    """The frame's whole page, to look at: the window made as tall as the frame's content."""
+    height = view_frame(page).evaluate("() => document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": width, "height": min(6000, height + 120)})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": width, "height": 950})
+
+
 def test_days_the_report_and_search_light_and_dark(web, db, sample_days, tmp_path):
     """Days (every day from the start date), a day, its report in the view's frame (crops open the
     photo, CSV files linked) and a search by a photo of several faces, where a click on another
@@ -370,9 +379,10 @@ def test_days_the_report_and_search_light_and_dark(web, db, sample_days, tmp_pat
         assert inner.evaluate(wide), f"horizontal scroll on {name} at {width} px"
         assert get_safe(page), name
         assert not inner.title().startswith("Airflow") and "· Faces" in inner.title()
+        page.wait_for_function("t => document.title === t", arg=inner.title(), timeout=5000)  # Airflow's tab too
         page.screenshot(path=str(shots / f"faces-{name}-light-{width}.png"))
         if os.environ.get("FACEPIPE_SCREENSHOTS"):  # the whole page of the frame, to look at
-            inner.locator("html").screenshot(path=str(shots / f"whole-{name}-light-{width}.png"))
+            whole(page, shots / f"whole-{name}-light-{width}.png", width)
         page.evaluate("() => document.documentElement.classList.add('dark')")
         inner.wait_for_function("() => document.documentElement.classList.contains('dark')", timeout=5000)
         page.screenshot(path=str(shots / f"faces-{name}-dark-{width}.png"))
@@ -423,6 +433,6 @@ def test_days_the_report_and_search_light_and_dark(web, db, sample_days, tmp_pat
             if width == 1300:
                 page.screenshot(path=str(shots / "faces-search-other-face.png"))
                 if os.environ.get("FACEPIPE_SCREENSHOTS"):
-                    view_frame(page).locator("html").screenshot(path=str(shots / "whole-search-other-face.png"))
+                    whole(page, shots / "whole-search-other-face.png", width)
             browser.close()
     print(f"screenshots in {shots}")
