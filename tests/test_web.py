@@ -287,7 +287,14 @@ def test_the_day_report_is_a_page_of_the_view(web, db, sample_days):
 def test_days_lists_never_loaded_and_expired_days_and_pages(web, db, sample_days):
     r = web.viewer.get("/facepipe/days?since=2026-11-01&until=2026-11-30")
     assert r.status_code == 200
-    states = {day: state for state, day in re.findall(r'<tr class="([a-z ]+)" data-day="([0-9-]+)"', r.text)}
+    import datetime as dt
+
+    states = {}  # every day of the page, its state (a quiet run of days is one row, first to last)
+    for state, last, first in re.findall(r'<tr class="([a-z ]+)" data-day="([0-9-]+)" data-first="([0-9-]+)"', r.text):
+        d = dt.date.fromisoformat(first)
+        while d <= dt.date.fromisoformat(last):
+            states[str(d)] = state
+            d += dt.timedelta(days=1)
     for d in sample_days:
         assert states[str(d)] == "loaded", (d, states.get(str(d)))
     assert states["2026-11-23"] == "never" and states["2026-11-01"] == "never"
@@ -303,7 +310,8 @@ def test_days_lists_never_loaded_and_expired_days_and_pages(web, db, sample_days
     r = web.viewer.get("/facepipe/days")  # today's window: nothing newer
     assert r.status_code == 200 and 'id="newer"' not in r.text
     r = web.viewer.get("/facepipe/days?since=2026-11-15&until=2026-11-30")
-    assert 'id="older"' in r.text and 'id="newer"' in r.text and 'data-day="2026-11-14"' not in r.text
+    assert 'id="older"' in r.text and 'id="newer"' in r.text and '"2026-11-14"' not in r.text
+    assert len(re.findall(r'<tr class="never"', r.text)) == 2  # 11-15..11-19 and 11-23..11-30, one row each
 
 
 def test_cli_and_view_agree_after_a_change(web, db, capsys):

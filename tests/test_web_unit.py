@@ -292,6 +292,15 @@ def test_the_days_list_says_loaded_never_loaded_expired_and_arriving():
     assert [d["day"].day for d in days][:2] == [25, 24]
     assert states[15] == states[17] == "expired" and states[18] == "never loaded" and states[20] == "loaded"
     assert states[24] == states[25] == "arriving"
+    from facepipe.web.days import collapse
+
+    rows = collapse([{**d, "runs": {"face_ingest": [], "face_report": []}} for d in days])
+    assert [(r["first"].day, r["day"].day, r["state"]) for r in rows][:3] == [
+        (25, 25, "arriving"),
+        (24, 24, "arriving"),
+        (21, 23, "never loaded"),
+    ]
+    assert [(r["first"].day, r["day"].day) for r in rows if r["state"] == "expired"] == [(15, 17)]
     # the four numbers of a load, in words, only where the tables now differ
     assert at_load(loaded) == "6 photos and videos, 0 duplicates, 8 faces, 1 reject"
     assert at_load({**loaded, "images": 6, "faces": 8}) == ""
@@ -305,3 +314,30 @@ def test_names_are_shown_as_people_write_them():
     # a name with its own capitals, spaces or letters outside ASCII is the person's: as stored
     for name in ("Vera Visitor", "danah boyd", "José_maría", "McDonald_Ann", "ALICE_B", "alice", "_x_", None):
         assert display_name(name) == name
+
+
+def test_search_results_are_grouped_by_identity_closest_first():
+    import datetime as dt
+    from types import SimpleNamespace as M
+
+    from facepipe.web.searchpage import group_matches
+
+    def m(d, n):
+        return M(day=dt.date(2026, 11, 20), image_id=f"i{n}", face_no=0, distance=d)
+
+    results = [
+        {"m": m(0.31, 1), "identity_id": 7, "name": "Ann"},
+        {"m": m(0.72, 2), "identity_id": None, "name": None},
+        {"m": m(0.12, 3), "identity_id": 7, "name": "Ann"},
+        {"m": m(0.45, 4), "identity_id": None, "name": None},
+        {"m": m(0.66, 5), "identity_id": 9, "name": None},
+        {"m": m(0.70, 6), "identity_id": None, "name": None},
+    ]
+    groups = group_matches(results, 0.5)
+    assert [(g["identity_id"], round(g["best"], 2), g["same"]) for g in groups] == [
+        (7, 0.12, True),  # Ann's two faces, her best distance
+        (None, 0.45, True),  # a face of no identity, under the threshold: a group of its own
+        (9, 0.66, False),
+        (None, 0.70, False),  # beyond the line, faces of no identity side by side
+    ]
+    assert [f.distance for f in groups[0]["faces"]] == [0.12, 0.31] and len(groups[-1]["faces"]) == 2

@@ -153,6 +153,20 @@ def day_list(
     return out
 
 
+def collapse(entries: list[dict]) -> list[dict]:
+    """Runs of consecutive days never loaded (or expired) with no run in Airflow, as one entry
+    from ``first`` to ``day`` (``n`` days): years of days stay a short page."""
+    out: list[dict] = []
+    for e in entries:
+        quiet = e["state"] in ("never loaded", "expired") and not any(e["runs"].values())
+        prev = out[-1] if out else None
+        if quiet and prev is not None and prev.get("quiet") and prev["state"] == e["state"]:
+            prev["first"], prev["n"] = e["day"], prev["n"] + 1
+            continue
+        out.append({**e, "first": e["day"], "n": 1, "quiet": quiet})
+    return out
+
+
 def at_load(r: dict) -> str:
     """What the day's newest load counted, in words, where the tables now differ from it."""
     from facepipe.core.text import plural
@@ -207,6 +221,7 @@ def register(app: FastAPI) -> None:
         runs, failed, runs_note = airflow_runs(s, u)
         for e in entries:
             e["runs"] = {dag: runs.get((dag, e["day"]), [])[:3] for dag in LOG_TASK}
+        entries = collapse(entries)
         span = (u - s).days + 1
         older = {"since": (s - dt.timedelta(days=span)).isoformat(), "until": (s - dt.timedelta(days=1)).isoformat()}
         newer = None

@@ -120,7 +120,14 @@ def group_matches(results: list[dict], threshold: float) -> list[dict]:
         g["same"] = g["best"] < threshold
         out.append(g)
     out.sort(key=lambda g: g["best"])
-    return out
+    merged: list[dict] = []  # beyond the line, faces of no identity side by side: one row, not one each
+    for g in out:
+        prev = merged[-1] if merged else None
+        if not g["same"] and g["identity_id"] is None and prev is not None and prev.get("loose"):
+            prev["faces"].extend(g["faces"])
+            continue
+        merged.append({**g, "loose": not g["same"] and g["identity_id"] is None})
+    return merged
 
 
 def register(app: FastAPI) -> None:
