@@ -398,6 +398,18 @@ def test_days_the_report_and_search_light_and_dark(web, db, sample_days, tmp_pat
             assert frame.locator('tr.never[data-day="2026-11-30"][data-first="2026-11-23"]').count() == 1
             assert frame.locator(f'tr.loaded[data-day="{sample_days[0]}"]').count() >= 1
             both_modes(page, frame, "days", width)
+            if width == 1300:  # a link to Airflow's own page opens in Airflow's page, not inside the frame
+                view_frame(page).evaluate(
+                    """() => { const a = document.createElement("a"); a.id = "probe"; a.textContent = "a run";
+                    a.href = "/dags/face_ingest/runs/manual__probe"; a.setAttribute("data-airflow", "");
+                    a.target = "_top"; document.body.prepend(a); }"""
+                )
+                frame.locator("#probe").click()
+                page.wait_for_url("**/dags/face_ingest/runs/manual__probe", timeout=30_000)
+                assert all("/facepipe/" not in f.url for f in page.frames)  # the view's frame is gone
+                page.goto(f"{web.url}/plugin/faces/facepipe/days?since=2026-11-01&until=2026-11-30")
+                frame = page.frame_locator("iframe")
+                frame.locator("#days").wait_for(timeout=60_000)
             frame.get_by_role("link", name=report_day.isoformat(), exact=True).first.click()
             frame.locator("#report-link").wait_for(timeout=60_000)
             both_modes(page, frame, "day", width)
