@@ -341,3 +341,11 @@ def test_search_results_are_grouped_by_identity_closest_first():
         (None, 0.70, False),  # beyond the line, faces of no identity side by side
     ]
     assert [f.distance for f in groups[0]["faces"]] == [0.12, 0.31] and len(groups[-1]["faces"]) == 2
+
+
+def test_the_views_notices_name_no_command():
+    from facepipe.web.words import without_commands
+
+    assert without_commands("no identity 5 (`facepipe people list` and the People page show them)") == "no identity 5"
+    assert without_commands("to make them one, merge them (people merge 2 3)") == "to make them one, merge them"
+    assert without_commands("Kept: 2 suppressions (no face data).") == "Kept: 2 suppressions (no face data)."

@@ -126,6 +126,7 @@ def _see(request: Request, path: str, text: str | None = None, *, kind: str = "o
     from urllib.parse import urlsplit
 
     from facepipe.web.notice import NOTICE, sign
+    from facepipe.web.words import without_commands
 
     url = _root(request) + path
     resp = RedirectResponse(url, status_code=303, headers=NO_STORE)
@@ -134,8 +135,8 @@ def _see(request: Request, path: str, text: str | None = None, *, kind: str = "o
             {
                 "to": urlsplit(url).path,
                 "kind": kind,
-                "text": text[:600],
-                "more": [m[:300] for m in more][:8],
+                "text": without_commands(text)[:600],
+                "more": [without_commands(m)[:300] for m in more][:8],
                 "links": [[a, _root(request) + b] for a, b in links][:4],
             }
         )
@@ -245,9 +246,9 @@ def create_app() -> FastAPI:
             request,
             None,
             "The facepipe database is not available",
-            f"{exc}. This view works again once it is back: with the Airflow connection facepipe_db,"
-            " start that server; with the embedded one, `make airflow` (or any facepipe task or command)"
-            ' starts it. See docs/operating.md, "When the database is down".',
+            f"{exc}. This view works again once it is back: with the Airflow connection facepipe_db, when"
+            " that server is up again; with the embedded one, when facepipe's next task or the next start of"
+            ' Airflow starts it. See "When the database is down" in facepipe\'s operating guide.',
             503,
         )
 

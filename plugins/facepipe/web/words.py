@@ -4,6 +4,8 @@ is the next nearest. The command line keeps its terse form (facepipe.people.sugg
 
 from __future__ import annotations
 
+import re
+
 from facepipe.core.text import display_name, plural
 
 # why the nightly assignment did not let a face join by itself (facepipe.people.identities)
@@ -94,3 +96,13 @@ def question_words(r: dict) -> str:
         return f"Is this face {who(r.get('identity_id'), r.get('identity_name'))}?"
     a, b = who(r.get("identity_id"), r.get("identity_name")), who(r.get("other_id"), r.get("other_name"))
     return f"Are {a} and {b} one person?"
+
+
+_COMMAND = re.compile(r"\s*\((?:[^()]*`[^`()]*`[^()]*|(?:people|facepipe) [^()]*)\)")
+
+
+def without_commands(text: str) -> str:
+    """A message of the shared operations (the command line's too) without its asides that
+    name a command (``(`facepipe people list` ...)``, ``(people merge 4 2)``): the view's
+    notices say what happened in the view's words, with no command to type."""
+    return _COMMAND.sub("", text)
