@@ -314,6 +314,51 @@ def test_days_lists_never_loaded_and_expired_days_and_pages(web, db, sample_days
     assert len(re.findall(r'<tr class="never"', r.text)) == 2  # 11-15..11-19 and 11-23..11-30, one row each
 
 
+def test_days_link_their_runs_and_logs_in_airflow(web, sample_days):
+    """A day's runs as Airflow's metadata database holds them (rows made here as a Trigger with
+    the param day and a scheduled run make them): linked to Airflow's run page and log."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    day = sample_days[1]
+    start = dt.datetime.combine(day, dt.time(), dt.UTC)
+    ingest, report = f"manual__{day}T10:00:00+00:00", f"scheduled__{day}T00:00:00+00:00"
+    engine = sa.create_engine(web.metadata_url)
+    with engine.begin() as c:
+        for dag_id, run_id, run_type, state, conf, interval in (
+            ("face_ingest", ingest, "manual", "failed", json.dumps({"day": str(day)}), None),
+            ("face_report", report, "scheduled", "success", None, start),
+        ):
+            c.execute(
+                sa.text(
+                    "INSERT INTO dag_run (dag_id, run_id, run_type, run_after, state, conf, data_interval_start,"
+                    " data_interval_end) VALUES (:d, :r, :t, now(), :s, CAST(:c AS json), :i, :i)"
+                ),
+                {"d": dag_id, "r": run_id, "t": run_type, "s": state, "c": conf, "i": interval},
+            )
+    try:
+        from urllib.parse import quote
+
+        for path in (f"/facepipe/days/{day}", f"/facepipe/days?since={sample_days[0]}&until={sample_days[-1]}"):
+            r = web.viewer.get(path)
+            assert r.status_code == 200
+            for dag_id, run_id, task, state in (
+                ("face_ingest", ingest, "load", "failed"),
+                ("face_report", report, "build", "success"),
+            ):
+                run = f"/dags/{dag_id}/runs/{quote(run_id, safe='')}"
+                assert f'href="{run}"' in r.text, (path, run)
+                assert f'href="{run}/tasks/{task}"' in r.text  # the log of its main task
+                assert f"state-{state}" in r.text
+        r = web.viewer.get(f"/facepipe/days/{sample_days[0]}")
+        assert "/dags/face_ingest/runs/" not in r.text
+    finally:
+        with engine.begin() as c:
+            c.execute(sa.text("DELETE FROM dag_run WHERE run_id IN (:a, :b)"), {"a": ingest, "b": report})
+        engine.dispose()
+
+
 def test_cli_and_view_agree_after_a_change(web, db, capsys):
     """One truth: after a change made in the view, `people list`, the grid and `status` agree."""
     from facepipe.ops.cli import main
