@@ -491,6 +491,31 @@ def test_search_shows_the_photo_its_faces_and_the_threshold(web, db):
         headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
     )
     assert r4.status_code == 403 and 'id="results"' not in r4.text
+    # a phone's HEIC, stored turned (EXIF orientation 6): its faces found, shown upright
+    import base64
+    import io
+
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    import facepipe.models.imaging  # noqa: F401  (registers the HEIF reader and writer)
+
+    upright = cv2.cvtColor(cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright, 1))).save(
+        buf, format="HEIF", quality=90, exif=exif.tobytes()
+    )
+    r6 = web.viewer.post(
+        "/facepipe/search", data=fields, files={"photo": ("IMG_0001.HEIC", buf.getvalue(), "image/heic")}
+    )
+    assert r6.status_code == 200, r6.text[-400:]
+    assert len(re.findall(r'class="box[ "]', r6.text)) == len(faces)  # the same faces as the JPEG's
+    preview = base64.b64decode(re.search(r'src="data:image/jpeg;base64,([^"]+)"', r6.text).group(1))
+    shown = cv2.imdecode(np.frombuffer(preview, np.uint8), cv2.IMREAD_COLOR)
+    assert (shown.shape[1] > shown.shape[0]) == (upright.shape[1] > upright.shape[0])  # upright, not turned
     # its GET (a reload inside Airflow's frame): the Search page
     r5 = web.viewer.get("/facepipe/search/face")
     assert r5.status_code == 303 and r5.headers["location"] == "/facepipe/search"
