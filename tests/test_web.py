@@ -172,6 +172,26 @@ def test_markup_in_a_name_is_shown_as_text(web, db):
     ):
         page = (web.editor if "/move/" in path else web.viewer).get(path).text
         assert markup not in page and "&lt;img src=x onerror=alert(1)&gt;" in page, path
+    # markup in a file name (a reject's, as a folder of uploads may hold): shown as text on the
+    # day's page, and its source on Days
+    hostile = "<svg onload=alert(2)>.jpg"
+    src = q(db, schema, "SELECT source FROM {s}.images WHERE day = %s LIMIT 1", day)[0][0]
+    q(
+        db,
+        schema,
+        "INSERT INTO {s}.rejects (day, uri, reason, detail, bytes, arrived_at, source)"
+        " VALUES (%s, %s, 'not_an_image', '<b>bold</b>', 1, now(), %s) RETURNING 1",
+        day,
+        f"{src}/{hostile}",
+        src,
+    )
+    try:
+        for path in (f"/facepipe/days/{day}", f"/facepipe/days?since={day}&until={day}"):
+            page = web.viewer.get(path).text
+            assert hostile not in page and "<b>bold</b>" not in page, path
+        assert "&lt;svg onload=alert(2)&gt;.jpg" in web.viewer.get(f"/facepipe/days/{day}").text
+    finally:
+        q(db, schema, "DELETE FROM {s}.rejects WHERE uri = %s RETURNING 1", f"{src}/{hostile}")
     csp = web.viewer.get("/facepipe/people").headers["content-security-policy"]
     assert "script-src 'self';" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
 
