@@ -26,7 +26,9 @@ def routes(db, schema) -> tuple[list[str], list[tuple[str, dict]]]:
     (ident,) = q(db, schema, "SELECT identity_id FROM {s}.identities ORDER BY identity_id LIMIT 1")[0]
     day, image_id, face_no = q(db, schema, "SELECT day, image_id, face_no FROM {s}.faces ORDER BY 1, 2, 3 LIMIT 1")[0]
     (other,) = q(db, schema, "SELECT identity_id FROM {s}.identities ORDER BY identity_id DESC LIMIT 1")[0]
+    person_id, sha = q(db, schema, "SELECT person_id, content_sha256 FROM {s}.person_refs LIMIT 1")[0]
     gets = [
+        f"/facepipe/refs/{person_id}/{sha}",
         "/facepipe/",
         f"/facepipe/photos/{day}/{image_id}",
         f"/facepipe/photos/{day}/{image_id}?face={face_no}",
@@ -264,6 +266,16 @@ def test_report_paths_outside_a_day_are_refused(web, sample_days):
         assert httpx.get(web.url + path, cookies=web.editor.cookies).status_code in (400, 404), path
     assert web.editor.get("/facepipe/days/1899-12-31/report/sightings.csv").status_code == 400
     assert web.editor.get("/facepipe/days/2026-01-05/report/sightings.csv").status_code == 404  # no report that day
+    # an enrolment photo's face: only by a person's id and a SHA-256 the tables hold
+    for path in (
+        "/facepipe/refs/00000000-0000-0000-0000-000000000000/" + "0" * 64,
+        "/facepipe/refs/not-a-uuid/" + "0" * 64,
+        "/facepipe/refs/00000000-0000-0000-0000-000000000000/..%2F..%2Fetc%2Fpasswd",
+        "/facepipe/refs/00000000-0000-0000-0000-000000000000/" + "G" * 64,
+    ):
+        r = httpx.get(web.url + path, cookies=web.editor.cookies)
+        assert r.status_code in (404, 422), (path, r.status_code)
+        assert "image/jpeg" not in r.headers.get("content-type", "")
 
 
 def test_the_day_report_is_a_page_of_the_view(web, db, sample_days):

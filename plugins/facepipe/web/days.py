@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
+import uuid
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import Response
@@ -24,6 +26,7 @@ DAYS_MAX = 366  # the widest range one page lists
 RUNS_READ = 5000  # the newest runs of face_ingest and face_report read from Airflow's metadata
 # the task whose log a day's run links to, unless another task of the run failed
 LOG_TASK = {"face_ingest": "load", "face_report": "build"}
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 CSV_FILES = ("daily_summary", "sightings", "recurring_unknowns", "person_days")  # facepipe.reports.report.REPORTS
 
 
@@ -337,6 +340,35 @@ def register(app: FastAPI) -> None:
             files=files,
             has_file=_report_file(_reports_dir(), d) is not None,
         )
+
+    @app.get("/refs/{person_id}/{sha256}")
+    def reference_crop(person_id: uuid.UUID, sha256: str, who: Access = Depends(access)):
+        """The face of an enrolment photo (beside a sighting in the report), cut on request from
+        the photo the person_refs row names; nothing of the request reaches a path."""
+        from psycopg import sql
+
+        from facepipe.core.sources import Unreadable
+        from facepipe.reports.report import read_uri
+        from facepipe.web.app import PRIVATE
+        from facepipe.web.crops import crop_jpeg
+
+        if not _SHA256.match(sha256):
+            raise HTTPException(404, "no such reference photo")
+        with _db() as (conn, schema):
+            row = conn.execute(
+                sql.SQL(
+                    "SELECT uri, box_x, box_y, box_w, box_h FROM {} WHERE person_id = %s AND content_sha256 = %s"
+                ).format(sql.Identifier(schema, "person_refs")),
+                (person_id, sha256),
+            ).fetchone()
+        if row is None:
+            raise HTTPException(404, "no such reference photo")
+        try:
+            jpeg = crop_jpeg(read_uri(row[0]), tuple(row[1:5]), 0)
+        except (Unreadable, OSError, ValueError) as exc:
+            log.warning("no crop of a reference photo: %s", type(exc).__name__)
+            raise HTTPException(404, "the reference photo cannot be read now (moved from the people folder?)") from None
+        return Response(jpeg, media_type="image/jpeg", headers=PRIVATE)
 
     @app.get("/days/{day}/report/{name}")
     def report_csv(day: str, name: str, who: Access = Depends(access)):
