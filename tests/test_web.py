@@ -333,6 +333,9 @@ def test_days_lists_never_loaded_and_expired_days_and_pages(web, db, sample_days
     assert "2026-10-31" not in states  # before the deployment's start date
     assert "never loaded" in r.text and "face_ingest" in r.text
     assert "could not be read" not in r.text  # Airflow's run records were read (this api-server has none)
+    for d in sample_days:  # each reported day links its report
+        assert f'href="/facepipe/days/{d}/report"' in r.text
+    assert 'href="/facepipe/days/2026-11-23/report"' not in r.text
     # bounded: a year at most per page, dates as ISO text, a clear 400 otherwise
     assert web.viewer.get("/facepipe/days?since=2020-01-01&until=2026-11-30").status_code == 400
     assert web.viewer.get("/facepipe/days?since=2026-11-30&until=2026-11-01").status_code == 400

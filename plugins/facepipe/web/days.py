@@ -202,6 +202,8 @@ def register(app: FastAPI) -> None:
 
     @app.get("/days")
     def days(request: Request, since: str | None = None, until: str | None = None, who: Access = Depends(access)):
+        from psycopg import sql
+
         from facepipe.core.days import horizon
         from facepipe.core.db import load_sql
         from facepipe.core.deployment import settings
@@ -217,6 +219,15 @@ def register(app: FastAPI) -> None:
             start = settings().start_date
             rows = _rows(conn.execute(load_sql("web_days.sql", schema=schema), {"since": s, "until": u}))
             h = horizon(conn, schema)
+            reported = {
+                d
+                for (d,) in conn.execute(
+                    sql.SQL("SELECT day FROM {} WHERE day BETWEEN %s AND %s").format(
+                        sql.Identifier(schema, "report_runs")
+                    ),
+                    (s, u),
+                )
+            }
         first = min(start, min((r["day"] for r in rows), default=start))  # a backfill before the start date
         for r in rows:
             r["at_load"] = at_load(r)
@@ -245,6 +256,7 @@ def register(app: FastAPI) -> None:
             horizon=h.before,
             horizon_reason=h.reason() if h.before is not None else "",
             counts=counts,
+            reported=reported,
             failed=failed,
             log_task=LOG_TASK,
             runs_note=runs_note,
