@@ -18,6 +18,7 @@ detection, embedding, the HNSW search over 30 days and the page.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import statistics
 import sys
@@ -156,9 +157,14 @@ def main() -> int:
         first, last = conn.execute(
             sql.SQL("SELECT min(day), max(day) FROM {}").format(sql.Identifier(SCHEMA, "faces"))
         ).fetchone()
+    with connect(uri) as conn:
+        (n_ids,) = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(SCHEMA, "identities"))
+        ).fetchone()
+    late_page = max(1, min(250, -(-n_ids // 60)))  # page 250 of 30,000 identities; the last of fewer
     res["grid"] = [
         timed(client, "GET", "/people", args.rounds),
-        timed(client, "GET", "/people?page=250", args.rounds),
+        timed(client, "GET", f"/people?page={late_page}", args.rounds),
         timed(client, "GET", f"/people?show=unnamed&min_faces=40&since={last}", args.rounds),
     ]
     res["identity"] = [
@@ -174,6 +180,52 @@ def main() -> int:
         max(5, args.rounds // 3),
         files={"photo": ("12mp.jpg", photo, "image/jpeg")},
         data={"since": str(first), "until": str(last), "k": "12"},
+    )
+    # the photo searched again for another of its faces (a click on its box): the page's own state
+    import re
+
+    page = client.post(
+        "/search",
+        files={"photo": ("12mp.jpg", photo, "image/jpeg")},
+        data={"since": str(first), "until": str(last), "k": "12"},
+    ).text
+    state = re.search(r'name="state" value="([^"]+)"', page).group(1)
+    res["search_face"] = timed(
+        client,
+        "POST",
+        "/search/face",
+        max(5, args.rounds // 3),
+        data={"state": state, "face": "0", "since": str(first), "until": str(last), "k": "12"},
+    )
+    res["search_face"]["state_bytes"] = len(state)
+    # Days (every day from the start date, with Airflow's runs: none here), a day, its report
+    from facepipe.core.specs import model_spec as _spec
+    from facepipe.reports.report import ReportParams, build_reports
+
+    with connect(uri) as conn:
+        t = time.perf_counter()
+        spec = _spec("dlib-resnet-128")
+        build_reports(conn, SCHEMA, last, spec, ReportParams(threshold=spec.match_threshold))
+        res["report_build_s"] = round(time.perf_counter() - t, 1)
+        face = conn.execute(
+            sql.SQL(
+                "SELECT f.day, f.image_id, f.face_no FROM {} a JOIN {} f ON f.day = a.day AND f.image_id = a.image_id"
+                " AND (f.box_x, f.box_y, f.box_w, f.box_h) = (a.box_x, a.box_y, a.box_w, a.box_h)"
+                " WHERE a.identity_id = %s LIMIT 1"
+            ).format(sql.Identifier(SCHEMA, "face_identity"), sql.Identifier(SCHEMA, "faces")),
+            (big[0],),
+        ).fetchone()
+    res["days"] = [
+        timed(client, "GET", f"/days?until={last}", args.rounds),
+        timed(client, "GET", f"/days?since={last - dt.timedelta(days=365)}&until={last}", args.rounds),
+        timed(client, "GET", f"/days/{last}", args.rounds),
+        timed(client, "GET", f"/days/{last}/report", args.rounds),
+    ]
+    res["move_pick"] = timed(
+        client,
+        "GET",
+        f"/faces/move/pick?day={face[0]}&image_id={face[1]}&face_no={face[2]}&back={big[0]}",
+        args.rounds,
     )
     # A rename rebuilds the day reports of every day the identity was seen, in the request
     # (one truth): the worst case is the largest identity, seen on every day.
@@ -200,7 +252,16 @@ def main() -> int:
         "load_average": os.getloadavg(),
     }
     path = write_result("web", res)
-    for row in res["grid"] + res["identity"] + [res["search"], res["rename"]]:
+    for row in (
+        res["grid"]
+        + res["identity"]
+        + [res["search"], res["search_face"]]
+        + res["days"]
+        + [
+            res["move_pick"],
+            res["rename"],
+        ]
+    ):
         log(f"web: {row['path'][:60]:<60} p50 {row['p50_ms']:>8} ms  p95 {row['p95_ms']:>8} ms")
     log(f"web: figures in {path}")
     return 0

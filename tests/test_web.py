@@ -26,7 +26,9 @@ def routes(db, schema) -> tuple[list[str], list[tuple[str, dict]]]:
     (ident,) = q(db, schema, "SELECT identity_id FROM {s}.identities ORDER BY identity_id LIMIT 1")[0]
     day, image_id, face_no = q(db, schema, "SELECT day, image_id, face_no FROM {s}.faces ORDER BY 1, 2, 3 LIMIT 1")[0]
     (other,) = q(db, schema, "SELECT identity_id FROM {s}.identities ORDER BY identity_id DESC LIMIT 1")[0]
+    person_id, sha = q(db, schema, "SELECT person_id, content_sha256 FROM {s}.person_refs LIMIT 1")[0]
     gets = [
+        f"/facepipe/refs/{person_id}/{sha}",
         "/facepipe/",
         f"/facepipe/photos/{day}/{image_id}",
         f"/facepipe/photos/{day}/{image_id}?face={face_no}",
@@ -43,6 +45,10 @@ def routes(db, schema) -> tuple[list[str], list[tuple[str, dict]]]:
         "/facepipe/days",
         f"/facepipe/days/{day}",
         f"/facepipe/days/{day}/report",
+        f"/facepipe/days/{day}/report/sightings.csv",
+        f"/facepipe/days/{day}?x=1",
+        "/facepipe/days?since=2026-11-01&until=2026-11-30",
+        "/facepipe/static/airflow.js",
         "/facepipe/forget",
         "/facepipe/suggestions",
         "/facepipe/suggestions?answered=1",
@@ -162,9 +168,32 @@ def test_markup_in_a_name_is_shown_as_text(web, db):
         f"/facepipe/people/{ident}/merge",  # the merge picker
         f"/facepipe/people/{ident}/merge?other={new}",  # the merge preview
         f"/facepipe/people/{new}/merge?other={ident}",
+        f"/facepipe/faces/move/pick?day={day}&image_id={image_id}&face_no={face_no}&back={ident}",  # candidates
+        f"/facepipe/days/{day}/report",  # the report rebuilt for the name
+        f"/facepipe/search?day={day}&image_id={image_id}&face_no={face_no}",  # her group in the results
     ):
-        page = web.viewer.get(path).text
+        page = (web.editor if "/move/" in path else web.viewer).get(path).text
         assert markup not in page and "&lt;img src=x onerror=alert(1)&gt;" in page, path
+    # markup in a file name (a reject's, as a folder of uploads may hold): shown as text on the
+    # day's page, and its source on Days
+    hostile = "<svg onload=alert(2)>.jpg"
+    src = q(db, schema, "SELECT source FROM {s}.images WHERE day = %s LIMIT 1", day)[0][0]
+    q(
+        db,
+        schema,
+        "INSERT INTO {s}.rejects (day, uri, reason, detail, bytes, arrived_at, source)"
+        " VALUES (%s, %s, 'not_an_image', '<b>bold</b>', 1, now(), %s) RETURNING 1",
+        day,
+        f"{src}/{hostile}",
+        src,
+    )
+    try:
+        for path in (f"/facepipe/days/{day}", f"/facepipe/days?since={day}&until={day}"):
+            page = web.viewer.get(path).text
+            assert hostile not in page and "<b>bold</b>" not in page, path
+        assert "&lt;svg onload=alert(2)&gt;.jpg" in web.viewer.get(f"/facepipe/days/{day}").text
+    finally:
+        q(db, schema, "DELETE FROM {s}.rejects WHERE uri = %s RETURNING 1", f"{src}/{hostile}")
     csp = web.viewer.get("/facepipe/people").headers["content-security-policy"]
     assert "script-src 'self';" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
 
@@ -217,7 +246,152 @@ def test_report_paths_outside_a_day_are_refused(web, sample_days):
         assert r.status_code in (400, 404), (path, r.status_code)
         assert "root:" not in r.text and "<html" in r.text.lower() or r.status_code == 404
     r = web.editor.get(f"/facepipe/days/{sample_days[-1]}/report")
-    assert r.status_code == 200 and "script-src" not in r.headers["content-security-policy"]
+    assert r.status_code == 200 and "script-src 'self'" in r.headers["content-security-policy"]
+    # the CSV route serves only the report's own files of that day
+    day = sample_days[-1]
+    for name in (
+        "..%2F..%2F..%2Fetc%2Fpasswd",
+        "..%2Freport.html",
+        "report.html",
+        "sightings",
+        "sightings.csv%00.html",
+        "%2E%2E%2F2026-11-20%2Fsightings.csv",
+        "..%2F..%2Fvalidation%2Fsightings.csv",
+        "SIGHTINGS.CSV",
+    ):
+        r = httpx.get(f"{web.url}/facepipe/days/{day}/report/{name}", cookies=web.editor.cookies)
+        assert r.status_code in (400, 404), (name, r.status_code)
+        assert "root:" not in r.text and "text/csv" not in r.headers.get("content-type", "")
+    for path in (f"/facepipe/days/..%2F{day}/report/sightings.csv", "/facepipe/days/2026-02-30/report/sightings.csv"):
+        assert httpx.get(web.url + path, cookies=web.editor.cookies).status_code in (400, 404), path
+    assert web.editor.get("/facepipe/days/1899-12-31/report/sightings.csv").status_code == 400
+    assert web.editor.get("/facepipe/days/2026-01-05/report/sightings.csv").status_code == 404  # no report that day
+    # an enrolment photo's face: only by a person's id and a SHA-256 the tables hold
+    for path in (
+        "/facepipe/refs/00000000-0000-0000-0000-000000000000/" + "0" * 64,
+        "/facepipe/refs/not-a-uuid/" + "0" * 64,
+        "/facepipe/refs/00000000-0000-0000-0000-000000000000/..%2F..%2Fetc%2Fpasswd",
+        "/facepipe/refs/00000000-0000-0000-0000-000000000000/" + "G" * 64,
+    ):
+        r = httpx.get(web.url + path, cookies=web.editor.cookies)
+        assert r.status_code in (404, 422), (path, r.status_code)
+        assert "image/jpeg" not in r.headers.get("content-type", "")
+
+
+def test_the_day_report_is_a_page_of_the_view(web, db, sample_days):
+    """The report in the view's frame: its nav, identities linked to their pages, every crop to
+    its photo, and the day's CSV files downloadable (the same bytes face_report wrote)."""
+    from helpers.webstack import web_reports_dir
+
+    schema = web.schema
+    for day in sample_days:
+        r = web.viewer.get(f"/facepipe/days/{day}/report")
+        assert r.status_code == 200, r.text[-300:]
+        assert 'class="tabs"' in r.text and f"<title>Report {day}" in r.text
+        sightings = q(db, schema, "SELECT identity_id, image_id, face_no FROM {s}.report_sightings WHERE day = %s", day)
+        unknowns = q(
+            db, schema, "SELECT identity_id, image_id, face_no FROM {s}.report_recurring_unknowns WHERE day = %s", day
+        )
+        for identity_id, image_id, face_no in sightings + unknowns:
+            assert f'href="/facepipe/people/{identity_id}"' in r.text, (day, identity_id)
+            assert f'href="/facepipe/photos/{day}/{image_id}?face={face_no}"' in r.text
+        # every crop on the page sits in a link to its photo's page
+        crops = re.findall(r'<a href="/facepipe/photos/[^"]+"[^>]*><img [^>]*src="/facepipe/crop/', r.text)
+        assert len(crops) == r.text.count('src="/facepipe/crop/')
+        for name in ("daily_summary", "sightings", "recurring_unknowns", "person_days"):
+            assert f'href="/facepipe/days/{day}/report/{name}.csv"' in r.text
+            got = web.viewer.get(f"/facepipe/days/{day}/report/{name}.csv")
+            assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+            assert (
+                got.headers["cache-control"] == "private, no-store"
+                and "attachment" in got.headers["content-disposition"]
+            )
+            assert got.content == (web_reports_dir() / str(day) / f"{name}.csv").read_bytes()
+        assert web.anonymous.get(f"/facepipe/days/{day}/report/sightings.csv").status_code in (401, 403)
+    # a day with sightings of the enrolled person shows her name as people write it, linked
+    assert any(
+        "Eileen Collins" in web.viewer.get(f"/facepipe/days/{d}/report").text
+        for d in sample_days
+        if q(db, schema, "SELECT 1 FROM {s}.report_sightings WHERE day = %s", d)
+    )
+
+
+def test_days_lists_never_loaded_and_expired_days_and_pages(web, db, sample_days):
+    r = web.viewer.get("/facepipe/days?since=2026-11-01&until=2026-11-30")
+    assert r.status_code == 200
+    import datetime as dt
+
+    states = {}  # every day of the page, its state (a quiet run of days is one row, first to last)
+    for state, last, first in re.findall(r'<tr class="([a-z ]+)" data-day="([0-9-]+)" data-first="([0-9-]+)"', r.text):
+        d = dt.date.fromisoformat(first)
+        while d <= dt.date.fromisoformat(last):
+            states[str(d)] = state
+            d += dt.timedelta(days=1)
+    for d in sample_days:
+        assert states[str(d)] == "loaded", (d, states.get(str(d)))
+    assert states["2026-11-23"] == "never" and states["2026-11-01"] == "never"
+    assert "2026-10-31" not in states  # before the deployment's start date
+    assert "never loaded" in r.text and "face_ingest" in r.text
+    assert "could not be read" not in r.text  # Airflow's run records were read (this api-server has none)
+    for d in sample_days:  # each reported day links its report
+        assert f'href="/facepipe/days/{d}/report"' in r.text
+    assert 'href="/facepipe/days/2026-11-23/report"' not in r.text
+    # bounded: a year at most per page, dates as ISO text, a clear 400 otherwise
+    assert web.viewer.get("/facepipe/days?since=2020-01-01&until=2026-11-30").status_code == 400
+    assert web.viewer.get("/facepipe/days?since=2026-11-30&until=2026-11-01").status_code == 400
+    assert web.viewer.get("/facepipe/days?since=11/01/2026").status_code == 400
+    assert 'type="date"' not in r.text
+    assert 'id="older"' not in r.text  # nothing before the start date
+    r = web.viewer.get("/facepipe/days")  # today's window: nothing newer
+    assert r.status_code == 200 and 'id="newer"' not in r.text
+    r = web.viewer.get("/facepipe/days?since=2026-11-15&until=2026-11-30")
+    assert 'id="older"' in r.text and 'id="newer"' in r.text and '"2026-11-14"' not in r.text
+    assert len(re.findall(r'<tr class="never"', r.text)) == 2  # 11-15..11-19 and 11-23..11-30, one row each
+
+
+def test_days_link_their_runs_and_logs_in_airflow(web, sample_days):
+    """A day's runs as Airflow's metadata database holds them (rows made here as a Trigger with
+    the param day and a scheduled run make them): linked to Airflow's run page and log."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    day = sample_days[1]
+    start = dt.datetime.combine(day, dt.time(), dt.UTC)
+    ingest, report = f"manual__{day}T10:00:00+00:00", f"scheduled__{day}T00:00:00+00:00"
+    engine = sa.create_engine(web.metadata_url)
+    with engine.begin() as c:
+        for dag_id, run_id, run_type, state, conf, interval in (
+            ("face_ingest", ingest, "manual", "failed", json.dumps({"day": str(day)}), None),
+            ("face_report", report, "scheduled", "success", None, start),
+        ):
+            c.execute(
+                sa.text(
+                    "INSERT INTO dag_run (dag_id, run_id, run_type, run_after, state, conf, data_interval_start,"
+                    " data_interval_end) VALUES (:d, :r, :t, now(), :s, CAST(:c AS json), :i, :i)"
+                ),
+                {"d": dag_id, "r": run_id, "t": run_type, "s": state, "c": conf, "i": interval},
+            )
+    try:
+        from urllib.parse import quote
+
+        for path in (f"/facepipe/days/{day}", f"/facepipe/days?since={sample_days[0]}&until={sample_days[-1]}"):
+            r = web.viewer.get(path)
+            assert r.status_code == 200
+            for dag_id, run_id, task, state in (
+                ("face_ingest", ingest, "load", "failed"),
+                ("face_report", report, "build", "success"),
+            ):
+                run = f"/dags/{dag_id}/runs/{quote(run_id, safe='')}"
+                assert f'href="{run}"' in r.text, (path, run)
+                assert f'href="{run}/tasks/{task}"' in r.text  # the log of its main task
+                assert f"state-{state}" in r.text
+        r = web.viewer.get(f"/facepipe/days/{sample_days[0]}")
+        assert "/dags/face_ingest/runs/" not in r.text
+    finally:
+        with engine.begin() as c:
+            c.execute(sa.text("DELETE FROM dag_run WHERE run_id IN (:a, :b)"), {"a": ingest, "b": report})
+        engine.dispose()
 
 
 def test_cli_and_view_agree_after_a_change(web, db, capsys):
@@ -225,19 +399,30 @@ def test_cli_and_view_agree_after_a_change(web, db, capsys):
     from facepipe.ops.cli import main
 
     page = web.viewer.get("/facepipe/people?show=all&min_faces=0").text
-    shown = {int(i): n for i, n in re.findall(r'data-identity="(\d+)".*?class="name">([^<]*)<', page, re.S)}
+    from facepipe.core.text import display_name
+
+    # each card: the stored name on hover, the name as people write it shown
+    found = re.findall(r'data-identity="(\d+)".*?class="name" title="([^"]*)">([^<]*)<', page, re.S)
     assert main(["people", "list", "--json", "--min-faces", "0"]) == 0
-    listed = {r["identity_id"]: r["name"] or "(unnamed)" for r in json.loads(capsys.readouterr().out)}
+    listed = {r["identity_id"]: r["name"] for r in json.loads(capsys.readouterr().out)}
     import html
 
-    assert {i: html.unescape(n) for i, n in shown.items()} == listed
-    days = web.viewer.get("/facepipe/days?since=2026-01-01").text
+    assert {int(i): html.unescape(n) or None for i, n, _ in found} == listed
+    assert {int(i): html.unescape(d) for i, _, d in found} == {
+        i: display_name(n) or "Unnamed" for i, n in listed.items()
+    }
+    days = web.viewer.get("/facepipe/days?since=2026-11-01").text
     assert main(["status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     for row in status["days"]:
         assert f">{row['day']}<" in days
     faces_now = q(db, web.schema, "SELECT count(*) FROM {s}.faces")[0][0]
     assert sum(r["faces"] for r in status["days"]) == faces_now  # as they stand (a forget ran above)
+    # the search's line below the table counts the same faces (not the loads' counts)
+    from facepipe.core.text import plural
+
+    if status["search"].startswith("off"):
+        assert f"({plural(faces_now, 'face')})" in status["search"], status["search"]
 
 
 def photo_24mp(people) -> bytes:
@@ -283,8 +468,162 @@ def test_an_upload_does_not_hold_up_other_requests(web, people):
     t.join()
     assert r.status_code == 200
     finished, status, text = done["upload"]
-    assert status == 200 and '<td class="n">' in text, text[-400:]  # a face was found and searched for
+    assert status == 200 and 'class="group' in text, text[-400:]  # a face was found and searched for
     assert page_done < finished, "the page waited for the upload: the event loop was blocked"
+
+
+def test_search_shows_the_photo_its_faces_and_the_threshold(web, db):
+    """An upload is shown back with its faces boxed, the largest searched for; a click on another
+    box searches for it (the page's own encrypted state, no second upload); the results are
+    grouped by identity with a line at the model's threshold; a forged or foreign state is refused."""
+    import httpx
+
+    from facepipe.core.deployment import settings
+    from facepipe.core.specs import model_spec
+
+    schema = web.schema
+    uri, n = q(
+        db,
+        schema,
+        "SELECT i.uri, count(*) FROM {s}.faces f JOIN {s}.images i USING (day, image_id)"
+        " WHERE i.media = 'photo' GROUP BY i.uri ORDER BY 2 DESC, 1 LIMIT 1",
+    )[0]
+    assert n >= 2, "the sample days have no photo of two faces"
+    photo = Path(uri.removeprefix("file://")).read_bytes()
+    fields = {"since": "2026-11-01", "until": "2026-11-30"}
+    r = web.viewer.post("/facepipe/search", data=fields, files={"photo": ("group <b>.jpg", photo, "image/jpeg")})
+    assert r.status_code == 200, r.text[-400:]
+    assert 'src="data:image/jpeg;base64,' in r.text and "group <b>" not in r.text
+    faces = re.findall(r'class="box( chosen)?" (?:name="face" value="\d+" )?data-face="(\d+)"', r.text)
+    assert len(faces) >= 2 and faces[0] == (" chosen", "0"), faces[:3]
+    assert [f for f in faces if f[0]] == [(" chosen", "0")]  # only the largest is marked
+    threshold = model_spec(settings().model).match_threshold
+    assert 'id="threshold"' in r.text and f"distance {threshold}" in r.text
+    best = [float(d) for d in re.findall(r'<div class="dist"[^>]*>([0-9.]+)</div>', r.text)]
+    assert best and best == sorted(best)  # groups, the closest first
+    # the line stands between the groups closer than the threshold and the others
+    line = r.text.index('id="threshold"')
+    for d, at in zip(best, [m.start() for m in re.finditer(r'<div class="dist"', r.text)]):
+        assert (d < threshold) == (at < line), (d, threshold)
+    assert re.search(r'<code title="[^"]+/[^"/]+">[^<]+</code>', r.text)  # a short name, the path on hover
+    state = re.search(r'name="state" value="([^"]+)"', r.text).group(1)
+    # another face: chosen by its box, searched without uploading again
+    r2 = web.viewer.post("/facepipe/search/face", data={"state": state, "face": "1", **fields})
+    assert r2.status_code == 200, r2.text[-400:]
+    chosen = re.findall(r'class="box chosen" data-face="(\d+)"', r2.text)
+    assert chosen == ["1"] and 'id="results"' in r2.text
+    # a forged, cut or foreign state: refused with a clear reason, nothing searched
+    for bad in (state[:-8] + "AAAAAAAA", "", "x" * 100, state[10:]):
+        r3 = web.viewer.post("/facepipe/search/face", data={"state": bad, "face": "0", **fields})
+        assert r3.status_code == 400 and "upload it again" in r3.text and 'id="results"' not in r3.text
+    assert web.viewer.post("/facepipe/search/face", data={"state": state, "face": "99", **fields}).status_code == 400
+    # anonymous and cross-site: refused
+    assert web.anonymous.post("/facepipe/search/face", data={"state": state, "face": "1"}).status_code in (401, 403)
+    r4 = httpx.post(
+        web.url + "/facepipe/search/face",
+        data={"state": state, "face": "1"},
+        cookies=web.viewer.cookies,
+        headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+    )
+    assert r4.status_code == 403 and 'id="results"' not in r4.text
+    # a phone's HEIC, stored turned (EXIF orientation 6): its faces found, shown upright
+    import base64
+    import io
+
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    import facepipe.models.imaging  # noqa: F401  (registers the HEIF reader and writer)
+
+    upright = cv2.cvtColor(cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright, 1))).save(
+        buf, format="HEIF", quality=90, exif=exif.tobytes()
+    )
+    r6 = web.viewer.post(
+        "/facepipe/search", data=fields, files={"photo": ("IMG_0001.HEIC", buf.getvalue(), "image/heic")}
+    )
+    assert r6.status_code == 200, r6.text[-400:]
+    assert len(re.findall(r'class="box[ "]', r6.text)) == len(faces)  # the same faces as the JPEG's
+    preview = base64.b64decode(re.search(r'src="data:image/jpeg;base64,([^"]+)"', r6.text).group(1))
+    shown = cv2.imdecode(np.frombuffer(preview, np.uint8), cv2.IMREAD_COLOR)
+    assert (shown.shape[1] > shown.shape[0]) == (upright.shape[1] > upright.shape[0])  # upright, not turned
+    # its GET (a reload inside Airflow's frame): the Search page
+    r5 = web.viewer.get("/facepipe/search/face")
+    assert r5.status_code == 303 and r5.headers["location"] == "/facepipe/search"
+
+
+def test_not_this_person_picks_an_identity_by_face_or_name(web, db):
+    """The move of a face is chosen from the identities nearest to it (each with a face) or by
+    name, never a typed number; the viewer may not; the choice is one POST that lands back."""
+    schema = web.schema
+    day, image_id, face_no, ident = q(
+        db,
+        schema,
+        "SELECT f.day, f.image_id, f.face_no, a.identity_id FROM {s}.face_identity a JOIN {s}.faces f"
+        " ON f.day = a.day AND f.image_id = a.image_id AND (f.box_x, f.box_y, f.box_w, f.box_h)"
+        " = (a.box_x, a.box_y, a.box_w, a.box_h) JOIN {s}.identities i ON i.identity_id = a.identity_id"
+        " WHERE i.faces > 1 ORDER BY 1 DESC, 2, 3 LIMIT 1",
+    )[0]
+    path = f"/facepipe/faces/move/pick?day={day}&image_id={image_id}&face_no={face_no}&back={ident}"
+    assert web.viewer.get(path).status_code == 403
+    assert web.anonymous.get(path).status_code in (401, 403)
+    r = web.editor.get(path)
+    assert r.status_code == 200, r.text[-300:]
+    page = web.editor.get(f"/facepipe/people/{ident}").text
+    assert 'name="to" min="1"' not in page and "Not this person: to #" not in page and "move-link" in page
+    offered = [int(i) for i in re.findall(r'class="cand" data-identity="(\d+)"', r.text)]
+    others = {i for i in identities(db, schema) if i != ident}
+    assert ident not in offered and set(offered) <= others and len(offered) == min(len(others), 12)
+    distances = [float(d) for d in re.findall(r"([0-9.]+) from this face", r.text)]
+    assert distances == sorted(distances)  # the nearest to this face first
+    assert len(re.findall(r'<input type="hidden" name="to" value="\d+">', r.text)) == len(offered)
+    # by name: only the identities whose name holds the text
+    named = {i: n for i, n in identities(db, schema).items() if n and i != ident}
+    if named:
+        i, n = next(iter(named.items()))
+        found = [
+            int(x) for x in re.findall(r'class="cand" data-identity="(\d+)"', web.editor.get(path + f"&q={n[:4]}").text)
+        ]
+        assert i in found and all(n[:4].lower() in (identities(db, schema)[x] or "").lower() for x in found)
+    for bad, status in (("&face_no=99999", 400), ("&face_no=3000", 404), ("&back=x", 400)):
+        url = f"/facepipe/faces/move/pick?day={day}&image_id={image_id}&face_no={face_no}&back={ident}"
+        url = url.replace(f"&face_no={face_no}", "") if "face_no" in bad else url.replace(f"&back={ident}", "")
+        assert web.editor.get(url + bad).status_code == status, bad
+    # the choice: one POST, landing on the identity it came from; then moved back
+    to = offered[0]
+    r = web.editor.post(
+        "/facepipe/faces/move", data={"day": day, "image_id": image_id, "face_no": face_no, "to": to, "back": ident}
+    )
+    assert r.status_code == 303 and r.headers["location"] == f"/facepipe/people/{ident}"
+    assert last_audit(db, schema) == ("move", "ui:editor", to, ident)
+    r = web.editor.post(
+        "/facepipe/faces/move", data={"day": day, "image_id": image_id, "face_no": face_no, "to": ident}
+    )
+    assert r.status_code == 303
+
+
+def test_an_enrolled_person_is_not_offered_a_rename(web, db):
+    schema = web.schema
+    enrolled = q(
+        db,
+        schema,
+        "SELECT i.identity_id, p.name FROM {s}.identities i JOIN {s}.people p USING (person_id)"
+        " WHERE EXISTS (SELECT 1 FROM {s}.person_refs r WHERE r.person_id = p.person_id)",
+    )
+    assert enrolled, "Eileen Collins is enrolled in the sample"
+    ident, name = enrolled[0]
+    page = web.editor.get(f"/facepipe/people/{ident}").text
+    assert 'id="name-form"' not in page and "enrolled from the people folder" in page
+    assert name == "eileen_collins" and "Eileen Collins" in page  # shown as people write it, stored as it was
+    grid = web.editor.get("/facepipe/people").text
+    assert "Eileen Collins" in grid and ">eileen_collins<" not in grid
+    unnamed = [i for i, n in identities(db, schema).items() if n is None]
+    if unnamed:
+        assert 'id="name-form"' in web.editor.get(f"/facepipe/people/{unnamed[0]}").text
 
 
 def test_malformed_requests_get_a_clear_refusal(web, db):
@@ -355,7 +694,14 @@ def test_cli_and_view_show_the_same_suggestions(web, db, capsys):
         assert main(["people", "suggestions", "--json"]) == 0
         listed = json.loads(capsys.readouterr().out)
         assert shown == {r["suggestion_id"] for r in listed} and n in shown
-        assert f"is this face identity {idents[0]}" in page
+        from facepipe.core.text import display_name
+
+        name = identities(db, schema)[idents[0]]
+        asked = display_name(name) if name else f"unnamed identity #{idents[0]}"
+        assert f"Is this face {asked}?" in page
+        row = re.search(rf'data-suggestion="{n}".*?</tr>', page, re.S).group(0)
+        assert "How close: 0.47 from" in row and "How sure: not sure enough" in row and "Next nearest:" in row
+        assert "None" not in row and "centroid" not in row
         r = web.editor.post(f"/facepipe/suggestions/{n}/answer", data={"answer": "no"})
         assert r.status_code == 303 and r.headers["location"] == "/facepipe/suggestions"
         assert "Answered no" in web.editor.get(r.headers["location"]).text

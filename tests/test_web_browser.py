@@ -35,6 +35,12 @@ def screenshots(tmp_path: Path) -> Path:
     return shots
 
 
+def docs_width(width: int) -> bool:
+    """Whether a screenshot at ``width`` is kept: all of them in a scratch folder, only the 1300 px
+    ones in docs/images (the 800 px walk checks the layout; the docs need one of each)."""
+    return width == 1300 or os.environ.get("FACEPIPE_UPDATE_SCREENSHOTS") != "1"
+
+
 def chromium_or_skip() -> str:
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -137,7 +143,13 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days, tmp_path):
 
         # move one face out into a new identity: the identity's page again, with the notice
         before = faces_of(db, schema, visitor)
-        act(frame.locator(".move-form button").first)
+        # "Not this person…": the face, the identities nearest to it (by face) or by name, or one of its own
+        frame.locator(".move-link").first.click()
+        frame.locator("#move-candidates").wait_for()
+        crops_render()
+        assert get_safe(page)
+        page.screenshot(path=str(shots / "faces-move.png"))
+        act(frame.locator("#move-new button"))
         op, who, new, old = q(
             db, schema, "SELECT op, who, identity_id, other_id FROM {s}.audit ORDER BY op_no DESC LIMIT 1"
         )[0]
@@ -167,7 +179,10 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days, tmp_path):
         frame.locator('#search-form input[name="until"]').fill(sample_days[-1].isoformat())
         frame.locator("#search-form button").click()
         frame.locator("#results").wait_for()
-        assert "eileen_collins" in frame.locator("#results tr").nth(1).inner_text()
+        assert "Eileen Collins" in frame.locator("#results .group").first.inner_text()
+        frame.locator("#query-photo").wait_for()
+        assert frame.locator("#pick .box.chosen").count() == 1
+        frame.locator("#threshold").wait_for()
         crops_render()
         page.screenshot(path=str(shots / "faces-search.png"))
 
@@ -301,13 +316,15 @@ def test_the_photo_page_and_the_merge_preview_light_and_dark(web, db, tmp_path):
             wide = "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
             assert inner.evaluate(wide), f"horizontal scroll at {width} px"
             assert not inner.evaluate("() => document.documentElement.classList.contains('dark')")
-            page.screenshot(path=str(shots / f"faces-photo-light-{width}.png"))
+            if docs_width(width):
+                page.screenshot(path=str(shots / f"faces-photo-light-{width}.png"))
             # Airflow switched to dark: the view follows without a reload
             page.evaluate("() => document.documentElement.classList.add('dark')")
             inner.wait_for_function("() => document.documentElement.classList.contains('dark')", timeout=5000)
             bg = inner.evaluate("() => getComputedStyle(document.body).backgroundColor")
             assert bg not in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)"), bg
-            page.screenshot(path=str(shots / f"faces-photo-dark-{width}.png"))
+            if docs_width(width):
+                page.screenshot(path=str(shots / f"faces-photo-dark-{width}.png"))
             page.evaluate("() => document.documentElement.classList.remove('dark')")
             inner.wait_for_function("() => !document.documentElement.classList.contains('dark')", timeout=5000)
 
@@ -320,10 +337,126 @@ def test_the_photo_page_and_the_merge_preview_light_and_dark(web, db, tmp_path):
             assert frame.locator("#side-into img").count() >= 1 and frame.locator("#side-other img").count() >= 1
             inner = view_frame(page)
             assert inner.evaluate(wide), f"horizontal scroll at {width} px"
-            page.screenshot(path=str(shots / f"faces-merge-light-{width}.png"))
+            if docs_width(width):
+                page.screenshot(path=str(shots / f"faces-merge-light-{width}.png"))
             page.evaluate("() => document.documentElement.classList.add('dark')")
             inner.wait_for_function("() => document.documentElement.classList.contains('dark')", timeout=5000)
-            page.screenshot(path=str(shots / f"faces-merge-dark-{width}.png"))
+            if docs_width(width):
+                page.screenshot(path=str(shots / f"faces-merge-dark-{width}.png"))
             assert identities(db, schema) == before
+            browser.close()
+    print(f"screenshots in {shots}")
+
+
+def whole(page, path: Path, width: int) -> None:
+    """The frame's whole page, to look at: the window made as tall as the frame's content."""
+    height = view_frame(page).evaluate("() => document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": width, "height": min(6000, height + 120)})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": width, "height": 950})
+
+
+def test_days_the_report_and_search_light_and_dark(web, db, sample_days, tmp_path):
+    """Days (every day from the start date), a day, its report in the view's frame (crops open the
+    photo, CSV files linked) and a search by a photo of several faces, where a click on another
+    face searches for it: in light and dark mode, at 1300 and 800 px, no broken image and no
+    horizontal scroll, every page a GET-safe URL."""
+    chromium = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    schema = web.schema
+    uri, n = q(
+        db,
+        schema,
+        "SELECT i.uri, count(*) FROM {s}.faces f JOIN {s}.images i USING (day, image_id)"
+        " WHERE i.media = 'photo' GROUP BY i.uri ORDER BY 2 DESC, 1 LIMIT 1",
+    )[0]
+    group = Path(uri.removeprefix("file://"))
+    report_day = max(
+        d
+        for d in sample_days
+        if q(db, schema, "SELECT 1 FROM {s}.report_recurring_unknowns WHERE day = %s", d)
+        or q(db, schema, "SELECT 1 FROM {s}.report_sightings WHERE day = %s", d)
+    )
+    shots = screenshots(tmp_path)
+    wide = "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+
+    def both_modes(page, frame, name, width):
+        inner = view_frame(page)
+        if frame.locator("img").count():
+            images_loaded(frame, page)
+        assert inner.evaluate(wide), f"horizontal scroll on {name} at {width} px"
+        assert get_safe(page), name
+        assert not inner.title().startswith("Airflow") and "· Faces" in inner.title()
+        page.wait_for_function("t => document.title === t", arg=inner.title(), timeout=5000)  # Airflow's tab too
+        if docs_width(width):
+            page.screenshot(path=str(shots / f"faces-{name}-light-{width}.png"))
+        if os.environ.get("FACEPIPE_SCREENSHOTS"):  # the whole page of the frame, to look at
+            whole(page, shots / f"whole-{name}-light-{width}.png", width)
+        page.evaluate("() => document.documentElement.classList.add('dark')")
+        inner.wait_for_function("() => document.documentElement.classList.contains('dark')", timeout=5000)
+        if docs_width(width):
+            page.screenshot(path=str(shots / f"faces-{name}-dark-{width}.png"))
+        page.evaluate("() => document.documentElement.classList.remove('dark')")
+        inner.wait_for_function("() => !document.documentElement.classList.contains('dark')", timeout=5000)
+
+    with sync_playwright() as p:
+        for width in (1300, 800):
+            browser, page = log_in(p, chromium, web, width)
+            page.goto(f"{web.url}/plugin/faces/facepipe/days?since=2026-11-01&until=2026-11-30")
+            frame = page.frame_locator("iframe")
+            frame.locator("#days").wait_for(timeout=60_000)
+            assert frame.locator('tr.never[data-day="2026-11-30"][data-first="2026-11-23"]').count() == 1
+            assert frame.locator(f'tr.loaded[data-day="{sample_days[0]}"]').count() >= 1
+            both_modes(page, frame, "days", width)
+            if width == 1300:  # a link to Airflow's own page opens in Airflow's page, not inside the frame
+                view_frame(page).evaluate(
+                    """() => { const a = document.createElement("a"); a.id = "probe"; a.textContent = "a run";
+                    a.href = "/dags/face_ingest/runs/manual__probe"; a.setAttribute("data-airflow", "");
+                    a.target = "_top"; document.body.prepend(a); }"""
+                )
+                frame.locator("#probe").click()
+                page.wait_for_url("**/dags/face_ingest/runs/manual__probe", timeout=30_000)
+                page.wait_for_function("() => !document.querySelector('iframe')", timeout=30_000)  # Airflow's own page
+                page.goto(f"{web.url}/plugin/faces/facepipe/days?since=2026-11-01&until=2026-11-30")
+                frame = page.frame_locator("iframe")
+                frame.locator("#days").wait_for(timeout=60_000)
+            frame.get_by_role("link", name=report_day.isoformat(), exact=True).first.click()
+            frame.locator("#report-link").wait_for(timeout=60_000)
+            both_modes(page, frame, "day", width)
+            frame.locator("#report-link").click()
+            frame.locator("#csv-files").wait_for(timeout=60_000)
+            assert frame.locator("#csv-files a").count() == 4
+            assert frame.locator("nav.tabs").count() == 1  # in the view's frame, with its nav
+            both_modes(page, frame, "report", width)
+            # a crop of the report opens its photo's page
+            crop = frame.locator('a[href*="/photos/"] img[src*="/crop/"]').first
+            if crop.count():
+                crop.click()
+                frame.locator("#photo img").wait_for(timeout=60_000)
+                assert get_safe(page)
+
+            # search by a photo of several faces; then another of its faces, by a click
+            frame.get_by_role("link", name="Search", exact=True).click()
+            frame.locator('#search-form input[name="photo"]').set_input_files(str(group))
+            frame.locator('#search-form input[name="since"]').fill("2026-11-01")
+            frame.locator('#search-form input[name="until"]').fill("2026-11-30")
+            frame.locator("#search-form button").click()
+            frame.locator("#query-photo").wait_for(timeout=120_000)
+            assert frame.locator('#pick .box.chosen[data-face="0"]').count() == 1
+            boxes = frame.locator("#pick .box").count()
+            assert boxes >= 2, boxes
+            both_modes(page, frame, "search", width)
+            frame.locator('#pick button.box[data-face="1"]').click()
+            frame.locator('#pick .box.chosen[data-face="1"]').wait_for(timeout=120_000)
+            frame.locator("#results").wait_for()
+            if frame.locator("#results img").count():
+                images_loaded(frame, page)
+            assert get_safe(page)  # /facepipe/search/face asked for with GET: the Search page
+            if width == 1300:
+                page.screenshot(path=str(shots / "faces-search-other-face.png"))
+                if os.environ.get("FACEPIPE_SCREENSHOTS"):
+                    whole(page, shots / "whole-search-other-face.png", width)
             browser.close()
     print(f"screenshots in {shots}")

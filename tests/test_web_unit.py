@@ -248,3 +248,104 @@ def test_the_theme_script_is_served_under_script_src_self(app):
     from facepipe.web.app import CSP
 
     assert "script-src 'self';" in CSP and "unsafe" not in CSP.split("script-src")[1].split(";")[0]
+
+
+def test_a_runs_days_are_what_its_resolve_task_returned():
+    import datetime as dt
+
+    from facepipe.web.days import run_days
+
+    t = dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC)
+    rows = [
+        # face_ingest: resolve returned the day; face_report: the list of its days
+        ("face_ingest", "manual__1", "success", t, None, {"day": "2026-11-20"}, '{"day": "2026-11-20", "run_id": "x"}'),
+        ("face_report", "asset_triggered__2", "failed", t, None, None, ["2026-11-20", "2026-11-21"]),
+        # no resolve value (it failed first): the day param, else the data interval's day
+        ("face_ingest", "manual__3", "failed", t, None, '{"day": "2026-11-23"}', None),
+        ("face_ingest", "scheduled__4", "queued", t, dt.datetime(2026, 11, 24, tzinfo=dt.UTC), {}, None),
+    ]
+    got = run_days(rows)
+    assert [r["run_id"] for r in got[("face_ingest", dt.date(2026, 11, 20))]] == ["manual__1"]
+    assert [r["state"] for r in got[("face_report", dt.date(2026, 11, 21))]] == ["failed"]
+    assert ("face_ingest", dt.date(2026, 11, 23)) in got and ("face_ingest", dt.date(2026, 11, 24)) in got
+    assert ("face_report", dt.date(2026, 11, 23)) not in got
+
+
+def test_the_days_list_says_loaded_never_loaded_expired_and_arriving():
+    import datetime as dt
+
+    from facepipe.web.days import at_load, day_list
+
+    loaded = {"day": dt.date(2026, 11, 20), "loaded_at": dt.datetime(2026, 11, 21), "images": 5, "duplicates": 0}
+    loaded |= {"faces": 6, "rejects": 1, "loaded_images": 6, "loaded_duplicates": 0, "loaded_faces": 8}
+    loaded |= {"loaded_rejects": 1}
+    days = day_list(
+        dt.date(2026, 11, 10),
+        dt.date(2026, 11, 25),
+        [loaded],
+        dt.date(2026, 11, 15),
+        dt.date(2026, 11, 18),
+        dt.date(2026, 11, 24),
+    )
+    states = {d["day"].day: d["state"] for d in days}
+    assert min(states) == 15 and max(states) == 25  # from the start date, newest first
+    assert [d["day"].day for d in days][:2] == [25, 24]
+    assert states[15] == states[17] == "expired" and states[18] == "never loaded" and states[20] == "loaded"
+    assert states[24] == states[25] == "arriving"
+    from facepipe.web.days import collapse
+
+    rows = collapse([{**d, "runs": {"face_ingest": [], "face_report": []}} for d in days])
+    assert [(r["first"].day, r["day"].day, r["state"]) for r in rows][:3] == [
+        (25, 25, "arriving"),
+        (24, 24, "arriving"),
+        (21, 23, "never loaded"),
+    ]
+    assert [(r["first"].day, r["day"].day) for r in rows if r["state"] == "expired"] == [(15, 17)]
+    # the four numbers of a load, in words, only where the tables now differ
+    assert at_load(loaded) == "6 photos and videos, 0 duplicates, 8 faces, 1 reject"
+    assert at_load({**loaded, "images": 6, "faces": 8}) == ""
+
+
+def test_names_are_shown_as_people_write_them():
+    from facepipe.core.text import display_name
+
+    assert display_name("eileen_collins") == "Eileen Collins"
+    assert display_name("jean-luc_picard") == "Jean-Luc Picard"
+    # a name with its own capitals, spaces or letters outside ASCII is the person's: as stored
+    for name in ("Vera Visitor", "danah boyd", "José_maría", "McDonald_Ann", "ALICE_B", "alice", "_x_", None):
+        assert display_name(name) == name
+
+
+def test_search_results_are_grouped_by_identity_closest_first():
+    import datetime as dt
+    from types import SimpleNamespace as M
+
+    from facepipe.web.searchpage import group_matches
+
+    def m(d, n):
+        return M(day=dt.date(2026, 11, 20), image_id=f"i{n}", face_no=0, distance=d)
+
+    results = [
+        {"m": m(0.31, 1), "identity_id": 7, "name": "Ann"},
+        {"m": m(0.72, 2), "identity_id": None, "name": None},
+        {"m": m(0.12, 3), "identity_id": 7, "name": "Ann"},
+        {"m": m(0.45, 4), "identity_id": None, "name": None},
+        {"m": m(0.66, 5), "identity_id": 9, "name": None},
+        {"m": m(0.70, 6), "identity_id": None, "name": None},
+    ]
+    groups = group_matches(results, 0.5)
+    assert [(g["identity_id"], round(g["best"], 2), g["same"]) for g in groups] == [
+        (7, 0.12, True),  # Ann's two faces, her best distance
+        (None, 0.45, True),  # a face of no identity, under the threshold: a group of its own
+        (9, 0.66, False),
+        (None, 0.70, False),  # beyond the line, faces of no identity side by side
+    ]
+    assert [f.distance for f in groups[0]["faces"]] == [0.12, 0.31] and len(groups[-1]["faces"]) == 2
+
+
+def test_the_views_notices_name_no_command():
+    from facepipe.web.words import without_commands
+
+    assert without_commands("no identity 5 (`facepipe people list` and the People page show them)") == "no identity 5"
+    assert without_commands("to make them one, merge them (people merge 2 3)") == "to make them one, merge them"
+    assert without_commands("Kept: 2 suppressions (no face data).") == "Kept: 2 suppressions (no face data)."

@@ -86,7 +86,9 @@ def web(photos, people, sample_days, tmp_path_factory, pg_uri, airflow_db):
         stack.start()
         try:
             stack.wait_ready(timeout=240)
-            yield Web(stack.url, json.loads(password_file(home).read_text()), schema, tmp)
+            served = Web(stack.url, json.loads(password_file(home).read_text()), schema, tmp)
+            served.metadata_url = embedded_metadata_url(settings().home, metadata_db)  # the api-server's own
+            yield served
         finally:
             stack.stop()
             with psycopg.connect(pg_uri, autocommit=True) as conn:

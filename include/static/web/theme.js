@@ -23,3 +23,25 @@
     system.addEventListener("change", follow);
   }
 })();
+
+// Airflow titles each of its pages "Airflow": while a page of the view is open in Airflow's
+// frame, Airflow's tab has the view page's own title, and gets its own back when it closes.
+(function () {
+  "use strict";
+  var host = null;
+  try {
+    if (window.parent !== window && window.parent.document) host = window.parent.document;
+  } catch (e) {
+    host = null;
+  }
+  if (!host) return;
+  var was = host.title;
+  function show() {
+    if (document.title) host.title = document.title;
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", show);
+  else show();
+  window.addEventListener("pagehide", function () {
+    host.title = was;
+  });
+})();

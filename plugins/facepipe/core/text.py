@@ -36,3 +36,16 @@ def plural(n, word: str, many: str | None = None) -> str:
         else:
             many = word + "s"
     return f"{n} {many}"
+
+
+def display_name(name: str | None) -> str | None:
+    """A person's name as people write it: a folder-style name (enrolment folders, e.g.
+    ``eileen_collins``: lowercase ASCII words joined by ``_``, no space) is shown with spaces
+    and capitals ("Eileen Collins"); any other name is shown as stored (its own capitals,
+    spaces and non-ASCII letters are the person's). Display only: the stored name is unchanged."""
+    if not name or " " in name or "_" not in name.strip("_"):
+        return name
+    if not name.isascii() or name != name.lower() or not all(c.isalnum() or c in "_-.'" for c in name):
+        return name
+    words = [w for w in name.split("_") if w]
+    return " ".join("-".join(p[:1].upper() + p[1:] for p in w.split("-")) for w in words)

@@ -138,7 +138,7 @@ def _print_days(schema: str, rows: list[dict]) -> None:
                 "dupes",
                 "faces",
                 "rejects",
-                "at load",
+                "at load: images/dupes/faces/rejects",
                 "model / detector, loaded at",
                 "source",
             ],

@@ -28,7 +28,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from facepipe.core.text import plural
+from facepipe.core.text import display_name, plural
 from facepipe.web.auth import Access, access, check_post, guarded_dag
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ NO_STORE = {"Cache-Control": "no-store", "Content-Security-Policy": CSP, "X-Cont
 PRIVATE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
 NOTICE_SECONDS = 120  # a change's notice waits this long for its page
 FORGET_SECONDS = 900  # a forget's preview stays open this long
-STATIC = {"theme.js": "application/javascript"}
+STATIC = {"theme.js": "application/javascript", "airflow.js": "application/javascript"}
 SAMPLE = 8  # faces of each side shown beside a merge
 
 
@@ -80,6 +80,7 @@ def _templates():
     )
     env.filters["q"] = lambda d: urlencode({k: v for k, v in d.items() if v not in (None, "")})
     env.filters["plural"] = plural  # {{ n | plural("face") }}: "1 face", "2 faces"
+    env.filters["person"] = display_name  # {{ name | person }}: eileen_collins as "Eileen Collins"
     return env
 
 
@@ -125,6 +126,7 @@ def _see(request: Request, path: str, text: str | None = None, *, kind: str = "o
     from urllib.parse import urlsplit
 
     from facepipe.web.notice import NOTICE, sign
+    from facepipe.web.words import without_commands
 
     url = _root(request) + path
     resp = RedirectResponse(url, status_code=303, headers=NO_STORE)
@@ -133,8 +135,8 @@ def _see(request: Request, path: str, text: str | None = None, *, kind: str = "o
             {
                 "to": urlsplit(url).path,
                 "kind": kind,
-                "text": text[:600],
-                "more": [m[:300] for m in more][:8],
+                "text": without_commands(text)[:600],
+                "more": [without_commands(m)[:300] for m in more][:8],
                 "links": [[a, _root(request) + b] for a, b in links][:4],
             }
         )
@@ -244,9 +246,9 @@ def create_app() -> FastAPI:
             request,
             None,
             "The facepipe database is not available",
-            f"{exc}. This view works again once it is back: with the Airflow connection facepipe_db,"
-            " start that server; with the embedded one, `make airflow` (or any facepipe task or command)"
-            ' starts it. See docs/operating.md, "When the database is down".',
+            f"{exc}. This view works again once it is back: with the Airflow connection facepipe_db, when"
+            " that server is up again; with the embedded one, when facepipe's next task or the next start of"
+            ' Airflow starts it. See "When the database is down" in facepipe\'s operating guide.',
             503,
         )
 
@@ -334,6 +336,7 @@ def create_app() -> FastAPI:
                     return _see(request, f"/people/{into}", f"Identity #{identity_id} was merged into this one.")
                 raise HTTPException(404, f"no identity {identity_id} (it may have been forgotten)")
             faces = identity_faces(conn, schema, identity_id, limit=FACES_SHOWN, offset=(page - 1) * FACES_SHOWN)
+            enrolled = _enrolled(conn, schema, found[0].get("person_id"))
         pages = max(1, -(-found[0]["faces"] // FACES_SHOWN))
         if page > pages:
             raise HTTPException(404, f"page {page} is past the last page ({pages}) of identity {identity_id}'s faces")
@@ -345,6 +348,7 @@ def create_app() -> FastAPI:
             who,
             "identity.html.j2",
             ident=found[0],
+            enrolled=enrolled,
             by_day=by_day,
             shown=len(faces),
             page=page,
@@ -523,10 +527,21 @@ def create_app() -> FastAPI:
                 for ident in (r.get("identity_id"), r.get("other_id")):
                     if ident is not None and ident not in samples:
                         samples[ident] = _sample(conn, schema, ident, limit=4)
+            nearest, threshold = _next_nearest(conn, schema, rows[:PAGE_SIZE])
         if page > 1 and not rows:
             raise HTTPException(404, f"page {page} is past the last page of suggestions")
         more = len(rows) > PAGE_SIZE
-        shown = [{**r, "row": suggestion_row(r)} for r in rows[:PAGE_SIZE]]
+        from facepipe.web.words import evidence_words, question_words
+
+        shown = [
+            {
+                **r,
+                "row": suggestion_row(r),
+                "words": evidence_words(r, threshold, nearest.get(r["suggestion_id"])),
+                "question": question_words(r),
+            }
+            for r in rows[:PAGE_SIZE]
+        ]
         return _page(
             request,
             who,
@@ -685,200 +700,23 @@ def create_app() -> FastAPI:
             raise HTTPException(404, "the photo of this face cannot be read now") from None
         return Response(jpeg, media_type="image/jpeg", headers=PRIVATE)
 
-    # --- Search ----------------------------------------------------------------
+    # --- Search: facepipe.web.searchpage ---------------------------------------
 
-    def _search_page(
-        request, who, *, vector=None, query_face=None, since=None, until=None, source="", k=12, error=None
-    ):
-        from facepipe.core.db import load_sql
-        from facepipe.core.deployment import settings
-        from facepipe.core.specs import model_spec
+    from facepipe.web.searchpage import register as register_search
 
-        until = until or dt.date.today()
-        since = since or until - dt.timedelta(days=30)
-        form = {"since": since.isoformat(), "until": until.isoformat(), "source": source or "", "k": k}
-        if error or vector is None:
-            return _page(
-                request, who, "search.html.j2", status=400 if error else 200, form=form, error=error, results=None
-            )
-        if since > until:
-            return _page(request, who, "search.html.j2", status=400, form=form, error="since is after until")
-        from facepipe.search.query import search_faces
+    register_search(app)
 
-        spec = model_spec(settings().model)
-        with _db() as (conn, schema):
-            matches = search_faces(conn, schema, spec, vector, k=k, since=since, until=until, source=source or None)
-            who_is = {}
-            if matches:
-                for day, image_id, face_no, identity_id, person in conn.execute(
-                    load_sql("web_face_identities.sql", schema=schema),
-                    {
-                        "days": [m.day for m in matches],
-                        "image_ids": [m.image_id for m in matches],
-                        "face_nos": [m.face_no for m in matches],
-                    },
-                ):
-                    who_is[(day, str(image_id), face_no)] = (identity_id, person)
-        results = [
-            {
-                "m": m,
-                "identity_id": who_is.get((m.day, m.image_id, m.face_no), (None, None))[0],
-                "name": who_is.get((m.day, m.image_id, m.face_no), (None, None))[1],
-            }
-            for m in matches
-        ]
-        return _page(request, who, "search.html.j2", form=form, error=None, results=results, query_face=query_face)
+    # --- Not this person: a face's move picked by face or name (facepipe.web.movepage) ---
 
-    @app.get("/search")
-    def search(
-        request: Request,
-        day: str | None = None,
-        image_id: str | None = None,
-        face_no: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        source: str | None = None,
-        k: str | None = None,
-        who: Access = Depends(access),
-    ):
-        from facepipe.core.db import load_sql
+    from facepipe.web.movepage import register as register_move
 
-        kk = _int(k, "k", 1, 200, 12)
-        s_day, u_day = _day(since, "since"), _day(until, "until")
-        if not (day and image_id and face_no):
-            return _search_page(request, who, since=s_day, until=u_day, source=source, k=kk)
-        d = _day(day)
-        try:
-            iid = uuid.UUID(image_id)
-        except ValueError:
-            raise HTTPException(400, "image_id must be a UUID") from None
-        fno = _int(face_no, "face_no", 0, 32767)
-        from psycopg import sql
+    register_move(app)
 
-        with _db() as (conn, schema):
-            row = conn.execute(
-                sql.SQL("SELECT embedding FROM {} WHERE day = %s AND image_id = %s AND face_no = %s").format(
-                    sql.Identifier(schema, "faces")
-                ),
-                (d, iid, fno),
-            ).fetchone()
-            _ = load_sql  # the face's own vector is the query: nothing leaves the database
-        if row is None:
-            raise HTTPException(404, "no such face")
-        import numpy as np
+    # --- Days: facepipe.web.days ----------------------------------------------
 
-        vector = np.asarray(row[0].to_list() if hasattr(row[0], "to_list") else row[0], dtype=np.float32)
-        return _search_page(
-            request,
-            who,
-            vector=vector,
-            query_face={"day": d, "image_id": iid, "face_no": fno},
-            since=s_day,
-            until=u_day,
-            source=source,
-            k=kk,
-        )
+    from facepipe.web.days import register as register_days
 
-    @app.post("/search")
-    async def search_upload(request: Request, who: Access = Depends(access)):
-        check_post(request, who, edit=False)
-        from facepipe.web.upload import UploadRefused, read_upload
-
-        try:
-            fields, photo = await read_upload(request, upload_max_bytes())
-        except UploadRefused as exc:
-            return _search_page(request, who, error=f"{exc.reason}: {exc.detail}")
-        since, until = _day(fields.get("since"), "since"), _day(fields.get("until"), "until")
-        source = (fields.get("source") or "").strip()
-        k = _int(fields.get("k"), "k", 1, 200, 12)
-        if not photo:
-            return _search_page(request, who, since=since, until=until, source=source, k=k, error="choose a photo")
-        return await run_in_threadpool(_search_by_photo, request, who, photo, since, until, source, k)
-
-    def _search_by_photo(request, who, photo: bytes, since, until, source, k):
-        from facepipe.core.deployment import settings
-        from facepipe.core.sources import Unreadable
-        from facepipe.web.crops import embed_upload
-
-        s = settings()
-        try:
-            vector = embed_upload(photo, s.detector, s.model, s.min_face, s.haar_scale_factor)
-        except Unreadable as exc:
-            vector, error = None, f"{exc.reason}: {exc.detail}"
-        else:
-            error = None if vector is not None else "no face found in the photo"
-        finally:
-            del photo  # held in memory only, never written
-        return _search_page(request, who, vector=vector, since=since, until=until, source=source, k=k, error=error)
-
-    # --- Days ------------------------------------------------------------------
-
-    @app.get("/days")
-    def days(request: Request, since: str | None = None, until: str | None = None, who: Access = Depends(access)):
-        from facepipe.core.db import load_sql
-
-        u = _day(until, "until") or dt.date.today()
-        s = _day(since, "since") or u - dt.timedelta(days=60)
-        with _db() as (conn, schema):
-            rows = _rows(conn.execute(load_sql("web_days.sql", schema=schema), {"since": s, "until": u}))
-        return _page(request, who, "days.html.j2", rows=rows, since=s, until=u)
-
-    @app.get("/days/{day}")
-    def day_page(request: Request, day: str, who: Access = Depends(access)):
-        from psycopg import sql
-
-        from facepipe.core.db import load_sql
-        from facepipe.core.deployment import settings
-
-        d = _day(day)
-        with _db() as (conn, schema):
-            counts = _rows(conn.execute(load_sql("web_days.sql", schema=schema), {"since": d, "until": d}))
-            rejects = _rows(
-                conn.execute(
-                    sql.SQL("SELECT uri, reason, detail, source FROM {} WHERE day = %s ORDER BY uri").format(
-                        sql.Identifier(schema, "rejects")
-                    ),
-                    (d,),
-                )
-            )
-            built = conn.execute(
-                sql.SQL("SELECT built_at FROM {} WHERE day = %s").format(sql.Identifier(schema, "report_runs")), (d,)
-            ).fetchone()
-        has_report = _report_file(settings().reports_dir, d) is not None
-        return _page(
-            request,
-            who,
-            "day.html.j2",
-            day=d,
-            counts=counts,
-            rejects=rejects,
-            built_at=built[0] if built else None,
-            has_report=has_report,
-        )
-
-    @app.get("/days/{day}/report")
-    def report(day: str, who: Access = Depends(access)):
-        from facepipe.core.config import ConfigError
-        from facepipe.core.deployment import settings
-
-        d = _day(day)  # a date or 400: nothing else of the request reaches the path
-        try:
-            reports_dir = settings().reports_dir  # the deployment's: read from the database
-        except ConfigError as exc:
-            raise SettingRefused(str(exc)) from None
-        path = _report_file(reports_dir, d)
-        if path is None:
-            raise HTTPException(404, f"no report page for {d} (face_report writes it)")
-        return HTMLResponse(
-            path.read_bytes(),
-            headers={
-                "Cache-Control": "no-store",
-                # the page is self-contained: its crops are data URIs, it runs no script
-                "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline';"
-                " frame-ancestors 'self'; base-uri 'none'; form-action 'none'",
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
+    register_days(app)
 
     # --- Forget ------------------------------------------------------------------
 
@@ -1022,6 +860,39 @@ def _merged_into(conn, schema: str, identity_id: int) -> int | None:
             return current
         seen.add(current)
     return None
+
+
+def _enrolled(conn, schema: str, person_id) -> int:
+    """How many reference photos enrol this person (0: not enrolled; a rename is then allowed)."""
+    from psycopg import sql
+
+    if person_id is None:
+        return 0
+    return conn.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE person_id = %s").format(sql.Identifier(schema, "person_refs")),
+        (person_id,),
+    ).fetchone()[0]
+
+
+def _next_nearest(conn, schema: str, rows: list[dict]) -> tuple[dict, float]:
+    """For each open face question, the identity nearest its face other than the one asked
+    about: {suggestion_id: (identity_id, name, distance)}; and the model's threshold."""
+    from facepipe.core.db import load_sql
+    from facepipe.core.deployment import settings
+    from facepipe.core.specs import model_spec
+
+    spec = model_spec(settings().model)
+    out = {}
+    for r in rows:
+        if r.get("kind") != "face" or r.get("face_no") is None or r.get("state") != "open":
+            continue
+        found = conn.execute(
+            load_sql("web_next_identity.sql", schema=schema, op=spec.distance_op),
+            {"identity_id": r["identity_id"], "day": r["day"], "image_id": r["image_id"], "face_no": r["face_no"]},
+        ).fetchone()
+        if found is not None:
+            out[r["suggestion_id"]] = (found[0], found[1], float(found[2]) if found[2] is not None else None)
+    return out, spec.match_threshold
 
 
 def _sample(conn, schema: str, identity_id: int, limit: int = SAMPLE) -> list[dict]:

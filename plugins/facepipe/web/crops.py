@@ -71,3 +71,31 @@ def embed_upload(data: bytes, detector: str, model: str, min_face: int, haar_sca
     det, emb = _models(detector, model, haar_scale_factor)
     found = embed_largest_face(data, det, emb, FaceSizing.of(detector, min_face))
     return None if found is None else found[1]
+
+
+SEARCH_PREVIEW_SIDE = 800  # the long side of an uploaded search photo shown back with its faces
+
+
+def embed_upload_faces(data: bytes, detector: str, model: str, min_face: int, haar_scale_factor: float = 1.1):
+    """An uploaded photo's faces, largest first: (width, height, [(box, vector)], preview JPEG),
+    the box in upright full-size pixels, the preview the photo upright at SEARCH_PREVIEW_SIDE.
+    Read as ingest reads photos (decode's bounds and refusals: facepipe.core.sources.Unreadable)."""
+    import cv2
+
+    from facepipe.models.detect import FaceSizing
+    from facepipe.models.faces import embed_faces
+
+    det, emb = _models(detector, model, haar_scale_factor)
+    img, faces = embed_faces(data, det, emb, FaceSizing.of(detector, min_face))
+    rgb = img.rgb
+    scale = SEARCH_PREVIEW_SIDE / max(rgb.shape[:2])
+    if scale < 1:
+        rgb = cv2.resize(
+            rgb,
+            (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale))),
+            interpolation=cv2.INTER_AREA,
+        )
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    if not ok:
+        raise ValueError("the photo could not be encoded")
+    return img.width, img.height, faces, jpeg.tobytes()
