@@ -4,13 +4,13 @@
 The faces are bench/identities.py's synthetic 128-d faces (its geometry and photos of
 1-4 faces), loaded into facepipe's own tables by COPY over --days day partitions, every
 recurring face in its identity (identities, face_identity, as the nightly assignment
-leaves them) and the day partitions HNSW-indexed as a night leaves them. The pages are
+leaves them) and the search structure over every day trained, as face_search leaves it. The pages are
 the app's own routes (facepipe.web.app) called in process through Starlette's
 TestClient, with Airflow's auth replaced by a fixed user: what is timed is the route
 (its SQL, its template), not the network. Crops are separate requests and not timed
 here (the photos are synthetic). Search: a 4000x3000 JPEG (the sample photos' faces
 pasted into a 12 MP frame) posted to /search as a browser posts it, through decoding,
-detection, embedding, the HNSW search over 30 days and the page.
+detection, embedding, the search over 30 days (facepipe.search.ivf) and the page.
 
     .venv/bin/python bench/web.py [--faces 1000000] [--people 30000] [--days 30] [--rounds 30]
 """
