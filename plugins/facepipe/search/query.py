@@ -127,11 +127,12 @@ def _search_plan(
     if exact_max_rows > 0 and rows <= exact_max_rows:
         return exact
     # A filter (a source, part of the days) keeps a share of each list's faces: read as many more
-    # lists, so that about as many faces of the range are compared as without it; when that
-    # would read as many faces as the range holds, read the range (exact).
+    # lists, so that about as many faces of the range are compared as without it. That reads
+    # probes x (faces a list) / share faces; the exact path reads the range's: when that is no
+    # more, read the range (exact, and its recall 1.0; BENCHMARKS.md section 14).
     share = min(1.0, max(rows, 1) / max(total, 1))
     width = math.ceil((probes or search_probes()) / share)
-    if exact_max_rows > 0 and width >= version.lists:
+    if exact_max_rows > 0 and rows <= width * total / version.lists:
         return exact
     lists = ivf.nearest_lists(ivf.centroids(conn, schema, version.version), query, width)
     return _Plan(
