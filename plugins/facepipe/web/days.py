@@ -189,7 +189,7 @@ def at_load(r: dict) -> str:
 
 
 def register(app: FastAPI) -> None:
-    from facepipe.web.app import SettingRefused, _day, _db, _page, _report_file, _root, _rows
+    from facepipe.web.pages import SettingRefused, _day, _db, _page, _report_file, _root, _rows
 
     def _reports_dir():
         from facepipe.core.config import ConfigError
@@ -361,8 +361,8 @@ def register(app: FastAPI) -> None:
 
         from facepipe.core.sources import Unreadable
         from facepipe.reports.report import read_uri
-        from facepipe.web.app import PRIVATE
         from facepipe.web.crops import crop_jpeg
+        from facepipe.web.pages import PRIVATE
 
         if not _SHA256.match(sha256):
             raise HTTPException(404, "no such reference photo")

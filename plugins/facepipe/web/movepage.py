@@ -16,7 +16,7 @@ CANDIDATES = 12  # identities offered to move a face to
 
 
 def register(app: FastAPI) -> None:
-    from facepipe.web.app import _day, _db, _int, _known_id, _page, _rows
+    from facepipe.web.pages import _day, _db, _int, _known_id, _page, _rows
 
     @app.get("/faces/move/pick")
     def move_pick(

@@ -131,7 +131,7 @@ def group_matches(results: list[dict], threshold: float) -> list[dict]:
 
 
 def register(app: FastAPI) -> None:
-    from facepipe.web.app import _day, _db, _int, _page, upload_max_bytes
+    from facepipe.web.pages import _day, _db, _int, _page, upload_max_bytes
 
     def _search_page(
         request,
@@ -362,6 +362,6 @@ def register(app: FastAPI) -> None:
 
     @app.get("/search/face")
     def search_face_get(request: Request, who: Access = Depends(access)):
-        from facepipe.web.app import _see
+        from facepipe.web.pages import _see
 
         return _see(request, "/search")
