@@ -515,11 +515,11 @@ def test_a_setting_set_in_a_shell_is_used_by_the_next_task_without_a_restart(api
     assert "shard_size: 4 removed" in out, out
 
     # the api-server, a long-lived process with FACEPIPE_REPORTS_DIR in its environment: its Faces
-    # view serves a day's report page from the deployment's reports_dir (read again every 5 s)
-    pages, marker = tmp_path / "reports", "a page from the deployment's reports_dir"
+    # view serves a day's report files from the deployment's reports_dir (read again every 5 s)
+    pages, marker = tmp_path / "reports", "a file from the deployment's reports_dir"
     (pages / DAYS[2].isoformat()).mkdir(parents=True)
-    (pages / DAYS[2].isoformat() / "report.html").write_text(f"<p>{marker}</p>")
-    page = f"/facepipe/days/{DAYS[2]}/report"
+    (pages / DAYS[2].isoformat() / "sightings.csv").write_text(f"day,note\n{DAYS[2]},{marker}\n")
+    page = f"/facepipe/days/{DAYS[2]}/report/sightings.csv"
     assert marker not in api.http.get(page).text
     shell(schemas, "settings", "set", "reports_dir", str(pages))
     wait_until("the api-server reads the new reports_dir", lambda: marker in api.http.get(page).text, timeout=30)
