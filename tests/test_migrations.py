@@ -208,6 +208,7 @@ def test_downgrade_to_base_and_upgrade_again(schema, db, capsys):
         "0008",
         "0009",
         "0010",
+        "0012",
     ]
 
 

@@ -46,6 +46,10 @@ def routes(db, schema) -> tuple[list[str], list[tuple[str, dict]]]:
         "/facepipe/forget",
         "/facepipe/suggestions",
         "/facepipe/suggestions?answered=1",
+        "/facepipe/unassigned",
+        "/facepipe/unassigned?show=groups",
+        "/facepipe/unassigned?show=lone",
+        f"/facepipe/unassigned/pick?face={day}/{image_id}/{face_no}",
     ]
     posts = [
         (f"/facepipe/people/{ident}/name", {"name": ""}),  # an empty name: refused after the auth checks
@@ -54,6 +58,9 @@ def routes(db, schema) -> tuple[list[str], list[tuple[str, dict]]]:
         ("/facepipe/forget/preview", {"what": "person", "which": ""}),
         ("/facepipe/forget/confirm", {"what": "person", "which": "", "typed": ""}),
         ("/facepipe/suggestions/1/answer", {"answer": ""}),
+        ("/facepipe/unassigned/name", {"face": "x", "name": "A"}),  # a face not named DAY/IMAGE/NO: 400
+        ("/facepipe/unassigned/add", {"face": "x", "to": "1"}),
+        ("/facepipe/unassigned/dismiss", {"face": "x"}),
     ]
     return gets, posts
 
@@ -97,6 +104,9 @@ def test_every_route_for_anonymous_viewer_and_editor(web, db):
         ("/facepipe/faces/move", "/facepipe/people"),
         ("/facepipe/suggestions/1/answer", "/facepipe/suggestions"),
         ("/facepipe/forget/confirm", "/facepipe/forget"),
+        ("/facepipe/unassigned/name", "/facepipe/unassigned"),
+        ("/facepipe/unassigned/add", "/facepipe/unassigned"),
+        ("/facepipe/unassigned/dismiss", "/facepipe/unassigned"),
     ):
         r = web.editor.get(path)
         assert r.status_code == 303 and r.headers["location"] == page, (path, r.status_code)
@@ -547,3 +557,162 @@ def test_a_forged_notice_is_not_shown(web, db):
         cookies = {**dict(web.editor.cookies), "facepipe_notice": value}
         r = httpx.get(f"{web.url}/facepipe/people/{ident}", cookies=cookies)
         assert r.status_code == 200 and "evil.example" not in r.text and 'id="notice"' not in r.text
+
+
+# --- unassigned faces, grouped ---------------------------------------------------------
+
+
+def unassigned_groups(db, schema) -> list[list[str]]:
+    """The stored groups' faces as the page names them (DAY/IMAGE_ID/FACE_NO), largest first."""
+    rows = q(
+        db,
+        schema,
+        "SELECT g.group_id, f.day, f.image_id, f.face_no FROM {s}.unassigned_groups g"
+        " JOIN {s}.unassigned_members m USING (group_id) JOIN {s}.faces f ON f.day = m.day"
+        " AND f.image_id = m.image_id AND (f.box_x, f.box_y, f.box_w, f.box_h) = (m.box_x, m.box_y, m.box_w, m.box_h)"
+        " ORDER BY g.size DESC, g.group_id, 2, 3, 4",
+    )
+    out: dict = {}
+    for gid, day, image_id, face_no in rows:
+        out.setdefault(gid, []).append(f"{day}/{image_id}/{face_no}")
+    return list(out.values())
+
+
+def unassigned_now(db, schema) -> set[str]:
+    """Faces of the pool that have no identity and were not dismissed, as the page names them."""
+    return {
+        f"{d}/{i}/{n}"
+        for d, i, n in q(
+            db,
+            schema,
+            "SELECT f.day, f.image_id, f.face_no FROM {s}.identity_pool p JOIN {s}.faces f ON f.day = p.day"
+            " AND f.image_id = p.image_id AND (f.box_x, f.box_y, f.box_w, f.box_h) = (p.box_x, p.box_y, p.box_w, p.box_h)"
+            " WHERE NOT EXISTS (SELECT 1 FROM {s}.face_identity a WHERE a.day = f.day AND a.image_id = f.image_id"
+            " AND (a.box_x, a.box_y, a.box_w, a.box_h) = (f.box_x, f.box_y, f.box_w, f.box_h))",
+        )
+    }
+
+
+def shown_faces(page: str) -> set[str]:
+    return set(re.findall(r'name="face" value="([^"]+)"', page))
+
+
+def test_unassigned_faces_grouped_named_added_and_dismissed(web, db, capsys):
+    """The Unassigned page shows every pooled face without an identity once, in groups, largest
+    first; naming a group, adding a face to an identity and dismissing one each land back on the
+    page with a notice, are audited as the Airflow user, and agree with the tables, `people list`,
+    the grid and the identity page; a stale or forged change is refused with nothing changed."""
+    from facepipe.ops.cli import main
+
+    schema, ed = web.schema, web.editor
+    page = web.viewer.get("/facepipe/unassigned").text  # regroups: the tests above changed identities
+    assert "Not a face" not in page and "formaction" not in page  # a viewer sees, does not change
+    waiting = unassigned_now(db, schema)
+    assert len(waiting) >= 3, "the sample days leave too few unassigned faces"
+    assert shown_faces(ed.get("/facepipe/unassigned").text) == waiting  # each face once, on one page
+    groups = unassigned_groups(db, schema)
+    assert [len(g) for g in groups] == sorted((len(g) for g in groups), reverse=True)
+    assert len(groups[0]) >= 2, "no two unassigned faces of the sample days look alike"
+    assert sum(len(g) for g in groups) == len(waiting)
+    # at most one face of a photo in a group
+    for g in groups:
+        photos = [f.split("/")[1] for f in g]
+        assert len(photos) == len(set(photos)), g
+    body = ed.get("/facepipe/unassigned").text
+    first = body.index('data-group="')
+    assert all(f in body[first : body.index("</section>", first)] for f in groups[0])  # the largest first
+
+    # name the largest group (markup in the name is shown as text)
+    markup = "Ann <b>Lee</b>"
+    r = ed.post("/facepipe/unassigned/name", data={"face": groups[0], "name": markup})
+    text = see(ed, r, "/facepipe/unassigned")
+    assert f"{len(groups[0])} faces named Ann &lt;b&gt;Lee&lt;/b&gt;." in text, text
+    ((ann, faces),) = q(
+        db,
+        schema,
+        "SELECT i.identity_id, i.faces FROM {s}.identities i JOIN {s}.people p USING (person_id) WHERE p.name = %s",
+        markup,
+    )
+    assert faces == len(groups[0])
+    assert q(db, schema, "SELECT op, who FROM {s}.audit ORDER BY op_no DESC LIMIT 2") == [
+        ("name", "ui:editor"),
+        ("add_faces", "ui:editor"),
+    ]
+    assert not shown_faces(ed.get("/facepipe/unassigned").text) & set(groups[0])
+    assert main(["people", "list", "--json", "--min-faces", "0"]) == 0
+    listed = {r["identity_id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert listed[ann]["name"] == markup and listed[ann]["faces"] == len(groups[0])
+    grid = web.viewer.get("/facepipe/people?show=named").text
+    assert f'data-identity="{ann}"' in grid and "Ann &lt;b&gt;Lee&lt;/b&gt;" in grid and markup not in grid
+    mine = web.viewer.get(f"/facepipe/people/{ann}").text
+    for f in groups[0]:
+        assert "/crop/" + f in mine
+
+    # a stale page: the same faces again are refused, nothing changes
+    before = q(db, schema, "SELECT count(*) FROM {s}.audit")[0][0]
+    text = see(ed, ed.post("/facepipe/unassigned/dismiss", data={"face": groups[0][:1]}), "/facepipe/unassigned")
+    assert "Nothing was changed" in text and "has an identity now" in text
+    # an identity that does not exist, and two faces of one photo
+    lone = sorted(unassigned_now(db, schema))
+    text = see(
+        ed, ed.post("/facepipe/unassigned/add", data={"face": lone[:1], "to": 999999999}), "/facepipe/unassigned"
+    )
+    assert "Nothing was changed" in text and "no identity #999999999" in text
+    assert q(db, schema, "SELECT count(*) FROM {s}.audit")[0][0] == before
+
+    # add a lone face to Ann, picked by face or name on the picker
+    face = lone[0]
+    pick = ed.get(f"/facepipe/unassigned/pick?face={face}&q=ann")
+    assert pick.status_code == 200 and f'value="{ann}"' in pick.text and "Ann &lt;b&gt;Lee&lt;/b&gt;" in pick.text
+    text = see(ed, ed.post("/facepipe/unassigned/add", data={"face": [face], "to": ann}), "/facepipe/unassigned")
+    assert "1 face added to Ann &lt;b&gt;Lee&lt;/b&gt;." in text
+    assert q(db, schema, "SELECT faces FROM {s}.identities WHERE identity_id = %s", ann) == [(len(groups[0]) + 1,)]
+    assert last_audit(db, schema)[:3] == ("add_faces", "ui:editor", ann)
+    assert face not in unassigned_now(db, schema)
+
+    # dismiss another as not a face: kept in faces, out of the pool and the page, not offered again
+    other = sorted(unassigned_now(db, schema))[0]
+    d, image_id, face_no = other.split("/")
+    text = see(ed, ed.post("/facepipe/unassigned/dismiss", data={"face": [other]}), "/facepipe/unassigned")
+    assert "1 face dismissed as not a face." in text
+    assert q(
+        db, schema, "SELECT dismissed_by FROM {s}.dismissed_faces WHERE day = %s AND image_id = %s", d, image_id
+    ) == [("ui:editor",)]
+    assert q(
+        db,
+        schema,
+        "SELECT count(*) FROM {s}.faces WHERE day = %s AND image_id = %s AND face_no = %s",
+        d,
+        image_id,
+        int(face_no),
+    ) == [(1,)]
+    assert last_audit(db, schema)[:2] == ("dismiss", "ui:editor")
+    assert other not in shown_faces(ed.get("/facepipe/unassigned").text)
+    assert shown_faces(ed.get("/facepipe/unassigned").text) == unassigned_now(db, schema)
+
+
+def test_unassigned_refusals(web, db):
+    """Bad pages, filters and face names: 400/404; posts from elsewhere or by a viewer: 403."""
+    import httpx
+
+    for path, status in (
+        ("/facepipe/unassigned?page=1000000", 404),
+        ("/facepipe/unassigned?page=x", 400),
+        ("/facepipe/unassigned?show=<b>", 400),
+        ("/facepipe/unassigned/pick?face=2026-11-20/not-a-uuid/1", 400),
+        ("/facepipe/unassigned/pick?face=0001-01-01/00000000-0000-0000-0000-000000000000/1", 400),
+        ("/facepipe/unassigned/pick?face=2026-11-20/00000000-0000-0000-0000-000000000000/99999", 400),
+    ):
+        r = web.viewer.get(path)
+        assert r.status_code == status, (path, r.status_code, r.text[-300:])
+    face = sorted(unassigned_now(db, web.schema))[0]
+    token = web.editor.cookies["_token"]
+    for url in ("/facepipe/unassigned/name", "/facepipe/unassigned/add", "/facepipe/unassigned/dismiss"):
+        body = {"face": face, "name": "Mallory", "to": "1"}
+        for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {}):
+            r = httpx.post(web.url + url, data=body, cookies={"_token": token}, headers=headers)
+            assert r.status_code == 403 and "set-cookie" not in r.headers, (url, headers)
+        assert web.viewer.post(url, data=body).status_code == 403
+        assert web.anonymous.post(url, data=body).status_code in (401, 403)
+    assert face in unassigned_now(db, web.schema)
+    assert not q(db, web.schema, "SELECT 1 FROM {s}.audit WHERE detail->>'name' = 'Mallory'")

@@ -76,9 +76,11 @@ def assign_people(days: list[str], threshold: float | None = None) -> list[dict]
             "%s past retention: no identities assigned for them",
             plural(len(days) - len(kept), "day is", "days are"),
         )
+    from facepipe.people.unassigned import regroup
+
     with connection() as conn:
         require(conn, s.db_schema, spec)
-        return [
+        done = [
             assign_day(
                 conn,
                 s.db_schema,
@@ -89,6 +91,10 @@ def assign_people(days: list[str], threshold: float | None = None) -> list[dict]
             )
             for day in kept
         ]
+        if done:  # the Unassigned page's groups, of the pool as the nights left it
+            grouped = regroup(conn, s.db_schema, spec, spec.match_threshold if threshold is None else threshold, ps)
+            log.info("unassigned faces grouped: %s", grouped)
+        return done
 
 
 def reports_touched(conn, schema: str, identity_ids) -> list[dt.date]:

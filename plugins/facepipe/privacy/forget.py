@@ -307,6 +307,7 @@ def _remove(
             "audit",
             "suppressions",
             "suggestions",
+            "dismissed_faces",
         )
     }
     in_forget = sql.SQL(
@@ -357,6 +358,7 @@ def _remove(
         + sql.SQL(" OR a.identity_id = %(identity_id)s")
     )
     rows["identity_pool"] = run(sql.SQL("DELETE FROM {identity_pool} AS a WHERE ").format(**t) + in_forget)
+    rows["dismissed_faces"] = run(sql.SQL("DELETE FROM {dismissed_faces} AS a WHERE ").format(**t) + in_forget)
     # questions about their faces, or about their identity (no row keeps a forgotten face)
     rows["suggestions"] = run(
         sql.SQL("DELETE FROM {suggestions} AS a WHERE (a.kind = 'face' AND ").format(**t)

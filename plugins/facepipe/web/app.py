@@ -985,6 +985,9 @@ def create_app() -> FastAPI:
         resp.delete_cookie(FORGET, path=_root(request) or "/")
         return resp
 
+    from facepipe.web import groups
+
+    groups.register(app)  # the Unassigned page
     return app
 
 
