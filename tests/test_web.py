@@ -61,6 +61,9 @@ def routes(db, schema) -> tuple[list[str], list[tuple[str, dict]]]:
         ("/facepipe/unassigned/name", {"face": "x", "name": "A"}),  # a face not named DAY/IMAGE/NO: 400
         ("/facepipe/unassigned/add", {"face": "x", "to": "1"}),
         ("/facepipe/unassigned/dismiss", {"face": "x"}),
+        ("/facepipe/people/0/hide", {}),  # no identity 0: 404 after the auth checks
+        ("/facepipe/people/0/unhide", {}),
+        ("/facepipe/people/0/undo", {"token": "x"}),
     ]
     return gets, posts
 
@@ -87,7 +90,8 @@ def test_every_route_for_anonymous_viewer_and_editor(web, db):
         assert web.anonymous.post(path, data=body).status_code in (401, 403), path
         r = web.viewer.post(path, data=body)
         assert r.status_code == 403 and "edit access" in r.text, (path, r.status_code)
-        assert web.editor.post(path, data=body).status_code == 400, path  # past auth, refused for the body
+        expected = 404 if path.endswith(("hide", "undo")) else 400
+        assert web.editor.post(path, data=body).status_code == expected, path  # past auth, refused for the body
     # search by upload is a read: the viewer may
     r = web.viewer.post("/facepipe/search", files={"photo": ("a.txt", b"text", "text/plain")})
     assert r.status_code == 400 and "not_an_image" in r.text
@@ -107,6 +111,9 @@ def test_every_route_for_anonymous_viewer_and_editor(web, db):
         ("/facepipe/unassigned/name", "/facepipe/unassigned"),
         ("/facepipe/unassigned/add", "/facepipe/unassigned"),
         ("/facepipe/unassigned/dismiss", "/facepipe/unassigned"),
+        (f"/facepipe/people/{ident}/hide", f"/facepipe/people/{ident}"),
+        (f"/facepipe/people/{ident}/unhide", f"/facepipe/people/{ident}"),
+        (f"/facepipe/people/{ident}/undo", f"/facepipe/people/{ident}"),
     ):
         r = web.editor.get(path)
         assert r.status_code == 303 and r.headers["location"] == page, (path, r.status_code)
@@ -593,8 +600,16 @@ def unassigned_now(db, schema) -> set[str]:
     }
 
 
-def shown_faces(page: str) -> set[str]:
-    return set(re.findall(r'name="face" value="([^"]+)"', page))
+def every_page(client) -> list[str]:
+    """The faces of every page of the Unassigned page, in page order (each face once)."""
+    faces, n = [], 1
+    while True:
+        page = client.get(f"/facepipe/unassigned?page={n}")
+        assert page.status_code == 200, page.text[-300:]
+        faces += re.findall(r'name="face" value="([^"]+)"', page.text)
+        if "Next &rarr;" not in page.text:
+            return faces
+        n += 1
 
 
 def test_unassigned_faces_grouped_named_added_and_dismissed(web, db, capsys):
@@ -609,7 +624,10 @@ def test_unassigned_faces_grouped_named_added_and_dismissed(web, db, capsys):
     assert "Not a face" not in page and "formaction" not in page  # a viewer sees, does not change
     waiting = unassigned_now(db, schema)
     assert len(waiting) >= 3, "the sample days leave too few unassigned faces"
-    assert shown_faces(ed.get("/facepipe/unassigned").text) == waiting  # each face once, on one page
+    shown = every_page(ed)
+    assert len(shown) == len(set(shown)) and set(shown) == waiting  # each face once
+    r = ed.get("/facepipe/unassigned?page=99")
+    assert r.status_code == 404
     groups = unassigned_groups(db, schema)
     assert [len(g) for g in groups] == sorted((len(g) for g in groups), reverse=True)
     assert len(groups[0]) >= 2, "no two unassigned faces of the sample days look alike"
@@ -638,7 +656,7 @@ def test_unassigned_faces_grouped_named_added_and_dismissed(web, db, capsys):
         ("name", "ui:editor"),
         ("add_faces", "ui:editor"),
     ]
-    assert not shown_faces(ed.get("/facepipe/unassigned").text) & set(groups[0])
+    assert not set(every_page(ed)) & set(groups[0])
     assert main(["people", "list", "--json", "--min-faces", "0"]) == 0
     listed = {r["identity_id"]: r for r in json.loads(capsys.readouterr().out)}
     assert listed[ann]["name"] == markup and listed[ann]["faces"] == len(groups[0])
@@ -687,8 +705,8 @@ def test_unassigned_faces_grouped_named_added_and_dismissed(web, db, capsys):
         int(face_no),
     ) == [(1,)]
     assert last_audit(db, schema)[:2] == ("dismiss", "ui:editor")
-    assert other not in shown_faces(ed.get("/facepipe/unassigned").text)
-    assert shown_faces(ed.get("/facepipe/unassigned").text) == unassigned_now(db, schema)
+    assert other not in every_page(ed)
+    assert set(every_page(ed)) == unassigned_now(db, schema)
 
 
 def test_unassigned_refusals(web, db):
@@ -716,3 +734,138 @@ def test_unassigned_refusals(web, db):
         assert web.anonymous.post(url, data=body).status_code in (401, 403)
     assert face in unassigned_now(db, web.schema)
     assert not q(db, web.schema, "SELECT 1 FROM {s}.audit WHERE detail->>'name' = 'Mallory'")
+
+
+def test_a_hidden_person_is_kept_searchable_and_out_of_the_grid_and_reports(web, db, capsys):
+    """Hide Eileen Collins in the view: still stored and found by search, but not on the grid
+    (unless "show hidden"), not in `people list` (unless --hidden), not in her days' sightings
+    (table and CSV); audited; unhide brings every surface back."""
+    from facepipe.core.deployment import settings
+    from facepipe.ops.cli import main
+
+    schema, ed = web.schema, web.editor
+    ((eileen,),) = q(
+        db,
+        schema,
+        "SELECT i.identity_id FROM {s}.identities i JOIN {s}.people p USING (person_id) WHERE p.name = 'eileen_collins'",
+    )
+    days = [d for (d,) in q(db, schema, "SELECT DISTINCT day FROM {s}.report_sightings WHERE identity_id = %s", eileen)]
+    assert days, "Eileen Collins has no sightings in the sample days' reports"
+    face = q(
+        db,
+        schema,
+        "SELECT f.day, f.image_id, f.face_no FROM {s}.face_identity a JOIN {s}.faces f ON f.day = a.day"
+        " AND f.image_id = a.image_id AND (f.box_x, f.box_y, f.box_w, f.box_h) = (a.box_x, a.box_y, a.box_w, a.box_h)"
+        " WHERE a.identity_id = %s ORDER BY 1 LIMIT 1",
+        eileen,
+    )[0]
+    text = see(ed, ed.post(f"/facepipe/people/{eileen}/hide"), f"/facepipe/people/{eileen}")
+    assert "eileen_collins is hidden" in text and "Day reports rebuilt" in text
+    assert last_audit(db, schema)[:3] == ("hide", "ui:editor", eileen)
+    try:
+        assert f'data-identity="{eileen}"' not in web.viewer.get("/facepipe/people").text
+        shown = web.viewer.get("/facepipe/people?hidden=1").text
+        assert f'data-identity="{eileen}"' in shown and "hidden-badge" in shown
+        assert 'id="hidden-badge"' in web.viewer.get(f"/facepipe/people/{eileen}").text
+        assert main(["people", "list", "--json", "--min-faces", "0"]) == 0
+        assert eileen not in {r["identity_id"] for r in json.loads(capsys.readouterr().out)}
+        assert main(["people", "list", "--json", "--min-faces", "0", "--hidden"]) == 0
+        assert {r["identity_id"]: r["hidden"] for r in json.loads(capsys.readouterr().out)}[eileen] is True
+        assert not q(db, schema, "SELECT 1 FROM {s}.report_sightings WHERE identity_id = %s", eileen)
+        for d in days:
+            assert "eileen_collins" not in (Path(settings().reports_dir) / str(d) / "sightings.csv").read_text()
+        # kept: her faces, and search finds them
+        assert q(db, schema, "SELECT count(*) FROM {s}.face_identity WHERE identity_id = %s", eileen)[0][0] >= 1
+        found = web.viewer.get(f"/facepipe/search?day={face[0]}&image_id={face[1]}&face_no={face[2]}").text
+        assert f"/crop/{face[0]}/{face[1]}/{face[2]}" in found
+        # hiding again says so and changes nothing
+        before = q(db, schema, "SELECT count(*) FROM {s}.audit")[0][0]
+        assert "hidden already" in see(ed, ed.post(f"/facepipe/people/{eileen}/hide"), f"/facepipe/people/{eileen}")
+        assert q(db, schema, "SELECT count(*) FROM {s}.audit")[0][0] == before
+    finally:
+        assert main(["people", "unhide", "eileen_collins"]) == 0
+        assert "eileen_collins is shown" in capsys.readouterr().out
+    assert last_audit(db, schema)[0] == "unhide"
+    assert f'data-identity="{eileen}"' in web.viewer.get("/facepipe/people").text
+    assert {
+        d for (d,) in q(db, schema, "SELECT DISTINCT day FROM {s}.report_sightings WHERE identity_id = %s", eileen)
+    } == set(days)
+    for d in days:
+        assert "eileen_collins" in (Path(settings().reports_dir) / str(d) / "sightings.csv").read_text()
+
+
+def test_a_merge_is_undone_from_its_notice_and_a_forged_undo_is_refused(web, db):
+    """A merge's notice has an Undo button; it restores both identities exactly (members, names,
+    how each face was assigned) and is audited; again, forged, for another identity, or after
+    another change it is refused with nothing changed."""
+    import base64
+    import json as js
+
+    schema, ed = web.schema, web.editor
+    row = q(
+        db,
+        schema,
+        "SELECT f.day, f.image_id, f.face_no, a.identity_id FROM {s}.face_identity a JOIN {s}.faces f"
+        " ON f.day = a.day AND f.image_id = a.image_id AND (f.box_x, f.box_y, f.box_w, f.box_h)"
+        " = (a.box_x, a.box_y, a.box_w, a.box_h) JOIN {s}.identities i ON i.identity_id = a.identity_id"
+        " WHERE i.faces > 1 AND i.person_id IS NULL ORDER BY 1 DESC, 2, 3 LIMIT 1",
+    )
+    assert row, "no unnamed identity with two faces left"
+    day, image_id, face_no, into = row[0]
+    r = ed.post("/facepipe/faces/move", data={"day": day, "image_id": image_id, "face_no": face_no, "back": into})
+    assert r.status_code == 303
+    other = last_audit(db, schema)[2]
+    assert ed.post(f"/facepipe/people/{other}/name", data={"name": "Una Undo"}).status_code == 303
+
+    def state():
+        return q(
+            db,
+            schema,
+            "SELECT a.identity_id, a.day, a.image_id, a.box_x, a.how, a.distance, a.assigned_at, p.name"
+            " FROM {s}.face_identity a JOIN {s}.identities i USING (identity_id) LEFT JOIN {s}.people p"
+            " USING (person_id) WHERE a.identity_id = ANY(%s) ORDER BY 1, 2, 3, 4",
+            [into, other],
+        )
+
+    before = state()
+    r = ed.post(f"/facepipe/people/{into}/merge", data={"other": other})
+    assert r.status_code == 303 and r.headers["location"] == f"/facepipe/people/{into}"
+    page = ed.get(r.headers["location"]).text
+    assert 'id="undo-form"' in page and "Una Undo" in identities(db, schema).values()
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    (merge_op,) = q(db, schema, "SELECT max(op_no) FROM {s}.audit WHERE op = 'merge'")[0]
+    # forged: another token, a token changed by one letter, a real token on another identity
+    body, mac = token.split(".")
+    claim = js.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    forged = base64.urlsafe_b64encode(js.dumps({**claim, "op_no": 1}).encode()).decode().rstrip("=") + "." + mac
+    for path, t in (
+        (f"/facepipe/people/{into}/undo", forged),
+        (f"/facepipe/people/{into}/undo", token[:-2] + ("AA" if token[-2:] != "AA" else "BB")),
+        (f"/facepipe/people/{into}/undo", ""),
+    ):
+        text = see(ed, ed.post(path, data={"token": t}), path.rsplit("/", 1)[0])
+        assert "Nothing was changed" in text and "not valid" in text, text
+    r = ed.post(f"/facepipe/people/{other}/undo", data={"token": token})  # another identity's page
+    assert r.status_code == 303 and r.headers["location"] == f"/facepipe/people/{other}"
+    assert other not in identities(db, schema)
+    assert web.viewer.post(f"/facepipe/people/{into}/undo", data={"token": token}).status_code == 403
+    # the real one
+    text = see(ed, ed.post(f"/facepipe/people/{into}/undo", data={"token": token}), f"/facepipe/people/{into}")
+    assert f"Merge undone: identity #{other} is back with its 1 face." in text
+    assert state() == before and identities(db, schema)[other] == "Una Undo"
+    assert q(
+        db,
+        schema,
+        "SELECT op, who, identity_id, other_id, detail->>'merge_op' FROM {s}.audit ORDER BY op_no DESC LIMIT 1",
+    ) == [("unmerge", "ui:editor", other, into, str(merge_op))]
+    # again: refused
+    text = see(ed, ed.post(f"/facepipe/people/{into}/undo", data={"token": token}), f"/facepipe/people/{into}")
+    assert "Nothing was changed" in text and "undone already" in text
+    # a merge followed by another change to the identity: its undo is refused
+    r = ed.post(f"/facepipe/people/{into}/merge", data={"other": other})
+    token = re.search(r'name="token" value="([^"]+)"', ed.get(r.headers["location"]).text).group(1)
+    assert ed.post(f"/facepipe/people/{into}/hide").status_code == 303
+    text = see(ed, ed.post(f"/facepipe/people/{into}/undo", data={"token": token}), f"/facepipe/people/{into}")
+    assert "Nothing was changed" in text and "changed since the merge" in text
+    assert other not in identities(db, schema)
+    assert ed.post(f"/facepipe/people/{into}/unhide").status_code == 303

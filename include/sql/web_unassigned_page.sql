@@ -5,6 +5,7 @@ WITH page AS (
     SELECT g.group_id, g.size, g.near_identity, g.near_distance
     FROM {schema}.unassigned_groups AS g
     WHERE g.size >= %(min_size)s AND g.size <= %(max_size)s
+      AND EXISTS (SELECT 1 FROM {schema}.unassigned_members AS e WHERE e.group_id = g.group_id)  -- not emptied since
     ORDER BY g.size DESC, g.group_id
     LIMIT %(limit)s OFFSET %(offset)s
 )

@@ -106,7 +106,15 @@ def _flash(request: Request) -> dict | None:
         "text": str(payload.get("text", "")),
         "more": [str(m) for m in payload.get("more", [])],
         "links": links,
+        "undo": _undo_of(payload.get("undo")),
     }
+
+
+def _undo_of(value) -> tuple[str, str] | None:
+    """A notice's Undo button: (the POST path under the mount, its signed token), or None."""
+    if not isinstance(value, list) or len(value) != 2 or not str(value[0]).startswith("/"):
+        return None
+    return str(value[0]), str(value[1])
 
 
 def _page(request: Request, who: Access | None, template: str, status: int = 200, **values) -> HTMLResponse:
@@ -120,7 +128,7 @@ def _page(request: Request, who: Access | None, template: str, status: int = 200
     return resp
 
 
-def _see(request: Request, path: str, text: str | None = None, *, kind: str = "ok", more=(), links=()):
+def _see(request: Request, path: str, text: str | None = None, *, kind: str = "ok", more=(), links=(), undo=None):
     """303 to the GET page ``path`` (under the mount), with a notice of what changed for it."""
     from urllib.parse import urlsplit
 
@@ -136,6 +144,7 @@ def _see(request: Request, path: str, text: str | None = None, *, kind: str = "o
                 "text": text[:600],
                 "more": [m[:300] for m in more][:8],
                 "links": [[a, _root(request) + b] for a, b in links][:4],
+                **({"undo": [_root(request) + undo[0], undo[1]]} if undo else {}),
             }
         )
         resp.set_cookie(
@@ -283,10 +292,12 @@ def create_app() -> FastAPI:
         since: str | None = None,
         min_faces: str | None = None,
         page: str | None = None,
+        hidden: str = "",
         who: Access = Depends(access),
     ):
         from facepipe.core.db import load_sql
 
+        with_hidden = hidden in ("1", "on", "yes")  # hidden people (facepipe.people.hiding) too
         named = {"all": None, "named": True, "unnamed": False}.get(show)
         if show not in ("all", "named", "unnamed"):
             raise HTTPException(400, "show must be all, named or unnamed")
@@ -301,6 +312,7 @@ def create_app() -> FastAPI:
                         "named": named,
                         "since": since_day,
                         "min_faces": mf,
+                        "hidden": with_hidden,
                         "limit": PAGE_SIZE,
                         "offset": (pg - 1) * PAGE_SIZE,
                     },
@@ -310,7 +322,12 @@ def create_app() -> FastAPI:
         pages = max(1, -(-total // PAGE_SIZE))
         if pg > 1 and not rows:  # the window count comes with the rows: past the end, there are none
             raise HTTPException(404, f"page {pg} is past the last page of these identities")
-        filters = {"show": show, "since": since_day.isoformat() if since_day else "", "min_faces": mf}
+        filters = {
+            "show": show,
+            "since": since_day.isoformat() if since_day else "",
+            "min_faces": mf,
+            "hidden": "1" if with_hidden else "",
+        }
         return _page(
             request,
             who,
@@ -383,7 +400,10 @@ def create_app() -> FastAPI:
         failed = result.get("report_failures") or []
         for d, why in failed[:3]:
             more.append(f"The report of {d} was not rebuilt ({why}); face_report builds it again.")
-        return _see(request, to, text, kind="error" if failed else "ok", more=more, links=links)
+        from facepipe.web.undo import undo_button
+
+        undo = undo_button(op, result)  # a merge's notice: Undo, signed
+        return _see(request, to, text, kind="error" if failed else "ok", more=more, links=links, undo=undo)
 
     @app.post("/people/{identity_id}/name")
     async def name(request: Request, identity_id: int, who: Access = Depends(access)):
@@ -985,9 +1005,11 @@ def create_app() -> FastAPI:
         resp.delete_cookie(FORGET, path=_root(request) or "/")
         return resp
 
-    from facepipe.web import groups
+    from facepipe.web import groups, hide, undo
 
     groups.register(app)  # the Unassigned page
+    hide.register(app)  # hide / unhide a person
+    undo.register(app)  # undo a merge from its notice
     return app
 
 
