@@ -869,3 +869,60 @@ def test_a_merge_is_undone_from_its_notice_and_a_forged_undo_is_refused(web, db)
     assert "Nothing was changed" in text and "changed since the merge" in text
     assert other not in identities(db, schema)
     assert ed.post(f"/facepipe/people/{into}/unhide").status_code == 303
+
+
+def test_the_forget_preview_speaks_of_people_photos_and_days(web, db):
+    """The dry run shows who (name, faces), the photos (thumbnails to their pages), the days and
+    reports that change and what stays suppressed, in words, no table names; a photo's forget is
+    confirmed by its file name and ends without advice about the people folder."""
+    schema, ed = web.schema, web.editor
+    ((eileen,),) = q(
+        db,
+        schema,
+        "SELECT i.identity_id FROM {s}.identities i JOIN {s}.people p USING (person_id) WHERE p.name = 'eileen_collins'",
+    )
+    hers = q(
+        db,
+        schema,
+        "SELECT f.day, f.image_id, f.face_no FROM {s}.face_identity a JOIN {s}.faces f ON f.day = a.day"
+        " AND f.image_id = a.image_id AND (f.box_x, f.box_y, f.box_w, f.box_h) = (a.box_x, a.box_y, a.box_w, a.box_h)"
+        " WHERE a.identity_id = %s ORDER BY 1, 2, 3",
+        eileen,
+    )
+    assert hers
+    r = ed.post("/facepipe/forget/preview", data={"what": "person", "which": f"identity:{eileen}"})
+    assert r.status_code == 303
+    page = ed.get("/facepipe/forget/preview").text
+    assert 'id="would"' in page and 'Forget <span class="name">eileen_collins</span>?' in page
+    for d, i, n in hers:
+        assert f"/crop/{d}/{i}/{n}" in page and f'href="/facepipe/photos/{d}/{i}"' in page
+        assert f'href="/facepipe/days/{d}"' in page
+    assert "reference photo" in page and "would go" in page and "fingerprint" in page
+    for table in ("face_identity", "stage_faces", "identity_pool", "audit", "report_sightings"):
+        assert table not in page, table
+    assert identities(db, schema)[eileen] == "eileen_collins"  # a dry run changes nothing
+    # a photo: every copy, its faces, its day; confirmed by its file name
+    day, image_id, uri = q(
+        db,
+        schema,
+        "SELECT i.day, i.image_id, i.uri FROM {s}.images i WHERE NOT EXISTS (SELECT 1 FROM {s}.face_identity a"
+        " WHERE a.day = i.day AND a.image_id = i.image_id AND a.identity_id = %s)"
+        " AND EXISTS (SELECT 1 FROM {s}.faces f WHERE f.day = i.day AND f.image_id = i.image_id) ORDER BY 1, 2 LIMIT 1",
+        eileen,
+    )[0]
+    ed.post("/facepipe/forget/preview", data={"what": "photo", "which": uri})
+    page = ed.get("/facepipe/forget/preview").text
+    name = uri.rsplit("/", 1)[-1]
+    assert "Forget this photo?" in page and f"<code>{name}</code>" in page
+    assert f'href="/facepipe/photos/{day}/{image_id}"' in page and f"/photos/{day}/{image_id}/image" in page
+    text = see(
+        ed,
+        ed.post("/facepipe/forget/confirm", data={"what": "photo", "which": uri, "typed": name + "x"}),
+        "/facepipe/forget/preview",
+    )
+    assert "did not match" in text
+    text = see(
+        ed, ed.post("/facepipe/forget/confirm", data={"what": "photo", "which": uri, "typed": name}), "/facepipe/forget"
+    )
+    assert "Forgotten:" in text and "people folder" not in text and "enrol" not in text
+    assert not q(db, schema, "SELECT 1 FROM {s}.images WHERE uri = %s", uri)

@@ -955,7 +955,7 @@ def create_app() -> FastAPI:
         with _db():  # a clear message when the database is down, before the forget tries
             pass
         kw = {"person": which} if what == "person" else {"photo": which}
-        return forget(**kw, dry_run=dry_run, actor=who.actor)
+        return forget(**kw, dry_run=dry_run, actor=who.actor, preview=dry_run)
 
     @app.post("/forget/preview")
     async def forget_preview_post(request: Request, who: Access = Depends(access)):
@@ -975,7 +975,9 @@ def create_app() -> FastAPI:
             result = await run_in_threadpool(_forget, who, state["what"], state["which"], True)
         except ValueError as exc:  # PrivacyError, PeopleError: nothing changed
             return _see(request, "/forget", f"Nothing was changed: {exc}", kind="error")
-        return _page(request, who, "forget.html.j2", step="confirm", result=result, **state)
+        from facepipe.web.forget_view import shape
+
+        return _page(request, who, "forget.html.j2", step="confirm", result=result, view=shape(result), **state)
 
     @app.post("/forget/confirm")
     async def forget_confirm(request: Request, who: Access = Depends(access)):
@@ -984,7 +986,9 @@ def create_app() -> FastAPI:
         check_post(request, who, edit=True)
         form = await _form(request)
         what, which = _forget_args(form)
-        if (form.get("typed") or "").strip() != which:
+        typed = (form.get("typed") or "").strip()
+        short = which.rsplit("/", 1)[-1] if what == "photo" else which  # a photo: its file name will do
+        if typed not in (which, short) or not typed:
             resp = _see(
                 request,
                 "/forget/preview",
@@ -1027,8 +1031,8 @@ def _forget_summary(what: str, result: dict) -> list[str]:
         out.append(f"Kept so that it does not come back: {_n(rows['suppressions'], 'suppression')} (no face data).")
     if result.get("report_days"):
         out.append(f"Day reports rebuilt: {', '.join(str(d) for d in result['report_days'][:20])}.")
-    if what == "person":
-        out.append("If they were enrolled, remove their folder from the people folder too.")
+    if what == "person" and rows.get("person_refs"):  # enrolled: the people folder would enrol them again
+        out.append("They were enrolled: remove their folder from the people folder too.")
     return out
 
 
