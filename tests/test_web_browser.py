@@ -342,8 +342,9 @@ def act(page, frame, control):
 def test_unassigned_groups_and_hiding_in_the_browser(web, db, tmp_path):
     """The Unassigned page from the view's nav, in light and dark at 1300 and 800 px: name the
     largest group inline, dismiss one face of another (the rest unticked), hide the new person on
-    their page and find them again with "Show hidden"; each change lands on a GET page with its
-    notice, and the tables agree."""
+    their page and find them again with "Show hidden", show them again, merge another identity
+    into them and undo it from the notice, then open the forget's dry run for them; each change
+    lands on a GET page with its notice, and the tables agree."""
     chromium = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
@@ -404,7 +405,8 @@ def test_unassigned_groups_and_hiding_in_the_browser(web, db, tmp_path):
             assert frame.locator(f'input[name="face"][value="{keep}"]').count() == 0
 
             # hide Gus on his page; the grid leaves him out until "Show hidden"
-            frame.locator("#notice").get_by_role("link", name="Gus Group").click()
+            frame.get_by_role("navigation").get_by_role("link", name="People").click()
+            frame.locator(f'.card[data-identity="{gus}"] a.who').click()
             frame.locator("#hide-form").wait_for()
             act(page, frame, frame.locator("#hide-form button"))
             assert frame.locator("#hidden-badge").count() == 1
@@ -417,4 +419,57 @@ def test_unassigned_groups_and_hiding_in_the_browser(web, db, tmp_path):
             frame.locator(f'.card[data-identity="{gus}"] .hidden-badge').wait_for()
             images_loaded(frame, page)
             page.screenshot(path=str(shots / "faces-people-hidden.png"))
+            frame.locator(f'.card[data-identity="{gus}"] a.who').click()
+            act(page, frame, frame.locator("#hide-form button"))  # shown again
+            assert frame.locator("#hidden-badge").count() == 0
+
+            # merge an unnamed identity into Gus, then undo it from the notice: both as they were
+            others = q(
+                db,
+                schema,
+                "SELECT i.identity_id FROM {s}.identities i WHERE i.person_id IS NULL AND i.faces > 0"
+                " AND NOT EXISTS (SELECT 1 FROM {s}.face_identity x JOIN {s}.face_identity y USING (day, image_id)"
+                " WHERE x.identity_id = i.identity_id AND y.identity_id = %s) ORDER BY 1 LIMIT 1",
+                gus,
+            )
+            assert others, "no unnamed identity left to merge"
+            ((other,),) = others
+            before = q(
+                db,
+                schema,
+                "SELECT identity_id, day, image_id, box_x, how FROM {s}.face_identity WHERE identity_id = ANY(%s)"
+                " ORDER BY 1, 2, 3, 4",
+                [gus, other],
+            )
+            page.goto(f"{web.url}/plugin/faces/facepipe/people/{gus}/merge?other={other}")
+            frame = page.frame_locator("iframe")
+            frame.locator("#merge-preview").wait_for(timeout=60_000)
+            act(page, frame, frame.locator("#merge-form button"))
+            assert other not in identities(db, schema)
+            page.screenshot(path=str(shots / "faces-merge-undo.png"))
+            act(page, frame, frame.locator("#undo-form button"))
+            assert frame.locator("#notice").get_by_text(f"Merge undone: identity #{other} is back").count() == 1
+            assert last_audit(db, schema)[:3] == ("unmerge", "ui:editor", other)
+            after = q(
+                db,
+                schema,
+                "SELECT identity_id, day, image_id, box_x, how FROM {s}.face_identity WHERE identity_id = ANY(%s)"
+                " ORDER BY 1, 2, 3, 4",
+                [gus, other],
+            )
+            assert after == before
+
+            # the forget's dry run for Gus, in people's terms, light and dark; nothing forgotten
+            frame.locator("a", has_text="Forget this person").click()
+            frame.locator("#forget-ask button").click()
+            frame.locator("#would").wait_for(timeout=60_000)
+            images_loaded(frame, page)
+            assert get_safe(page)
+            assert view_frame(page).evaluate(wide), "horizontal scroll on the forget preview"
+            page.screenshot(path=str(shots / "faces-forget-preview-light.png"), full_page=True)
+            page.evaluate("() => document.documentElement.classList.add('dark')")
+            view_frame(page).wait_for_function("() => document.documentElement.classList.contains('dark')")
+            page.screenshot(path=str(shots / "faces-forget-preview-dark.png"), full_page=True)
+            page.evaluate("() => document.documentElement.classList.remove('dark')")
+            assert gus in identities(db, schema)
             browser.close()
