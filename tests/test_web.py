@@ -708,6 +708,16 @@ def test_unassigned_faces_grouped_named_added_and_dismissed(web, db, capsys):
     assert other not in every_page(ed)
     assert set(every_page(ed)) == unassigned_now(db, schema)
 
+    # forgetting the dismissed face's photo removes the dismissal and scrubs the audit rows
+    # that named its faces (the dismissal's, and any face of it added above)
+    ((uri,),) = q(db, schema, "SELECT uri FROM {s}.images WHERE day = %s AND image_id = %s", d, image_id)
+    assert ed.post("/facepipe/forget/preview", data={"what": "photo", "which": uri}).status_code == 303
+    r = ed.post("/facepipe/forget/confirm", data={"what": "photo", "which": uri, "typed": uri})
+    assert "Forgotten:" in see(ed, r, "/facepipe/forget")
+    assert not q(db, schema, "SELECT 1 FROM {s}.dismissed_faces WHERE image_id = %s", image_id)
+    assert not q(db, schema, "SELECT 1 FROM {s}.unassigned_members WHERE image_id = %s", image_id)
+    assert not q(db, schema, "SELECT op_no FROM {s}.audit WHERE detail::text LIKE %s", f"%{image_id}%")
+
 
 def test_unassigned_refusals(web, db):
     """Bad pages, filters and face names: 400/404; posts from elsewhere or by a viewer: 403."""
