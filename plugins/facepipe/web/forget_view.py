@@ -30,7 +30,6 @@ def shape(result: dict) -> dict:
         "days": preview.get("days", []),
         "reports": result.get("report_days", []),
         "suppressions": rows.get("suppressions", 0),
-        "staged": rows.get("stage_faces", 0),
         "suggestions": rows.get("suggestions", 0),
         "references": rows.get("person_refs", 0),
     }

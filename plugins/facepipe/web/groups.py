@@ -115,6 +115,8 @@ def register(app: FastAPI) -> None:
                 groups.append({**r, "faces": []})
             groups[-1]["faces"].append({**r, "ref": _ref_text(r["day"], r["image_id"], r["face_no"])})
         if pg > 1 and not groups:
+            if web._flash(request) is not None:  # a change emptied the page it was made on: the one before
+                return web._see(request, _back({"page": [str(pg - 1)], "show": [show]}))
             raise HTTPException(404, f"page {pg} is past the last page of unassigned faces")
         more = len(groups) > GROUPS_SHOWN
         return web._page(
