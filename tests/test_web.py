@@ -937,3 +937,60 @@ def test_the_forget_preview_speaks_of_people_photos_and_days(web, db):
     )
     assert "Forgotten:" in text and "people folder" not in text and "enrol" not in text
     assert not q(db, schema, "SELECT 1 FROM {s}.images WHERE uri = %s", uri)
+
+
+def test_a_lone_face_near_a_person_is_offered_with_them(web, db):
+    """A face the night left unassigned close to Eileen Collins (one of hers, put back in the
+    pool as an unsure night leaves it): its group says "looks like eileen_collins" and adds it
+    to her in one click."""
+    from facepipe.core.db import connection
+    from facepipe.core.deployment import settings
+    from facepipe.core.specs import model_spec
+    from facepipe.people.identities import PeopleSettings, recompute_identities
+    from facepipe.people.unassigned import regroup
+
+    schema, ed = web.schema, web.editor
+    ((eileen,),) = q(
+        db,
+        schema,
+        "SELECT i.identity_id FROM {s}.identities i JOIN {s}.people p USING (person_id) WHERE p.name = 'eileen_collins'",
+    )
+    day, image_id, face_no, x, y, w, h = q(
+        db,
+        schema,
+        "SELECT f.day, f.image_id, f.face_no, f.box_x, f.box_y, f.box_w, f.box_h FROM {s}.face_identity a"
+        " JOIN {s}.faces f ON f.day = a.day AND f.image_id = a.image_id"
+        " AND (f.box_x, f.box_y, f.box_w, f.box_h) = (a.box_x, a.box_y, a.box_w, a.box_h)"
+        " WHERE a.identity_id = %s ORDER BY 1 DESC LIMIT 1",
+        eileen,
+    )[0]
+    key = "day = %s AND image_id = %s AND (box_x, box_y, box_w, box_h) = (%s, %s, %s, %s)"
+    q(db, schema, "DELETE FROM {s}.face_identity WHERE " + key + " RETURNING 1", day, image_id, x, y, w, h)
+    q(
+        db,
+        schema,
+        "INSERT INTO {s}.identity_pool SELECT day, image_id, box_x, box_y, box_w, box_h, embedding"
+        " FROM {s}.faces WHERE " + key + " RETURNING 1",
+        day,
+        image_id,
+        x,
+        y,
+        w,
+        h,
+    )
+    spec = model_spec(settings().model)
+    with connection() as conn:
+        if q(db, schema, "SELECT faces FROM {s}.identities WHERE identity_id = %s", eileen)[0][0] > 1:
+            recompute_identities(conn, schema, [eileen])
+        regroup(conn, schema, spec, spec.match_threshold, PeopleSettings.from_env())
+    ref = f"{day}/{image_id}/{face_no}"
+    page = ed.get("/facepipe/unassigned?show=lone").text
+    at = page.index(f'value="{ref}"')
+    section = page[page.rindex("<section", 0, at) : page.index("</section>", at)]
+    assert "looks like" in section and f'href="/facepipe/people/{eileen}"' in section
+    assert f'name="to" value="{eileen}"' in section and "eileen_collins" in section
+    text = see(ed, ed.post("/facepipe/unassigned/add", data={"face": ref, "to": eileen}), "/facepipe/unassigned")
+    assert "1 face added to eileen_collins." in text
+    assert q(db, schema, "SELECT identity_id, how FROM {s}.face_identity WHERE " + key, day, image_id, x, y, w, h) == [
+        (eileen, "manual")
+    ]

@@ -8,8 +8,8 @@ pooled faces when they are within ``join`` of each other (the distance at which 
 nightly assignment links faces), nearest pairs first, never two faces of one photo into
 one group (single linkage with that one constraint). Unlike the nightly clustering there
 is no minimum size: two lone faces that look alike are offered as a group, and a lone face
-too. Each group keeps the identity nearest its centre when it is within the model's
-threshold ("looks like X?"). The groups are stored (``unassigned_groups``,
+too. Each group keeps the identity nearest its centre (by centroid, or by an enrolled
+person's reference photo) when it is within the model's threshold ("looks like X?"). The groups are stored (``unassigned_groups``,
 ``unassigned_members``; revision 0012) so that a page reads one page of groups and their
 faces, never the whole pool; each member goes with its pool row (ON DELETE CASCADE), so a
 face assigned or forgotten since the grouping is never offered. ``regroup`` runs after each
@@ -137,14 +137,17 @@ def regroup(conn: psycopg.Connection, schema: str, model: ModelSpec, threshold: 
             keys = [(r[0], r[1], (r[2], r[3], r[4], r[5])) for r in rows]
             vectors = np.stack([_as_array(r[6]).astype(np.float32) for r in rows])
             groups = group_faces(keys, vectors, [k[1] for k in keys], model.distance_op, ps.join * threshold)
-            ids, centroids = _identity_vectors(conn, schema)["identity"]
+            known = _identity_vectors(conn, schema)  # centroids, and enrolled reference photos
             heads, members = [], []
             for gid, g in enumerate(groups, start=1):
                 near, near_d = None, None
-                if centroids is not None:
-                    d = distances(model.distance_op, centroids, vectors[g].mean(axis=0))
+                centre = vectors[g].mean(axis=0)
+                for ids, found in known.values():
+                    if found is None:
+                        continue
+                    d = distances(model.distance_op, found, centre)
                     j = int(np.argmin(d))
-                    if d[j] < threshold:
+                    if d[j] < threshold and (near_d is None or d[j] < near_d):
                         near, near_d = int(ids[j]), float(d[j])
                 heads.append((gid, len(g), near, near_d))
                 members += [(keys[i][0], keys[i][1], *keys[i][2], gid) for i in g]
