@@ -48,3 +48,13 @@ CREATE TABLE IF NOT EXISTS {schema}.dismissed_faces (
 -- identities.hidden_at: a hidden identity stays stored, assigned and searchable, but is out
 -- of the People grid and the day reports' sightings by default (op 'hide' / 'unhide').
 ALTER TABLE {schema}.identities ADD COLUMN IF NOT EXISTS hidden_at timestamptz;
+
+-- The reader view of identities says which are hidden (a column at the end, as 0008 added
+-- its columns), so that a dashboard can leave them out as the reports do.
+CREATE OR REPLACE VIEW {reader}.identities AS
+SELECT i.identity_id, p.name AS person_name, i.faces, seen.days_seen, seen.first_seen, seen.last_seen,
+       i.created_at, i.updated_at, i.hidden_at IS NOT NULL AS hidden
+FROM {schema}.identities i
+LEFT JOIN {schema}.people p ON p.person_id = i.person_id
+LEFT JOIN (SELECT identity_id, count(DISTINCT day) AS days_seen, min(day) AS first_seen, max(day) AS last_seen
+           FROM {schema}.face_identity GROUP BY identity_id) seen ON seen.identity_id = i.identity_id;

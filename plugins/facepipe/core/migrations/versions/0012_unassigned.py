@@ -23,4 +23,7 @@ def downgrade() -> None:
     execute("DROP TABLE IF EXISTS {schema}.unassigned_groups")
     execute("DROP TABLE IF EXISTS {schema}.unassigned_built")
     execute("DROP TABLE IF EXISTS {schema}.dismissed_faces")
+    # the reader view as revision 0005 made it (the grants on it are given back by the downgrade)
+    execute("DROP VIEW IF EXISTS {reader}.identities")
+    execute_file("0012_down_identities_view.sql")
     execute("ALTER TABLE {schema}.identities DROP COLUMN IF EXISTS hidden_at")
