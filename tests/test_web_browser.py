@@ -404,6 +404,16 @@ def test_unassigned_groups_and_hiding_in_the_browser(web, db, tmp_path):
             ) == [(1,)]
             assert frame.locator(f'input[name="face"][value="{keep}"]').count() == 0
 
+            # "Add to someone else…": the picker, the most alike identities first, each with a face
+            group = frame.locator("section.group").first
+            with view_frame(page).expect_navigation(timeout=60_000):
+                group.get_by_role("button", name="Add to someone else…").click()
+            frame.locator("h1").get_by_text("to someone").wait_for()
+            assert frame.locator(".card").count() >= 1 and get_safe(page)
+            images_loaded(frame, page)
+            assert view_frame(page).evaluate(wide), "horizontal scroll on the picker"
+            page.screenshot(path=str(shots / "faces-unassigned-pick.png"))
+
             # hide Gus on his page; the grid leaves him out until "Show hidden"
             frame.get_by_role("navigation").get_by_role("link", name="People").click()
             frame.locator(f'.card[data-identity="{gus}"] a.who').click()
