@@ -16,11 +16,13 @@ face assigned or forgotten since the grouping is never offered. ``regroup`` runs
 night's assignment, and from the page when the groups are older than the audit trail and the
 pool is small (``REGROUP_ON_PAGE``).
 
-Its cost is exact distances between all pooled faces, in blocks: O(pool²·dimensions).
-Measured on this 2-core machine (shared, 128-d): 5,000 pooled faces 0.3 s, 10,000 1.1 s,
-20,000 4.7 s, so about 2 minutes at 100,000 (in face_report's assign task). A page's cost
-does not depend on the pool. An incremental grouping (the night's new faces linked through
-the neighbours the nightly clustering already finds) is the way past a few 100,000.
+Its cost is exact distances between all pooled faces, in blocks: O(pool²·dimensions); a
+face links through at most its ``NEAREST`` nearest (a crowd of one unnamed person's faces
+stays a few edges per face). Measured on this 2-core machine while others ran (load 4-5,
+128-d): 5,000 pooled faces 0.5 s, 20,000 6.5-8 s, 60,000 (a third in 200 crowds) 67 s, so
+minutes at 100,000 (in face_report's assign task). A page's cost does not depend on the pool.
+An incremental grouping (the night's new faces linked through the neighbours the nightly
+clustering already finds) is the way past a few 100,000.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from facepipe.people.identities import (
     recompute_identities,
 )
 
+NEAREST = 16  # a face links through at most its 16 nearest pooled faces within the join distance
 REGROUP_ON_PAGE = 5_000  # a page regroups a stale pool itself up to this many faces (about 0.3 s)
 FaceRef = tuple[dt.date, uuid.UUID, int]  # (day, image_id, face_no): how the view names a face
 
@@ -84,29 +87,45 @@ def group_faces(keys: list, vectors, images: list, op: str, link: float) -> list
     from facepipe.core.suppression import distances
 
     n = len(keys)
-    edges = []
     v = np.ascontiguousarray(vectors, dtype=np.float32)
     sq = (v * v).sum(axis=1)
     unit = v / np.maximum(np.sqrt(sq), 1e-12)[:, None]
+    k = min(NEAREST, n - 1)
+    found_i, found_j = [], []
     step = max(16, 8_000_000 // max(n, 1))  # a distance block of at most 32 MB (float32)
-    for start in range(0, n, step):
+    for start in range(0, n if k > 0 else 0, step):
         q = v[start : start + step]
-        if op == "<->":  # squared distances by one matrix product (float32 BLAS), then the few near ones exactly
-            d2 = sq[start : start + step, None] + sq[None, :] - 2.0 * (q @ v.T)
-            rows, cols = np.nonzero(d2 <= (link * 1.01) ** 2)
+        if op == "<->":  # squared distances by one matrix product (float32 BLAS)
+            block = sq[start : start + step, None] + sq[None, :] - 2.0 * (q @ v.T)
+            limit = (link * 1.01) ** 2
         elif op == "<=>":
-            rows, cols = np.nonzero(1.0 - unit[start : start + step] @ unit.T <= link * 1.01)
+            block = 1.0 - unit[start : start + step] @ unit.T
+            limit = link * 1.01
         else:
-            block = distances(op, q, v)
-            rows, cols = np.nonzero(block <= link)
-        keep = cols > rows + start  # each pair once
-        rows, cols = rows[keep] + start, cols[keep]
-        if not len(rows):
-            continue
-        d = _pair_distances(op, v[rows], v[cols])
-        near = d <= link
-        for i, j, dist in zip(rows[near], cols[near], d[near]):
-            edges.append((float(dist), int(i), int(j)))
+            block = distances(op, q, v).astype(np.float32)
+            limit = link
+        rows = np.arange(len(q))
+        block[rows, start + rows] = np.inf  # not itself
+        r, c = np.nonzero(block <= limit)
+        counts = np.bincount(r, minlength=len(q))
+        if (counts > k).any():  # a dense crowd: each face links through its NEAREST nearest only
+            keep = np.ones(len(r), dtype=bool)
+            first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+            for row in np.flatnonzero(counts > k):
+                span = slice(first[row], first[row] + counts[row])
+                far = np.argsort(block[row, c[span]], kind="stable")[k:]
+                keep[first[row] + far] = False
+            r, c = r[keep], c[keep]
+        found_i.append(r + start)
+        found_j.append(c)
+    if found_i:
+        ii, jj = np.concatenate(found_i), np.concatenate(found_j)
+    else:
+        ii = jj = np.zeros(0, dtype=np.int64)
+    dd = _pair_distances(op, v[ii], v[jj]) if len(ii) else np.zeros(0)
+    keep = dd <= link
+    order = np.argsort(dd[keep], kind="stable")
+    edges = zip(dd[keep][order].tolist(), ii[keep][order].tolist(), jj[keep][order].tolist())
     parent = list(range(n))
     photos = [{images[i]} for i in range(n)]
 
@@ -116,7 +135,7 @@ def group_faces(keys: list, vectors, images: list, op: str, link: float) -> list
             x = parent[x]
         return x
 
-    for _d, i, j in sorted(edges):
+    for _d, i, j in edges:
         a, b = find(i), find(j)
         if a == b or photos[a] & photos[b]:
             continue
