@@ -990,7 +990,20 @@ def test_a_lone_face_near_a_person_is_offered_with_them(web, db):
         n += 1
     at = page.index(f'value="{ref}"')
     section = page[page.rindex("<section", 0, at) : page.index("</section>", at)]
-    assert "looks like" in section and f'href="/facepipe/people/{eileen}"' in section
+    groups = q(
+        db,
+        schema,
+        "SELECT g.group_id, g.size, g.near_identity, g.near_distance, m.image_id FROM {s}.unassigned_groups g"
+        " JOIN {s}.unassigned_members m USING (group_id) WHERE g.group_id = (SELECT group_id FROM"
+        " {s}.unassigned_members WHERE " + key + ")",
+        day,
+        image_id,
+        x,
+        y,
+        w,
+        h,
+    )
+    assert "looks like" in section and f'href="/facepipe/people/{eileen}"' in section, (groups, eileen)
     assert f'name="to" value="{eileen}"' in section and "eileen_collins" in section
     r = ed.post("/facepipe/unassigned/add", data={"face": ref, "to": eileen, "page": n})
     assert "1 face added to eileen_collins." in see(ed, r, "/facepipe/unassigned")
