@@ -91,6 +91,35 @@ def load(uri: str, faces: int, people: int, days: int) -> dict:
     return {"reused": False, "load_s": round(time.perf_counter() - t, 1), "identities": int((counts > 0).sum())}
 
 
+def unassigned(uri: str, client, rounds: int) -> dict:
+    """The Unassigned page: every face without an identity in the pool (as a night leaves the
+    ones of its last people_pool_days days; here every day's), grouped once as after a night
+    (timed: its cost grows with the pool squared), then pages of groups read (timed)."""
+    from facepipe.core.specs import model_spec
+    from facepipe.people.identities import PeopleSettings
+    from facepipe.people.unassigned import regroup
+
+    spec = model_spec("dlib-resnet-128")
+    ident = sql.Identifier
+    with connect(uri) as conn:
+        conn.execute(sql.SQL("DELETE FROM {}").format(ident(SCHEMA, "identity_pool")))
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {p} SELECT f.day, f.image_id, f.box_x, f.box_y, f.box_w, f.box_h, f.embedding FROM {f} AS f"
+                " WHERE NOT EXISTS (SELECT 1 FROM {a} AS a WHERE a.day = f.day AND a.image_id = f.image_id"
+                " AND (a.box_x, a.box_y, a.box_w, a.box_h) = (f.box_x, f.box_y, f.box_w, f.box_h))"
+            ).format(p=ident(SCHEMA, "identity_pool"), f=ident(SCHEMA, "faces"), a=ident(SCHEMA, "face_identity"))
+        )
+        conn.execute(sql.SQL("ANALYZE {}").format(ident(SCHEMA, "identity_pool")))
+        t = time.perf_counter()
+        grouped = regroup(conn, SCHEMA, spec, spec.match_threshold, PeopleSettings.from_env())
+        seconds = round(time.perf_counter() - t, 1)
+        conn.execute(sql.SQL("ANALYZE {}").format(ident(SCHEMA, "unassigned_members")))
+    deep = max(2, min(50, grouped["groups"] // 12))  # a page well past the first (12 groups to a page)
+    pages = [timed(client, "GET", "/unassigned", rounds), timed(client, "GET", f"/unassigned?page={deep}", rounds)]
+    return {"pool": grouped["faces"], "groups": grouped["groups"], "regroup_s": seconds, "pages": pages}
+
+
 def photo_12mp() -> bytes:
     """A 4000x3000 JPEG with a sample face in it (scikit-image's astronaut, scaled up)."""
     import cv2
@@ -175,6 +204,7 @@ def main() -> int:
         {**timed(client, "GET", f"/people/{big[0]}", args.rounds), "faces": big[1]},
         {**timed(client, "GET", f"/people/{median[0]}", args.rounds), "faces": median[1]},
     ]
+    res["unassigned"] = unassigned(uri, client, args.rounds)
     photo = photo_12mp()
     res["search_photo_bytes"] = len(photo)
     res["search"] = timed(
@@ -256,9 +286,11 @@ def main() -> int:
         "load_average": os.getloadavg(),
     }
     path = write_result("web", res)
+    log(f"web: unassigned faces grouped: {res['unassigned']['pool']:,} faces in {res['unassigned']['regroup_s']} s")
     for row in (
         res["grid"]
         + res["identity"]
+        + res["unassigned"]["pages"]
         + [res["search"], res["search_face"]]
         + res["days"]
         + [

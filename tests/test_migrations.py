@@ -209,6 +209,7 @@ def test_downgrade_to_base_and_upgrade_again(schema, db, capsys):
         "0009",
         "0010",
         "0011",
+        "0012",
     ]
 
 

@@ -153,3 +153,27 @@ def test_enrolment_photos(tmp_path, detector):
         assert on_disk == sorted(p.name for p in paths)
         for path in paths:
             assert len(detector(_rgb(path), 0)) == 1, path
+
+
+def test_the_demos_question_photo(tmp_path, layout):
+    """The demo's layout (with_question) is the tests' layout plus one out-of-focus photo of Eileen
+    Collins on the last day, every other file byte-identical; the face is close to her enrolment
+    photos but past the distance a night joins at, and within the same-person threshold (a question)."""
+    from facepipe.web.crops import embed_upload
+
+    _, out = layout
+    demo = samples.lay_out_demo_photos(tmp_path / "demo", DAYS, with_question=True)
+    for day in DAYS:
+        extra = [p for p in demo[day] if p.name == samples.QUESTION_NAME]
+        assert len(extra) == (1 if day == DAYS[-1] else 0)
+        kept = [p for p in demo[day] if p.name != samples.QUESTION_NAME]
+        assert [p.read_bytes() for p in kept] == [p.read_bytes() for p in out[day]]
+    blurry = embed_upload(extra[0].read_bytes(), "mtcnn", "dlib-resnet-128", 64)
+    refs = [
+        embed_upload(samples.jpeg_bytes(img), "mtcnn", "dlib-resnet-128", 64)
+        for img in samples.enrolment_images()[samples.ASTRONAUT_NAME].values()
+    ]
+    assert blurry is not None and all(r is not None for r in refs)
+    # dlib-resnet-128's threshold is 0.5; a night joins within 0.45 (people_join 0.9)
+    nearest = min(float(np.linalg.norm(np.asarray(blurry) - np.asarray(r))) for r in refs)
+    assert 0.45 < nearest < 0.5, nearest

@@ -460,3 +460,159 @@ def test_days_the_report_and_search_light_and_dark(web, db, sample_days, tmp_pat
                     whole(page, shots / "whole-search-other-face.png", width)
             browser.close()
     print(f"screenshots in {shots}")
+
+
+def act(page, frame, control):
+    """Submit a form: its POST, the 303 and the GET page it lands on, with its notice; a refusal fails."""
+    with view_frame(page).expect_navigation(timeout=180_000):
+        control.click()
+    frame.locator("#notice").wait_for(timeout=180_000)
+    errors = frame.locator(".error")
+    assert errors.count() == 0, errors.first.inner_text()
+    assert get_safe(page), page.url
+
+
+def test_unassigned_groups_and_hiding_in_the_browser(web, db, tmp_path):
+    """The Unassigned page from the view's nav, in light and dark at 1300 and 800 px: name the
+    largest group inline, dismiss one face of another (the rest unticked), hide the new person on
+    their page and find them again with "Show hidden", show them again, merge another identity
+    into them and undo it from the notice, then open the forget's dry run for them; each change
+    lands on a GET page with its notice, and the tables agree."""
+    chromium = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    schema = web.schema
+    shots = screenshots(tmp_path)
+    wide = "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    with sync_playwright() as p:
+        for width in (1300, 800):
+            browser, page = log_in(p, chromium, web, width)
+            page.goto(f"{web.url}/plugin/faces/facepipe/people")
+            frame = page.frame_locator("iframe")
+            frame.get_by_role("navigation").get_by_role("link", name="Unassigned").click()
+            frame.locator("h1").get_by_text("Unassigned faces").wait_for(timeout=60_000)
+            inner = view_frame(page)
+            assert inner.title() == "Unassigned faces · Faces · Airflow"
+            if frame.locator("section.group").count():
+                images_loaded(frame, page)
+            assert inner.evaluate(wide), f"horizontal scroll at {width} px"
+            page.screenshot(path=str(shots / f"faces-unassigned-light-{width}.png"))
+            page.evaluate("() => document.documentElement.classList.add('dark')")
+            inner.wait_for_function("() => document.documentElement.classList.contains('dark')", timeout=5000)
+            page.screenshot(path=str(shots / f"faces-unassigned-dark-{width}.png"))
+            page.evaluate("() => document.documentElement.classList.remove('dark')")
+            if width == 800:
+                browser.close()
+                break
+            # name the largest group inline
+            group = frame.locator("section.group").first
+            faces = group.locator('input[name="face"]').evaluate_all("els => els.map(e => e.value)")
+            assert len(faces) >= 2, "the sample days leave no group of two or more unassigned faces"
+            group.locator('input[name="name"]').fill("Gus Group")
+            act(page, frame, group.get_by_role("button", name="Name", exact=True))
+            assert frame.locator("#notice").get_by_text(f"{len(faces)} faces named Gus Group.").count() == 1
+            ((gus, n),) = q(
+                db,
+                schema,
+                "SELECT i.identity_id, i.faces FROM {s}.identities i JOIN {s}.people p USING (person_id)"
+                " WHERE p.name = 'Gus Group'",
+            )
+            assert n == len(faces) and last_audit(db, schema)[:3] == ("name", "ui:editor", gus)
+            for f in faces:
+                assert frame.locator(f'input[name="face"][value="{f}"]').count() == 0
+            images_loaded(frame, page)
+            page.screenshot(path=str(shots / "faces-unassigned-named.png"))
+
+            # dismiss one face: the others of its group unticked
+            group = frame.locator("section.group").first
+            boxes = group.locator('input[name="face"]')
+            keep = boxes.first.get_attribute("value")
+            for i in range(1, boxes.count()):
+                boxes.nth(i).uncheck()
+            act(page, frame, group.get_by_role("button", name="Not a face"))
+            assert frame.locator("#notice").get_by_text("1 face dismissed as not a face.").count() == 1
+            d, image_id, _no = keep.split("/")
+            assert q(
+                db, schema, "SELECT count(*) FROM {s}.dismissed_faces WHERE day = %s AND image_id = %s", d, image_id
+            ) == [(1,)]
+            assert frame.locator(f'input[name="face"][value="{keep}"]').count() == 0
+
+            # "Add to someone else…": the picker, the most alike identities first, each with a face
+            group = frame.locator("section.group").first
+            with view_frame(page).expect_navigation(timeout=60_000):
+                group.get_by_role("button", name="Add to someone else…").click()
+            frame.locator("h1").get_by_text("to someone").wait_for()
+            assert frame.locator(".card").count() >= 1 and get_safe(page)
+            images_loaded(frame, page)
+            assert view_frame(page).evaluate(wide), "horizontal scroll on the picker"
+            page.screenshot(path=str(shots / "faces-unassigned-pick.png"))
+
+            # hide Gus on his page; the grid leaves him out until "Show hidden"
+            frame.get_by_role("navigation").get_by_role("link", name="People").click()
+            frame.locator(f'.card[data-identity="{gus}"] a.who').click()
+            frame.locator("#hide-form").wait_for()
+            act(page, frame, frame.locator("#hide-form button"))
+            assert frame.locator("#hidden-badge").count() == 1
+            assert last_audit(db, schema)[:3] == ("hide", "ui:editor", gus)
+            frame.get_by_role("navigation").get_by_role("link", name="People").click()
+            frame.locator(".card").first.wait_for()
+            assert frame.locator(f'.card[data-identity="{gus}"]').count() == 0
+            frame.get_by_label("Show hidden").check()
+            frame.get_by_role("button", name="Filter").click()
+            frame.locator(f'.card[data-identity="{gus}"] .hidden-badge').wait_for()
+            images_loaded(frame, page)
+            page.screenshot(path=str(shots / "faces-people-hidden.png"))
+            frame.locator(f'.card[data-identity="{gus}"] a.who').click()
+            act(page, frame, frame.locator("#hide-form button"))  # shown again
+            assert frame.locator("#hidden-badge").count() == 0
+
+            # merge an unnamed identity into Gus, then undo it from the notice: both as they were
+            others = q(
+                db,
+                schema,
+                "SELECT i.identity_id FROM {s}.identities i WHERE i.person_id IS NULL AND i.faces > 0"
+                " AND NOT EXISTS (SELECT 1 FROM {s}.face_identity x JOIN {s}.face_identity y USING (day, image_id)"
+                " WHERE x.identity_id = i.identity_id AND y.identity_id = %s) ORDER BY 1 LIMIT 1",
+                gus,
+            )
+            assert others, "no unnamed identity left to merge"
+            ((other,),) = others
+            before = q(
+                db,
+                schema,
+                "SELECT identity_id, day, image_id, box_x, how FROM {s}.face_identity WHERE identity_id = ANY(%s)"
+                " ORDER BY 1, 2, 3, 4",
+                [gus, other],
+            )
+            page.goto(f"{web.url}/plugin/faces/facepipe/people/{gus}/merge?other={other}")
+            frame = page.frame_locator("iframe")
+            frame.locator("#merge-preview").wait_for(timeout=60_000)
+            act(page, frame, frame.locator("#merge-form button"))
+            assert other not in identities(db, schema)
+            page.screenshot(path=str(shots / "faces-merge-undo.png"))
+            act(page, frame, frame.locator("#undo-form button"))
+            assert frame.locator("#notice").get_by_text(f"Merge undone: identity #{other} is back").count() == 1
+            assert last_audit(db, schema)[:3] == ("unmerge", "ui:editor", other)
+            after = q(
+                db,
+                schema,
+                "SELECT identity_id, day, image_id, box_x, how FROM {s}.face_identity WHERE identity_id = ANY(%s)"
+                " ORDER BY 1, 2, 3, 4",
+                [gus, other],
+            )
+            assert after == before
+
+            # the forget's dry run for Gus, in people's terms, light and dark; nothing forgotten
+            frame.locator("a", has_text="Forget this person").click()
+            frame.locator("#forget-ask button").click()
+            frame.locator("#would").wait_for(timeout=60_000)
+            images_loaded(frame, page)
+            assert get_safe(page)
+            assert view_frame(page).evaluate(wide), "horizontal scroll on the forget preview"
+            page.screenshot(path=str(shots / "faces-forget-preview-light.png"), full_page=True)
+            page.evaluate("() => document.documentElement.classList.add('dark')")
+            view_frame(page).wait_for_function("() => document.documentElement.classList.contains('dark')")
+            page.screenshot(path=str(shots / "faces-forget-preview-dark.png"), full_page=True)
+            page.evaluate("() => document.documentElement.classList.remove('dark')")
+            assert gus in identities(db, schema)
+            browser.close()

@@ -7,4 +7,8 @@ WHERE f.day = %(day)s
       SELECT 1 FROM {schema}.face_identity AS a
       WHERE a.day = f.day AND a.image_id = f.image_id
         AND (a.box_x, a.box_y, a.box_w, a.box_h) = (f.box_x, f.box_y, f.box_w, f.box_h))
+  AND NOT EXISTS (  -- a person said it is not a face
+      SELECT 1 FROM {schema}.dismissed_faces AS d
+      WHERE d.day = f.day AND d.image_id = f.image_id
+        AND (d.box_x, d.box_y, d.box_w, d.box_h) = (f.box_x, f.box_y, f.box_w, f.box_h))
 ON CONFLICT DO NOTHING;

@@ -10,6 +10,7 @@ INSERT INTO {schema}.report_recurring_unknowns
 WITH today AS MATERIALIZED (
     SELECT a.* FROM {schema}.face_identity AS a
     JOIN {schema}.identities AS d ON d.identity_id = a.identity_id AND d.person_id IS NULL
+     AND d.hidden_at IS NULL  -- a hidden identity: not listed
     WHERE a.day = %(day)s
 ), seen AS (
     SELECT b.identity_id,

@@ -2,18 +2,19 @@
 -- the identities table alone (its face counts), then only the page's rows are aggregated
 -- (face_identity_identity index) and given their best face: the largest box.
 WITH page AS (
-    SELECT i.identity_id, p.name, i.faces, count(*) OVER () AS total
+    SELECT i.identity_id, p.name, i.faces, i.hidden_at IS NOT NULL AS hidden, count(*) OVER () AS total
     FROM {schema}.identities AS i
     LEFT JOIN {schema}.people AS p USING (person_id)
     WHERE (%(named)s::boolean IS NULL OR (i.person_id IS NOT NULL) = %(named)s::boolean)
       AND i.faces >= %(min_faces)s
+      AND (%(hidden)s::boolean OR i.hidden_at IS NULL)
       AND (%(since)s::date IS NULL OR EXISTS (
             SELECT 1 FROM {schema}.face_identity AS s
             WHERE s.identity_id = i.identity_id AND s.day >= %(since)s::date))
     ORDER BY p.name NULLS LAST, i.faces DESC, i.identity_id
     LIMIT %(limit)s OFFSET %(offset)s
 )
-SELECT page.identity_id, page.name, page.faces, page.total,
+SELECT page.identity_id, page.name, page.faces, page.hidden, page.total,
        seen.days, seen.first_seen, seen.last_seen,
        best.day AS best_day, best.image_id AS best_image_id, best.face_no AS best_face_no
 FROM page

@@ -263,7 +263,9 @@ def _people(args) -> int:
         schema = s.db_schema
         if args.people_command == "list":
             named = True if args.named else False if args.unnamed else None
-            rows = people.list_identities(conn, schema, named=named, min_faces=args.min_faces, limit=args.limit)
+            rows = people.list_identities(
+                conn, schema, named=named, min_faces=args.min_faces, limit=args.limit, hidden=args.hidden
+            )
             if args.json:
                 print(to_json([{k: v for k, v in r.items() if k != "person_id"} for r in rows]))
                 return 0
@@ -273,7 +275,7 @@ def _people(args) -> int:
                     [
                         (
                             r["identity_id"],
-                            r["name"] or "(unnamed)",
+                            (r["name"] or "(unnamed)") + (" (hidden)" if r["hidden"] else ""),
                             r["faces"],
                             r["days"],
                             r["first_seen"],
@@ -301,6 +303,18 @@ def _people(args) -> int:
                     f"  {shown(f['uri'])}"
                 )
             return 0
+        if args.people_command in ("hide", "unhide"):
+            from facepipe.people.hiding import identity_of
+
+            r = change_people(args.people_command, conn=conn, identity_id=identity_of(conn, schema, args.which))
+            who_ = shown(r["name"]) if r["name"] else f"identity {r['identity_id']}"
+            state = "hidden" if r["hidden"] else "shown"
+            if args.json:
+                print(to_json(r))
+            else:
+                print(f"{who_} is {state}" + ("" if r["changed"] else " already"))
+                _print_rebuilt(r)
+            return 1 if r.get("report_failures") else 0
         if args.people_command in ("name", "merge", "move"):
             if args.people_command == "name":
                 r = change_people("name", conn=conn, identity_id=args.id, name=args.name)
@@ -697,7 +711,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rebuild", action="store_true", help="train new centroids now, whatever the growth")
     p.add_argument("--json", action="store_true", help="the result as JSON")
     p.set_defaults(func=_search_maintain)
-    p = sub.add_parser("people", help="identities: list, show, name, merge, move, suggestions, answer, ops")
+    p = sub.add_parser(
+        "people", help="identities: list, show, name, merge, move, hide, unhide, suggestions, answer, ops"
+    )
     people = p.add_subparsers(dest="people_command", required=True)
     p = people.add_parser("list", help="identities with faces, days seen, first and last seen, sources")
     group = p.add_mutually_exclusive_group()
@@ -705,6 +721,7 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--unnamed", action="store_true", help="only unnamed identities")
     p.add_argument("--min-faces", type=int, default=1)
     p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--hidden", action="store_true", help="hidden people too (people hide)")
     p = people.add_parser("show", help="the faces of one identity")
     p.add_argument("id", type=int)
     p.add_argument("--limit", type=int, default=1000)
@@ -714,6 +731,12 @@ def main(argv: list[str] | None = None) -> int:
     p = people.add_parser("merge", help="move every face of OTHER into INTO")
     p.add_argument("into", type=int)
     p.add_argument("other", type=int)
+    p = people.add_parser(
+        "hide", help="hide an identity (ID or NAME): kept and searchable, out of the grid, list and reports"
+    )
+    p.add_argument("which", metavar="ID|NAME")
+    p = people.add_parser("unhide", help="show a hidden identity (ID or NAME) again")
+    p.add_argument("which", metavar="ID|NAME")
     p = people.add_parser("move", help="move one face out of its identity (into --to, else a new one)")
     p.add_argument("day", type=_day)
     p.add_argument("image_id", type=_uuid)

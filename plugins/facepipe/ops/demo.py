@@ -106,7 +106,7 @@ def main(days: int = 3) -> int:
     os.environ["FACEPIPE_SOURCE"] = str(photos)
     today = dt.datetime.now(dt.UTC).date()
     day_list = [today - dt.timedelta(days=days - i) for i in range(days)]
-    laid_out = lay_out_demo_photos(photos, day_list)
+    laid_out = lay_out_demo_photos(photos, day_list, with_question=True)  # one face the night asks about
     print(
         f"sample photos: {plural(sum(len(v) for v in laid_out.values()), 'file')} over {plural(days, 'day')} in {photos}"
     )

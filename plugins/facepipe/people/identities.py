@@ -659,10 +659,12 @@ def list_identities(
     min_faces: int = 1,
     identity_id: int | None = None,
     limit: int = 1000,
+    hidden: bool = True,
 ) -> list[dict]:
+    """Identities with their counts; ``hidden``: hidden ones too (facepipe.people.hiding)."""
     cur = conn.execute(
         load_sql("people_list.sql", schema=schema),
-        {"named": named, "min_faces": min_faces, "identity_id": identity_id, "limit": limit},
+        {"named": named, "min_faces": min_faces, "identity_id": identity_id, "limit": limit, "hidden": hidden},
     )
     names = [c.name for c in cur.description]
     return [dict(zip(names, row)) for row in cur.fetchall()]
@@ -749,10 +751,15 @@ def merge(conn: psycopg.Connection, schema: str, into: int, other: int, actor: s
                 ),
                 (person_b, into),
             )
+        from facepipe.people.unmerge import before_merge
+
+        undo = before_merge(conn, schema, other, person_b)
         moved = _merge(conn, schema, into, other)
         detail = {"faces_moved": moved, "name": name_a or name_b}
-        _record(conn, schema, "merge", into, other, detail, actor)
-    return {"identity_id": into, "merged": other, **detail}
+        op_no = audit.record(
+            conn, schema, "merge", identity_id=into, other_id=other, detail={**detail, "undo": undo}, actor=actor
+        )
+    return {"identity_id": into, "merged": other, **detail, "op_no": op_no, "undoable": undo is not None}
 
 
 def name(conn: psycopg.Connection, schema: str, identity_id: int, new_name: str, actor: str | None = None) -> dict:

@@ -76,9 +76,11 @@ def assign_people(days: list[str], threshold: float | None = None) -> list[dict]
             "%s past retention: no identities assigned for them",
             plural(len(days) - len(kept), "day is", "days are"),
         )
+    from facepipe.people.unassigned import regroup
+
     with connection() as conn:
         require(conn, s.db_schema, spec)
-        return [
+        done = [
             assign_day(
                 conn,
                 s.db_schema,
@@ -89,6 +91,10 @@ def assign_people(days: list[str], threshold: float | None = None) -> list[dict]
             )
             for day in kept
         ]
+        if done:  # the Unassigned page's groups, of the pool as the nights left it
+            grouped = regroup(conn, s.db_schema, spec, spec.match_threshold if threshold is None else threshold, ps)
+            log.info("unassigned faces grouped: %s", grouped)
+        return done
 
 
 def reports_touched(conn, schema: str, identity_ids) -> list[dt.date]:
@@ -129,8 +135,8 @@ def rebuild_reports(conn, schema: str, model, days) -> dict:
 
 
 def change_people(op: str, *, actor: str | None = None, conn=None, **kw) -> dict:
-    """One people operation (name, merge, move; facepipe.people.identities; answer a
-    suggestion, facepipe.people.suggestions) and then the
+    """One people operation (name, merge, move; facepipe.people.identities; hide, unhide:
+    facepipe.people.hiding; answer a suggestion, facepipe.people.suggestions) and then the
     reports it touched, rebuilt: what the command line and the Faces view both call."""
     from facepipe.people import identities as people
 
@@ -148,6 +154,18 @@ def change_people(op: str, *, actor: str | None = None, conn=None, **kw) -> dict
         elif op == "move":
             r = people.move(c, s.db_schema, kw["day"], kw["image_id"], kw["face_no"], to=kw.get("to"), actor=actor)
             ids = [r["identity_id"], r["from"]]
+        elif op == "unmerge":
+            from facepipe.people.unmerge import unmerge
+
+            r = unmerge(c, s.db_schema, kw["merge_op"], actor=actor)
+            ids = [r["identity_id"], r["restored"]]
+        elif op in ("hide", "unhide"):
+            from facepipe.people.hiding import set_hidden
+
+            r = set_hidden(c, s.db_schema, kw["identity_id"], op == "hide", actor=actor)
+            if not r["changed"]:
+                return {**r, "report_days": [], "report_failures": []}
+            ids = [r["identity_id"]]  # their sightings leave (or come back to) the day reports
         elif op == "answer":
             from facepipe.people.answers import answer
 

@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 Box = tuple[int, int, int, int]
 
 
+PREVIEW_MAX = 500  # faces (and photos) a dry run's preview names
+
+
 class PrivacyError(ValueError):
     """A forget that cannot be done as asked; nothing was changed."""
 
@@ -61,6 +64,8 @@ class Forgotten:
     files: dict[str, int] = field(default_factory=dict)  # report and validation files rewritten or deleted
     identifiers: set[str] = field(default_factory=set, repr=False)  # image ids, URIs, hashes, names gone
     search_partitions: dict[str, int] = field(default_factory=dict, repr=False)  # rows deleted, per table
+    # a dry run's preview for the Faces view (never in a task's result): who, which faces and photos
+    preview: dict = field(default_factory=dict, repr=False)
 
 
 def _locks(conn: psycopg.Connection) -> None:
@@ -161,6 +166,15 @@ def _forgetting(
         yield out
         if dry_run:
             out.op_no = None
+            out.preview["faces"] = [
+                tuple(r)
+                for r in conn.execute(
+                    "SELECT day, image_id, face_no FROM forget_faces WHERE face_no IS NOT NULL"
+                    " ORDER BY day, image_id, face_no LIMIT %s",
+                    (PREVIEW_MAX,),
+                )
+            ]
+            out.preview["days"] = sorted(out.touched)
             raise psycopg.Rollback(tx)
     if not dry_run:
         _after_commit(conn, schema, out, model, reports_dir, read)
@@ -186,6 +200,7 @@ def forget_person(
     threshold = check_threshold(model, threshold)
     with _forgetting(conn, schema, model, reports_dir, read, dry_run) as out:
         person_id, identity_id, name = _resolve_person(conn, schema, person)
+        out.preview.update(identity_id=identity_id, name=name, enrolled=_enrolled(conn, schema, person_id))
         conn.execute(
             load_sql("forget_person_faces.sql", schema=schema, op=model.distance_op),
             {"person_id": person_id, "identity_id": identity_id, "threshold": threshold},
@@ -238,6 +253,15 @@ def forget_photo(
         else:
             shas = _photo_shas(conn, schema, text)
         conn.execute(load_sql("forget_photo_faces.sql", schema=schema), {"shas": shas})
+        out.preview["photos"] = [
+            tuple(r)
+            for r in conn.execute(
+                sql.SQL(
+                    "SELECT day, image_id FROM {} WHERE content_sha256 = ANY(%s) ORDER BY day, image_id LIMIT %s"
+                ).format(_t(schema, "images")),
+                (shas, PREVIEW_MAX),
+            )
+        ]
         out.op_no = audit.record(conn, schema, "forget_photo", detail={"photos": len(shas)}, actor=actor)
         conn.execute(
             sql.SQL("INSERT INTO {} (content_sha256, op_no) SELECT unnest(%s::text[]), %s").format(
@@ -248,6 +272,17 @@ def forget_photo(
         out.identifiers.update(shas)
         _remove(conn, schema, out, model, person_id=None, identity_id=None, shas=shas, name=None)
     return out
+
+
+def _enrolled(conn, schema: str, person_id) -> bool:
+    """Whether the person has reference photos (from the people folder)."""
+    if person_id is None:
+        return False
+    return bool(
+        conn.execute(
+            sql.SQL("SELECT 1 FROM {} WHERE person_id = %s LIMIT 1").format(_t(schema, "person_refs")), (person_id,)
+        ).fetchone()
+    )
 
 
 def _photo_shas(conn, schema: str, text: str) -> list[str]:
@@ -308,6 +343,7 @@ def _remove(
             "audit",
             "suppressions",
             "suggestions",
+            "dismissed_faces",
         )
     }
     in_forget = sql.SQL(
@@ -358,6 +394,7 @@ def _remove(
         + sql.SQL(" OR a.identity_id = %(identity_id)s")
     )
     rows["identity_pool"] = run(sql.SQL("DELETE FROM {identity_pool} AS a WHERE ").format(**t) + in_forget)
+    rows["dismissed_faces"] = run(sql.SQL("DELETE FROM {dismissed_faces} AS a WHERE ").format(**t) + in_forget)
     # questions about their faces, or about their identity (no row keeps a forgotten face)
     rows["suggestions"] = run(
         sql.SQL("DELETE FROM {suggestions} AS a WHERE (a.kind = 'face' AND ").format(**t)

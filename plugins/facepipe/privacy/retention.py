@@ -68,7 +68,8 @@ DAY_TABLES = (
     "stage_images",
     "stage_faces",
     "stage_rejects",
-    "identity_pool",
+    "identity_pool",  # its unassigned_members rows go with it (ON DELETE CASCADE)
+    "dismissed_faces",
 )
 _BOUND = re.compile(r"^FOR VALUES FROM \('(\d{4}-\d{2}-\d{2})'\) TO \('(\d{4}-\d{2}-\d{2})'\)$")
 _DAY_FOLDER = re.compile(r"^(\d{4}-\d{2}-\d{2})$")

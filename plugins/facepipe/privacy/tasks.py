@@ -23,9 +23,11 @@ def forget(
     block_future: bool = False,
     upgrade: bool = False,
     actor: str | None = None,
+    preview: bool = False,
 ) -> dict:
     """Forget one person (a name or an identity number) or one photo (a URI or a SHA-256)
-    everywhere (facepipe.privacy.forget); returns the counts, never the name or the URI.
+    everywhere (facepipe.privacy.forget); returns the counts, never the name or the URI
+    (``preview``, for the Faces view's dry run only: also who and which faces and photos).
     ``upgrade``: the schema may be upgraded first (face_forget's one task, FACEPIPE_SCHEMA_UPGRADE=auto)."""
     from facepipe.privacy.forget import PrivacyError, forget_person, forget_photo
     from facepipe.reports.report import read_uri
@@ -62,6 +64,8 @@ def forget(
         "report_days": [d.isoformat() for d in out.days],
         "files": out.files,
     }
+    if preview and dry_run:
+        result["preview"] = out.preview
     log.info(
         "forget%s: audit op %s, rows %s, reports %srebuilt for %s, files %s",
         " (dry run, nothing changed)" if dry_run else "",

@@ -108,10 +108,12 @@ def create_app() -> FastAPI:
         since: str | None = None,
         min_faces: str | None = None,
         page: str | None = None,
+        hidden: str = "",
         who: Access = Depends(access),
     ):
         from facepipe.core.db import load_sql
 
+        with_hidden = hidden in ("1", "on", "yes")  # hidden people (facepipe.people.hiding) too
         named = {"all": None, "named": True, "unnamed": False}.get(show)
         if show not in ("all", "named", "unnamed"):
             raise HTTPException(400, "show must be all, named or unnamed")
@@ -126,6 +128,7 @@ def create_app() -> FastAPI:
                         "named": named,
                         "since": since_day,
                         "min_faces": mf,
+                        "hidden": with_hidden,
                         "limit": PAGE_SIZE,
                         "offset": (pg - 1) * PAGE_SIZE,
                     },
@@ -135,7 +138,12 @@ def create_app() -> FastAPI:
         pages = max(1, -(-total // PAGE_SIZE))
         if pg > 1 and not rows:  # the window count comes with the rows: past the end, there are none
             raise HTTPException(404, f"page {pg} is past the last page of these identities")
-        filters = {"show": show, "since": since_day.isoformat() if since_day else "", "min_faces": mf}
+        filters = {
+            "show": show,
+            "since": since_day.isoformat() if since_day else "",
+            "min_faces": mf,
+            "hidden": "1" if with_hidden else "",
+        }
         return _page(
             request,
             who,
@@ -210,7 +218,10 @@ def create_app() -> FastAPI:
         failed = result.get("report_failures") or []
         for d, why in failed[:3]:
             more.append(f"The report of {d} was not rebuilt ({why}); face_report builds it again.")
-        return _see(request, to, text, kind="error" if failed else "ok", more=more, links=links)
+        from facepipe.web.undo import undo_button
+
+        undo = undo_button(op, result)  # a merge's notice: Undo, signed
+        return _see(request, to, text, kind="error" if failed else "ok", more=more, links=links, undo=undo)
 
     @app.post("/people/{identity_id}/name")
     async def name(request: Request, identity_id: int, who: Access = Depends(access)):
@@ -596,7 +607,7 @@ def create_app() -> FastAPI:
         with _db():  # a clear message when the database is down, before the forget tries
             pass
         kw = {"person": which} if what == "person" else {"photo": which}
-        return forget(**kw, dry_run=dry_run, actor=who.actor)
+        return forget(**kw, dry_run=dry_run, actor=who.actor, preview=dry_run)
 
     @app.post("/forget/preview")
     async def forget_preview_post(request: Request, who: Access = Depends(access)):
@@ -616,7 +627,9 @@ def create_app() -> FastAPI:
             result = await run_in_threadpool(_forget, who, state["what"], state["which"], True)
         except ValueError as exc:  # PrivacyError, PeopleError: nothing changed
             return _see(request, "/forget", f"Nothing was changed: {exc}", kind="error")
-        return _page(request, who, "forget.html.j2", step="confirm", result=result, **state)
+        from facepipe.web.forget_view import shape
+
+        return _page(request, who, "forget.html.j2", step="confirm", result=result, view=shape(result), **state)
 
     @app.post("/forget/confirm")
     async def forget_confirm(request: Request, who: Access = Depends(access)):
@@ -625,7 +638,9 @@ def create_app() -> FastAPI:
         check_post(request, who, edit=True)
         form = await _form(request)
         what, which = _forget_args(form)
-        if (form.get("typed") or "").strip() != which:
+        typed = (form.get("typed") or "").strip()
+        short = which.rsplit("/", 1)[-1] if what == "photo" else which  # a photo: its file name will do
+        if typed not in (which, short) or not typed:
             resp = _see(
                 request,
                 "/forget/preview",
@@ -646,6 +661,11 @@ def create_app() -> FastAPI:
         resp.delete_cookie(FORGET, path=_root(request) or "/")
         return resp
 
+    from facepipe.web import groups, hide, undo
+
+    groups.register(app)  # the Unassigned page
+    hide.register(app)  # hide / unhide a person
+    undo.register(app)  # undo a merge from its notice
     return app
 
 
@@ -663,8 +683,8 @@ def _forget_summary(what: str, result: dict) -> list[str]:
         out.append(f"Kept so that it does not come back: {_n(rows['suppressions'], 'suppression')} (no face data).")
     if result.get("report_days"):
         out.append(f"Day reports rebuilt: {', '.join(str(d) for d in result['report_days'][:20])}.")
-    if what == "person":
-        out.append("If they were enrolled, remove their folder from the people folder too.")
+    if what == "person" and rows.get("person_refs"):  # enrolled: the people folder would enrol them again
+        out.append("They were enrolled: remove their folder from the people folder too.")
     return out
 
 

@@ -93,7 +93,15 @@ def _flash(request: Request) -> dict | None:
         "text": str(payload.get("text", "")),
         "more": [str(m) for m in payload.get("more", [])],
         "links": links,
+        "undo": _undo_of(payload.get("undo")),
     }
+
+
+def _undo_of(value) -> tuple[str, str] | None:
+    """A notice's Undo button: (the POST path under the mount, its signed token), or None."""
+    if not isinstance(value, list) or len(value) != 2 or not str(value[0]).startswith("/"):
+        return None
+    return str(value[0]), str(value[1])
 
 
 def _page(request: Request, who: Access | None, template: str, status: int = 200, **values) -> HTMLResponse:
@@ -107,7 +115,7 @@ def _page(request: Request, who: Access | None, template: str, status: int = 200
     return resp
 
 
-def _see(request: Request, path: str, text: str | None = None, *, kind: str = "ok", more=(), links=()):
+def _see(request: Request, path: str, text: str | None = None, *, kind: str = "ok", more=(), links=(), undo=None):
     """303 to the GET page ``path`` (under the mount), with a notice of what changed for it."""
     from urllib.parse import urlsplit
 
@@ -124,6 +132,7 @@ def _see(request: Request, path: str, text: str | None = None, *, kind: str = "o
                 "text": without_commands(text)[:600],
                 "more": [without_commands(m)[:300] for m in more][:8],
                 "links": [[a, _root(request) + b] for a, b in links][:4],
+                **({"undo": [_root(request) + undo[0], undo[1]]} if undo else {}),
             }
         )
         resp.set_cookie(

@@ -1,0 +1,30 @@
+-- Identities to add chosen unassigned faces to (the Unassigned page's picker): the nearest
+-- to the faces' centre by centroid (its HNSW index), or, with text typed, those whose name
+-- holds it; each with its best face.
+WITH chosen AS (
+    SELECT avg(q.embedding) AS centre
+    FROM unnest(%(days)s::date[], %(image_ids)s::uuid[], %(face_nos)s::int[]) AS k (day, image_id, face_no)
+    JOIN {schema}.faces AS q ON q.day = k.day AND q.image_id = k.image_id AND q.face_no = k.face_no
+), cand AS (
+    SELECT i.identity_id, p.name, i.faces, i.centroid {op} (SELECT centre FROM chosen) AS distance
+    FROM {schema}.identities AS i
+    LEFT JOIN {schema}.people AS p USING (person_id)
+    WHERE i.faces > 0
+      AND (%(q)s::text IS NULL OR strpos(lower(p.name), lower(%(q)s::text)) > 0)
+    ORDER BY distance NULLS LAST, i.identity_id
+    LIMIT %(limit)s
+)
+SELECT cand.identity_id, cand.name, cand.faces, cand.distance,
+       best.day AS best_day, best.image_id AS best_image_id, best.face_no AS best_face_no
+FROM cand
+LEFT JOIN LATERAL (
+    SELECT f.day, f.image_id, f.face_no
+    FROM {schema}.face_identity AS a
+    JOIN {schema}.faces AS f
+      ON f.day = a.day AND f.image_id = a.image_id
+     AND (f.box_x, f.box_y, f.box_w, f.box_h) = (a.box_x, a.box_y, a.box_w, a.box_h)
+    WHERE a.identity_id = cand.identity_id
+    ORDER BY a.box_w * a.box_h DESC, a.day DESC, a.image_id
+    LIMIT 1
+) AS best ON true
+ORDER BY cand.distance NULLS LAST, cand.identity_id;
