@@ -70,6 +70,7 @@ def routes(db, schema) -> tuple[list[str], list[tuple[str, dict]]]:
         ("/facepipe/people/0/hide", {}),  # no identity 0: 404 after the auth checks
         ("/facepipe/people/0/unhide", {}),
         ("/facepipe/people/0/undo", {"token": "x"}),
+        ("/facepipe/people/0/export", {}),
     ]
     return gets, posts
 
@@ -96,7 +97,7 @@ def test_every_route_for_anonymous_viewer_and_editor(web, db):
         assert web.anonymous.post(path, data=body).status_code in (401, 403), path
         r = web.viewer.post(path, data=body)
         assert r.status_code == 403 and "edit access" in r.text, (path, r.status_code)
-        expected = 404 if path.endswith(("hide", "undo")) else 400
+        expected = 404 if path.endswith(("hide", "undo", "export")) else 400
         assert web.editor.post(path, data=body).status_code == expected, path  # past auth, refused for the body
     # search by upload is a read: the viewer may
     r = web.viewer.post("/facepipe/search", files={"photo": ("a.txt", b"text", "text/plain")})
@@ -1356,3 +1357,30 @@ def test_a_lone_face_near_a_person_is_offered_with_them(web, db):
     assert q(db, schema, "SELECT identity_id, how FROM {s}.face_identity WHERE " + key, day, image_id, x, y, w, h) == [
         (eileen, "manual")
     ]
+
+
+def test_an_editor_downloads_a_persons_data_from_their_page(web, db):
+    """"Export their data" on Eileen's page: the zip itself (nothing kept on the api-server), her
+    faces only, sent private and no-store, audited as the editor's export of her identity."""
+    import io
+    import json
+    import zipfile
+
+    schema = web.schema
+    ((eileen,),) = q(
+        db,
+        schema,
+        "SELECT i.identity_id FROM {s}.identities i JOIN {s}.people p USING (person_id) WHERE p.name = 'eileen_collins'",
+    )
+    assert 'id="export-form"' in web.editor.get(f"/facepipe/people/{eileen}").text
+    assert 'id="export-form"' not in web.viewer.get(f"/facepipe/people/{eileen}").text
+    r = web.editor.post(f"/facepipe/people/{eileen}/export")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    assert r.headers["cache-control"] == "private, no-store"
+    assert r.headers["content-disposition"] == f'attachment; filename="facepipe-identity-{eileen}.zip"'
+    whole = json.loads(zipfile.ZipFile(io.BytesIO(r.content)).read("person.json"))
+    mine = q(db, schema, "SELECT count(*) FROM {s}.face_identity WHERE identity_id = %s", eileen)[0][0]
+    assert whole["person"]["identity_id"] == eileen and len(whole["faces"]) == mine
+    assert last_audit(db, schema)[:3] == ("export", "ui:editor", eileen)
+    r = web.editor.get(f"/facepipe/people/{eileen}/export")  # a reload of the POST's URL: the page
+    assert r.status_code == 303 and r.headers["location"].endswith(f"/facepipe/people/{eileen}")

@@ -34,6 +34,7 @@ import datetime as dt
 import logging
 import sys
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 
 from psycopg import sql
 
@@ -501,6 +502,24 @@ def _forget(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from facepipe.core.text import display_name
+    from facepipe.privacy.tasks import export
+
+    r = export(args.which, args.file, vectors=args.vectors)
+    who = display_name(r.name) if r.name else f"identity #{r.identity_id}"
+    print(
+        f"exported {who} to {r.path} (audit op {r.op_no}): {plural(r.faces, 'face')} in"
+        f" {plural(r.photos, 'photo')} on {plural(len(r.days), 'day')}, {plural(r.enrolment_photos, 'enrolment photo')},"
+        f" {plural(r.sightings, 'sighting')}, {plural(r.audit_rows, 'audit row')};"
+        f" vectors {'included' if r.vectors else 'not included (--vectors)'}"
+    )
+    if r.crops_missing:
+        print(f"{plural(r.crops_missing, 'face')} without a crop: the photo cannot be read now (said in README.txt)")
+    print("the file holds biometric data: it is readable by you only; hand it over and delete it")
+    return 0
+
+
 def _db_uri(args) -> int:
     from facepipe.core.db import embedded_uri
     from facepipe.core.deployment import settings
@@ -784,6 +803,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--json", action="store_true", help="the counts as JSON")
     p.set_defaults(func=_forget)
+    p = sub.add_parser("export", help="a person's data, on request: one zip of what facepipe holds about them")
+    p.add_argument("what", choices=("person",))
+    p.add_argument("which", help="a name or an identity number (identity:N)")
+    p.add_argument("file", type=Path, help="the zip to write (refused if it exists)")
+    p.add_argument(
+        "--vectors", action="store_true", help="include the face vectors (left out unless asked: docs/privacy.md)"
+    )
+    p.set_defaults(func=_export)
     p = sub.add_parser("retention", help="drop the days past retention_days (docs/privacy.md)")
     p.add_argument("--dry-run", action="store_true", help="list what would go, change nothing")
     p.add_argument(

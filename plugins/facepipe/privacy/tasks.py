@@ -105,3 +105,16 @@ def retention(today: str | None = None, dry_run: bool = False, upgrade: bool = F
         plural(result["files"], "report file"),
     )
     return result
+
+
+def export(person: str, path, vectors: bool = False, actor: str | None = None):
+    """One person's data as a zip at ``path`` (facepipe.privacy.export); returns its counts."""
+    from pathlib import Path
+
+    from facepipe.privacy.export import export_person
+
+    s = settings()
+    spec = model_spec(s.model)
+    with connection() as conn:
+        require(conn, s.db_schema, spec)
+        return export_person(conn, s.db_schema, person, Path(path), spec, vectors=vectors, actor=actor)

@@ -661,10 +661,11 @@ def create_app() -> FastAPI:
         resp.delete_cookie(FORGET, path=_root(request) or "/")
         return resp
 
-    from facepipe.web import groups, hide, undo
+    from facepipe.web import export, groups, hide, undo
 
     groups.register(app)  # the Unassigned page
     hide.register(app)  # hide / unhide a person
+    export.register(app)  # a person's data, on request
     undo.register(app)  # undo a merge from its notice
     return app
 
