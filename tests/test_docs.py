@@ -167,6 +167,8 @@ SKIP = {
     "python -m cluster status": CLUSTER,
     "python -m facepipe.ops.settings_doc": "rewrites the docs' settings table (tests/test_settings.py checks it)",
     "docker compose run --rm airflow-apiserver bash -c 'facepipe db upgrade'": "no Docker engine here",
+    "facepipe people hide ID|NAME": "hides a person (tests/test_web.py hides and shows one by the CLI)",
+    "facepipe people unhide ID|NAME": "shows a person again (tests/test_web.py)",
 }
 # Names of commands in the prose, not commands to run.
 NAMES = {
@@ -176,6 +178,7 @@ NAMES = {
     "airflow",
     "facepipe db",
     "facepipe people",
+    "facepipe people list",
     "facepipe grant-reader",
     "facepipe grant-reader ROLE",
     "facepipe airflow",

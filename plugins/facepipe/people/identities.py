@@ -751,9 +751,7 @@ def merge(conn: psycopg.Connection, schema: str, into: int, other: int, actor: s
                 ),
                 (person_b, into),
             )
-        from facepipe.people.unmerge import before_merge
-
-        undo = before_merge(conn, schema, other, person_b)
+        undo = before_merge(conn, schema, other, person_b)  # what facepipe.people.unmerge needs
         moved = _merge(conn, schema, into, other)
         detail = {"faces_moved": moved, "name": name_a or name_b}
         op_no = audit.record(
@@ -897,3 +895,29 @@ def move(
 def ops(conn: psycopg.Connection, schema: str, limit: int = 50) -> list[dict]:
     """The newest audit rows (people operations, forgets, retention)."""
     return audit.entries(conn, schema, limit)
+
+
+# --- what undoing a merge needs (facepipe.people.unmerge) ---
+
+UNDO_MAX_FACES = 5000  # a larger merge is not recorded for undo (its audit row would be large)
+
+
+def before_merge(conn, schema: str, other: int, person_b) -> dict | None:
+    """What undoing the merge of ``other`` needs, read before its faces move."""
+    (created,) = conn.execute(
+        sql.SQL("SELECT created_at FROM {} WHERE identity_id = %s").format(_t(schema, "identities")), (other,)
+    ).fetchone()
+    faces = conn.execute(
+        sql.SQL(
+            "SELECT day, image_id, box_x, box_y, box_w, box_h, how, distance, assigned_at FROM {}"
+            " WHERE identity_id = %s ORDER BY day, image_id, box_x, box_y LIMIT %s"
+        ).format(_t(schema, "face_identity")),
+        (other, UNDO_MAX_FACES + 1),
+    ).fetchall()
+    if len(faces) > UNDO_MAX_FACES:
+        return None
+    return {
+        "created_at": created.isoformat(),
+        "person_id": str(person_b) if person_b else None,
+        "faces": [[str(f[0]), str(f[1]), *f[2:6], f[6], f[7], f[8].isoformat()] for f in faces],
+    }

@@ -19,32 +19,9 @@ from psycopg import sql
 from facepipe.core import audit
 from facepipe.people.identities import PeopleError, _lock, _recompute
 
-UNDO_MAX_FACES = 5000  # a larger merge is not recorded for undo (its audit row would be large)
-
 
 def _t(schema: str, table: str) -> sql.Identifier:
     return sql.Identifier(schema, table)
-
-
-def before_merge(conn, schema: str, other: int, person_b) -> dict | None:
-    """What undoing the merge of ``other`` needs, read before its faces move."""
-    (created,) = conn.execute(
-        sql.SQL("SELECT created_at FROM {} WHERE identity_id = %s").format(_t(schema, "identities")), (other,)
-    ).fetchone()
-    faces = conn.execute(
-        sql.SQL(
-            "SELECT day, image_id, box_x, box_y, box_w, box_h, how, distance, assigned_at FROM {}"
-            " WHERE identity_id = %s ORDER BY day, image_id, box_x, box_y LIMIT %s"
-        ).format(_t(schema, "face_identity")),
-        (other, UNDO_MAX_FACES + 1),
-    ).fetchall()
-    if len(faces) > UNDO_MAX_FACES:
-        return None
-    return {
-        "created_at": created.isoformat(),
-        "person_id": str(person_b) if person_b else None,
-        "faces": [[str(f[0]), str(f[1]), *f[2:6], f[6], f[7], f[8].isoformat()] for f in faces],
-    }
 
 
 def unmerge(conn: psycopg.Connection, schema: str, merge_op: int, actor: str | None = None) -> dict:
