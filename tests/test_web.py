@@ -1361,7 +1361,7 @@ def test_a_lone_face_near_a_person_is_offered_with_them(web, db):
 
 
 def test_an_editor_downloads_a_persons_data_from_their_page(web, db):
-    """"Export their data" on Eileen's page: the zip itself (nothing kept on the api-server), her
+    """ "Export their data" on Eileen's page: the zip itself (nothing kept on the api-server), her
     faces only, sent private and no-store, audited as the editor's export of her identity."""
     import io
     import json
