@@ -180,6 +180,7 @@ NAMES = {
     "facepipe db",
     "facepipe people",
     "facepipe people list",
+    "facepipe export person",
     "export",  # the audit op of a person's export (privacy.md), not the shell's export
     "facepipe grant-reader",
     "facepipe grant-reader ROLE",

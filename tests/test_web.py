@@ -1308,8 +1308,10 @@ def test_a_lone_face_near_a_person_is_offered_with_them(web, db):
         "SELECT f.day, f.image_id, f.face_no, f.box_x, f.box_y, f.box_w, f.box_h FROM {s}.face_identity a"
         " JOIN {s}.faces f ON f.day = a.day AND f.image_id = a.image_id"
         " AND (f.box_x, f.box_y, f.box_w, f.box_h) = (a.box_x, a.box_y, a.box_w, a.box_h)"
-        # one the night gave her (an earlier test answers a stranger's face "yes, Eileen": manual)
-        " WHERE a.identity_id = %s AND a.how <> 'manual' ORDER BY 1 DESC LIMIT 1",
+        # the one nearest her enrolment photos (earlier tests move and answer strangers' faces into her)
+        " JOIN {s}.identities i ON i.identity_id = a.identity_id WHERE a.identity_id = %s"
+        " ORDER BY (SELECT min(r.embedding " + model_spec(settings().model).distance_op + " f.embedding)"
+        " FROM {s}.person_refs r WHERE r.person_id = i.person_id) LIMIT 1",
         eileen,
     )[0]
     key = "day = %s AND image_id = %s AND (box_x, box_y, box_w, box_h) = (%s, %s, %s, %s)"
