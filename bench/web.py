@@ -13,6 +13,7 @@ pasted into a 12 MP frame) posted to /search as a browser posts it, through deco
 detection, embedding, the search over 30 days (facepipe.search.ivf) and the page.
 
     .venv/bin/python bench/web.py [--faces 1000000] [--people 30000] [--days 30] [--rounds 30]
+        [--unassigned 100000]
 """
 
 from __future__ import annotations
@@ -91,10 +92,10 @@ def load(uri: str, faces: int, people: int, days: int) -> dict:
     return {"reused": False, "load_s": round(time.perf_counter() - t, 1), "identities": int((counts > 0).sum())}
 
 
-def unassigned(uri: str, client, rounds: int) -> dict:
-    """The Unassigned page: every face without an identity in the pool (as a night leaves the
-    ones of its last people_pool_days days; here every day's), grouped once as after a night
-    (timed: its cost grows with the pool squared), then pages of groups read (timed)."""
+def unassigned(uri: str, client, rounds: int, most: int) -> dict:
+    """The Unassigned page: the newest ``most`` faces without an identity in the pool (as a night
+    leaves the ones of its last people_pool_days days), grouped once as after a night (timed: its
+    cost grows with the pool squared), then pages of groups read (timed)."""
     from facepipe.core.specs import model_spec
     from facepipe.people.identities import PeopleSettings
     from facepipe.people.unassigned import regroup
@@ -108,7 +109,9 @@ def unassigned(uri: str, client, rounds: int) -> dict:
                 "INSERT INTO {p} SELECT f.day, f.image_id, f.box_x, f.box_y, f.box_w, f.box_h, f.embedding FROM {f} AS f"
                 " WHERE NOT EXISTS (SELECT 1 FROM {a} AS a WHERE a.day = f.day AND a.image_id = f.image_id"
                 " AND (a.box_x, a.box_y, a.box_w, a.box_h) = (f.box_x, f.box_y, f.box_w, f.box_h))"
-            ).format(p=ident(SCHEMA, "identity_pool"), f=ident(SCHEMA, "faces"), a=ident(SCHEMA, "face_identity"))
+                " ORDER BY f.day DESC, f.image_id, f.face_no LIMIT %s"
+            ).format(p=ident(SCHEMA, "identity_pool"), f=ident(SCHEMA, "faces"), a=ident(SCHEMA, "face_identity")),
+            (most,),
         )
         conn.execute(sql.SQL("ANALYZE {}").format(ident(SCHEMA, "identity_pool")))
         t = time.perf_counter()
@@ -145,7 +148,13 @@ def timed(client, method: str, path: str, rounds: int, **kw) -> dict:
         r = client.request(method, path, **kw)
         ms.append((time.perf_counter() - t) * 1000)
         assert r.status_code == 200, (path, r.status_code, r.text[-300:])
-    return {"path": path, "p50_ms": round(statistics.median(ms), 1), "p95_ms": round(pct(ms, 95), 1), "n": rounds}
+    return {
+        "path": path,
+        "p50_ms": round(statistics.median(ms), 1),
+        "p95_ms": round(pct(ms, 95), 1),
+        "n": rounds,
+        "load_average": [round(v, 1) for v in os.getloadavg()],
+    }
 
 
 def main() -> int:
@@ -154,6 +163,7 @@ def main() -> int:
     ap.add_argument("--people", type=int, default=30_000)
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--unassigned", type=int, default=100_000, help="faces without an identity in the pool")
     ap.add_argument("--state", default=str(Path(__file__).resolve().parent.parent / ".facepipe-bench"))
     args = ap.parse_args()
     state = Path(args.state)
@@ -204,7 +214,7 @@ def main() -> int:
         {**timed(client, "GET", f"/people/{big[0]}", args.rounds), "faces": big[1]},
         {**timed(client, "GET", f"/people/{median[0]}", args.rounds), "faces": median[1]},
     ]
-    res["unassigned"] = unassigned(uri, client, args.rounds)
+    res["unassigned"] = unassigned(uri, client, args.rounds, args.unassigned)
     photo = photo_12mp()
     res["search_photo_bytes"] = len(photo)
     res["search"] = timed(
@@ -255,6 +265,7 @@ def main() -> int:
         timed(client, "GET", f"/days/{last}", args.rounds),
         timed(client, "GET", f"/days/{last}/report", args.rounds),
     ]
+    res["photo"] = timed(client, "GET", f"/photos/{face[0]}/{face[1]}?face={face[2]}", args.rounds)
     res["move_pick"] = timed(
         client,
         "GET",
@@ -294,6 +305,7 @@ def main() -> int:
         + [res["search"], res["search_face"]]
         + res["days"]
         + [
+            res["photo"],
             res["move_pick"],
             res["rename"],
         ]
