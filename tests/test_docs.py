@@ -241,7 +241,10 @@ def test_the_connections_the_docs_give_parse(monkeypatch):
     from facepipe.core.config import check_connection_setting
 
     exports = dict(
-        words[1].split("=", 1) for path in OPERATOR_DOCS for _, words in doc_commands(path) if words[:1] == ["export"]
+        words[1].split("=", 1)
+        for path in OPERATOR_DOCS
+        for _, words in doc_commands(path)
+        if words[:1] == ["export"] and len(words) > 1
     )
     monkeypatch.setenv("AIRFLOW_CONN_FACEPIPE_DB", exports["AIRFLOW_CONN_FACEPIPE_DB"])
     check_connection_setting()

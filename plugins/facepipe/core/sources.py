@@ -110,7 +110,7 @@ class FolderSource:
         except OSError as exc:
             raise SourceError(f"cannot list photo folder {self.root}: {exc.strerror}") from None
         for top in tops:
-            if top.name.startswith(".") or (_DATED.match(top.name) and _is_date(top.name) and top.is_dir()):
+            if _skipped_name(top.name) or (_DATED.match(top.name) and _is_date(top.name) and top.is_dir()):
                 continue
             yield from _walk(Path(top.path), top_is_entry=True)
 
@@ -268,7 +268,7 @@ def _walk(folder: Path, top_is_entry: bool = False) -> Iterator[tuple[Path, os.s
             continue
         try:
             with os.scandir(current) as it:
-                entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+                entries = sorted((e for e in it if not _skipped_name(e.name)), key=lambda e: e.name)
         except OSError:
             yield current, _lstat(current)
             continue
@@ -283,6 +283,14 @@ def _walk(folder: Path, top_is_entry: bool = False) -> Iterator[tuple[Path, os.s
             else:
                 yield Path(e.path), st
         stack.extend(reversed(subfolders))
+
+
+SIDECARS = (".xmp",)  # photo managers' metadata beside a photo (facepipe.people.tags reads them)
+
+
+def _skipped_name(name: str) -> bool:
+    """Hidden entries, and sidecars: metadata of a photo, not a photo (nor a reject)."""
+    return name.startswith(".") or name.lower().endswith(SIDECARS)
 
 
 def _lstat(path: Path) -> os.stat_result | None:
@@ -539,8 +547,13 @@ class _Empty:
 
 
 def _skipped_key(relative: str) -> bool:
-    """Folder markers and hidden keys (a part with a leading dot) below the prefix."""
-    return not relative or relative.endswith("/") or any(p.startswith(".") for p in relative.split("/"))
+    """Folder markers, hidden keys (a part with a leading dot) and sidecars below the prefix."""
+    return (
+        not relative
+        or relative.endswith("/")
+        or any(p.startswith(".") for p in relative.split("/"))
+        or relative.lower().endswith(SIDECARS)
+    )
 
 
 def _client_error_code(exc) -> str:

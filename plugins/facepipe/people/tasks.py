@@ -91,6 +91,12 @@ def assign_people(days: list[str], threshold: float | None = None) -> list[dict]
             )
             for day in kept
         ]
+        from facepipe.people.tags import apply_tags
+
+        # face tags of photo managers (XMP), as a person's decisions
+        tags = apply_tags(conn, s.db_schema, [dt.date.fromisoformat(c["day"]) for c in done], spec)
+        for counts in done:
+            counts["tags"] = tags[counts["day"]]
         if done:  # the Unassigned page's groups, of the pool as the nights left it
             grouped = regroup(conn, s.db_schema, spec, spec.match_threshold if threshold is None else threshold, ps)
             log.info("unassigned faces grouped: %s", grouped)

@@ -48,6 +48,15 @@ def evidence_words(r: dict, threshold: float, next_nearest: tuple | None = None)
     "None": what is not known is left out. ``next_nearest``: (identity_id, name, distance)."""
     e = r.get("evidence") or {}
     out = []
+    if r.get("kind") == "face" and e.get("why") == "tag":  # facepipe.people.tags: a photo manager's tag
+        me = who(r.get("identity_id"), r.get("identity_name"))
+        where = "its sidecar" if str(e.get("file") or "") != "embedded" else "the photo itself"
+        return [
+            f"The photo's tag says {str(e.get('tag') or me)}: a face region written by a photo manager"
+            f" ({'MWG' if e.get('format') == 'mwg' else 'Microsoft' if e.get('format') == 'mp' else 'XMP'} region in"
+            f" {where}), where facepipe has this face as another person.",
+            "Nothing was changed: answer yes to move the face to them, no to keep it where it is.",
+        ]
     if r.get("kind") == "face":
         me = who(r.get("identity_id"), r.get("identity_name"))
         d = _d(e.get("distance"))

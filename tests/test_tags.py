@@ -1,0 +1,176 @@
+"""Face tags of photo managers, read at the night's assignment (facepipe.people.tags): sidecars
+written by exiftool in digiKam's layout name an unnamed identity, add a face of no identity to
+a new person, and ask (never override) where the tag disagrees with a named person; a re-run
+changes nothing; sidecars are not photos (no reject).
+
+The sample days ingested and reported through Airflow (dag.test) from a folder of their own.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers.nights import reported_days
+from helpers.rows import q
+
+pytestmark = [
+    pytest.mark.dag,
+    pytest.mark.skipif(
+        shutil.which("exiftool") is None, reason="exiftool writes the sidecars (apt-get install libimage-exiftool-perl)"
+    ),
+]
+
+
+@pytest.fixture(scope="session")
+def tag_photos(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("tags") / "photos"
+
+
+@pytest.fixture
+def night(photos, tag_photos, sample_days, tmp_path, airflow_db, monkeypatch):
+    monkeypatch.setenv("FACEPIPE_REPORTS_DIR", str(tmp_path / "reports"))
+    shutil.rmtree(tag_photos, ignore_errors=True)
+    shutil.copytree(photos, tag_photos, symlinks=True)
+    with reported_days("tag_", tag_photos, sample_days) as n:
+        monkeypatch.setenv("FACEPIPE_DB_SCHEMA", n.schema)
+        monkeypatch.setenv("FACEPIPE_ENROL_DIR", str(n.enrol_dir))
+        yield n.schema
+
+
+def sidecar(uri: str, width: int, height: int, box, name: str) -> Path:
+    """IMG.jpg.xmp as digiKam writes it: an MWG face region (centre, normalised) and PersonInImage."""
+    x, y, w, h = box
+    esc = "".join("|" + c if c in ",]}|" else c for c in name)
+    area = f"Area={{X={(x + w / 2) / width:.6f},Y={(y + h / 2) / height:.6f},W={w / width:.6f},H={h / height:.6f},Unit=normalized}}"
+    info = f"-XMP-mwg-rs:RegionInfo={{AppliedToDimensions={{W={width},H={height},Unit=pixel}},RegionList=[{{{area},Name={esc},Type=Face}}]}}"
+    photo = Path(uri)
+    out = photo.with_name(photo.name + ".xmp")
+    subprocess.run(
+        ["exiftool", "-q", "-q", "-o", str(out), info, f"-XMP-iptcExt:PersonInImage={name}", str(photo)], check=True
+    )
+    return out
+
+
+def faces_of(db, schema, where: str, *args) -> list:
+    return q(
+        db,
+        schema,
+        "SELECT f.day, f.image_id, f.face_no, f.box_x, f.box_y, f.box_w, f.box_h, i.uri, i.width, i.height,"
+        " a.identity_id, p.name FROM {s}.faces f JOIN {s}.images i ON i.day = f.day AND i.image_id = f.image_id"
+        " LEFT JOIN {s}.face_identity a ON a.day = f.day AND a.image_id = f.image_id"
+        " AND (a.box_x, a.box_y, a.box_w, a.box_h) = (f.box_x, f.box_y, f.box_w, f.box_h)"
+        " LEFT JOIN {s}.identities d ON d.identity_id = a.identity_id LEFT JOIN {s}.people p ON p.person_id = d.person_id"
+        " WHERE i.media = 'photo' AND " + where + " ORDER BY f.day, i.uri, f.face_no",
+        *args,
+    )
+
+
+def where_is(db, schema, face) -> tuple:
+    day, image_id, _no, x, y, w, h = face[:7]
+    return q(
+        db,
+        schema,
+        "SELECT a.identity_id, a.how, p.name FROM {s}.face_identity a JOIN {s}.identities i USING (identity_id)"
+        " LEFT JOIN {s}.people p USING (person_id) WHERE a.day = %s AND a.image_id = %s"
+        " AND (a.box_x, a.box_y, a.box_w, a.box_h) = (%s, %s, %s, %s)",
+        day,
+        image_id,
+        x,
+        y,
+        w,
+        h,
+    )
+
+
+def test_tags_name_add_and_ask_and_a_rerun_changes_nothing(night, db, sample_days):
+    from facepipe.people.tasks import assign_people
+
+    schema = night
+    # one face each: of an unnamed identity, of no identity, of Eileen Collins; each alone in its photo's tags
+    unnamed = faces_of(db, schema, "a.identity_id IS NOT NULL AND p.name IS NULL")
+    loose = faces_of(db, schema, "a.identity_id IS NULL")
+    eileen = faces_of(db, schema, "p.name = 'eileen_collins'")
+    assert unnamed and loose and eileen, "the sample days lack a face of each kind"
+    u = unnamed[0]
+    lo = next(f for f in loose if f[7] != u[7])
+    ei = next(f for f in eileen if f[7] not in (u[7], lo[7]))
+    zoe, grace = "Zoë O'Brien", "Grace <b>Hopper</b>"  # names as other systems write them
+    for face, name in ((u, zoe), (lo, grace), (ei, zoe)):
+        sidecar(face[7], face[8], face[9], face[3:7], name)
+    day_of = sorted({u[0], lo[0], ei[0]})
+    before_audit = q(db, schema, "SELECT count(*) FROM {s}.audit")[0][0]
+
+    done = assign_people([d.isoformat() for d in day_of])
+    tags = {t["day"]: t for t in (d["tags"] for d in done)}
+    assert sum(t.get("named", 0) for t in tags.values()) == 1, tags
+    assert sum(t.get("added", 0) for t in tags.values()) == 1, tags
+
+    ((ident, how, name),) = where_is(db, schema, u)
+    assert (ident, how, name) == (u[10], "manual", zoe)  # the unnamed identity is Zoë now
+    ((_gi, how, name),) = where_is(db, schema, lo)
+    assert (how, name) == ("manual", grace)  # the face of no identity: a new person, named as written
+    ((_ei, how, name),) = where_is(db, schema, ei)
+    assert name == "eileen_collins"  # never overridden
+    asked = q(
+        db,
+        schema,
+        "SELECT s.identity_id, s.evidence->>'why', s.evidence->>'tag', s.state FROM {s}.suggestions s"
+        " WHERE s.day = %s AND s.image_id = %s",
+        ei[0],
+        ei[1],
+    )
+    assert asked == [(u[10], "tag", zoe, "open")]
+    actors = q(db, schema, "SELECT who, op FROM {s}.audit WHERE op_no > %s ORDER BY op_no", before_audit)
+    tagged = [(w, op) for w, op in actors if "face tag: mwg in " in w]
+    assert {op for _w, op in tagged} >= {"name", "move"}, actors
+
+    # a re-run of the days: the same tags, nothing changes
+    snapshot = q(db, schema, "SELECT identity_id, how, day, image_id, box_x FROM {s}.face_identity ORDER BY 3, 4, 5")
+    done = assign_people([d.isoformat() for d in day_of])
+    again = [d["tags"] for d in done]
+    assert not any(t.get("named") or t.get("added") for t in again), again
+    # (the night settles open questions of a day it assigns again; the tag asks its own again)
+    assert (
+        sum(t.get("agreed", 0) for t in again) == 2
+        and sum(t.get("asked", 0) + t.get("asked_before", 0) for t in again) == 1
+    )
+    assert q(
+        db,
+        schema,
+        "SELECT count(*) FROM {s}.suggestions WHERE day = %s AND image_id = %s AND state = 'open'",
+        ei[0],
+        ei[1],
+    ) == [(1,)]
+    assert (
+        q(db, schema, "SELECT identity_id, how, day, image_id, box_x FROM {s}.face_identity ORDER BY 3, 4, 5")
+        == snapshot
+    )
+
+    # the Suggestions page says what the tag says, markup as text
+    from facepipe.web.words import evidence_words
+
+    row = {
+        "kind": "face",
+        "identity_id": u[10],
+        "identity_name": zoe,
+        "evidence": {"why": "tag", "tag": zoe, "format": "mwg", "file": "x.jpg.xmp"},
+    }
+    assert evidence_words(row, 0.5)[0].startswith(f"The photo's tag says {zoe}")
+
+
+def test_sidecars_are_not_photos(tmp_path):
+    """A folder of photos with sidecars: the sidecars are neither arrivals nor rejects."""
+    import datetime as dt
+
+    from facepipe.core.sources import open_source
+
+    day = tmp_path / "2026-11-20"
+    day.mkdir()
+    (day / "a.jpg").write_bytes(b"\xff\xd8\xff")
+    (day / "a.jpg.xmp").write_text("<x:xmpmeta/>")
+    (day / "b.XMP").write_text("<x:xmpmeta/>")
+    names = [a.uri.rsplit("/", 1)[-1] for a in open_source(str(tmp_path)).list_day(dt.date(2026, 11, 20))]
+    assert names == ["a.jpg"]
