@@ -121,3 +121,12 @@ def _no_task_context_left():
     yield
     for key in [k for k in os.environ if k.startswith("AIRFLOW_CTX_") and k not in before]:
         del os.environ[key]
+
+
+@pytest.fixture(scope="session")
+def forget_photos(tmp_path_factory):
+    """A copy of the sample photos that a test may change (forget deletes, tags add sidecars):
+    one path for all such tests, so that their ingested days are one template
+    (helpers.nights.reported_days; the days' image ids are uuid5 of the photos' paths);
+    each test puts it back before it starts."""
+    return tmp_path_factory.mktemp("forget") / "photos"

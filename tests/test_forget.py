@@ -24,13 +24,6 @@ pytestmark = pytest.mark.dag
 EILEEN = "eileen_collins"
 
 
-@pytest.fixture(scope="session")
-def forget_photos(tmp_path_factory) -> Path:
-    """The forget tests' photo folder: one path for all of them (the days' image ids are uuid5
-    of the photos' paths), put back before each test."""
-    return tmp_path_factory.mktemp("forget") / "photos"
-
-
 @pytest.fixture
 def nights(photos, forget_photos, sample_days, tmp_path, pg_uri, airflow_db, monkeypatch):
     """Three days ingested and reported, reports in a folder of this test's own; yields

@@ -24,17 +24,12 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="session")
-def tag_photos(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("tags") / "photos"
-
-
 @pytest.fixture
-def night(photos, tag_photos, sample_days, tmp_path, airflow_db, monkeypatch):
+def night(photos, forget_photos, sample_days, tmp_path, airflow_db, monkeypatch):
     monkeypatch.setenv("FACEPIPE_REPORTS_DIR", str(tmp_path / "reports"))
-    shutil.rmtree(tag_photos, ignore_errors=True)
-    shutil.copytree(photos, tag_photos, symlinks=True)
-    with reported_days("tag_", tag_photos, sample_days) as n:
+    shutil.rmtree(forget_photos, ignore_errors=True)  # a copy of its own, sidecars added to it
+    shutil.copytree(photos, forget_photos, symlinks=True)
+    with reported_days("tag_", forget_photos, sample_days) as n:
         monkeypatch.setenv("FACEPIPE_DB_SCHEMA", n.schema)
         monkeypatch.setenv("FACEPIPE_ENROL_DIR", str(n.enrol_dir))
         yield n.schema
