@@ -18,6 +18,13 @@ facepipe does it: a night of faces/30 new faces (COPY into the day's partition a
 ``replace_day`` in one transaction), a retention of the oldest day (``expire_days`` + VACUUM),
 a forget of the identity with the most faces (``forget_rows`` + the scrub of the partitions that
 held them), and the queries again. Results: bench/results/<--out>.json. No timed assertion.
+
+``--routing numpy,faiss`` runs each shape once a routing (ivf.ROUTING "cells": a face's list
+among its nearest cells' lists, as before faiss; "exact": faiss's exact nearest centroid), each
+from a fresh load, in the same process; ``--skip exact,clients`` leaves out the baseline and the
+4 clients. ``--assignment 200000,65536,500000`` measures the list assignment alone at 10M's
+list count: faces/s and the share of faces in their exact nearest list, for numpy, faiss's
+brute force and faiss HNSW graphs over the centroids.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ from common import RESULTS, connect, log, machine, pct, setup_env, start_db  # n
 
 DAYS = 365
 SCHEMA = "bench_ivf"
+# --routing's names: ivf.ROUTING's values
+ROUTINGS = {"faiss": "exact", "numpy": "cells"}
 
 
 def _row(image_id) -> int:
@@ -170,13 +179,70 @@ def build(uri: str, schema: str, lists: int, data: Data) -> dict:
         built["table_mib"] = round(max(size, parts) / 2**20)
         cents = ivf.centroids(conn, schema, v.version)
     built["centroids_mib"] = round(cents.nbytes / 2**20, 1)
-    # the list a face is put in (its nearest cells' lists) against its exact nearest list
+    # the list a face is put in (ivf.ROUTING) against its exact nearest list, by numpy here
     rows = np.random.default_rng(1).choice(len(data.vectors), min(20_000, len(data.vectors)), replace=False)
-    exact = ivf.assign(data.vectors[rows], cents)
+    exact = numpy_nearest(data.vectors[rows], cents)
     routed = ivf.assign_lists(data.vectors[rows], cents, v.bounds)
     built["routed_equals_exact"] = round(float((exact == routed).mean()), 4)
     log(f"  built {built}")
     return built
+
+
+def numpy_nearest(vectors: np.ndarray, cents: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """Each vector's nearest centroid by numpy's matrix product (the reference, not faiss)."""
+    cn = np.einsum("ij,ij->i", cents, cents)
+    return np.concatenate(
+        [
+            np.argmin(cn[None, :] - 2.0 * (vectors[i : i + chunk] @ cents.T), axis=1)
+            for i in range(0, len(vectors), chunk)
+        ]
+    )
+
+
+def assignment(faces: int, lists: int, identities: int) -> dict:
+    """A face's list at 10M's size without the 10M: ``lists`` centroids trained (faiss k-means, 2
+    iterations: random-ish) on 2 faces a list of the ``identities``-identity generator, then ``faces`` other
+    faces assigned by numpy (exact), faiss's brute force (exact) and faiss HNSW graphs over the
+    centroids: faces/s and the share put in their exact nearest list."""
+    import faiss
+
+    from facepipe.search import ivf
+
+    ivf._faiss()
+    data = Data(2 * lists + faces, identities, DAYS, 10, seed=5)
+    train, x = data.vectors[: 2 * lists], data.vectors[2 * lists :]
+    t = time.perf_counter()
+    km = faiss.Kmeans(train.shape[1], lists, niter=2, seed=1, min_points_per_centroid=1)
+    km.train(train)
+    out = {"faces": faces, "lists": lists, "identities": identities, "train_s": round(time.perf_counter() - t, 1)}
+    cents = km.centroids
+    t = time.perf_counter()
+    want = numpy_nearest(x[:20_000], cents)
+    out["numpy_exact_faces_s"] = round(20_000 / (time.perf_counter() - t))
+    t = time.perf_counter()
+    exact = ivf.assign(x, cents)
+    out["faiss_exact_faces_s"] = round(len(x) / (time.perf_counter() - t))
+    out["faiss_exact_equals_numpy"] = round(float((exact[:20_000] == want).mean()), 4)
+    out["hnsw"] = []
+    for m, ef_construction in ((32, 80), (48, 200)):
+        index = faiss.IndexHNSWFlat(cents.shape[1], m)
+        index.hnsw.efConstruction = ef_construction
+        t = time.perf_counter()
+        index.add(cents)
+        added = time.perf_counter() - t
+        for ef in (64, 128, 256, 512):
+            index.hnsw.efSearch = ef
+            t = time.perf_counter()
+            dist, got = index.search(x, 1)
+            took = time.perf_counter() - t
+            row = {
+                "m": m, "ef_construction": ef_construction, "ef_search": ef, "add_s": round(added, 1),
+                "faces_s": round(len(x) / took), "equals_exact": round(float((got[:, 0] == exact).mean()), 4),
+            }  # fmt: skip
+            out["hnsw"].append(row)
+            log(f"  {row}")
+    log(f"  assignment {out}")
+    return out
 
 
 def queries(data: Data, n: int):
@@ -363,8 +429,17 @@ def main(argv=None) -> int:
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--exact-queries", type=int, default=20)
     p.add_argument("--state", default=None, help="the bench's own embedded PostgreSQL folder")
+    p.add_argument(
+        "--routing", default="faiss", help="how faces get their lists, one run each: faiss (exact), numpy (cells)"
+    )
+    p.add_argument("--skip", default="", help="steps not run: exact (the baseline), clients")
+    p.add_argument(
+        "--assignment", default="", help="faces,lists,identities: list assignment alone (faiss HNSW against exact)"
+    )
     p.add_argument("--out", default="search_ivf")
     args = p.parse_args(argv)
+    from facepipe.search import ivf
+
     state = Path(args.state or "/tmp/facepipe-bench-ivf")
     setup_env(state)
     uri = start_db(state)
@@ -375,28 +450,38 @@ def main(argv=None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(out, indent=2, default=str))
 
+    if args.assignment:
+        faces, lists, identities = (int(x) for x in args.assignment.split(","))
+        out["assignment"] = assignment(faces, lists, identities)
+        save()
     probes = [int(x) for x in args.probes.split(",")]
-    for identities in [int(x) for x in args.shapes.split(",")]:
+    skip = set(filter(None, args.skip.split(",")))
+    for identities in [int(x) for x in args.shapes.split(",") if x]:
         log(f"shape {identities:,} identities x {args.faces // identities} faces: {args.faces:,} faces")
         data = Data(args.faces, identities, DAYS, 10, seed=5)
-        _TRUTH.clear()
-        shape = out["shapes"][str(identities)] = {"loadavg_start": machine()["loadavg"]}
-        shape["load"] = load(uri, data, SCHEMA)
-        shape["build"] = build(uri, SCHEMA, args.lists, data)
         ids, qv = queries(data, args.queries + 3)
-        shape["queries"] = []
-        for pr in probes:
-            for case in ("all", "source", "30 days"):
-                shape["queries"].append(measure(uri, SCHEMA, data, ids, qv, probes=pr, case=case))
+        for routing in args.routing.split(","):
+            ivf.ROUTING = ROUTINGS[routing]
+            log(f"routing {routing} (ivf.ROUTING {ivf.ROUTING!r})")
+            _TRUTH.clear()
+            shape = out["shapes"].setdefault(str(identities), {})[routing] = {"loadavg_start": machine()["loadavg"]}
+            shape["load"] = load(uri, data, SCHEMA)  # afresh: the last routing's upkeep changed the faces
+            shape["build"] = build(uri, SCHEMA, args.lists, data)
+            shape["queries"] = []
+            for pr in probes:
+                for case in ("all", "source", "30 days"):
+                    shape["queries"].append(measure(uri, SCHEMA, data, ids, qv, probes=pr, case=case))
+                save()
+            if "exact" not in skip:
+                for case in ("all", "source"):
+                    n = args.exact_queries + 3
+                    shape["queries"].append(
+                        measure(uri, SCHEMA, data, ids[:n], qv[:n], probes=0, case=case, exact=True)
+                    )  # the baseline: every face of the range
+            if "clients" not in skip:
+                shape["clients"] = clients(uri, SCHEMA, qv, probes[len(probes) // 2])
+            shape["upkeep"] = upkeep(uri, SCHEMA, data)
             save()
-        for case in ("all", "source"):
-            n = args.exact_queries + 3
-            shape["queries"].append(
-                measure(uri, SCHEMA, data, ids[:n], qv[:n], probes=0, case=case, exact=True)
-            )  # the baseline: every face of the range
-        shape["clients"] = clients(uri, SCHEMA, qv, probes[len(probes) // 2])
-        shape["upkeep"] = upkeep(uri, SCHEMA, data)
-        save()
     out["finished"] = dt.datetime.now(dt.UTC).isoformat()
     save()
     log(f"wrote {path}")

@@ -502,7 +502,10 @@ def test_the_ivf_centroids_and_lists_in_numpy():
         own = int(ivf.assign(point[None, :], cents)[0])
         assert own in ivf.nearest_lists(cents, point, 1)
     assert ivf.nearest_lists(cents, x[0], 500) == list(range(64))
-    # a list among the nearest cells' lists: the exact nearest list nearly always, and as near
+    # a face's list at a load and in a build: its exact nearest centroid (faiss), as numpy finds it
+    cn = np.einsum("ij,ij->i", cents, cents)
+    assert (ivf.assign_lists(x, cents, bounds) == np.argmin(cn[None, :] - 2.0 * (x @ cents.T), axis=1)).all()
+    # the routing before faiss, among the nearest cells' lists: the exact nearest list nearly always
     routed = ivf.assign_lists(x, cents, bounds, top=2)
     assert (routed == ids).mean() >= 0.98, (routed == ids).mean()
     assert (ivf.assign_lists(x, cents, bounds, top=len(bounds)) == ids).all()

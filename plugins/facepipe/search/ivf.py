@@ -1,8 +1,10 @@
 """The search structure over every day: an inverted file (IVF) that facepipe keeps itself.
 
 Every face of ``faces`` has a copy in ``<schema>.search_lists_v<N>`` (key, source, box, vector)
-under the *list* of its nearest centroid. The centroids (``search_centroids``) come from a
-k-means on a sample of the faces, computed here in numpy, in two levels as VectorChord's
+under the *list* of its nearest centroid among all of them (exact: faiss's brute-force k-NN,
+``assign``), the list a search's nearest centroids are measured against. The centroids
+(``search_centroids``) come from a k-means on a sample of the faces, Lloyd's in numpy with
+faiss's nearest centroids, in two levels as VectorChord's
 hierarchical k-means does: about sqrt(lists) coarse cells, then each cell's share of the
 sample split into lists in proportion to its size. So list ids are contiguous per cell, and
 the table is partitioned by list-id range, one partition per cell (at most 256). Each
@@ -168,29 +170,52 @@ def nearest_lists(cents: np.ndarray, query: np.ndarray, probes: int) -> list[int
     return sorted(int(i) for i in np.argpartition(d, probes - 1)[:probes])
 
 
-def assign(vectors: np.ndarray, cents: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """Each vector's nearest centroid (exact: one matrix product a chunk)."""
-    vectors = np.asarray(vectors, np.float32)
+# faiss's threads: the machine's two cores, whatever OMP_NUM_THREADS says (a night's tasks
+# share them; BENCHMARKS.md section 14).
+FAISS_THREADS = 2
+
+
+def _faiss():
+    """faiss, imported when the structure is trained or filled (not by every search), at most
+    FAISS_THREADS threads."""
+    import faiss
+
+    if faiss.omp_get_max_threads() > FAISS_THREADS:
+        faiss.omp_set_num_threads(FAISS_THREADS)
+    return faiss
+
+
+def assign(vectors: np.ndarray, cents: np.ndarray, chunk: int = 65_536) -> np.ndarray:
+    """Each vector's nearest centroid, exact (faiss's brute-force k-NN over all the centroids:
+    one matrix product a chunk, 2.5x numpy's at 16,384 lists)."""
+    faiss = _faiss()
+    vectors = np.ascontiguousarray(vectors, np.float32)
+    cents = np.ascontiguousarray(cents, np.float32)
     out = np.empty(len(vectors), np.int32)
-    cn = _norms(cents)
     for start in range(0, len(vectors), chunk):
-        block = vectors[start : start + chunk]
-        out[start : start + chunk] = np.argmin(cn[None, :] - 2.0 * (block @ cents.T), axis=1)
+        _, ids = faiss.knn(vectors[start : start + chunk], cents, 1)
+        out[start : start + chunk] = ids[:, 0]
     return out
 
 
-# A face's list is looked for among the lists of its nearest coarse cells, an eighth of them (at
-# least 4): the cost of a night's (and a build's) list ids falls from faces x lists to faces x
-# (cells + lists / 8). How often that is not the exact nearest list: bench/search_ivf.py
-# ("routed_equals_exact"), tests/test_search_ivf.py.
+# How a face is given its list, at a load and in a build: "exact", its nearest centroid among all
+# of them (``assign``: the list a query's nearest lists are measured against), or "cells", the
+# routing before faiss: the nearest centroid among the lists of its nearest eighth of the coarse
+# cells (at least 4), faces x (cells + lists / 8) distances instead of faces x lists. "cells" put
+# 0.899 of the faces in their nearest list at 1M and 0.488 at 10M (BENCHMARKS.md section 14);
+# bench/search_ivf.py --routing compares the two.
+ROUTING = "exact"
 CELLS_SHARE = 8
 CELLS_MIN = 4
 
 
 def assign_lists(vectors: np.ndarray, cents: np.ndarray, bounds, top: int | None = None) -> np.ndarray:
-    """Each vector's list: the nearest centroid among the lists of its ``top`` nearest cells (a
-    cell's centre is the mean of its lists' centroids). Exact when ``top`` covers every cell."""
+    """Each vector's list: its nearest centroid (ROUTING "exact"), or with ROUTING "cells" or a
+    ``top``, the nearest centroid among the lists of its ``top`` nearest cells (a cell's centre
+    is the mean of its lists' centroids; exact when ``top`` covers every cell)."""
     vectors = np.asarray(vectors, np.float32)
+    if top is None and ROUTING == "exact":
+        return assign(vectors, cents)
     if top is None:
         top = max(CELLS_MIN, math.ceil(len(bounds) / CELLS_SHARE))
     edges = [*bounds, len(cents)]
