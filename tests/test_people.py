@@ -452,3 +452,37 @@ def sql_of(schema: str, query: str):
     from psycopg import sql
 
     return sql.SQL(query).format(s=sql.Identifier(schema))
+
+
+@pytest.mark.parametrize("op", ["<->", "<=>", "<#>"])
+def test_unassigned_groups_nearest_identity_in_blocks_is_the_one_by_one_answer(op):
+    """The Unassigned groups' 'looks like': blocks of group centres against every centroid and
+    reference photo give what one centre at a time gives (threshold, ties to the first found)."""
+    import numpy as np
+
+    from facepipe.core.suppression import distances
+    from facepipe.people.unassigned import _nearest_identities
+
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(700, 16)).astype(np.float32)
+    known = {
+        "identity": (np.arange(100, 2100), rng.normal(size=(2000, 16)).astype(np.float32)),
+        "reference": (np.arange(5000, 5030), rng.normal(size=(30, 16)).astype(np.float32)),
+        "none": (np.zeros(0, np.int64), None),
+    }
+    d_all = np.concatenate([distances(op, centres, known[k][1]) for k in ("identity", "reference")], axis=1)
+    threshold = float(np.quantile(d_all.min(axis=1), 0.5))  # about half the groups have someone near
+    near, near_d = _nearest_identities(centres, known, op, threshold)
+    for c in range(len(centres)):
+        want, want_d = -1, None
+        for ids, found in known.values():
+            if found is None:
+                continue
+            d = distances(op, found, centres[c])
+            j = int(np.argmin(d))
+            if d[j] < threshold and (want_d is None or d[j] < want_d):
+                want, want_d = int(ids[j]), float(d[j])
+        assert near[c] == want, c
+        if want >= 0:
+            assert abs(near_d[c] - want_d) < 1e-6
+    assert 0 < (near >= 0).sum() < len(centres)
