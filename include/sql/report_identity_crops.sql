@@ -1,10 +1,12 @@
--- The best faces (largest box, then detector score) of each unnamed identity with a
--- face on the day, up to the day: the recurring unknowns' crops in the HTML report.
+-- The best faces (largest box, then detector score) up to the day of the identities of
+-- the day's recurring unknowns: their crops in the HTML report and the view's report. Only
+-- those identities (a day's every unnamed identity ranked about 700,000 faces at 1M faces:
+-- 15 s a report page, bench/web.py).
 WITH ids AS (
-    SELECT DISTINCT a.identity_id
-    FROM {schema}.face_identity AS a
-    JOIN {schema}.identities AS d ON d.identity_id = a.identity_id AND d.person_id IS NULL
-    WHERE a.day = %(day)s
+    SELECT DISTINCT u.identity_id
+    FROM {schema}.report_recurring_unknowns AS u
+    JOIN {schema}.identities AS d ON d.identity_id = u.identity_id AND d.person_id IS NULL
+    WHERE u.day = %(day)s
 ), ranked AS (
     SELECT a.identity_id, f.day, f.image_id, f.face_no, f.source, i.uri,
            f.box_x, f.box_y, f.box_w, f.box_h,
