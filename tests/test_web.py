@@ -1387,3 +1387,56 @@ def test_an_editor_downloads_a_persons_data_from_their_page(web, db):
     assert last_audit(db, schema)[:3] == ("export", "ui:editor", eileen)
     r = web.editor.get(f"/facepipe/people/{eileen}/export")  # a reload of the POST's URL: the page
     assert r.status_code == 303 and r.headers["location"].endswith(f"/facepipe/people/{eileen}")
+
+
+def test_a_nul_character_or_a_malformed_address_gets_the_views_page(web, db):
+    """A NUL character (which PostgreSQL refuses in every text) in a query or a form is a 400
+    before it reaches a query, not a 500, and is not kept in the forget's cookie (where every
+    reload of the preview failed); a non-numeric id, an image id that is no UUID, an unknown
+    path or method: the view's own page (HTML, no-store), never FastAPI's JSON."""
+    import httpx
+
+    (ident,) = q(db, web.schema, "SELECT identity_id FROM {s}.identities ORDER BY identity_id LIMIT 1")[0]
+    day, image_id, face_no = q(db, web.schema, "SELECT day, image_id, face_no FROM {s}.faces ORDER BY 1, 2, 3 LIMIT 1")[
+        0
+    ]
+    ed = web.editor
+    for path in (
+        f"/facepipe/people/{ident}/merge?q=%00",
+        f"/facepipe/search?day={day}&image_id={image_id}&face_no={face_no}&source=%00",
+        f"/facepipe/unassigned/pick?face={day}/{image_id}/{face_no}&q=%00",
+        f"/facepipe/faces/move/pick?day={day}&image_id={image_id}&face_no={face_no}&q=%00",
+    ):
+        r = ed.get(path)
+        assert r.status_code == 400 and "NUL" in r.text, (path, r.status_code)
+        assert web.anonymous.get(path).status_code == 401  # the user is checked first
+    for path, body in (
+        ("/facepipe/forget/preview", {"what": "photo", "which": "a\x00b.jpg"}),
+        ("/facepipe/forget/confirm", {"what": "person", "which": "a\x00", "typed": "a\x00"}),
+        (f"/facepipe/people/{ident}/merge", {"other": "2", "x": "\x00"}),
+        ("/facepipe/unassigned/name", {"face": f"{day}/{image_id}/{face_no}", "name": "a\x00b"}),
+        ("/facepipe/search/face", {"state": "x", "source": "\x00"}),
+    ):
+        r = ed.post(path, data=body)
+        assert r.status_code == 400 and "NUL" in r.text, (path, r.status_code)
+        assert "facepipe_forget" not in r.headers.get("set-cookie", "")
+    r = ed.post("/facepipe/search", files={"photo": ("a.jpg", b"x", "image/jpeg"), "source": (None, "\x00")})
+    assert r.status_code == 400 and "NUL" in r.text
+    assert ed.get("/facepipe/forget/preview").status_code in (200, 303)  # no preview left that fails
+    for path, status in (
+        ("/facepipe/people/abc", 404),
+        ("/facepipe/people/abc/merge", 404),
+        (f"/facepipe/photos/{day}/garbage", 404),
+        (f"/facepipe/crop/{day}/{image_id}/abc", 404),
+        ("/facepipe/refs/garbage/abc", 404),
+        ("/facepipe/suggestions/abc/answer", 404),
+        (f"/facepipe/days/{day}/report/..%2f..%2fx.csv", 404),
+        ("/facepipe/no-such-page", 404),
+    ):
+        r = ed.get(path)
+        assert r.status_code == status and r.headers["content-type"].startswith("text/html"), (path, r.status_code)
+        assert "no-store" in r.headers["cache-control"] and '"detail"' not in r.text
+    r = ed.post("/facepipe/people/abc/name", data={"name": "x"})
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    r = httpx.put(web.url + "/facepipe/people", cookies=ed.cookies)
+    assert r.status_code == 405 and r.headers["content-type"].startswith("text/html")
