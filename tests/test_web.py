@@ -1440,3 +1440,49 @@ def test_a_nul_character_or_a_malformed_address_gets_the_views_page(web, db):
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
     r = httpx.put(web.url + "/facepipe/people", cookies=ed.cookies)
     assert r.status_code == 405 and r.headers["content-type"].startswith("text/html")
+
+
+def test_a_merge_does_not_show_a_hidden_identity_again(web, db):
+    """A hidden identity merged into one that is not (from its merge preview, or by typing a
+    person's name on it) would have its faces shown again, unasked: refused, nothing changed;
+    merged the other way (into the hidden one) it stays hidden."""
+    schema, ed = web.schema, web.editor
+    ((eileen,),) = q(
+        db,
+        schema,
+        "SELECT i.identity_id FROM {s}.identities i JOIN {s}.people p USING (person_id) WHERE p.name = 'eileen_collins'",
+    )
+    unnamed = [i for i, n in identities(db, schema).items() if n is None]
+    if not unnamed:  # an unassigned face, moved to an identity of its own
+        day, image_id, face_no = q(
+            db,
+            schema,
+            "SELECT f.day, f.image_id, f.face_no FROM {s}.unassigned_members m JOIN {s}.faces f ON f.day = m.day"
+            " AND f.image_id = m.image_id AND (f.box_x, f.box_y, f.box_w, f.box_h) = (m.box_x, m.box_y, m.box_w, m.box_h)"
+            " ORDER BY 1, 2, 3 LIMIT 1",
+        )[0]
+        r = ed.post("/facepipe/faces/move", data={"day": day, "image_id": image_id, "face_no": face_no})
+        assert r.status_code == 303
+        unnamed = [i for i, n in identities(db, schema).items() if n is None]
+    assert unnamed, "no unnamed identity"
+    other = unnamed[0]
+    assert ed.post(f"/facepipe/people/{other}/hide").status_code == 303
+    try:
+        before = identities(db, schema)
+        page = ed.get(f"/facepipe/people/{eileen}/merge?other={other}").text
+        assert "is hidden" in page and 'name="other"' not in page  # the preview offers no confirmation
+        text = see(
+            ed, ed.post(f"/facepipe/people/{eileen}/merge", data={"other": other}), f"/facepipe/people/{eileen}/merge"
+        )
+        assert "Nothing was changed" in text and f"identity {other} is hidden" in text, text
+        text = see(
+            ed, ed.post(f"/facepipe/people/{other}/name", data={"name": "eileen_collins"}), f"/facepipe/people/{other}"
+        )
+        assert "Nothing was changed" in text and "is hidden" in text, text
+        assert identities(db, schema) == before
+        assert q(db, schema, "SELECT hidden_at IS NOT NULL FROM {s}.identities WHERE identity_id = %s", other) == [
+            (True,)
+        ]
+        assert f'data-identity="{other}"' not in web.viewer.get("/facepipe/people").text
+    finally:
+        assert ed.post(f"/facepipe/people/{other}/unhide").status_code == 303

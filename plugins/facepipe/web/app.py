@@ -310,6 +310,11 @@ def create_app() -> FastAPI:
                 f"Both are named ({me['name']} and {them['name']}): a merge would lose a person."
                 " Move the wrong faces out instead."
             )
+        elif them.get("hidden") and not me.get("hidden"):
+            refused = (
+                f"Identity #{them['identity_id']} is hidden: merged into this one, its faces would be shown again."
+                " Show it again first, or merge this one into it."
+            )
         elif shared:
             refused = "They have faces in the same photo: two faces of one photo are two people. Move the wrong face out first."
         return _page(request, who, "merge_preview.html.j2", me=me, them=them, shared=shared, refused=refused)
