@@ -1387,3 +1387,102 @@ def test_an_editor_downloads_a_persons_data_from_their_page(web, db):
     assert last_audit(db, schema)[:3] == ("export", "ui:editor", eileen)
     r = web.editor.get(f"/facepipe/people/{eileen}/export")  # a reload of the POST's URL: the page
     assert r.status_code == 303 and r.headers["location"].endswith(f"/facepipe/people/{eileen}")
+
+
+def test_a_nul_character_or_a_malformed_address_gets_the_views_page(web, db):
+    """A NUL character (which PostgreSQL refuses in every text) in a query or a form is a 400
+    before it reaches a query, not a 500, and is not kept in the forget's cookie (where every
+    reload of the preview failed); a non-numeric id, an image id that is no UUID, an unknown
+    path or method: the view's own page (HTML, no-store), never FastAPI's JSON."""
+    import httpx
+
+    (ident,) = q(db, web.schema, "SELECT identity_id FROM {s}.identities ORDER BY identity_id LIMIT 1")[0]
+    day, image_id, face_no = q(db, web.schema, "SELECT day, image_id, face_no FROM {s}.faces ORDER BY 1, 2, 3 LIMIT 1")[
+        0
+    ]
+    ed = web.editor
+    for path in (
+        f"/facepipe/people/{ident}/merge?q=%00",
+        f"/facepipe/search?day={day}&image_id={image_id}&face_no={face_no}&source=%00",
+        f"/facepipe/unassigned/pick?face={day}/{image_id}/{face_no}&q=%00",
+        f"/facepipe/faces/move/pick?day={day}&image_id={image_id}&face_no={face_no}&q=%00",
+    ):
+        r = ed.get(path)
+        assert r.status_code == 400 and "NUL" in r.text, (path, r.status_code)
+        assert web.anonymous.get(path).status_code == 401  # the user is checked first
+    for path, body in (
+        ("/facepipe/forget/preview", {"what": "photo", "which": "a\x00b.jpg"}),
+        ("/facepipe/forget/confirm", {"what": "person", "which": "a\x00", "typed": "a\x00"}),
+        (f"/facepipe/people/{ident}/merge", {"other": "2", "x": "\x00"}),
+        ("/facepipe/unassigned/name", {"face": f"{day}/{image_id}/{face_no}", "name": "a\x00b"}),
+        ("/facepipe/search/face", {"state": "x", "source": "\x00"}),
+    ):
+        r = ed.post(path, data=body)
+        assert r.status_code == 400 and "NUL" in r.text, (path, r.status_code)
+        assert "facepipe_forget" not in r.headers.get("set-cookie", "")
+    r = ed.post("/facepipe/search", files={"photo": ("a.jpg", b"x", "image/jpeg"), "source": (None, "\x00")})
+    assert r.status_code == 400 and "NUL" in r.text
+    assert ed.get("/facepipe/forget/preview").status_code in (200, 303)  # no preview left that fails
+    for path, status in (
+        ("/facepipe/people/abc", 404),
+        ("/facepipe/people/abc/merge", 404),
+        (f"/facepipe/photos/{day}/garbage", 404),
+        (f"/facepipe/crop/{day}/{image_id}/abc", 404),
+        ("/facepipe/refs/garbage/abc", 404),
+        ("/facepipe/suggestions/abc/answer", 404),
+        (f"/facepipe/days/{day}/report/..%2f..%2fx.csv", 404),
+        ("/facepipe/no-such-page", 404),
+    ):
+        r = ed.get(path)
+        assert r.status_code == status and r.headers["content-type"].startswith("text/html"), (path, r.status_code)
+        assert "no-store" in r.headers["cache-control"] and '"detail"' not in r.text
+    r = ed.post("/facepipe/people/abc/name", data={"name": "x"})
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    r = httpx.put(web.url + "/facepipe/people", cookies=ed.cookies)
+    assert r.status_code == 405 and r.headers["content-type"].startswith("text/html")
+
+
+def test_a_merge_does_not_show_a_hidden_identity_again(web, db):
+    """A hidden identity merged into one that is not (from its merge preview, or by typing a
+    person's name on it) would have its faces shown again, unasked: refused, nothing changed;
+    merged the other way (into the hidden one) it stays hidden."""
+    schema, ed = web.schema, web.editor
+    ((eileen,),) = q(
+        db,
+        schema,
+        "SELECT i.identity_id FROM {s}.identities i JOIN {s}.people p USING (person_id) WHERE p.name = 'eileen_collins'",
+    )
+    unnamed = [i for i, n in identities(db, schema).items() if n is None]
+    if not unnamed:  # an unassigned face, moved to an identity of its own
+        day, image_id, face_no = q(
+            db,
+            schema,
+            "SELECT f.day, f.image_id, f.face_no FROM {s}.unassigned_members m JOIN {s}.faces f ON f.day = m.day"
+            " AND f.image_id = m.image_id AND (f.box_x, f.box_y, f.box_w, f.box_h) = (m.box_x, m.box_y, m.box_w, m.box_h)"
+            " ORDER BY 1, 2, 3 LIMIT 1",
+        )[0]
+        r = ed.post("/facepipe/faces/move", data={"day": day, "image_id": image_id, "face_no": face_no})
+        assert r.status_code == 303
+        unnamed = [i for i, n in identities(db, schema).items() if n is None]
+    assert unnamed, "no unnamed identity"
+    other = unnamed[0]
+    assert ed.post(f"/facepipe/people/{other}/hide").status_code == 303
+    try:
+        before = identities(db, schema)
+        page = ed.get(f"/facepipe/people/{eileen}/merge?other={other}").text
+        assert "is hidden" in page and 'name="other"' not in page  # the preview offers no confirmation
+        text = see(
+            ed, ed.post(f"/facepipe/people/{eileen}/merge", data={"other": other}), f"/facepipe/people/{eileen}/merge"
+        )
+        assert "Nothing was changed" in text and f"identity {other} is hidden" in text, text
+        text = see(
+            ed, ed.post(f"/facepipe/people/{other}/name", data={"name": "eileen_collins"}), f"/facepipe/people/{other}"
+        )
+        assert "Nothing was changed" in text and "is hidden" in text, text
+        assert identities(db, schema) == before
+        assert q(db, schema, "SELECT hidden_at IS NOT NULL FROM {s}.identities WHERE identity_id = %s", other) == [
+            (True,)
+        ]
+        assert f'data-identity="{other}"' not in web.viewer.get("/facepipe/people").text
+    finally:
+        assert ed.post(f"/facepipe/people/{other}/unhide").status_code == 303

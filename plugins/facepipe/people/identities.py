@@ -710,6 +710,20 @@ def _shared_photos(conn, schema: str, a: int, b: int) -> list[str]:
 
 
 def _merge(conn, schema: str, into: int, other: int) -> int:
+    hidden = {
+        i
+        for (i,) in conn.execute(
+            sql.SQL("SELECT identity_id FROM {} WHERE identity_id = ANY(%s) AND hidden_at IS NOT NULL").format(
+                _t(schema, "identities")
+            ),
+            ([into, other],),
+        )
+    }
+    if other in hidden and into not in hidden:  # its faces (and name) would be shown again, unasked
+        raise PeopleError(
+            f"identity {other} is hidden: merging it into {into}, which is not, would show its faces again."
+            f" Show it again first (people unhide {other}), or merge {into} into it"
+        )
     shared = _shared_photos(conn, schema, into, other)
     if shared:
         raise PeopleError(

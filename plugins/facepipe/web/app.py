@@ -20,8 +20,10 @@ import datetime as dt
 import uuid
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facepipe.web.auth import Access, access, check_post, guarded_dag
 from facepipe.web.pages import (  # noqa: F401  (the page helpers, shared with the page modules)
@@ -50,7 +52,9 @@ from facepipe.web.pages import (  # noqa: F401  (the page helpers, shared with t
     _rows,
     _see,
     _templates,
+    clean_query,
     log,
+    no_nul,
     upload_max_bytes,
 )
 
@@ -59,7 +63,13 @@ def create_app() -> FastAPI:
     from facepipe.core.deployment import server_may_start
 
     server_may_start(False)  # inside the api-server: reading the settings never starts the embedded server
-    app = FastAPI(title="facepipe Faces", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="facepipe Faces",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(clean_query)],
+    )
 
     @app.exception_handler(DatabaseDown)
     async def database_down(request: Request, exc: DatabaseDown):
@@ -75,8 +85,8 @@ def create_app() -> FastAPI:
             503,
         )
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException, and no such route (404, 405)
+    async def http_error(request: Request, exc: StarletteHTTPException):
         # errors are plain pages, with no data; 401 keeps its header for API clients
         headers = {**NO_STORE, **(exc.headers or {})}
         if exc.status_code == 401:
@@ -94,6 +104,17 @@ def create_app() -> FastAPI:
             )
         )
         return HTMLResponse(body, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError):
+        # a path or query value of the wrong type (an identity "abc", an image id that is no
+        # UUID): the view's own page, not FastAPI's JSON; a path that names nothing is a 404
+        where = {str(e.get("loc", ("",))[0]) for e in exc.errors()}
+        if "path" in where:
+            return await http_error(
+                request, HTTPException(404, "no such page: a number or id in its address is not valid")
+            )
+        return await http_error(request, HTTPException(400, "a value of this request is not valid"))
 
     @app.get("/")
     async def home(who: Access = Depends(access)):
@@ -198,7 +219,9 @@ def create_app() -> FastAPI:
             raise HTTPException(413, "the form is too large")
         from urllib.parse import parse_qs
 
-        return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+        no_nul(form.values())
+        return form
 
     def _people_change(request: Request, who: Access, op: str, back: str, **kw):
         """Run one change; 303 to the page it changed (``back`` when refused) with its notice."""
@@ -286,6 +309,11 @@ def create_app() -> FastAPI:
             refused = (
                 f"Both are named ({me['name']} and {them['name']}): a merge would lose a person."
                 " Move the wrong faces out instead."
+            )
+        elif them.get("hidden") and not me.get("hidden"):
+            refused = (
+                f"Identity #{them['identity_id']} is hidden: merged into this one, its faces would be shown again."
+                " Show it again first, or merge this one into it."
             )
         elif shared:
             refused = "They have faces in the same photo: two faces of one photo are two people. Move the wrong face out first."

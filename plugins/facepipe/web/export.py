@@ -51,6 +51,7 @@ def register(app: FastAPI) -> None:
     async def export(request: Request, identity_id: int, who: Access = Depends(access)):
         check_post(request, who, edit=True)
         form = await request.form()
+        web.no_nul(form.values())
         vectors = form.get("vectors") in ("1", "on", "yes")
         return await run_in_threadpool(_export, request, who, web._known_id(identity_id), vectors)
 

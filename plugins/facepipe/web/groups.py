@@ -51,7 +51,11 @@ async def _form(request: Request) -> dict[str, list[str]]:
     body = await request.body()
     if len(body) > 256 * 1024:
         raise HTTPException(413, "the form is too large")
-    return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    from facepipe.web.pages import no_nul
+
+    form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    no_nul(v for values in form.values() for v in values)
+    return form
 
 
 def _one(form: dict, key: str) -> str:

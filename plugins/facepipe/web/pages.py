@@ -11,11 +11,11 @@ from contextlib import contextmanager
 from functools import cache
 from urllib.parse import urlencode
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from facepipe.core.text import display_name, plural
-from facepipe.web.auth import Access
+from facepipe.web.auth import Access, access
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +213,21 @@ def _int(text, what: str, lo: int, hi: int, default: int | None = None) -> int |
     if not lo <= n <= hi:
         raise HTTPException(400, f"{what} must be from {lo} to {hi}")
     return n
+
+
+def no_nul(values) -> None:
+    """400 for a text the database cannot hold (a NUL character), before it reaches a query:
+    PostgreSQL refuses it in every text value, which would be a 500 (and, in the forget's
+    signed cookie, a preview that fails on every reload)."""
+    for v in values:
+        if "\x00" in str(v):
+            raise HTTPException(400, "a field holds a NUL character: type it again")
+
+
+async def clean_query(request: Request, who: Access = Depends(access)) -> None:
+    """Every route's query string, checked as ``no_nul`` (an app-wide dependency, after the
+    user's own check: an anonymous request is refused as such)."""
+    no_nul(v for _k, v in request.query_params.multi_items())
 
 
 def _known_id(identity_id: int) -> int:

@@ -131,7 +131,7 @@ def group_matches(results: list[dict], threshold: float) -> list[dict]:
 
 
 def register(app: FastAPI) -> None:
-    from facepipe.web.pages import _day, _db, _int, _page, upload_max_bytes
+    from facepipe.web.pages import _day, _db, _int, _page, no_nul, upload_max_bytes
 
     def _search_page(
         request,
@@ -271,6 +271,7 @@ def register(app: FastAPI) -> None:
             fields, photo = await read_upload(request, upload_max_bytes())
         except UploadRefused as exc:
             return _search_page(request, who, error=f"{exc.reason}: {exc.detail}")
+        no_nul(fields.values())
         since, until, source, k = _filters(fields)
         if not photo:
             return _search_page(request, who, since=since, until=until, source=source, k=k, error="choose a photo")
@@ -331,6 +332,7 @@ def register(app: FastAPI) -> None:
             if len(body) > STATE_MAX_BYTES:
                 raise HTTPException(413, "the form is too large")
         fields = {k: v[0] for k, v in parse_qs(body.decode("ascii", "replace"), keep_blank_values=True).items()}
+        no_nul(fields.values())
         since, until, source, k = _filters(fields)
         state = unseal(fields.get("state") or "")
         if state is None:
