@@ -159,6 +159,34 @@ def test_report_reads_each_reference_photo_once(reported, db, sample_days, tmp_p
     assert path.read_text().count("data:image/jpeg;base64,") >= 6  # 3 sightings x (face + reference)
 
 
+def test_a_page_shows_the_most_recurring_unknowns_and_the_csv_has_all(reported, db, sample_days, tmp_path, monkeypatch):
+    """A day of more recurring unknowns than a page shows: the report page has the most
+    recurring (and their crops), says how many there are, and the CSV lists every one."""
+    import csv
+
+    from facepipe.core.specs import model_spec
+    from facepipe.reports import report as rep
+
+    day = max(
+        d for d in sample_days if q(db, reported, "SELECT 1 FROM {s}.report_recurring_unknowns WHERE day = %s", d)
+    )
+    monkeypatch.setattr(rep, "SHOWN_UNKNOWNS", 1)
+    report = rep.fetch_report(db, reported, day)
+    report["recurring_unknowns"] = report["recurring_unknowns"] * 3  # more than a page shows
+    spec = model_spec("dlib-resnet-128")
+    path = rep.write_report(report, day, tmp_path, rep.read_uri, rep.ReportParams(threshold=spec.match_threshold), spec)
+    html = path.read_text()
+    n = len(report["recurring_unknowns"])
+    assert f"Recurring unknown faces ({n})" in html
+    assert f"The 1 most recurring are shown; recurring_unknowns.csv has all {n}." in html
+    at = html.index("Recurring unknown faces")
+    assert html[at : html.index("<h2>", at)].count("<tr>") == 2  # its header and one face
+    with (path.parent / "recurring_unknowns.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == n
+    shown = {c["identity_id"] for c in report["identity_crops"]}
+    assert shown <= {report["recurring_unknowns"][0]["identity_id"]}  # crops of the shown one only
+
+
 def test_html_report_renders_its_images_in_a_real_browser(reported, sample_days, tmp_path):
     """Open the report in headless Chromium; every image must have decoded."""
     from facepipe.core.deployment import settings

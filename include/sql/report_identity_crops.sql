@@ -1,12 +1,14 @@
 -- The best faces (largest box, then detector score) up to the day of the identities of
--- the day's recurring unknowns: their crops in the HTML report and the view's report. Only
--- those identities (a day's every unnamed identity ranked about 700,000 faces at 1M faces:
--- 15 s a report page, bench/web.py).
-WITH ids AS (
-    SELECT DISTINCT u.identity_id
-    FROM {schema}.report_recurring_unknowns AS u
-    JOIN {schema}.identities AS d ON d.identity_id = u.identity_id AND d.person_id IS NULL
-    WHERE u.day = %(day)s
+-- the recurring unknowns the pages show (the first %(shown)s, in the report's order): their
+-- crops in the HTML report and the view's report. Only those (every unnamed identity of a
+-- day ranked about 700,000 faces at 1M faces: 15 s a report page, bench/web.py).
+WITH shown AS (
+    SELECT identity_id FROM {schema}.report_recurring_unknowns
+    WHERE day = %(day)s ORDER BY neighbours DESC, uri, face_no LIMIT %(shown)s
+), ids AS (
+    SELECT DISTINCT s.identity_id
+    FROM shown AS s
+    JOIN {schema}.identities AS d ON d.identity_id = s.identity_id AND d.person_id IS NULL
 ), ranked AS (
     SELECT a.identity_id, f.day, f.image_id, f.face_no, f.source, i.uri,
            f.box_x, f.box_y, f.box_w, f.box_h,

@@ -88,6 +88,12 @@ def _rows(conn: psycopg.Connection, query: sql.Composable, params) -> list[dict]
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
+# The recurring unknowns a report page shows (the most recurring first), each with its crops;
+# recurring_unknowns.csv has every one. A day of 23,000 of them (1M faces, bench/web.py) made a
+# page of 23,000 crops.
+SHOWN_UNKNOWNS = 100
+
+
 def fetch_report(
     conn: psycopg.Connection, schema: str, day: dt.date, best_crops: int = ReportParams.best_crops
 ) -> dict[str, list[dict]]:
@@ -115,7 +121,9 @@ def fetch_report(
     )
     out["refs"] = refs
     out["identity_crops"] = _rows(
-        conn, load_sql("report_identity_crops.sql", schema=schema), {"day": day, "best_crops": best_crops}
+        conn,
+        load_sql("report_identity_crops.sql", schema=schema),
+        {"day": day, "best_crops": best_crops, "shown": SHOWN_UNKNOWNS},
     )
     _add_frame_times(conn, schema, [*out["sightings"], *out["recurring_unknowns"], *out["identity_crops"]])
     return out
@@ -248,7 +256,7 @@ def write_report(
     for c in report.get("identity_crops", []):
         crops.setdefault(c["identity_id"], []).append(c)
     unknowns = []
-    for u in report["recurring_unknowns"]:
+    for u in report["recurring_unknowns"][:SHOWN_UNKNOWNS]:
         others = [
             c
             for c in crops.get(u.get("identity_id"), [])
@@ -272,6 +280,7 @@ def write_report(
         summary=report["daily_summary"],
         sightings=sightings,
         unknowns=unknowns,
+        unknowns_total=len(report["recurring_unknowns"]),
         person_days=report["person_days"],
         params=params,
         model=model,

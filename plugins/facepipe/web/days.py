@@ -308,7 +308,7 @@ def register(app: FastAPI) -> None:
         crops cut on request, identities and photos linked; its CSV files beside it."""
         from facepipe.core.deployment import settings
         from facepipe.core.specs import model_spec
-        from facepipe.reports.report import ReportParams, built_with, fetch_report
+        from facepipe.reports.report import SHOWN_UNKNOWNS, ReportParams, built_with, fetch_report
 
         d = _day(day)  # a date or 400
         model = model_spec(settings().model)
@@ -327,7 +327,7 @@ def register(app: FastAPI) -> None:
         crops: dict = {}
         for c in report["identity_crops"]:
             crops.setdefault(c["identity_id"], []).append(c)
-        for u in report["recurring_unknowns"]:
+        for u in report["recurring_unknowns"][:SHOWN_UNKNOWNS]:
             u["others"] = [
                 c
                 for c in crops.get(u["identity_id"], [])
@@ -347,7 +347,8 @@ def register(app: FastAPI) -> None:
             built_at=built_at,
             summary=report["daily_summary"],
             sightings=report["sightings"],
-            unknowns=report["recurring_unknowns"],
+            unknowns=report["recurring_unknowns"][:SHOWN_UNKNOWNS],
+            unknowns_total=len(report["recurring_unknowns"]),
             person_days=report["person_days"],
             files=files,
             has_file=_report_file(_reports_dir(), d) is not None,
