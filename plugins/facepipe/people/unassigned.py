@@ -194,7 +194,6 @@ def regroup(conn: psycopg.Connection, schema: str, model: ModelSpec, threshold: 
     """Group the pool again (see the module's doc), in one transaction under the people lock."""
     import numpy as np
 
-
     with conn.transaction():
         _lock(conn)
         rows = _binary(
