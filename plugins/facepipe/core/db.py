@@ -118,6 +118,13 @@ def connection(autocommit: bool = True) -> Iterator[psycopg.Connection]:
         conn.close()
 
 
+def dict_rows(conn: psycopg.Connection, query, params=None) -> list[dict]:
+    """The rows of ``query`` as dicts, keyed by column name."""
+    cur = conn.execute(query, params)
+    names = [c.name for c in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
 def load_sql(name: str, *, op: str | None = None, **identifiers: str) -> sql.Composed:
     """An include/sql file with ``{name}`` placeholders bound to identifiers.
 

@@ -32,6 +32,7 @@ import psycopg
 from psycopg import sql
 
 from facepipe.core import audit
+from facepipe.core.db import dict_rows
 from facepipe.core.specs import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -73,18 +74,19 @@ def match(tags, faces) -> list[tuple[object, dict]]:
 
 
 def _photos(conn, schema: str, day: dt.date) -> list[dict]:
-    cur = conn.execute(
+    return dict_rows(
+        conn,
         sql.SQL(
             "SELECT image_id, uri, width, height FROM {} WHERE day = %s AND status = 'loaded' AND media = 'photo'"
             " AND face_count > 0 ORDER BY uri"
         ).format(_t(schema, "images")),
         (day,),
     )
-    return [dict(zip([c.name for c in cur.description], r)) for r in cur.fetchall()]
 
 
 def _faces(conn, schema: str, day: dt.date, image_id) -> list[dict]:
-    cur = conn.execute(
+    return dict_rows(
+        conn,
         sql.SQL(
             "SELECT f.face_no, f.box_x, f.box_y, f.box_w, f.box_h, a.identity_id, a.how, p.name AS person"
             " FROM {f} f LEFT JOIN {fi} a ON a.day = f.day AND a.image_id = f.image_id"
@@ -96,7 +98,6 @@ def _faces(conn, schema: str, day: dt.date, image_id) -> list[dict]:
         ),
         (day, image_id),
     )
-    return [dict(zip([c.name for c in cur.description], r)) for r in cur.fetchall()]
 
 
 def _identity_of(conn, schema: str, name: str) -> int | None:

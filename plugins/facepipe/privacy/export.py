@@ -32,6 +32,7 @@ import psycopg
 from psycopg import sql
 
 from facepipe.core import audit
+from facepipe.core.db import dict_rows as _rows
 from facepipe.core.specs import ModelSpec
 from facepipe.core.text import display_name, plural
 from facepipe.privacy.forget import PrivacyError, _resolve_person
@@ -66,12 +67,6 @@ class Exported:
 
 def _t(schema: str, table: str) -> sql.Identifier:
     return sql.Identifier(schema, table)
-
-
-def _rows(conn: psycopg.Connection, query: sql.Composable, params) -> list[dict]:
-    cur = conn.execute(query, params)
-    names = [c.name for c in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
 def _vector(v) -> list[float]:

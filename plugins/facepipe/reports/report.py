@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from facepipe.core.config import PROJECT_ROOT
-from facepipe.core.db import load_sql
+from facepipe.core.db import dict_rows, load_sql
 from facepipe.core.deployment import settings
 from facepipe.core.specs import ModelSpec
 from facepipe.core.text import plural
@@ -82,10 +82,7 @@ def built_with(conn: psycopg.Connection, schema: str, day: dt.date, model: Model
     return ReportParams(**{"threshold": model.match_threshold, **known})
 
 
-def _rows(conn: psycopg.Connection, query: sql.Composable, params) -> list[dict]:
-    cur = conn.execute(query, params)
-    names = [c.name for c in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+_rows = dict_rows  # the report tables' rows as dicts (facepipe.core.db)
 
 
 # The recurring unknowns a report page shows (the most recurring first), each with its crops;
