@@ -1,17 +1,18 @@
 -- Identities to merge into one (the Faces view's merge picker): the nearest by centroid
 -- (its HNSW index), or, with text typed, those whose name holds it; each with its best face.
 WITH cand AS (
-    SELECT i.identity_id, p.name, i.faces,
+    SELECT i.identity_id, p.name, i.faces, i.hidden_at IS NOT NULL AS hidden,
            i.centroid {op} (SELECT m.centroid FROM {schema}.identities AS m WHERE m.identity_id = %(identity_id)s)
                AS distance
     FROM {schema}.identities AS i
     LEFT JOIN {schema}.people AS p USING (person_id)
     WHERE i.identity_id <> %(identity_id)s AND i.faces > 0
       AND (%(q)s::text IS NULL OR strpos(lower(p.name), lower(%(q)s::text)) > 0)
+      AND (i.hidden_at IS NULL OR %(q)s::text IS NOT NULL)  -- a hidden person: only to those who type the name
     ORDER BY distance NULLS LAST, i.identity_id
     LIMIT %(limit)s
 )
-SELECT cand.identity_id, cand.name, cand.faces, cand.distance,
+SELECT cand.identity_id, cand.name, cand.faces, cand.hidden, cand.distance,
        best.day AS best_day, best.image_id AS best_image_id, best.face_no AS best_face_no
 FROM cand
 LEFT JOIN LATERAL (

@@ -9,7 +9,11 @@ WITH page AS (
     ORDER BY g.size DESC, g.group_id
     LIMIT %(limit)s OFFSET %(offset)s
 )
-SELECT page.group_id, page.size, page.near_identity, page.near_distance, p.name AS near_name,
+-- the identity it looks like: not one merged away since, nor a hidden one (out of the view's pages)
+SELECT page.group_id, page.size,
+       CASE WHEN ni.hidden_at IS NULL THEN ni.identity_id END AS near_identity,
+       CASE WHEN ni.hidden_at IS NULL THEN page.near_distance END AS near_distance,
+       CASE WHEN ni.hidden_at IS NULL THEN p.name END AS near_name,
        live.faces AS live, m.day, m.image_id, f.face_no, im.uri
 FROM page
 LEFT JOIN {schema}.identities AS ni ON ni.identity_id = page.near_identity

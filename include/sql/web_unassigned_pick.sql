@@ -6,15 +6,16 @@ WITH chosen AS (
     FROM unnest(%(days)s::date[], %(image_ids)s::uuid[], %(face_nos)s::int[]) AS k (day, image_id, face_no)
     JOIN {schema}.faces AS q ON q.day = k.day AND q.image_id = k.image_id AND q.face_no = k.face_no
 ), cand AS (
-    SELECT i.identity_id, p.name, i.faces, i.centroid {op} (SELECT centre FROM chosen) AS distance
+    SELECT i.identity_id, p.name, i.faces, i.hidden_at IS NOT NULL AS hidden, i.centroid {op} (SELECT centre FROM chosen) AS distance
     FROM {schema}.identities AS i
     LEFT JOIN {schema}.people AS p USING (person_id)
     WHERE i.faces > 0
       AND (%(q)s::text IS NULL OR strpos(lower(p.name), lower(%(q)s::text)) > 0)
+      AND (i.hidden_at IS NULL OR %(q)s::text IS NOT NULL)  -- a hidden person: only to those who type the name
     ORDER BY distance NULLS LAST, i.identity_id
     LIMIT %(limit)s
 )
-SELECT cand.identity_id, cand.name, cand.faces, cand.distance,
+SELECT cand.identity_id, cand.name, cand.faces, cand.hidden, cand.distance,
        best.day AS best_day, best.image_id AS best_image_id, best.face_no AS best_face_no
 FROM cand
 LEFT JOIN LATERAL (

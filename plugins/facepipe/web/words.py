@@ -70,8 +70,10 @@ def evidence_words(r: dict, threshold: float, next_nearest: tuple | None = None)
             if why
             else "How sure: not sure enough to add it unasked."
         )
-        if next_nearest is not None and next_nearest[2] is not None:
+        if next_nearest is not None and next_nearest[0] is not None and next_nearest[2] is not None:
             out.append(f"Next nearest: {who(next_nearest[0], next_nearest[1])}, {_d(next_nearest[2])} away.")
+        elif next_nearest is not None and next_nearest[2] is not None:  # a hidden identity: not named
+            out.append(f"Next nearest: another identity, {_d(next_nearest[2])} away.")
         elif _d(e.get("next_distance")) is not None:
             out.append(f"Next nearest: another identity, {_d(e.get('next_distance'))} away.")
         else:
