@@ -185,7 +185,17 @@ def create_app() -> FastAPI:
             if not found:
                 into = _merged_into(conn, schema, identity_id)
                 if into is not None:  # an old link of an identity merged away: the one it went into
-                    return _see(request, f"/people/{into}", f"Identity #{identity_id} was merged into this one.")
+                    said = f"Identity #{identity_id} was merged into this one."
+                    pending = _flash(request)  # what a change sent from a stale page of it said: kept
+                    if pending is not None:
+                        return _see(
+                            request,
+                            f"/people/{into}",
+                            pending["text"],
+                            kind=pending["kind"],
+                            more=[*pending["more"], said],
+                        )
+                    return _see(request, f"/people/{into}", said)
                 raise HTTPException(404, f"no identity {identity_id} (it may have been forgotten)")
             faces = identity_faces(conn, schema, identity_id, limit=FACES_SHOWN, offset=(page - 1) * FACES_SHOWN)
             enrolled = _enrolled(conn, schema, found[0].get("person_id"))
