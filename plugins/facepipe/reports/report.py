@@ -92,9 +92,15 @@ SHOWN_UNKNOWNS = 100
 
 
 def fetch_report(
-    conn: psycopg.Connection, schema: str, day: dt.date, best_crops: int = ReportParams.best_crops
+    conn: psycopg.Connection,
+    schema: str,
+    day: dt.date,
+    best_crops: int = ReportParams.best_crops,
+    shown: int | None = None,
 ) -> dict[str, list[dict]]:
-    out = {}
+    """The day's report rows (every one, for the files), or with ``shown`` (the Faces view's
+    page) only the first ``shown`` recurring unknowns, their number in ``unknowns_total``."""
+    out: dict = {}
     order = {
         "daily_summary": "source, camera",
         "sightings": "person_name, distance",
@@ -102,13 +108,22 @@ def fetch_report(
         "person_days": "person_name, seen_day, source",
     }
     for name in REPORTS:
+        limit = shown if shown is not None and name == "recurring_unknowns" else None
         out[name] = _rows(
             conn,
-            sql.SQL("SELECT * FROM {} WHERE day = %s ORDER BY " + order[name]).format(
+            sql.SQL("SELECT * FROM {} WHERE day = %s ORDER BY " + order[name] + " LIMIT %s").format(
                 sql.Identifier(schema, f"report_{name}")
             ),
-            (day,),
+            (day, limit),
         )
+    out["unknowns_total"] = len(out["recurring_unknowns"])
+    if shown is not None and len(out["recurring_unknowns"]) >= shown:
+        out["unknowns_total"] = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE day = %s").format(
+                sql.Identifier(schema, "report_recurring_unknowns")
+            ),
+            (day,),
+        ).fetchone()[0]
     refs = _rows(
         conn,
         sql.SQL("SELECT r.person_id, r.content_sha256, r.uri, r.box_x, r.box_y, r.box_w, r.box_h FROM {} r").format(

@@ -316,7 +316,7 @@ def register(app: FastAPI) -> None:
             params = built_with(conn, schema, d, model)
             if params is None:
                 raise HTTPException(404, f"no report for {d} yet: face_report builds it once the day is loaded")
-            report = fetch_report(conn, schema, d, best_crops=ReportParams.best_crops)
+            report = fetch_report(conn, schema, d, best_crops=ReportParams.best_crops, shown=SHOWN_UNKNOWNS)
             person_ids = sorted({str(r["person_id"]) for r in report["person_days"]})
             person_identity = {}
             if person_ids:
@@ -327,7 +327,7 @@ def register(app: FastAPI) -> None:
         crops: dict = {}
         for c in report["identity_crops"]:
             crops.setdefault(c["identity_id"], []).append(c)
-        for u in report["recurring_unknowns"][:SHOWN_UNKNOWNS]:
+        for u in report["recurring_unknowns"]:
             u["others"] = [
                 c
                 for c in crops.get(u["identity_id"], [])
@@ -347,8 +347,8 @@ def register(app: FastAPI) -> None:
             built_at=built_at,
             summary=report["daily_summary"],
             sightings=report["sightings"],
-            unknowns=report["recurring_unknowns"][:SHOWN_UNKNOWNS],
-            unknowns_total=len(report["recurring_unknowns"]),
+            unknowns=report["recurring_unknowns"],
+            unknowns_total=report["unknowns_total"],
             person_days=report["person_days"],
             files=files,
             has_file=_report_file(_reports_dir(), d) is not None,
