@@ -12,7 +12,7 @@ import datetime as dt
 import shutil
 
 import pytest
-from helpers.rows import q, snapshot
+from helpers.rows import assert_tallies_true, q, snapshot
 
 from facepipe.ingest import tasks
 from facepipe.ingest.store import IncompleteStaging, OverlappingSources, PlanGone, ShrinkRefused
@@ -106,6 +106,7 @@ def test_two_sources_share_a_day(schema, db, photos, sample_days, tmp_path):
         day,
     )
     assert dict(runs) == dict(by_source)
+    assert_tallies_true(db, schema)  # both sources' rows, after a re-run of one
 
 
 def test_a_run_that_would_empty_its_source_is_refused_unless_allowed(schema, db, photo_copy, sample_days):

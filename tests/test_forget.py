@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.nights import reported_days
-from helpers.rows import q
+from helpers.rows import assert_tallies_true, q
 
 pytestmark = pytest.mark.dag
 
@@ -266,6 +266,7 @@ def test_forget_a_person_everywhere_and_for_good(nights, db, sample_days, capfd)
     assert run_day("face_ingest", next_night.isoformat(), source=str(source)) == "success"
     assert run_day("face_report", next_night.isoformat()) == "success"
     gone()
+    assert_tallies_true(db, schema)  # Days and status count what the tables hold after the forget
     # her folder is still in the people folder: enrolment skipped every photo, her name is not stored again
     assert any((enrol_dir / EILEEN).iterdir())
     assert q(db, schema, "SELECT count(*) FROM {s}.people") == [(0,)]

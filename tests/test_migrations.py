@@ -210,6 +210,7 @@ def test_downgrade_to_base_and_upgrade_again(schema, db, capsys):
         "0010",
         "0011",
         "0012",
+        "0013",
     ]
 
 

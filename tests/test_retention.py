@@ -13,7 +13,7 @@ import os
 import psycopg
 import pytest
 from helpers.nights import reported_days
-from helpers.rows import q, snapshot
+from helpers.rows import assert_tallies_true, q, snapshot
 from psycopg import sql
 
 pytestmark = pytest.mark.dag
@@ -243,6 +243,8 @@ def test_retention_drops_exactly_the_days_past_the_limit(nights, db, sample_days
     assert detail["files"] == 1 + len(old_validation)
     assert {t: rows.get(t, 0) for t in old_counts} == old_counts
     assert rows["identities"] >= 1 and rows["load_runs"] >= 1 and rows["report_runs"] == 1
+    assert_tallies_true(db, schema)  # the expired day gone from Days' counts too
+    assert not q(db, schema, "SELECT 1 FROM {s}.day_tallies WHERE day = %s", old)
 
 
 def test_a_second_run_changes_nothing(nights, db, sample_days, keep_from_middle_day):

@@ -119,3 +119,25 @@ def before_start(day: str) -> dt.date | None:
 
     start = settings().start_date
     return start if dt.date.fromisoformat(day) < start else None
+
+
+def refresh_tallies(conn: psycopg.Connection, schema: str, days) -> None:
+    """Count the day_tallies rows of ``days`` (revision 0013) again from the tables, in the
+    caller's transaction: every change that adds or removes images, faces or rejects of a day
+    calls it for the days it touched. ``None``: every day the tables hold (the upgrade)."""
+    from psycopg import sql
+
+    from facepipe.core.db import load_sql
+
+    if days is None:
+        days = [
+            d
+            for (d,) in conn.execute(
+                sql.SQL("SELECT day FROM {} UNION SELECT day FROM {}").format(
+                    sql.Identifier(schema, "images"), sql.Identifier(schema, "rejects")
+                )
+            )
+        ]
+    days = sorted(set(days))
+    if days:
+        conn.execute(load_sql("day_tally_refresh.sql", schema=schema), {"days": days})

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
-from facepipe.core.days import refuse_expired
+from facepipe.core.days import refresh_tallies, refuse_expired
 from facepipe.core.db import ensure_partitions, load_sql, partition_name, vector_value
 from facepipe.core.sources import Arrival
 from facepipe.core.specs import ModelSpec
@@ -375,6 +375,7 @@ def load_day(
         conn.execute(load_sql("load_images.sql", **ids), params)
         conn.execute(load_sql("load_faces.sql", **ids), params)
         conn.execute(load_sql("load_rejects.sql", **ids), params)
+        refresh_tallies(conn, schema, [day])  # what Days and status count (revision 0013)
         # the search structure over every day: the same faces, in this transaction
         search_ivf.replace_day(conn, schema, day, None if not others else source)
         counts = day_counts(conn, schema, day, source)

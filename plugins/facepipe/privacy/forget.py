@@ -32,6 +32,7 @@ import psycopg
 from psycopg import sql
 
 from facepipe.core import audit
+from facepipe.core.days import refresh_tallies
 from facepipe.core.db import load_sql
 from facepipe.core.specs import ModelSpec
 from facepipe.core.suppression import SAME_FACE_IOU, SAME_TRACK_SLACK_S
@@ -407,6 +408,7 @@ def _remove(
     out.search_partitions = forget_rows(conn, schema)
     rows["search_lists"] = sum(out.search_partitions.values())
     rows["images"] = run(sql.SQL("DELETE FROM {images} WHERE content_sha256 = ANY(%(shas)s)").format(**t))
+    refresh_tallies(conn, schema, out.touched)  # what Days and status count (revision 0013)
     run(load_sql("forget_face_counts.sql", schema=schema))
     rows["stage_faces"] = run(load_sql("forget_stage_faces.sql", schema=schema))
     run(load_sql("forget_stage_face_counts.sql", schema=schema))

@@ -201,6 +201,9 @@ def expire(
             if per_day:
                 rows[table] = sum(per_day.values())
                 days |= {d for d in per_day if d < before}
+        conn.execute(  # what Days and status count (revision 0013): derived, not counted as removed
+            sql.SQL("DELETE FROM {} WHERE day < %s").format(_t(schema, "day_tallies")), (before,)
+        )
         planned = dict(
             conn.execute(load_sql("retention_planned_days.sql", schema=schema), {"before": before}).fetchall()
         )
