@@ -212,6 +212,23 @@ def test_markup_in_a_name_is_shown_as_text(web, db):
         assert "&lt;svg onload=alert(2)&gt;.jpg" in web.viewer.get(f"/facepipe/days/{day}").text
     finally:
         q(db, schema, "DELETE FROM {s}.rejects WHERE uri = %s RETURNING 1", f"{src}/{hostile}")
+    # markup in a loaded photo's file name (quotes too: it sits in title attributes): text on the
+    # photo page, in search results and on the identity page
+    (uri,) = q(db, schema, "SELECT uri FROM {s}.images WHERE day = %s AND image_id = %s", day, image_id)[0]
+    named = uri.rsplit("/", 1)[0] + '/"><svg onload=alert(3)>.jpg'
+    q(db, schema, "UPDATE {s}.images SET uri = %s WHERE day = %s AND image_id = %s RETURNING 1", named, day, image_id)
+    try:
+        for path in (
+            f"/facepipe/photos/{day}/{image_id}",
+            f"/facepipe/search?day={day}&image_id={image_id}&face_no={face_no}",
+            f"/facepipe/people/{ident}",
+        ):
+            page = web.viewer.get(path)
+            assert page.status_code == 200, path
+            assert "<svg onload=alert(3)>" not in page.text and '"><svg' not in page.text, path
+        assert "&lt;svg onload=alert(3)&gt;.jpg" in web.viewer.get(f"/facepipe/photos/{day}/{image_id}").text
+    finally:
+        q(db, schema, "UPDATE {s}.images SET uri = %s WHERE day = %s AND image_id = %s RETURNING 1", uri, day, image_id)
     csp = web.viewer.get("/facepipe/people").headers["content-security-policy"]
     assert "script-src 'self';" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
 
@@ -866,6 +883,15 @@ def test_every_change_lands_on_the_page_it_changed(web, db):
     r = ed.get(f"/facepipe/people/{new}")
     assert r.status_code == 303 and r.headers["location"] == f"/facepipe/people/{ident}"
     assert f"Identity #{new} was merged into this one." in ed.get(r.headers["location"]).text
+    # a rename sent from a stale page of the identity merged away: refused, and the refusal is not lost
+    r = ed.post(f"/facepipe/people/{new}/name", data={"name": "Stale Page"})
+    assert r.status_code == 303
+    r = ed.get(r.headers["location"])
+    if r.status_code == 303:  # the old page: on to the identity it went into, the refusal carried along
+        r = ed.get(r.headers["location"])
+    notice = re.search(r'id="notice"[^>]*>(.*?)</div>', r.text, re.S)
+    assert notice and "Nothing was changed" in notice.group(1), r.text[-800:]
+    assert "Stale Page" not in identities(db, schema).values()
     # forget: the dry run is a GET page (reloadable), a mistyped confirmation keeps it, then the forget
     r = ed.post("/facepipe/forget/preview", data={"what": "photo", "which": "/no/such/photo.jpg"})
     assert r.status_code == 303 and r.headers["location"] == "/facepipe/forget/preview"
@@ -1135,6 +1161,22 @@ def test_a_hidden_person_is_kept_searchable_and_out_of_the_grid_and_reports(web,
         assert q(db, schema, "SELECT count(*) FROM {s}.face_identity WHERE identity_id = %s", eileen)[0][0] >= 1
         found = web.viewer.get(f"/facepipe/search?day={face[0]}&image_id={face[1]}&face_no={face[2]}").text
         assert f"/crop/{face[0]}/{face[1]}/{face[2]}" in found
+        # the pickers leave her out unless her name is typed (then marked hidden), and no
+        # Unassigned group "looks like" her
+        (other,) = q(
+            db,
+            schema,
+            "SELECT identity_id FROM {s}.identities WHERE identity_id <> %s AND faces > 0 ORDER BY 1 LIMIT 1",
+            eileen,
+        )[0]
+        near = ed.get(f"/facepipe/people/{other}/merge").text
+        assert f'data-identity="{eileen}"' not in near
+        typed = ed.get(f"/facepipe/people/{other}/merge?q=eileen").text
+        assert f'data-identity="{eileen}"' in typed and "· hidden" in typed
+        pick = f"/facepipe/faces/move/pick?day={face[0]}&image_id={face[1]}&face_no={face[2]}&back={eileen}"
+        assert "· hidden" not in ed.get(pick).text
+        unassigned = ed.get("/facepipe/unassigned").text
+        assert f'href="/facepipe/people/{eileen}"' not in unassigned and "Eileen Collins" not in unassigned
         # hiding again says so and changes nothing
         before = q(db, schema, "SELECT count(*) FROM {s}.audit")[0][0]
         assert "hidden already" in see(ed, ed.post(f"/facepipe/people/{eileen}/hide"), f"/facepipe/people/{eileen}")
@@ -1354,7 +1396,7 @@ def test_a_lone_face_near_a_person_is_offered_with_them(web, db):
         h,
     )
     assert "looks like" in section and f'href="/facepipe/people/{eileen}"' in section, (groups, eileen)
-    assert f'name="to" value="{eileen}"' in section and "eileen_collins" in section
+    assert f'name="to" value="{eileen}"' in section and "Eileen Collins" in section
     r = ed.post("/facepipe/unassigned/add", data={"face": ref, "to": eileen, "page": n})
     assert "1 face added to eileen_collins." in see(ed, r, "/facepipe/unassigned")
     assert q(db, schema, "SELECT identity_id, how FROM {s}.face_identity WHERE " + key, day, image_id, x, y, w, h) == [

@@ -115,6 +115,30 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days, tmp_path):
 
         crops_render()
         page.screenshot(path=str(shots / "faces-people.png"))
+        walk = tmp_path / "walk"  # every step at 800 px in dark mode too (scratch screenshots, not the docs')
+        walk.mkdir(exist_ok=True)
+        walked: list[str] = []
+
+        def narrow_and_dark(name: str):
+            """The page as it is now at 800 px wide in Airflow's dark mode: no horizontal scroll, no
+            broken image, a dark page; then back to 1300 px and light."""
+            inner = view_frame(page)
+            page.set_viewport_size({"width": 800, "height": 950})
+            page.evaluate("() => document.documentElement.classList.add('dark')")
+            inner.wait_for_function("() => document.documentElement.classList.contains('dark')", timeout=5000)
+            fits = "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+            assert inner.evaluate(fits), f"{name}: horizontal scroll at 800 px"
+            broken = inner.evaluate("() => [...document.images].filter(i => i.complete && !i.naturalWidth).length")
+            assert broken == 0, f"{name}: {broken} broken images"
+            bg = inner.evaluate("() => getComputedStyle(document.body).backgroundColor")
+            assert bg not in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)"), f"{name}: {bg} in dark mode"
+            page.screenshot(path=str(walk / f"{len(walked):02d}-{name}-800-dark.png"))
+            page.evaluate("() => document.documentElement.classList.remove('dark')")
+            inner.wait_for_function("() => !document.documentElement.classList.contains('dark')", timeout=5000)
+            page.set_viewport_size({"width": 1300, "height": 950})
+            walked.append(name)
+
+        narrow_and_dark("people")
 
         def act(control):
             """Submit a form: its POST, the 303 and the GET page it lands on, then that page's notice."""
@@ -137,6 +161,7 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days, tmp_path):
         act(frame.locator("#name-form button"))
         assert identities(db, schema)[visitor] == "Vera Visitor"
         assert last_audit(db, schema)[:3] == ("name", "ui:editor", visitor)
+        narrow_and_dark("named")
         # one truth: her day reports were rebuilt by the same operation
         assert q(db, schema, "SELECT count(*) FROM {s}.report_sightings WHERE person_name = 'Vera Visitor'")[0][0] > 0
         assert "Vera Visitor" in (web_reports_dir() / sample_days[-1].isoformat() / "report.html").read_text()
@@ -149,12 +174,14 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days, tmp_path):
         crops_render()
         assert get_safe(page)
         page.screenshot(path=str(shots / "faces-move.png"))
+        narrow_and_dark("move-picker")
         act(frame.locator("#move-new button"))
         op, who, new, old = q(
             db, schema, "SELECT op, who, identity_id, other_id FROM {s}.audit ORDER BY op_no DESC LIMIT 1"
         )[0]
         assert (op, who, old) == ("move", "ui:editor", visitor)
         assert len(faces_of(db, schema, new)) == 1 and len(faces_of(db, schema, visitor)) == len(before) - 1
+        narrow_and_dark("moved")
 
         # merge it back: "merge another identity into this one", picked by face, both sides shown first
         frame.locator("#notice").get_by_role("link", name="identity #").first.wait_for()
@@ -164,12 +191,14 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days, tmp_path):
         crops_render()
         assert frame.locator("#side-other img").count() == 1 and frame.locator("#side-into img").count() >= 1
         assert faces_of(db, schema, new), "a preview changes nothing"
+        narrow_and_dark("merge-preview")
         act(frame.locator("#merge-form button"))
         assert faces_of(db, schema, visitor) == before and new not in identities(db, schema)
         assert last_audit(db, schema) == ("merge", "ui:editor", visitor, new)
         frame.locator("#name-form").wait_for()
         crops_render()
         page.screenshot(path=str(shots / "faces-identity.png"))
+        narrow_and_dark("merged")
 
         # search by uploading an enrolment photo of Eileen Collins
         frame.get_by_role("link", name="Search", exact=True).click()
@@ -185,14 +214,17 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days, tmp_path):
         frame.locator("#threshold").wait_for()
         crops_render()
         page.screenshot(path=str(shots / "faces-search.png"))
+        narrow_and_dark("search")
 
         # a day, its rejects and its report page
         frame.get_by_role("link", name="Days", exact=True).click()
         frame.locator("#days").wait_for()
+        narrow_and_dark("days")
         frame.get_by_role("link", name=sample_days[-1].isoformat(), exact=True).first.click()
         frame.locator("#report-link").click()
         frame.get_by_text("Vera Visitor").first.wait_for()
         page.screenshot(path=str(shots / "faces-report.png"))
+        narrow_and_dark("report")
 
         # a question of the night ("is this face Vera?"), answered no on the Suggestions page
         face = q(
@@ -219,9 +251,11 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days, tmp_path):
         assert f"identity #{visitor}" in row.inner_text()
         crops_render()
         page.screenshot(path=str(shots / "faces-suggestions.png"))
+        narrow_and_dark("suggestions")
         row.get_by_role("button", name="No").click()
         frame.get_by_text(f"this face never joins identity {visitor}").wait_for()
         assert get_safe(page)
+        narrow_and_dark("answered")
         assert q(db, schema, "SELECT state, answered_by FROM {s}.suggestions WHERE suggestion_id = %s", asked) == [
             ("no", "ui:editor")
         ]
@@ -239,6 +273,7 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days, tmp_path):
         assert visitor in identities(db, schema)  # a dry run changes nothing
         frame.locator('#forget-confirm input[name="typed"]').fill(f"identity:{visitor}")
         page.screenshot(path=str(shots / "faces-forget.png"))
+        narrow_and_dark("forget-preview")
         with view_frame(page).expect_navigation(timeout=180_000):
             frame.locator("#forget-confirm button").click()
         frame.locator("#notice").get_by_text("Forgotten:").wait_for(timeout=180_000)
@@ -246,8 +281,10 @@ def test_faces_view_in_the_airflow_ui(web, db, people, sample_days, tmp_path):
         assert visitor not in identities(db, schema)
         assert q(db, schema, "SELECT who FROM {s}.audit WHERE op = 'forget_person'") == [("ui:editor",)]
         assert not q(db, schema, "SELECT 1 FROM {s}.report_sightings WHERE person_name = 'Vera Visitor'")
+        narrow_and_dark("forgotten")
         browser.close()
     assert dialogs == []
+    assert len(walked) == 13, walked
 
 
 def images_loaded(frame, page):

@@ -349,3 +349,27 @@ def test_the_views_notices_name_no_command():
     assert without_commands("no identity 5 (`facepipe people list` and the People page show them)") == "no identity 5"
     assert without_commands("to make them one, merge them (people merge 2 3)") == "to make them one, merge them"
     assert without_commands("Kept: 2 suppressions (no face data).") == "Kept: 2 suppressions (no face data)."
+
+
+def test_a_corrupt_heic_is_unreadable_not_a_crash():
+    """A HEIC photo damaged since its load (cut short, zeroed): the photo page's image and every
+    crop say Unreadable, which the routes turn into "this photo cannot be read now" (404)."""
+    import io
+
+    import pillow_heif
+    from PIL import Image
+
+    from facepipe.core.sources import Unreadable
+    from facepipe.models.crops import crop_jpeg
+    from facepipe.web.crops import photo_jpeg
+
+    pillow_heif.register_heif_opener()
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 480), (120, 80, 60)).save(buf, format="HEIF")
+    data = buf.getvalue()
+    assert photo_jpeg(data)[:2] == b"\xff\xd8"  # the photo whole: a JPEG
+    for damaged in (data[: len(data) // 2], data[:40], data[:-400] + b"\0" * 400):
+        with pytest.raises(Unreadable):
+            photo_jpeg(damaged)
+        with pytest.raises(Unreadable):
+            crop_jpeg(damaged, (10, 10, 50, 50), 0)
