@@ -83,7 +83,10 @@ def load(uri: str, faces: int, people: int, days: int) -> dict:
             from identities import DAY0
 
             index_day(conn, SCHEMA, DAY0 + dt.timedelta(days=day), spec)
-        for table in ("faces", "images", "identities", "face_identity", "people"):
+        from facepipe.core.days import refresh_tallies
+
+        refresh_tallies(conn, SCHEMA, None)  # what a night's load counts (the faces went in by COPY)
+        for table in ("faces", "images", "identities", "face_identity", "people", "day_tallies"):
             conn.execute(sql.SQL("VACUUM ANALYZE {}").format(ident(SCHEMA, table)))
         # the search structure over every day, as face_search trains it (the faces went in by COPY)
         from facepipe.search import ivf
@@ -259,6 +262,14 @@ def main() -> int:
             ).format(sql.Identifier(SCHEMA, "face_identity"), sql.Identifier(SCHEMA, "faces")),
             (big[0],),
         ).fetchone()
+    with connect(uri) as conn:  # what Days counts (day_tallies) against the tables counted now
+        kept, counted = conn.execute(
+            sql.SQL("SELECT (SELECT sum(faces) FROM {}), (SELECT count(*) FROM {})").format(
+                sql.Identifier(SCHEMA, "day_tallies"), sql.Identifier(SCHEMA, "faces")
+            )
+        ).fetchone()
+    res["days_faces"] = {"day_tallies": int(kept or 0), "faces": int(counted), "agree": int(kept or 0) == counted}
+    log(f"web: Days counts {int(kept or 0):,} faces, the tables hold {counted:,}")
     res["days"] = [
         timed(client, "GET", f"/days?until={last}", args.rounds),
         timed(client, "GET", f"/days?since={last - dt.timedelta(days=365)}&until={last}", args.rounds),
