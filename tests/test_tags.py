@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers.nights import reported_days
 from helpers.rows import q
@@ -169,3 +170,63 @@ def test_sidecars_are_not_photos(tmp_path):
     (day / "b.XMP").write_text("<x:xmpmeta/>")
     names = [a.uri.rsplit("/", 1)[-1] for a in open_source(str(tmp_path)).list_day(dt.date(2026, 11, 20))]
     assert names == ["a.jpg"]
+
+
+def test_a_tagged_face_the_detector_missed_becomes_a_face_found_in_search(night, db, sample_days, tmp_path):
+    """A dark photo of Eileen Collins where the detector finds no face, with a digiKam sidecar
+    naming her region: the night's load makes the region a face of its own (detector
+    xmp-region), the assignment puts it in her identity as her decision, and a search with her
+    enrolment photo finds it; a re-run makes it once, not twice."""
+    import datetime as dt
+
+    from PIL import Image, ImageEnhance
+
+    from facepipe.core.db import connect
+    from facepipe.core.deployment import settings
+    from facepipe.core.specs import model_spec
+    from facepipe.ingest.regions import REGION_DETECTOR
+    from facepipe.models.detect import make_detector
+    from facepipe.ops.demo import run_day
+    from facepipe.ops.samples import enrolment_photos
+    from facepipe.search.query import query_vector, search_faces
+
+    schema = night
+    people = enrolment_photos(tmp_path / "people")
+    ref, seen = people["eileen_collins"][0], people["eileen_collins"][-1]
+    # an underexposed photo: her face where the detector sees none (checked below)
+    src = Image.open(seen).convert("RGB")
+    canvas = Image.new("RGB", (1600, 1200), (90, 110, 90))
+    canvas.paste(ImageEnhance.Brightness(src).enhance(0.12), (500, 300))
+    spec = model_spec("dlib-resnet-128")
+    det = make_detector(settings().detector)
+    sb = det.detect(np.asarray(src), 20)[0]  # her face in the bright original
+    box = (500 + sb.x, 300 + sb.y, sb.w, sb.h)
+    day = sample_days[-1] + dt.timedelta(days=1)
+    (uri,) = q(db, schema, "SELECT uri FROM {s}.images WHERE day = %s LIMIT 1", sample_days[-1])[0]
+    folder = Path(uri).parent.parent
+    (folder / day.isoformat()).mkdir()
+    photo = folder / day.isoformat() / "IMG_0001.jpg"
+    canvas.save(photo, "JPEG", quality=92)
+    sidecar(str(photo), 1600, 1200, box, "eileen_collins")
+    for run in range(2):  # a re-run too
+        assert run_day("face_ingest", day.isoformat(), source=str(folder)) == "success"
+        assert run_day("face_report", day.isoformat()) == "success"
+        made = faces_of(db, schema, "f.day = %s", day)
+        assert len(made) == 1, made  # the region's face, once
+        ((_d, _i, _n, x, y, w, h, _u, _w, _h, _ident, name),) = made
+        assert all(abs(a - b) <= 2 for a, b in zip((x, y, w, h), box)), ((x, y, w, h), box)
+        assert name == "eileen_collins"
+        assert q(db, schema, "SELECT detector FROM {s}.faces WHERE day = %s", day) == [(REGION_DETECTOR,)]
+        assert where_is(db, schema, made[0])[0][1] == "manual"  # her decision: the night never moves it
+    with connect() as conn:
+        found = search_faces(
+            conn,
+            schema,
+            spec,
+            query_vector(ref, spec, settings().detector),
+            k=10,
+            since=sample_days[0],
+            until=day,
+        )
+    mine = [m for m in found if m.day == day]
+    assert mine and mine[0].distance < spec.match_threshold, [(m.day, m.distance) for m in found]

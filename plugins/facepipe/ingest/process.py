@@ -21,8 +21,9 @@ from facepipe.ingest.records import (  # noqa: F401  (the records are process's 
     VideoOptions,
     image_id,
 )
+from facepipe.ingest.regions import REGION_DETECTOR, missed_faces
 from facepipe.ingest.videos import process_video
-from facepipe.models.detect import FaceSizing
+from facepipe.models.detect import Box, FaceSizing
 from facepipe.models.imaging import decode
 from facepipe.models.video import HEADER_BYTES, is_video, named_video
 
@@ -158,11 +159,17 @@ def _process_one(
         )
         return
     boxes = detector.detect(img.rgb, img.min_face)
-    for face_no, box in enumerate(boxes):
+    full = [box.scaled(img.scale, img.width, img.height) for box in boxes]
+    for face_no, (box, big) in enumerate(zip(boxes, full)):
         inputs.append(embedder.prepare(img.rgb, box))
-        result.faces.append(
-            FaceRecord(iid, face_no, box.scaled(img.scale, img.width, img.height), img.width, img.height)
-        )
+        result.faces.append(FaceRecord(iid, face_no, big, img.width, img.height))
+    # a face its photo manager tagged that the detector missed: a face of its own (ingest.regions)
+    missed = missed_faces(arrival.uri, data, img.width, img.height, full)
+    for face_no, big in enumerate(missed, start=len(boxes)):
+        s = img.scale
+        small = Box(round(big.x / s), round(big.y / s), max(1, round(big.w / s)), max(1, round(big.h / s)), 0.0)
+        inputs.append(embedder.prepare(img.rgb, small))
+        result.faces.append(FaceRecord(iid, face_no, big, img.width, img.height, detector=REGION_DETECTOR))
     result.images.append(
         ImageRecord(
             iid,
@@ -176,6 +183,6 @@ def _process_one(
             arrival.arrived_at,
             "loaded",
             None,
-            len(boxes),
+            len(boxes) + len(missed),
         )
     )

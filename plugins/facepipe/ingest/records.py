@@ -50,6 +50,7 @@ class FaceRecord:
     frame_s: float | None = None
     first_s: float | None = None
     last_s: float | None = None
+    detector: str | None = None  # another than the shard's (facepipe.ingest.regions: a tagged region)
 
 
 @dataclass(frozen=True)

@@ -291,7 +291,7 @@ def write_shard(
                         face.img_width,
                         face.img_height,
                         source,
-                        detector,
+                        face.detector or detector,
                         b.score,
                         model.name,
                         vector_value(model, vector),

@@ -17,8 +17,9 @@ least ``MATCH_IOU``; each face takes one region). Then, as a person deciding:
 
 Each change is audited by the ordinary operation, its actor naming the tag (format and
 file). Re-reading a day (a re-run, or the next night of its photo's day) applies only what
-changed. Not done yet: a named region with no detected face (it is counted, not turned into
-a face of its own); photos of S3 sources (their sidecars are not fetched); writing tags back.
+changed. A named region with no detected face was made a face of its own at the load
+(facepipe.ingest.regions), so it is matched here like any other. Not done yet: photos of S3
+sources (their sidecars are not fetched).
 """
 
 from __future__ import annotations
@@ -34,10 +35,9 @@ from psycopg import sql
 from facepipe.core import audit
 from facepipe.core.db import dict_rows
 from facepipe.core.specs import ModelSpec
+from facepipe.ingest.regions import MATCH_IOU  # one rule for the load's faces made from regions and this
 
 log = logging.getLogger(__name__)
-
-MATCH_IOU = 0.3  # a photo manager's box is drawn by hand or by its own detector: looser than a re-run's 0.5
 
 
 def _t(schema: str, table: str) -> sql.Identifier:
