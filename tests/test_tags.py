@@ -208,7 +208,7 @@ def test_a_tagged_face_the_detector_missed_becomes_a_face_found_in_search(night,
     photo = folder / day.isoformat() / "IMG_0001.jpg"
     canvas.save(photo, "JPEG", quality=92)
     sidecar(str(photo), 1600, 1200, box, "eileen_collins")
-    for run in range(2):  # a re-run too
+    for _run in range(2):  # a re-run too
         assert run_day("face_ingest", day.isoformat(), source=str(folder)) == "success"
         assert run_day("face_report", day.isoformat()) == "success"
         made = faces_of(db, schema, "f.day = %s", day)
