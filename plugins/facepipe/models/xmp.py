@@ -3,7 +3,9 @@
 :func:`read_regions` reads one photo's embedded XMP and its sidecars and returns the
 face regions in them as boxes in the photo's upright full-size pixels, the frame
 facepipe stores its own boxes in, plus what it skipped and why. Nothing here touches
-the database; nothing yet calls it from the nightly run (issue 34 wires it in).
+the database; facepipe.people.tags calls it after the night's assignment. Regions and
+names facepipe wrote itself (facepipe.models.xmp_write: ``facepipe:Writer`` in a region,
+``facepipe:PersonInImage`` for names) come back with ``ours=True``.
 
 What is read
 
