@@ -74,12 +74,12 @@ def close(a, b, px: int = 1) -> bool:
     return all(abs(u - v) <= px for u, v in zip(a, b, strict=True))
 
 
-@pytest.mark.parametrize("orientation", [1, 6])
+@pytest.mark.parametrize("orientation", range(1, 9))
 def test_exiftool_reads_the_names_and_areas_on_the_stored_pixels(tmp_path, orientation):
     stored = (300, 200)
     jpg = photo(tmp_path / "IMG_1.JPG", stored, orientation)
     before = hashlib.sha256(jpg.read_bytes()).hexdigest()
-    upright = (200, 300) if orientation == 6 else stored
+    upright = (200, 300) if orientation >= 5 else stored
     faces = [Region("Zoë O'Brien", Box(40, 60, 50, 70)), Region("Grace <b>Hopper</b>", Box(110, 20, 60, 40))]
 
     outcome, sidecar = sync_sidecar(jpg, faces, width=upright[0], height=upright[1])
@@ -181,6 +181,20 @@ def test_a_lightroom_sidecar_is_updated_in_place_and_a_symlink_refused(tmp_path)
         sync_sidecar(jpg2, [Region("Zoë", Box(1, 2, 30, 40))], width=300, height=200)
     assert outside.read_text() == "<x:xmpmeta xmlns:x='adobe:ns:meta/'/>"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_hostile_sidecar_is_refused_and_left_as_it_is(tmp_path):
+    jpg = photo(tmp_path / "d.jpg", (300, 200))
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+        "<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'>"
+        "<rdf:Description xmlns:dc='http://purl.org/dc/elements/1.1/' dc:format='&b;'/></rdf:RDF></x:xmpmeta>"
+    )
+    sidecar = tmp_path / "d.jpg.xmp"
+    sidecar.write_text(bomb)
+    with pytest.raises(SidecarError, match="DOCTYPE"):
+        sync_sidecar(jpg, [Region("Zoë", Box(1, 2, 30, 40))], width=300, height=200)
+    assert sidecar.read_text() == bomb
 
 
 def test_a_sidecar_folder_mirrors_the_photos_path(tmp_path):

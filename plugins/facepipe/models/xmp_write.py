@@ -280,11 +280,14 @@ def _ensure_struct(xmp, key: str) -> None:
 
 
 def _drop_regions(xmp) -> None:
+    """``mwg-rs:Regions`` gone, its dimensions with it: nothing of another tool's was in it."""
+    import exiv2
+
     while True:
         found = next((d.key() for d in xmp if d.key() == REGIONS or d.key().startswith(REGIONS + "/")), None)
         if found is None:
             return
-        xmp.erase(xmp.findKey(__import__("exiv2").XmpKey(found)))
+        xmp.erase(xmp.findKey(exiv2.XmpKey(found)))
 
 
 def _number(v: float) -> str:
