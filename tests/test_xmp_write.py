@@ -252,7 +252,7 @@ def named_faces(db, schema) -> dict[str, list[tuple]]:
 
 
 @pytest.mark.dag
-def test_the_night_writes_named_faces_and_a_forget_removes_only_that_persons(night, db, sample_days):
+def test_the_night_writes_named_faces_and_a_forget_removes_only_that_persons(night, db, sample_days, capsys):
     from facepipe.core.deployment import forget_cached
     from facepipe.core.specs import model_spec
     from facepipe.people.tasks import assign_people, change_people
@@ -308,11 +308,14 @@ def test_the_night_writes_named_faces_and_a_forget_removes_only_that_persons(nig
     assert q(db, schema, "SELECT day, image_id, box_x, how FROM {s}.face_identity ORDER BY 1, 2, 3") == how
     assert q(db, schema, "SELECT count(*) FROM {s}.suggestions WHERE evidence->>'why' = 'tag'") == [(0,)]
 
-    # a rename rewrites its photos at once
-    r = change_people("name", identity_id=unnamed, name="Zoë O'Brien")
+    # a rename (the command line's) rewrites its photos at once, and says so
+    from facepipe.ops.cli import main
+
     zoe_photos = [u for u, faces in expected.items() if any(n == "Zoë" for n, _ in faces)]
     assert len(zoe_photos) >= 2, "Zoë's identity should have faces in two photos at least"
-    assert r["sidecars"].get("written") == len(zoe_photos)
+    capsys.readouterr()
+    assert main(["people", "name", str(unnamed), "Zoë O'Brien"]) == 0
+    assert f"XMP sidecars: {len(zoe_photos)} written" in capsys.readouterr().out
     for uri in zoe_photos:
         names = [x["Name"] for x in regions_of(Path(uri + ".xmp"))]
         assert "Zoë O'Brien" in names and "Zoë" not in names
