@@ -367,3 +367,12 @@ def test_the_night_writes_named_faces_and_a_forget_removes_only_that_persons(nig
     assert (info["Rating"], info["Subject"], info["PersonInImage"]) == (5, ["family"], ["Aunt Mary"])
     eileen = [u for u, faces in expected.items() if any(n == "eileen_collins" for n, _ in faces)]
     assert eileen and all("eileen_collins" in [x["Name"] for x in regions_of(Path(u + ".xmp"))] for u in eileen)
+
+    # a forgotten photo loses every region facepipe wrote into its sidecar
+    from facepipe.privacy.forget import forget_photo
+
+    gone = Path(eileen[0] + ".xmp")
+    forget_photo(db, schema, eileen[0], spec)
+    left = regions_of(gone) if gone.exists() else []
+    assert not [x for x in left if x["Name"] in ("eileen_collins", "Zoë O'Brien")]
+    assert all("eileen_collins" in [x["Name"] for x in regions_of(Path(u + ".xmp"))] for u in eileen[1:])
