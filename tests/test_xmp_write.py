@@ -163,6 +163,22 @@ def test_another_tools_fields_survive_and_a_second_write_is_the_same_bytes(tmp_p
     assert plain.read_bytes() == data
 
 
+def test_a_forget_finds_a_region_written_under_an_older_name_by_its_box(tmp_path):
+    """A rename made while writing was off left the old name in the sidecar: the forget of the
+    person (by their name now, and the boxes of their faces) still removes it, and only it."""
+    jpg = photo(tmp_path / "e.jpg", (300, 200), orientation=6)
+    sidecar = digikam_sidecar(jpg, (300, 200))
+    old, other = Region("Zoë", Box(40, 60, 50, 70)), Region("Ada", Box(110, 200, 60, 60))
+    sync_sidecar(jpg, [old, other], width=200, height=300)
+    outcome, _ = sync_sidecar(
+        jpg, None, width=200, height=300, drop_names={"Zoë O'Brien"}, drop_boxes=[Box(41, 59, 50, 71)]
+    )
+    assert outcome == "written"
+    info = exiftool_json(sidecar)
+    assert [r["Name"] for r in info["RegionInfo"]["RegionList"]] == ["Aunt Mary", "Rex", "Ada"]
+    assert info["PersonInImage"] == ["Aunt Mary", "Ada"]
+
+
 def test_a_lightroom_sidecar_is_updated_in_place_and_a_symlink_refused(tmp_path):
     jpg = photo(tmp_path / "b.jpg", (300, 200))
     lightroom = tmp_path / "b.xmp"

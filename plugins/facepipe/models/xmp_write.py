@@ -68,6 +68,7 @@ DIMENSIONS = f"{REGIONS}/mwg-rs:AppliedToDimensions"
 PERSONS = "Xmp.iptcExt.PersonInImage"
 _HEADER = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
 _FOOTER = '<?xpacket end="w"?>\n'
+DROP_IOU = 0.5  # a region of facepipe's this close to a forgotten face is that face (it wrote the box)
 
 Outcome = Literal["written", "unchanged", "removed", "nothing"]
 
@@ -110,6 +111,7 @@ def sync_sidecar(
     height: int,
     orientation: int | None = None,
     drop_names: set[str] | None = None,
+    drop_boxes: Sequence[Box] = (),
     folder: Path | None = None,
     root: Path | None = None,
 ) -> tuple[Outcome, Path]:
@@ -117,7 +119,8 @@ def sync_sidecar(
 
     ``regions`` given: every region and name facepipe wrote before is replaced by these.
     ``regions`` None: only facepipe's regions and names of ``drop_names`` (all of facepipe's
-    when None too) are removed, nothing is added (a forget). ``width``/``height`` are the
+    when None too), and facepipe's regions over one of ``drop_boxes`` (upright pixels: a
+    forgotten face, whatever name it was written with), are removed; nothing is added (a forget). ``width``/``height`` are the
     photo's upright pixels (``images.width/height``); ``orientation``, when not given, is
     read from the photo. Raises SidecarError when the sidecar is refused or cannot be
     written; returns what was done and the sidecar's path."""
@@ -135,7 +138,7 @@ def sync_sidecar(
         _meta, _w, _h, orientation = _read_embedded(photo, skipped)
     frame = _Frame(width, height, orientation if orientation in range(1, 9) else 1)
 
-    new = _rebuilt(xmp, regions, frame, drop_names)
+    new = _rebuilt(xmp, regions, frame, drop_names, drop_boxes)
     if new.empty():
         if existing is None:
             return "nothing", path
@@ -174,32 +177,41 @@ def _flat(xmp) -> dict[str, str]:
     return {d.key(): str(d.value()) for d in xmp}
 
 
-def _rebuilt(xmp, regions: Sequence[Region] | None, frame: _Frame, drop_names: set[str] | None):
+def _rebuilt(
+    xmp,
+    regions: Sequence[Region] | None,
+    frame: _Frame,
+    drop_names: set[str] | None,
+    drop_boxes: Sequence[Box] = (),
+):
     """A new XmpData: ``xmp`` without facepipe's regions and names (or only those of
-    ``drop_names``), then ``regions`` added."""
+    ``drop_names`` and over ``drop_boxes``), then ``regions`` added."""
     import exiv2
 
     flat = _flat(xmp)
     items = _items(flat, REGION_LIST)
-
-    def dropped(name: object) -> bool:
-        return regions is not None or drop_names is None or _name(name) in drop_names
-
-    ours = {
-        item
-        for item in items
-        if flat.get(f"{item}/{OURS_FIELD}", "").strip() == FACEPIPE_PREFIX and dropped(flat.get(f"{item}/mwg-rs:Name"))
-    }
-    kept_items = [i for i in items if i not in ours]
-    renumber = {old: f"{REGION_LIST}[{n}]" for n, old in enumerate(kept_items, 1)}
-    our_names = [n for n in _bag(xmp, OURS_NAMES) if isinstance(n, str)]
-    removed_names = {n for n in our_names if dropped(n)}
-    others = [n for n in _bag(xmp, PERSONS) if n not in removed_names]
-    kept_ours = [n for n in our_names if n not in removed_names]
-
     # facepipe's areas go in the file's frame: the stored image's, unless its dimensions say upright
     dims = flat.get(f"{DIMENSIONS}/stDim:w"), flat.get(f"{DIMENSIONS}/stDim:h")
     upright = dims[0] is not None and _applied_upright(dims[0], dims[1], frame)
+
+    def dropped(name: object) -> bool:
+        return regions is not None or (drop_names is None and not drop_boxes) or _name(name) in (drop_names or ())
+
+    def over_dropped_box(item: str) -> bool:
+        box = _upright_box(flat, item, frame, upright)
+        return box is not None and any(_iou(box, b) >= DROP_IOU for b in drop_boxes)
+
+    mine = [i for i in items if flat.get(f"{i}/{OURS_FIELD}", "").strip() == FACEPIPE_PREFIX]
+    ours = {i for i in mine if dropped(flat.get(f"{i}/mwg-rs:Name")) or over_dropped_box(i)}
+    kept_items = [i for i in items if i not in ours]
+    renumber = {old: f"{REGION_LIST}[{n}]" for n, old in enumerate(kept_items, 1)}
+    our_names = [n for n in _bag(xmp, OURS_NAMES) if isinstance(n, str)]
+    # a name goes with its last region of facepipe's, or by name
+    still_named = {_name(flat.get(f"{i}/mwg-rs:Name")) for i in mine if i not in ours}
+    gone_with_regions = {_name(flat.get(f"{i}/mwg-rs:Name")) for i in ours} - still_named
+    removed_names = {n for n in our_names if dropped(n) or n in gone_with_regions}
+    others = [n for n in _bag(xmp, PERSONS) if n not in removed_names]
+    kept_ours = [n for n in our_names if n not in removed_names]
 
     new = exiv2.XmpData()
     region_keys_left = False
@@ -244,6 +256,24 @@ def _rebuilt(xmp, regions: Sequence[Region] | None, frame: _Frame, drop_names: s
     _set_bag(new, PERSONS, names)
     _set_bag(new, OURS_NAMES, kept_ours)
     return new
+
+
+def _upright_box(flat: dict[str, str], item: str, frame: _Frame, upright: bool) -> Box | None:
+    """A region's area as upright pixels (None when it is not a number)."""
+    area = f"{item}/mwg-rs:Area/stArea:"
+    try:
+        cx, cy, w, h = (float(flat[area + k]) for k in "xywh")
+    except (KeyError, ValueError):
+        return None
+    x, y, w, h = frame.upright(cx - w / 2, cy - h / 2, w, h, already_upright=upright)
+    return Box(round(x * frame.width), round(y * frame.height), round(w * frame.width), round(h * frame.height))
+
+
+def _iou(a: Box, b: Box) -> float:
+    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    union = a.w * a.h + b.w * b.h - ix * iy
+    return ix * iy / union if union > 0 else 0.0
 
 
 def _order(region: Region) -> tuple:

@@ -130,11 +130,13 @@ def write_identities(conn, schema: str, identity_ids, also=(), s=None) -> dict[s
 
 
 def forget_in_sidecars(photos: list[dict], name: str | None, s=None) -> tuple[dict[str, int], list[str]]:
-    """A forget's step: from the sidecars of ``photos`` (dicts of uri, width, height), the
-    regions and PersonInImage names facepipe wrote for ``name``, or all of facepipe's when
-    ``name`` is None (a forgotten photo). Returns the counts and the problems, each a
+    """A forget's step: from the sidecars of ``photos`` (dicts of uri, width, height, and the
+    forgotten faces' ``boxes`` for a person), the regions and PersonInImage names facepipe
+    wrote for ``name`` or over one of those faces (written under an older name), or all of
+    facepipe's when ``name`` is None (a forgotten photo). Returns the counts and the problems, each a
     sentence (a sidecar that could not be rewritten still holds them)."""
     from facepipe.core.sources import path_of
+    from facepipe.models.xmp import Box
     from facepipe.models.xmp_write import SidecarError, sync_sidecar
 
     if s is None:
@@ -147,14 +149,16 @@ def forget_in_sidecars(photos: list[dict], name: str | None, s=None) -> tuple[di
     for photo in photos:
         if "://" in photo["uri"]:
             continue  # S3: facepipe writes no sidecar there
+        boxes = [Box(*b) for b in photo.get("boxes") or [] if name is not None]
         try:
             outcome, _path = sync_sidecar(
                 path_of(photo["uri"]),
                 None,
                 width=photo["width"],
                 height=photo["height"],
-                orientation=1,  # a removal places nothing
+                orientation=None if boxes else 1,  # the photo's, to place the boxes
                 drop_names=None if name is None else {name},
+                drop_boxes=boxes,
                 **place,
             )
         except (SidecarError, OSError) as exc:
