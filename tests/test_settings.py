@@ -57,6 +57,8 @@ BAD = {
     "search_lists": "70000",
     "search_probes": "0",
     "search_retrain_growth": "1.0",
+    "xmp_write": "yes",
+    "xmp_folder": "sidecars",
     "web_dag": "face report",
 }
 

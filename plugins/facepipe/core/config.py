@@ -350,6 +350,20 @@ class FacepipeSettings(BaseSettings):
         ge=1.1,
         le=1000.0,
     )
+    xmp_write: Annotated[Literal["off", "on"], Choice] = setting(
+        "off",
+        "`on`: the night (after its assignment and face tags) and every rename, merge or move write the"
+        " named faces of folder photos as MWG regions and PersonInImage names into XMP sidecars"
+        " (`photo.jpg.xmp`, or an existing `photo.xmp`); never into a photo (docs/using.md)",
+        scope=DEPLOYMENT,
+    )
+    xmp_folder: Annotated[Path | None, AbsolutePath] = setting(
+        None,
+        "where `xmp_write` puts the sidecars, at each photo's path relative to `source` (for a read-only"
+        " photo folder); unset: beside each photo",
+        scope=DEPLOYMENT,
+        accepts="an absolute folder path",
+    )
     web_dag: Annotated[str, Stripped] = setting(
         "face_report",
         "the DAG whose permissions the Faces view follows (read: GET access to it; changes: edit access)",

@@ -40,6 +40,8 @@ def missed_faces(uri: str, data: bytes, width: int, height: int, found: list[Box
         return []
     out: list[Box] = []
     for tag in regions.named:
+        if tag.ours:  # a region facepipe wrote (xmp_write): its own decision, not a person's
+            continue
         b = tag.box
         x0, y0 = max(0, b.x), max(0, b.y)
         x1, y1 = min(width, b.x + b.w), min(height, b.y + b.h)

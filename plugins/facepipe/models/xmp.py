@@ -3,7 +3,9 @@
 :func:`read_regions` reads one photo's embedded XMP and its sidecars and returns the
 face regions in them as boxes in the photo's upright full-size pixels, the frame
 facepipe stores its own boxes in, plus what it skipped and why. Nothing here touches
-the database; nothing yet calls it from the nightly run (issue 34 wires it in).
+the database; facepipe.people.tags calls it after the night's assignment. Regions and
+names facepipe wrote itself (facepipe.models.xmp_write: ``facepipe:Writer`` in a region,
+``facepipe:PersonInImage`` for names) come back with ``ours=True``.
 
 What is read
 
@@ -69,11 +71,18 @@ import stat
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 Format = Literal["mwg", "mp", "iptc-person"]
+
+# facepipe's own XMP namespace: the mark on the regions and names facepipe writes
+# (facepipe.models.xmp_write). The URI is a name, never fetched (.invalid never resolves).
+FACEPIPE_NS = "http://ns.facepipe.invalid/xmp/1.0/"
+FACEPIPE_PREFIX = "facepipe"
+OURS_FIELD = "facepipe:Writer"  # in a region's struct: "facepipe"
+OURS_NAMES = "Xmp.facepipe.PersonInImage"  # the PersonInImage names facepipe added
 
 MAX_PACKET_BYTES = 1_000_000
 MAX_NAME_CHARS = 256
@@ -103,6 +112,9 @@ class FaceTag:
     box: Box | None  # None only for an "iptc-person" name
     format: Format
     source: str  # "embedded" or the sidecar's file name
+    # written by facepipe itself (facepipe.models.xmp_write marks its regions and names):
+    # what facepipe already knows, never a photo manager's decision
+    ours: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,7 +209,8 @@ def read_regions(
         for name in _persons(xmp, source, skipped):
             persons.setdefault(name, source)
     with_regions = {t.name for t in tags}
-    tags.extend(FaceTag(n, None, "iptc-person", s) for n, s in persons.items() if n not in with_regions)
+    ours = {n for _s, xmp in packets for n in _names_of(xmp.get(OURS_NAMES))}
+    tags.extend(FaceTag(n, None, "iptc-person", s, ours=n in ours) for n, s in persons.items() if n not in with_regions)
     return Regions(tuple(tags), tuple(skipped), tuple(s for s, _ in packets))
 
 
@@ -210,6 +223,12 @@ class _Frame:
     @property
     def stored(self) -> tuple[int, int]:
         return (self.height, self.width) if self.orientation >= 5 else (self.width, self.height)
+
+    def to_stored(self, x: float, y: float, w: float, h: float) -> tuple[float, ...]:
+        """The inverse of :meth:`upright`: a normalised top-left box on the upright image as
+        a normalised box on the stored one (turning 90 one way is undone by turning the other)."""
+        inverse = {6: 8, 8: 6}.get(self.orientation, self.orientation)
+        return _Frame(self.width, self.height, inverse).upright(x, y, w, h, already_upright=False)
 
     def upright(self, x: float, y: float, w: float, h: float, *, already_upright: bool) -> tuple[float, ...]:
         """A normalised top-left box on the stored image, as a normalised box on the
@@ -307,9 +326,23 @@ def _exiv2_messages() -> Iterator[list[str]]:
         logger.propagate = propagate
 
 
+def register_namespace() -> None:
+    """facepipe's namespace, known to libexiv2 (once per process): its keys then read and
+    write as ``Xmp.facepipe.*``, whatever prefix a file gave it."""
+    import exiv2
+
+    try:
+        if exiv2.XmpProperties.prefix(FACEPIPE_NS) == FACEPIPE_PREFIX:
+            return
+    except exiv2.Exiv2Error:
+        pass
+    exiv2.XmpProperties.registerNs(FACEPIPE_NS, FACEPIPE_PREFIX)
+
+
 def _open(data: bytes | str, source: str, skipped: list[Skipped]):  # -> exiv2.Image | None
     import exiv2
 
+    register_namespace()
     with _exiv2_messages() as messages:
         try:
             image = exiv2.ImageFactory.open(data)
@@ -407,7 +440,8 @@ def _mwg(xmp: dict[str, object], source: str, frame: _Frame, skipped: list[Skipp
         cx, cy, w, h = numbers
         tag = _tag(raw_name, (cx - w / 2, cy - h / 2, w, h), "mwg", source, frame, already_upright, skipped)
         if tag is not None:
-            tags.append(tag)
+            ours = str(xmp.get(f"{item}/{OURS_FIELD}", "")).strip() == FACEPIPE_PREFIX
+            tags.append(replace(tag, ours=ours) if ours else tag)
     return tags
 
 
@@ -454,6 +488,12 @@ def _persons(xmp: dict[str, object], source: str, skipped: list[Skipped]) -> lis
         elif name is not None:
             names.append(name)
     return names
+
+
+def _names_of(value: object) -> list[str]:
+    if value is None:
+        return []
+    return [n for n in (_name(v) for v in (value if isinstance(value, list) else [value])) if isinstance(n, str)]
 
 
 def _applied_upright(w: object, h: object, frame: _Frame) -> bool:

@@ -428,6 +428,8 @@ def _print_rebuilt(r: dict) -> None:
         print("no day report shows these identities: nothing else to rebuild")
     for day, why in r.get("report_failures", []):
         print(f"not rebuilt: {day} ({shown(why)}): run `facepipe report {day}`")
+    if r.get("sidecars"):  # xmp_write on
+        print("XMP sidecars: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in r["sidecars"].items()))
 
 
 def _uuid(text: str):
@@ -499,6 +501,11 @@ def _forget(args) -> int:
     if r["files"]:
         rewritten = plural(r["files"].get("rewritten", 0), "day's files", "days' files")
         print(f"report folder: {rewritten} rewritten, {plural(r['files'].get('deleted', 0), 'other file')} deleted")
+        sidecars = {k[len("sidecars_") :]: v for k, v in r["files"].items() if k.startswith("sidecars_")}
+        if sidecars:
+            print(
+                "XMP sidecars without facepipe's regions of it: " + ", ".join(f"{v} {k}" for k, v in sidecars.items())
+            )
     return 0
 
 

@@ -18,8 +18,10 @@ least ``MATCH_IOU``; each face takes one region). Then, as a person deciding:
 Each change is audited by the ordinary operation, its actor naming the tag (format and
 file). Re-reading a day (a re-run, or the next night of its photo's day) applies only what
 changed. A named region with no detected face was made a face of its own at the load
-(facepipe.ingest.regions), so it is matched here like any other. Not done yet: photos of S3
-sources (their sidecars are not fetched).
+(facepipe.ingest.regions), so it is matched here like any other. The regions facepipe wrote
+itself (setting ``xmp_write``, facepipe.people.sidecars; marked ``facepipe:Writer``) are
+counted as ``own_regions`` and never applied: what facepipe already decided is not a photo
+manager's decision. Not done yet: photos of S3 sources (their sidecars are not fetched).
 """
 
 from __future__ import annotations
@@ -175,8 +177,10 @@ def _photo(conn, schema: str, day: dt.date, photo: dict, counts: Counter, later:
         counts["unreadable"] += 1
         return
     counts["skipped_regions"] += len(regions.skipped)
-    named = [t for t in regions.named if name_problem(t.name.strip()) is None]
-    counts["refused_names"] += len(regions.named) - len(named)
+    theirs = [t for t in regions.named if not t.ours]  # facepipe's own regions (xmp_write) decide nothing
+    counts["own_regions"] += len(regions.named) - len(theirs)
+    named = [t for t in theirs if name_problem(t.name.strip()) is None]
+    counts["refused_names"] += len(theirs) - len(named)
     if not named:
         return
     counts["photos_tagged"] += 1

@@ -97,6 +97,12 @@ def assign_people(days: list[str], threshold: float | None = None) -> list[dict]
         tags = apply_tags(conn, s.db_schema, [dt.date.fromisoformat(c["day"]) for c in done], spec)
         for counts in done:
             counts["tags"] = tags[counts["day"]]
+        if s.xmp_write == "on":  # the named faces, into the photos' XMP sidecars
+            from facepipe.people.sidecars import write_days
+
+            written = write_days(conn, s.db_schema, [dt.date.fromisoformat(c["day"]) for c in done], s)
+            for counts in done:
+                counts["sidecars"] = written[counts["day"]]
         if done:  # the Unassigned page's groups, of the pool as the nights left it
             grouped = regroup(conn, s.db_schema, spec, spec.match_threshold if threshold is None else threshold, ps)
             log.info("unassigned faces grouped: %s", grouped)
@@ -183,6 +189,11 @@ def change_people(op: str, *, actor: str | None = None, conn=None, **kw) -> dict
             raise ValueError(f"not a people operation: {op}")
         if op == "name" and not r.get("changed", True):
             return {**r, "report_days": [], "report_failures": []}
+        if s.xmp_write == "on":  # the photos of the faces it touched: their sidecars now
+            from facepipe.people.sidecars import write_identities
+
+            also = [(kw["day"], kw["image_id"])] if op == "move" else []
+            r = {**r, "sidecars": write_identities(c, s.db_schema, ids, also, s)}
         return {**r, **rebuild_reports(c, s.db_schema, spec, reports_touched(c, s.db_schema, ids))}
 
     if conn is not None:

@@ -67,6 +67,10 @@ class Forgotten:
     search_partitions: dict[str, int] = field(default_factory=dict, repr=False)  # rows deleted, per table
     # a dry run's preview for the Faces view (never in a task's result): who, which faces and photos
     preview: dict = field(default_factory=dict, repr=False)
+    # the photos (uri, width, height) whose XMP sidecars may hold regions facepipe wrote for
+    # what is forgotten, and the person's name (None: a photo, all of facepipe's regions go)
+    sidecar_photos: list[dict] = field(default_factory=list, repr=False)
+    sidecar_name: str | None = field(default=None, repr=False)
 
 
 def _locks(conn: psycopg.Connection) -> None:
@@ -230,6 +234,8 @@ def forget_person(
         )
         if name:
             out.identifiers.add(name)
+            out.sidecar_name = name  # facepipe writes regions of named people only
+            out.sidecar_photos = _sidecar_photos(conn, schema)
         _remove(conn, schema, out, model, person_id=person_id, identity_id=identity_id, shas=[], name=name)
     return out
 
@@ -271,8 +277,27 @@ def forget_photo(
             (shas, out.op_no),
         )
         out.identifiers.update(shas)
+        out.sidecar_photos = _sidecar_photos(conn, schema, shas)
         _remove(conn, schema, out, model, person_id=None, identity_id=None, shas=shas, name=None)
     return out
+
+
+def _sidecar_photos(conn, schema: str, shas: list[str] | None = None) -> list[dict]:
+    """The photos of the faces being forgotten (or of the photos ``shas``), before they go: their
+    sidecars lose facepipe's regions after the commit (facepipe.people.sidecars)."""
+    from facepipe.core.db import dict_rows
+
+    if shas is not None:
+        query = sql.SQL(
+            "SELECT DISTINCT uri, width, height FROM {} WHERE content_sha256 = ANY(%s) AND media = 'photo'"
+        ).format(_t(schema, "images"))
+        return dict_rows(conn, query, (shas,))
+    query = sql.SQL(
+        "SELECT i.uri, i.width, i.height, array_agg(ARRAY[ff.box_x, ff.box_y, ff.box_w, ff.box_h]) AS boxes"
+        " FROM forget_faces AS ff JOIN {} AS i ON i.day = ff.day AND i.image_id = ff.image_id"
+        " WHERE i.media = 'photo' GROUP BY i.uri, i.width, i.height"
+    ).format(_t(schema, "images"))
+    return dict_rows(conn, query)
 
 
 def _enrolled(conn, schema: str, person_id) -> bool:
@@ -480,6 +505,12 @@ def _after_commit(conn, schema: str, out: Forgotten, model: ModelSpec, reports_d
     from facepipe.core.db import partition_name
 
     problems = _rewrite_files(conn, schema, out, model, reports_dir, read)
+    if out.sidecar_photos:  # the regions facepipe wrote into photo managers' sidecars (xmp_write)
+        from facepipe.people.sidecars import forget_in_sidecars
+
+        done, left = forget_in_sidecars(out.sidecar_photos, out.sidecar_name)
+        out.files.update({f"sidecars_{k}": v for k, v in done.items()})
+        problems += left
     tables = [
         "stage_faces",
         "stage_images",
