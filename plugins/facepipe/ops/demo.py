@@ -23,7 +23,15 @@ TASK_CONTEXT = "AIRFLOW_CTX_"  # the variables an Airflow task exports
 
 
 def prepare_airflow(home: Path) -> None:
+    """Airflow's defaults, with the metadata database ``make airflow`` uses (the embedded
+    PostgreSQL's database ``airflow``, unless AIRFLOW__DATABASE__SQL_ALCHEMY_CONN names one):
+    the demo's runs are then in Airflow's UI, and on the Faces view's Days, afterwards. (With
+    Airflow's own default, a SQLite file, they were in a database the UI never read.)"""
+    from facepipe.ops.local_airflow import embedded_metadata_url
+
     apply_airflow_defaults(home)
+    if not os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = embedded_metadata_url(home)
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
