@@ -169,13 +169,7 @@ def test_markup_in_a_name_is_text(photo):
         "png",
         "tiff",
         "dng",
-        pytest.param(
-            "heic",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="libexiv2 0.28.9 (python-exiv2 0.19.2) reads a HEIC's Exif but not the XMP item exiftool 12.57 writes",
-            ),
-        ),
+        "heic",  # libexiv2 reads its Exif but not the XMP item exiftool writes: libheif reads that
     ],
 )
 def test_embedded_in_other_formats(tmp_path, scene, kind):

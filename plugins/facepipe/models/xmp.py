@@ -24,9 +24,9 @@ What is read
 
 Where it is read from, in this order: ``photo.jpg.xmp`` (digiKam, darktable),
 ``photo.xmp`` (Lightroom, Capture One), then the XMP embedded in the photo (JPEG APP1
-``http://ns.adobe.com/xap/1.0/``, TIFF/DNG tag 700, PNG iTXt, and the RAW formats libexiv2 reads; not yet HEIC: the
-libexiv2 0.28.9 in python-exiv2 0.19.2 reads a HEIC's Exif but not the XMP item that
-exiftool writes, so HEIC/iPhone face tags come from sidecars only). The first of these that
+``http://ns.adobe.com/xap/1.0/``, TIFF/DNG tag 700, PNG iTXt, and the RAW formats libexiv2 reads;
+HEIC and AVIF through libheif (pillow-heif): the libexiv2 0.28.9 in python-exiv2 0.19.2
+reads a HEIC's Exif but not the XMP item that exiftool and phones write). The first of these that
 holds any region is the photo's set: a sidecar is what the manager last wrote (the
 embedded copy is often the camera's or an older one), so regions elsewhere are
 reported as "superseded by ...". PersonInImage names are gathered from all of them.
@@ -379,9 +379,40 @@ def _read_embedded(
     found = exif.findKey(exiv2.ExifKey("Exif.Image.Orientation"))
     orientation = int(found.toInt64()) if found != exif.end() and found.count() else None
     packet = image.xmpPacket()
+    if not packet:  # a HEIC/AVIF: libexiv2 reads its Exif but not its XMP item; libheif does
+        heif = _heif_xmp(photo)
+        if heif is not None:
+            return _parse(heif, EMBEDDED, skipped), w, h, orientation
     if not packet or not _screen(packet, EMBEDDED, skipped):
         return None, w, h, orientation
     return _flatten(image), w, h, orientation
+
+
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis")
+
+
+def _heif_xmp(photo: Path | bytes) -> bytes | None:
+    """The XMP packet of a HEIF file (HEIC, AVIF), read by libheif (pillow-heif): None for any
+    other file, or one without XMP. Only the metadata item is decoded, never the image."""
+    head = photo[:12] if isinstance(photo, bytes) else _head(photo)
+    if len(head) < 12 or head[4:8] != b"ftyp" or head[8:12] not in _HEIF_BRANDS:
+        return None
+    try:
+        import pillow_heif
+
+        heif = pillow_heif.open_heif(photo if isinstance(photo, bytes) else str(photo), convert_hdr_to_8bit=False)
+        xmp = heif.info.get("xmp")
+    except Exception:  # damaged: the caller's other reads say so
+        return None
+    return bytes(xmp) if xmp else None  # its size and content screened as a sidecar's
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(12)
+    except OSError:
+        return b""
 
 
 def _flatten(image) -> dict[str, object]:
