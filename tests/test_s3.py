@@ -416,3 +416,64 @@ def test_a_video_object_is_read_by_its_header_and_a_temporary_copy_always_delete
             pass
     assert info.value.reason == "too_large"
     assert list(temp.iterdir()) == []  # no copy left behind
+
+
+@pytest.mark.dag
+@pytest.mark.skipif(subprocess.run(["which", "exiftool"], capture_output=True).returncode != 0, reason="exiftool")
+def test_face_tags_of_a_bucket(airflow_db, schema, db, s3, photos, sample_days, tmp_path):
+    """Sidecar objects beside a bucket's photos, as for a folder: a tagged face the detector
+    misses (an underexposed photo, its IMG.jpg.xmp uploaded with it) becomes a face at the load,
+    and a Lightroom-style IMG.xmp added later names a detected face at the night's assignment."""
+    from helpers.tagged import dark_photo, sidecar
+
+    from facepipe.ingest.regions import REGION_DETECTOR
+    from facepipe.ops.demo import run_day
+    from facepipe.ops.samples import enrolment_photos
+
+    bucket, client = s3["bucket"], s3["client"]
+    seen = enrolment_photos(tmp_path / "people")["eileen_collins"][-1]
+    dark = tmp_path / "IMG_dark.jpg"
+    box = dark_photo(seen, dark)
+    objects = {
+        k: v for k, v in demo_objects(photos, sample_days[-1], "tagged").items() if not k.endswith("broken_upload.jpg")
+    }
+    objects["tagged/IMG_dark.jpg"] = dark.read_bytes()
+    objects["tagged/IMG_dark.jpg.xmp"] = sidecar(str(dark), 1600, 1200, box, "Eileen Collins").read_bytes()
+    day = put_all(client, bucket, objects)
+    source = f"s3://{bucket}/tagged"
+    assert run_day("face_ingest", day.isoformat(), source=source) == "success"
+    made = q(
+        db,
+        schema,
+        "SELECT f.box_x, f.box_y, f.box_w, f.box_h, f.detector FROM {s}.faces f JOIN {s}.images i USING (day, image_id)"
+        " WHERE i.uri = %s",
+        f"s3://{bucket}/tagged/IMG_dark.jpg",
+    )
+    assert len(made) == 1 and made[0][4] == REGION_DETECTOR, made
+    assert all(abs(a - b) <= 2 for a, b in zip(made[0][:4], box))
+    assert not q(db, schema, "SELECT 1 FROM {s}.rejects WHERE uri LIKE %s", "%.xmp")  # a sidecar is no photo
+    # a detected face of another photo, named later in a Lightroom-style sidecar (IMG.xmp)
+    uri, x, y, w, h, width, height = q(
+        db,
+        schema,
+        "SELECT i.uri, f.box_x, f.box_y, f.box_w, f.box_h, i.width, i.height FROM {s}.faces f JOIN {s}.images i"
+        " USING (day, image_id) WHERE f.detector <> %s ORDER BY i.uri, f.face_no LIMIT 1",
+        REGION_DETECTOR,
+    )[0]
+    local = tmp_path / uri.rsplit("/", 1)[-1]
+    local.write_bytes(objects[uri.split("/", 3)[3]])
+    side = sidecar(str(local), width, height, (x, y, w, h), "Zoë O'Brien")
+    key = uri.split("/", 3)[3]
+    client.put_object(Bucket=bucket, Key=key.rsplit(".", 1)[0] + ".xmp", Body=side.read_bytes())
+    assert run_day("face_report", day.isoformat()) == "success"
+    names = dict(
+        q(
+            db,
+            schema,
+            "SELECT i.uri, p.name FROM {s}.face_identity a JOIN {s}.images i USING (day, image_id)"
+            " JOIN {s}.identities d USING (identity_id) JOIN {s}.people p USING (person_id) WHERE a.day = %s",
+            day,
+        )
+    )
+    assert names.get(f"s3://{bucket}/tagged/IMG_dark.jpg") == "Eileen Collins", names
+    assert names.get(uri) == "Zoë O'Brien", names

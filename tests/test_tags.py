@@ -9,13 +9,12 @@ The sample days ingested and reported through Airflow (dag.test) from a folder o
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 from helpers.nights import reported_days
 from helpers.rows import q
+from helpers.tagged import dark_photo, sidecar
 
 pytestmark = [
     pytest.mark.dag,
@@ -34,20 +33,6 @@ def night(photos, forget_photos, sample_days, tmp_path, airflow_db, monkeypatch)
         monkeypatch.setenv("FACEPIPE_DB_SCHEMA", n.schema)
         monkeypatch.setenv("FACEPIPE_ENROL_DIR", str(n.enrol_dir))
         yield n.schema
-
-
-def sidecar(uri: str, width: int, height: int, box, name: str) -> Path:
-    """IMG.jpg.xmp as digiKam writes it: an MWG face region (centre, normalised) and PersonInImage."""
-    x, y, w, h = box
-    esc = "".join("|" + c if c in ",]}|" else c for c in name)
-    area = f"Area={{X={(x + w / 2) / width:.6f},Y={(y + h / 2) / height:.6f},W={w / width:.6f},H={h / height:.6f},Unit=normalized}}"
-    info = f"-XMP-mwg-rs:RegionInfo={{AppliedToDimensions={{W={width},H={height},Unit=pixel}},RegionList=[{{{area},Name={esc},Type=Face}}]}}"
-    photo = Path(uri)
-    out = photo.with_name(photo.name + ".xmp")
-    subprocess.run(
-        ["exiftool", "-q", "-q", "-o", str(out), info, f"-XMP-iptcExt:PersonInImage={name}", str(photo)], check=True
-    )
-    return out
 
 
 def faces_of(db, schema, where: str, *args) -> list:
@@ -179,13 +164,10 @@ def test_a_tagged_face_the_detector_missed_becomes_a_face_found_in_search(night,
     enrolment photo finds it; a re-run makes it once, not twice."""
     import datetime as dt
 
-    from PIL import Image, ImageEnhance
-
     from facepipe.core.db import connect
     from facepipe.core.deployment import settings
     from facepipe.core.specs import model_spec
     from facepipe.ingest.regions import REGION_DETECTOR
-    from facepipe.models.detect import make_detector
     from facepipe.ops.demo import run_day
     from facepipe.ops.samples import enrolment_photos
     from facepipe.search.query import query_vector, search_faces
@@ -193,20 +175,13 @@ def test_a_tagged_face_the_detector_missed_becomes_a_face_found_in_search(night,
     schema = night
     people = enrolment_photos(tmp_path / "people")
     ref, seen = people["eileen_collins"][0], people["eileen_collins"][-1]
-    # an underexposed photo: her face where the detector sees none (checked below)
-    src = Image.open(seen).convert("RGB")
-    canvas = Image.new("RGB", (1600, 1200), (90, 110, 90))
-    canvas.paste(ImageEnhance.Brightness(src).enhance(0.12), (500, 300))
     spec = model_spec("dlib-resnet-128")
-    det = make_detector(settings().detector)
-    sb = det.detect(np.asarray(src), 20)[0]  # her face in the bright original
-    box = (500 + sb.x, 300 + sb.y, sb.w, sb.h)
     day = sample_days[-1] + dt.timedelta(days=1)
     (uri,) = q(db, schema, "SELECT uri FROM {s}.images WHERE day = %s LIMIT 1", sample_days[-1])[0]
     folder = Path(uri).parent.parent
     (folder / day.isoformat()).mkdir()
     photo = folder / day.isoformat() / "IMG_0001.jpg"
-    canvas.save(photo, "JPEG", quality=92)
+    box = dark_photo(seen, photo)  # an underexposed photo: her face where the detector sees none
     sidecar(str(photo), 1600, 1200, box, "eileen_collins")
     for _run in range(2):  # a re-run too
         assert run_day("face_ingest", day.isoformat(), source=str(folder)) == "success"

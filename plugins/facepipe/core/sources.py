@@ -286,6 +286,15 @@ def _walk(folder: Path, top_is_entry: bool = False) -> Iterator[tuple[Path, os.s
 
 
 SIDECARS = (".xmp",)  # photo managers' metadata beside a photo (facepipe.people.tags reads them)
+SIDECAR_MAX_BYTES = 1_000_000  # as facepipe.models.xmp.MAX_PACKET_BYTES: a larger sidecar is not read
+
+
+def sidecar_uris(uri: str) -> tuple[str, ...]:
+    """The sidecars beside a photo's URI: ``IMG.JPG.xmp`` (digiKam), then ``IMG.xmp``
+    (Lightroom), as facepipe.models.xmp.sidecar_paths names them beside a file."""
+    head, _, name = uri.rpartition("/")
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return tuple(dict.fromkeys((f"{head}/{name}.xmp", f"{head}/{stem}.xmp")))
 
 
 def _skipped_name(name: str) -> bool:
@@ -455,6 +464,29 @@ class S3Source:
             raise self._error("cannot read an object of", type(exc).__name__) from None
         finally:
             body.close()
+
+    def read_sidecars(self, uri: str) -> list[tuple[str, bytes]]:
+        """The XMP sidecars photo managers keep beside the object (``IMG.JPG.xmp``, then
+        ``IMG.xmp``; facepipe.models.xmp.sidecar_paths names them so for folders), as (name,
+        bytes): those that exist, at most SIDECAR_MAX_BYTES each (larger ones are left out)."""
+        out = []
+        for sidecar in sidecar_uris(uri):
+            try:
+                response = self._get(sidecar)
+            except Unreadable:  # none there (the usual case), or not ours to read
+                continue
+            body = response["Body"]
+            try:
+                size = response.get("ContentLength")
+                if size is None or size <= SIDECAR_MAX_BYTES:
+                    data = body.read(SIDECAR_MAX_BYTES + 1)
+                    if len(data) <= SIDECAR_MAX_BYTES:
+                        out.append((sidecar.rsplit("/", 1)[-1], data))
+            except self._boto_errors():  # a sidecar that cannot be read is skipped, not the photo
+                continue
+            finally:
+                body.close()
+        return out
 
     def head(self, uri: str, n: int = 64) -> bytes:
         """The object's first ``n`` bytes (a ranged GET): what it is, before it is fetched."""

@@ -41,6 +41,7 @@ def process_images(
     embedder,
     sizing: FaceSizing | None = None,
     videos: VideoOptions | None = None,
+    sidecars: Callable[[str], list[tuple[str, bytes]]] | None = None,
 ) -> ShardResult:
     """Turn a shard's arrivals into image, face and reject records plus vectors.
 
@@ -54,7 +55,7 @@ def process_images(
     first looked at by its header, and a video is streamed from the source
     (facepipe.ingest.videos), never read into memory; a video that is read whole
     anyway (under another name) is decoded from memory. Without it, every file is
-    a photo.
+    a photo. ``sidecars(uri)``: an S3 object's XMP sidecars (facepipe.ingest.regions).
     """
     sizing = sizing or FaceSizing.of(detector.name, FaceSizing.min_face)
     result = ShardResult()
@@ -70,7 +71,7 @@ def process_images(
             if videos is not None and is_video(data[:HEADER_BYTES]):
                 video(arrival, data, sha)
             else:
-                _process_one(arrival, data, sha, earlier.get(sha), detector, embedder, sizing, result, inputs)
+                _process_one(arrival, data, sha, earlier.get(sha), detector, embedder, sizing, result, inputs, sidecars)
     photo_vectors = embedder.embed(inputs)
     result.embeddings = _in_face_order(photo_vectors, vectors, len(result.faces))
     return result
@@ -142,6 +143,7 @@ def _process_one(
     sizing: FaceSizing,
     result: ShardResult,
     inputs: list[np.ndarray],
+    sidecars=None,
 ) -> None:
     iid = image_id(arrival.uri)
     if earlier is not None:
@@ -164,7 +166,7 @@ def _process_one(
         inputs.append(embedder.prepare(img.rgb, box))
         result.faces.append(FaceRecord(iid, face_no, big, img.width, img.height))
     # a face its photo manager tagged that the detector missed: a face of its own (ingest.regions)
-    missed = missed_faces(arrival.uri, data, img.width, img.height, full)
+    missed = missed_faces(arrival.uri, data, img.width, img.height, full, sidecars)
     for face_no, big in enumerate(missed, start=len(boxes)):
         s = img.scale
         small = Box(round(big.x / s), round(big.y / s), max(1, round(big.w / s)), max(1, round(big.h / s)), 0.0)

@@ -5,8 +5,8 @@ that overlaps no face the detector found (IoU below ``MATCH_IOU``) becomes a fac
 own: its box is embedded as a detected face's is, it is validated, loaded and searched with
 the rest of the day, and its ``detector`` is ``REGION_DETECTOR`` (``det_score`` 0). After the
 night's assignment facepipe.people.tags finds the region on it (the same box) and gives it
-to the region's person. Only photos of folder sources (an S3 object's sidecars are not
-fetched), not videos. One photo's metadata never stops the day: what cannot be read is
+to the region's person. Photos of folder and S3 sources (an object's sidecars are fetched
+beside it), not videos. One photo's metadata never stops the day: what cannot be read is
 logged by its kind and skipped.
 """
 
@@ -24,17 +24,20 @@ REGION_DETECTOR = "xmp-region"  # faces.detector of a face made from a named reg
 MIN_REGION_PX = 20  # a region smaller than this on a side (full-size pixels) is not embedded
 
 
-def missed_faces(uri: str, data: bytes, width: int, height: int, found: list[Box]) -> list[Box]:
+def missed_faces(uri: str, data: bytes, width: int, height: int, found: list[Box], sidecars=None) -> list[Box]:
     """The named regions of the photo at ``uri`` (its bytes ``data``; ``width`` x ``height``
     upright full-size pixels) that overlap none of the ``found`` boxes (full-size), as
-    full-size boxes inside the photo."""
-    if "://" in uri:  # an S3 object: its sidecars are not fetched (yet)
-        return []
+    full-size boxes inside the photo. A folder's sidecars are read beside the file; an S3
+    object's through ``sidecars(uri)`` (S3Source.read_sidecars)."""
     from facepipe.core.sources import path_of
     from facepipe.models.xmp import read_regions, sidecar_paths
 
     try:
-        regions = read_regions(data, sidecars=sidecar_paths(path_of(uri)), width=width, height=height)
+        if "://" in uri:
+            given = sidecars(uri) if sidecars is not None else []
+            regions = read_regions(data, sidecars=(), sidecar_data=given, width=width, height=height)
+        else:
+            regions = read_regions(data, sidecars=sidecar_paths(path_of(uri)), width=width, height=height)
     except Exception as exc:  # one photo's metadata never stops the day
         log.warning("face regions: a photo's XMP could not be read (%s)", type(exc).__name__)
         return []

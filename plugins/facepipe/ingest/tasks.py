@@ -103,6 +103,7 @@ def process_shard(shard: dict) -> dict:
             embedder,
             FaceSizing.of(shard["detector"], s.min_face),
             VideoOptions(source, VideoLimits.from_settings(settings()), spec.match_threshold, spec.distance_op),
+            getattr(source, "read_sidecars", None),  # an S3 object's sidecars (a folder's are read beside it)
         )
         counts = write_shard(
             conn,

@@ -157,6 +157,7 @@ def read_regions(
     width: int | None = None,
     height: int | None = None,
     orientation: int | None = None,
+    sidecar_data: Sequence[tuple[str, bytes]] = (),
 ) -> Regions:
     """The face regions of one photo, upright.
 
@@ -164,7 +165,8 @@ def read_regions(
     given) or the photo's bytes (then only the ``sidecars`` given are read, and they are
     checked against their own folder). ``width`` and ``height`` are the photo's UPRIGHT
     full-size pixels (``imaging.Decoded.width/height``) and ``orientation`` its EXIF
-    orientation; any left out is read from the photo by libexiv2.
+    orientation; any left out is read from the photo by libexiv2. ``sidecar_data``: sidecars
+    as (file name, bytes), read after ``sidecars`` (an S3 source's objects).
     """
     photo_path = None if isinstance(photo, bytes) else Path(photo)
     if sidecars is None:
@@ -179,6 +181,10 @@ def read_regions(
             xmp = _parse(data, path.name, skipped)
             if xmp is not None:
                 packets.append((path.name, xmp))
+    for name, data in sidecar_data:  # sidecars read elsewhere (an S3 source's objects): screened the same
+        xmp = _parse(data, name, skipped)
+        if xmp is not None:
+            packets.append((name, xmp))
 
     embedded, stored_w, stored_h, exif_orientation = _read_embedded(photo, skipped)
     if embedded is not None:

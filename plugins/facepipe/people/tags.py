@@ -21,7 +21,8 @@ changed. A named region with no detected face was made a face of its own at the 
 (facepipe.ingest.regions), so it is matched here like any other. The regions facepipe wrote
 itself (setting ``xmp_write``, facepipe.people.sidecars; marked ``facepipe:Writer``) are
 counted as ``own_regions`` and never applied: what facepipe already decided is not a photo
-manager's decision. Not done yet: photos of S3 sources (their sidecars are not fetched).
+manager's decision. An S3 photo's sidecars are its neighbouring objects (``IMG.JPG.xmp``,
+``IMG.xmp``), and its embedded XMP is read from its first HEAD_BYTES.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def _photos(conn, schema: str, day: dt.date) -> list[dict]:
     return dict_rows(
         conn,
         sql.SQL(
-            "SELECT image_id, uri, width, height FROM {} WHERE day = %s AND status = 'loaded' AND media = 'photo'"
+            "SELECT image_id, uri, source, width, height FROM {} WHERE day = %s AND status = 'loaded'"
+            " AND media = 'photo'"
             " AND face_count > 0 ORDER BY uri"
         ).format(_t(schema, "images")),
         (day,),
@@ -143,10 +145,11 @@ def apply_tags(conn: psycopg.Connection, schema: str, days, model: ModelSpec, re
     per_day: dict[str, Counter] = {}
     later: list = []
     who = audit.who()
+    opened: dict = {}  # the S3 sources of the photos, opened once
     for day in days:
         counts = per_day.setdefault(day.isoformat(), Counter())
         for photo in _photos(conn, schema, day):
-            _photo(conn, schema, day, photo, counts, later, read, who)
+            _photo(conn, schema, day, photo, counts, later, read, who, opened)
     for day, photo, f, tag in later:  # another person's face: asked, never overridden
         counts = per_day[day.isoformat()]
         target = _identity_of(conn, schema, tag.name.strip())
@@ -162,16 +165,36 @@ def apply_tags(conn: psycopg.Connection, schema: str, days, model: ModelSpec, re
     return out
 
 
-def _photo(conn, schema: str, day: dt.date, photo: dict, counts: Counter, later: list, read, who: str) -> None:
+HEAD_BYTES = 512 * 1024  # of an S3 photo, read for its Exif orientation and embedded XMP (they lead a JPEG)
+
+
+def _read_object(photo: dict, read, opened: dict):
+    """The regions of an S3 photo: its sidecar objects, and the XMP and orientation in its
+    first HEAD_BYTES (libexiv2 reads a JPEG's metadata from its head; a HEIC whose metadata
+    lies further in has its sidecars only). ``opened``: the sources opened so far this run."""
+    from facepipe.core.sources import open_source
+
+    if photo["source"] not in opened:
+        opened[photo["source"]] = open_source(photo["source"])
+    source = opened[photo["source"]]
+    head = source.head(photo["uri"], HEAD_BYTES)
+    return read(
+        head, sidecars=(), sidecar_data=source.read_sidecars(photo["uri"]), width=photo["width"], height=photo["height"]
+    )
+
+
+def _photo(
+    conn, schema: str, day: dt.date, photo: dict, counts: Counter, later: list, read, who: str, opened: dict
+) -> None:
     from facepipe.core.sources import path_of
     from facepipe.people.identities import PeopleError, move, name
     from facepipe.people.names import name_problem
 
-    if "://" in photo["uri"]:  # an S3 object: its sidecars are not fetched (yet)
-        counts["not_a_folder"] += 1
-        return
     try:
-        regions = read(path_of(photo["uri"]), width=photo["width"], height=photo["height"])
+        if "://" in photo["uri"]:  # an S3 object: its sidecars, and its head for the embedded XMP
+            regions = _read_object(photo, read, opened)
+        else:
+            regions = read(path_of(photo["uri"]), width=photo["width"], height=photo["height"])
     except Exception as exc:  # one photo's metadata never stops the night
         log.warning("face tags: a photo's XMP could not be read (%s)", type(exc).__name__)
         counts["unreadable"] += 1
