@@ -423,12 +423,18 @@ def test_a_video_object_is_read_by_its_header_and_a_temporary_copy_always_delete
 def test_face_tags_of_a_bucket(airflow_db, schema, db, s3, photos, sample_days, tmp_path):
     """Sidecar objects beside a bucket's photos, as for a folder: a tagged face the detector
     misses (an underexposed photo, its IMG.jpg.xmp uploaded with it) becomes a face at the load,
-    and a Lightroom-style IMG.xmp added later names a detected face at the night's assignment."""
+    and a Lightroom-style IMG.xmp added later names a detected face at the night's assignment.
+    With xmp_write on, facepipe's regions go into the objects beside the photos (never the
+    photo), and a forget takes its region of her out again, and only that."""
     from helpers.tagged import dark_photo, sidecar
 
+    from facepipe.core.deployment import set_value
+    from facepipe.core.specs import model_spec
     from facepipe.ingest.regions import REGION_DETECTOR
+    from facepipe.models.xmp import read_regions
     from facepipe.ops.demo import run_day
     from facepipe.ops.samples import enrolment_photos
+    from facepipe.privacy.forget import forget_person
 
     bucket, client = s3["bucket"], s3["client"]
     seen = enrolment_photos(tmp_path / "people")["eileen_collins"][-1]
@@ -465,6 +471,7 @@ def test_face_tags_of_a_bucket(airflow_db, schema, db, s3, photos, sample_days, 
     side = sidecar(str(local), width, height, (x, y, w, h), "Zoë O'Brien")
     key = uri.split("/", 3)[3]
     client.put_object(Bucket=bucket, Key=key.rsplit(".", 1)[0] + ".xmp", Body=side.read_bytes())
+    set_value(db, schema, "xmp_write", "on")  # and facepipe writes what it knows back beside the objects
     assert run_day("face_report", day.isoformat()) == "success"
     names = dict(
         q(
@@ -477,3 +484,17 @@ def test_face_tags_of_a_bucket(airflow_db, schema, db, s3, photos, sample_days, 
     )
     assert names.get(f"s3://{bucket}/tagged/IMG_dark.jpg") == "Eileen Collins", names
     assert names.get(uri) == "Zoë O'Brien", names
+
+    def regions(sidecar_key: str) -> list[tuple[str, bool]]:
+        body = client.get_object(Bucket=bucket, Key=sidecar_key)["Body"].read()
+        got = read_regions(b"", sidecar_data=[(sidecar_key, body)], width=width, height=height, orientation=1)
+        return sorted((t.name, t.ours) for t in got.tags if t.box is not None)
+
+    lightroom = key.rsplit(".", 1)[0] + ".xmp"  # updated in place, the person's own region kept
+    assert regions(lightroom) == [("Zoë O'Brien", False), ("Zoë O'Brien", True)]
+    photo_bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert photo_bytes == objects[key]  # never the photo itself
+    forget_person(db, schema, "Zoë O'Brien", model_spec("dlib-resnet-128"))
+    assert regions(lightroom) == [("Zoë O'Brien", False)]  # facepipe's region of her gone, and only it
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert key in keys and client.get_object(Bucket=bucket, Key=key)["Body"].read() == photo_bytes

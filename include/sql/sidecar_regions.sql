@@ -1,7 +1,7 @@
 -- The named faces of some photos, for their XMP sidecars (facepipe.people.sidecars): one
 -- row per face of a named, not hidden identity, with its photo's upright size; a photo
 -- with no such face is one row whose name is NULL (its sidecar loses facepipe's regions).
-SELECT i.day, i.image_id, i.uri, i.width, i.height, n.name, n.box_x, n.box_y, n.box_w, n.box_h
+SELECT i.day, i.image_id, i.uri, i.source, i.width, i.height, n.name, n.box_x, n.box_y, n.box_w, n.box_h
 FROM {schema}.images AS i
 JOIN unnest(%(days)s::date[], %(image_ids)s::uuid[]) AS k (day, image_id)
   ON k.day = i.day AND k.image_id = i.image_id

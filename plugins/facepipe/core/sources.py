@@ -469,24 +469,58 @@ class S3Source:
         """The XMP sidecars photo managers keep beside the object (``IMG.JPG.xmp``, then
         ``IMG.xmp``; facepipe.models.xmp.sidecar_paths names them so for folders), as (name,
         bytes): those that exist, at most SIDECAR_MAX_BYTES each (larger ones are left out)."""
-        out = []
+        return [(n, d) for n, d in self.fetch_sidecars(uri) if d is not None]
+
+    def fetch_sidecars(self, uri: str) -> list[tuple[str, bytes | None]]:
+        """As read_sidecars, with a sidecar over SIDECAR_MAX_BYTES (or unreadable) as (name,
+        None): it is there, and a writer must not put another in its place."""
+        out: list[tuple[str, bytes | None]] = []
         for sidecar in sidecar_uris(uri):
             try:
                 response = self._get(sidecar)
-            except Unreadable:  # none there (the usual case), or not ours to read
+            except Unreadable as exc:  # none there (the usual case), or not ours to read
+                if exc.detail != "object no longer exists":
+                    out.append((sidecar.rsplit("/", 1)[-1], None))
                 continue
             body = response["Body"]
+            data = None
             try:
                 size = response.get("ContentLength")
                 if size is None or size <= SIDECAR_MAX_BYTES:
                     data = body.read(SIDECAR_MAX_BYTES + 1)
-                    if len(data) <= SIDECAR_MAX_BYTES:
-                        out.append((sidecar.rsplit("/", 1)[-1], data))
-            except self._boto_errors():  # a sidecar that cannot be read is skipped, not the photo
-                continue
+                    data = data if len(data) <= SIDECAR_MAX_BYTES else None
+            except self._boto_errors():  # cannot be read now: there, but not to be replaced
+                data = None
             finally:
                 body.close()
+            out.append((sidecar.rsplit("/", 1)[-1], data))
         return out
+
+    def put_sidecar(self, uri: str, data: bytes) -> None:
+        """Write an XMP sidecar object (``.xmp``, inside the source: never a photo)."""
+        self._put_or_delete(uri, data)
+
+    def delete_sidecar(self, uri: str) -> None:
+        """Delete an XMP sidecar object facepipe emptied (``.xmp``, inside the source)."""
+        self._put_or_delete(uri, None)
+
+    def _put_or_delete(self, uri: str, data: bytes | None) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        head = f"s3://{self.bucket}/"
+        key = uri[len(head) :]
+        if not uri.startswith(head) or not key.startswith(self.prefix) or not key.lower().endswith(SIDECARS):
+            raise SourceError("only an XMP sidecar inside the source is written or deleted")
+        client = self._client()
+        try:
+            if data is None:
+                client.delete_object(Bucket=self.bucket, Key=key)
+            else:
+                client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/rdf+xml")
+        except ClientError as exc:
+            raise self._error("cannot write a sidecar in", _client_error_code(exc)) from None
+        except BotoCoreError as exc:
+            raise self._error("cannot write a sidecar in", type(exc).__name__) from None
 
     def head(self, uri: str, n: int = 64) -> bytes:
         """The object's first ``n`` bytes (a ranged GET): what it is, before it is fetched."""

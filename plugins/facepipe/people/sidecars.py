@@ -14,8 +14,9 @@ When:
   regions and names facepipe wrote for the person (or, for a forgotten photo, all of
   facepipe's), whatever ``xmp_write`` says now.
 
-Photos of S3 sources are counted as ``not_a_folder`` and left (not done yet). One photo's
-sidecar that cannot be written (a read-only folder, a refused symlink) is counted as
+An S3 photo's sidecar is the object beside it (``IMG.JPG.xmp``, or an ``IMG.xmp`` there
+already), rewritten through a private temporary folder and put back (or deleted when
+facepipe's regions were all it held). One photo's sidecar that cannot be written (a read-only folder, a refused symlink) is counted as
 ``failed`` and logged; it never stops the night or the operation.
 """
 
@@ -60,6 +61,7 @@ def write_photos(conn, schema: str, keys: Iterable[tuple[dt.date, object]], s=No
         dict.fromkeys((d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)), str(i)) for d, i in keys)
     )
     place = _place(s)
+    opened: dict = {}  # S3 sources, opened once
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start : start + CHUNK]
         rows = dict_rows(
@@ -71,27 +73,61 @@ def write_photos(conn, schema: str, keys: Iterable[tuple[dt.date, object]], s=No
         for row in rows:
             photos.setdefault((row["day"], row["image_id"]), []).append(row)
         for faces in photos.values():
-            _write_one(faces, counts, place)
+            _write_one(faces, counts, place, opened, s.tmp_dir)
     return {k: v for k, v in sorted(counts.items()) if v}
 
 
-def _write_one(faces: list[dict], counts: Counter, place: dict) -> None:
-    from facepipe.core.sources import path_of
+HEAD_BYTES = 512 * 1024  # of an S3 photo, for its Exif orientation (it leads a JPEG)
+
+
+def _sync(photo: dict, regions, opened: dict, place: dict, tmp_dir=None, **kw) -> str:
+    """facepipe.models.xmp_write.sync_sidecar for the photo's sidecar: beside its file (or
+    under ``xmp_folder``), or for an S3 object through a private temporary folder (its head, for
+    the orientation, and the sidecar objects beside it), the result put back beside it or
+    deleted. ``opened``: the S3 sources opened so far. An S3 sidecar that is there but cannot
+    be read (or is over 1 MB) is not replaced: SidecarError."""
+    import tempfile
+
+    from facepipe.core.sources import open_source, path_of
+    from facepipe.models.xmp_write import SidecarError, sync_sidecar
+
+    size = {"width": photo["width"], "height": photo["height"]}
+    if "://" not in photo["uri"]:
+        return sync_sidecar(path_of(photo["uri"]), regions, **size, **place, **kw)[0]
+    spec = photo["source"]
+    if spec not in opened:
+        opened[spec] = open_source(spec)
+    source = opened[spec]
+    uri = photo["uri"]
+    beside, _, name = uri.rpartition("/")
+    found = source.fetch_sidecars(uri)
+    if any(data is None for _n, data in found):
+        raise SidecarError(f"{name}: a sidecar object beside it cannot be read or is over 1 MB; not rewritten")
+    with tempfile.TemporaryDirectory(prefix="facepipe-xmp-", dir=tmp_dir) as tmp:
+        local = Path(tmp) / name
+        local.write_bytes(source.head(uri, HEAD_BYTES))
+        for n, data in found:
+            (Path(tmp) / n).write_bytes(data)
+        outcome, path = sync_sidecar(local, regions, **size, **kw)
+        if outcome == "written":
+            source.put_sidecar(f"{beside}/{path.name}", path.read_bytes())
+        elif outcome == "removed":
+            source.delete_sidecar(f"{beside}/{path.name}")
+    return outcome
+
+
+def _write_one(faces: list[dict], counts: Counter, place: dict, opened: dict, tmp_dir=None) -> None:
+    from facepipe.core.sources import SourceError
     from facepipe.models.xmp import Box
-    from facepipe.models.xmp_write import Region, SidecarError, sync_sidecar
+    from facepipe.models.xmp_write import Region, SidecarError
 
     photo = faces[0]
-    if "://" in photo["uri"]:  # an S3 object: not done yet
-        counts["not_a_folder"] += 1
-        return
     regions = [
         Region(f["name"], Box(f["box_x"], f["box_y"], f["box_w"], f["box_h"])) for f in faces if f["name"] is not None
     ]
     try:
-        outcome, _path = sync_sidecar(
-            path_of(photo["uri"]), regions, width=photo["width"], height=photo["height"], **place
-        )
-    except SidecarError as exc:
+        outcome = _sync(photo, regions, opened, place, tmp_dir)
+    except (SidecarError, SourceError) as exc:
         log.warning("XMP sidecar not written: %s", str(exc)[:300])
         counts["failed"] += 1
         return
@@ -135,9 +171,9 @@ def forget_in_sidecars(photos: list[dict], name: str | None, s=None) -> tuple[di
     wrote for ``name`` or over one of those faces (written under an older name), or all of
     facepipe's when ``name`` is None (a forgotten photo). Returns the counts and the problems, each a
     sentence (a sidecar that could not be rewritten still holds them)."""
-    from facepipe.core.sources import path_of
+    from facepipe.core.sources import SourceError
     from facepipe.models.xmp import Box
-    from facepipe.models.xmp_write import SidecarError, sync_sidecar
+    from facepipe.models.xmp_write import SidecarError
 
     if s is None:
         from facepipe.core.deployment import settings
@@ -146,22 +182,21 @@ def forget_in_sidecars(photos: list[dict], name: str | None, s=None) -> tuple[di
     place = _place(s)
     counts: Counter = Counter()
     failed: list[str] = []
+    opened: dict = {}
     for photo in photos:
-        if "://" in photo["uri"]:
-            continue  # S3: facepipe writes no sidecar there
         boxes = [Box(*b) for b in photo.get("boxes") or [] if name is not None]
         try:
-            outcome, _path = sync_sidecar(
-                path_of(photo["uri"]),
+            outcome = _sync(
+                photo,
                 None,
-                width=photo["width"],
-                height=photo["height"],
+                opened,
+                place if "://" not in photo["uri"] else {},
+                s.tmp_dir,
                 orientation=None if boxes else 1,  # the photo's, to place the boxes
                 drop_names=None if name is None else {name},
                 drop_boxes=boxes,
-                **place,
             )
-        except (SidecarError, OSError) as exc:
+        except (SidecarError, SourceError, OSError) as exc:
             failed.append(str(exc)[:200] if name is not None else type(exc).__name__)
             continue
         if outcome in ("written", "removed"):

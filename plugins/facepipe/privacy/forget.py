@@ -289,13 +289,14 @@ def _sidecar_photos(conn, schema: str, shas: list[str] | None = None) -> list[di
 
     if shas is not None:
         query = sql.SQL(
-            "SELECT DISTINCT uri, width, height FROM {} WHERE content_sha256 = ANY(%s) AND media = 'photo'"
+            "SELECT DISTINCT uri, source, width, height FROM {} WHERE content_sha256 = ANY(%s) AND media = 'photo'"
         ).format(_t(schema, "images"))
         return dict_rows(conn, query, (shas,))
     query = sql.SQL(
-        "SELECT i.uri, i.width, i.height, array_agg(ARRAY[ff.box_x, ff.box_y, ff.box_w, ff.box_h]) AS boxes"
+        "SELECT i.uri, i.source, i.width, i.height,"
+        " array_agg(ARRAY[ff.box_x, ff.box_y, ff.box_w, ff.box_h]) AS boxes"
         " FROM forget_faces AS ff JOIN {} AS i ON i.day = ff.day AND i.image_id = ff.image_id"
-        " WHERE i.media = 'photo' GROUP BY i.uri, i.width, i.height"
+        " WHERE i.media = 'photo' GROUP BY i.uri, i.source, i.width, i.height"
     ).format(_t(schema, "images"))
     return dict_rows(conn, query)
 
