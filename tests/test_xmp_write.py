@@ -392,3 +392,30 @@ def test_the_night_writes_named_faces_and_a_forget_removes_only_that_persons(nig
     left = regions_of(gone) if gone.exists() else []
     assert not [x for x in left if x["Name"] in ("eileen_collins", "Zoë O'Brien")]
     assert all("eileen_collins" in [x["Name"] for x in regions_of(Path(u + ".xmp"))] for u in eileen[1:])
+
+
+def test_a_forget_counts_a_sidecar_that_raised_and_goes_on(tmp_path, monkeypatch):
+    """An unexpected error in one photo's sidecar (it was a TypeError for a photo named in bytes
+    that are not UTF-8) is a problem the forget reports, not an exception that skips its
+    other steps after the commit (the tables' VACUUM FULL)."""
+    from types import SimpleNamespace
+
+    import facepipe.models.xmp_write as xmp_write
+    from facepipe.people.sidecars import forget_in_sidecars
+
+    first, second = photo(tmp_path / "a.jpg", (400, 300)), photo(tmp_path / "b.jpg", (400, 300))
+    for p in (first, second):
+        sync_sidecar(p, [Region("Ann", Box(100, 100, 80, 80))], width=400, height=300)
+    real = xmp_write.sync_sidecar
+
+    def flaky(path, *args, **kwargs):
+        if path.name == "a.jpg":
+            raise TypeError("in method 'ImageFactory_open'")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(xmp_write, "sync_sidecar", flaky)
+    photos = [{"uri": str(p), "width": 400, "height": 300, "boxes": [(100, 100, 80, 80)]} for p in (first, second)]
+    done, problems = forget_in_sidecars(photos, "Ann", SimpleNamespace(xmp_folder=None, source=str(tmp_path)))
+    assert done == {"removed": 1}  # b.jpg's sidecar held only facepipe's region
+    [problem] = problems
+    assert problem.startswith("1 XMP sidecar(s) still hold") and "TypeError" in problem
