@@ -419,3 +419,28 @@ def test_a_forget_counts_a_sidecar_that_raised_and_goes_on(tmp_path, monkeypatch
     assert done == {"removed": 1}  # b.jpg's sidecar held only facepipe's region
     [problem] = problems
     assert problem.startswith("1 XMP sidecar(s) still hold") and "TypeError" in problem
+
+
+def test_a_face_another_tool_already_names_there_is_not_tagged_twice(tmp_path):
+    """digiKam's region names Aunt Mary; facepipe's face of her (the same box, as the load's face
+    made from that region has) was written as a second, identical region beside it: a photo
+    manager then showed her tagged twice on one face. Another name at that place is written
+    (facepipe and the photo manager disagree, and both are shown)."""
+    stored = (300, 200)
+    jpg = photo(tmp_path / "a.jpg", stored)
+    sidecar = digikam_sidecar(jpg, stored)
+    mary = Box(225, 25, 30, 30)  # digiKam's area: centre 0.8, 0.2, size 0.1 x 0.15
+    faces = [Region("Aunt Mary", Box(226, 24, 30, 31)), Region("Zoë", Box(40, 60, 50, 70))]
+    assert sync_sidecar(jpg, faces, width=300, height=200)[0] == "written"
+    after = exiftool_json(sidecar)
+    assert [(r["Name"], r.get("Writer")) for r in after["RegionInfo"]["RegionList"]] == [
+        ("Aunt Mary", None),
+        ("Rex", None),
+        ("Zoë", "facepipe"),
+    ]
+    assert after["PersonInImage"] == ["Aunt Mary", "Zoë"]
+    assert sync_sidecar(jpg, faces, width=300, height=200)[0] == "unchanged"
+
+    assert sync_sidecar(jpg, [Region("Mary Smith", mary)], width=300, height=200)[0] == "written"
+    names = [(r["Name"], r.get("Writer")) for r in regions_of(sidecar)]
+    assert names == [("Aunt Mary", None), ("Rex", None), ("Mary Smith", "facepipe")]
