@@ -205,3 +205,42 @@ def test_a_tagged_face_the_detector_missed_becomes_a_face_found_in_search(night,
         )
     mine = [m for m in found if m.day == day]
     assert mine and mine[0].distance < spec.match_threshold, [(m.day, m.distance) for m in found]
+
+
+def test_regions_beside_a_detected_face_and_each_other_at_the_load(tmp_path):
+    """missed_faces compared its boxes with a detected face's, or with one region it had already
+    made a face, by unpacking them as tuples: a TypeError that stopped the day's load for any
+    photo with a detected face and a named region, or with two named regions. Also: a sidecar
+    of many named regions makes at most MAX_REGION_FACES faces."""
+    from PIL import Image
+
+    from facepipe.ingest.regions import MAX_REGION_FACES, missed_faces
+    from facepipe.models.detect import Box
+
+    w, h = 1600, 1200
+    photo = tmp_path / "IMG_0001.jpg"
+    Image.new("RGB", (w, h), (90, 110, 90)).save(photo, "JPEG", quality=80)
+    found = [Box(100, 100, 200, 200, 0.99)]
+    items = [(110, 100, 200, 200, "Ann"), (800, 400, 200, 200, "Bob"), (820, 410, 200, 200, "Bob twice")]
+    regions = ",".join(
+        f"{{Area={{X={(x + bw / 2) / w:.6f},Y={(y + bh / 2) / h:.6f},W={bw / w:.6f},H={bh / h:.6f},Unit=normalized}},"
+        f"Name={n},Type=Face}}"
+        for x, y, bw, bh, n in items
+    )
+    info = f"-XMP-mwg-rs:RegionInfo={{AppliedToDimensions={{W={w},H={h},Unit=pixel}},RegionList=[{regions}]}}"
+    out = photo.with_name(photo.name + ".xmp")
+    subprocess.run(["exiftool", "-q", "-q", "-o", str(out), info, str(photo)], check=True)
+    made = missed_faces(str(photo), photo.read_bytes(), w, h, found)
+    # Ann's region is the detected face, Bob's is missed, "Bob twice" overlaps Bob's
+    assert [(b.x, b.y, b.w, b.h) for b in made] == [(800, 400, 200, 200)]
+
+    many = [(20 + 40 * (i % 38), 20 + 40 * (i // 38), 30, 30, f"P{i}") for i in range(3 * MAX_REGION_FACES // 2)]
+    regions = ",".join(
+        f"{{Area={{X={(x + bw / 2) / w:.6f},Y={(y + bh / 2) / h:.6f},W={bw / w:.6f},H={bh / h:.6f},Unit=normalized}},"
+        f"Name={n},Type=Face}}"
+        for x, y, bw, bh, n in many
+    )
+    info = f"-XMP-mwg-rs:RegionInfo={{AppliedToDimensions={{W={w},H={h},Unit=pixel}},RegionList=[{regions}]}}"
+    out.unlink()
+    subprocess.run(["exiftool", "-q", "-q", "-o", str(out), info, str(photo)], check=True)
+    assert len(missed_faces(str(photo), photo.read_bytes(), w, h, [])) == MAX_REGION_FACES

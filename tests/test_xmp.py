@@ -368,3 +368,34 @@ def test_names_with_control_characters_are_refused(photo, name):
     [skip] = got.skipped
     assert skip.reason.startswith("name refused") and skip.format == "mwg"
     assert skip.name is not None and skip.name.isprintable()
+
+
+@needs_exiftool
+def test_a_photo_named_in_bytes_that_are_not_utf8_is_read(tmp_path, scene):
+    """A folder source keeps such names (facepipe.core.sources.uri_of); libexiv2 takes a path as
+    UTF-8 text, so the reader gave it the photo's bytes instead of raising TypeError."""
+    import os
+
+    plain = tmp_path / "x.jpg"
+    plain.write_bytes(jpeg_bytes(scene))
+    exiftool("-o", tmp_path / "x.xmp", mwg((W, H), (*norm(FACE), "Eileen Collins")), plain)
+    photo = plain.rename(tmp_path / os.fsdecode(b"IMG_\xff\xfe.JPG"))
+    (tmp_path / "x.xmp").rename(photo.with_name(photo.name + ".xmp"))
+    got = read_regions(photo)
+    assert [t.name for t in got.tags] == ["Eileen Collins"] and close(got.tags[0].box, FACE)
+    assert got.skipped == ()
+    alone = read_regions(photo, sidecars=[])  # the size and orientation from the photo itself
+    assert alone.tags == () and alone.skipped == ()
+
+
+def test_a_photo_that_is_a_fifo_or_a_folder_is_not_read(tmp_path):
+    import os
+
+    fifo = tmp_path / "IMG_0002.JPG"
+    os.mkfifo(fifo)  # opened for reading, it would wait for a writer forever
+    folder = tmp_path / "IMG_0003.JPG"
+    folder.mkdir()
+    for path in (fifo, folder):
+        got = read_regions(path)
+        assert got.tags == ()
+        assert got.skipped[0].reason == "the photo is not a regular file: not read"

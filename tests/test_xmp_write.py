@@ -392,3 +392,55 @@ def test_the_night_writes_named_faces_and_a_forget_removes_only_that_persons(nig
     left = regions_of(gone) if gone.exists() else []
     assert not [x for x in left if x["Name"] in ("eileen_collins", "Zoë O'Brien")]
     assert all("eileen_collins" in [x["Name"] for x in regions_of(Path(u + ".xmp"))] for u in eileen[1:])
+
+
+def test_a_forget_counts_a_sidecar_that_raised_and_goes_on(tmp_path, monkeypatch):
+    """An unexpected error in one photo's sidecar (it was a TypeError for a photo named in bytes
+    that are not UTF-8) is a problem the forget reports, not an exception that skips its
+    other steps after the commit (the tables' VACUUM FULL)."""
+    from types import SimpleNamespace
+
+    import facepipe.models.xmp_write as xmp_write
+    from facepipe.people.sidecars import forget_in_sidecars
+
+    first, second = photo(tmp_path / "a.jpg", (400, 300)), photo(tmp_path / "b.jpg", (400, 300))
+    for p in (first, second):
+        sync_sidecar(p, [Region("Ann", Box(100, 100, 80, 80))], width=400, height=300)
+    real = xmp_write.sync_sidecar
+
+    def flaky(path, *args, **kwargs):
+        if path.name == "a.jpg":
+            raise TypeError("in method 'ImageFactory_open'")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(xmp_write, "sync_sidecar", flaky)
+    photos = [{"uri": str(p), "width": 400, "height": 300, "boxes": [(100, 100, 80, 80)]} for p in (first, second)]
+    done, problems = forget_in_sidecars(photos, "Ann", SimpleNamespace(xmp_folder=None, source=str(tmp_path)))
+    assert done == {"removed": 1}  # b.jpg's sidecar held only facepipe's region
+    [problem] = problems
+    assert problem.startswith("1 XMP sidecar(s) still hold") and "TypeError" in problem
+
+
+def test_a_face_another_tool_already_names_there_is_not_tagged_twice(tmp_path):
+    """digiKam's region names Aunt Mary; facepipe's face of her (the same box, as the load's face
+    made from that region has) was written as a second, identical region beside it: a photo
+    manager then showed her tagged twice on one face. Another name at that place is written
+    (facepipe and the photo manager disagree, and both are shown)."""
+    stored = (300, 200)
+    jpg = photo(tmp_path / "a.jpg", stored)
+    sidecar = digikam_sidecar(jpg, stored)
+    mary = Box(225, 25, 30, 30)  # digiKam's area: centre 0.8, 0.2, size 0.1 x 0.15
+    faces = [Region("Aunt Mary", Box(226, 24, 30, 31)), Region("Zoë", Box(40, 60, 50, 70))]
+    assert sync_sidecar(jpg, faces, width=300, height=200)[0] == "written"
+    after = exiftool_json(sidecar)
+    assert [(r["Name"], r.get("Writer")) for r in after["RegionInfo"]["RegionList"]] == [
+        ("Aunt Mary", None),
+        ("Rex", None),
+        ("Zoë", "facepipe"),
+    ]
+    assert after["PersonInImage"] == ["Aunt Mary", "Zoë"]
+    assert sync_sidecar(jpg, faces, width=300, height=200)[0] == "unchanged"
+
+    assert sync_sidecar(jpg, [Region("Mary Smith", mary)], width=300, height=200)[0] == "written"
+    names = [(r["Name"], r.get("Writer")) for r in regions_of(sidecar)]
+    assert names == [("Aunt Mary", None), ("Rex", None), ("Mary Smith", "facepipe")]

@@ -377,6 +377,23 @@ def _read_embedded(
     width and height, and its EXIF orientation."""
     import exiv2
 
+    if not isinstance(photo, bytes):
+        try:
+            st = os.stat(photo)
+        except OSError as exc:
+            skipped.append(Skipped(f"metadata unreadable: {exc.strerror}", EMBEDDED))
+            return None, None, None, None
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would never answer, a folder is no photo
+            skipped.append(Skipped("the photo is not a regular file: not read", EMBEDDED))
+            return None, None, None, None
+    if not isinstance(photo, bytes) and not _utf8(str(photo)):
+        # libexiv2 takes a path as UTF-8 text: a name that is not UTF-8 (an old camera's, a
+        # Windows zip's) is read here and given to it as bytes
+        try:
+            photo = Path(photo).read_bytes()
+        except OSError as exc:
+            skipped.append(Skipped(f"metadata unreadable: {exc.strerror}", EMBEDDED))
+            return None, None, None, None
     image = _open(photo if isinstance(photo, bytes) else str(photo), EMBEDDED, skipped)
     if image is None:
         return None, None, None, None
@@ -392,6 +409,14 @@ def _read_embedded(
     if not packet or not _screen(packet, EMBEDDED, skipped):
         return None, w, h, orientation
     return _flatten(image), w, h, orientation
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # surrogate-escaped bytes of a name that is not UTF-8
+        return False
+    return True
 
 
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis")

@@ -20,7 +20,8 @@ regions carry ``facepipe:Writer`` = facepipe in their struct, and the PersonInIm
 facepipe added are listed in ``facepipe:PersonInImage`` (namespace
 :data:`facepipe.models.xmp.FACEPIPE_NS`): a write removes exactly those and adds the
 current ones, so a rename replaces the old name and a forget removes it. A name another
-tool already wrote in PersonInImage is left to that tool (not listed as facepipe's).
+tool already wrote in PersonInImage is left to that tool (not listed as facepipe's), and a face
+another tool's region already names at the same place (IoU ``DROP_IOU``) gets no second region.
 
 Frames. facepipe's boxes are in the upright (EXIF-rotated) photo; MWG areas are on the
 stored pixels, with ``AppliedToDimensions`` the stored size, so a box is turned back by the
@@ -232,6 +233,18 @@ def _rebuilt(
         _drop_regions(new)
 
     names = list(others)
+    if regions:
+        # a face another tool's region already names, at the same place, is not tagged twice
+        theirs = [
+            (_name(flat.get(f"{i}/mwg-rs:Name")), _upright_box(flat, i, frame, upright))
+            for i in kept_items
+            if i not in mine
+        ]
+        regions = [
+            r
+            for r in regions
+            if not any(n == r.name and b is not None and _iou(b, r.box) >= DROP_IOU for n, b in theirs)
+        ]
     if regions:
         _ensure_struct(new, REGIONS)
         if not any(d.key() == f"{DIMENSIONS}/stDim:w" for d in new):

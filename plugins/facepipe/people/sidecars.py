@@ -199,6 +199,9 @@ def forget_in_sidecars(photos: list[dict], name: str | None, s=None) -> tuple[di
         except (SidecarError, SourceError, OSError) as exc:
             failed.append(str(exc)[:200] if name is not None else type(exc).__name__)
             continue
+        except Exception as exc:  # one photo's sidecar never stops the forget's other steps
+            failed.append(type(exc).__name__)
+            continue
         if outcome in ("written", "removed"):
             counts[outcome] += 1
     problems = []
