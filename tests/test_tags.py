@@ -9,6 +9,7 @@ The sample days ingested and reported through Airflow (dag.test) from a folder o
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
