@@ -73,7 +73,7 @@ def write_photos(conn, schema: str, keys: Iterable[tuple[dt.date, object]], s=No
         for row in rows:
             photos.setdefault((row["day"], row["image_id"]), []).append(row)
         for faces in photos.values():
-            _write_one(faces, counts, place, opened, s.tmp_dir)
+            _write_one(faces, counts, place, opened, getattr(s, "tmp_dir", None))
     return {k: v for k, v in sorted(counts.items()) if v}
 
 
@@ -191,7 +191,7 @@ def forget_in_sidecars(photos: list[dict], name: str | None, s=None) -> tuple[di
                 None,
                 opened,
                 place if "://" not in photo["uri"] else {},
-                s.tmp_dir,
+                getattr(s, "tmp_dir", None),
                 orientation=None if boxes else 1,  # the photo's, to place the boxes
                 drop_names=None if name is None else {name},
                 drop_boxes=boxes,
