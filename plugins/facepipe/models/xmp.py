@@ -85,6 +85,9 @@ OURS_FIELD = "facepipe:Writer"  # in a region's struct: "facepipe"
 OURS_NAMES = "Xmp.facepipe.PersonInImage"  # the PersonInImage names facepipe added
 
 MAX_PACKET_BYTES = 1_000_000
+# the head of a photo read for its metadata where the whole is not at hand (an S3 object at the
+# night's tags and sidecar writing): a JPEG keeps its Exif and XMP there, libexiv2 reads them from it
+HEAD_BYTES = 512 * 1024
 MAX_NAME_CHARS = 256
 MAX_REGIONS = 1000  # a family photo has tens; more is a file built to be slow
 MIN_INSIDE = 0.5  # fraction of a box's area that must lie inside the photo

@@ -77,9 +77,6 @@ def write_photos(conn, schema: str, keys: Iterable[tuple[dt.date, object]], s=No
     return {k: v for k, v in sorted(counts.items()) if v}
 
 
-HEAD_BYTES = 512 * 1024  # of an S3 photo, for its Exif orientation (it leads a JPEG)
-
-
 def _sync(photo: dict, regions, opened: dict, place: dict, tmp_dir=None, **kw) -> str:
     """facepipe.models.xmp_write.sync_sidecar for the photo's sidecar: beside its file (or
     under ``xmp_folder``), or for an S3 object through a private temporary folder (its head, for
@@ -89,6 +86,7 @@ def _sync(photo: dict, regions, opened: dict, place: dict, tmp_dir=None, **kw) -
     import tempfile
 
     from facepipe.core.sources import open_source, path_of
+    from facepipe.models.xmp import HEAD_BYTES
     from facepipe.models.xmp_write import SidecarError, sync_sidecar
 
     size = {"width": photo["width"], "height": photo["height"]}

@@ -165,9 +165,6 @@ def apply_tags(conn: psycopg.Connection, schema: str, days, model: ModelSpec, re
     return out
 
 
-HEAD_BYTES = 512 * 1024  # of an S3 photo, read for its Exif orientation and embedded XMP (they lead a JPEG)
-
-
 def _read_object(photo: dict, read, opened: dict):
     """The regions of an S3 photo: its sidecar objects, and the XMP and orientation in its
     first HEAD_BYTES (libexiv2 reads a JPEG's metadata from its head; a HEIC whose metadata
@@ -177,6 +174,8 @@ def _read_object(photo: dict, read, opened: dict):
     if photo["source"] not in opened:
         opened[photo["source"]] = open_source(photo["source"])
     source = opened[photo["source"]]
+    from facepipe.models.xmp import HEAD_BYTES
+
     head = source.head(photo["uri"], HEAD_BYTES)
     return read(
         head, sidecars=(), sidecar_data=source.read_sidecars(photo["uri"]), width=photo["width"], height=photo["height"]
