@@ -420,7 +420,7 @@ def test_a_video_object_is_read_by_its_header_and_a_temporary_copy_always_delete
 
 @pytest.mark.dag
 @pytest.mark.skipif(subprocess.run(["which", "exiftool"], capture_output=True).returncode != 0, reason="exiftool")
-def test_face_tags_of_a_bucket(airflow_db, schema, db, s3, photos, sample_days, tmp_path):
+def test_face_tags_of_a_bucket(airflow_db, schema, db, s3, photos, sample_days, tmp_path, monkeypatch):
     """Sidecar objects beside a bucket's photos, as for a folder: a tagged face the detector
     misses (an underexposed photo, its IMG.jpg.xmp uploaded with it) becomes a face at the load,
     and a Lightroom-style IMG.xmp added later names a detected face at the night's assignment.
@@ -433,11 +433,14 @@ def test_face_tags_of_a_bucket(airflow_db, schema, db, s3, photos, sample_days, 
     from facepipe.core.text import display_name
     from facepipe.ingest.regions import REGION_DETECTOR
     from facepipe.models.xmp import read_regions
+    from facepipe.ops.cli import main
     from facepipe.ops.demo import run_day
     from facepipe.ops.samples import enrolment_photos
     from facepipe.privacy.forget import forget_person
 
     bucket, client = s3["bucket"], s3["client"]
+    (tmp_path / "nobody").mkdir()  # nobody enrolled: the tags alone name the faces
+    monkeypatch.setenv("FACEPIPE_ENROL_DIR", str(tmp_path / "nobody"))
     seen = enrolment_photos(tmp_path / "people")["eileen_collins"][-1]
     dark = tmp_path / "IMG_dark.jpg"
     box = dark_photo(seen, dark)
@@ -492,11 +495,20 @@ def test_face_tags_of_a_bucket(airflow_db, schema, db, s3, photos, sample_days, 
         got = read_regions(b"", sidecar_data=[(sidecar_key, body)], width=width, height=height, orientation=1)
         return sorted((t.name, t.ours) for t in got.tags if t.box is not None)
 
-    lightroom = key.rsplit(".", 1)[0] + ".xmp"  # updated in place, the person's own region kept
-    assert regions(lightroom) == [("Zoë O'Brien", False), ("Zoë O'Brien", True)]
+    lightroom = key.rsplit(".", 1)[0] + ".xmp"
+    assert regions(lightroom) == [("Zoë O'Brien", False)]  # her tag says it already: no second region
+    # renamed in facepipe: its region with the new name goes beside her tag, in the same object
+    (ident,) = q(
+        db,
+        schema,
+        "SELECT identity_id FROM {s}.identities i JOIN {s}.people p USING (person_id) WHERE p.name = %s",
+        "Zoë O'Brien",
+    )[0]
+    assert main(["people", "name", str(ident), "Zoë Smith"]) == 0
+    assert regions(lightroom) == [("Zoë O'Brien", False), ("Zoë Smith", True)]
     photo_bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
     assert photo_bytes == objects[key]  # never the photo itself
-    forget_person(db, schema, "Zoë O'Brien", model_spec("dlib-resnet-128"))
+    forget_person(db, schema, "Zoë Smith", model_spec("dlib-resnet-128"))
     assert regions(lightroom) == [("Zoë O'Brien", False)]  # facepipe's region of her gone, and only it
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
     assert key in keys and client.get_object(Bucket=bucket, Key=key)["Body"].read() == photo_bytes
