@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers.nights import reported_days
+from helpers.nights import photo_folder_night
 from helpers.rows import q
 from helpers.tagged import dark_photo, sidecar
 
@@ -27,13 +27,8 @@ pytestmark = [
 
 @pytest.fixture
 def night(photos, forget_photos, sample_days, tmp_path, airflow_db, monkeypatch):
-    monkeypatch.setenv("FACEPIPE_REPORTS_DIR", str(tmp_path / "reports"))
-    shutil.rmtree(forget_photos, ignore_errors=True)  # a copy of its own, sidecars added to it
-    shutil.copytree(photos, forget_photos, symlinks=True)
-    with reported_days("tag_", forget_photos, sample_days) as n:
-        monkeypatch.setenv("FACEPIPE_DB_SCHEMA", n.schema)
-        monkeypatch.setenv("FACEPIPE_ENROL_DIR", str(n.enrol_dir))
-        yield n.schema
+    with photo_folder_night("tag_", photos, forget_photos, sample_days, tmp_path, monkeypatch) as schema:
+        yield schema
 
 
 def faces_of(db, schema, where: str, *args) -> list:

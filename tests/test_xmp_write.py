@@ -230,15 +230,10 @@ def test_a_sidecar_folder_mirrors_the_photos_path(tmp_path):
 
 @pytest.fixture
 def night(photos, forget_photos, sample_days, tmp_path, airflow_db, monkeypatch):
-    from helpers.nights import reported_days
+    from helpers.nights import photo_folder_night
 
-    monkeypatch.setenv("FACEPIPE_REPORTS_DIR", str(tmp_path / "reports"))
-    shutil.rmtree(forget_photos, ignore_errors=True)  # a copy of its own, sidecars added to it
-    shutil.copytree(photos, forget_photos, symlinks=True)
-    with reported_days("xmpw_", forget_photos, sample_days) as n:
-        monkeypatch.setenv("FACEPIPE_DB_SCHEMA", n.schema)
-        monkeypatch.setenv("FACEPIPE_ENROL_DIR", str(n.enrol_dir))
-        yield n.schema, forget_photos
+    with photo_folder_night("xmpw_", photos, forget_photos, sample_days, tmp_path, monkeypatch) as schema:
+        yield schema, forget_photos
 
 
 def set_setting(db, schema: str, name: str, value: str) -> None:

@@ -127,3 +127,16 @@ def reported_days(prefix: str, photos: Path, sample_days) -> Iterator[Night]:
     _run(*psql, stdin=t.dump.replace(t.schema, schema))
     with _env(FACEPIPE_DB_SCHEMA=schema, FACEPIPE_ENROL_DIR=str(t.enrol_dir)):
         yield Night(schema, t.enrol_dir)
+
+
+@contextmanager
+def photo_folder_night(prefix: str, photos: Path, copy: Path, sample_days, tmp_path: Path, monkeypatch):
+    """The sample days reported from ``copy``, a fresh copy of ``photos`` a test may add sidecars
+    to; FACEPIPE_REPORTS_DIR, FACEPIPE_DB_SCHEMA and FACEPIPE_ENROL_DIR set to it. Yields the schema."""
+    monkeypatch.setenv("FACEPIPE_REPORTS_DIR", str(tmp_path / "reports"))
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(photos, copy, symlinks=True)
+    with reported_days(prefix, copy, sample_days) as n:
+        monkeypatch.setenv("FACEPIPE_DB_SCHEMA", n.schema)
+        monkeypatch.setenv("FACEPIPE_ENROL_DIR", str(n.enrol_dir))
+        yield n.schema
