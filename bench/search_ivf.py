@@ -253,9 +253,14 @@ def queries(data: Data, n: int):
 _TRUTH: dict = {}
 
 
-def measure(uri: str, schema: str, data: Data, ids, qv, *, probes: int, case: str, exact: bool = False) -> dict:
+# How measure() lets search_faces choose its path: "ivf" always the IVF, "exact" always every face of
+# the range (the baseline), "auto" as facepipe chooses (its default exact_max_rows).
+MODES = {"ivf": 0, "exact": 10**12, "auto": None}
+
+
+def measure(uri: str, schema: str, data: Data, ids, qv, *, probes: int, case: str, mode: str = "ivf") -> dict:
     from facepipe.core.specs import model_spec
-    from facepipe.search.query import search_faces
+    from facepipe.search.query import EXACT_MAX_ROWS, explain_search, search_faces
 
     spec = model_spec("dlib-resnet-128")
     last = DAY0 + dt.timedelta(days=DAYS - 1)
@@ -274,19 +279,12 @@ def measure(uri: str, schema: str, data: Data, ids, qv, *, probes: int, case: st
                 start = int(i * 7 % (DAYS - 30))
                 lo, hi, source = start, start + 30, None
                 since, until = DAY0 + dt.timedelta(days=lo), DAY0 + dt.timedelta(days=hi - 1)
+            limit = EXACT_MAX_ROWS if MODES[mode] is None else MODES[mode]
+            args = dict(k=10, since=since, until=until, source=None if source is None else f"source-{source:02d}")
+            if i == 0:  # the path taken (the same for every query of a case: their ranges hold as many faces)
+                path, _ = explain_search(conn, schema, spec, q, **args, probes=probes, exact_max_rows=limit)
             t0 = time.perf_counter()
-            got = search_faces(
-                conn,
-                schema,
-                spec,
-                q,
-                k=10,
-                since=since,
-                until=until,
-                source=None if source is None else f"source-{source:02d}",
-                probes=probes,
-                exact_max_rows=10**12 if exact else 0,
-            )
+            got = search_faces(conn, schema, spec, q, **args, probes=probes, exact_max_rows=limit)
             took = (time.perf_counter() - t0) * 1000
             key = (case, i)
             if key not in _TRUTH:  # the same queries at every width: their exact answer once
@@ -302,8 +300,9 @@ def measure(uri: str, schema: str, data: Data, ids, qv, *, probes: int, case: st
                     none += len(rows & mine) == 0
     out = {
         "case": case,
-        "path": "exact" if exact else "ivf",
-        "probes": None if exact else probes,
+        "mode": mode,
+        "path": path,
+        "probes": None if path == "exact" else probes,
         "queries": len(rec),
         "recall": round(float(np.mean(rec)), 4),
         "min_recall": round(float(np.min(rec)), 2),
@@ -394,30 +393,58 @@ def upkeep(uri: str, schema: str, data: Data) -> dict:
         log(f"  retention {out['retention_one_day']}")
         biggest = int(np.bincount(data.identity).argmax())
         rows = np.flatnonzero(data.identity == biggest)
-        days = [DAY0 + dt.timedelta(days=int(data.day[r])) for r in rows]
-        t = time.perf_counter()
-        with conn.transaction():
-            conn.execute("CREATE TEMP TABLE forget_faces (day date, image_id uuid, face_no smallint) ON COMMIT DROP")
-            conn.cursor().executemany(
-                "INSERT INTO forget_faces VALUES (%s, %s, 0)",
-                [(d, uuid.UUID(int=ID_OFFSET + int(r))) for d, r in zip(days, rows)],
-            )
-            conn.execute(
-                f'DELETE FROM "{schema}".faces f USING forget_faces g WHERE f.day = g.day AND f.image_id = g.image_id'
-            )
-            touched = ivf.forget_rows(conn, schema)
-        deleted = time.perf_counter()
-        rewritten = ivf.scrub(conn, schema, touched)
-        out["forget"] = {
-            "faces": len(rows),
-            "days": len(set(days)),
-            "rows_deleted": sum(touched.values()),
-            "delete_s": round(deleted - t, 2),
-            "partitions_rewritten": len(rewritten),
-            "scrub_s": round(time.perf_counter() - deleted, 2),
-        }
+        keys = [(DAY0 + dt.timedelta(days=int(data.day[r])), uuid.UUID(int=ID_OFFSET + int(r))) for r in rows]
+        out["forget"] = _forget(conn, schema, keys)
         log(f"  forget {out['forget']}")
+        # the issue's case: a person with 200 faces over 50 days, loaded as their nights would
+        # have (faces and every version's lists), then forgotten
+        person = rng.integers(0, len(data.centres))
+        keys = [(DAY0 + dt.timedelta(days=100 + i // 4), uuid.UUID(int=(3 << 64) + i)) for i in range(200)]
+        vectors = data.face(np.full(200, person))
+        with conn.transaction():
+            with conn.cursor().copy(
+                f'COPY "{schema}".faces (day, image_id, face_no, box_x, box_y, box_w, box_h, source, detector,'
+                " det_score, model, embedding) FROM STDIN (FORMAT BINARY)"
+            ) as cp:
+                cp.set_types(
+                    ["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "text", "float4", "text", "vector"]
+                )
+                for (day, image_id), v in zip(keys, vectors):
+                    cp.write_row((day, image_id, 0, 0, 0, 50, 50, "source-00", "haar", 1.0, spec.name, v))
+            for version in ivf.writable(conn, schema):
+                cents = ivf.centroids(conn, schema, version.version)
+                for d in sorted({day for day, _ in keys}):
+                    mine = [(day, i, 0, "source-00", v) for (day, i), v in zip(keys, vectors) if day == d]
+                    ivf._insert(conn, schema, version, cents, d, mine)
+        out["forget_200"] = _forget(conn, schema, keys)
+        log(f"  forget of 200 faces over 50 days {out['forget_200']}")
     return out
+
+
+def _forget(conn, schema: str, keys: list) -> dict:
+    """A forget of these (day, image_id) faces as facepipe's forget changes the search structure:
+    deleted from faces and every version in one transaction, then the partitions scrubbed."""
+    from facepipe.search import ivf
+
+    t = time.perf_counter()
+    with conn.transaction():
+        conn.execute("CREATE TEMP TABLE forget_faces (day date, image_id uuid, face_no smallint) ON COMMIT DROP")
+        conn.cursor().executemany("INSERT INTO forget_faces VALUES (%s, %s, 0)", keys)
+        conn.execute(
+            f'DELETE FROM "{schema}".faces f USING forget_faces g WHERE f.day = g.day AND f.image_id = g.image_id'
+        )
+        touched = ivf.forget_rows(conn, schema)
+    deleted = time.perf_counter()
+    rewritten = ivf.scrub(conn, schema, touched)
+    return {
+        "faces": len(keys),
+        "days": len({d for d, _ in keys}),
+        "rows_deleted": sum(touched.values()),
+        "delete_s": round(deleted - t, 2),
+        "partitions_rewritten": len(rewritten),
+        "scrub_s": round(time.perf_counter() - deleted, 2),
+        "total_s": round(time.perf_counter() - t, 2),
+    }
 
 
 def main(argv=None) -> int:
@@ -469,14 +496,18 @@ def main(argv=None) -> int:
             shape["build"] = build(uri, SCHEMA, args.lists, data)
             shape["queries"] = []
             for pr in probes:
-                for case in ("all", "source", "30 days"):
-                    shape["queries"].append(measure(uri, SCHEMA, data, ids, qv, probes=pr, case=case))
+                # every day on the IVF; the filters as facepipe chooses, and on the IVF at the middle width
+                for case, mode in (("all", "ivf"), ("source", "auto"), ("30 days", "auto")):
+                    shape["queries"].append(measure(uri, SCHEMA, data, ids, qv, probes=pr, case=case, mode=mode))
+                if pr == probes[len(probes) // 2]:
+                    for case in ("source", "30 days"):
+                        shape["queries"].append(measure(uri, SCHEMA, data, ids, qv, probes=pr, case=case))
                 save()
             if "exact" not in skip:
-                for case in ("all", "source"):
+                for case in ("all", "source", "30 days"):
                     n = args.exact_queries + 3
                     shape["queries"].append(
-                        measure(uri, SCHEMA, data, ids[:n], qv[:n], probes=0, case=case, exact=True)
+                        measure(uri, SCHEMA, data, ids[:n], qv[:n], probes=0, case=case, mode="exact")
                     )  # the baseline: every face of the range
             if "clients" not in skip:
                 shape["clients"] = clients(uri, SCHEMA, qv, probes[len(probes) // 2])

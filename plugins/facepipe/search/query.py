@@ -196,18 +196,16 @@ def search_faces(
         )
         _apply(conn, plan.settings)
         rows = conn.execute(plan.statement, plan.params).fetchall()
-        if plan.path == "ivf":
-            if len(rows) < k:  # the probed lists hold fewer than k faces of the range: all of them
-                exact = load_sql("search_faces_exact.sql", schema=schema, op=model.distance_op)
-                rows = conn.execute(exact, plan.params).fetchall()
-            else:
-                rows = _with_photos(conn, schema, rows)
+        if plan.path == "ivf" and len(rows) < k:  # the probed lists hold fewer than k faces of the range
+            exact = load_sql("search_faces_exact.sql", schema=schema, op=model.distance_op)
+            rows = conn.execute(exact, plan.params).fetchall()
+        rows = _with_photos(conn, schema, rows)
     return [Match(r[0], str(r[1]), r[2], r[3], r[4], r[5], r[6], (r[7], r[8], r[9], r[10]), float(r[11])) for r in rows]
 
 
 def _with_photos(conn: psycopg.Connection, schema: str, found: list) -> list:
-    """The IVF's (day, image_id, face_no, source, box, distance) rows with their photos, as the
-    exact path returns them (a face's photo goes with it: never a half-made row)."""
+    """Either path's (day, image_id, face_no, source, box, distance) rows with their photos (a
+    face's photo goes with it: never a half-made row)."""
     if not found:
         return []
     photos = {
