@@ -177,7 +177,7 @@ def build(uri: str, schema: str, lists: int, data: Data) -> dict:
             (f'"{schema}".{v.table}',),
         ).fetchone()
         built["table_mib"] = round(max(size, parts) / 2**20)
-        cents = ivf.centroids(conn, schema, v.version)
+        cents = ivf.centroids(conn, schema, v)
     built["centroids_mib"] = round(cents.nbytes / 2**20, 1)
     # the list a face is put in (ivf.ROUTING) against its exact nearest list, by numpy here
     rows = np.random.default_rng(1).choice(len(data.vectors), min(20_000, len(data.vectors)), replace=False)
@@ -412,7 +412,7 @@ def upkeep(uri: str, schema: str, data: Data) -> dict:
                 for (day, image_id), v in zip(keys, vectors):
                     cp.write_row((day, image_id, 0, 0, 0, 50, 50, "source-00", "haar", 1.0, spec.name, v))
             for version in ivf.writable(conn, schema):
-                cents = ivf.centroids(conn, schema, version.version)
+                cents = ivf.centroids(conn, schema, version)
                 for d in sorted({day for day, _ in keys}):
                     mine = [(day, i, 0, "source-00", v) for (day, i), v in zip(keys, vectors) if day == d]
                     ivf._insert(conn, schema, version, cents, d, mine)

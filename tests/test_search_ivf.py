@@ -196,7 +196,7 @@ def test_few_probes_still_give_k_faces_and_a_narrow_filter_is_complete(loaded, d
     day = DAY0 + dt.timedelta(days=3)
     query = np.asarray(centres[0], np.float32)
     v = ivf.current(db, schema)
-    (nearest,) = ivf.nearest_lists(ivf.centroids(db, schema, v.version), query, 1)
+    (nearest,) = ivf.nearest_lists(ivf.centroids(db, schema, v), query, 1)
     (held,) = db.execute(
         sql.SQL("SELECT count(*) FROM {} WHERE list_id = %s AND day = %s AND source = 'cam1'").format(
             sql.Identifier(schema, v.table)
@@ -461,6 +461,51 @@ def test_a_failed_build_leaves_no_table_and_the_old_version_serves(loaded, db, m
     assert db.execute("SELECT to_regclass(%s)", (f"{schema}.{ivf.lists_table(v.version + 1)}",)).fetchone()[0] is None
     assert ivf.current(db, schema) == v and _in_step(db, schema)
     _check(db, schema, spec, rng, centres, since=DAY0, until=DAY0 + dt.timedelta(days=5))
+
+
+def test_a_schema_made_anew_is_searched_with_its_own_centroids(loaded, db):
+    """A process that searched a schema keeps its centroids; the schema dropped and made again
+    (a downgrade, a restore) numbers its first version 1 again, with other centroids. Found by
+    bench/search_ivf.py's second shape: every query read the first shape's lists (recall 0)."""
+    from facepipe.core.schema import require
+    from facepipe.search import ivf
+    from facepipe.search.query import search_faces
+
+    schema, spec, rng, centres, shas = loaded
+    first = ivf.current(db, schema)
+    ivf.centroids(db, schema, first)  # cached
+    db.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    require(db, schema, spec, may_upgrade=True)
+    others = rng.normal(size=(40, 128)).astype(np.float32)
+    others /= np.linalg.norm(others, axis=1, keepdims=True)
+    for i in range(6):
+        _load(db, schema, spec, DAY0 + dt.timedelta(days=i), "cam0", rng, others, n=80)
+    ivf.build(db, schema, spec, reason="test", lists=LISTS)
+    again = ivf.current(db, schema)
+    assert again.version == first.version and again.table_oid != first.table_oid
+    stored = np.stack(
+        [
+            np.frombuffer(bytes(c), "<f4")
+            for (c,) in db.execute(
+                sql.SQL("SELECT centroid FROM {} WHERE version = %s ORDER BY list_id").format(
+                    sql.Identifier(schema, "search_centroids")
+                ),
+                (again.version,),
+            )
+        ]
+    )
+    assert np.array_equal(ivf.centroids(db, schema, again), stored)
+    # a stored face, searched with one probe: its own list is the nearest, so it comes first
+    day, image_id, vector = db.execute(
+        sql.SQL("SELECT day, image_id::text, embedding FROM {} ORDER BY image_id LIMIT 1").format(
+            sql.Identifier(schema, "faces")
+        )
+    ).fetchone()
+    found = search_faces(
+        db, schema, spec, vector.to_numpy(), k=1, since=DAY0, until=DAY0 + dt.timedelta(days=5),
+        probes=1, exact_max_rows=0,
+    )  # fmt: skip
+    assert [(m.day, m.image_id) for m in found] == [(day, image_id)]
 
 
 def test_growth_trains_new_centroids(loaded, db):

@@ -88,6 +88,9 @@ class Version:
     cells: tuple[int, ...]  # each coarse cell's first list id (a face's list is looked for in its nearest cells)
     trained_faces: int
     built_at: dt.datetime | None
+    # its table's OID: a version number comes again after the schema is dropped and made anew
+    # (a downgrade, a restore), with other centroids; the cache below keys on the table
+    table_oid: int | None = None
 
     @property
     def table(self) -> str:
@@ -112,12 +115,13 @@ def _versions(conn: psycopg.Connection, schema: str, states: tuple[str, ...]) ->
         return []
     rows = conn.execute(
         sql.SQL(
-            "SELECT version, state, model, lists, bounds, cells, trained_faces, built_at FROM {}"
+            "SELECT version, state, model, lists, bounds, cells, trained_faces, built_at,"
+            " to_regclass(format('%%I.%%I', %s::text, 'search_lists_v' || version))::oid FROM {}"
             " WHERE state = ANY(%s) ORDER BY version"
         ).format(_t(schema, "search_ivf")),
-        (list(states),),
+        (schema, list(states)),
     ).fetchall()
-    return [Version(v, s, m, n, tuple(b), tuple(c), t, at) for v, s, m, n, b, c, t, at in rows]
+    return [Version(v, s, m, n, tuple(b), tuple(c), t, at, o) for v, s, m, n, b, c, t, at, o in rows]
 
 
 def current(conn: psycopg.Connection, schema: str) -> Version | None:
@@ -132,22 +136,28 @@ def writable(conn: psycopg.Connection, schema: str) -> list[Version]:
 
 # --- centroids ---------------------------------------------------------------------------
 
-_CACHE: dict[tuple[str, str, int], np.ndarray] = {}
+_CACHE: dict[tuple[str, str, int, int | None], np.ndarray] = {}
 
 
-def centroids(conn: psycopg.Connection, schema: str, version: int) -> np.ndarray:
-    """A version's centroids (lists x dim, float32), cached per process: a version's never change."""
-    key = (conn.info.dbname + "@" + str(conn.info.host) + ":" + str(conn.info.port), schema, int(version))
+def centroids(conn: psycopg.Connection, schema: str, version: Version) -> np.ndarray:
+    """A version's centroids (lists x dim, float32), cached per process by its table: a version's
+    never change (a version number made again, after its schema was dropped, has a new table)."""
+    key = (
+        conn.info.dbname + "@" + str(conn.info.host) + ":" + str(conn.info.port),
+        schema,
+        version.version,
+        version.table_oid,
+    )
     found = _CACHE.get(key)
     if found is None:
         rows = conn.execute(
             sql.SQL("SELECT list_id, centroid FROM {} WHERE version = %s ORDER BY list_id").format(
                 _t(schema, "search_centroids")
             ),
-            (version,),
+            (version.version,),
         ).fetchall()
         if not rows or [r[0] for r in rows] != list(range(len(rows))):
-            raise RuntimeError(f"the centroids of search version {version} are incomplete")
+            raise RuntimeError(f"the centroids of search version {version.version} are incomplete")
         found = np.stack([np.frombuffer(bytes(c), "<f4") for _, c in rows])
         if len(_CACHE) >= 4:
             _CACHE.pop(next(iter(_CACHE)))
@@ -371,7 +381,7 @@ def replace_day(conn: psycopg.Connection, schema: str, day: dt.date, source: str
             ),
             (day, source, source),
         )
-        _insert(conn, schema, version, centroids(conn, schema, version.version), day, rows)
+        _insert(conn, schema, version, centroids(conn, schema, version), day, rows)
     return len(rows)
 
 

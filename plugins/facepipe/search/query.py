@@ -134,7 +134,7 @@ def _search_plan(
     width = math.ceil((probes or search_probes()) / share)
     if exact_max_rows > 0 and rows <= width * total / version.lists:
         return exact
-    lists = ivf.nearest_lists(ivf.centroids(conn, schema, version.version), query, width)
+    lists = ivf.nearest_lists(ivf.centroids(conn, schema, version), query, width)
     return _Plan(
         "ivf",
         load_sql("search_ivf.sql", schema=schema, table=version.table, op=model.distance_op),
