@@ -55,6 +55,10 @@ def query_vector(photo: Path, model: ModelSpec, detector_name: str, min_face: in
 # lists there (bench/ann.py, 1,000,000 faces on 2 cores: 100,000 rows in 30 ms). Past it, the
 # IVF (facepipe.search.ivf) reads only the probed lists.
 EXACT_MAX_ROWS = 50_000
+# What a face costs the IVF path against the exact path, at the filter's widened lists: the
+# exact path's scan of a range 0.4-1.2 µs a face (every day 387 ms, a source 123 ms, 30 days 47 ms
+# at 1M), the lists' index-only scans about 0.9 µs (bench/search_ivf.py at 1M faces, quiet).
+EXACT_COST_RATIO = 2.0
 
 
 def filtered_rows(
@@ -128,11 +132,12 @@ def _search_plan(
         return exact
     # A filter (a source, part of the days) keeps a share of each list's faces: read as many more
     # lists, so that about as many faces of the range are compared as without it. That reads
-    # probes x (faces a list) / share faces; the exact path reads the range's: when that is no
-    # more, read the range (exact, and its recall 1.0; BENCHMARKS.md section 14).
+    # probes x (faces a list) / share faces; the exact path reads the range's, each for less:
+    # when that is at most EXACT_COST_RATIO times more, read the range (exact, its recall 1.0
+    # where the widened lists' is 0.56-0.71; BENCHMARKS.md section 14).
     share = min(1.0, max(rows, 1) / max(total, 1))
     width = math.ceil((probes or search_probes()) / share)
-    if exact_max_rows > 0 and rows <= width * total / version.lists:
+    if exact_max_rows > 0 and rows <= EXACT_COST_RATIO * width * total / version.lists:
         return exact
     lists = ivf.nearest_lists(ivf.centroids(conn, schema, version), query, width)
     return _Plan(
