@@ -213,6 +213,22 @@ def test_few_probes_still_give_k_faces_and_a_narrow_filter_is_complete(loaded, d
     assert len(truth & {r[:3] for r in _found(found)}) >= 5
 
 
+def test_a_filter_reads_its_range_exactly_where_that_costs_at_most_twice_the_lists(loaded, db):
+    """A source of two keeps half the faces: the IVF reads twice the lists for it. The exact path
+    reads the source's 240 faces; the widened lists 80 a probe (480 faces / 12 lists x 2): at 1
+    probe (160) the IVF, at 2 (320, at least 240 / EXACT_COST_RATIO) the exact path and its answer."""
+    from facepipe.search.query import EXACT_COST_RATIO, explain_search, search_faces
+
+    schema, spec, rng, centres, shas = loaded
+    assert EXACT_COST_RATIO == 2.0
+    query = np.asarray(centres[3], np.float32)
+    kw = {"k": 10, "since": DAY0, "until": DAY0 + dt.timedelta(days=5), "source": "cam0", "exact_max_rows": 1}
+    assert explain_search(db, schema, spec, query, probes=1, **kw)[0] == "ivf"
+    assert explain_search(db, schema, spec, query, probes=2, **kw)[0] == "exact"
+    found = search_faces(db, schema, spec, query, probes=2, **kw)
+    assert _found(found) == _exact(db, schema, query, 10, kw["since"], kw["until"], "cam0")
+
+
 def test_an_upload_with_markup_or_a_huge_k_is_refused(loaded, db):
     from facepipe.search.query import search_faces
 
