@@ -363,17 +363,7 @@ def upkeep(uri: str, schema: str, data: Data) -> dict:
         ensure_partitions(conn, schema, night)
         t = time.perf_counter()
         with conn.transaction():
-            with conn.cursor().copy(
-                f'COPY "{schema}".faces (day, image_id, face_no, box_x, box_y, box_w, box_h, source, detector,'
-                " det_score, model, embedding) FROM STDIN (FORMAT BINARY)"
-            ) as cp:
-                cp.set_types(
-                    ["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "text", "float4", "text", "vector"]
-                )
-                for i, v in enumerate(vectors):
-                    cp.write_row(
-                        (night, uuid.UUID(int=(2 << 64) + i), 0, 0, 0, 50, 50, "source-00", "haar", 1.0, spec.name, v)
-                    )
+            _copy_faces(conn, schema, [(night, uuid.UUID(int=(2 << 64) + i)) for i in range(n)], vectors, spec.name)
             copied = time.perf_counter()
             ivf.replace_day(conn, schema, night, None)
         done = time.perf_counter()
@@ -402,15 +392,7 @@ def upkeep(uri: str, schema: str, data: Data) -> dict:
         keys = [(DAY0 + dt.timedelta(days=100 + i // 4), uuid.UUID(int=(3 << 64) + i)) for i in range(200)]
         vectors = data.face(np.full(200, person))
         with conn.transaction():
-            with conn.cursor().copy(
-                f'COPY "{schema}".faces (day, image_id, face_no, box_x, box_y, box_w, box_h, source, detector,'
-                " det_score, model, embedding) FROM STDIN (FORMAT BINARY)"
-            ) as cp:
-                cp.set_types(
-                    ["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "text", "float4", "text", "vector"]
-                )
-                for (day, image_id), v in zip(keys, vectors):
-                    cp.write_row((day, image_id, 0, 0, 0, 50, 50, "source-00", "haar", 1.0, spec.name, v))
+            _copy_faces(conn, schema, keys, vectors, spec.name)
             for version in ivf.writable(conn, schema):
                 cents = ivf.centroids(conn, schema, version)
                 for d in sorted({day for day, _ in keys}):
@@ -419,6 +401,20 @@ def upkeep(uri: str, schema: str, data: Data) -> dict:
         out["forget_200"] = _forget(conn, schema, keys)
         log(f"  forget of 200 faces over 50 days {out['forget_200']}")
     return out
+
+
+def _copy_faces(conn, schema: str, keys: list, vectors: np.ndarray, model: str) -> None:
+    """Faces of source-00 at these (day, image_id) keys, one a photo, by binary COPY (in the caller's
+    transaction)."""
+    with conn.cursor().copy(
+        f'COPY "{schema}".faces (day, image_id, face_no, box_x, box_y, box_w, box_h, source, detector,'
+        " det_score, model, embedding) FROM STDIN (FORMAT BINARY)"
+    ) as cp:
+        cp.set_types(
+            ["date", "uuid", "int2", "int4", "int4", "int4", "int4", "text", "text", "float4", "text", "vector"]
+        )
+        for (day, image_id), v in zip(keys, vectors):
+            cp.write_row((day, image_id, 0, 0, 0, 50, 50, "source-00", "haar", 1.0, model, v))
 
 
 def _forget(conn, schema: str, keys: list) -> dict:
