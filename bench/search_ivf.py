@@ -22,7 +22,9 @@ held them), and the queries again. Results: bench/results/<--out>.json. No timed
 ``--routing numpy,faiss`` runs each shape once a routing (ivf.ROUTING "cells": a face's list
 among its nearest cells' lists, as before faiss; "exact": faiss's exact nearest centroid), each
 from a fresh load, in the same process; ``--skip exact,clients`` leaves out the baseline and the
-4 clients. ``--assignment 200000,65536,500000`` measures the list assignment alone at 10M's
+4 clients. ``--first-pass full,half`` builds the lists with the model's own vectors (as before
+revision 0014) and measures them, then converts them to halfvec in place (the revision's
+upgrade, timed) and measures again: the two side by side on one build. ``--assignment 200000,65536,500000`` measures the list assignment alone at 10M's
 list count: faces/s and the share of faces in their exact nearest list, for numpy, faiss's
 brute force and faiss HNSW graphs over the centroids.
 """
@@ -161,23 +163,37 @@ def load(uri: str, data: Data, schema: str) -> dict:
     return {"copy_s": round(copied, 1)}
 
 
-def build(uri: str, schema: str, lists: int, data: Data) -> dict:
+def _table_mib(conn, schema: str, table: str) -> int:
+    (size,) = conn.execute("SELECT pg_total_relation_size(%s::regclass)", (f'"{schema}".{table}',)).fetchone()
+    # per-partition sizes: pg_total_relation_size of a partitioned parent is 0 before PG 18
+    (parts,) = conn.execute(
+        "SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i WHERE i.inhparent = %s::regclass",
+        (f'"{schema}".{table}',),
+    ).fetchone()
+    return round(max(size, parts) / 2**20)
+
+
+def build(uri: str, schema: str, lists: int, data: Data, first_pass: str = "half") -> dict:
+    """ivf.build; with ``first_pass`` "full" the lists hold the model's own vector type, as before
+    revision 0014 (the baseline ``convert`` turns into halfvec)."""
     from facepipe.core.specs import model_spec
     from facepipe.search import ivf
 
-    with connect(uri) as conn:
-        t = time.perf_counter()
-        built = ivf.build(conn, schema, model_spec("dlib-resnet-128"), reason="bench", lists=lists)
-        built["total_s"] = round(time.perf_counter() - t, 1)
-        v = ivf.current(conn, schema)
-        (size,) = conn.execute("SELECT pg_total_relation_size(%s::regclass)", (f'"{schema}".{v.table}',)).fetchone()
-        # per-partition sizes: pg_total_relation_size of a partitioned parent is 0 before PG 18
-        (parts,) = conn.execute(
-            "SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i WHERE i.inhparent = %s::regclass",
-            (f'"{schema}".{v.table}',),
-        ).fetchone()
-        built["table_mib"] = round(max(size, parts) / 2**20)
-        cents = ivf.centroids(conn, schema, v)
+    spec = model_spec("dlib-resnet-128")
+    kept = ivf.search_type
+    if first_pass == "full":
+        ivf.search_type = lambda model: model.column_type
+    try:
+        with connect(uri) as conn:
+            t = time.perf_counter()
+            built = ivf.build(conn, schema, spec, reason="bench", lists=lists)
+            built["total_s"] = round(time.perf_counter() - t, 1)
+            v = ivf.current(conn, schema)
+            built["vector_type"] = v.vector_type
+            built["table_mib"] = _table_mib(conn, schema, v.table)
+            cents = ivf.centroids(conn, schema, v)
+    finally:
+        ivf.search_type = kept
     built["centroids_mib"] = round(cents.nbytes / 2**20, 1)
     # the list a face is put in (ivf.ROUTING) against its exact nearest list, by numpy here
     rows = np.random.default_rng(1).choice(len(data.vectors), min(20_000, len(data.vectors)), replace=False)
@@ -186,6 +202,30 @@ def build(uri: str, schema: str, lists: int, data: Data) -> dict:
     built["routed_equals_exact"] = round(float((exact == routed).mean()), 4)
     log(f"  built {built}")
     return built
+
+
+def convert(uri: str, schema: str) -> dict:
+    """Revision 0014's upgrade of the current version (its vectors to halfvec, in place), timed,
+    then the VACUUM that gives its index-only scans their visibility map (face_search's next run)."""
+    from facepipe.core.specs import model_spec
+    from facepipe.search import ivf
+
+    with connect(uri) as conn:
+        t = time.perf_counter()
+        with conn.transaction():
+            tables = ivf.to_search_type(conn, schema, model_spec("dlib-resnet-128"))
+        altered = time.perf_counter()
+        v = ivf.current(conn, schema)
+        conn.execute(f'VACUUM (ANALYZE) "{schema}"."{v.table}"')
+        out = {
+            "tables": tables,
+            "vector_type": v.vector_type,
+            "alter_s": round(altered - t, 1),
+            "vacuum_s": round(time.perf_counter() - altered, 1),
+            "table_mib": _table_mib(conn, schema, v.table),
+        }
+    log(f"  converted {out}")
+    return out
 
 
 def numpy_nearest(vectors: np.ndarray, cents: np.ndarray, chunk: int = 4096) -> np.ndarray:
@@ -455,7 +495,17 @@ def main(argv=None) -> int:
     p.add_argument(
         "--routing", default="faiss", help="how faces get their lists, one run each: faiss (exact), numpy (cells)"
     )
-    p.add_argument("--skip", default="", help="steps not run: exact (the baseline), clients")
+    p.add_argument(
+        "--skip",
+        default="",
+        help="steps not run: exact (the baseline), clients, forced (the filters on the IVF), upkeep",
+    )
+    p.add_argument(
+        "--first-pass",
+        default="half",
+        help="the lists' vectors, measured in turn on one build: full (the model's type, as before revision 0014),"
+        " half (halfvec, re-ranked; converted in place after full)",
+    )
     p.add_argument(
         "--assignment", default="", help="faces,lists,identities: list assignment alone (faiss HNSW against exact)"
     )
@@ -489,25 +539,33 @@ def main(argv=None) -> int:
             _TRUTH.clear()
             shape = out["shapes"].setdefault(str(identities), {})[routing] = {"loadavg_start": machine()["loadavg"]}
             shape["load"] = load(uri, data, SCHEMA)  # afresh: the last routing's upkeep changed the faces
-            shape["build"] = build(uri, SCHEMA, args.lists, data)
+            passes = args.first_pass.split(",")
+            shape["build"] = build(uri, SCHEMA, args.lists, data, passes[0])
             shape["queries"] = []
-            for pr in probes:
-                # every day on the IVF; the filters as facepipe chooses, and on the IVF at the middle width
-                for case, mode in (("all", "ivf"), ("source", "auto"), ("30 days", "auto")):
-                    shape["queries"].append(measure(uri, SCHEMA, data, ids, qv, probes=pr, case=case, mode=mode))
-                if pr == probes[len(probes) // 2]:
-                    for case in ("source", "30 days"):
-                        shape["queries"].append(measure(uri, SCHEMA, data, ids, qv, probes=pr, case=case))
+            for first in passes:
+                if first == "half" and shape["build"]["vector_type"] != "halfvec(128)":
+                    shape["convert"] = convert(uri, SCHEMA)
                 save()
+                for pr in probes:
+                    # every day on the IVF; the filters as facepipe chooses, and on the IVF at the middle width
+                    for case, mode in (("all", "ivf"), ("source", "auto"), ("30 days", "auto")):
+                        got = measure(uri, SCHEMA, data, ids, qv, probes=pr, case=case, mode=mode)
+                        shape["queries"].append({**got, "first_pass": first})
+                    if pr == probes[len(probes) // 2] and "forced" not in skip:
+                        for case in ("source", "30 days"):
+                            got = measure(uri, SCHEMA, data, ids, qv, probes=pr, case=case)
+                            shape["queries"].append({**got, "first_pass": first})
+                    save()
+                if "clients" not in skip:
+                    shape.setdefault("clients", {})[first] = clients(uri, SCHEMA, qv, probes[len(probes) // 2])
             if "exact" not in skip:
                 for case in ("all", "source", "30 days"):
                     n = args.exact_queries + 3
                     shape["queries"].append(
                         measure(uri, SCHEMA, data, ids[:n], qv[:n], probes=0, case=case, mode="exact")
                     )  # the baseline: every face of the range
-            if "clients" not in skip:
-                shape["clients"] = clients(uri, SCHEMA, qv, probes[len(probes) // 2])
-            shape["upkeep"] = upkeep(uri, SCHEMA, data)
+            if "upkeep" not in skip:
+                shape["upkeep"] = upkeep(uri, SCHEMA, data)
             save()
     out["finished"] = dt.datetime.now(dt.UTC).isoformat()
     save()

@@ -211,6 +211,7 @@ def test_downgrade_to_base_and_upgrade_again(schema, db, capsys):
         "0011",
         "0012",
         "0013",
+        "0014",
     ]
 
 

@@ -186,6 +186,52 @@ def test_the_ivf_answers_as_the_exact_search_through_loads_reruns_and_clears(loa
     assert ivf.current(db, schema).version == v.version  # no rebuild: the rows changed in place
 
 
+def test_the_lists_hold_halfvec_and_a_search_re_ranks_by_the_exact_vectors(loaded, db):
+    """The search table's vectors are halfvec; a search's distances are the exact ones from
+    faces (a halfvec's differ by about 1e-4). Revision 0014's downgrade gives the table back the
+    exact vectors of faces (a facepipe before it ranks by them), its upgrade converts them again."""
+    from facepipe.core import schema as versions
+    from facepipe.search import ivf
+    from facepipe.search.query import search_faces
+
+    schema, spec, rng, centres, shas = loaded
+    last = DAY0 + dt.timedelta(days=5)
+    assert ivf.current(db, schema).vector_type == "halfvec(128)" == ivf.search_type(spec)
+
+    def distances_exact() -> None:
+        for who in range(5):
+            query = np.asarray(centres[who] + rng.normal(scale=0.15, size=128), np.float32)
+            found = search_faces(db, schema, spec, query, k=10, since=DAY0, until=last, **EVERY)
+            want = db.execute(
+                sql.SQL(
+                    "SELECT day, image_id::text, face_no, embedding <-> %s FROM {} ORDER BY 4, 1, 2, 3 LIMIT 10"
+                ).format(sql.Identifier(schema, "faces")),
+                (query,),
+            ).fetchall()
+            assert [(m.day, m.image_id, m.face_no) for m in found] == [r[:3] for r in want]
+            assert max(abs(m.distance - r[3]) for m, r in zip(found, want)) < 1e-6
+
+    distances_exact()
+    table = ivf.current(db, schema).table
+    files = db.execute("SELECT pg_relation_filenode(%s::regclass)", (f'"{schema}".{table}_p0',)).fetchone()
+    versions.downgrade(schema, spec, "0013")
+    assert ivf.current(db, schema).vector_type == "vector(128)"
+    (differ,) = db.execute(
+        sql.SQL(
+            "SELECT count(*) FROM {} AS s JOIN {} AS f USING (day, image_id, face_no) WHERE s.embedding <> f.embedding"
+        ).format(sql.Identifier(schema, table), sql.Identifier(schema, "faces"))
+    ).fetchone()
+    assert differ == 0
+    _check(db, schema, spec, rng, centres, since=DAY0, until=last)  # the old type: ranked without a re-rank
+    distances_exact()
+    versions.upgrade(schema, spec)
+    assert ivf.current(db, schema).vector_type == "halfvec(128)"
+    assert db.execute("SELECT pg_relation_filenode(%s::regclass)", (f'"{schema}".{table}_p0',)).fetchone() != files
+    assert _in_step(db, schema)
+    distances_exact()
+    _check(db, schema, spec, rng, centres, since=DAY0, until=last)
+
+
 def test_few_probes_still_give_k_faces_and_a_narrow_filter_is_complete(loaded, db):
     """One list probed holds fewer than k faces of a source and a day: the search reads every
     face of the range instead (k come back whenever k exist); with more faces it stays on the IVF."""
@@ -303,7 +349,8 @@ def test_forget_removes_from_the_search_at_once_and_scrubs_its_partitions(loaded
         _load(db, schema, spec, day, "cam2", rng, centres, vectors=np.vstack([mine, others]))
         hers += list(mine)
     db.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(schema, v.table)))
-    needles = [np.asarray(x, np.float32).tobytes()[:64] for x in hers]
+    # her vectors as faces holds them (float32) and as the search's lists do (halfvec)
+    needles = [np.asarray(x, kind).tobytes()[:64] for x in hers for kind in (np.float32, np.float16)]
     # before: the check can fail (her vectors in the search's heap and covering btree)
     held = _in_schema_files(db, schema, needles)
     assert any(t.startswith(v.table + "_p") and t.endswith("_idx") for t in held), held  # the covering btree
@@ -452,7 +499,7 @@ def test_loads_and_forgets_during_a_build_reach_the_new_version(loaded, db, pg_u
     monkeypatch.undo()
     assert built["dropped"] == v.version and ivf.current(db, schema).version == built["version"]
     assert _in_step(db, schema)
-    needles = [np.asarray(x, np.float32).tobytes()[:64] for x in forgotten]
+    needles = [np.asarray(x, kind).tobytes()[:64] for x in forgotten for kind in (np.float32, np.float16)]
     assert _in_schema_files(db, schema, needles) == []
     _check(db, schema, spec, rng, centres, since=DAY0, until=DAY0 + dt.timedelta(days=9))
 

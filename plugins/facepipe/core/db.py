@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -125,10 +126,11 @@ def dict_rows(conn: psycopg.Connection, query, params=None) -> list[dict]:
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
-def load_sql(name: str, *, op: str | None = None, **identifiers: str) -> sql.Composed:
+def load_sql(name: str, *, op: str | None = None, vector_type: str | None = None, **identifiers: str) -> sql.Composed:
     """An include/sql file with ``{name}`` placeholders bound to identifiers.
 
-    ``{op}`` is the model's distance operator, taken from facepipe.core.specs only.
+    ``{op}`` is the model's distance operator, taken from facepipe.core.specs only;
+    ``{vector_type}`` a pgvector type such as ``halfvec(128)``.
     """
     text = (SQL_DIR / name).read_text()
     parts: dict = {k: sql.Identifier(v) for k, v in identifiers.items()}
@@ -136,6 +138,10 @@ def load_sql(name: str, *, op: str | None = None, **identifiers: str) -> sql.Com
         if op not in ("<->", "<=>", "<#>"):
             raise ValueError(f"not a pgvector distance operator: {op!r}")
         parts["op"] = sql.SQL(op)
+    if vector_type is not None:
+        if not re.fullmatch(r"(vector|halfvec)\(\d{1,5}\)", vector_type):
+            raise ValueError(f"not a pgvector vector type: {vector_type!r}")
+        parts["vector_type"] = sql.SQL(vector_type)
     return sql.SQL(text).format(**parts)
 
 

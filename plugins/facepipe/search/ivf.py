@@ -9,7 +9,9 @@ hierarchical k-means does: about sqrt(lists) coarse cells, then each cell's shar
 sample split into lists in proportion to its size. So list ids are contiguous per cell, and
 the table is partitioned by list-id range, one partition per cell (at most 256). Each
 partition keeps its lists together in a covering btree ``(list_id) INCLUDE (key, source,
-vector)``, read by an index-only scan whatever order the rows arrived in.
+vector)``, read by an index-only scan whatever order the rows arrived in. The vector there is
+a ``halfvec`` (``search_type``): half the bytes a query reads (BENCHMARKS.md section 14); a
+search ranks its candidates by it and re-ranks the best few by the exact vector in ``faces``.
 
 A search (facepipe.search.query) finds the ``probes`` nearest centroids in the client (the
 centroids are cached per version), reads those lists' faces of the day range, and ranks them
@@ -91,6 +93,9 @@ class Version:
     # its table's OID: a version number comes again after the schema is dropped and made anew
     # (a downgrade, a restore), with other centroids; the cache below keys on the table
     table_oid: int | None = None
+    # its vectors' type, as its table holds them: halfvec(dim) (``search_type``), or the model's
+    # own type in a table made before revision 0014 and not converted yet
+    vector_type: str | None = None
 
     @property
     def table(self) -> str:
@@ -115,13 +120,63 @@ def _versions(conn: psycopg.Connection, schema: str, states: tuple[str, ...]) ->
         return []
     rows = conn.execute(
         sql.SQL(
-            "SELECT version, state, model, lists, bounds, cells, trained_faces, built_at,"
-            " to_regclass(format('%%I.%%I', %s::text, 'search_lists_v' || version))::oid FROM {}"
-            " WHERE state = ANY(%s) ORDER BY version"
+            "SELECT v.version, v.state, v.model, v.lists, v.bounds, v.cells, v.trained_faces, v.built_at, t.oid,"
+            " (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a"
+            "  WHERE a.attrelid = t.oid AND a.attname = 'embedding')"
+            " FROM {} AS v, LATERAL (SELECT to_regclass(format('%%I.%%I', %s::text, 'search_lists_v' || v.version))::oid"
+            " AS oid) AS t WHERE v.state = ANY(%s) ORDER BY v.version"
         ).format(_t(schema, "search_ivf")),
         (schema, list(states)),
     ).fetchall()
-    return [Version(v, s, m, n, tuple(b), tuple(c), t, at, o) for v, s, m, n, b, c, t, at, o in rows]
+    return [Version(v, s, m, n, tuple(b), tuple(c), t, at, o, ty) for v, s, m, n, b, c, t, at, o, ty in rows]
+
+
+def search_type(model: ModelSpec) -> str:
+    """The type of the vectors in the search table: halfvec, whatever the model's (a 128-d
+    vector's 516 bytes become 260: the covering btree a query reads is about half)."""
+    return f"halfvec({model.dim})"
+
+
+def to_search_type(conn: psycopg.Connection, schema: str, model: ModelSpec) -> list[str]:
+    """Every version's table whose vectors are not ``search_type`` converted in place (ALTER
+    COLUMN ... TYPE: the table and its indexes rewritten into new files, the old ones unlinked,
+    the column's statistics dropped). Revision 0014's upgrade; returns the tables converted."""
+    done = []
+    wanted = search_type(model)
+    for v in _versions(conn, schema, ("current", "building", "retiring")):
+        if v.table_oid is None or v.vector_type == wanted:
+            continue
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ALTER COLUMN embedding TYPE {} USING embedding::{}").format(
+                _t(schema, v.table), sql.SQL(wanted), sql.SQL(wanted)
+            )
+        )
+        conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN embedding SET STATISTICS 0").format(_t(schema, v.table)))
+        done.append(v.table)
+    return done
+
+
+def to_model_type(conn: psycopg.Connection, schema: str, model: ModelSpec) -> list[str]:
+    """Revision 0014's downgrade: every version's vectors back to the model's type, with their
+    exact values from ``faces`` (a facepipe before 0014 ranks by them without a re-rank)."""
+    done = []
+    for v in _versions(conn, schema, ("current", "building", "retiring")):
+        if v.table_oid is None or v.vector_type == model.column_type:
+            continue
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ALTER COLUMN embedding TYPE {} USING embedding::{}").format(
+                _t(schema, v.table), sql.SQL(model.column_type), sql.SQL(model.column_type)
+            )
+        )
+        conn.execute(
+            sql.SQL(
+                "UPDATE {} AS s SET embedding = f.embedding FROM {} AS f"
+                " WHERE f.day = s.day AND f.image_id = s.image_id AND f.face_no = s.face_no"
+            ).format(_t(schema, v.table), _t(schema, "faces"))
+        )
+        conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN embedding SET STATISTICS 0").format(_t(schema, v.table)))
+        done.append(v.table)
+    return done
 
 
 def current(conn: psycopg.Connection, schema: str) -> Version | None:
@@ -349,10 +404,10 @@ def _insert(
         sql.SQL(
             "INSERT INTO {} (list_id, day, image_id, face_no, source, box_x, box_y, box_w, box_h, embedding)"
             " SELECT l.list_id, f.day, f.image_id, f.face_no, f.source, f.box_x, f.box_y, f.box_w, f.box_h,"
-            " f.embedding"
+            " f.embedding::{}"
             " FROM unnest(%s::uuid[], %s::smallint[], %s::int[]) AS l(image_id, face_no, list_id)"
             " JOIN {} AS f ON f.day = %s AND f.image_id = l.image_id AND f.face_no = l.face_no"
-        ).format(_t(schema, version.table), _t(schema, "faces")),
+        ).format(_t(schema, version.table), sql.SQL(version.vector_type or "halfvec"), _t(schema, "faces")),
         ([r[1] for r in rows], [r[2] for r in rows], ids.tolist(), day),
     )
     return len(rows)
@@ -438,7 +493,7 @@ def _create(conn: psycopg.Connection, schema: str, model: ModelSpec, version: in
             "CREATE TABLE {} (list_id integer NOT NULL, day date NOT NULL, image_id uuid NOT NULL,"
             " face_no smallint NOT NULL, source text NOT NULL, box_x integer NOT NULL, box_y integer NOT NULL,"
             " box_w integer NOT NULL, box_h integer NOT NULL, embedding {} NOT NULL) PARTITION BY RANGE (list_id)"
-        ).format(parent, sql.SQL(model.column_type))
+        ).format(parent, sql.SQL(search_type(model)))
     )
     edges = [*bounds, lists]
     for part, (lo, hi) in enumerate(zip(edges, edges[1:])):

@@ -59,6 +59,10 @@ EXACT_MAX_ROWS = 50_000
 # exact path's scan of a range 0.4-1.2 µs a face (every day 387 ms, a source 123 ms, 30 days 47 ms
 # at 1M), the lists' index-only scans about 0.9 µs (bench/search_ivf.py at 1M faces, quiet).
 EXACT_COST_RATIO = 2.0
+# The IVF's candidates, ranked by the search table's halfvec distance, a search re-ranks by their
+# exact vectors: RERANK times k of them (a halfvec's distance is within about 1e-3 of the exact
+# one; BENCHMARKS.md section 14 measures the recall against the full vectors').
+RERANK = 4
 
 
 def filtered_rows(
@@ -86,6 +90,8 @@ class _Plan:
     statement: sql.Composed
     params: dict
     settings: list[tuple[str, str]]
+    # the IVF's: its candidates re-ranked by their exact vectors in faces (search_rerank.sql)
+    rerank: sql.Composed | None = None
 
 
 def _search_plan(
@@ -140,13 +146,21 @@ def _search_plan(
     if exact_max_rows > 0 and rows <= EXACT_COST_RATIO * width * total / version.lists:
         return exact
     lists = ivf.nearest_lists(ivf.centroids(conn, schema, version), query, width)
+    approximate = version.vector_type != model.column_type
     return _Plan(
         "ivf",
-        load_sql("search_ivf.sql", schema=schema, table=version.table, op=model.distance_op),
-        {**params, "lists": lists},
+        load_sql(
+            "search_ivf.sql",
+            schema=schema,
+            table=version.table,
+            op=model.distance_op,
+            vector_type=version.vector_type or model.column_type,
+        ),
+        {**params, "lists": lists, "limit": RERANK * k if approximate else k},
         # the lists' rows through their covering btree (an index-only scan), never a bitmap
         # scan of the heap, which reads them in arrival order (BENCHMARKS.md section 13)
         [("enable_bitmapscan", "off"), ("enable_seqscan", "off"), ("max_parallel_workers_per_gather", "0")],
+        load_sql("search_rerank.sql", schema=schema, op=model.distance_op) if approximate else None,
     )
 
 
@@ -204,8 +218,25 @@ def search_faces(
         if plan.path == "ivf" and len(rows) < k:  # the probed lists hold fewer than k faces of the range
             exact = load_sql("search_faces_exact.sql", schema=schema, op=model.distance_op)
             rows = conn.execute(exact, plan.params).fetchall()
+        elif plan.rerank is not None:
+            rows = _reranked(conn, plan, rows)
         rows = _with_photos(conn, schema, rows)
     return [Match(r[0], str(r[1]), r[2], r[3], r[4], r[5], r[6], (r[7], r[8], r[9], r[10]), float(r[11])) for r in rows]
+
+
+def _reranked(conn: psycopg.Connection, plan: _Plan, candidates: list) -> list:
+    """The IVF's candidates (ranked by their halfvec distance) ranked by their exact vectors in
+    ``faces``: the k nearest, with their exact distances."""
+    return conn.execute(
+        plan.rerank,
+        {
+            **plan.params,
+            "c_days": [r[0] for r in candidates],
+            "c_images": [r[1] for r in candidates],
+            "c_faces": [r[2] for r in candidates],
+            "days": sorted({r[0] for r in candidates}),
+        },
+    ).fetchall()
 
 
 def _with_photos(conn: psycopg.Connection, schema: str, found: list) -> list:
