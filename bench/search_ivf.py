@@ -207,18 +207,18 @@ def build(uri: str, schema: str, lists: int, data: Data, first_pass: str = "half
 def convert(uri: str, schema: str) -> dict:
     """Revision 0014's upgrade of the current version (its vectors to halfvec, in place), timed,
     then the VACUUM that gives its index-only scans their visibility map (face_search's next run)."""
+    from facepipe.core.migrations import compose_file
     from facepipe.core.specs import model_spec
     from facepipe.search import ivf
 
     with connect(uri) as conn:
         t = time.perf_counter()
         with conn.transaction():
-            tables = ivf.to_search_type(conn, schema, model_spec("dlib-resnet-128"))
+            conn.execute(compose_file("0014_search_halfvec.sql", schema, model_spec("dlib-resnet-128")))
         altered = time.perf_counter()
         v = ivf.current(conn, schema)
         conn.execute(f'VACUUM (ANALYZE) "{schema}"."{v.table}"')
         out = {
-            "tables": tables,
             "vector_type": v.vector_type,
             "alter_s": round(altered - t, 1),
             "vacuum_s": round(time.perf_counter() - altered, 1),

@@ -137,48 +137,6 @@ def search_type(model: ModelSpec) -> str:
     return f"halfvec({model.dim})"
 
 
-def to_search_type(conn: psycopg.Connection, schema: str, model: ModelSpec) -> list[str]:
-    """Every version's table whose vectors are not ``search_type`` converted in place (ALTER
-    COLUMN ... TYPE: the table and its indexes rewritten into new files, the old ones unlinked,
-    the column's statistics dropped). Revision 0014's upgrade; returns the tables converted."""
-    done = []
-    wanted = search_type(model)
-    for v in _versions(conn, schema, ("current", "building", "retiring")):
-        if v.table_oid is None or v.vector_type == wanted:
-            continue
-        conn.execute(
-            sql.SQL("ALTER TABLE {} ALTER COLUMN embedding TYPE {} USING embedding::{}").format(
-                _t(schema, v.table), sql.SQL(wanted), sql.SQL(wanted)
-            )
-        )
-        conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN embedding SET STATISTICS 0").format(_t(schema, v.table)))
-        done.append(v.table)
-    return done
-
-
-def to_model_type(conn: psycopg.Connection, schema: str, model: ModelSpec) -> list[str]:
-    """Revision 0014's downgrade: every version's vectors back to the model's type, with their
-    exact values from ``faces`` (a facepipe before 0014 ranks by them without a re-rank)."""
-    done = []
-    for v in _versions(conn, schema, ("current", "building", "retiring")):
-        if v.table_oid is None or v.vector_type == model.column_type:
-            continue
-        conn.execute(
-            sql.SQL("ALTER TABLE {} ALTER COLUMN embedding TYPE {} USING embedding::{}").format(
-                _t(schema, v.table), sql.SQL(model.column_type), sql.SQL(model.column_type)
-            )
-        )
-        conn.execute(
-            sql.SQL(
-                "UPDATE {} AS s SET embedding = f.embedding FROM {} AS f"
-                " WHERE f.day = s.day AND f.image_id = s.image_id AND f.face_no = s.face_no"
-            ).format(_t(schema, v.table), _t(schema, "faces"))
-        )
-        conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN embedding SET STATISTICS 0").format(_t(schema, v.table)))
-        done.append(v.table)
-    return done
-
-
 def current(conn: psycopg.Connection, schema: str) -> Version | None:
     found = _versions(conn, schema, ("current",))
     return found[0] if found else None

@@ -31,21 +31,24 @@ def held_model(conn: psycopg.Connection, schema: str, wanted: ModelSpec | None) 
     return wanted
 
 
-def execute_file(name: str) -> None:
-    """Run include/sql/migrations/``name`` in the migration's transaction."""
+def compose_file(name: str, schema: str, model: ModelSpec) -> sql.Composed:
+    """include/sql/migrations/``name`` with the schema, the reader schema and the model's types
+    bound (bench/search_ivf.py runs revision 0014's on a table it built the old way)."""
     from facepipe.core.schema import reader_schema
 
-    conn, schema, wanted = _context()
-    model = held_model(conn, schema, wanted)
     text = (SQL_DIR / "migrations" / name).read_text()
-    conn.execute(
-        sql.SQL(text).format(
-            schema=sql.Identifier(schema),
-            reader=sql.Identifier(reader_schema(schema)),
-            vector_type=sql.SQL(model.column_type),
-            opclass=sql.SQL(model.opclass),
-        )
+    return sql.SQL(text).format(
+        schema=sql.Identifier(schema),
+        reader=sql.Identifier(reader_schema(schema)),
+        vector_type=sql.SQL(model.column_type),
+        opclass=sql.SQL(model.opclass),
     )
+
+
+def execute_file(name: str) -> None:
+    """Run include/sql/migrations/``name`` in the migration's transaction."""
+    conn, schema, wanted = _context()
+    conn.execute(compose_file(name, schema, held_model(conn, schema, wanted)))
 
 
 def execute(statement: str, **identifiers: str) -> None:
