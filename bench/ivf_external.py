@@ -4,7 +4,7 @@
         --faces 1000000 --shapes 100000,50000 --lists 1000,4000,16000 --probes 8,16,32,64
 
 (faiss-cpu is not a facepipe dependency: ``pip install --no-deps --target /tmp/faiss-target
-faiss-cpu==1.15.1``; without it ``--kmeans numpy``.) BENCHMARKS.md section 13 has the figures
+faiss-cpu==1.15.1``; without it ``--kmeans numpy``.) bench/HISTORY.md section 13 has the figures
 and every command. On the same synthetic dlib-geometry faces as bench/search_index.py
 (bench/ann.py's ``Data``, the same seed, queries and exact top-10; its ``load``, ``build``,
 ``measure`` and ``exact_all``), per input shape and number of lists:

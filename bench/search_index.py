@@ -285,7 +285,7 @@ def main(argv=None) -> int:
 
 
 def markdown(path: Path) -> str:
-    """BENCHMARKS.md section 9's index table from a results file."""
+    """bench/HISTORY.md section 9's index table from a results file."""
     d = json.loads(path.read_text())
     a = d["args"]
     out = [

@@ -1,4 +1,4 @@
-"""Check the relative links of README.md, RELIABILITY.md, BENCHMARKS.md and docs/*.md: each file exists, each #anchor is a heading there.
+"""Check the relative links of README.md, RELIABILITY.md, BENCHMARKS.md, bench/HISTORY.md and docs/*.md: each file exists, each #anchor is a heading there.
 
     python3 docs/check_links.py          (exit code 1 and one line per broken link; part of `make lint`)
     python3 docs/check_links.py FILE...  (those markdown files instead)
@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             ROOT / "README.md",
             ROOT / "RELIABILITY.md",
             ROOT / "BENCHMARKS.md",
+            ROOT / "bench" / "HISTORY.md",
             *sorted((ROOT / "docs").glob("*.md")),
         ]
     bad = 0

@@ -338,7 +338,7 @@ class FacepipeSettings(BaseSettings):
     )
     search_probes: int = setting(
         128,
-        "lists a search reads: more, higher recall and slower (BENCHMARKS.md section 13)",
+        "lists a search reads: more, higher recall and slower (bench/HISTORY.md section 13)",
         scope=DEPLOYMENT,
         ge=1,
         le=65_536,

@@ -58,7 +58,7 @@ BUILD_LOCK = "facepipe:search_build"
 # are trained; from it, face_search trains the first version.
 MIN_FACES = 20_000
 # Faces a list, on average, when the lists are chosen for the faces (search_lists 0):
-# BENCHMARKS.md section 13, 16,000 lists for 1M faces.
+# bench/HISTORY.md section 13, 16,000 lists for 1M faces.
 FACES_A_LIST = 64
 MAX_LISTS = 65_536
 MAX_PARTITIONS = 256

@@ -158,7 +158,7 @@ def _search_plan(
         ),
         {**params, "lists": lists, "limit": RERANK * k if approximate else k},
         # the lists' rows through their covering btree (an index-only scan), never a bitmap
-        # scan of the heap, which reads them in arrival order (BENCHMARKS.md section 13)
+        # scan of the heap, which reads them in arrival order (bench/HISTORY.md section 13)
         [("enable_bitmapscan", "off"), ("enable_seqscan", "off"), ("max_parallel_workers_per_gather", "0")],
         load_sql("search_rerank.sql", schema=schema, op=model.distance_op) if approximate else None,
     )
