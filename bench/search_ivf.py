@@ -386,6 +386,74 @@ def clients(uri: str, schema: str, qv, probes: int, n: int = 4, seconds: float =
     return out
 
 
+def retrain(uri: str, schema: str, data: Data, ids, qv, probes: int) -> dict:
+    """The global step with searches running: new centroids trained and a new version filled and
+    swapped in (``ivf.build``, as face_search runs it when the faces have grown) while a client
+    searches every day without pause. Its latency before, during and after; every answer must
+    have 10 faces. The build's peak allocation in this process (tracemalloc: its sample,
+    centroids and a day's rows; the bench's own faces were allocated before) and the disk of both
+    versions' tables at once, the old one being dropped only after the swap."""
+    import tracemalloc
+
+    from facepipe.core.specs import model_spec
+    from facepipe.search import ivf
+    from facepipe.search.query import search_faces
+
+    spec = model_spec("dlib-resnet-128")
+    phase = ["before"]
+    lat: dict[str, list[float]] = {"before": [], "during": [], "after": []}
+    short = [0]
+    stop = threading.Event()
+
+    def client() -> None:
+        with connect(uri) as conn:
+            i = 0
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                got = search_faces(
+                    conn, schema, spec, qv[i % len(qv)], k=10, since=DAY0,
+                    until=DAY0 + dt.timedelta(days=DAYS - 1), probes=probes, exact_max_rows=0,
+                )  # fmt: skip
+                lat[phase[0]].append((time.perf_counter() - t0) * 1000)
+                short[0] += len(got) < 10
+                i += 1
+
+    th = threading.Thread(target=client)
+    th.start()
+    time.sleep(10)
+    with connect(uri) as conn:
+        old = ivf.current(conn, schema)
+        old_mib = _table_mib(conn, schema, old.table)
+        phase[0] = "during"
+        tracemalloc.start()
+        t = time.perf_counter()
+        built = ivf.build(conn, schema, spec, reason="bench: retrain with searches running")
+        took = time.perf_counter() - t
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        phase[0] = "after"
+        new = ivf.current(conn, schema)
+        new_mib = _table_mib(conn, schema, new.table)
+    time.sleep(10)
+    stop.set()
+    th.join()
+    out = {
+        "build": built,
+        "total_s": round(took, 1),
+        "peak_alloc_mib": round(peak / 2**20),
+        "tables_mib_at_swap": old_mib + new_mib,
+        "short_answers": short[0],
+        **{
+            f"{k}_queries": {"n": len(v), "p50_ms": round(pct(v, 50), 1), "p95_ms": round(pct(v, 95), 1)}
+            for k, v in lat.items()
+            if v
+        },
+        "loadavg": machine()["loadavg"],
+    }
+    log(f"  retrain {out}")
+    return out
+
+
 def upkeep(uri: str, schema: str, data: Data) -> dict:
     """A night, a day's retention and a forget, each timed as facepipe runs it."""
     from facepipe.core.db import ensure_partitions
@@ -498,7 +566,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--skip",
         default="",
-        help="steps not run: exact (the baseline), clients, forced (the filters on the IVF), upkeep",
+        help="steps not run: exact (the baseline), clients, forced (the filters on the IVF), retrain, upkeep",
     )
     p.add_argument(
         "--first-pass",
@@ -564,6 +632,9 @@ def main(argv=None) -> int:
                     shape["queries"].append(
                         measure(uri, SCHEMA, data, ids[:n], qv[:n], probes=0, case=case, mode="exact")
                     )  # the baseline: every face of the range
+            if "retrain" not in skip:
+                shape["retrain"] = retrain(uri, SCHEMA, data, ids, qv, probes[len(probes) // 2])
+                save()
             if "upkeep" not in skip:
                 shape["upkeep"] = upkeep(uri, SCHEMA, data)
             save()
