@@ -372,6 +372,18 @@ def test_forget_removes_from_the_search_at_once_and_scrubs_its_partitions(loaded
     assert {f"{schema}.{t}" for t in before if before[t] != after[t]} == holding  # those, and no other
     assert _in_schema_files(db, schema, needles) == []
     assert _stats_holding(db, schema, hers, atol=1e-4) == []
+    # the rewritten partitions are all-visible again: a search's index-only scans of them read
+    # no heap page (after a bare VACUUM FULL, every face's row would be fetched)
+    from facepipe.search.query import explain_search
+
+    _, plan = explain_search(
+        db, schema, spec, centre, k=10, since=DAY0, until=last, probes=LISTS, exact_max_rows=0, analyze=True
+    )
+    fetches = {t: int(n) for t, n in re.findall(r" on (\w+) s_\d+ [^\n]*\n(?:[^\n]*\n)*?\s+Heap Fetches: (\d+)", plan)}
+    rewritten = {t.split(".")[-1] for t in holding}
+    assert rewritten <= set(fetches) and {fetches[t] for t in rewritten} == {0}, fetches
+    used = set(re.findall(r"Scan using (\w+) on", plan))
+    assert used and all("_list_id_" in i for i in used), used  # only the lists' btree, never the key's
     assert _in_step(db, schema) and ivf.current(db, schema).version == v.version
     _check(db, schema, spec, rng, centres, since=DAY0, until=last, extra=[centre, centre + 0.01])
 
