@@ -306,6 +306,36 @@ def assignment(faces: int, lists: int, identities: int) -> dict:
     return out
 
 
+def balance(faces: int, identities: int, samples: list[int], lists: int = 65_536, probe: int = 1_000_000) -> dict:
+    """The lists' sizes for k-means samples of each size (``ivf.train``; ivf.build takes at most
+    SAMPLE_BYTES of vectors, 1M faces of 128-d), ``probe`` other faces assigned exactly, scaled to
+    ``faces``: median, 99th percentile, largest, empty, and the mean size of the list a face
+    (a query) is in, which is what a probe reads. No database."""
+    from facepipe.search import ivf
+
+    data = Data(faces, identities, DAYS, 10, seed=5)
+    rng = np.random.default_rng(2)
+    rows = rng.choice(len(data.vectors), min(probe, faces), replace=False)
+    out = {}
+    for size in samples:
+        sample = rng.choice(len(data.vectors), size, replace=False)
+        t = time.perf_counter()
+        cents, _, _ = ivf.train(data.vectors[sample], lists)
+        took = time.perf_counter() - t
+        n = np.bincount(ivf.assign(data.vectors[rows], cents), minlength=len(cents)) * (faces / len(rows))
+        out[str(size)] = {
+            "train_s": round(took, 1),
+            "mean": round(float(n.mean()), 1),
+            "median": float(np.median(n)),
+            "p99": float(np.percentile(n, 99)),
+            "max": float(n.max()),
+            "empty": int((n == 0).sum()),
+            "a_query_s_list": round(float((n * n).sum() / n.sum()), 1),
+        }
+        log(f"  sample {size:,}: {out[str(size)]}")
+    return out
+
+
 def queries(data: Data, n: int):
     ids = data.rng.integers(0, len(data.centres), n)
     return ids, data.face(ids)
@@ -602,6 +632,9 @@ def main(argv=None) -> int:
     p.add_argument(
         "--reuse", action="store_true", help="query the faces and version an earlier run left in --state (no load)"
     )
+    p.add_argument(
+        "--balance", default="", help="faces,identities,sample,...: the lists' sizes for each k-means sample size"
+    )
     p.add_argument("--out", default="search_ivf")
     args = p.parse_args(argv)
     from facepipe.search import ivf
@@ -616,6 +649,10 @@ def main(argv=None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(out, indent=2, default=str))
 
+    if args.balance:
+        faces, identities, *samples = (int(x) for x in args.balance.split(","))
+        out["balance"] = balance(faces, identities, samples)
+        save()
     if args.assignment:
         faces, lists, identities = (int(x) for x in args.assignment.split(","))
         out["assignment"] = assignment(faces, lists, identities)
