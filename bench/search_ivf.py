@@ -437,7 +437,7 @@ def clients(uri: str, schema: str, qv, probes: int, n: int = 4, seconds: float =
     return out
 
 
-def retrain(uri: str, schema: str, data: Data, ids, qv, probes: int) -> dict:
+def retrain(uri: str, schema: str, qv, probes: int) -> dict:
     """The global step with searches running: new centroids trained and a new version filled and
     swapped in (``ivf.build``, as face_search runs it when the faces have grown) while a client
     searches every day without pause. Its latency before, during and after; every answer must
@@ -703,7 +703,7 @@ def main(argv=None) -> int:
                         measure(uri, SCHEMA, data, ids[:n], qv[:n], probes=0, case=case, mode="exact")
                     )  # the baseline: every face of the range
             if "retrain" not in skip:
-                shape["retrain"] = retrain(uri, SCHEMA, data, ids, qv, probes[len(probes) // 2])
+                shape["retrain"] = retrain(uri, SCHEMA, qv, probes[len(probes) // 2])
                 save()
             if "upkeep" not in skip:
                 shape["upkeep"] = upkeep(uri, SCHEMA, data)
